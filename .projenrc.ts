@@ -1,0 +1,107 @@
+import { awscdk, javascript } from 'projen';
+
+/**
+ * The oldest aws-cdk-lib we support, chosen on purpose:
+ * - cdk-nag 3 (our AwsSolutions test) needs aws-cdk-lib >= 2.257.0;
+ * - 2.257.0 writes cloud-assembly schema 53, the newest that integ-runner 2.197.x reads, so the
+ *   integ snapshots are verified by the real integ-runner (2.260+ writes schema 54/55 and it refuses).
+ * projen pins the dev copy to this floor, so every test runs against the oldest CDK a user may have.
+ */
+const CDK_FLOOR = '2.257.0';
+
+const project = new awscdk.AwsCdkConstructLibrary({
+  name: 'cdk-ecr-pull-through-cache',
+  description: 'Amazon ECR pull through cache as a CDK construct: rules, credentials, repository templates and least-privilege pull grants for EKS and ECS.',
+  keywords: ['cdk', 'awscdk', 'aws-cdk', 'ecr', 'pull-through-cache', 'eks', 'ecs', 'container-registry', 'docker-hub'],
+  author: 'cdk-ecr-pull-through-cache maintainers',
+  authorAddress: 'maintainers@cdkecrptc.github.io',
+  repositoryUrl: 'https://github.com/cdkecrptc/cdk-ecr-pull-through-cache.git',
+  license: 'Apache-2.0',
+  defaultReleaseBranch: 'main',
+  projenrcTs: true,
+  packageManager: javascript.NodePackageManager.NPM,
+  cdkVersion: CDK_FLOOR,
+  jsiiVersion: '~6.0.0',
+  sampleCode: false,
+
+  publishToPypi: {
+    distName: 'cdk-ecr-pull-through-cache',
+    module: 'cdk_ecr_pull_through_cache',
+  },
+  publishToMaven: {
+    javaPackage: 'io.github.cdkecrptc',
+    mavenGroupId: 'io.github.cdkecrptc',
+    mavenArtifactId: 'cdk-ecr-pull-through-cache',
+  },
+
+  // integ tests are `test/integ.*.ts`, run by integ-runner (task `integ` below), not projen's own scheme.
+  integrationTestAutoDiscover: false,
+
+  devDeps: [
+    'aws-cdk@^2.1148.0',
+    'cdk-nag@^3.0.2',
+    '@aws-cdk/integ-runner@2.197.10',
+    '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+  ],
+
+  jestOptions: {
+    // CI must fail when a synthesized template changes; `npx projen test:update` updates snapshots on purpose.
+    updateSnapshot: javascript.UpdateSnapshot.NEVER,
+    // a run that finds no test is a failure, not a pass
+    passWithNoTests: false,
+    jestConfig: {
+      testPathIgnorePatterns: ['/node_modules/', '\\.snapshot/', '/examples/cdk\\.out/'],
+    },
+  },
+
+  tsconfigDev: {
+    include: ['../examples/**/*.ts', '../bench/**/*.ts'],
+    compilerOptions: {},
+  },
+  eslintOptions: {
+    dirs: ['src'],
+    devdirs: ['test', 'examples', 'bench', 'projenrc', '.projenrc.ts'],
+  },
+
+  gitignore: [
+    'cdk.out/',
+    'test/*.snapshot/asset.*',
+    '.venv/',
+    '__pycache__/',
+  ],
+});
+
+// README examples must compile: jsii-rosetta compiles every ```ts block against rosetta/default.ts-fixture.
+const rosetta = project.addTask('rosetta:extract', {
+  description: 'Compile every TypeScript example in README.md and API.md (fails on any error)',
+  exec: 'jsii-rosetta extract --strict',
+});
+project.postCompileTask.spawn(rosetta);
+
+// Integ snapshots: verified (never deployed) on every test run; updated on purpose.
+const integ = project.addTask('integ', {
+  description: 'Verify the committed integ test snapshots against a fresh synth (no deploy, no AWS account)',
+  exec: 'integ-runner --language typescript --directory test',
+});
+project.testTask.spawn(integ);
+project.addTask('integ:update', {
+  description: 'Re-synthesize the integ test snapshots after a deliberate change (no deploy)',
+  exec: 'integ-runner --language typescript --directory test --update-on-failed --dry-run',
+});
+
+// The README's main command: synthesize the example app as a user would, then summarize it.
+project.addTask('example:synth', {
+  description: 'Synthesize the example EKS app under examples/ with the aws-cdk CLI and summarize what it produced',
+  env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+  steps: [
+    { exec: 'npx cdk synth --quiet --no-notices --output cdk.out', cwd: 'examples' },
+    { exec: 'ts-node --project test/tsconfig.json examples/summarize.ts examples/cdk.out' },
+  ],
+});
+
+project.addTask('bench', {
+  description: 'Synth-time benchmark: PullThroughCacheRules vs hand-written L1 rules (writes docs/BENCHMARKS.md figures to stdout)',
+  exec: 'ts-node --project test/tsconfig.json bench/synth.bench.ts',
+});
+
+project.synth();
