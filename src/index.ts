@@ -1,5 +1,4 @@
-export class Hello {
-  public sayHello() {
-    return 'hello, world!';
-  }
-}
+export * from './image-reference';
+export * from './upstream-credentials';
+export * from './upstream-registry';
+export * from './pull-through-cache-rules';

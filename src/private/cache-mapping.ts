@@ -1,0 +1,55 @@
+import { ImageReference } from '../image-reference';
+
+/**
+ * How images of one upstream are found in the cache: the host they are referenced by, the cache prefix,
+ * and (ECR to ECR only) the upstream repository prefix that the cache prefix stands for.
+ */
+export interface CacheRoute {
+  /** The registry as `ImageReference.registry` reports it (`docker.io`, `quay.io`, ...). */
+  readonly referenceHost: string;
+  /** The rule's `EcrRepositoryPrefix`, without a trailing `/`; `ROOT` for no prefix. */
+  readonly ecrRepositoryPrefix: string;
+  /** The rule's `UpstreamRepositoryPrefix`; undefined (or `ROOT`) when the whole upstream is mirrored. */
+  readonly upstreamRepositoryPrefix?: string;
+}
+
+/** What a reference maps to in the cache. */
+export interface CacheMapping {
+  readonly route: CacheRoute;
+  /** The repository path inside the cache registry: `docker-hub/library/nginx`. */
+  readonly repository: string;
+  /** `:tag`, `@digest`, both, or '' (the reference's own suffix, unchanged). */
+  readonly suffix: string;
+}
+
+/**
+ * The cache repository for `ref`, or undefined when no route serves it.
+ *
+ * Docker Hub official images keep their `library/` component (without it ECR answers 403); with an
+ * upstream repository prefix, only references under that prefix are served, and it is replaced by the
+ * cache prefix (`upstream-app/image1` -> `my-app/image1`).
+ */
+export function mapToCache(ref: ImageReference, routes: readonly CacheRoute[]): CacheMapping | undefined {
+  for (const route of routes) {
+    if (route.referenceHost !== ref.registry) {
+      continue;
+    }
+    let path = ref.repository;
+    const upstreamPrefix = route.upstreamRepositoryPrefix;
+    if (upstreamPrefix !== undefined && upstreamPrefix !== 'ROOT') {
+      const stem = upstreamPrefix.replace(/\/$/, '');
+      if (!path.startsWith(`${stem}/`)) {
+        continue;
+      }
+      path = path.slice(stem.length + 1);
+    }
+    const repository = route.ecrRepositoryPrefix === 'ROOT' ? path : `${route.ecrRepositoryPrefix}/${path}`;
+    return { route, repository, suffix: referenceSuffix(ref) };
+  }
+  return undefined;
+}
+
+/** `:tag@digest`, as much of it as the reference has. */
+export function referenceSuffix(ref: ImageReference): string {
+  return `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+}

@@ -1,0 +1,128 @@
+/**
+ * The one table of ECR pull through cache upstreams (ECR-FACTS.md section 1).
+ *
+ * Everything that needs to know an upstream's URL, its `UpstreamRegistry` value, whether it needs
+ * credentials, its default cache prefix or the host its images are referenced by reads it from here:
+ * the `UpstreamRegistry` factories, the construct's validation, `imageUri` and (later) the CLI.
+ * Pure data and pure functions: no CDK imports, so the CLI can load it without aws-cdk-lib.
+ */
+
+/** How ECR authenticates to the upstream. */
+export enum UpstreamAuth {
+  /** Anonymous pulls. */
+  NONE = 'none',
+  /** A Secrets Manager secret named `ecr-pullthroughcache/...` with `username` and `accessToken`. */
+  SECRET = 'secret',
+  /** An IAM role ECR assumes (ECR to ECR); needed only when the upstream is in another account. */
+  ROLE = 'role',
+}
+
+/** One row of the catalogue. */
+export interface CatalogueEntry {
+  /** The `UpstreamRegistry` value of the ECR API (and CloudFormation). */
+  readonly registryType: string;
+  /** Human name, used in messages. */
+  readonly displayName: string;
+  /** The exact `UpstreamRegistryUrl`, or undefined where the user names it (Azure, ECR). */
+  readonly registryUrl?: string;
+  /** The cache prefix used when the user gives none. */
+  readonly defaultPrefix: string;
+  readonly auth: UpstreamAuth;
+  /**
+   * The host images of this upstream are written with, when it differs from `registryUrl`
+   * (Docker Hub images say `docker.io`, the rule needs `registry-1.docker.io`).
+   */
+  readonly referenceHost?: string;
+}
+
+export const DOCKER_HUB_HOST = 'docker.io';
+
+export const CATALOGUE: readonly CatalogueEntry[] = [
+  { registryType: 'ecr-public', displayName: 'Amazon ECR Public', registryUrl: 'public.ecr.aws', defaultPrefix: 'ecr-public', auth: UpstreamAuth.NONE },
+  { registryType: 'k8s', displayName: 'Kubernetes (registry.k8s.io)', registryUrl: 'registry.k8s.io', defaultPrefix: 'k8s', auth: UpstreamAuth.NONE },
+  { registryType: 'quay', displayName: 'Quay', registryUrl: 'quay.io', defaultPrefix: 'quay', auth: UpstreamAuth.NONE },
+  { registryType: 'docker-hub', displayName: 'Docker Hub', registryUrl: 'registry-1.docker.io', defaultPrefix: 'docker-hub', auth: UpstreamAuth.SECRET, referenceHost: DOCKER_HUB_HOST },
+  { registryType: 'github-container-registry', displayName: 'GitHub Container Registry', registryUrl: 'ghcr.io', defaultPrefix: 'ghcr', auth: UpstreamAuth.SECRET },
+  { registryType: 'gitlab-container-registry', displayName: 'GitLab Container Registry', registryUrl: 'registry.gitlab.com', defaultPrefix: 'gitlab', auth: UpstreamAuth.SECRET },
+  { registryType: 'azure-container-registry', displayName: 'Azure Container Registry', defaultPrefix: 'azure', auth: UpstreamAuth.SECRET },
+  { registryType: 'chainguard', displayName: 'Chainguard', registryUrl: 'cgr.dev', defaultPrefix: 'chainguard', auth: UpstreamAuth.SECRET },
+  { registryType: 'ecr', displayName: 'Amazon ECR (private)', defaultPrefix: 'ecr', auth: UpstreamAuth.ROLE },
+];
+
+/** Looks up a catalogue row by its `UpstreamRegistry` value. */
+export function catalogueEntry(registryType: string): CatalogueEntry {
+  const entry = CATALOGUE.find(e => e.registryType === registryType);
+  if (!entry) {
+    throw new Error(`internal error: no catalogue entry for upstream registry type '${registryType}'`);
+  }
+  return entry;
+}
+
+/** `<name>.azurecr.io`: registry names are 5-50 alphanumerics; the login server is lowercase. */
+export const AZURE_REGISTRY_URL = /^[a-z0-9]{5,50}\.azurecr\.io$/;
+
+/** `<account>.dkr.ecr.<region>.amazonaws.com`, the only form ECR accepts for an ECR upstream. */
+export const ECR_REGISTRY_URL = /^(\d{12})\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com$/;
+
+/** Docker Hub's other names, all normalised to `docker.io` by image-reference parsing. */
+export const DOCKER_HUB_ALIASES: readonly string[] = [DOCKER_HUB_HOST, 'index.docker.io', 'registry-1.docker.io'];
+
+/** Regions where pull through cache rules cannot be created (UG pull-through-cache.html). */
+export const UNSUPPORTED_REGIONS: readonly string[] = ['cn-north-1', 'cn-northwest-1', 'us-gov-east-1', 'us-gov-west-1'];
+
+/** Hosts users often expect to work, with the reason they do not. */
+const KNOWN_UNSUPPORTED: ReadonlyArray<{ readonly test: RegExp; readonly why: string }> = [
+  { test: /^mcr\.microsoft\.com$/, why: 'Microsoft Container Registry (mcr.microsoft.com) is not an Azure Container Registry (<name>.azurecr.io), and ECR has no upstream type for it' },
+  { test: /^registry\.(access\.)?redhat\.(io|com)$/, why: 'Red Hat registries are not ECR upstreams (feature request aws/containers-roadmap#2491)' },
+  { test: /(^|\.)gcr\.io$|(^|\.)pkg\.dev$/, why: 'Google Container Registry and Artifact Registry are not ECR upstreams' },
+  { test: /^gitlab\./, why: 'only GitLab.com (registry.gitlab.com) is supported, not self-managed GitLab' },
+];
+
+/** The supported upstreams, for error messages. */
+export function supportedUpstreamsText(): string {
+  return CATALOGUE.map(e => `${e.displayName} (${e.registryUrl ?? (e.registryType === 'ecr' ? '<account>.dkr.ecr.<region>.amazonaws.com' : '<name>.azurecr.io')})`).join(', ');
+}
+
+/** The message for a registry host ECR cannot pull through. */
+export function unsupportedRegistryMessage(host: string): string {
+  const known = KNOWN_UNSUPPORTED.find(k => k.test.test(host));
+  return `ECR cannot pull through '${host}'${known ? `: ${known.why}` : ''}. `
+    + `Supported upstreams: ${supportedUpstreamsText()}. `
+    + 'Serve this registry by copying its images into an ordinary ECR repository instead '
+    + '(see "Registries ECR cannot pull through" in the README).';
+}
+
+/**
+ * The catalogue row for a registry host as users write it (`docker.io`, `quay.io`,
+ * `myreg.azurecr.io`, `123456789012.dkr.ecr.eu-west-1.amazonaws.com`), or undefined.
+ */
+export function entryForHost(host: string): CatalogueEntry | undefined {
+  const h = host.toLowerCase();
+  if (DOCKER_HUB_ALIASES.includes(h)) {
+    return catalogueEntry('docker-hub');
+  }
+  if (AZURE_REGISTRY_URL.test(h)) {
+    return catalogueEntry('azure-container-registry');
+  }
+  if (ECR_REGISTRY_URL.test(h)) {
+    return catalogueEntry('ecr');
+  }
+  return CATALOGUE.find(e => e.registryUrl === h);
+}
+
+/** Cache prefix rules shared by `EcrRepositoryPrefix` and `UpstreamRepositoryPrefix` (API pattern, 2-30). */
+const PREFIX_PATTERN = /^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$/;
+
+/** Why `prefix` is not a valid ECR repository prefix, or undefined when it is. */
+export function prefixProblem(prefix: string): string | undefined {
+  if (prefix.length < 2 || prefix.length > 30) {
+    return `it is ${prefix.length} characters long; ECR allows 2 to 30`;
+  }
+  if (!PREFIX_PATTERN.test(prefix)) {
+    if (prefix.toLowerCase() !== prefix && prefix !== 'ROOT') {
+      return 'it has uppercase letters; use lowercase (the only uppercase value allowed is the literal ROOT)';
+    }
+    return 'it must be lowercase path components of letters and digits, separated by "/" and joined inside by ".", "_", "__" or "-" (for example "docker-hub" or "team/quay"), or the literal ROOT';
+  }
+  return undefined;
+}

@@ -1,0 +1,410 @@
+import { Annotations, CfnTag, Duration, Stack, Token } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { Construct } from 'constructs';
+import { ImageReference } from './image-reference';
+import { acknowledgeWildcardResources } from './private/acknowledge';
+import { CacheRoute, mapToCache } from './private/cache-mapping';
+import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS, entryForHost, unsupportedRegistryMessage } from './private/catalogue';
+import { renderLifecyclePolicy } from './private/lifecycle';
+import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
+
+/** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
+const MAX_RULES = 50;
+
+/** What a node pulls with (the actions `Repository.grantPull` grants). */
+const PULL_ACTIONS = ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'];
+/** What the first pull of an image also needs: import it from upstream, creating its repository. */
+const FIRST_PULL_ACTIONS = ['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'];
+
+/**
+ * Settings of the repositories ECR creates in the cache, applied through one repository creation
+ * template per cache prefix (`AppliedFor: PULL_THROUGH_CACHE`).
+ */
+export interface CacheRepositoryOptions {
+  /**
+   * Expire untagged images this long after they were cached. Ignored when `lifecycleRules` is set.
+   * @default Duration.days(7)
+   */
+  readonly untaggedImageExpiration?: Duration;
+
+  /**
+   * Keep at most this many images per cached repository, expiring the oldest. Ignored when
+   * `lifecycleRules` is set. An expired image is fetched from upstream again on its next pull.
+   * @default 100
+   */
+  readonly maxImageCount?: number;
+
+  /**
+   * The lifecycle rules of every cached repository, replacing the defaults. `[]` for none.
+   * @default - expire untagged images after `untaggedImageExpiration`, keep the newest `maxImageCount` images
+   */
+  readonly lifecycleRules?: ecr.LifecycleRule[];
+
+  /**
+   * Tag mutability of cached repositories. Only `MUTABLE` is accepted: ECR refreshes a cached tag in
+   * place when upstream moves it, and immutable tags would freeze the cache on its first copy.
+   * @default ecr.TagMutability.MUTABLE
+   */
+  readonly imageTagMutability?: ecr.TagMutability;
+
+  /**
+   * How cached images are encrypted. `KMS` uses `encryptionKey`, or the AWS managed key for ECR without one.
+   * @default - `KMS` when `encryptionKey` is set, otherwise `AES_256`
+   */
+  readonly encryption?: ecr.RepositoryEncryption;
+
+  /**
+   * The customer managed KMS key for `KMS` encryption. Given to ECR by its full ARN; ECR needs a
+   * custom role for it, which is created unless `role` is given.
+   * @default - no customer managed key
+   */
+  readonly encryptionKey?: kms.IKey;
+
+  /**
+   * Tags for every cached repository. ECR needs a custom role to apply them, which is created unless
+   * `role` is given, and pullers are granted `ecr:TagResource` on the cache.
+   * @default - no tags
+   */
+  readonly resourceTags?: CfnTag[];
+
+  /**
+   * A repository policy for every cached repository, for example to let other accounts pull.
+   * @default - no repository policy
+   */
+  readonly repositoryPolicy?: iam.PolicyDocument;
+
+  /**
+   * The role ECR assumes to create cached repositories. It must trust `ecr.amazonaws.com`.
+   * @default - a role is created when `resourceTags` or `encryptionKey` is set; otherwise ECR's
+   * service-linked role is used
+   */
+  readonly role?: iam.IRole;
+}
+
+/** Properties of `PullThroughCacheRules`. */
+export interface PullThroughCacheRulesProps {
+  /** The registries to cache, one pull through cache rule each (at most 50, ECR's per-Region quota). */
+  readonly upstreams: UpstreamRegistry[];
+
+  /**
+   * Roles that pull images from the cache: EKS node roles, Karpenter node roles, Fargate pod execution
+   * roles, ECS task execution roles. Each gets `grantPull`.
+   * @default - none; call `grantPull` yourself
+   */
+  readonly nodeRoles?: iam.IRole[];
+
+  /**
+   * Settings of the cached repositories (lifecycle, encryption, tags), applied through repository
+   * creation templates.
+   * @default - untagged images expire after 7 days, at most 100 images per repository, AES-256, mutable tags
+   */
+  readonly repositoryOptions?: CacheRepositoryOptions;
+
+  /**
+   * Whether to create a repository creation template per cache prefix. Turn it off when the registry
+   * already has templates for these prefixes (a prefix can have only one template).
+   * @default true
+   */
+  readonly createRepositoryTemplates?: boolean;
+}
+
+/**
+ * Amazon ECR pull through cache rules for a set of upstream registries, with their credentials,
+ * repository creation templates and least-privilege pull grants.
+ *
+ * @example
+ * const cache = new PullThroughCacheRules(this, 'Cache', {
+ *   upstreams: [
+ *     UpstreamRegistry.ecrPublic(),
+ *     UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
+ *   ],
+ * });
+ * cache.imageUri('nginx:1.25'); // <account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.25
+ */
+export class PullThroughCacheRules extends Construct {
+  /** The upstreams, in the order given. */
+  public readonly upstreams: UpstreamRegistry[];
+
+  /** One `AWS::ECR::PullThroughCacheRule` per upstream, in the order of `upstreams`. */
+  public readonly rules: ecr.CfnPullThroughCacheRule[];
+
+  /** One `AWS::ECR::RepositoryCreationTemplate` per cache prefix (empty when `createRepositoryTemplates` is false). */
+  public readonly repositoryTemplates: ecr.CfnRepositoryCreationTemplate[];
+
+  /**
+   * The role ECR creates cached repositories with.
+   * @default - ECR's service-linked role
+   */
+  public readonly templateRole?: iam.IRole;
+
+  /** The registry the cache is served from: `<account>.dkr.ecr.<region>.<url suffix>` (tokens unless the stack has an env). */
+  public readonly registryDomain: string;
+
+  private readonly routes: CacheRoute[];
+  private readonly templatesTagRepositories: boolean;
+
+  constructor(scope: Construct, id: string, props: PullThroughCacheRulesProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const upstreams = props?.upstreams;
+    validateUpstreams(this, upstreams);
+    this.upstreams = [...upstreams];
+    this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}`;
+    this.routes = upstreams.map(u => ({
+      referenceHost: u.referenceHost,
+      ecrRepositoryPrefix: u.ecrRepositoryPrefix,
+      upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
+    }));
+
+    const options = props.repositoryOptions ?? {};
+    const createTemplates = props.createRepositoryTemplates ?? true;
+    if (!createTemplates && props.repositoryOptions) {
+      throw new Error(`${this.node.path}: repositoryOptions are applied through repository creation templates, `
+        + 'but createRepositoryTemplates is false. Remove one of them.');
+    }
+    this.templatesTagRepositories = createTemplates && (options.resourceTags?.length ?? 0) > 0;
+    const template = createTemplates ? this.templateSettings(options) : undefined;
+    this.templateRole = template?.role;
+
+    this.rules = [];
+    this.repositoryTemplates = [];
+    for (const upstream of upstreams) {
+      const upstreamScope = new Construct(this, constructIdFor(upstream.ecrRepositoryPrefix));
+      this.rules.push(this.createRule(upstreamScope, upstream));
+      if (template) {
+        this.repositoryTemplates.push(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
+          prefix: upstream.ecrRepositoryPrefix,
+          appliedFor: ['PULL_THROUGH_CACHE'],
+          description: `Repositories of the '${upstream.ecrRepositoryPrefix}' pull through cache (${upstream.registryUrl})`,
+          ...template.properties,
+        }));
+      }
+    }
+
+    const nodeRoles = props.nodeRoles ?? [];
+    if (nodeRoles.length > 0) {
+      // One policy of our own for every node role, so the wildcards it needs are acknowledged here, with
+      // their reasons, instead of on the user's roles (where they could hide the user's own findings).
+      const policy = new iam.Policy(this, 'NodePullPolicy', { roles: nodeRoles, statements: this.pullStatements() });
+      acknowledgeWildcardResources(policy, this.cacheRepositoryArns(),
+        'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
+      acknowledgeWildcardResources(policy, ['*'], 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it, '
+        + 'and it is the only action granted on "*"');
+    }
+  }
+
+  /**
+   * Grant pulling cached images, including the first pull of an image that is not cached yet.
+   *
+   * Grants `ecr:BatchGetImage`, `ecr:GetDownloadUrlForLayer`, `ecr:BatchCheckLayerAvailability`,
+   * `ecr:BatchImportUpstreamImage` and `ecr:CreateRepository` (plus `ecr:TagResource` when the cached
+   * repositories are tagged) on `repository/<prefix>/*` of each cache prefix only, and
+   * `ecr:GetAuthorizationToken`, which has no resource type, on `*`.
+   *
+   * For ECS, grant the task *execution* role (`taskDefinition.obtainExecutionRole()`): it pulls the images.
+   */
+  public grantPull(grantee: iam.IGrantable): iam.Grant {
+    const [onCache, token] = this.pullStatements();
+    return iam.Grant.addToPrincipal({ grantee, actions: onCache.actions, resourceArns: onCache.resources })
+      .combine(iam.Grant.addToPrincipal({ grantee, actions: token.actions, resourceArns: token.resources }));
+  }
+
+  /** The ARNs that cover every repository of the cache: `arn:<partition>:ecr:<region>:<account>:repository/<prefix>/*` per prefix. */
+  public cacheRepositoryArns(): string[] {
+    const stack = Stack.of(this);
+    return this.upstreams.map(u => stack.formatArn({
+      service: 'ecr',
+      resource: 'repository',
+      resourceName: u.ecrRepositoryPrefix === 'ROOT' ? '*' : `${u.ecrRepositoryPrefix}/*`,
+    }));
+  }
+
+  /**
+   * The cache URI of an image, for container definitions and manifests in CDK code.
+   *
+   * `nginx:1.25` becomes `<account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.25`
+   * (Docker Hub official images keep `library/`); a URI already in the cache is returned unchanged.
+   *
+   * @param image an image reference, for example `nginx:1.25` or `quay.io/prometheus/prometheus:v2.53.0`
+   * @throws if the reference is invalid or no rule of this cache serves its registry
+   */
+  public imageUri(image: string): string {
+    const ref = ImageReference.parse(image);
+    if (ref.registry === this.registryDomain) {
+      return image;
+    }
+    const mapping = mapToCache(ref, this.routes);
+    if (!mapping) {
+      throw new Error(`${this.node.path}: no pull through cache rule serves '${image}' (registry ${ref.registry}). `
+        + (entryForHost(ref.registry)
+          ? `Add an upstream for ${ref.registry} to this cache's upstreams.`
+          : unsupportedRegistryMessage(ref.registry)));
+    }
+    if (ref.tag === undefined && ref.digest !== undefined) {
+      Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest',
+        `'${image}' is pinned by digest only: ECR fills the cache only on a pull by tag, so the first pull of an image `
+        + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.');
+    }
+    return `${this.registryDomain}/${mapping.repository}${mapping.suffix}`;
+  }
+
+  /** The two statements of a pull grant: the cache repositories, and the token (which has no resource type). */
+  private pullStatements(): iam.PolicyStatement[] {
+    const actions = [...PULL_ACTIONS, ...FIRST_PULL_ACTIONS, ...(this.templatesTagRepositories ? ['ecr:TagResource'] : [])];
+    return [
+      new iam.PolicyStatement({ actions, resources: this.cacheRepositoryArns() }),
+      new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    ];
+  }
+
+  private createRule(scope: Construct, upstream: UpstreamRegistry): ecr.CfnPullThroughCacheRule {
+    const credentials = upstream.credentials?.bind(scope, upstream.ecrRepositoryPrefix);
+    if (upstream.registryType === UpstreamRegistryType.ECR) {
+      checkEcrUpstream(this, upstream);
+    }
+    return new ecr.CfnPullThroughCacheRule(scope, 'Rule', {
+      ecrRepositoryPrefix: upstream.ecrRepositoryPrefix,
+      upstreamRegistry: upstream.registryType,
+      upstreamRegistryUrl: upstream.registryUrl,
+      credentialArn: credentials?.secret.secretFullArn,
+      customRoleArn: upstream.role?.roleArn,
+      upstreamRepositoryPrefix: upstream.upstreamRepositoryPrefix,
+    });
+  }
+
+  /** The template properties shared by every prefix, and the role ECR needs for them. */
+  private templateSettings(options: CacheRepositoryOptions) {
+    const where = `${this.node.path} repositoryOptions`;
+    const mutability = options.imageTagMutability ?? ecr.TagMutability.MUTABLE;
+    if (mutability !== ecr.TagMutability.MUTABLE) {
+      throw new Error(`${where}: imageTagMutability ${mutability} would stop ECR from refreshing cached tags when upstream `
+        + 'moves them (the cache would serve its first copy forever). Cached repositories must be MUTABLE; pin images by digest instead.');
+    }
+    const encryption = this.encryptionSettings(options, where);
+
+    const usesLifecycleDefaults = options.lifecycleRules === undefined;
+    if (!usesLifecycleDefaults && (options.untaggedImageExpiration !== undefined || options.maxImageCount !== undefined)) {
+      throw new Error(`${where}: lifecycleRules replaces the default rules, so untaggedImageExpiration and maxImageCount `
+        + 'would be ignored. Set either lifecycleRules or those two.');
+    }
+    const lifecycleRules = options.lifecycleRules ?? [
+      { description: 'Expire untagged images', tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: options.untaggedImageExpiration ?? Duration.days(7) },
+      { description: 'Keep the newest images', tagStatus: ecr.TagStatus.ANY, maxImageCount: options.maxImageCount ?? 100 },
+    ];
+    const lifecyclePolicy = lifecycleRules.length > 0 ? renderLifecyclePolicy(lifecycleRules, where) : undefined;
+
+    const tags = options.resourceTags ?? [];
+    if (tags.length > 50) {
+      throw new Error(`${where}: ${tags.length} resourceTags; ECR allows at most 50.`);
+    }
+    const needsRole = tags.length > 0 || encryption?.kmsKey !== undefined;
+    const role = options.role ?? (needsRole ? this.createTemplateRole(options.encryptionKey) : undefined);
+
+    const properties: Partial<ecr.CfnRepositoryCreationTemplateProps> = {
+      imageTagMutability: mutability,
+      lifecyclePolicy,
+      encryptionConfiguration: encryption,
+      resourceTags: tags.length > 0 ? tags.map(t => ({ key: t.key, value: t.value })) : undefined,
+      repositoryPolicy: options.repositoryPolicy ? Stack.of(this).toJsonString(options.repositoryPolicy.toJSON()) : undefined,
+      customRoleArn: role?.roleArn,
+    };
+    return { properties, role };
+  }
+
+  private encryptionSettings(options: CacheRepositoryOptions, where: string):
+  ecr.CfnRepositoryCreationTemplate.EncryptionConfigurationProperty | undefined {
+    const type = options.encryption ?? (options.encryptionKey ? ecr.RepositoryEncryption.KMS : ecr.RepositoryEncryption.AES_256);
+    if (type === ecr.RepositoryEncryption.KMS_DSSE) {
+      throw new Error(`${where}: KMS_DSSE encryption exists only in the GovCloud (US) Regions, where ECR has no pull through cache. Use KMS.`);
+    }
+    if (options.encryptionKey && type !== ecr.RepositoryEncryption.KMS) {
+      throw new Error(`${where}: encryptionKey is set, but encryption is ${type.value}. Use RepositoryEncryption.KMS or drop the key.`);
+    }
+    const keyArn = options.encryptionKey?.keyArn;
+    if (keyArn !== undefined && !Token.isUnresolved(keyArn) && /:alias\//.test(keyArn)) {
+      throw new Error(`${where}: encryptionKey is the alias '${keyArn}', but ECR needs the full ARN of the key itself. `
+        + 'Import it with kms.Key.fromKeyArn(scope, id, \'arn:aws:kms:<region>:<account>:key/<key id>\').');
+    }
+    if (type === ecr.RepositoryEncryption.AES_256 && options.encryption === undefined) {
+      return undefined; // ECR's default: keep the template free of it
+    }
+    return { encryptionType: type.value, kmsKey: keyArn };
+  }
+
+  /** The documented custom role for templates that tag or use KMS, scoped to the cache prefixes and the key. */
+  private createTemplateRole(key?: kms.IKey): iam.Role {
+    const role = new iam.Role(this, 'TemplateRole', {
+      assumedBy: new iam.ServicePrincipal('ecr.amazonaws.com'),
+      description: 'Lets ECR create pull through cache repositories with tags and KMS encryption from the repository creation templates',
+    });
+    role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['ecr:CreateRepository', 'ecr:TagResource'],
+      resources: this.cacheRepositoryArns(),
+    }));
+    key?.grant(role, 'kms:CreateGrant', 'kms:RetireGrant', 'kms:DescribeKey');
+    acknowledgeWildcardResources(role, this.cacheRepositoryArns(),
+      'ECR creates cached repositories on demand under each cache prefix, so the role covers <prefix>/* of each prefix');
+    return role;
+  }
+}
+
+/** Construct ids are API: derive them from the prefix (stable across reordering), never from a position. */
+function constructIdFor(prefix: string): string {
+  return prefix.replace(/\//g, '+');
+}
+
+function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | undefined): asserts upstreams is UpstreamRegistry[] {
+  const where = scope.node.path;
+  if (!Array.isArray(upstreams) || upstreams.length === 0) {
+    throw new Error(`${where}: upstreams is empty. List at least one registry, for example upstreams: [UpstreamRegistry.ecrPublic()].`);
+  }
+  if (upstreams.length > MAX_RULES) {
+    throw new Error(`${where}: ${upstreams.length} upstreams, but ECR allows at most ${MAX_RULES} pull through cache rules per Region `
+      + '(a quota that cannot be raised). Split them across Regions or drop some.');
+  }
+  const byPrefix = new Map<string, UpstreamRegistry>();
+  const byUpstream = new Map<string, UpstreamRegistry>();
+  for (const upstream of upstreams) {
+    if (!(upstream instanceof UpstreamRegistry)) {
+      throw new Error(`${where}: every upstream must be made with an UpstreamRegistry factory (for example UpstreamRegistry.quay()).`);
+    }
+    const samePrefix = byPrefix.get(upstream.ecrRepositoryPrefix);
+    if (samePrefix) {
+      throw new Error(`${where}: the cache prefix '${upstream.ecrRepositoryPrefix}' is used by both ${samePrefix.registryUrl} and `
+        + `${upstream.registryUrl}. Each rule needs its own prefix: set ecrRepositoryPrefix on one of them.`);
+    }
+    byPrefix.set(upstream.ecrRepositoryPrefix, upstream);
+    const key = `${upstream.registryUrl} ${upstream.upstreamRepositoryPrefix ?? 'ROOT'}`;
+    const sameUpstream = byUpstream.get(key);
+    if (sameUpstream) {
+      throw new Error(`${where}: ${upstream.registryUrl} is listed twice (prefixes '${sameUpstream.ecrRepositoryPrefix}' and `
+        + `'${upstream.ecrRepositoryPrefix}'). Cache each upstream once, so every image has one cache URI.`);
+    }
+    byUpstream.set(key, upstream);
+  }
+  const region = Stack.of(scope).region;
+  if (!Token.isUnresolved(region) && UNSUPPORTED_REGIONS.includes(region)) {
+    throw new Error(`${where}: ECR pull through cache is not available in ${region} (nor in ${UNSUPPORTED_REGIONS.filter(r => r !== region).join(', ')}). `
+      + 'Deploy the cache in a commercial Region.');
+  }
+}
+
+/** ECR to ECR: the upstream must be another registry, and another account needs a role. */
+function checkEcrUpstream(scope: Construct, upstream: UpstreamRegistry): void {
+  const match = ECR_REGISTRY_URL.exec(upstream.registryUrl);
+  const stack = Stack.of(scope);
+  if (!match || Token.isUnresolved(stack.account)) {
+    return;
+  }
+  const [, account, region] = match;
+  const where = `${scope.node.path}: the ECR upstream ${upstream.registryUrl}`;
+  if (account === stack.account && region === stack.region) {
+    throw new Error(`${where} is this stack's own registry; an ECR upstream must be another Region or account.`);
+  }
+  if (account !== stack.account && !upstream.role) {
+    throw new Error(`${where} is in account ${account}, not ${stack.account}: ECR needs a role to pull across accounts. `
+      + 'Pass role: a role that trusts pullthroughcache.ecr.amazonaws.com, and allow this account to pull in the upstream registry policy.');
+  }
+}

@@ -1,0 +1,283 @@
+import { Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import {
+  AZURE_REGISTRY_URL, CatalogueEntry, ECR_REGISTRY_URL, UpstreamAuth,
+  catalogueEntry, entryForHost, prefixProblem, unsupportedRegistryMessage,
+} from './private/catalogue';
+import { UpstreamCredentials } from './upstream-credentials';
+
+/** The upstream registry types of the ECR API (`UpstreamRegistry`). */
+export enum UpstreamRegistryType {
+  /** Amazon ECR Public, `public.ecr.aws`. */
+  ECR_PUBLIC = 'ecr-public',
+  /** The Kubernetes project registry, `registry.k8s.io`. */
+  KUBERNETES = 'k8s',
+  /** Quay, `quay.io`. */
+  QUAY = 'quay',
+  /** Docker Hub, `registry-1.docker.io`. */
+  DOCKER_HUB = 'docker-hub',
+  /** GitHub Container Registry, `ghcr.io`. */
+  GITHUB_CONTAINER_REGISTRY = 'github-container-registry',
+  /** GitLab Container Registry (GitLab.com only), `registry.gitlab.com`. */
+  GITLAB_CONTAINER_REGISTRY = 'gitlab-container-registry',
+  /** Microsoft Azure Container Registry, `<name>.azurecr.io`. */
+  AZURE_CONTAINER_REGISTRY = 'azure-container-registry',
+  /** Chainguard, `cgr.dev`. */
+  CHAINGUARD = 'chainguard',
+  /** Another private Amazon ECR registry, `<account>.dkr.ecr.<region>.amazonaws.com`. */
+  ECR = 'ecr',
+}
+
+/** Options common to every upstream. */
+export interface UpstreamOptions {
+  /**
+   * The repository prefix of the cache in your registry: images of this upstream are pulled as
+   * `<account>.dkr.ecr.<region>.amazonaws.com/<prefix>/<upstream repository>`.
+   *
+   * 2 to 30 characters, lowercase path components (`docker-hub`, `team/quay`), or `ROOT`.
+   * Changing it replaces the rule (every rule property is create-only).
+   *
+   * @default - the upstream's default: `ecr-public`, `k8s`, `quay`, `docker-hub`, `ghcr`, `gitlab`,
+   * `azure`, `chainguard` or `ecr`
+   */
+  readonly ecrRepositoryPrefix?: string;
+}
+
+/** Options for an upstream that needs credentials. */
+export interface AuthenticatedUpstreamOptions extends UpstreamOptions {
+  /**
+   * The credentials ECR pulls from the upstream with. For Docker Hub use a paid or organization access
+   * token: cache refreshes count against this account's pull limits.
+   */
+  readonly credentials: UpstreamCredentials;
+}
+
+/** Options for an Azure Container Registry upstream. */
+export interface AzureContainerRegistryOptions extends AuthenticatedUpstreamOptions {
+  /** The registry's login server, `<name>.azurecr.io`. */
+  readonly registryUrl: string;
+}
+
+/** Options for an Amazon ECR (private registry) upstream. */
+export interface EcrUpstreamOptions extends UpstreamOptions {
+  /** The upstream registry, `<account>.dkr.ecr.<region>.amazonaws.com`. */
+  readonly registryUrl: string;
+
+  /**
+   * The role ECR assumes to pull from the upstream registry. It must trust
+   * `pullthroughcache.ecr.amazonaws.com`, and the upstream registry must allow this account to pull.
+   *
+   * @default - none: ECR uses its service-linked role, which only works when the upstream registry is in
+   * this account (a cross-Region cache)
+   */
+  readonly role?: iam.IRole;
+
+  /**
+   * Mirror only the upstream repositories under this prefix; the cache prefix stands for it
+   * (`<cache prefix>/image` pulls `<upstream prefix>/image`). Needs a cache prefix other than `ROOT`.
+   *
+   * @default - the whole upstream registry (`ROOT`)
+   */
+  readonly upstreamRepositoryPrefix?: string;
+}
+
+/** Options for `UpstreamRegistry.fromUrl`. */
+export interface UpstreamFromUrlOptions extends UpstreamOptions {
+  /**
+   * Credentials, for the upstreams that need them.
+   * @default - none; required for Docker Hub, GHCR, GitLab, Azure and Chainguard
+   */
+  readonly credentials?: UpstreamCredentials;
+
+  /**
+   * For an ECR upstream in another account: the role ECR assumes.
+   * @default - none
+   */
+  readonly role?: iam.IRole;
+
+  /**
+   * For an ECR upstream: mirror only the repositories under this prefix.
+   * @default - the whole upstream registry
+   */
+  readonly upstreamRepositoryPrefix?: string;
+}
+
+/**
+ * A registry ECR can pull through, with the cache prefix it is served under.
+ *
+ * One factory per upstream type ECR supports. Registries ECR cannot pull through (`mcr.microsoft.com`,
+ * `registry.access.redhat.com`, `gcr.io`, ...) have no factory, and `fromUrl` refuses them.
+ */
+export class UpstreamRegistry {
+  /** Amazon ECR Public (`public.ecr.aws`), default prefix `ecr-public`. */
+  public static ecrPublic(options: UpstreamOptions = {}): UpstreamRegistry {
+    return UpstreamRegistry.fromCatalogue('ecr-public', options);
+  }
+
+  /** The Kubernetes registry (`registry.k8s.io`), default prefix `k8s`. */
+  public static kubernetes(options: UpstreamOptions = {}): UpstreamRegistry {
+    return UpstreamRegistry.fromCatalogue('k8s', options);
+  }
+
+  /** Quay (`quay.io`), default prefix `quay`. */
+  public static quay(options: UpstreamOptions = {}): UpstreamRegistry {
+    return UpstreamRegistry.fromCatalogue('quay', options);
+  }
+
+  /**
+   * Docker Hub (`registry-1.docker.io`), default prefix `docker-hub`. ECR requires credentials.
+   * Official images keep `library/` in the cache: `docker-hub/library/nginx`.
+   */
+  public static dockerHub(options: AuthenticatedUpstreamOptions): UpstreamRegistry {
+    return UpstreamRegistry.fromCatalogue('docker-hub', options);
+  }
+
+  /** GitHub Container Registry (`ghcr.io`), default prefix `ghcr`. ECR requires credentials. */
+  public static githubContainerRegistry(options: AuthenticatedUpstreamOptions): UpstreamRegistry {
+    return UpstreamRegistry.fromCatalogue('github-container-registry', options);
+  }
+
+  /** GitLab Container Registry on GitLab.com (`registry.gitlab.com`), default prefix `gitlab`. ECR requires credentials. */
+  public static gitlabContainerRegistry(options: AuthenticatedUpstreamOptions): UpstreamRegistry {
+    return UpstreamRegistry.fromCatalogue('gitlab-container-registry', options);
+  }
+
+  /** An Azure Container Registry (`<name>.azurecr.io`), default prefix `azure`. ECR requires credentials. */
+  public static azureContainerRegistry(options: AzureContainerRegistryOptions): UpstreamRegistry {
+    const url = options?.registryUrl;
+    if (typeof url !== 'string') {
+      throw new Error('UpstreamRegistry.azureContainerRegistry: registryUrl is required, the login server <name>.azurecr.io.');
+    }
+    if (!Token.isUnresolved(url) && !AZURE_REGISTRY_URL.test(url)) {
+      throw new Error(`UpstreamRegistry.azureContainerRegistry: registryUrl '${url}' is not an Azure Container Registry login server. `
+        + 'Use \'<name>.azurecr.io\' (5 to 50 lowercase letters and digits, no scheme or path), for example \'myregistry.azurecr.io\'.');
+    }
+    return UpstreamRegistry.fromCatalogue('azure-container-registry', options, url);
+  }
+
+  /** Chainguard (`cgr.dev`), default prefix `chainguard`. ECR requires credentials (username and pull token). */
+  public static chainguard(options: AuthenticatedUpstreamOptions): UpstreamRegistry {
+    return UpstreamRegistry.fromCatalogue('chainguard', options);
+  }
+
+  /** Another private Amazon ECR registry (ECR to ECR, across Regions or accounts), default prefix `ecr`. */
+  public static ecr(options: EcrUpstreamOptions): UpstreamRegistry {
+    const url = options?.registryUrl;
+    if (typeof url !== 'string') {
+      throw new Error('UpstreamRegistry.ecr: registryUrl is required, <account>.dkr.ecr.<region>.amazonaws.com.');
+    }
+    if (!Token.isUnresolved(url) && !ECR_REGISTRY_URL.test(url)) {
+      throw new Error(`UpstreamRegistry.ecr: registryUrl '${url}' is not a private ECR registry. `
+        + 'Use \'<12-digit account>.dkr.ecr.<region>.amazonaws.com\', with no scheme or path, for example \'111122223333.dkr.ecr.eu-west-1.amazonaws.com\'.');
+    }
+    return UpstreamRegistry.fromCatalogue('ecr', options, url);
+  }
+
+  /**
+   * The upstream for a registry host, as written in image references (`docker.io`, `quay.io`,
+   * `myregistry.azurecr.io`, ...).
+   *
+   * @throws if ECR cannot pull through the host (for example `mcr.microsoft.com`), or if the upstream
+   * needs credentials and none are given
+   */
+  public static fromUrl(registryUrl: string, options: UpstreamFromUrlOptions = {}): UpstreamRegistry {
+    const host = String(registryUrl).replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    const entry = entryForHost(host);
+    if (!entry) {
+      throw new Error(unsupportedRegistryMessage(host));
+    }
+    if (entry.registryType === 'azure-container-registry') {
+      return UpstreamRegistry.azureContainerRegistry({ ...options, registryUrl: host, credentials: options.credentials! });
+    }
+    if (entry.registryType === 'ecr') {
+      return UpstreamRegistry.ecr({ ...options, registryUrl: host });
+    }
+    return UpstreamRegistry.fromCatalogue(entry.registryType, options);
+  }
+
+  private static fromCatalogue(registryType: string, options: UpstreamFromUrlOptions, registryUrl?: string): UpstreamRegistry {
+    const entry = catalogueEntry(registryType);
+    return new UpstreamRegistry(entry, registryUrl ?? entry.registryUrl!, options ?? {});
+  }
+
+  /** The upstream's type, the rule's `UpstreamRegistry` value. */
+  public readonly registryType: UpstreamRegistryType;
+
+  /** The rule's `UpstreamRegistryUrl`: `registry-1.docker.io` for Docker Hub, not `docker.io`. */
+  public readonly registryUrl: string;
+
+  /** The registry host image references use for this upstream: `docker.io` for Docker Hub, else `registryUrl`. */
+  public readonly referenceHost: string;
+
+  /** The cache prefix, without a trailing `/`. */
+  public readonly ecrRepositoryPrefix: string;
+
+  /**
+   * The credentials ECR pulls with.
+   * @default - none (an anonymous or IAM-role upstream)
+   */
+  public readonly credentials?: UpstreamCredentials;
+
+  /**
+   * The role ECR assumes for an ECR upstream.
+   * @default - none
+   */
+  public readonly role?: iam.IRole;
+
+  /**
+   * The upstream repository prefix the cache prefix stands for (ECR upstreams only).
+   * @default - the whole upstream registry
+   */
+  public readonly upstreamRepositoryPrefix?: string;
+
+  /** Human-readable name, for messages. */
+  public readonly displayName: string;
+
+  private constructor(entry: CatalogueEntry, registryUrl: string, options: UpstreamFromUrlOptions) {
+    const factory = `UpstreamRegistry (${entry.displayName})`;
+    this.registryType = entry.registryType as UpstreamRegistryType;
+    this.displayName = entry.displayName;
+    this.registryUrl = registryUrl;
+    this.referenceHost = entry.referenceHost ?? registryUrl;
+    this.ecrRepositoryPrefix = checkPrefix(options.ecrRepositoryPrefix ?? entry.defaultPrefix, 'ecrRepositoryPrefix', factory);
+
+    if (entry.auth === UpstreamAuth.SECRET && !options.credentials) {
+      throw new Error(`${factory}: ECR needs credentials to pull from ${registryUrl}. Pass credentials: `
+        + 'UpstreamCredentials.fromSecret(secret) for an existing ecr-pullthroughcache/... secret, or '
+        + 'UpstreamCredentials.createSecret() to create one and fill it after deploy.');
+    }
+    if (entry.auth !== UpstreamAuth.SECRET && options.credentials) {
+      throw new Error(`${factory}: ${registryUrl} takes no credentials; remove them.`);
+    }
+    this.credentials = options.credentials;
+
+    if (entry.auth !== UpstreamAuth.ROLE && (options.role || options.upstreamRepositoryPrefix !== undefined)) {
+      throw new Error(`${factory}: role and upstreamRepositoryPrefix apply only to ECR upstreams (UpstreamRegistry.ecr).`);
+    }
+    this.role = options.role;
+    if (options.upstreamRepositoryPrefix !== undefined) {
+      const upstreamPrefix = checkPrefix(options.upstreamRepositoryPrefix, 'upstreamRepositoryPrefix', factory);
+      if (upstreamPrefix !== 'ROOT' && this.ecrRepositoryPrefix === 'ROOT') {
+        throw new Error(`${factory}: upstreamRepositoryPrefix '${upstreamPrefix}' needs an ecrRepositoryPrefix other than ROOT; `
+          + 'ECR maps <ecrRepositoryPrefix>/<image> to <upstreamRepositoryPrefix>/<image>. Set ecrRepositoryPrefix.');
+      }
+      this.upstreamRepositoryPrefix = upstreamPrefix;
+    }
+  }
+}
+
+/** Validates a prefix and returns it without a trailing `/` (ECR always assumes one). */
+function checkPrefix(prefix: string, what: string, factory: string): string {
+  if (typeof prefix !== 'string') {
+    throw new Error(`${factory}: ${what} must be a string.`);
+  }
+  if (Token.isUnresolved(prefix)) {
+    throw new Error(`${factory}: ${what} must be a literal string, not a token: it names the cache path, the construct id and `
+      + 'the image URIs computed at synth time.');
+  }
+  const problem = prefixProblem(prefix);
+  if (problem) {
+    throw new Error(`${factory}: ${what} '${prefix}' is invalid: ${problem}.`);
+  }
+  return prefix === 'ROOT' ? prefix : prefix.replace(/\/$/, '');
+}
