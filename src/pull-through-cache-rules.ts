@@ -2,6 +2,7 @@ import { Annotations, CfnTag, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageReference } from './image-reference';
 import { acknowledgeWildcardResources } from './private/acknowledge';
@@ -151,7 +152,9 @@ export class PullThroughCacheRules extends Construct {
     const upstreams = props?.upstreams;
     validateUpstreams(this, upstreams);
     this.upstreams = [...upstreams];
-    this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}`;
+    // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
+    const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
+    this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`;
     this.routes = upstreams.map(u => ({
       referenceHost: u.referenceHost,
       ecrRepositoryPrefix: u.ecrRepositoryPrefix,
@@ -323,8 +326,9 @@ export class PullThroughCacheRules extends Construct {
       throw new Error(`${where}: encryptionKey is set, but encryption is ${type.value}. Use RepositoryEncryption.KMS or drop the key.`);
     }
     const keyArn = options.encryptionKey?.keyArn;
-    if (keyArn !== undefined && !Token.isUnresolved(keyArn) && /:alias\//.test(keyArn)) {
-      throw new Error(`${where}: encryptionKey is the alias '${keyArn}', but ECR needs the full ARN of the key itself. `
+    const aliasName = (options.encryptionKey as Partial<kms.IAlias> | undefined)?.aliasName;
+    if (aliasName !== undefined || (keyArn !== undefined && !Token.isUnresolved(keyArn) && /:alias\//.test(keyArn))) {
+      throw new Error(`${where}: encryptionKey is the alias '${aliasName ?? keyArn}', but ECR needs the full ARN of the key itself. `
         + 'Import it with kms.Key.fromKeyArn(scope, id, \'arn:aws:kms:<region>:<account>:key/<key id>\').');
     }
     if (type === ecr.RepositoryEncryption.AES_256 && options.encryption === undefined) {

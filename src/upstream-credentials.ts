@@ -132,10 +132,12 @@ class CreatedSecretCredentials extends UpstreamCredentials {
 function secretNameOf(secret: secretsmanager.ISecret): string | undefined | null {
   const cfn = secret.node.defaultChild;
   if (cfn instanceof secretsmanager.CfnSecret) {
-    if (cfn.name === undefined) {
+    // An unnamed Secret's name is a lazy token that resolves to undefined (unless used across environments).
+    const name = Stack.of(secret).resolve(cfn.name);
+    if (name === undefined) {
       return null;
     }
-    return Token.isUnresolved(cfn.name) ? undefined : cfn.name;
+    return typeof name === 'string' ? name : undefined;
   }
   if (!Token.isUnresolved(secret.secretName)) {
     return secret.secretName;

@@ -12,30 +12,35 @@ export function renderLifecyclePolicy(rules: readonly ecr.LifecycleRule[], conte
   if (new Set(explicit).size !== explicit.length) {
     throw new Error(`${context}: two lifecycle rules have the same rulePriority (${explicit.join(', ')}); priorities must be unique.`);
   }
-  const ordered = [...rules.filter(r => r.tagStatus !== ecr.TagStatus.ANY), ...rules.filter(r => r.tagStatus === ecr.TagStatus.ANY)];
+  const withStatus = rules.map(rule => ({ rule, tagStatus: effectiveTagStatus(rule) }));
+  const isAny = (r: { tagStatus: ecr.TagStatus }) => r.tagStatus === ecr.TagStatus.ANY;
+  if (withStatus.filter(isAny).length > 1) {
+    throw new Error(`${context}: only one lifecycle rule may have tagStatus ANY (a rule with no tag lists is ANY).`);
+  }
   let next = Math.max(0, ...explicit) + 1;
-  const numbered = ordered.map(rule => ({ rule, priority: rule.rulePriority ?? next++ }));
+  const numbered = [...withStatus.filter(r => !isAny(r)), ...withStatus.filter(isAny)]
+    .map(r => ({ ...r, priority: r.rule.rulePriority ?? next++ }));
 
-  const anyRule = numbered.find(n => n.rule.tagStatus === ecr.TagStatus.ANY);
+  const anyRule = numbered.find(isAny);
   if (anyRule && numbered.some(n => n !== anyRule && n.priority > anyRule.priority)) {
     throw new Error(`${context}: the lifecycle rule with tagStatus ANY must have the highest rulePriority (it has ${anyRule.priority}).`);
   }
-  if (numbered.filter(n => n.rule.tagStatus === ecr.TagStatus.ANY).length > 1) {
-    throw new Error(`${context}: only one lifecycle rule may have tagStatus ANY.`);
-  }
-
   const rendered = numbered
     .sort((a, b) => a.priority - b.priority)
-    .map(({ rule, priority }) => renderRule(rule, priority, context));
+    .map(({ rule, tagStatus, priority }) => renderRule(rule, tagStatus, priority, context));
   return JSON.stringify({ rules: rendered });
 }
 
-function renderRule(rule: ecr.LifecycleRule, priority: number, context: string): object {
+/** ECR's own default: a rule with tag lists selects tagged images, one without selects any. */
+function effectiveTagStatus(rule: ecr.LifecycleRule): ecr.TagStatus {
+  return rule.tagStatus ?? (rule.tagPrefixList?.length || rule.tagPatternList?.length ? ecr.TagStatus.TAGGED : ecr.TagStatus.ANY);
+}
+
+function renderRule(rule: ecr.LifecycleRule, tagStatus: ecr.TagStatus, priority: number, context: string): object {
   const where = `${context}: lifecycle rule ${priority}`;
   if ((rule.maxImageCount === undefined) === (rule.maxImageAge === undefined)) {
     throw new Error(`${where} must set exactly one of maxImageCount and maxImageAge.`);
   }
-  const tagStatus = rule.tagStatus ?? (rule.tagPrefixList || rule.tagPatternList ? ecr.TagStatus.TAGGED : ecr.TagStatus.ANY);
   if (tagStatus === ecr.TagStatus.TAGGED && !rule.tagPrefixList?.length && !rule.tagPatternList?.length) {
     throw new Error(`${where}: tagStatus TAGGED needs tagPrefixList or tagPatternList.`);
   }

@@ -1,0 +1,139 @@
+import { App, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../src';
+
+const stack = new Stack(new App(), 'S');
+const credentials = UpstreamCredentials.fromSecret(
+  secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', 'arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/hub-AbCdEf'));
+
+describe('the catalogue of upstreams (ECR-FACTS.md section 1)', () => {
+  test.each([
+    ['ecrPublic', UpstreamRegistry.ecrPublic(), 'public.ecr.aws', UpstreamRegistryType.ECR_PUBLIC, 'ecr-public', 'public.ecr.aws'],
+    ['kubernetes', UpstreamRegistry.kubernetes(), 'registry.k8s.io', UpstreamRegistryType.KUBERNETES, 'k8s', 'registry.k8s.io'],
+    ['quay', UpstreamRegistry.quay(), 'quay.io', UpstreamRegistryType.QUAY, 'quay', 'quay.io'],
+    ['dockerHub', UpstreamRegistry.dockerHub({ credentials }), 'registry-1.docker.io', UpstreamRegistryType.DOCKER_HUB, 'docker-hub', 'docker.io'],
+    ['githubContainerRegistry', UpstreamRegistry.githubContainerRegistry({ credentials }), 'ghcr.io', UpstreamRegistryType.GITHUB_CONTAINER_REGISTRY, 'ghcr', 'ghcr.io'],
+    ['gitlabContainerRegistry', UpstreamRegistry.gitlabContainerRegistry({ credentials }), 'registry.gitlab.com', UpstreamRegistryType.GITLAB_CONTAINER_REGISTRY, 'gitlab', 'registry.gitlab.com'],
+    ['azureContainerRegistry', UpstreamRegistry.azureContainerRegistry({ credentials, registryUrl: 'myregistry.azurecr.io' }), 'myregistry.azurecr.io', UpstreamRegistryType.AZURE_CONTAINER_REGISTRY, 'azure', 'myregistry.azurecr.io'],
+    ['chainguard', UpstreamRegistry.chainguard({ credentials }), 'cgr.dev', UpstreamRegistryType.CHAINGUARD, 'chainguard', 'cgr.dev'],
+    ['ecr', UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com' }), '444455556666.dkr.ecr.eu-west-1.amazonaws.com', UpstreamRegistryType.ECR, 'ecr', '444455556666.dkr.ecr.eu-west-1.amazonaws.com'],
+  ])('%s: URL, API value, default prefix and reference host', (_name, upstream, url, type, prefix, host) => {
+    expect(upstream.registryUrl).toBe(url);
+    expect(upstream.registryType).toBe(type);
+    expect(upstream.ecrRepositoryPrefix).toBe(prefix);
+    expect(upstream.referenceHost).toBe(host);
+  });
+
+  test('the API enum values are exactly the nine ECR knows', () => {
+    expect(Object.values(UpstreamRegistryType).sort()).toEqual([
+      'azure-container-registry', 'chainguard', 'docker-hub', 'ecr', 'ecr-public',
+      'github-container-registry', 'gitlab-container-registry', 'k8s', 'quay',
+    ]);
+  });
+
+  test('a prefix can be overridden, nested, or ROOT; a trailing slash is dropped', () => {
+    expect(UpstreamRegistry.quay({ ecrRepositoryPrefix: 'mirrors/quay' }).ecrRepositoryPrefix).toBe('mirrors/quay');
+    expect(UpstreamRegistry.quay({ ecrRepositoryPrefix: 'quay-io/' }).ecrRepositoryPrefix).toBe('quay-io');
+    expect(UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', ecrRepositoryPrefix: 'ROOT' }).ecrRepositoryPrefix).toBe('ROOT');
+  });
+
+  test('ECR upstreams carry their role and upstream repository prefix', () => {
+    const role = iam.Role.fromRoleArn(stack, 'PtcRole', 'arn:aws:iam::111122223333:role/ptc');
+    const upstream = UpstreamRegistry.ecr({
+      registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', role, ecrRepositoryPrefix: 'my-app', upstreamRepositoryPrefix: 'upstream-app',
+    });
+    expect(upstream.role).toBe(role);
+    expect(upstream.upstreamRepositoryPrefix).toBe('upstream-app');
+  });
+});
+
+describe('fromUrl', () => {
+  test.each([
+    ['docker.io', UpstreamRegistryType.DOCKER_HUB],
+    ['index.docker.io', UpstreamRegistryType.DOCKER_HUB],
+    ['registry-1.docker.io', UpstreamRegistryType.DOCKER_HUB],
+    ['https://ghcr.io/', UpstreamRegistryType.GITHUB_CONTAINER_REGISTRY],
+    ['myregistry.azurecr.io', UpstreamRegistryType.AZURE_CONTAINER_REGISTRY],
+    ['cgr.dev', UpstreamRegistryType.CHAINGUARD],
+  ])('%s needs credentials and resolves to %s', (url, type) => {
+    expect(UpstreamRegistry.fromUrl(url, { credentials }).registryType).toBe(type);
+    expect(() => UpstreamRegistry.fromUrl(url)).toThrow(/needs credentials.*UpstreamCredentials\.fromSecret/);
+  });
+
+  test.each([
+    ['public.ecr.aws', UpstreamRegistryType.ECR_PUBLIC],
+    ['registry.k8s.io', UpstreamRegistryType.KUBERNETES],
+    ['quay.io', UpstreamRegistryType.QUAY],
+    ['111122223333.dkr.ecr.us-west-2.amazonaws.com', UpstreamRegistryType.ECR],
+  ])('%s resolves to %s', (url, type) => {
+    expect(UpstreamRegistry.fromUrl(url).registryType).toBe(type);
+  });
+
+  test.each([
+    ['mcr.microsoft.com', /ECR cannot pull through 'mcr\.microsoft\.com': Microsoft Container Registry .* is not an Azure Container Registry/],
+    ['registry.access.redhat.com', /ECR cannot pull through 'registry\.access\.redhat\.com': Red Hat registries are not ECR upstreams/],
+    ['registry.redhat.io', /Red Hat/],
+    ['gcr.io', /ECR cannot pull through 'gcr\.io': Google/],
+    ['europe-docker.pkg.dev', /Google/],
+    ['gitlab.example.com', /only GitLab\.com/],
+    ['harbor.example.com', /ECR cannot pull through 'harbor\.example\.com'\. Supported upstreams: .*Docker Hub \(registry-1\.docker\.io\)/],
+  ])('%s is refused with the reason and the way out', (url, message) => {
+    expect(() => UpstreamRegistry.fromUrl(url)).toThrow(message);
+    expect(() => UpstreamRegistry.fromUrl(url)).toThrow(/copying its images into an ordinary ECR repository/);
+  });
+});
+
+describe('validation', () => {
+  test.each([
+    ['a', /'a' is invalid: it is 1 characters long; ECR allows 2 to 30/],
+    ['x'.repeat(31), /it is 31 characters long/],
+    ['Docker-Hub', /it has uppercase letters/],
+    ['docker hub', /lowercase path components/],
+    ['-hub', /lowercase path components/],
+    ['hub//x', /lowercase path components/],
+  ])('prefix %s is refused', (prefix, message) => {
+    expect(() => UpstreamRegistry.quay({ ecrRepositoryPrefix: prefix })).toThrow(message);
+  });
+
+  test('a token prefix is refused with the reason, not a crash', () => {
+    const token = new iam.Role(stack, 'R', { assumedBy: new iam.AccountRootPrincipal() }).roleName;
+    expect(() => UpstreamRegistry.quay({ ecrRepositoryPrefix: token })).toThrow(/must be a literal string, not a token/);
+  });
+
+  test('credentials-required upstreams refuse a missing credential (as from Python or Java with None/null)', () => {
+    expect(() => UpstreamRegistry.dockerHub({} as any)).toThrow(/Docker Hub.*ECR needs credentials to pull from registry-1\.docker\.io/);
+    expect(() => UpstreamRegistry.githubContainerRegistry(undefined as any)).toThrow(/needs credentials/);
+  });
+
+  test('anonymous upstreams refuse credentials', () => {
+    expect(() => UpstreamRegistry.fromUrl('quay.io', { credentials })).toThrow(/quay\.io takes no credentials/);
+  });
+
+  test.each([
+    'myregistry.azurecr.io/path', 'https://myregistry.azurecr.io', 'MyRegistry.azurecr.io', 'abc.azurecr.io', 'myregistry.azurecr.cn',
+  ])('malformed Azure URL %s is refused', url => {
+    expect(() => UpstreamRegistry.azureContainerRegistry({ credentials, registryUrl: url }))
+      .toThrow(/is not an Azure Container Registry login server\. Use '<name>\.azurecr\.io'/);
+  });
+
+  test.each([
+    '111122223333.dkr.ecr.us-west-2.amazonaws.com/repo', '11112222333.dkr.ecr.us-west-2.amazonaws.com',
+    'public.ecr.aws', '111122223333.dkr.ecr.amazonaws.com', 'https://111122223333.dkr.ecr.us-west-2.amazonaws.com',
+  ])('malformed ECR URL %s is refused', url => {
+    expect(() => UpstreamRegistry.ecr({ registryUrl: url })).toThrow(/is not a private ECR registry\. Use '<12-digit account>\.dkr\.ecr\.<region>\.amazonaws\.com'/);
+  });
+
+  test('a token URL is accepted (checked by ECR at deploy time)', () => {
+    expect(Token.isUnresolved(UpstreamRegistry.ecr({ registryUrl: `${stack.account}.dkr.ecr.eu-west-1.amazonaws.com` }).registryUrl)).toBe(true);
+  });
+
+  test('role and upstreamRepositoryPrefix only for ECR upstreams', () => {
+    expect(() => UpstreamRegistry.fromUrl('quay.io', { upstreamRepositoryPrefix: 'team' })).toThrow(/apply only to ECR upstreams/);
+  });
+
+  test('upstreamRepositoryPrefix needs a non-ROOT cache prefix', () => {
+    expect(() => UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', ecrRepositoryPrefix: 'ROOT', upstreamRepositoryPrefix: 'team' }))
+      .toThrow(/upstreamRepositoryPrefix 'team' needs an ecrRepositoryPrefix other than ROOT/);
+  });
+});
