@@ -86,6 +86,11 @@ export class ImageReference {
       return fail(`the repository name '${name}' is ${name.length} characters long; the limit is ${NAME_TOTAL_LENGTH_MAX}`);
     }
     const nameMatch = ANCHORED_NAME.exec(name)!;
+    if (nameMatch[1] === undefined) {
+      // distribution/reference would return a name with an empty domain here (`a__b.c/d`): the first
+      // component looks like a host but is not a valid one, and no registry can be pulled from.
+      return fail(`'${domain}' stands where the registry goes (it has '.' or ':', is localhost, or has uppercase) but is not a valid host name`);
+    }
     const tag = match[2] || undefined;
     const digest = match[3] || undefined;
     if (digest !== undefined) {

@@ -1,22 +1,52 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { SCENARIOS } from './scenarios';
 
-test('AwsSolutions finds nothing the construct has not acknowledged with a reason', () => {
-  const app = new App();
-  const stack = new Stack(app, 'Nag');
-  const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-  const key = new kms.Key(stack, 'Key', { enableKeyRotation: true });
-  new PullThroughCacheRules(stack, 'Cache', {
-    upstreams: [
-      UpstreamRegistry.ecrPublic(),
-      UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
-    ],
-    nodeRoles: [nodeRole],
-    repositoryOptions: { encryptionKey: key, resourceTags: [{ key: 'team', value: 'platform' }] },
+/** cdk-nag 3 on aws-cdk-lib 2.257 is run directly on a scope (the CDK validation context lacks the tree). */
+function violations(stack: Stack): string[] {
+  const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
+  return report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
+}
+
+/** Every acknowledgement recorded under a scope, with its reason. */
+function acknowledgements(stack: Stack): Array<{ path: string; id: string; reason: string }> {
+  return stack.node.findAll().flatMap(c => c.node.metadata
+    .filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+    .flatMap(m => Object.entries<string>(m.data).map(([id, reason]) => ({ path: c.node.path, id, reason }))));
+}
+
+describe.each(['every-upstream', 'kms-and-tags', 'ecr-to-ecr'])('AwsSolutions checks: %s', name => {
+  const stack = SCENARIOS[name]();
+
+  test('no finding the construct has not acknowledged', () => {
+    expect(violations(stack)).toEqual([]);
   });
-  const report = new AwsSolutionsChecks(app).validateScope(stack);
-  console.log(JSON.stringify(report, null, 1));
+
+  test('every acknowledgement names one finding and gives a reason', () => {
+    for (const ack of acknowledgements(stack)) {
+      expect(ack.path).toMatch(/\/Cache\//);
+      expect(ack.id).toMatch(/^AwsSolutions-(IAM5\[Resource::[^\]]+\]|SMG4)$/);
+      expect(ack.reason.length).toBeGreaterThan(40);
+    }
+  });
+});
+
+test('the acknowledgements are exact: a wildcard the user adds to a node role is still reported', () => {
+  const stack = SCENARIOS['kms-and-tags']();
+  const nodeRole = stack.node.findChild('NodeRole') as iam.Role;
+  nodeRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
+  expect(violations(stack)).toEqual(['AwsSolutions-IAM5[Resource::*] at KmsAndTags/NodeRole/DefaultPolicy/Resource']);
+});
+
+test('the acknowledgements are exact: the construct\'s own findings appear when they are removed', () => {
+  const stack = SCENARIOS['kms-and-tags']();
+  for (const c of stack.node.findAll()) {
+    const kept = c.node.metadata.filter(m => m.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY);
+    (c.node as any)._metadata = kept;
+  }
+  expect(violations(stack)).toEqual(expect.arrayContaining([
+    'AwsSolutions-SMG4 at KmsAndTags/Cache/docker-hub/Credentials/Resource',
+    'AwsSolutions-IAM5[Resource::*] at KmsAndTags/Cache/NodePullPolicy/Resource',
+  ]));
 });

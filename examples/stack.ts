@@ -1,0 +1,64 @@
+import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import { Construct } from 'constructs';
+import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+
+/** How the example wires its cache: with this library, or as the seed document did, by hand. */
+export enum CacheStyle {
+  /** `PullThroughCacheRules`: rules, credentials, repository templates and node grants. */
+  CONSTRUCT = 'construct',
+  /** The seed's three hand-written `CfnPullThroughCacheRule`s (with its URLs corrected so they are valid). */
+  BARE_L1 = 'bare-l1',
+}
+
+export interface ExampleStackProps extends StackProps {
+  /** @default CacheStyle.CONSTRUCT */
+  readonly cacheStyle?: CacheStyle;
+}
+
+/**
+ * A platform team's stack: an EKS cluster whose managed node group pulls every public image through
+ * the ECR cache. Synthesizes offline, with no AWS account (environment-agnostic).
+ */
+export class ExampleStack extends Stack {
+  constructor(scope: Construct, id: string, props: ExampleStackProps = {}) {
+    super(scope, id, props);
+
+    const vpc = new ec2.Vpc(this, 'Vpc', { maxAzs: 2, natGateways: 1 });
+    const cluster = new eks.Cluster(this, 'Cluster', {
+      version: eks.KubernetesVersion.V1_33,
+      vpc,
+      defaultCapacity: 0,
+      defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
+    });
+    const nodes = cluster.addNodegroupCapacity('Nodes', {
+      instanceTypes: [new ec2.InstanceType('m7g.large')],
+      amiType: eks.NodegroupAmiType.AL2023_ARM_64_STANDARD,
+      minSize: 2,
+      maxSize: 6,
+    });
+
+    if ((props.cacheStyle ?? CacheStyle.CONSTRUCT) === CacheStyle.BARE_L1) {
+      new ecr.CfnPullThroughCacheRule(this, 'DockerHubCache', { ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io' });
+      new ecr.CfnPullThroughCacheRule(this, 'QuayCache', { ecrRepositoryPrefix: 'quay', upstreamRegistryUrl: 'quay.io' });
+      new ecr.CfnPullThroughCacheRule(this, 'GHCRCache', { ecrRepositoryPrefix: 'ghcr', upstreamRegistryUrl: 'ghcr.io' });
+      return;
+    }
+
+    const cache = new PullThroughCacheRules(this, 'Cache', {
+      upstreams: [
+        UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
+        UpstreamRegistry.githubContainerRegistry({ credentials: UpstreamCredentials.createSecret() }),
+        UpstreamRegistry.quay(),
+        UpstreamRegistry.kubernetes(),
+        UpstreamRegistry.ecrPublic(),
+      ],
+      nodeRoles: [nodes.role],
+    });
+
+    new CfnOutput(this, 'NginxImage', { value: cache.imageUri('nginx:1.27'), description: 'nginx:1.27, served from the cache' });
+    new CfnOutput(this, 'PauseImage', { value: cache.imageUri('registry.k8s.io/pause:3.10') });
+  }
+}

@@ -1,0 +1,71 @@
+import { App, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { CacheStyle, ExampleStack } from '../examples/stack';
+import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+
+/**
+ * The major scenarios, each a stack of its own: snapshotted, linted with cfn-lint and checked by cdk-nag.
+ * Every scenario builds a fresh App, so tests can run them in any order.
+ */
+export const SCENARIOS: Record<string, () => Stack> = {
+  /** The README's example app: EKS, a managed node group, five upstreams. */
+  'example-app': () => new ExampleStack(new App(), 'Example'),
+
+  /** Every upstream ECR supports, with existing secrets, in one account and Region. */
+  'every-upstream': () => {
+    const stack = new Stack(new App(), 'EveryUpstream', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const secret = (name: string) => UpstreamCredentials.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, name,
+      `arn:aws:secretsmanager:eu-west-1:111122223333:secret:ecr-pullthroughcache/${name}-AbCdEf`));
+    new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [
+        UpstreamRegistry.ecrPublic(),
+        UpstreamRegistry.kubernetes(),
+        UpstreamRegistry.quay(),
+        UpstreamRegistry.dockerHub({ credentials: secret('docker-hub') }),
+        UpstreamRegistry.githubContainerRegistry({ credentials: secret('ghcr') }),
+        UpstreamRegistry.gitlabContainerRegistry({ credentials: secret('gitlab') }),
+        UpstreamRegistry.azureContainerRegistry({ credentials: secret('azure'), registryUrl: 'contoso.azurecr.io' }),
+        UpstreamRegistry.chainguard({ credentials: secret('chainguard') }),
+        UpstreamRegistry.ecr({ registryUrl: '111122223333.dkr.ecr.us-east-1.amazonaws.com', ecrRepositoryPrefix: 'us-east-1' }),
+      ],
+    });
+    return stack;
+  },
+
+  /** Encrypted, tagged cache repositories (custom template role) pulled by an EC2 node role. */
+  'kms-and-tags': () => {
+    const stack = new Stack(new App(), 'KmsAndTags');
+    const key = new kms.Key(stack, 'CacheKey', { enableKeyRotation: true, description: 'Encrypts cached images' });
+    const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.ecrPublic(), UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
+      nodeRoles: [nodeRole],
+      repositoryOptions: {
+        encryptionKey: key,
+        resourceTags: [{ key: 'cost-center', value: 'platform' }],
+        untaggedImageExpiration: undefined,
+        maxImageCount: 50,
+      },
+    });
+    return stack;
+  },
+
+  /** ECR to ECR across accounts, mirroring one upstream prefix under another. */
+  'ecr-to-ecr': () => {
+    const stack = new Stack(new App(), 'EcrToEcr', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const role = new iam.Role(stack, 'PullThroughCacheRole', { assumedBy: new iam.ServicePrincipal('pullthroughcache.ecr.amazonaws.com') });
+    new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.ecr({
+        registryUrl: '444455556666.dkr.ecr.us-east-1.amazonaws.com', role, ecrRepositoryPrefix: 'platform', upstreamRepositoryPrefix: 'golden-images',
+      })],
+    });
+    return stack;
+  },
+};
+
+/** The seed's hand-written rules in the same EKS app: the baseline of the synth benchmark. */
+export function bareL1ExampleStack(): Stack {
+  return new ExampleStack(new App(), 'Example', { cacheStyle: CacheStyle.BARE_L1 });
+}

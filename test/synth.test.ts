@@ -1,0 +1,39 @@
+import { execFileSync } from 'child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { SCENARIOS } from './scenarios';
+
+const templates = Object.fromEntries(Object.entries(SCENARIOS).map(([name, make]) => [name, Template.fromStack(make()).toJSON()]));
+
+describe('snapshots (CI never rewrites them: `npx projen test:update` after a deliberate change)', () => {
+  test.each(Object.keys(SCENARIOS))('%s', name => {
+    expect(templates[name]).toMatchSnapshot();
+  });
+});
+
+test('cfn-lint finds no error or warning in any synthesized template', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfn-lint-'));
+  try {
+    const files = Object.entries(templates).map(([name, template]) => {
+      const file = join(dir, `${name}.template.json`);
+      writeFileSync(file, JSON.stringify(template, null, 1));
+      return file;
+    });
+    let output = '';
+    try {
+      // W3005 (redundant DependsOn) is emitted by CDK itself for EKS and IAM ordering; nothing else is ignored.
+      output = execFileSync('cfn-lint', ['--ignore-checks', 'W3005', '--', ...files], { encoding: 'utf-8' });
+    } catch (e: any) {
+      if (e.code === 'ENOENT') {
+        throw new Error('cfn-lint is not installed: run `pip install -r requirements-dev.txt` (the README test command does).');
+      }
+      output = `${e.stdout}${e.stderr}`;
+      throw new Error(`cfn-lint exited ${e.status}:\n${output}`);
+    }
+    expect(output).toBe('');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
