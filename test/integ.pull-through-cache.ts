@@ -1,0 +1,42 @@
+/**
+ * Deployable integration test: a cache of three anonymous upstreams plus Docker Hub with a created secret,
+ * and an assertion that ECR reports exactly those rules. Its snapshot is verified on every test run
+ * (`npx projen integ`, no deploy); with an AWS account, `npx integ-runner --directory test --force` deploys it.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
+import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+
+const app = new App();
+const stack = new Stack(app, 'PullThroughCacheIntegStack');
+
+const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+new PullThroughCacheRules(stack, 'Cache', {
+  upstreams: [
+    UpstreamRegistry.ecrPublic({ ecrRepositoryPrefix: 'integ/ecr-public' }),
+    UpstreamRegistry.kubernetes({ ecrRepositoryPrefix: 'integ/k8s' }),
+    UpstreamRegistry.quay({ ecrRepositoryPrefix: 'integ/quay' }),
+    UpstreamRegistry.dockerHub({ ecrRepositoryPrefix: 'integ/docker-hub', credentials: UpstreamCredentials.createSecret() }),
+  ],
+  nodeRoles: [nodeRole],
+});
+
+const integ = new IntegTest(app, 'PullThroughCacheInteg', { testCases: [stack] });
+
+integ.assertions
+  .awsApiCall('ECR', 'describePullThroughCacheRules', { ecrRepositoryPrefixes: ['integ/ecr-public', 'integ/k8s', 'integ/quay', 'integ/docker-hub'] })
+  .expect(ExpectedResult.objectLike({
+    pullThroughCacheRules: [
+      { ecrRepositoryPrefix: 'integ/ecr-public', upstreamRegistryUrl: 'public.ecr.aws', upstreamRegistry: 'ecr-public' },
+      { ecrRepositoryPrefix: 'integ/k8s', upstreamRegistryUrl: 'registry.k8s.io', upstreamRegistry: 'k8s' },
+      { ecrRepositoryPrefix: 'integ/quay', upstreamRegistryUrl: 'quay.io', upstreamRegistry: 'quay' },
+      { ecrRepositoryPrefix: 'integ/docker-hub', upstreamRegistryUrl: 'registry-1.docker.io', upstreamRegistry: 'docker-hub' },
+    ],
+  }));
+
+integ.assertions
+  .awsApiCall('ECR', 'describeRepositoryCreationTemplates', { prefixes: ['integ/quay'] })
+  .expect(ExpectedResult.objectLike({
+    repositoryCreationTemplates: [{ prefix: 'integ/quay', appliedFor: ['PULL_THROUGH_CACHE'], imageTagMutability: 'MUTABLE' }],
+  }));
