@@ -1,4 +1,4 @@
-import { awscdk, javascript } from 'projen';
+import { JsonFile, awscdk, javascript } from 'projen';
 
 /**
  * The oldest aws-cdk-lib we support, chosen on purpose:
@@ -64,12 +64,21 @@ const project = new awscdk.AwsCdkConstructLibrary({
   },
 
   gitignore: [
+    '.jsii.tabl.json',
     'cdk.out/',
     'test/*.snapshot/asset.*',
     '.venv/',
     '__pycache__/',
   ],
 });
+
+// examples/ and bench/ are type-checked (and linted) with the test settings; eslint's project service
+// finds the nearest tsconfig.json, so each folder gets one.
+for (const dir of ['examples', 'bench']) {
+  new JsonFile(project, `${dir}/tsconfig.json`, {
+    obj: { extends: '../test/tsconfig.json', include: ['**/*.ts', '../src/**/*.ts', '../test/**/*.ts'] },
+  });
+}
 
 // README examples must compile: jsii-rosetta compiles every ```ts block against rosetta/default.ts-fixture.
 const rosetta = project.addTask('rosetta:extract', {
@@ -95,13 +104,23 @@ project.addTask('example:synth', {
   env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
   steps: [
     { exec: 'npx cdk synth --quiet --no-notices --output cdk.out', cwd: 'examples' },
-    { exec: 'ts-node --project test/tsconfig.json examples/summarize.ts examples/cdk.out' },
+    { exec: 'ts-node --project examples/tsconfig.json examples/summarize.ts examples/cdk.out' },
   ],
 });
 
 project.addTask('bench', {
   description: 'Synth-time benchmark: PullThroughCacheRules vs hand-written L1 rules (writes docs/BENCHMARKS.md figures to stdout)',
-  exec: 'ts-node --project test/tsconfig.json bench/synth.bench.ts',
+  exec: 'ts-node --project bench/tsconfig.json bench/synth.bench.ts',
 });
+
+// The npm package is lib/, API.md and the README: none of the development folders.
+for (const pattern of ['/examples/', '/bench/', '/rosetta/', '/docs/', '/.ci/', '/requirements-dev.txt', 'cdk.out/', '*.snapshot/']) {
+  project.addPackageIgnore(pattern);
+}
+
+// Build every package on every build, CI included: the Python wheel and the Java jar are part of what the
+// tests prove (projen's default packages only JavaScript when CI is set, leaving the rest to release jobs).
+project.packageTask.reset();
+project.packageTask.spawn(project.tasks.tryFind('package-all')!);
 
 project.synth();

@@ -9,6 +9,8 @@ import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '..
 export enum CacheStyle {
   /** `PullThroughCacheRules`: rules, credentials, repository templates and node grants. */
   CONSTRUCT = 'construct',
+  /** `PullThroughCacheRules` with the seed's three upstreams only (Docker Hub, Quay, GHCR): like for like with BARE_L1. */
+  CONSTRUCT_SEED_UPSTREAMS = 'construct-seed-upstreams',
   /** The seed's three hand-written `CfnPullThroughCacheRule`s (with its URLs corrected so they are valid). */
   BARE_L1 = 'bare-l1',
 }
@@ -40,25 +42,25 @@ export class ExampleStack extends Stack {
       maxSize: 6,
     });
 
-    if ((props.cacheStyle ?? CacheStyle.CONSTRUCT) === CacheStyle.BARE_L1) {
+    const style = props.cacheStyle ?? CacheStyle.CONSTRUCT;
+    if (style === CacheStyle.BARE_L1) {
       new ecr.CfnPullThroughCacheRule(this, 'DockerHubCache', { ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io' });
       new ecr.CfnPullThroughCacheRule(this, 'QuayCache', { ecrRepositoryPrefix: 'quay', upstreamRegistryUrl: 'quay.io' });
       new ecr.CfnPullThroughCacheRule(this, 'GHCRCache', { ecrRepositoryPrefix: 'ghcr', upstreamRegistryUrl: 'ghcr.io' });
       return;
     }
 
-    const cache = new PullThroughCacheRules(this, 'Cache', {
-      upstreams: [
-        UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
-        UpstreamRegistry.githubContainerRegistry({ credentials: UpstreamCredentials.createSecret() }),
-        UpstreamRegistry.quay(),
-        UpstreamRegistry.kubernetes(),
-        UpstreamRegistry.ecrPublic(),
-      ],
-      nodeRoles: [nodes.role],
-    });
+    const upstreams = [
+      UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
+      UpstreamRegistry.githubContainerRegistry({ credentials: UpstreamCredentials.createSecret() }),
+      UpstreamRegistry.quay(),
+    ];
+    if (style === CacheStyle.CONSTRUCT) {
+      upstreams.push(UpstreamRegistry.kubernetes(), UpstreamRegistry.ecrPublic());
+    }
+    const cache = new PullThroughCacheRules(this, 'Cache', { upstreams, nodeRoles: [nodes.role] });
 
     new CfnOutput(this, 'NginxImage', { value: cache.imageUri('nginx:1.27'), description: 'nginx:1.27, served from the cache' });
-    new CfnOutput(this, 'PauseImage', { value: cache.imageUri('registry.k8s.io/pause:3.10') });
+    new CfnOutput(this, 'PrometheusImage', { value: cache.imageUri('quay.io/prometheus/prometheus:v3.5.0') });
   }
 }

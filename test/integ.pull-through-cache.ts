@@ -3,9 +3,9 @@
  * and an assertion that ECR reports exactly those rules. Its snapshot is verified on every test run
  * (`npx projen integ`, no deploy); with an AWS account, `npx integ-runner --directory test --force` deploys it.
  */
+import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { App, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 
 const app = new App();

@@ -255,7 +255,8 @@ describe('repository creation templates', () => {
     const stack = newStack();
     cache(stack, { upstreams: [UpstreamRegistry.quay()], createRepositoryTemplates: false });
     Template.fromStack(stack).resourceCountIs('AWS::ECR::RepositoryCreationTemplate', 0);
-    expect(() => cache(newStack(), { upstreams: [UpstreamRegistry.quay()], createRepositoryTemplates: false, repositoryOptions: { maxImageCount: 5 } }))
+    const props = { upstreams: [UpstreamRegistry.quay()], createRepositoryTemplates: false, repositoryOptions: { maxImageCount: 5 } };
+    expect(() => cache(newStack(), props))
       .toThrow(/createRepositoryTemplates is false/);
   });
 });
