@@ -37,7 +37,12 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // integ tests are `test/integ.*.ts`, run by integ-runner (task `integ` below), not projen's own scheme.
   integrationTestAutoDiscover: false,
 
+  // The ecr-ptc CLI's runtime dependencies. jsii libraries must bundle non-jsii dependencies; commander 14
+  // is the newest line that supports Node.js 20.
+  bundledDeps: ['yaml@^2.9.1', 'commander@^14.0.3'],
+  bin: { 'ecr-ptc': 'lib/cli/main.js' },
   devDeps: [
+    'fast-check@^4.11.0',
     'aws-cdk@^2.1148.0',
     'cdk-nag@^3.0.2',
     '@aws-cdk/integ-runner@2.197.10',

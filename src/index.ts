@@ -1,4 +1,5 @@
 export * from './image-reference';
+export * from './image-mapping';
 export * from './upstream-credentials';
 export * from './upstream-registry';
 export * from './pull-through-cache-rules';

@@ -4,10 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
-import { ImageReference } from './image-reference';
+import { ImageMapping, MappingStatus } from './image-mapping';
 import { acknowledgeWildcardResources } from './private/acknowledge';
-import { CacheRoute, mapToCache } from './private/cache-mapping';
-import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS, entryForHost, unsupportedRegistryMessage } from './private/catalogue';
+import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
@@ -143,7 +142,7 @@ export class PullThroughCacheRules extends Construct {
   /** The registry the cache is served from: `<account>.dkr.ecr.<region>.<url suffix>` (tokens unless the stack has an env). */
   public readonly registryDomain: string;
 
-  private readonly routes: CacheRoute[];
+  private readonly mapping: ImageMapping;
   private readonly templatesTagRepositories: boolean;
 
   constructor(scope: Construct, id: string, props: PullThroughCacheRulesProps) {
@@ -155,11 +154,10 @@ export class PullThroughCacheRules extends Construct {
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
     this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`;
-    this.routes = upstreams.map(u => ({
-      referenceHost: u.referenceHost,
-      ecrRepositoryPrefix: u.ecrRepositoryPrefix,
-      upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
-    }));
+    this.mapping = new ImageMapping({
+      registryDomain: this.registryDomain,
+      prefixes: upstreams.map(u => ({ registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix })),
+    });
 
     const options = props.repositoryOptions ?? {};
     const createTemplates = props.createRepositoryTemplates ?? true;
@@ -234,23 +232,21 @@ export class PullThroughCacheRules extends Construct {
    * @throws if the reference is invalid or no rule of this cache serves its registry
    */
   public imageUri(image: string): string {
-    const ref = ImageReference.parse(image);
-    if (ref.registry === this.registryDomain) {
-      return image;
+    const mapped = this.mapping.map(image);
+    switch (mapped.status) {
+      case MappingStatus.REWRITTEN:
+        if (mapped.warning) {
+          Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', mapped.warning);
+        }
+        return mapped.uri!;
+      case MappingStatus.ALREADY_CACHED:
+        return image;
+      case MappingStatus.NO_RULE:
+        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}': ${mapped.reason}. `
+          + 'Add an upstream for that registry to this cache\'s upstreams.');
+      default:
+        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}'. ${mapped.reason}`);
     }
-    const mapping = mapToCache(ref, this.routes);
-    if (!mapping) {
-      throw new Error(`${this.node.path}: no pull through cache rule serves '${image}' (registry ${ref.registry}). `
-        + (entryForHost(ref.registry)
-          ? `Add an upstream for ${ref.registry} to this cache's upstreams.`
-          : unsupportedRegistryMessage(ref.registry)));
-    }
-    if (ref.tag === undefined && ref.digest !== undefined) {
-      Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest',
-        `'${image}' is pinned by digest only: ECR fills the cache only on a pull by tag, so the first pull of an image `
-        + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.');
-    }
-    return `${this.registryDomain}/${mapping.repository}${mapping.suffix}`;
   }
 
   /** The two statements of a pull grant: the cache repositories, and the token (which has no resource type). */

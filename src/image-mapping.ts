@@ -1,0 +1,173 @@
+import { ImageReference } from './image-reference';
+import { CacheRoute, mapToCache } from './private/cache-mapping';
+import { CATALOGUE, DOCKER_HUB_HOST, ECR_REGISTRY_URL, entryForHost, unsupportedRegistryMessage } from './private/catalogue';
+
+/** One row of the registry-to-prefix table: images of `registry` are served under `prefix`. */
+export interface CachePrefix {
+  /** The registry host as image references name it: `docker.io`, `quay.io`, `myregistry.azurecr.io`. */
+  readonly registry: string;
+
+  /** The cache prefix (the rule's `EcrRepositoryPrefix`); `ROOT` for none. */
+  readonly prefix: string;
+
+  /**
+   * For ECR upstreams: only repositories under this upstream prefix are served, and it is replaced by `prefix`.
+   * @default - the whole upstream registry
+   */
+  readonly upstreamRepositoryPrefix?: string;
+}
+
+/** Properties of `ImageMapping`. */
+export interface ImageMappingProps {
+  /** The cache registry: `<account>.dkr.ecr.<region>.amazonaws.com`. */
+  readonly registryDomain: string;
+
+  /**
+   * The registry-to-prefix table.
+   * @default - `ImageMapping.defaultPrefixes()`, the construct's default prefixes for the upstreams with a fixed host
+   */
+  readonly prefixes?: CachePrefix[];
+}
+
+/** What became of one image reference. */
+export enum MappingStatus {
+  /** The reference was mapped to the cache (`uri`). */
+  REWRITTEN = 'REWRITTEN',
+  /** The reference already points at the cache registry; `uri` is the input, unchanged. */
+  ALREADY_CACHED = 'ALREADY_CACHED',
+  /** ECR could pull through the registry, but the table has no prefix for it. */
+  NO_RULE = 'NO_RULE',
+  /** ECR cannot pull through the registry at all (for example `mcr.microsoft.com`). */
+  UNSUPPORTED_REGISTRY = 'UNSUPPORTED_REGISTRY',
+  /** The reference is not a valid image reference. */
+  INVALID = 'INVALID',
+}
+
+/** The result of `ImageMapping.map`. */
+export interface MappedImage {
+  /** The reference as given. */
+  readonly input: string;
+
+  /** What happened. */
+  readonly status: MappingStatus;
+
+  /**
+   * The cache URI (`REWRITTEN`), or the input (`ALREADY_CACHED`).
+   * @default - none: the reference is not served by the cache
+   */
+  readonly uri?: string;
+
+  /**
+   * Why the reference is not served (every status but `REWRITTEN` and `ALREADY_CACHED`).
+   * @default - none
+   */
+  readonly reason?: string;
+
+  /**
+   * A caution about a served reference: a digest-only reference cannot fill the cache on its first pull.
+   * @default - none
+   */
+  readonly warning?: string;
+}
+
+/**
+ * Maps image references to the cache, from an explicit registry and prefix table. Pure: no AWS calls, no CDK.
+ *
+ * One mapping decides everything: `PullThroughCacheRules.imageUri`, the `CachedImages` Aspect and the
+ * `ecr-ptc` CLI all use it.
+ *
+ * @example
+ * const mapping = new ImageMapping({ registryDomain: '111122223333.dkr.ecr.eu-west-1.amazonaws.com' });
+ * mapping.map('nginx:1.27').uri; // '111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/nginx:1.27'
+ */
+export class ImageMapping {
+  /**
+   * The default table: every upstream with a fixed host, under the construct's default prefix
+   * (`docker.io` -> `docker-hub`, `quay.io` -> `quay`, ...). Azure and ECR upstreams have no fixed host.
+   */
+  public static defaultPrefixes(): CachePrefix[] {
+    return CATALOGUE.filter(e => e.registryUrl !== undefined).map(e => ({
+      registry: e.referenceHost ?? e.registryUrl!,
+      prefix: e.defaultPrefix,
+    }));
+  }
+
+  /** The cache registry. */
+  public readonly registryDomain: string;
+
+  private readonly routes: CacheRoute[];
+
+  constructor(props: ImageMappingProps) {
+    const domain = props?.registryDomain;
+    if (typeof domain !== 'string' || domain.length === 0) {
+      throw new Error('ImageMapping: registryDomain is required, for example 111122223333.dkr.ecr.eu-west-1.amazonaws.com.');
+    }
+    this.registryDomain = domain;
+    this.routes = (props.prefixes ?? ImageMapping.defaultPrefixes()).map(p => ({
+      referenceHost: normaliseHost(p.registry),
+      ecrRepositoryPrefix: p.prefix.replace(/\/$/, ''),
+      upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
+    }));
+  }
+
+  /**
+   * Maps one reference. Never throws: an invalid or unserved reference comes back with its status and reason.
+   *
+   * @param image an image reference, for example `nginx:1.27`
+   */
+  public map(image: string): MappedImage {
+    if (image.startsWith(`${this.registryDomain}/`)) {
+      return { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
+    }
+    let ref: ImageReference;
+    try {
+      ref = ImageReference.parse(image);
+    } catch (e) {
+      return { input: image, status: MappingStatus.INVALID, reason: (e as Error).message };
+    }
+    if (ref.registry === this.registryDomain) {
+      return { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
+    }
+    const mapping = mapToCache(ref, this.routes);
+    if (!mapping) {
+      return entryForHost(ref.registry)
+        ? { input: image, status: MappingStatus.NO_RULE, reason: `no cache prefix for ${ref.registry}${routeHint(ref)}` }
+        : { input: image, status: MappingStatus.UNSUPPORTED_REGISTRY, reason: unsupportedRegistryMessage(ref.registry) };
+    }
+    return {
+      input: image,
+      status: MappingStatus.REWRITTEN,
+      uri: `${this.registryDomain}/${mapping.repository}${mapping.suffix}`,
+      warning: ref.tag === undefined && ref.digest !== undefined
+        ? `'${image}' is pinned by digest only: ECR fills the cache only on a pull by tag, so the first pull of an image `
+          + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.'
+        : undefined,
+    };
+  }
+
+  /**
+   * The cache repository path for a reference (`docker-hub/library/nginx`), without registry, tag or digest.
+   * @returns undefined when the reference is invalid or not served
+   */
+  public cacheRepository(image: string): string | undefined {
+    try {
+      const mapping = mapToCache(ImageReference.parse(image), this.routes);
+      return mapping?.repository;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** Hosts as `ImageReference` reports them: Docker Hub's aliases fold into `docker.io`. */
+function normaliseHost(host: string): string {
+  const h = host.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  return entryForHost(h)?.referenceHost === DOCKER_HUB_HOST ? DOCKER_HUB_HOST : h;
+}
+
+function routeHint(ref: ImageReference): string {
+  if (ECR_REGISTRY_URL.test(ref.registry)) {
+    return ` (or no rule whose upstream repository prefix covers ${ref.repository})`;
+  }
+  return '';
+}

@@ -1,0 +1,134 @@
+import * as fc from 'fast-check';
+import { ImageMapping, ImageReference, MappingStatus } from '../src';
+
+const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
+const DIGEST = `sha256:${'c'.repeat(64)}`;
+
+/** Valid references, built from the grammar's own pieces. */
+const alnum = fc.stringMatching(/^[a-z0-9]{1,6}$/);
+const separator = fc.constantFrom('.', '_', '__', '-', '--');
+const pathComponent = fc.tuple(alnum, fc.array(fc.tuple(separator, alnum), { maxLength: 2 }))
+  .map(([head, rest]) => head + rest.map(([s, a]) => s + a).join(''));
+const domain = fc.oneof(
+  fc.constantFrom('docker.io', 'index.docker.io', 'registry-1.docker.io', 'quay.io', 'ghcr.io', 'registry.k8s.io', 'public.ecr.aws',
+    'localhost', 'localhost:5000', '[::1]:5000', 'Example.COM', REGISTRY),
+  fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,5}[a-z0-9]$/), fc.constantFrom('.com', '.io', '.dev'), fc.option(fc.integer({ min: 1, max: 65535 })))
+    .map(([name, tld, port]) => `${name}${tld}${port === null ? '' : `:${port}`}`),
+);
+const tag = fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/);
+const digest = fc.stringMatching(/^[a-f0-9]{64}$/).map(hex => `sha256:${hex}`);
+/** A first component with '.' or ':' is a domain, so without a domain the first one has neither. */
+const firstComponent = fc.tuple(alnum, fc.array(fc.tuple(fc.constantFrom('_', '__', '-'), alnum), { maxLength: 2 }))
+  .map(([head, rest]) => head + rest.map(([s, a]) => s + a).join(''));
+const reference = fc.record({
+  domain: fc.option(domain),
+  first: firstComponent,
+  path: fc.array(pathComponent, { maxLength: 2 }),
+  tag: fc.option(tag),
+  digest: fc.option(digest),
+}).map(r => `${r.domain === null ? '' : `${r.domain}/`}${[r.first, ...r.path].join('/')}${r.tag === null ? '' : `:${r.tag}`}${r.digest === null ? '' : `@${r.digest}`}`);
+
+describe('ImageReference properties', () => {
+  test('parse(x.toString()) round-trips, and toString is a fixed point', () => {
+    fc.assert(fc.property(reference, input => {
+      const ref = ImageReference.parse(input);
+      const again = ImageReference.parse(ref.toString());
+      expect([again.registry, again.repository, again.tag, again.digest]).toEqual([ref.registry, ref.repository, ref.tag, ref.digest]);
+      expect(again.toString()).toBe(ref.toString());
+    }), { numRuns: 500 });
+  });
+
+  test('any string either parses into a round-tripping reference or is refused with a reason', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 80 }), input => {
+      let ref: ImageReference;
+      try {
+        ref = ImageReference.parse(input);
+      } catch (e) {
+        expect((e as Error).message).toMatch(/^Invalid image reference '.*': \S/s);
+        return;
+      }
+      expect(ImageReference.parse(ref.toString()).toString()).toBe(ref.toString());
+    }), { numRuns: 2000 });
+  });
+});
+
+describe('ImageMapping', () => {
+  const mapping = new ImageMapping({ registryDomain: REGISTRY });
+
+  test('the default table is the construct\'s default prefixes for every upstream with a fixed host', () => {
+    expect(ImageMapping.defaultPrefixes()).toEqual([
+      { registry: 'public.ecr.aws', prefix: 'ecr-public' },
+      { registry: 'registry.k8s.io', prefix: 'k8s' },
+      { registry: 'quay.io', prefix: 'quay' },
+      { registry: 'docker.io', prefix: 'docker-hub' },
+      { registry: 'ghcr.io', prefix: 'ghcr' },
+      { registry: 'registry.gitlab.com', prefix: 'gitlab' },
+      { registry: 'cgr.dev', prefix: 'chainguard' },
+    ]);
+  });
+
+  test.each([
+    ['nginx', `${REGISTRY}/docker-hub/library/nginx`],
+    ['nginx:1.27', `${REGISTRY}/docker-hub/library/nginx:1.27`],
+    ['registry-1.docker.io/bitnami/redis:7', `${REGISTRY}/docker-hub/bitnami/redis:7`],
+    [`quay.io/prometheus/prometheus:v3@${DIGEST}`, `${REGISTRY}/quay/prometheus/prometheus:v3@${DIGEST}`],
+    ['ghcr.io/fluxcd/flux-cli:v2.4.0', `${REGISTRY}/ghcr/fluxcd/flux-cli:v2.4.0`],
+    ['registry.gitlab.com/group/project/image:1', `${REGISTRY}/gitlab/group/project/image:1`],
+    ['cgr.dev/chainguard/static', `${REGISTRY}/chainguard/chainguard/static`],
+  ])('%s -> %s', (input, uri) => {
+    expect(mapping.map(input)).toEqual({ input, status: MappingStatus.REWRITTEN, uri, warning: undefined });
+  });
+
+  test('already cached references come back unchanged', () => {
+    for (const input of [`${REGISTRY}/docker-hub/library/nginx:1.27`, `${REGISTRY}/my-own-repo`]) {
+      expect(mapping.map(input)).toEqual({ input, status: MappingStatus.ALREADY_CACHED, uri: input });
+    }
+  });
+
+  test('unserved and invalid references are reported, never rewritten', () => {
+    expect(mapping.map('myregistry.azurecr.io/app:1')).toEqual({
+      input: 'myregistry.azurecr.io/app:1', status: MappingStatus.NO_RULE, reason: 'no cache prefix for myregistry.azurecr.io',
+    });
+    expect(mapping.map('mcr.microsoft.com/dotnet/runtime:8.0')).toEqual({
+      input: 'mcr.microsoft.com/dotnet/runtime:8.0', status: MappingStatus.UNSUPPORTED_REGISTRY, reason: expect.stringMatching(/ECR cannot pull through 'mcr\.microsoft\.com'/),
+    });
+    expect(mapping.map('Nginx:1')).toEqual({ input: 'Nginx:1', status: MappingStatus.INVALID, reason: expect.stringMatching(/must be lowercase/) });
+  });
+
+  test('a digest-only reference is rewritten with a warning', () => {
+    expect(mapping.map(`nginx@${DIGEST}`)).toMatchObject({ status: MappingStatus.REWRITTEN, warning: expect.stringMatching(/pinned by digest only/) });
+  });
+
+  test('an explicit table: overrides, Docker Hub aliases, ROOT, and ECR upstream prefixes', () => {
+    const custom = new ImageMapping({
+      registryDomain: REGISTRY,
+      prefixes: [
+        { registry: 'registry-1.docker.io', prefix: 'hub/' },
+        { registry: 'myregistry.azurecr.io', prefix: 'azure' },
+        { registry: '444455556666.dkr.ecr.us-east-1.amazonaws.com', prefix: 'golden', upstreamRepositoryPrefix: 'images' },
+        { registry: '777788889999.dkr.ecr.us-east-1.amazonaws.com', prefix: 'ROOT' },
+      ],
+    });
+    expect(custom.map('nginx').uri).toBe(`${REGISTRY}/hub/library/nginx`);
+    expect(custom.map('myregistry.azurecr.io/app:1').uri).toBe(`${REGISTRY}/azure/app:1`);
+    expect(custom.map('444455556666.dkr.ecr.us-east-1.amazonaws.com/images/base:1').uri).toBe(`${REGISTRY}/golden/base:1`);
+    expect(custom.map('444455556666.dkr.ecr.us-east-1.amazonaws.com/other/base:1')).toMatchObject({ status: MappingStatus.NO_RULE });
+    expect(custom.map('777788889999.dkr.ecr.us-east-1.amazonaws.com/team/app:2').uri).toBe(`${REGISTRY}/team/app:2`);
+    expect(custom.map('quay.io/org/x')).toMatchObject({ status: MappingStatus.NO_RULE });
+    expect(custom.cacheRepository('nginx:1')).toBe('hub/library/nginx');
+    expect(custom.cacheRepository('quay.io/org/x')).toBeUndefined();
+  });
+
+  test('mapping is idempotent: a mapped URI maps to itself', () => {
+    fc.assert(fc.property(reference, input => {
+      const once = mapping.map(input);
+      if (once.uri !== undefined) {
+        expect(mapping.map(once.uri)).toMatchObject({ status: MappingStatus.ALREADY_CACHED, uri: once.uri });
+      }
+    }), { numRuns: 500 });
+  });
+
+  test('registryDomain is required', () => {
+    expect(() => new ImageMapping({} as any)).toThrow(/registryDomain is required/);
+  });
+});
