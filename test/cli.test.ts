@@ -1,0 +1,220 @@
+import * as fs from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import * as fc from 'fast-check';
+import { run, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE } from '../src/cli/main';
+import { rewriteYaml } from '../src/cli/rewrite';
+import { ImageMapping } from '../src';
+
+const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
+const FIXTURES = join(__dirname, 'cli', 'fixtures');
+
+interface Captured { code: number; out: string; err: string }
+
+function cli(args: string[], interactive = false): Captured {
+  let out = '';
+  let err = '';
+  const code = run(args, { out: t => { out += t; }, err: t => { err += t; }, interactive });
+  return { code, out, err };
+}
+
+function tempDir(): string {
+  return fs.mkdtempSync(join(tmpdir(), 'ecr-ptc-'));
+}
+
+/** Copies every fixture input into a fresh folder under its real name (`compose.input.yaml` -> `compose.yaml`). */
+function fixtureTree(): string {
+  const dir = tempDir();
+  for (const name of fs.readdirSync(FIXTURES).filter(n => n.includes('.input'))) {
+    fs.copyFileSync(join(FIXTURES, name), join(dir, name.replace('.input', '')));
+  }
+  return dir;
+}
+
+const fixtureNames = fs.readdirSync(FIXTURES).filter(n => n.includes('.input')).map(n => n.replace('.input', ''));
+
+describe('ecr-ptc rewrite: fixtures (the output differs from the input only in image values)', () => {
+  test.each(fixtureNames)('%s', name => {
+    const dir = fixtureTree();
+    const file = join(dir, name);
+    cli(['rewrite', file, '--registry', REGISTRY]);
+    const expected = fs.readFileSync(join(FIXTURES, name.replace(/(\.yaml)?$/, m => `.expected${m}`)), 'utf-8');
+    expect(fs.readFileSync(file, 'utf-8')).toBe(expected);
+
+    // a second run changes nothing
+    const before = fs.readFileSync(file, 'utf-8');
+    const again = cli(['rewrite', file, '--registry', REGISTRY]);
+    expect(fs.readFileSync(file, 'utf-8')).toBe(before);
+    expect(again.out).toMatch(/ 0 references rewritten in 0 files/);
+  });
+
+  test('CRLF line endings survive', () => {
+    const dir = fixtureTree();
+    cli(['rewrite', dir, '--registry', REGISTRY]);
+    const text = fs.readFileSync(join(dir, 'k8s-crlf.yaml'), 'utf-8');
+    expect(text.split('\r\n')).toHaveLength(9);
+    expect(text.replace(/\r\n/g, '')).not.toMatch(/\n/);
+  });
+});
+
+describe('ecr-ptc rewrite: reporting', () => {
+  test('a whole tree: every reference listed with its line, a summary, exit 1 because some cannot be served', () => {
+    const dir = fixtureTree();
+    const result = cli(['rewrite', dir, '--registry', REGISTRY]);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.out).toContain(`${join(dir, 'k8s-workloads.yaml')}:24: docker.io/nginx:1.27 -> ${REGISTRY}/docker-hub/library/nginx:1.27\n`);
+    expect(result.out).toContain(`${join(dir, 'Dockerfile')}:10: gcr.io/distroless/static:nonroot: ECR cannot pull through 'gcr.io'`);
+    expect(result.out).toContain(`${join(dir, 'compose.yaml')}:7: \${REGISTRY:-localhost:5000}/api:\${TAG}: left alone: templated value`);
+    expect(result.out).toMatch(/pinned by digest only/);
+    expect(result.err).toContain(`${join(dir, 'invalid.yaml')}:7: Sequence item without - indicator`);
+    expect(result.err).toContain(`${join(dir, 'chart-template.yaml')}:7: a Helm template ({{ }}): left alone`);
+    expect(result.out.trim().split('\n').pop()).toBe('9 files scanned, 24 references rewritten in 6 files, 1 already cached, '
+      + '4 not served from the cache, 3 left alone (templated, build arguments), 1 Helm template files left alone, 1 files refused (see above)');
+  });
+
+  test('an invalid YAML file is named with its line and not touched', () => {
+    const dir = fixtureTree();
+    const file = join(dir, 'invalid.yaml');
+    const before = fs.readFileSync(file);
+    const result = cli(['rewrite', file, '--registry', REGISTRY]);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.err).toBe(`${file}:7: Sequence item without - indicator\n`);
+    expect(fs.readFileSync(file)).toEqual(before);
+  });
+
+  test('--dry-run writes nothing and says what it would do', () => {
+    const dir = fixtureTree();
+    const before = fs.readdirSync(dir).map(n => fs.readFileSync(join(dir, n), 'utf-8'));
+    const result = cli(['rewrite', dir, '--registry', REGISTRY, '--dry-run']);
+    expect(result.out).toMatch(/24 references to rewrite \(dry run\) in 6 files/);
+    expect(fs.readdirSync(dir).map(n => fs.readFileSync(join(dir, n), 'utf-8'))).toEqual(before);
+  });
+
+  test('--json reports every file and finding for machines', () => {
+    const dir = fixtureTree();
+    const result = cli(['rewrite', join(dir, 'compose.yaml'), '--registry', REGISTRY, '--json']);
+    const report = JSON.parse(result.out);
+    expect(report.summary).toEqual({ filesScanned: 1, filesChanged: 1, rewritten: 3, cached: 0, unserved: 0, leftAlone: 1, failedFiles: 0, templateFiles: 0 });
+    expect(report.files[0].findings[0]).toEqual({ line: 3, image: 'nginx:1.27', outcome: 'rewritten', uri: `${REGISTRY}/docker-hub/library/nginx:1.27` });
+    expect(result.code).toBe(EXIT_OK);
+  });
+
+  test('--prefix overrides a default and adds a registry', () => {
+    const dir = tempDir();
+    const file = join(dir, 'pod.yaml');
+    fs.writeFileSync(file, 'containers:\n  - image: nginx:1\n  - image: contoso.azurecr.io/app:2\n');
+    const result = cli(['rewrite', dir, '--registry', REGISTRY, '--prefix', 'registry-1.docker.io=hub', '--prefix', 'contoso.azurecr.io=azure']);
+    expect(result.code).toBe(EXIT_OK);
+    expect(fs.readFileSync(file, 'utf-8')).toBe(`containers:\n  - image: ${REGISTRY}/hub/library/nginx:1\n  - image: ${REGISTRY}/azure/app:2\n`);
+  });
+
+  test('a progress indicator on large trees, on a terminal only', () => {
+    const dir = tempDir();
+    for (let i = 0; i < 250; i++) {
+      fs.writeFileSync(join(dir, `f${i}.yaml`), 'image: nginx:1\n');
+    }
+    expect(cli(['rewrite', dir, '--registry', REGISTRY, '--dry-run'], true).err).toMatch(/\rscanning 200\/250 files.*\rscanned 250\/250 files\n$/s);
+    expect(cli(['rewrite', dir, '--registry', REGISTRY, '--dry-run'], false).err).toBe('');
+  });
+});
+
+describe('ecr-ptc check', () => {
+  test('lists every reference not in the cache and exits 1', () => {
+    const dir = fixtureTree();
+    const result = cli(['check', join(dir, 'compose.yaml'), join(dir, 'Dockerfile')]);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.out).toContain(`${join(dir, 'compose.yaml')}:3: nginx:1.27: not served from the cache\n`);
+    expect(result.out).toContain(`${join(dir, 'Dockerfile')}:13: quay.io/org/tools:1: not served from the cache\n`);
+    expect(fs.readFileSync(join(dir, 'compose.yaml'), 'utf-8')).toBe(fs.readFileSync(join(FIXTURES, 'compose.input.yaml'), 'utf-8'));
+  });
+
+  test('exits 0 once everything points at the cache', () => {
+    const dir = tempDir();
+    fs.copyFileSync(join(FIXTURES, 'k8s-crlf.expected.yaml'), join(dir, 'pod.yaml'));
+    expect(cli(['check', dir]).code).toBe(EXIT_OK);
+    expect(cli(['check', dir, '--registry', REGISTRY]).code).toBe(EXIT_OK);
+    expect(cli(['check', dir, '--registry', '444455556666.dkr.ecr.eu-west-1.amazonaws.com']).code).toBe(EXIT_FINDINGS);
+  });
+});
+
+describe('ecr-ptc: usage errors say what is wrong', () => {
+  test.each([
+    [['rewrite', '.'], /required option '--registry <domain>' not specified/],
+    [['rewrite', '.', '--registry', 'docker.io'], /--registry 'docker\.io' is not a private ECR registry/],
+    [['rewrite', '.', '--registry', REGISTRY, '--prefix', 'quay.io'], /--prefix 'quay\.io' must be host=prefix/],
+    [['rewrite', '.', '--registry', REGISTRY, '--prefix', 'quay.io=Q'], /prefix 'Q' is invalid: it is 1 characters long/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+  ])('%j', (args, message) => {
+    const result = cli(args);
+    expect(result.code).toBe(EXIT_USAGE);
+    expect(result.err).toMatch(message);
+  });
+
+  test('a missing path or a file of unknown kind is reported, and fails the run', () => {
+    const dir = tempDir();
+    fs.writeFileSync(join(dir, 'notes.txt'), 'image: nginx\n');
+    const result = cli(['rewrite', join(dir, 'nope'), join(dir, 'notes.txt'), '--registry', REGISTRY]);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.err).toContain(`${join(dir, 'nope')}: no such file or folder`);
+    expect(result.err).toContain(`${join(dir, 'notes.txt')}: not a YAML file (.yaml, .yml) or a Dockerfile, left alone`);
+    expect(fs.readFileSync(join(dir, 'notes.txt'), 'utf-8')).toBe('image: nginx\n');
+  });
+});
+
+describe('writes are atomic', () => {
+  test('the file keeps its permissions and no temporary file is left', () => {
+    const dir = tempDir();
+    const file = join(dir, 'pod.yaml');
+    fs.writeFileSync(file, 'image: nginx:1\n');
+    fs.chmodSync(file, 0o640);
+    cli(['rewrite', dir, '--registry', REGISTRY]);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o640);
+    expect(fs.readdirSync(dir)).toEqual(['pod.yaml']);
+  });
+
+  test('a failure while replacing leaves the original whole and removes the temporary file', () => {
+    const dir = tempDir();
+    const file = join(dir, 'pod.yaml');
+    fs.writeFileSync(file, 'image: nginx:1\n');
+    // the CommonJS module object that files.ts calls through (the `import * as fs` namespace is frozen)
+    const nodeFs: typeof fs = require('fs');
+    const rename = jest.spyOn(nodeFs, 'renameSync').mockImplementation(() => {
+      throw new Error('EIO: simulated crash');
+    });
+    try {
+      expect(() => cli(['rewrite', dir, '--registry', REGISTRY])).toThrow(/simulated crash/);
+    } finally {
+      rename.mockRestore();
+    }
+    expect(fs.readFileSync(file, 'utf-8')).toBe('image: nginx:1\n');
+    expect(fs.readdirSync(dir)).toEqual(['pod.yaml']);
+  });
+});
+
+describe('property: rewriting never changes a non-image byte', () => {
+  const mapping = new ImageMapping({ registryDomain: REGISTRY });
+  const judge = { mapping, isCached: (image: string) => image.startsWith(`${REGISTRY}/`) };
+  const image = fc.constantFrom('nginx', 'nginx:1.27', 'bitnami/redis:7', 'quay.io/org/app:v1', 'registry.k8s.io/pause:3.10',
+    'mcr.microsoft.com/dotnet/runtime:8.0', `${REGISTRY}/docker-hub/library/redis:7`, 'ghcr.io/o/x@sha256:' + 'a'.repeat(64));
+  const quote = fc.constantFrom('', '"', "'");
+  const comment = fc.option(fc.stringMatching(/^ +# [ -~]{0,20}$/));
+  const container = fc.record({ name: fc.stringMatching(/^[a-z]{1,8}$/), image, quote, comment, blank: fc.boolean() });
+
+  test('the output equals the input with each image value replaced by its mapping, in the same quotes', () => {
+    fc.assert(fc.property(fc.array(container, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.boolean(), (containers, crlf, flow) => {
+      const nl = crlf ? '\r\n' : '\n';
+      const render = (pick: (img: string) => string) => {
+        const items = containers.map(c => {
+          const value = `${c.quote}${pick(c.image)}${c.quote}`;
+          return flow
+            ? `  - {name: ${c.name}, image: ${value}}${c.comment ?? ''}${nl}${c.blank ? nl : ''}`
+            : `  - name: ${c.name}${nl}    image: ${value}${c.comment ?? ''}${nl}${c.blank ? nl : ''}`;
+        });
+        return `# header${nl}kind: Pod${nl}containers:${nl}${items.join('')}`;
+      };
+      const input = render(img => img);
+      const expected = render(img => mapping.map(img).uri ?? img);
+      expect(rewriteYaml(input, judge).output).toBe(expected);
+    }), { numRuns: 300 });
+  });
+});
