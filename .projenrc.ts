@@ -85,6 +85,9 @@ for (const dir of ['examples', 'bench']) {
   });
 }
 
+// The CLI's golden files are byte-exact (one is CRLF on purpose): git must not normalise their line endings.
+project.gitattributes.addAttributes('/test/cli/fixtures/**', '-text');
+
 // README examples must compile: jsii-rosetta compiles every ```ts block against rosetta/default.ts-fixture.
 const rosetta = project.addTask('rosetta:extract', {
   description: 'Compile every TypeScript example in README.md and API.md (fails on any error)',
