@@ -43,6 +43,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   bin: { 'ecr-ptc': 'lib/cli/main.js' },
   devDeps: [
     'fast-check@^4.11.0',
+    '@aws-cdk/lambda-layer-kubectl-v35',
     'aws-cdk@^2.1148.0',
     'cdk-nag@^3.0.2',
     '@aws-cdk/integ-runner@2.197.10',

@@ -3,3 +3,4 @@ export * from './image-mapping';
 export * from './upstream-credentials';
 export * from './upstream-registry';
 export * from './pull-through-cache-rules';
+export * from './cached-images';

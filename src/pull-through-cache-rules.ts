@@ -142,7 +142,9 @@ export class PullThroughCacheRules extends Construct {
   /** The registry the cache is served from: `<account>.dkr.ecr.<region>.<url suffix>` (tokens unless the stack has an env). */
   public readonly registryDomain: string;
 
-  private readonly mapping: ImageMapping;
+  /** The registry-to-prefix table of this cache's rules: what `imageUri`, the `CachedImages` Aspect and the CLI map by. */
+  public readonly mapping: ImageMapping;
+
   private readonly templatesTagRepositories: boolean;
 
   constructor(scope: Construct, id: string, props: PullThroughCacheRulesProps) {
@@ -156,7 +158,9 @@ export class PullThroughCacheRules extends Construct {
     this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`;
     this.mapping = new ImageMapping({
       registryDomain: this.registryDomain,
-      prefixes: upstreams.map(u => ({ registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix })),
+      prefixes: upstreams.map(u => ({
+        registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
+      })),
     });
 
     const options = props.repositoryOptions ?? {};

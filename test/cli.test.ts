@@ -2,9 +2,9 @@ import * as fs from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import * as fc from 'fast-check';
+import { ImageMapping } from '../src';
 import { run, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE } from '../src/cli/main';
 import { rewriteYaml } from '../src/cli/rewrite';
-import { ImageMapping } from '../src';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const FIXTURES = join(__dirname, 'cli', 'fixtures');
@@ -94,7 +94,9 @@ describe('ecr-ptc rewrite: reporting', () => {
     const dir = fixtureTree();
     const result = cli(['rewrite', join(dir, 'compose.yaml'), '--registry', REGISTRY, '--json']);
     const report = JSON.parse(result.out);
-    expect(report.summary).toEqual({ filesScanned: 1, filesChanged: 1, rewritten: 3, cached: 0, unserved: 0, leftAlone: 1, failedFiles: 0, templateFiles: 0 });
+    expect(report.summary).toEqual({
+      filesScanned: 1, filesChanged: 1, rewritten: 3, cached: 0, unserved: 0, leftAlone: 1, failedFiles: 0, templateFiles: 0,
+    });
     expect(report.files[0].findings[0]).toEqual({ line: 3, image: 'nginx:1.27', outcome: 'rewritten', uri: `${REGISTRY}/docker-hub/library/nginx:1.27` });
     expect(result.code).toBe(EXIT_OK);
   });
@@ -168,7 +170,7 @@ describe('writes are atomic', () => {
     fs.writeFileSync(file, 'image: nginx:1\n');
     fs.chmodSync(file, 0o640);
     cli(['rewrite', dir, '--registry', REGISTRY]);
-    expect(fs.statSync(file).mode & 0o777).toBe(0o640);
+    expect((fs.statSync(file).mode % 0o1000).toString(8)).toBe('640');
     expect(fs.readdirSync(dir)).toEqual(['pod.yaml']);
   });
 
@@ -177,6 +179,7 @@ describe('writes are atomic', () => {
     const file = join(dir, 'pod.yaml');
     fs.writeFileSync(file, 'image: nginx:1\n');
     // the CommonJS module object that files.ts calls through (the `import * as fs` namespace is frozen)
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const nodeFs: typeof fs = require('fs');
     const rename = jest.spyOn(nodeFs, 'renameSync').mockImplementation(() => {
       throw new Error('EIO: simulated crash');

@@ -8,9 +8,9 @@
 import { readFileSync } from 'fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CachePrefix, ImageMapping } from '../image-mapping';
-import { ECR_REGISTRY_URL, prefixProblem } from '../private/catalogue';
 import { FileKind, findFiles, writeAtomically } from './files';
 import { FileResult, Finding, Judge, Outcome, registryOf, rewriteDockerfile, rewriteYaml } from './rewrite';
+import { ECR_REGISTRY_URL, prefixProblem } from '../private/catalogue';
 
 /** Where the CLI writes; a test passes its own. */
 export interface Io {

@@ -198,7 +198,9 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
  * Helm image maps. Bitnami-style charts take the registry from `global.imageRegistry` when it is set, for every
  * image; so either all of them are served and `global.imageRegistry` becomes the cache, or none is touched.
  */
-function collectHelmMaps(doc: Document.Parsed, text: string, j: Judge, maps: Array<{ map: YAMLMap; line: number }>, edits: Edit[], findings: Finding[]): void {
+function collectHelmMaps(
+  doc: Document.Parsed, text: string, j: Judge, maps: Array<{ map: YAMLMap; line: number }>, edits: Edit[], findings: Finding[],
+): void {
   if (maps.length === 0) {
     return;
   }
