@@ -178,6 +178,9 @@ function digestProblem(digest: string): string | undefined {
 
 /** A reason for a reference that does not match the grammar, as specific as cheap checks allow. */
 function diagnose(remainder: string): string {
+  if (remainder.startsWith('library/[')) {
+    return 'an IPv6 registry host must be followed by a repository path, for example [::1]:5000/repo';
+  }
   const at = remainder.indexOf('@');
   const beforeDigest = at === -1 ? remainder : remainder.slice(0, at);
   const lastColon = beforeDigest.lastIndexOf(':');

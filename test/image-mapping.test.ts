@@ -1,5 +1,5 @@
 import * as fc from 'fast-check';
-import { ImageMapping, ImageReference, MappingStatus } from '../src';
+import { ImageMapping, ImageReference, MappingStatus, UpstreamCredentials, UpstreamRegistry } from '../src';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const DIGEST = `sha256:${'c'.repeat(64)}`;
@@ -65,6 +65,14 @@ describe('ImageMapping', () => {
       { registry: 'registry.gitlab.com', prefix: 'gitlab' },
       { registry: 'cgr.dev', prefix: 'chainguard' },
     ]);
+  });
+
+  test('the CLI\'s default table agrees with the construct: each factory\'s default prefix for its host', () => {
+    const credentials = UpstreamCredentials.fromSecret({} as any);
+    const factories = [UpstreamRegistry.ecrPublic(), UpstreamRegistry.kubernetes(), UpstreamRegistry.quay(),
+      UpstreamRegistry.dockerHub({ credentials }), UpstreamRegistry.githubContainerRegistry({ credentials }),
+      UpstreamRegistry.gitlabContainerRegistry({ credentials }), UpstreamRegistry.chainguard({ credentials })];
+    expect(ImageMapping.defaultPrefixes()).toEqual(factories.map(u => ({ registry: u.referenceHost, prefix: u.ecrRepositoryPrefix })));
   });
 
   test.each([
