@@ -144,14 +144,8 @@ export class UpstreamRegistry {
 
   /** An Azure Container Registry (`<name>.azurecr.io`), default prefix `azure`. ECR requires credentials. */
   public static azureContainerRegistry(options: AzureContainerRegistryOptions): UpstreamRegistry {
-    const url = options?.registryUrl;
-    if (typeof url !== 'string') {
-      throw new Error('UpstreamRegistry.azureContainerRegistry: registryUrl is required, the login server <name>.azurecr.io.');
-    }
-    if (!Token.isUnresolved(url) && !AZURE_REGISTRY_URL.test(url)) {
-      throw new Error(`UpstreamRegistry.azureContainerRegistry: registryUrl '${url}' is not an Azure Container Registry login server. `
-        + 'Use \'<name>.azurecr.io\' (5 to 50 lowercase letters and digits, no scheme or path), for example \'myregistry.azurecr.io\'.');
-    }
+    const url = checkRegistryUrl(options?.registryUrl, AZURE_REGISTRY_URL, 'azureContainerRegistry', 'an Azure Container Registry login server',
+      '<name>.azurecr.io\' (5 to 50 lowercase letters and digits, no scheme or path), for example \'myregistry.azurecr.io');
     return UpstreamRegistry.fromCatalogue('azure-container-registry', options, url);
   }
 
@@ -162,14 +156,8 @@ export class UpstreamRegistry {
 
   /** Another private Amazon ECR registry (ECR to ECR, across Regions or accounts), default prefix `ecr`. */
   public static ecr(options: EcrUpstreamOptions): UpstreamRegistry {
-    const url = options?.registryUrl;
-    if (typeof url !== 'string') {
-      throw new Error('UpstreamRegistry.ecr: registryUrl is required, <account>.dkr.ecr.<region>.amazonaws.com.');
-    }
-    if (!Token.isUnresolved(url) && !ECR_REGISTRY_URL.test(url)) {
-      throw new Error(`UpstreamRegistry.ecr: registryUrl '${url}' is not a private ECR registry. `
-        + 'Use \'<12-digit account>.dkr.ecr.<region>.amazonaws.com\', with no scheme or path, for example \'111122223333.dkr.ecr.eu-west-1.amazonaws.com\'.');
-    }
+    const url = checkRegistryUrl(options?.registryUrl, ECR_REGISTRY_URL, 'ecr', 'a private ECR registry',
+      '<12-digit account>.dkr.ecr.<region>.amazonaws.com\', with no scheme or path, for example \'111122223333.dkr.ecr.eu-west-1.amazonaws.com');
     return UpstreamRegistry.fromCatalogue('ecr', options, url);
   }
 
@@ -264,6 +252,17 @@ export class UpstreamRegistry {
       this.upstreamRepositoryPrefix = upstreamPrefix;
     }
   }
+}
+
+/** A user-named upstream URL (Azure, ECR): required, and of the one form ECR accepts unless it is a token. */
+function checkRegistryUrl(url: string | undefined, pattern: RegExp, factory: string, what: string, form: string): string {
+  if (typeof url !== 'string') {
+    throw new Error(`UpstreamRegistry.${factory}: registryUrl is required: use '${form}'.`);
+  }
+  if (!Token.isUnresolved(url) && !pattern.test(url)) {
+    throw new Error(`UpstreamRegistry.${factory}: registryUrl '${url}' is not ${what}. Use '${form}'.`);
+  }
+  return url;
 }
 
 /** Validates a prefix and returns it without a trailing `/` (ECR always assumes one). */

@@ -124,6 +124,11 @@ describe('validation', () => {
     expect(() => UpstreamRegistry.ecr({ registryUrl: url })).toThrow(/is not a private ECR registry\. Use '<12-digit account>\.dkr\.ecr\.<region>\.amazonaws\.com'/);
   });
 
+  test('a missing URL (as from Python or Java with None/null) says which form to use', () => {
+    expect(() => UpstreamRegistry.azureContainerRegistry({ credentials } as any)).toThrow(/azureContainerRegistry: registryUrl is required: use '<name>\.azurecr\.io'/);
+    expect(() => UpstreamRegistry.ecr({} as any)).toThrow(/ecr: registryUrl is required: use '<12-digit account>\.dkr\.ecr\.<region>\.amazonaws\.com'/);
+  });
+
   test('a token URL is accepted (checked by ECR at deploy time)', () => {
     expect(Token.isUnresolved(UpstreamRegistry.ecr({ registryUrl: `${stack.account}.dkr.ecr.eu-west-1.amazonaws.com` }).registryUrl)).toBe(true);
   });
