@@ -118,11 +118,7 @@ export class CachedImages implements IAspect {
     const { value, unserved, found } = rewriteObjectImages(JSON.parse(resolved), image => {
       const mapped = mapping.map(image);
       const served = mapped.status === MappingStatus.REWRITTEN || mapped.status === MappingStatus.ALREADY_CACHED;
-      return {
-        served,
-        uri: mapped.status === MappingStatus.REWRITTEN ? mapped.uri : undefined,
-        cachePath: mapped.status === MappingStatus.REWRITTEN ? mapping.cacheRepository(image) : undefined,
-      };
+      return { served, uri: mapped.status === MappingStatus.REWRITTEN ? mapped.uri : undefined, cachePath: mapped.repository };
     }, mapping.registryDomain);
     for (const f of unserved) {
       this.report(cfn, `${f.path}: '${f.image}' is not served by the pull through cache: ${mapping.map(f.image).reason ?? 'see the cache upstreams'}`);

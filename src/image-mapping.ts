@@ -64,6 +64,12 @@ export interface MappedImage {
   readonly reason?: string;
 
   /**
+   * The repository path inside the cache (`docker-hub/library/nginx`), without registry, tag or digest.
+   * @default - none: not rewritten
+   */
+  readonly repository?: string;
+
+  /**
    * A caution about a served reference: a digest-only reference cannot fill the cache on its first pull.
    * @default - none
    */
@@ -138,24 +144,12 @@ export class ImageMapping {
       input: image,
       status: MappingStatus.REWRITTEN,
       uri: `${this.registryDomain}/${mapping.repository}${mapping.suffix}`,
+      repository: mapping.repository,
       warning: ref.tag === undefined && ref.digest !== undefined
         ? `'${image}' is pinned by digest only: ECR fills the cache only on a pull by tag, so the first pull of an image `
           + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.'
         : undefined,
     };
-  }
-
-  /**
-   * The cache repository path for a reference (`docker-hub/library/nginx`), without registry, tag or digest.
-   * @returns undefined when the reference is invalid or not served
-   */
-  public cacheRepository(image: string): string | undefined {
-    try {
-      const mapping = mapToCache(ImageReference.parse(image), this.routes);
-      return mapping?.repository;
-    } catch {
-      return undefined;
-    }
   }
 }
 

@@ -84,7 +84,7 @@ describe('ImageMapping', () => {
     ['registry.gitlab.com/group/project/image:1', `${REGISTRY}/gitlab/group/project/image:1`],
     ['cgr.dev/chainguard/static', `${REGISTRY}/chainguard/chainguard/static`],
   ])('%s -> %s', (input, uri) => {
-    expect(mapping.map(input)).toEqual({ input, status: MappingStatus.REWRITTEN, uri, warning: undefined });
+    expect(mapping.map(input)).toEqual({ input, status: MappingStatus.REWRITTEN, uri, repository: uri.slice(REGISTRY.length + 1).replace(/[:@].*$/, ''), warning: undefined });
   });
 
   test('already cached references come back unchanged', () => {
@@ -123,8 +123,8 @@ describe('ImageMapping', () => {
     expect(custom.map('444455556666.dkr.ecr.us-east-1.amazonaws.com/other/base:1')).toMatchObject({ status: MappingStatus.NO_RULE });
     expect(custom.map('777788889999.dkr.ecr.us-east-1.amazonaws.com/team/app:2').uri).toBe(`${REGISTRY}/team/app:2`);
     expect(custom.map('quay.io/org/x')).toMatchObject({ status: MappingStatus.NO_RULE });
-    expect(custom.cacheRepository('nginx:1')).toBe('hub/library/nginx');
-    expect(custom.cacheRepository('quay.io/org/x')).toBeUndefined();
+    expect(custom.map('nginx:1').repository).toBe('hub/library/nginx');
+    expect(custom.map('quay.io/org/x').repository).toBeUndefined();
   });
 
   test('mapping is idempotent: a mapped URI maps to itself', () => {

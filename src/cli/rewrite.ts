@@ -67,7 +67,7 @@ function applyEdits(text: string, edits: Edit[]): string {
 }
 
 /** Judges one reference: the finding, and the new value when it is to be rewritten. */
-function judge(image: string, line: number, j: Judge): { finding: Finding; uri?: string } {
+function judge(image: string, line: number, j: Judge): { finding: Finding; uri?: string; repository?: string } {
   if (/\{\{|\$\{|^\$/.test(image)) {
     return { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'templated value (Helm {{ }} or a variable)' } };
   }
@@ -80,7 +80,11 @@ function judge(image: string, line: number, j: Judge): { finding: Finding; uri?:
   const mapped = j.mapping.map(image);
   switch (mapped.status) {
     case MappingStatus.REWRITTEN:
-      return { finding: { line, image, outcome: Outcome.REWRITTEN, uri: mapped.uri, note: mapped.warning }, uri: mapped.uri };
+      return {
+        finding: { line, image, outcome: Outcome.REWRITTEN, uri: mapped.uri, note: mapped.warning },
+        uri: mapped.uri,
+        repository: mapped.repository,
+      };
     case MappingStatus.ALREADY_CACHED:
       return { finding: { line, image, outcome: Outcome.CACHED } };
     default:
@@ -218,9 +222,10 @@ function collectHelmMaps(
     const tag = tagNode && tagNode.value !== null && String(tagNode.value) !== '' ? `:${scalarText(text, tagNode)}` : '';
     const digest = digestNode && digestNode.value ? `@${scalarText(text, digestNode)}` : '';
     const image = `${registry ? `${registry}/` : ''}${repository}${tag}${digest}`;
-    const { finding, uri } = repository === '' ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' }, uri: undefined } : judge(image, line, j);
-    const cachePath = uri === undefined ? undefined : j.mapping!.cacheRepository(image);
-    return { finding, uri, cachePath, registryNode, repositoryNode };
+    const verdict = repository === ''
+      ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' } }
+      : judge(image, line, j);
+    return { finding: verdict.finding, cachePath: verdict.repository, registryNode, repositoryNode };
   });
 
   if (globalRegistry !== undefined && judged.some(x => x.finding.outcome === Outcome.UNSERVED || x.finding.outcome === Outcome.LEFT_ALONE)) {
