@@ -6,6 +6,7 @@
 import { Document, LineCounter, Pair, Scalar, YAMLMap, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { ImageReference } from '../image-reference';
+import { IMAGE_KEY, helmImageReference, helmMapsMayMove, helmRewrite } from '../private/helm-images';
 
 /** What happened to one image value. */
 export enum Outcome {
@@ -93,9 +94,6 @@ function judge(image: string, line: number, j: Judge): { finding: Finding; uri?:
 }
 
 // ---------------------------------------------------------------- YAML: Kubernetes, Helm values, compose
-
-/** Keys whose value is an image: `image` (Kubernetes, compose, Helm) and Helm's `<something>Image`. */
-const IMAGE_KEY = /^(image|[a-z][A-Za-z0-9]*Image)$/;
 
 /**
  * Rewrites the image values of a YAML file: every `image:` (or `...Image:`) string, as in Kubernetes
@@ -198,10 +196,7 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
   collectHelmMaps(doc, text, j, helmMaps, edits, findings);
 }
 
-/**
- * Helm image maps. Bitnami-style charts take the registry from `global.imageRegistry` when it is set, for every
- * image; so either all of them are served and `global.imageRegistry` becomes the cache, or none is touched.
- */
+/** Helm image maps, with `global.imageRegistry` (see helm-images.ts for the conventions). */
 function collectHelmMaps(
   doc: Document.Parsed, text: string, j: Judge, maps: Array<{ map: YAMLMap; line: number }>, edits: Edit[], findings: Finding[],
 ): void {
@@ -210,25 +205,25 @@ function collectHelmMaps(
   }
   const globalNode = stringScalar(doc, doc.getIn(['global', 'imageRegistry'], true));
   const globalRegistry = globalNode && globalNode.value !== '' ? globalNode.value : undefined;
+  /** A field's text as written (so `tag: 1.10` stays `1.10`), or undefined when absent or empty. */
+  const written = (node: Scalar | undefined) => node && node.value !== null && String(node.value) !== '' ? scalarText(text, node) : undefined;
 
   const judged = maps.map(({ map, line }) => {
     const field = (name: string) => stringScalar(doc, map.get(name, true));
     const registryNode = field('registry');
     const repositoryNode = field('repository');
-    const tagNode = field('tag');
-    const digestNode = field('digest');
-    const repository = repositoryNode ? scalarText(text, repositoryNode) : '';
-    const registry = globalRegistry ?? (registryNode && registryNode.value !== '' ? scalarText(text, registryNode) : undefined);
-    const tag = tagNode && tagNode.value !== null && String(tagNode.value) !== '' ? `:${scalarText(text, tagNode)}` : '';
-    const digest = digestNode && digestNode.value ? `@${scalarText(text, digestNode)}` : '';
-    const image = `${registry ? `${registry}/` : ''}${repository}${tag}${digest}`;
+    const repository = written(repositoryNode) ?? '';
+    const image = helmImageReference(
+      { registry: written(registryNode), repository, tag: written(field('tag')), digest: written(field('digest')) }, globalRegistry);
     const verdict = repository === ''
       ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' } }
       : judge(image, line, j);
-    return { finding: verdict.finding, cachePath: verdict.repository, registryNode, repositoryNode };
+    const ownRegistry = written(registryNode) !== undefined;
+    return { finding: verdict.finding, cachePath: verdict.repository, ownRegistry, registryNode, repositoryNode };
   });
 
-  if (globalRegistry !== undefined && judged.some(x => x.finding.outcome === Outcome.UNSERVED || x.finding.outcome === Outcome.LEFT_ALONE)) {
+  const served = judged.map(x => x.finding.outcome === Outcome.REWRITTEN || x.finding.outcome === Outcome.CACHED);
+  if (!helmMapsMayMove(globalRegistry, served)) {
     for (const x of judged) {
       findings.push(x.finding.outcome === Outcome.REWRITTEN
         ? { ...x.finding, outcome: Outcome.UNSERVED, uri: undefined, note: 'global.imageRegistry also serves images the cache cannot, so none of its images is rewritten' }
@@ -237,23 +232,22 @@ function collectHelmMaps(
     return;
   }
 
+  const domain = j.mapping?.registryDomain;
   let anyRewritten = false;
   for (const x of judged) {
     findings.push(x.finding);
-    if (x.cachePath === undefined || !x.repositoryNode) {
+    if (x.cachePath === undefined || !x.repositoryNode || domain === undefined) {
       continue;
     }
     anyRewritten = true;
-    const domain = j.mapping!.registryDomain;
-    const ownRegistry = x.registryNode && x.registryNode.value !== '';
-    const newRepository = ownRegistry || globalRegistry !== undefined ? x.cachePath : `${domain}/${x.cachePath}`;
-    pushScalarEdit(x.repositoryNode, newRepository, edits);
-    if (ownRegistry) {
-      pushScalarEdit(x.registryNode!, domain, edits);
+    const values = helmRewrite(x.cachePath, x.ownRegistry, globalRegistry, domain);
+    pushScalarEdit(x.repositoryNode, values.repository, edits);
+    if (values.registry !== undefined) {
+      pushScalarEdit(x.registryNode!, values.registry, edits);
     }
   }
-  if (anyRewritten && globalNode && globalRegistry !== undefined) {
-    pushScalarEdit(globalNode, j.mapping!.registryDomain, edits);
+  if (anyRewritten && globalNode && globalRegistry !== undefined && domain !== undefined) {
+    pushScalarEdit(globalNode, domain, edits);
   }
 }
 

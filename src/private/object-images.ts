@@ -1,10 +1,9 @@
 /**
  * Image references inside plain objects: Kubernetes manifests and Helm values as a CDK app holds them.
- * The same conventions as the ecr-ptc CLI's YAML rewriting: `image` (and `<something>Image`) strings, Helm
- * image maps (`registry` + `repository` + `tag`/`digest`) and `global.imageRegistry`.
+ * The same conventions as the ecr-ptc CLI's YAML rewriting (helm-images.ts): `image` (and `<something>Image`)
+ * strings, Helm image maps (`registry` + `repository` + `tag`/`digest`) and `global.imageRegistry`.
  */
-
-const IMAGE_KEY = /^(image|[a-z][A-Za-z0-9]*Image)$/;
+import { IMAGE_KEY, helmImageReference, helmMapsMayMove, helmRewrite } from './helm-images';
 
 /** Decides each reference: the new value, or undefined to keep it (reporting is the caller's). */
 export type ImageDecider = (image: string) => { readonly uri?: string; readonly cachePath?: string; readonly served: boolean };
@@ -44,10 +43,9 @@ export function rewriteObjectImages(
       } else if (IMAGE_KEY.test(key) && isObject(child) && typeof child.repository === 'string' && child.repository !== '') {
         const map = { ...child };
         copy[key] = map;
-        const registry = globalRegistry || (typeof child.registry === 'string' && child.registry !== '' ? child.registry : undefined);
-        const tag = child.tag !== undefined && child.tag !== null && String(child.tag) !== '' ? `:${String(child.tag)}` : '';
-        const digest = typeof child.digest === 'string' && child.digest !== '' ? `@${child.digest}` : '';
-        helmMaps.push({ map, path: childPath, image: `${registry ? `${registry}/` : ''}${child.repository}${tag}${digest}` });
+        const fields = { registry: text(child.registry), repository: child.repository, tag: text(child.tag), digest: text(child.digest) };
+        const image = helmImageReference(fields, globalRegistry);
+        helmMaps.push({ map, path: childPath, image });
       } else {
         copy[key] = walk(child, childPath);
       }
@@ -63,17 +61,15 @@ export function rewriteObjectImages(
       unserved.push({ path: m.path, image: m.image });
     }
   }
-  // With global.imageRegistry every image comes from it: rewrite all of them, or none.
-  const allServed = decisions.every(m => m.decision.served);
-  if (globalRegistry === undefined || allServed) {
+  if (helmMapsMayMove(globalRegistry, decisions.map(m => m.decision.served))) {
     for (const { map, decision } of decisions) {
       if (decision.cachePath === undefined) {
         continue;
       }
-      const ownRegistry = typeof map.registry === 'string' && map.registry !== '';
-      map.repository = ownRegistry || globalRegistry !== undefined ? decision.cachePath : `${registryDomain}/${decision.cachePath}`;
-      if (ownRegistry) {
-        map.registry = registryDomain;
+      const values = helmRewrite(decision.cachePath, text(map.registry) !== undefined, globalRegistry, registryDomain);
+      map.repository = values.repository;
+      if (values.registry !== undefined) {
+        map.registry = values.registry;
       }
     }
     if (globalRegistry !== undefined && decisions.some(m => m.decision.cachePath !== undefined)) {
@@ -85,6 +81,11 @@ export function rewriteObjectImages(
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A scalar field as text (a numeric tag too), or undefined when absent or empty. */
+function text(value: unknown): string | undefined {
+  return (typeof value === 'string' || typeof value === 'number') && String(value) !== '' ? String(value) : undefined;
 }
 
 function stringAt(value: unknown, path: string[]): string | undefined {
