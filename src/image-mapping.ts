@@ -1,6 +1,6 @@
 import { ImageReference } from './image-reference';
 import { CacheRoute, mapToCache } from './private/cache-mapping';
-import { CATALOGUE, DOCKER_HUB_HOST, ECR_REGISTRY_URL, entryForHost, unsupportedRegistryMessage } from './private/catalogue';
+import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
 
 /** One row of the registry-to-prefix table: images of `registry` are served under `prefix`. */
 export interface CachePrefix {
@@ -110,7 +110,7 @@ export class ImageMapping {
     }
     this.registryDomain = domain;
     this.routes = (props.prefixes ?? ImageMapping.defaultPrefixes()).map(p => ({
-      referenceHost: normaliseHost(p.registry),
+      referenceHost: referenceHostOf(p.registry),
       ecrRepositoryPrefix: p.prefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
@@ -151,12 +151,6 @@ export class ImageMapping {
         : undefined,
     };
   }
-}
-
-/** Hosts as `ImageReference` reports them: Docker Hub's aliases fold into `docker.io`. */
-function normaliseHost(host: string): string {
-  const h = host.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-  return entryForHost(h)?.referenceHost === DOCKER_HUB_HOST ? DOCKER_HUB_HOST : h;
 }
 
 function routeHint(ref: ImageReference): string {

@@ -2,6 +2,7 @@
  * Container image references, parsed and normalised exactly as Docker, containerd and Kubernetes do
  * (`github.com/distribution/reference`, `ParseNormalizedNamed`). Pure: no CDK imports.
  */
+import { DOCKER_HUB_ALIASES, DOCKER_HUB_HOST } from './private/catalogue';
 
 // The grammar of distribution/reference (regexp.go), written out once here.
 const ALPHANUMERIC = '[a-z0-9]+';
@@ -25,9 +26,8 @@ const NAME_TOTAL_LENGTH_MAX = 255;
 /** No valid reference is longer than this; longer input is refused before any pattern runs. */
 const INPUT_LENGTH_MAX = 1024;
 
-const DEFAULT_DOMAIN = 'docker.io';
-/** Docker Hub's other names; distribution/reference folds `index.docker.io`, we fold the API host too. */
-const DOCKER_HUB_ALIASES = ['index.docker.io', 'registry-1.docker.io'];
+/** Docker Hub; distribution/reference folds `index.docker.io` into it, we fold the API host too (catalogue). */
+const DEFAULT_DOMAIN = DOCKER_HUB_HOST;
 const OFFICIAL_REPO_PREFIX = 'library/';
 const LOCALHOST = 'localhost';
 

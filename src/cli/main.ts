@@ -10,7 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CachePrefix, ImageMapping } from '../image-mapping';
 import { FileKind, findFiles, writeAtomically } from './files';
 import { FileResult, Finding, Judge, Outcome, registryOf, rewriteDockerfile, rewriteYaml } from './rewrite';
-import { ECR_REGISTRY_URL, prefixProblem } from '../private/catalogue';
+import { ECR_REGISTRY_URL, prefixProblem, referenceHostOf } from '../private/catalogue';
 
 /** Where the CLI writes; a test passes its own. */
 export interface Io {
@@ -52,7 +52,9 @@ export function run(args: string[], io: Io): number {
     .option('--json', 'print a JSON report instead of text', false)
     .action((paths: string[], options: { registry: string; prefix: string[]; dryRun: boolean; json: boolean }) => {
       const mapping = new ImageMapping({ registryDomain: checkRegistry(options.registry), prefixes: prefixTable(options.prefix) });
-      exitCode = processPaths(paths, { mapping, isCached: image => cachedIn(image, mapping.registryDomain) }, !options.dryRun, options.json, io);
+      // the cheap prefix test only: mapping.map parses the reference and recognises the cache registry itself
+      const isCached = (image: string) => image.startsWith(`${mapping.registryDomain}/`);
+      exitCode = processPaths(paths, { mapping, isCached }, !options.dryRun, options.json, io);
     });
 
   program.command('check')
@@ -104,7 +106,7 @@ function prefixTable(overrides: string[]): CachePrefix[] {
     if (problem) {
       throw new UsageError(`--prefix '${override}': prefix '${prefix}' is invalid: ${problem}`);
     }
-    const normalised = registryOf(`${host}/x`) ?? host;
+    const normalised = referenceHostOf(host);
     const index = table.findIndex(p => p.registry === normalised);
     const entry = { registry: normalised, prefix };
     if (index >= 0) {

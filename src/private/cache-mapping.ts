@@ -1,4 +1,4 @@
-import { ImageReference } from '../image-reference';
+import type { ImageReference } from '../image-reference';
 
 /**
  * How images of one upstream are found in the cache: the host they are referenced by, the cache prefix,
@@ -44,12 +44,8 @@ export function mapToCache(ref: ImageReference, routes: readonly CacheRoute[]): 
       path = path.slice(stem.length + 1);
     }
     const repository = route.ecrRepositoryPrefix === 'ROOT' ? path : `${route.ecrRepositoryPrefix}/${path}`;
-    return { route, repository, suffix: referenceSuffix(ref) };
+    // the reference's own `:tag@digest`, exactly as its canonical form writes it
+    return { route, repository, suffix: ref.toString().slice(ref.name.length) };
   }
   return undefined;
-}
-
-/** `:tag@digest`, as much of it as the reference has. */
-export function referenceSuffix(ref: ImageReference): string {
-  return `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
 }

@@ -110,6 +110,12 @@ export function entryForHost(host: string): CatalogueEntry | undefined {
   return CATALOGUE.find(e => e.registryUrl === h);
 }
 
+/** A registry host as image references name it: no scheme or trailing slash, Docker Hub's names folded into `docker.io`. */
+export function referenceHostOf(host: string): string {
+  const h = host.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  return DOCKER_HUB_ALIASES.includes(h.toLowerCase()) ? DOCKER_HUB_HOST : h;
+}
+
 /** Cache prefix rules shared by `EcrRepositoryPrefix` and `UpstreamRepositoryPrefix` (API pattern, 2-30). */
 const PREFIX_PATTERN = /^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$/;
 
