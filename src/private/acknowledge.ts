@@ -12,8 +12,12 @@ import { IConstruct } from 'constructs';
  */
 export function acknowledgeFinding(scope: IConstruct, id: string, reason: string): void {
   const key = Validations.ACKNOWLEDGED_RULES_METADATA_KEY;
-  const previous = scope.node.metadata.filter(m => m.type === key).pop()?.data ?? {};
-  scope.node.addMetadata(key, { ...previous, [id]: reason });
+  const existing = scope.node.metadata.find(m => m.type === key);
+  if (existing) {
+    existing.data[id] = reason; // one entry per construct, holding every acknowledgement
+  } else {
+    scope.node.addMetadata(key, { [id]: reason });
+  }
 }
 
 /** Acknowledge `AwsSolutions-IAM5` for exactly these wildcard resources (ARNs as the construct writes them). */
