@@ -1,7 +1,7 @@
 import { Annotations, CfnResource, IAspect, Stack } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { IConstruct } from 'constructs';
-import { MappingStatus } from './image-mapping';
+import { MappedImage, MappingStatus } from './image-mapping';
 import { rewriteObjectImages } from './private/object-images';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
 
@@ -114,24 +114,25 @@ export class CachedImages implements IAspect {
       }
       return;
     }
-    const mapping = this.cache.mapping;
-    const { value, unserved, found } = rewriteObjectImages(JSON.parse(resolved), image => {
-      const mapped = mapping.map(image);
-      const served = mapped.status === MappingStatus.REWRITTEN || mapped.status === MappingStatus.ALREADY_CACHED;
-      return { served, uri: mapped.status === MappingStatus.REWRITTEN ? mapped.uri : undefined, cachePath: mapped.repository };
-    }, mapping.registryDomain);
+    const original = JSON.parse(resolved);
+    const mapped = new Map<string, MappedImage>(); // each reference is mapped once, then reported from here
+    const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, this.cache.mapping.map(image)).get(image)!;
+    const { value, unserved, found } = rewriteObjectImages(original, image => {
+      const m = mapOnce(image);
+      const served = m.status === MappingStatus.REWRITTEN || m.status === MappingStatus.ALREADY_CACHED;
+      return { served, uri: m.status === MappingStatus.REWRITTEN ? m.uri : undefined, cachePath: m.repository };
+    }, this.cache.mapping.registryDomain);
     for (const f of unserved) {
-      this.report(cfn, `${f.path}: '${f.image}' is not served by the pull through cache: ${mapping.map(f.image).reason ?? 'see the cache upstreams'}`);
+      this.report(cfn, `${f.path}: '${f.image}' is not served by the pull through cache: ${mapOnce(f.image).reason ?? 'see the cache upstreams'}`);
     }
     if (this.reportOnly) {
-      for (const f of found) {
-        if (mapping.map(f.image).status === MappingStatus.REWRITTEN) {
-          Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${f.path}: '${f.image}' would be pulled through the cache as ${mapping.map(f.image).uri}`);
-        }
+      for (const f of found.filter(x => mapOnce(x.image).status === MappingStatus.REWRITTEN)) {
+        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached',
+          `${f.path}: '${f.image}' would be pulled through the cache as ${mapOnce(f.image).uri}`);
       }
       return;
     }
-    if (JSON.stringify(value) !== JSON.stringify(JSON.parse(resolved))) {
+    if (JSON.stringify(value) !== JSON.stringify(original)) {
       cfn.addPropertyOverride(property, stack.toJsonString(value));
     }
   }

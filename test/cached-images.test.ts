@@ -122,6 +122,19 @@ describe('EKS manifests and Helm charts', () => {
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp("other\\.image: 'mcr\\.microsoft\\.com/mssql/server:2022-latest' is not served"))).toHaveLength(1);
   });
 
+  test('report-only mode leaves manifests alone and lists what would move', () => {
+    const { app, stack, cache } = setup();
+    cluster(stack).addManifest('Pod', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: podSpec('nginx:1.27') });
+    Aspects.of(app).add(new CachedImages({ cache, reportOnly: true }));
+    const manifest = JSON.parse(Object.values(Template.fromStack(stack).findResources('Custom::AWSCDK-EKS-KubernetesResource'))[0].Properties.Manifest);
+    expect(manifest[0].spec.containers[0].image).toBe('nginx:1.27');
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('would be pulled through the cache')).map(w => String(w.entry.data));
+    expect(warnings).toEqual([
+      `[0].spec.containers[0].image: 'nginx:1.27' would be pulled through the cache as ${REGISTRY}/docker-hub/library/nginx:1.27`,
+      `[0].spec.initContainers[0].image: 'busybox:1.36' would be pulled through the cache as ${REGISTRY}/docker-hub/library/busybox:1.36`,
+    ].map(w => expect.stringContaining(w)));
+  });
+
   test('Helm global.imageRegistry: every image moves, or none', () => {
     const { app, stack, cache } = setup();
     const c = cluster(stack);
