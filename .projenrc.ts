@@ -1,6 +1,24 @@
 import { JsonFile, awscdk, javascript } from 'projen';
 
 /**
+ * The AWS SDK clients the bundled Lambda handlers use. They are devDependencies: esbuild inlines them
+ * into each handler's asset at build time, so users need neither esbuild nor Docker (see docs/BENCHMARKS.md
+ * for why the SDK is bundled rather than taken from the Lambda runtime).
+ */
+const AWS_SDK_VERSION = '3.1169.0';
+
+/**
+ * esbuild settings of every bundled handler: the SDK inlined (`externals: []` replaces projen's default of
+ * leaving `@aws-sdk/*` to the runtime), minified, no source map, and the packages' ES module builds
+ * (`mainFields`), which esbuild can tree-shake: the ECR client's unused operations drop out (497 KB -> 325 KB).
+ * projen passes these straight to its bundler, whose option type (`AddBundleOptions`) is wider than the
+ * lambda option's (`BundlingOptions`), hence the variable.
+ */
+const HANDLER_BUNDLING: Omit<javascript.AddBundleOptions, 'target' | 'platform'> = {
+  externals: [], minify: true, sourcemap: false, mainFields: ['module', 'main'],
+};
+
+/**
  * The oldest aws-cdk-lib we support, chosen on purpose:
  * - cdk-nag 3 (our AwsSolutions test) needs aws-cdk-lib >= 2.257.0;
  * - 2.257.0 writes cloud-assembly schema 53, the newest that integ-runner 2.197.x reads, so the
@@ -48,7 +66,19 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@^3.0.2',
     '@aws-cdk/integ-runner@2.197.10',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    `@aws-sdk/client-ecr@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sns@${AWS_SDK_VERSION}`,
+    '@types/aws-lambda',
+    'aws-sdk-client-mock@^4.1.0',
   ],
+
+  // Handlers under src/**/*.lambda.ts are bundled by esbuild into assets/<path>.lambda/index.js and shipped in
+  // the npm package, the wheel and the jar. Node.js 22 on purpose: the newest runtime every commercial Region
+  // has, and the one the bundle targets.
+  lambdaOptions: {
+    runtime: awscdk.LambdaRuntime.NODEJS_22_X,
+    bundlingOptions: HANDLER_BUNDLING,
+  },
 
   jestOptions: {
     // CI must fail when a synthesized template changes; `npx projen test:update` updates snapshots on purpose.

@@ -4,3 +4,4 @@ export * from './upstream-credentials';
 export * from './upstream-registry';
 export * from './pull-through-cache-rules';
 export * from './cached-images';
+export * from './scanning/cache-scanning';

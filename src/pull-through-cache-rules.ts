@@ -1,4 +1,4 @@
-import { Annotations, CfnTag, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -8,6 +8,7 @@ import { ImageMapping, MappingStatus } from './image-mapping';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
+import { CacheScanning, CacheScanningOptions } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
@@ -108,6 +109,18 @@ export interface PullThroughCacheRulesProps {
    * @default true
    */
   readonly createRepositoryTemplates?: boolean;
+
+  /**
+   * Scan every image the cache imports and report findings (see `CacheScanning`).
+   * @default true
+   */
+  readonly enableScanning?: boolean;
+
+  /**
+   * How cached images are scanned and their findings reported.
+   * @default - a basic scan of every cached image, reports of HIGH and CRITICAL findings to a new SNS topic
+   */
+  readonly scanning?: CacheScanningOptions;
 }
 
 /**
@@ -144,6 +157,12 @@ export class PullThroughCacheRules extends Construct {
 
   /** The registry-to-prefix table of this cache's rules: what `imageUri`, the `CachedImages` Aspect and the CLI map by. */
   public readonly mapping: ImageMapping;
+
+  /**
+   * The scanning of cached images: its functions, rules, dead-letter queues, findings topic and metrics.
+   * @default - undefined when `enableScanning` is false
+   */
+  public readonly scanning?: CacheScanning;
 
   private readonly templatesTagRepositories: boolean;
 
@@ -186,6 +205,17 @@ export class PullThroughCacheRules extends Construct {
           ...template.properties,
         }));
       }
+    }
+
+    if (props.enableScanning === false && props.scanning) {
+      throw new Error(`${this.node.path}: scanning options are set, but enableScanning is false. Remove one of them.`);
+    }
+    if (props.enableScanning ?? true) {
+      this.scanning = new CacheScanning(this, 'Scanning', {
+        ...props.scanning,
+        repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
+        cacheName: Names.uniqueId(this),
+      });
     }
 
     const nodeRoles = props.nodeRoles ?? [];

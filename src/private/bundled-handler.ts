@@ -1,0 +1,112 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledgeFinding, acknowledgeWildcardResources } from './acknowledge';
+
+/** How a projen-generated `XxxFunction` class is made: `new XxxFunction(scope, id, props)`. */
+export type FunctionFactory = new (scope: Construct, id: string, props: lambda.FunctionOptions) => lambda.Function;
+
+export interface BundledHandlerProps {
+  /** The projen-generated function class of the handler. */
+  readonly code: FunctionFactory;
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly environment: Record<string, string>;
+  readonly logRetention: logs.RetentionDays;
+  /** At most this many concurrent executions, reserved from the account's pool. */
+  readonly reservedConcurrency: number;
+  /** Statements of the handler's own permissions. */
+  readonly statements: iam.PolicyStatement[];
+}
+
+/**
+ * One bundled handler with everything around it that a handler running unwatched in AWS needs, built
+ * the same way for every handler of the library:
+ * - its own role with exactly its statements, and log permissions on its own log group only (no managed
+ *   policy);
+ * - a log group with a retention;
+ * - Node.js 22 on ARM64, a timeout, reserved concurrency that caps it (and so cannot starve the account);
+ * - asynchronous invocations retried twice, then sent with the original event to the dead-letter queue
+ *   (an encrypted SQS queue that keeps messages 14 days);
+ * - a disabled event source mapping from that queue back to the function: enabling it redrives the queue
+ *   (the handlers unwrap dead-letter messages), disabling it stops.
+ */
+export class BundledHandler extends Construct {
+  public readonly function: lambda.Function;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly redriveMapping: lambda.EventSourceMapping;
+
+  constructor(scope: Construct, id: string, props: BundledHandlerProps) {
+    super(scope, id);
+    if (!Number.isInteger(props.reservedConcurrency) || props.reservedConcurrency < 1) {
+      throw new Error(`${this.node.path}: reservedConcurrency is ${props.reservedConcurrency}; it must be a whole number of at least 1 `
+        + '(0 would throttle every event into the dead-letter queue).');
+    }
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention });
+    this.role = new iam.Role(this, 'ServiceRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs ${props.description}`,
+    });
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [this.logGroup.logGroupArn],
+    }));
+    for (const statement of props.statements) {
+      this.role.addToPrincipalPolicy(statement);
+    }
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // a redriven message is invisible for six function timeouts while the function works on it (AWS's advice)
+      visibilityTimeout: Duration.seconds(props.timeout.toSeconds() * 6),
+    });
+
+    this.function = new props.code(this, 'Function', {
+      description: props.description,
+      role: this.role,
+      logGroup: this.logGroup,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: props.timeout,
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      environment: { LOG_LEVEL: 'INFO', ...props.environment },
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+    });
+
+    this.redriveMapping = new lambda.EventSourceMapping(this, 'Redrive', {
+      target: this.function,
+      eventSourceArn: this.deadLetterQueue.queueArn,
+      enabled: false,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+    });
+    this.deadLetterQueue.grantConsumeMessages(this.role);
+
+    acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), [this.logGroup.logGroupArn],
+      'The handler writes only to its own log group; CloudWatch Logs needs the log-group ARN\'s :* suffix to cover its log streams');
+    acknowledgeFinding(this.deadLetterQueue, 'AwsSolutions-SQS3',
+      'This queue is itself the dead-letter queue of the handler (Lambda on-failure destination and EventBridge target DLQ)');
+    acknowledgeFinding(this.function, 'AwsSolutions-L1',
+      'Pinned to Node.js 22, the runtime the bundled handler is built and tested for; moving to a newer runtime is a deliberate release');
+  }
+
+  /** Acknowledge `AwsSolutions-IAM5` for wildcards of the handler's own statements, with the reason. */
+  public acknowledgeWildcards(resources: readonly string[], reason: string): void {
+    acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), resources, reason);
+  }
+
+  /** The ARN prefix of the registry's repositories: `arn:<partition>:ecr:<region>:<account>:repository/`. */
+  public static repositoryArnPrefix(scope: Construct): string {
+    return Stack.of(scope).formatArn({ service: 'ecr', resource: 'repository', resourceName: '' });
+  }
+}

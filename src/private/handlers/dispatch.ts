@@ -1,0 +1,62 @@
+import { CloudEvent, openEnvelope } from './envelope';
+import { log } from './log';
+
+/** What a batch invocation (the dead-letter redrive mapping) returns: the records to keep in the queue. */
+export interface BatchResult {
+  readonly batchItemFailures: { itemIdentifier: string }[];
+}
+
+/**
+ * Run `handle` on every event an invocation carries.
+ *
+ * A direct event that fails throws, so Lambda retries it and then sends it to the function's on-failure
+ * destination (the dead-letter queue). In a redrive batch, each failed record is returned as a batch item
+ * failure and stays in the queue; the others are deleted. Input that holds no event is logged and thrown
+ * (direct) or left in the queue (batch): it is never dropped silently.
+ */
+export async function dispatch(input: unknown, handle: (event: CloudEvent) => Promise<void>): Promise<BatchResult | void> {
+  const envelope = openEnvelope(input);
+  switch (envelope.kind) {
+    case 'event':
+      return handle(envelope.event);
+    case 'invalid':
+      log('ERROR', 'invocation rejected', { reason: envelope.problem });
+      throw new Error(`invocation rejected: ${envelope.problem}`);
+    case 'queue': {
+      const batchItemFailures: { itemIdentifier: string }[] = [];
+      for (const record of envelope.records) {
+        try {
+          if (!record.event) {
+            throw new Error(record.problem);
+          }
+          await handle(record.event);
+        } catch (error) {
+          log('ERROR', 'redriven message failed; it stays in the queue', { messageId: record.messageId, error });
+          batchItemFailures.push({ itemIdentifier: record.messageId });
+        }
+      }
+      return { batchItemFailures };
+    }
+  }
+}
+
+/** The cache prefix a repository belongs to: the longest listed prefix it is under (`ROOT` takes any). */
+export function cachePrefixOf(repositoryName: string, prefixes: readonly string[]): string | undefined {
+  let best: string | undefined;
+  for (const prefix of prefixes) {
+    const under = prefix === 'ROOT' || repositoryName.startsWith(`${prefix.replace(/\/$/, '')}/`);
+    if (under && (best === undefined || best === 'ROOT' || (prefix !== 'ROOT' && prefix.length > best.length))) {
+      best = prefix;
+    }
+  }
+  return best;
+}
+
+/** A required environment variable, or a clear error (a deployment defect, not an event's fault). */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`environment variable ${name} is not set: the function was not deployed by its construct`);
+  }
+  return value;
+}

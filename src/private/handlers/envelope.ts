@@ -1,0 +1,73 @@
+/**
+ * The shapes an event reaches a handler in, reduced to the EventBridge events inside.
+ *
+ * - an EventBridge event (the rule's target invocation, asynchronous);
+ * - a Lambda on-failure destination record (`requestPayload` holds the event), when a dead-letter message
+ *   is redriven;
+ * - an SQS event from the dead-letter queue's redrive mapping: each record's body is one of the two above,
+ *   or the event itself (an EventBridge target dead-letter message).
+ */
+
+/** An EventBridge event: the fields the handlers read. */
+export interface CloudEvent {
+  readonly 'id'?: string;
+  readonly 'detail-type': string;
+  readonly 'source': string;
+  readonly 'account'?: string;
+  readonly 'region'?: string;
+  readonly 'time'?: string;
+  readonly 'resources'?: string[];
+  readonly 'detail': Record<string, unknown>;
+}
+
+/** One SQS record of a redrive batch: its id (for a partial batch failure) and its event. */
+export interface QueuedEvent {
+  readonly messageId: string;
+  /** The event, or the reason the message holds none. */
+  readonly event?: CloudEvent;
+  readonly problem?: string;
+}
+
+export type Envelope =
+  | { readonly kind: 'event'; readonly event: CloudEvent }
+  | { readonly kind: 'queue'; readonly records: QueuedEvent[] }
+  | { readonly kind: 'invalid'; readonly problem: string };
+
+function isCloudEvent(value: unknown): value is CloudEvent {
+  const v = value as Partial<CloudEvent> | null;
+  return typeof v === 'object' && v !== null && typeof v['detail-type'] === 'string' && typeof v.source === 'string'
+    && typeof v.detail === 'object' && v.detail !== null && !Array.isArray(v.detail);
+}
+
+/** An event, or a destination record around one; anything else is described. */
+function unwrap(value: unknown): { event?: CloudEvent; problem?: string } {
+  if (isCloudEvent(value)) {
+    return { event: value };
+  }
+  const payload = (value as { requestPayload?: unknown } | null)?.requestPayload;
+  if (payload !== undefined) {
+    return isCloudEvent(payload) ? { event: payload } : { problem: 'the destination record\'s requestPayload is not an EventBridge event' };
+  }
+  return { problem: 'not an EventBridge event (no detail-type, source and detail object)' };
+}
+
+/** Classify what the handler was invoked with. */
+export function openEnvelope(input: unknown): Envelope {
+  const records = (input as { Records?: unknown } | null)?.Records;
+  if (Array.isArray(records) && records.every(r => (r as { eventSource?: unknown })?.eventSource === 'aws:sqs')) {
+    return {
+      kind: 'queue',
+      records: records.map((record: { messageId: string; body: string }) => {
+        let body: unknown;
+        try {
+          body = JSON.parse(record.body);
+        } catch {
+          return { messageId: record.messageId, problem: 'the message body is not JSON' };
+        }
+        return { messageId: record.messageId, ...unwrap(body) };
+      }),
+    };
+  }
+  const { event, problem } = unwrap(input);
+  return event ? { kind: 'event', event } : { kind: 'invalid', problem: problem! };
+}

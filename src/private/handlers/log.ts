@@ -1,0 +1,42 @@
+/**
+ * Structured logging for the bundled Lambda handlers: one JSON object per line on stdout.
+ *
+ * Why not Powertools for AWS Lambda: the handlers need three things (a JSON log line, an EMF block, a
+ * request id), which are a few lines each; Powertools' logger and metrics add about 100 KB and a
+ * measurable cold-load cost to every bundle (docs/BENCHMARKS.md) for features the handlers do not use.
+ * Lines are written with `process.stdout.write`, not `console.log`, so the Lambda runtime does not prefix
+ * them and CloudWatch Logs sees pure JSON (which Logs Insights parses and EMF requires).
+ */
+
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+const LEVELS: Record<LogLevel, number> = { DEBUG: 10, INFO: 20, WARN: 30, ERROR: 40 };
+
+/** Where log lines go; tests replace it to read what a handler logged. */
+export let writeLine: (line: string) => void = line => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** Replace the line writer (tests only); returns the previous one. */
+export function setLineWriter(writer: (line: string) => void): (line: string) => void {
+  const previous = writeLine;
+  writeLine = writer;
+  return previous;
+}
+
+function threshold(): number {
+  const level = (process.env.LOG_LEVEL ?? 'INFO').toUpperCase() as LogLevel;
+  return LEVELS[level] ?? LEVELS.INFO;
+}
+
+/** Log one event with its fields; an `Error` in `error` is reduced to its name and message (never a stack of secrets). */
+export function log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
+  if (LEVELS[level] < threshold()) {
+    return;
+  }
+  const entry: Record<string, unknown> = { level, message, timestamp: new Date().toISOString(), ...fields };
+  if (fields.error instanceof Error) {
+    entry.error = { name: fields.error.name, message: fields.error.message };
+  }
+  writeLine(JSON.stringify(entry));
+}

@@ -1,0 +1,119 @@
+/**
+ * Scan trigger: starts a basic ECR scan of every image the cache imports.
+ *
+ * Invoked by two EventBridge rules (`ECR Pull Through Cache Action` SUCCESS, `ECR Image Action` PUSH
+ * SUCCESS) for the cache's prefixes, and by the dead-letter queue's redrive mapping.
+ *
+ * - Scans by digest. ECR allows one scan per image per 24 hours: its `LimitExceededException` means the
+ *   image is already scanned (a duplicate event, or a push and a pull-through event of one image), so a
+ *   repeated event never starts a second scan.
+ * - Permanent refusals (unsupported image type, archived, image or repository gone) are skipped and
+ *   counted, never retried.
+ * - Throttling and server errors are retried by the SDK with backoff and jitter; what still fails is
+ *   thrown, retried by Lambda, then kept in the dead-letter queue with the original event.
+ */
+import { ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { ScanEnv, ScanMetric, SkipReason } from './contract';
+import { awsErrorInfo } from '../private/handlers/aws-errors';
+import { BatchResult, cachePrefixOf, dispatch, requiredEnv } from '../private/handlers/dispatch';
+import { CloudEvent } from '../private/handlers/envelope';
+import { log } from '../private/handlers/log';
+import { putMetrics } from '../private/handlers/metrics';
+import { sdkClientConfig } from '../private/handlers/sdk-config';
+
+const PULL_THROUGH_CACHE_ACTION = 'ECR Pull Through Cache Action';
+const IMAGE_ACTION = 'ECR Image Action';
+
+/** ECR error codes that mean "this image will never be scanned by asking again", with the skip reason. */
+const PERMANENT: Record<string, string> = {
+  LimitExceededException: SkipReason.ALREADY_SCANNED,
+  UnsupportedImageTypeException: SkipReason.UNSUPPORTED_IMAGE,
+  ImageArchivedException: SkipReason.ARCHIVED,
+  ImageNotFoundException: SkipReason.GONE,
+  RepositoryNotFoundException: SkipReason.GONE,
+};
+
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+let client: ECRClient | undefined;
+
+/** The image an event names, or why it names none. */
+export function imageOf(event: CloudEvent): { repositoryName: string; imageDigest: string; tag?: string } {
+  const detail = event.detail;
+  const type = event['detail-type'];
+  if (event.source !== 'aws.ecr' || (type !== PULL_THROUGH_CACHE_ACTION && type !== IMAGE_ACTION)) {
+    throw new Error(`unexpected event '${type}' from '${event.source}'`);
+  }
+  const repositoryName = detail['repository-name'];
+  const imageDigest = detail['image-digest'];
+  if (typeof repositoryName !== 'string' || !REPOSITORY.test(repositoryName)) {
+    throw new Error(`event ${event.id ?? ''} has no valid detail.repository-name`);
+  }
+  if (typeof imageDigest !== 'string' || !DIGEST.test(imageDigest)) {
+    throw new Error(`event ${event.id ?? ''} has no valid detail.image-digest`);
+  }
+  const tag = detail['image-tag'];
+  return { repositoryName, imageDigest, tag: typeof tag === 'string' && tag !== '' ? tag : undefined };
+}
+
+async function scan(event: CloudEvent): Promise<void> {
+  const namespace = requiredEnv(ScanEnv.METRIC_NAMESPACE);
+  const cache = requiredEnv(ScanEnv.CACHE_NAME);
+  const prefixes = JSON.parse(requiredEnv(ScanEnv.PREFIXES)) as string[];
+  let image: ReturnType<typeof imageOf>;
+  try {
+    image = imageOf(event);
+  } catch (error) {
+    // kept, not dropped: thrown, so Lambda retries it and the dead-letter queue keeps it for a look
+    log('ERROR', 'event rejected: it names no image to scan', { eventId: event.id, detailType: event['detail-type'], error });
+    putMetrics(namespace, { values: { [ScanMetric.FAILED]: 1 }, dimensions: { Cache: cache, Prefix: 'none' }, dimensionSets: [['Cache'], ['Cache', 'Prefix']] });
+    throw error;
+  }
+  const { repositoryName, imageDigest, tag } = image;
+  const prefix = cachePrefixOf(repositoryName, prefixes);
+  const context = { eventId: event.id, detailType: event['detail-type'], repositoryName, imageDigest, tag };
+  const count = (metric: string, extra: { reason?: string; prefix?: string } = {}) => {
+    const dimensions: Record<string, string> = { Cache: cache, Prefix: extra.prefix ?? prefix ?? 'none' };
+    const dimensionSets = [['Cache'], ['Cache', 'Prefix']];
+    if (extra.reason) {
+      dimensions.Reason = extra.reason;
+      dimensionSets.push(['Cache', 'Reason']);
+    }
+    putMetrics(namespace, { values: { [metric]: 1 }, dimensions, dimensionSets, properties: context });
+  };
+
+  if (prefix === undefined) {
+    log('WARN', 'scan skipped: the repository is outside the cache', { ...context, prefixes });
+    count(ScanMetric.SKIPPED, { reason: SkipReason.OUTSIDE_CACHE, prefix: 'none' });
+    return;
+  }
+  client ??= new ECRClient(sdkClientConfig());
+  try {
+    const response = await client.send(new StartImageScanCommand({ repositoryName, imageId: { imageDigest } }));
+    log('INFO', 'scan started', { ...context, status: response.imageScanStatus?.status });
+    count(ScanMetric.STARTED);
+  } catch (error) {
+    const info = awsErrorInfo(error);
+    const reason = PERMANENT[info.name];
+    if (reason) {
+      log('INFO', 'scan skipped', { ...context, reason, errorCode: info.name, errorMessage: info.message });
+      count(ScanMetric.SKIPPED, { reason });
+      return;
+    }
+    log('ERROR', 'scan failed; the event is retried, then kept in the dead-letter queue', {
+      ...context, errorCode: info.name, errorMessage: info.message, httpStatus: info.status,
+    });
+    count(ScanMetric.FAILED);
+    throw error;
+  }
+}
+
+export async function handler(input: unknown): Promise<BatchResult | void> {
+  return dispatch(input, scan);
+}
+
+/** Tests only: forget the cached client so a new endpoint or mock takes effect. */
+export function resetClient(): void {
+  client = undefined;
+}

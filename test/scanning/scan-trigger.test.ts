@@ -1,0 +1,166 @@
+import { DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { mockClient } from 'aws-sdk-client-mock';
+import { destinationRecord, imagePushEvent, pullThroughCacheEvent, sqsBatch } from './events';
+import { putImage } from './images';
+import { handler, resetClient } from '../../src/scanning/scan-trigger.lambda';
+import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
+
+const ENV = { CACHE_PREFIXES: JSON.stringify(['docker-hub', 'ecr-public', 'team/k8s']), CACHE_NAME: 'TestCache', METRIC_NAMESPACE: 'Test' };
+
+beforeAll(() => {
+  Object.assign(process.env, ENV, { AWS_SDK_MAX_ATTEMPTS: '2' });
+});
+
+describe('against the ECR API of moto on loopback', () => {
+  let moto: MotoServer;
+  let ecr: ECRClient;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    useEndpoint(moto.endpoint);
+    resetClient();
+    ecr = new ECRClient({ endpoint: moto.endpoint, region: 'us-east-1' });
+  }, 40_000);
+
+  afterAll(async () => {
+    ecr?.destroy();
+    await moto?.stop();
+  });
+
+  test('a pull through cache SUCCESS event starts a scan of that image, by digest', async () => {
+    const digest = await putImage(ecr, 'docker-hub/library/nginx', '1.27');
+    const { error, lines } = await captureLog(() => handler(pullThroughCacheEvent('docker-hub/library/nginx', digest, 'docker-hub', '1.27')));
+    expect(error).toBeUndefined();
+    const findings = await ecr.send(new DescribeImageScanFindingsCommand({ repositoryName: 'docker-hub/library/nginx', imageId: { imageDigest: digest } }));
+    expect(findings.imageScanStatus?.status).toBe('COMPLETE');
+    expect(findings.imageId?.imageDigest).toBe(digest);
+    expect(emfValues(lines)).toEqual({ 'ScansStarted{Cache=TestCache}': 1, 'ScansStarted{Cache=TestCache,Prefix=docker-hub}': 1 });
+    expect(lines.find(l => l.message === 'scan started')).toMatchObject({ repositoryName: 'docker-hub/library/nginx', imageDigest: digest, tag: '1.27' });
+  });
+
+  test('the same event again starts no second scan: ECR\'s 24-hour limit makes it "already scanned"', async () => {
+    const digest = await putImage(ecr, 'ecr-public/nginx/nginx', 'stable');
+    const event = pullThroughCacheEvent('ecr-public/nginx/nginx', digest, 'ecr-public', 'stable');
+    await captureLog(() => handler(event));
+    const again = await captureLog(() => handler(event));
+    const push = await captureLog(() => handler(imagePushEvent('ecr-public/nginx/nginx', digest, 'stable')));
+    expect(again.error).toBeUndefined();
+    expect(push.error).toBeUndefined();
+    for (const run of [again, push]) {
+      expect(emfValues(run.lines)).toEqual({
+        'ScansSkipped{Cache=TestCache}': 1,
+        'ScansSkipped{Cache=TestCache,Prefix=ecr-public}': 1,
+        'ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}': 1,
+      });
+    }
+  });
+
+  test('a nested prefix is matched as a path, and the longest prefix wins', async () => {
+    const digest = await putImage(ecr, 'team/k8s/pause', '3.10');
+    const { lines } = await captureLog(() => handler(imagePushEvent('team/k8s/pause', digest, '3.10')));
+    expect(emfValues(lines)).toHaveProperty(['ScansStarted{Cache=TestCache,Prefix=team/k8s}'], 1);
+  });
+
+  test('an image that is gone is skipped, not retried', async () => {
+    const { error, lines } = await captureLog(() => handler(pullThroughCacheEvent('docker-hub/library/nginx', `sha256:${'0'.repeat(64)}`, 'docker-hub')));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toHaveProperty(['ScansSkipped{Cache=TestCache,Reason=ImageGone}'], 1);
+  });
+
+  test('a repository outside the cache is not scanned, and says so', async () => {
+    const digest = await putImage(ecr, 'my-app/api', 'v1');
+    const { error, lines } = await captureLog(() => handler(imagePushEvent('my-app/api', digest)));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toHaveProperty(['ScansSkipped{Cache=TestCache,Reason=OutsideCache}'], 1);
+    await expect(ecr.send(new DescribeImageScanFindingsCommand({ repositoryName: 'my-app/api', imageId: { imageDigest: digest } })))
+      .rejects.toThrow(/ScanNotFound|not found|does not exist/i);
+  });
+
+  test('a redrive batch unwraps destination records and target dead letters; what holds no event stays in the queue', async () => {
+    const a = await putImage(ecr, 'docker-hub/bitnami/redis', '7.4');
+    const b = await putImage(ecr, 'docker-hub/bitnami/redis', '7.2');
+    const batch = sqsBatch([
+      JSON.stringify(destinationRecord(pullThroughCacheEvent('docker-hub/bitnami/redis', a, 'docker-hub', '7.4'))),
+      JSON.stringify(pullThroughCacheEvent('docker-hub/bitnami/redis', b, 'docker-hub', '7.2')),
+      'not json',
+      JSON.stringify({ hello: 'world' }),
+    ]);
+    const { result, lines } = await captureLog(() => handler(batch));
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }, { itemIdentifier: 'm-3' }] });
+    expect(emfValues(lines)['ScansStarted{Cache=TestCache}']).toBe(2);
+    expect(lines.filter(l => l.level === 'ERROR').map(l => l.messageId)).toEqual(['m-2', 'm-3']);
+  });
+});
+
+describe('error paths (the ECR client mocked)', () => {
+  let ecrMock: ReturnType<typeof mockClient>;
+  beforeAll(() => {
+    ecrMock = mockClient(ECRClient); // mocks every ECRClient until restored, so only inside this block
+  });
+  afterAll(() => ecrMock.restore());
+  const digest = `sha256:${'a'.repeat(64)}`;
+  const event = pullThroughCacheEvent('docker-hub/library/alpine', digest, 'docker-hub');
+  const awsError = (name: string, status: number) => Object.assign(new Error(`${name}: simulated`), { name, $metadata: { httpStatusCode: status } });
+
+  beforeEach(() => {
+    ecrMock.reset();
+    resetClient();
+  });
+
+  test.each([
+    ['LimitExceededException', 400, 'AlreadyScanned'],
+    ['UnsupportedImageTypeException', 400, 'UnsupportedImage'],
+    ['ImageArchivedException', 400, 'ImageArchived'],
+    ['RepositoryNotFoundException', 400, 'ImageGone'],
+  ])('%s is a permanent answer: skipped as %s, never retried', async (name, status, reason) => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError(name, status));
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(ecrMock.commandCalls(StartImageScanCommand)).toHaveLength(1);
+    expect(emfValues(lines)).toHaveProperty([`ScansSkipped{Cache=TestCache,Reason=${reason}}`], 1);
+  });
+
+  test.each([
+    ['ThrottlingException', 400],
+    ['ServerException', 500],
+    ['AccessDeniedException', 400],
+    ['ValidationException', 400],
+  ])('%s that outlasts the SDK retries fails the invocation (Lambda retries, then the dead-letter queue keeps it) and is counted', async (name, status) => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError(name, status));
+    const { error, lines } = await captureLog(() => handler(event));
+    expect((error as Error).name).toBe(name);
+    expect(emfValues(lines)).toEqual({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=docker-hub}': 1 });
+    const logged = lines.find(l => l.level === 'ERROR');
+    expect(logged).toMatchObject({ errorCode: name, repositoryName: 'docker-hub/library/alpine', imageDigest: digest });
+  });
+
+  test.each([
+    ['no digest', { ...event, detail: { ...event.detail, 'image-digest': undefined } }],
+    ['a digest that is not one', { ...event, detail: { ...event.detail, 'image-digest': 'latest' } }],
+    ['a repository name that is not one', { ...event, detail: { ...event.detail, 'repository-name': '../../etc' } }],
+    ['another event type', { ...event, 'detail-type': 'ECR Image Scan' }],
+  ])('an event with %s is rejected loudly and kept (thrown), never scanned', async (_, bad) => {
+    const { error, lines } = await captureLog(() => handler(bad));
+    expect(error).toBeInstanceOf(Error);
+    expect(ecrMock.commandCalls(StartImageScanCommand)).toHaveLength(0);
+    expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
+    expect(emfValues(lines)).toHaveProperty(['ScanFailures{Cache=TestCache}'], 1);
+  });
+
+  test('an invocation that is no event at all is rejected with the reason', async () => {
+    const { error, lines } = await captureLog(() => handler({ foo: 1 }));
+    expect(String(error)).toMatch(/invocation rejected: not an EventBridge event/);
+    expect(lines[0]).toMatchObject({ level: 'ERROR', message: 'invocation rejected' });
+  });
+
+  test('a function deployed without its environment says what is missing', async () => {
+    const saved = process.env.CACHE_NAME;
+    delete process.env.CACHE_NAME;
+    try {
+      const { error } = await captureLog(() => handler(event));
+      expect(String(error)).toMatch(/CACHE_NAME is not set/);
+    } finally {
+      process.env.CACHE_NAME = saved;
+    }
+  });
+});
