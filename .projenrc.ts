@@ -68,6 +68,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
     `@aws-sdk/client-ecr@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sns@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`, // tests only: read what a handler published to SNS, through moto
     '@types/aws-lambda',
     'aws-sdk-client-mock@^4.1.0',
   ],

@@ -1,0 +1,247 @@
+import { ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { CreateTopicCommand, PublishCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { destinationRecord, imageScanEvent, inspectorScanEvent, sqsBatch } from './events';
+import { putImage } from './images';
+import { handler, resetClients, subjectFor, topFindings } from '../../src/scanning/findings-report.lambda';
+import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
+
+const ENV = { CACHE_PREFIXES: JSON.stringify(['docker-hub', 'quay']), CACHE_NAME: 'TestCache', METRIC_NAMESPACE: 'Test', REPORT_SEVERITY: 'HIGH', AWS_SDK_MAX_ATTEMPTS: '2' };
+
+beforeAll(() => {
+  Object.assign(process.env, ENV);
+});
+
+/** A basic scan finding as DescribeImageScanFindings returns it. */
+const basic = (name: string, severity: string, pkg: string) => ({
+  name, severity, uri: `https://security-tracker.debian.org/tracker/${name}`, attributes: [{ key: 'package_name', value: pkg }, { key: 'package_version', value: '1.0' }],
+});
+
+describe('against moto (ECR, SNS and SQS on loopback)', () => {
+  let moto: MotoServer;
+  let ecr: ECRClient;
+  let sqs: SQSClient;
+  let queueUrl: string;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    useEndpoint(moto.endpoint);
+    resetClients();
+    const config = { endpoint: moto.endpoint, region: 'us-east-1' };
+    ecr = new ECRClient(config);
+    sqs = new SQSClient(config);
+    const sns = new SNSClient(config);
+    const topic = await sns.send(new CreateTopicCommand({ Name: 'findings' }));
+    const queue = await sqs.send(new CreateQueueCommand({ QueueName: 'inbox' }));
+    queueUrl = queue.QueueUrl!;
+    const attributes = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+    await sns.send(new SubscribeCommand({ TopicArn: topic.TopicArn, Protocol: 'sqs', Endpoint: attributes.Attributes!.QueueArn }));
+    process.env.FINDINGS_TOPIC_ARN = topic.TopicArn;
+    sns.destroy();
+  }, 40_000);
+
+  afterAll(async () => {
+    ecr?.destroy();
+    sqs?.destroy();
+    await moto?.stop();
+  });
+
+  /** Every report published since the last call: subject and text. */
+  async function reports(): Promise<Array<{ subject: string; message: string }>> {
+    const out: Array<{ subject: string; message: string }> = [];
+    for (;;) {
+      const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      if (!received.Messages?.length) {
+        return out;
+      }
+      for (const m of received.Messages) {
+        const envelope = JSON.parse(m.Body!);
+        out.push({ subject: envelope.Subject, message: envelope.Message });
+        await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
+      }
+      if (received.Messages.length < 10) {
+        return out;
+      }
+    }
+  }
+
+  async function scannedImage(repositoryName: string, tag: string, findings: object): Promise<string> {
+    const digest = await putImage(ecr, repositoryName, tag);
+    await ecr.send(new StartImageScanCommand({ repositoryName, imageId: { imageDigest: digest } }));
+    const response = await fetch(`${moto.endpoint}/moto-api/static/ecr/scan-finding-results`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        region: 'us-east-1',
+        results: [{
+          registryId: '123456789012', repositoryName, imageId: { imageDigest: digest },
+          imageScanStatus: { status: 'COMPLETE', description: 'done' },
+          imageScanFindings: findings,
+        }],
+      }),
+    });
+    expect(response.ok).toBe(true);
+    return digest;
+  }
+
+  test('a basic scan with HIGH and CRITICAL findings is published: counts, the most severe ids with links, a console link', async () => {
+    const findings = [
+      basic('CVE-2024-0001', 'MEDIUM', 'zlib'), basic('CVE-2024-0002', 'CRITICAL', 'openssl'), basic('CVE-2024-0003', 'HIGH', 'curl'),
+      basic('CVE-2024-0004', 'LOW', 'bash'), basic('CVE-2024-0005', 'CRITICAL', 'glibc'), basic('CVE-2024-0003', 'HIGH', 'libcurl'),
+    ];
+    const digest = await scannedImage('docker-hub/library/nginx', '1.27', { findings, findingSeverityCounts: { CRITICAL: 2, HIGH: 1, MEDIUM: 1, LOW: 1 } });
+    const { error, lines } = await captureLog(() => handler(imageScanEvent('docker-hub/library/nginx', digest, { CRITICAL: 2, HIGH: 1, MEDIUM: 1, LOW: 1 }, ['1.27'])));
+    expect(error).toBeUndefined();
+    const [report, ...more] = await reports();
+    expect(more).toEqual([]);
+    expect(report.subject).toBe('ECR scan: 2 CRITICAL, 1 HIGH in docker-hub/library/nginx:1.27');
+    const lines_ = report.message.split('\n');
+    expect(lines_).toEqual(expect.arrayContaining([
+      'Repository: docker-hub/library/nginx',
+      'Tags:       1.27',
+      `Digest:     ${digest}`,
+      'Scanner:    Amazon ECR basic scanning',
+      'Findings:   CRITICAL 2, HIGH 1, MEDIUM 1, LOW 1',
+      'Most severe (5):',
+      `Console: https://us-east-1.console.aws.amazon.com/ecr/repositories/private/123456789012/docker-hub/library/nginx/_/image/${digest}/details?region=us-east-1`,
+    ]));
+    const top = lines_.filter(l => l.startsWith('  ')).map(l => l.trim().split(/\s+/).slice(0, 2).join(' '));
+    expect(top).toEqual(['CRITICAL CVE-2024-0002', 'CRITICAL CVE-2024-0005', 'HIGH CVE-2024-0003', 'MEDIUM CVE-2024-0001', 'LOW CVE-2024-0004']);
+    expect(report.message).toContain('https://security-tracker.debian.org/tracker/CVE-2024-0002');
+    expect(emfValues(lines)).toEqual({
+      'ScansReported{Cache=TestCache}': 1,
+      'ScansReported{Cache=TestCache,Prefix=docker-hub}': 1,
+      'Findings{Cache=TestCache,Severity=CRITICAL}': 2,
+      'Findings{Cache=TestCache,Prefix=docker-hub,Severity=CRITICAL}': 2,
+      'Findings{Cache=TestCache,Severity=HIGH}': 1,
+      'Findings{Cache=TestCache,Prefix=docker-hub,Severity=HIGH}': 1,
+      'Findings{Cache=TestCache,Severity=MEDIUM}': 1,
+      'Findings{Cache=TestCache,Prefix=docker-hub,Severity=MEDIUM}': 1,
+      'Findings{Cache=TestCache,Severity=LOW}': 1,
+      'Findings{Cache=TestCache,Prefix=docker-hub,Severity=LOW}': 1,
+    });
+  });
+
+  test('an Inspector scan (repository named by ARN) is reported from its enhanced findings', async () => {
+    const enhancedFindings = [
+      { severity: 'HIGH', title: 'CVE-2023-1111 - pkg', packageVulnerabilityDetails: { vulnerabilityId: 'CVE-2023-1111', sourceUrl: 'https://nvd.nist.gov/vuln/detail/CVE-2023-1111', vulnerablePackages: [{ name: 'pkg', version: '2' }] } },
+      { severity: 'CRITICAL', title: 'GHSA-xxxx - lib', packageVulnerabilityDetails: { vulnerabilityId: 'GHSA-abcd-efgh-ijkl', vulnerablePackages: [{ name: 'lib', version: '1' }] } },
+    ];
+    const digest = await scannedImage('quay/prometheus/prometheus', 'v3.0.0', { enhancedFindings, findingSeverityCounts: { CRITICAL: 1, HIGH: 1 } });
+    const { error } = await captureLog(() => handler(inspectorScanEvent('quay/prometheus/prometheus', digest, { CRITICAL: 1, HIGH: 1, TOTAL: 2 }, ['v3.0.0'])));
+    expect(error).toBeUndefined();
+    const [report] = await reports();
+    expect(report.subject).toBe('ECR scan: 1 CRITICAL, 1 HIGH in quay/prometheus/prometheus:v3.0.0');
+    expect(report.message).toContain('Scanner:    Amazon Inspector (enhanced scanning)');
+    expect(report.message).toMatch(/\n {2}CRITICAL GHSA-abcd-efgh-ijkl \(lib\)\n {2}HIGH {5}CVE-2023-1111 \(pkg\) {2}https:\/\/nvd\.nist\.gov\/vuln\/detail\/CVE-2023-1111/);
+  });
+
+  test('a scan with nothing at or above the report severity publishes nothing, but is counted', async () => {
+    const digest = await scannedImage('docker-hub/library/busybox', '1.37', { findings: [basic('CVE-2020-1', 'LOW', 'x')], findingSeverityCounts: { LOW: 1 } });
+    const { lines } = await captureLog(() => handler(imageScanEvent('docker-hub/library/busybox', digest, { LOW: 1 })));
+    expect(await reports()).toEqual([]);
+    expect(emfValues(lines)).toHaveProperty(['Findings{Cache=TestCache,Prefix=docker-hub,Severity=LOW}'], 1);
+    expect(lines.some(l => l.message === 'scan reported: nothing at or above HIGH')).toBe(true);
+  });
+
+  test('when the details cannot be read, the report is still published with the counts and the reason', async () => {
+    const digest = await putImage(ecr, 'docker-hub/library/redis', '8'); // never scanned: ScanNotFoundException
+    const { error } = await captureLog(() => handler(imageScanEvent('docker-hub/library/redis', digest, { CRITICAL: 3 }, ['8'])));
+    expect(error).toBeUndefined();
+    const [report] = await reports();
+    expect(report.subject).toBe('ECR scan: 3 CRITICAL in docker-hub/library/redis:8');
+    expect(report.message).toMatch(/The finding details could not be read: ScanNotFoundException/);
+  });
+
+  test('a scan outside the cache is neither reported nor counted, and is logged', async () => {
+    const { error, lines } = await captureLog(() => handler(imageScanEvent('my-team/app', `sha256:${'b'.repeat(64)}`, { CRITICAL: 1 })));
+    expect(error).toBeUndefined();
+    expect(await reports()).toEqual([]);
+    expect(emfValues(lines)).toEqual({});
+    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'scan not reported: the repository is outside the cache' });
+  });
+
+  test('a redriven destination record is reported', async () => {
+    const digest = await scannedImage('docker-hub/library/postgres', '17', { findings: [basic('CVE-2025-7', 'HIGH', 'pg')], findingSeverityCounts: { HIGH: 1 } });
+    const { result } = await captureLog(() => handler(sqsBatch([JSON.stringify(destinationRecord(imageScanEvent('docker-hub/library/postgres', digest, { HIGH: 1 }, ['17'])))])));
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect((await reports()).map(r => r.subject)).toEqual(['ECR scan: 1 HIGH in docker-hub/library/postgres:17']);
+  });
+});
+
+describe('error paths (SNS mocked)', () => {
+  let snsMock: ReturnType<typeof mockClient>;
+  let ecrMock: ReturnType<typeof mockClient>;
+  beforeAll(() => {
+    snsMock = mockClient(SNSClient);
+    ecrMock = mockClient(ECRClient);
+    process.env.FINDINGS_TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:findings';
+  });
+  afterAll(() => {
+    snsMock.restore();
+    ecrMock.restore();
+  });
+  beforeEach(() => {
+    snsMock.reset();
+    ecrMock.reset();
+    resetClients();
+  });
+
+  test('a publish that fails is thrown (Lambda retries, then the dead-letter queue keeps the event) and logged with the reason', async () => {
+    ecrMock.onAnyCommand().resolves({ imageScanFindings: { findings: [] } });
+    snsMock.on(PublishCommand).rejects(Object.assign(new Error('User is not authorized to perform: SNS:Publish'), { name: 'AuthorizationErrorException' }));
+    const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'c'.repeat(64)}`, { CRITICAL: 1 })));
+    expect((error as Error).name).toBe('AuthorizationErrorException');
+    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({ errorCode: 'AuthorizationErrorException', repositoryName: 'quay/a/b' });
+  });
+
+  test('a throttled DescribeImageScanFindings degrades to a report of the counts', async () => {
+    ecrMock.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm1' });
+    const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'d'.repeat(64)}`, { HIGH: 4 })));
+    expect(error).toBeUndefined();
+    const published = snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string };
+    expect(published.Message).toMatch(/could not be read: ThrottlingException: Rate exceeded/);
+  });
+
+  test.each([
+    ['a scan that is not complete', { 'scan-status': 'FAILED' }],
+    ['no digest', { 'image-digest': undefined }],
+    ['no repository', { 'repository-name': 42 }],
+  ])('an event with %s is rejected loudly, never published', async (_, change) => {
+    const event = imageScanEvent('quay/a/b', `sha256:${'e'.repeat(64)}`, { CRITICAL: 1 });
+    Object.assign(event.detail, change);
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeInstanceOf(Error);
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
+  });
+
+  test('a wrong report severity is a deployment error that names the variable', async () => {
+    process.env.REPORT_SEVERITY = 'SEVERE';
+    try {
+      const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'f'.repeat(64)}`, { CRITICAL: 1 })));
+      expect(String(error)).toMatch(/REPORT_SEVERITY is 'SEVERE'/);
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+});
+
+describe('report text', () => {
+  const scan = { scanner: 'basic' as const, repositoryName: 'docker-hub/library/' + 'x'.repeat(120), imageDigest: 'sha256:1', imageTags: ['t'], counts: { CRITICAL: 1, HIGH: 0 } };
+
+  test('the subject is at most 100 printable ASCII characters', () => {
+    const subject = subjectFor(scan, ['CRITICAL', 'HIGH']);
+    expect(subject.length).toBe(100);
+    expect(subject).toMatch(/^[\x20-\x7e]+\.\.\.$/);
+  });
+
+  test('the top list keeps the most severe, one line per id', () => {
+    const top = topFindings([
+      { id: 'B', severity: 'LOW' }, { id: 'A', severity: 'HIGH' }, { id: 'B', severity: 'CRITICAL' }, { id: 'C', severity: 'MEDIUM' },
+    ], 2);
+    expect(top.map(f => `${f.severity} ${f.id}`)).toEqual(['CRITICAL B', 'HIGH A']);
+  });
+});
