@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -105,8 +105,4 @@ export class BundledHandler extends Construct {
     acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), resources, reason);
   }
 
-  /** The ARN prefix of the registry's repositories: `arn:<partition>:ecr:<region>:<account>:repository/`. */
-  public static repositoryArnPrefix(scope: Construct): string {
-    return Stack.of(scope).formatArn({ service: 'ecr', resource: 'repository', resourceName: '' });
-  }
 }

@@ -167,7 +167,9 @@ export class CacheScanning extends Construct {
     const reservedConcurrency = props.reservedConcurrency ?? 2;
     const stack = Stack.of(this);
     const repositoryArns = prefixes.map(p => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p === 'ROOT' ? '*' : `${p}/*` }));
-    const common = { [ScanEnv.PREFIXES]: JSON.stringify(prefixes), [ScanEnv.CACHE_NAME]: this.cacheName, [ScanEnv.METRIC_NAMESPACE]: this.metricNamespace };
+    const common = {
+      [ScanEnv.PREFIXES]: JSON.stringify(prefixes), [ScanEnv.CACHE_NAME]: this.cacheName, [ScanEnv.METRIC_NAMESPACE]: this.metricNamespace,
+    };
     const wildcardReason = 'Cached repositories are created on demand under each cache prefix, so the handler covers <prefix>/* of each prefix only';
     const repositoryNames = repositoryNameFilter(prefixes);
     const functions: lambda.IFunction[] = [];

@@ -219,7 +219,8 @@ async function report(event: CloudEvent): Promise<void> {
     throw error;
   }
   const prefix = cachePrefixOf(scan.repositoryName, prefixes);
-  const context = { eventId: event.id, scanner: scan.scanner, repositoryName: scan.repositoryName, imageDigest: scan.imageDigest, counts: scan.counts };
+  const { scanner, repositoryName, imageDigest, counts } = scan;
+  const context = { eventId: event.id, scanner, repositoryName, imageDigest, counts };
   if (prefix === undefined) {
     log('WARN', 'scan not reported: the repository is outside the cache', { ...context, prefixes });
     return;
@@ -249,7 +250,9 @@ async function report(event: CloudEvent): Promise<void> {
     log('INFO', 'findings report published', { ...context, messageId: response.MessageId });
   } catch (error) {
     const info = awsErrorInfo(error);
-    log('ERROR', 'findings report not published; the event is retried, then kept in the dead-letter queue', { ...context, errorCode: info.name, errorMessage: info.message });
+    log('ERROR', 'findings report not published; the event is retried, then kept in the dead-letter queue', {
+      ...context, errorCode: info.name, errorMessage: info.message,
+    });
     throw error;
   }
 }

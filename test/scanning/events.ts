@@ -86,8 +86,15 @@ export function destinationRecord(event: any): any {
 export function sqsBatch(bodies: string[]): any {
   return {
     Records: bodies.map((body, i) => ({
-      messageId: `m-${i}`, receiptHandle: `h-${i}`, body, attributes: {}, messageAttributes: {}, md5OfBody: '',
-      eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:dlq', awsRegion: 'us-east-1',
+      messageId: `m-${i}`,
+      receiptHandle: `h-${i}`,
+      body,
+      attributes: {},
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:dlq',
+      awsRegion: 'us-east-1',
     })),
   };
 }

@@ -75,7 +75,9 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
       body: JSON.stringify({
         region: 'us-east-1',
         results: [{
-          registryId: '123456789012', repositoryName, imageId: { imageDigest: digest },
+          registryId: '123456789012',
+          repositoryName,
+          imageId: { imageDigest: digest },
           imageScanStatus: { status: 'COMPLETE', description: 'done' },
           imageScanFindings: findings,
         }],

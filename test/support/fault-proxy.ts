@@ -1,0 +1,100 @@
+import * as http from 'http';
+import { freePort } from './moto';
+
+/** What the proxy does with one request. */
+export type Fault =
+  | 'pass'
+  /** answer 400 ThrottlingException without forwarding */
+  | 'throttle'
+  /** answer 500 ServerException without forwarding */
+  | 'server-error'
+  /** forward, then lose the answer: the call took effect, the client sees 503 */
+  | 'lose-response';
+
+export interface FaultProxy {
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * An HTTP proxy on loopback in front of moto that injects the faults AWS APIs produce (throttling, 5xx, a
+ * response lost after the call took effect), chosen per request by `decide` from the JSON-protocol target
+ * and body. Requests `decide` marks `serialize` are forwarded one at a time.
+ */
+export async function startFaultProxy(target: string, decide: (operation: string, body: any) => Fault,
+  onForwarded: (operation: string, body: any, status: number) => void = () => undefined): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  let chain: Promise<unknown> = Promise.resolve();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', c => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+      let body: any;
+      try {
+        body = JSON.parse(raw.toString('utf-8') || '{}');
+      } catch {
+        body = {};
+      }
+      const fault = decide(operation, body);
+      const fail = (status: number, type: string) => {
+        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': type });
+        res.end(JSON.stringify({ __type: type, message: `injected ${type}` }));
+      };
+      if (fault === 'throttle') {
+        return fail(400, 'ThrottlingException');
+      }
+      if (fault === 'server-error') {
+        return fail(500, 'ServerException');
+      }
+      // forwarded one at a time: ECR's one-scan-per-image rule is atomic, moto's check-then-set is not
+      const forward = () => new Promise<void>(done => {
+        const proxied = http.request({
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host },
+        }, upstreamRes => {
+          const out: Buffer[] = [];
+          upstreamRes.on('data', c => out.push(c));
+          upstreamRes.on('end', () => {
+            onForwarded(operation, body, upstreamRes.statusCode ?? 0);
+            if (fault === 'lose-response') {
+              fail(503, 'ServiceUnavailableException');
+            } else {
+              res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+              res.end(Buffer.concat(out));
+            }
+            done();
+          });
+        });
+        proxied.on('error', () => {
+          fail(502, 'BadGateway');
+          done();
+        });
+        proxied.end(raw);
+      });
+      chain = chain.then(forward);
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: () => new Promise<void>(resolve => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** A small seeded PRNG (a linear congruential generator): the same faults on every run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed % 4294967296;
+  return () => {
+    state = (state * 1664525 + 1013904223) % 4294967296;
+    return state / 4294967296;
+  };
+}
