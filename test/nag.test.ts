@@ -16,13 +16,29 @@ function acknowledgements(stack: Stack): Array<{ path: string; id: string; reaso
     .flatMap(m => Object.entries<string>(m.data).map(([id, reason]) => ({ path: c.node.path, id, reason }))));
 }
 
-const arn = (prefix: string) => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/${prefix}/*]`;
+const arn = (prefix: string, region = '<AWS::Region>', account = '<AWS::AccountId>') =>
+  `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${region}:${account}:repository/${prefix}/*]`;
+
+/** What the scanning handlers acknowledge: their wildcards (<prefix>/* of each cache prefix), runtime pin and DLQs. */
+function scanning(prefixes: string[], region?: string, account?: string): Record<string, string[]> {
+  const wildcards = prefixes.map(p => arn(p, region, account));
+  return {
+    'Cache/Scanning/ScanTrigger/ServiceRole/DefaultPolicy': wildcards,
+    'Cache/Scanning/ScanTrigger/Function': ['AwsSolutions-L1'],
+    'Cache/Scanning/ScanTrigger/DeadLetterQueue': ['AwsSolutions-SQS3'],
+    'Cache/Scanning/FindingsReporter/ServiceRole/DefaultPolicy': wildcards,
+    'Cache/Scanning/FindingsReporter/Function': ['AwsSolutions-L1'],
+    'Cache/Scanning/FindingsReporter/DeadLetterQueue': ['AwsSolutions-SQS3'],
+  };
+}
+const EVERY_PREFIX = ['ecr-public', 'k8s', 'quay', 'docker-hub', 'ghcr', 'gitlab', 'azure', 'chainguard', 'us-east-1'];
 
 describe.each([
   // scenario, and exactly the acknowledgements it must carry (path below the stack: finding ids)
-  ['every-upstream', {}],
-  ['ecr-to-ecr', {}],
+  ['every-upstream', scanning(EVERY_PREFIX, 'eu-west-1', '111122223333')],
+  ['ecr-to-ecr', scanning(['platform'], 'eu-west-1', '111122223333')],
   ['kms-and-tags', {
+    ...scanning(['ecr-public', 'docker-hub']),
     'Cache/TemplateRole': [arn('ecr-public'), arn('docker-hub')],
     'Cache/NodePullPolicy': [arn('ecr-public'), arn('docker-hub'), 'AwsSolutions-IAM5[Resource::*]'],
     'Cache/docker-hub/Credentials': ['AwsSolutions-SMG4'],

@@ -92,8 +92,6 @@ export class BundledHandler extends Construct {
     });
     this.deadLetterQueue.grantConsumeMessages(this.role);
 
-    acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), [this.logGroup.logGroupArn],
-      'The handler writes only to its own log group; CloudWatch Logs needs the log-group ARN\'s :* suffix to cover its log streams');
     acknowledgeFinding(this.deadLetterQueue, 'AwsSolutions-SQS3',
       'This queue is itself the dead-letter queue of the handler (Lambda on-failure destination and EventBridge target DLQ)');
     acknowledgeFinding(this.function, 'AwsSolutions-L1',
