@@ -1,6 +1,7 @@
 /**
  * Deployable integration test: a cache of three anonymous upstreams plus Docker Hub with a created secret,
- * and an assertion that ECR reports exactly those rules. Its snapshot is verified on every test run
+ * and assertions that ECR reports exactly those rules and that the deployed scan trigger handles a
+ * pull through cache event (an image that is not cached is skipped, not failed). Its snapshot is verified on every test run
  * (`npx projen integ`, no deploy); with an AWS account, `npx integ-runner --directory test --force` deploys it.
  */
 import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
@@ -12,7 +13,7 @@ const app = new App();
 const stack = new Stack(app, 'PullThroughCacheIntegStack');
 
 const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-new PullThroughCacheRules(stack, 'Cache', {
+const cache = new PullThroughCacheRules(stack, 'Cache', {
   upstreams: [
     UpstreamRegistry.ecrPublic({ ecrRepositoryPrefix: 'integ/ecr-public' }),
     UpstreamRegistry.kubernetes({ ecrRepositoryPrefix: 'integ/k8s' }),
@@ -40,3 +41,26 @@ integ.assertions
   .expect(ExpectedResult.objectLike({
     repositoryCreationTemplates: [{ prefix: 'integ/quay', appliedFor: ['PULL_THROUGH_CACHE'], imageTagMutability: 'MUTABLE' }],
   }));
+
+// The deployed scan trigger, invoked with a documented `ECR Pull Through Cache Action` event for an image that
+// is not in the cache: ECR answers RepositoryNotFoundException, which the handler counts as skipped and returns.
+integ.assertions
+  .invokeFunction({
+    functionName: cache.scanning!.scanFunction!.functionName,
+    payload: JSON.stringify({
+      'version': '0',
+      'id': 'integ-ptc-event',
+      'detail-type': 'ECR Pull Through Cache Action',
+      'source': 'aws.ecr',
+      'detail': {
+        'rule-version': '1',
+        'sync-status': 'SUCCESS',
+        'ecr-repository-prefix': 'integ/quay',
+        'repository-name': 'integ/quay/not-cached/image',
+        'upstream-registry-url': 'quay.io',
+        'image-tag': 'v1',
+        'image-digest': `sha256:${'0'.repeat(64)}`,
+      },
+    }),
+  })
+  .expect(ExpectedResult.objectLike({ StatusCode: 200, ExecutedVersion: '$LATEST' }));
