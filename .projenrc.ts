@@ -153,6 +153,11 @@ project.addTask('bench:cli', {
   exec: 'ts-node --project bench/tsconfig.json bench/cli.bench.ts',
 });
 
+project.addTask('bench:handlers', {
+  description: 'Bundled handlers: bundle size, cold load against an empty handler, and time per event against moto',
+  exec: 'ts-node --project bench/tsconfig.json bench/handlers.bench.ts',
+});
+
 project.addTask('bench', {
   description: 'Synth-time benchmark: PullThroughCacheRules vs hand-written L1 rules (writes docs/BENCHMARKS.md figures to stdout)',
   exec: 'ts-node --project bench/tsconfig.json bench/synth.bench.ts',
