@@ -5,7 +5,7 @@ import { JsonFile, awscdk, javascript } from 'projen';
  * into each handler's asset at build time, so users need neither esbuild nor Docker (see docs/BENCHMARKS.md
  * for why the SDK is bundled rather than taken from the Lambda runtime).
  */
-const AWS_SDK_VERSION = '3.1169.0';
+const AWS_SDK_VERSION = '^3.1164.0'; // the lock file pins the exact versions that were tested
 
 /**
  * esbuild settings of every bundled handler: the SDK inlined (`externals: []` replaces projen's default of
@@ -66,7 +66,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     'cdk-nag@^3.0.2',
     '@aws-cdk/integ-runner@2.197.10',
     '@aws-cdk/integ-tests-alpha@2.245.0-alpha.0',
+    `@aws-sdk/client-cloudwatch@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-ecr@${AWS_SDK_VERSION}`,
+    `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sns@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`, // tests only: read what a handler published to SNS, through moto
     '@types/aws-lambda',

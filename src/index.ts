@@ -5,3 +5,4 @@ export * from './upstream-registry';
 export * from './pull-through-cache-rules';
 export * from './cached-images';
 export * from './scanning/cache-scanning';
+export * from './monitoring/cache-monitoring';

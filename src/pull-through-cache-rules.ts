@@ -1,14 +1,17 @@
 import { Annotations, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
+import { CacheMonitoring, CacheMonitoringOptions } from './monitoring/cache-monitoring';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
-import { CacheScanning, CacheScanningOptions } from './scanning/cache-scanning';
+import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
@@ -121,6 +124,19 @@ export interface PullThroughCacheRulesProps {
    * @default - a basic scan of every cached image, reports of HIGH and CRITICAL findings to a new SNS topic
    */
   readonly scanning?: CacheScanningOptions;
+
+  /**
+   * Measure, alarm on and show the cache's health (see `CacheMonitoring`).
+   * @default true
+   */
+  readonly enableMonitoring?: boolean;
+
+  /**
+   * How the cache's health is measured, alarmed and shown.
+   * @default - alarms on sync failures, CRITICAL findings, handler errors, dead letters and rejected credentials,
+   * to a new SNS topic; a credential canary every hour; pulls counted every 15 minutes; a dashboard
+   */
+  readonly monitoring?: CacheMonitoringOptions;
 }
 
 /**
@@ -164,6 +180,12 @@ export class PullThroughCacheRules extends Construct {
    */
   public readonly scanning?: CacheScanning;
 
+  /**
+   * The monitoring of the cache: its alarms, alarm topic, health function and dashboard.
+   * @default - undefined when `enableMonitoring` is false
+   */
+  public readonly monitoring?: CacheMonitoring;
+
   private readonly templatesTagRepositories: boolean;
 
   constructor(scope: Construct, id: string, props: PullThroughCacheRulesProps) {
@@ -194,9 +216,18 @@ export class PullThroughCacheRules extends Construct {
 
     this.rules = [];
     this.repositoryTemplates = [];
+    const credentialSecrets: Record<string, string> = {};
+    const createdSecretPrefixes: string[] = [];
     for (const upstream of upstreams) {
       const upstreamScope = new Construct(this, constructIdFor(upstream.ecrRepositoryPrefix));
-      this.rules.push(this.createRule(upstreamScope, upstream));
+      const { rule, secret } = this.createRule(upstreamScope, upstream);
+      this.rules.push(rule);
+      if (secret) {
+        credentialSecrets[upstream.ecrRepositoryPrefix] = secret.secretFullArn!;
+        if (secret instanceof secretsmanager.Secret && secret.node.scopes.includes(this)) {
+          createdSecretPrefixes.push(upstream.ecrRepositoryPrefix);
+        }
+      }
       if (template) {
         this.repositoryTemplates.push(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
           prefix: upstream.ecrRepositoryPrefix,
@@ -214,6 +245,20 @@ export class PullThroughCacheRules extends Construct {
       this.scanning = new CacheScanning(this, 'Scanning', {
         ...props.scanning,
         repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
+        cacheName: Names.uniqueId(this),
+      });
+    }
+
+    if (props.enableMonitoring === false && props.monitoring) {
+      throw new Error(`${this.node.path}: monitoring options are set, but enableMonitoring is false. Remove one of them.`);
+    }
+    if (props.enableMonitoring ?? true) {
+      this.monitoring = new CacheMonitoring(this, 'Monitoring', {
+        ...props.monitoring,
+        repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
+        credentialSecrets,
+        createdSecretPrefixes,
+        scanning: this.scanning,
         cacheName: Names.uniqueId(this),
       });
     }
@@ -283,6 +328,133 @@ export class PullThroughCacheRules extends Construct {
     }
   }
 
+  /**
+   * Pulls of cached images: `AWS/ECR RepositoryPullCount` summed over every repository of the cache (all
+   * prefixes), as the monitoring's health function counts it.
+   * @default - sum over the pull count interval (15 minutes)
+   */
+  public metricPulls(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricPulls').metricPulls(props);
+  }
+
+  /**
+   * Pulls of the images cached from one upstream (its prefix).
+   * @default - sum over the pull count interval (15 minutes)
+   */
+  public metricUpstreamPulls(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricUpstreamPulls').metricPrefixPulls(this.prefixOf(upstream), props);
+  }
+
+  /**
+   * Failed syncs with the upstreams: `ECR Pull Through Cache Action` events with a `sync-status` other than SUCCESS.
+   * @default - sum over 5 minutes
+   */
+  public metricSyncFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricSyncFailures').metricSyncFailures(props);
+  }
+
+  /**
+   * Failed syncs with one upstream.
+   * @default - sum over 5 minutes
+   */
+  public metricUpstreamSyncFailures(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricUpstreamSyncFailures').metricPrefixSyncFailures(this.prefixOf(upstream), props);
+  }
+
+  /**
+   * Credential checks ECR rejected (expired or revoked upstream tokens), from the credential canary.
+   * @default - maximum over the credential check interval (1 hour)
+   */
+  public metricCredentialCheckFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricCredentialCheckFailures').metricCredentialCheckFailures(props);
+  }
+
+  /**
+   * Scans started by the scan trigger.
+   * @default - sum over 5 minutes
+   */
+  public metricScansStarted(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireScanning('metricScansStarted').metricScansStarted(props);
+  }
+
+  /**
+   * Images not scanned on purpose (already scanned in 24 hours, unsupported, gone).
+   * @default - sum over 5 minutes
+   */
+  public metricScansSkipped(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireScanning('metricScansSkipped').metricScansSkipped(props);
+  }
+
+  /**
+   * Scans that could not be started after every retry.
+   * @default - sum over 5 minutes
+   */
+  public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireScanning('metricScanFailures').metricScanFailures(props);
+  }
+
+  /**
+   * Findings of completed scans at one severity.
+   * @default - sum over 5 minutes
+   */
+  public metricFindings(severity: FindingSeverity, props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+    return this.requireScanning('metricFindings').metricFindings(severity, props);
+  }
+
+  /**
+   * Errors of every handler of the cache (scanning and health), summed.
+   * @default - sum over 5 minutes
+   */
+  public metricHandlerErrors(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricHandlerErrors').metricHandlerErrors(props);
+  }
+
+  /**
+   * Throttles of every handler of the cache, summed.
+   * @default - sum over 5 minutes
+   */
+  public metricHandlerThrottles(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricHandlerThrottles').metricHandlerThrottles(props);
+  }
+
+  /**
+   * Messages waiting in the cache's dead-letter queues.
+   * @default - maximum over 5 minutes, summed over the queues
+   */
+  public metricDeadLetterMessages(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricDeadLetterMessages').metricDeadLetterMessages(props);
+  }
+
+  /**
+   * Age of the oldest message in the cache's dead-letter queues, in seconds.
+   * @default - maximum over 5 minutes
+   */
+  public metricDeadLetterAge(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    return this.requireMonitoring('metricDeadLetterAge').metricDeadLetterAge(props);
+  }
+
+  private requireMonitoring(method: string): CacheMonitoring {
+    if (!this.monitoring) {
+      throw new Error(`${this.node.path}.${method}(): monitoring is off (enableMonitoring: false), so nothing publishes this metric.`);
+    }
+    return this.monitoring;
+  }
+
+  private requireScanning(method: string): CacheScanning {
+    if (!this.scanning) {
+      throw new Error(`${this.node.path}.${method}(): scanning is off (enableScanning: false), so nothing publishes this metric.`);
+    }
+    return this.scanning;
+  }
+
+  private prefixOf(upstream: UpstreamRegistry): string {
+    if (!this.upstreams.includes(upstream)) {
+      throw new Error(`${this.node.path}: ${upstream.registryUrl} (prefix '${upstream.ecrRepositoryPrefix}') is not an upstream of this cache. `
+        + 'Pass one of the UpstreamRegistry objects given in upstreams.');
+    }
+    return upstream.ecrRepositoryPrefix;
+  }
+
   /** The two statements of a pull grant: the cache repositories, and the token (which has no resource type). */
   private pullStatements(): iam.PolicyStatement[] {
     const actions = [...PULL_ACTIONS, ...FIRST_PULL_ACTIONS, ...(this.templatesTagRepositories ? ['ecr:TagResource'] : [])];
@@ -292,12 +464,12 @@ export class PullThroughCacheRules extends Construct {
     ];
   }
 
-  private createRule(scope: Construct, upstream: UpstreamRegistry): ecr.CfnPullThroughCacheRule {
+  private createRule(scope: Construct, upstream: UpstreamRegistry): { rule: ecr.CfnPullThroughCacheRule; secret?: secretsmanager.ISecret } {
     const credentials = upstream.credentials?.bind(scope, upstream.ecrRepositoryPrefix);
     if (upstream.registryType === UpstreamRegistryType.ECR) {
       checkEcrUpstream(this, upstream);
     }
-    return new ecr.CfnPullThroughCacheRule(scope, 'Rule', {
+    const rule = new ecr.CfnPullThroughCacheRule(scope, 'Rule', {
       ecrRepositoryPrefix: upstream.ecrRepositoryPrefix,
       upstreamRegistry: upstream.registryType,
       upstreamRegistryUrl: upstream.registryUrl,
@@ -305,6 +477,7 @@ export class PullThroughCacheRules extends Construct {
       customRoleArn: upstream.role?.roleArn,
       upstreamRepositoryPrefix: upstream.upstreamRepositoryPrefix,
     });
+    return { rule, secret: credentials?.secret };
   }
 
   /** The template properties shared by every prefix, and the role ECR needs for them. */

@@ -13,6 +13,8 @@ export interface MetricEntry {
   readonly dimensionSets: string[][];
   /** Extra fields kept in the log line (not metrics): searchable with Logs Insights. */
   readonly properties?: Record<string, unknown>;
+  /** When the values were observed (milliseconds since the epoch; CloudWatch accepts up to two weeks back). @default now */
+  readonly timestamp?: number;
 }
 
 /** Write one EMF block to the handler's log. */
@@ -30,7 +32,7 @@ export function putMetrics(namespace: string, entry: MetricEntry): void {
   }
   writeLine(JSON.stringify({
     _aws: {
-      Timestamp: Date.now(),
+      Timestamp: entry.timestamp ?? Date.now(),
       CloudWatchMetrics: [{
         Namespace: namespace,
         Dimensions: entry.dimensionSets,
