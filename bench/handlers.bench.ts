@@ -15,8 +15,8 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { performance } from 'perf_hooks';
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { putImage } from '../test/scanning/images';
 import { pullThroughCacheEvent } from '../test/scanning/events';
+import { putImage } from '../test/scanning/images';
 import { startMoto, useEndpoint } from '../test/support/moto';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 10);

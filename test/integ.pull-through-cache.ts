@@ -1,7 +1,8 @@
 /**
  * Deployable integration test: a cache of three anonymous upstreams plus Docker Hub with a created secret,
  * and assertions that ECR reports exactly those rules and that the deployed scan trigger handles a
- * pull through cache event (an image that is not cached is skipped, not failed). Its snapshot is verified on every test run
+ * pull through cache event (an image that is not cached is skipped, not failed) and the health handler
+ * counts pulls. Its snapshot is verified on every test run
  * (`npx projen integ`, no deploy); with an AWS account, `npx integ-runner --directory test --force` deploys it.
  */
 import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
@@ -63,4 +64,9 @@ integ.assertions
       },
     }),
   })
+  .expect(ExpectedResult.objectLike({ StatusCode: 200, ExecutedVersion: '$LATEST' }));
+
+// The deployed health handler counts pulls per prefix (no pulls yet: zeros, published, no error).
+integ.assertions
+  .invokeFunction({ functionName: cache.monitoring!.healthFunction.functionName, payload: JSON.stringify({ task: 'count-pulls' }) })
   .expect(ExpectedResult.objectLike({ StatusCode: 200, ExecutedVersion: '$LATEST' }));

@@ -19,6 +19,14 @@ function acknowledgements(stack: Stack): Array<{ path: string; id: string; reaso
 const arn = (prefix: string, region = '<AWS::Region>', account = '<AWS::AccountId>') =>
   `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${region}:${account}:repository/${prefix}/*]`;
 
+/** What the monitoring acknowledges: the health handler's "*" (APIs without a resource type), runtime pin, DLQ, the alarm topic's key. */
+const MONITORING: Record<string, string[]> = {
+  'Cache/Monitoring/AlarmTopic': ['AwsSolutions-SNS2'],
+  'Cache/Monitoring/Health/ServiceRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]'],
+  'Cache/Monitoring/Health/Function': ['AwsSolutions-L1'],
+  'Cache/Monitoring/Health/DeadLetterQueue': ['AwsSolutions-SQS3'],
+};
+
 /** What the scanning handlers acknowledge: their wildcards (<prefix>/* of each cache prefix), runtime pin and DLQs. */
 function scanning(prefixes: string[], region?: string, account?: string): Record<string, string[]> {
   const wildcards = prefixes.map(p => arn(p, region, account));
@@ -29,6 +37,7 @@ function scanning(prefixes: string[], region?: string, account?: string): Record
     'Cache/Scanning/FindingsReporter/ServiceRole/DefaultPolicy': wildcards,
     'Cache/Scanning/FindingsReporter/Function': ['AwsSolutions-L1'],
     'Cache/Scanning/FindingsReporter/DeadLetterQueue': ['AwsSolutions-SQS3'],
+    ...MONITORING,
   };
 }
 const EVERY_PREFIX = ['ecr-public', 'k8s', 'quay', 'docker-hub', 'ghcr', 'gitlab', 'azure', 'chainguard', 'us-east-1'];

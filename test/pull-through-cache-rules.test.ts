@@ -24,10 +24,10 @@ function cache(stack: Stack, props: PullThroughCacheRulesProps): PullThroughCach
   return new PullThroughCacheRules(stack, 'Cache', props);
 }
 
-/** The statements of every IAM policy in the template, flattened (the scanning handlers' own are tested in test/scanning/). */
+/** The statements of every IAM policy in the template, flattened (the handlers' own are tested in test/scanning/ and test/monitoring/). */
 function statements(template: Template): any[] {
   return Object.entries(template.findResources('AWS::IAM::Policy'))
-    .filter(([id]) => !id.startsWith('CacheScanning'))
+    .filter(([id]) => !/^Cache(Scanning|Monitoring)/.test(id))
     .flatMap(([, p]: [string, any]) => p.Properties.PolicyDocument.Statement);
 }
 
@@ -157,7 +157,7 @@ describe('repository creation templates', () => {
     cache(stack, { upstreams: [UpstreamRegistry.quay(), UpstreamRegistry.ecrPublic({ ecrRepositoryPrefix: 'mirror/ecr' })] });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::ECR::RepositoryCreationTemplate', 2);
-    expect(Object.keys(template.findResources('AWS::IAM::Role')).filter(id => !id.startsWith('CacheScanning'))).toEqual([]);
+    expect(Object.keys(template.findResources('AWS::IAM::Role')).filter(id => !/^Cache(Scanning|Monitoring)/.test(id))).toEqual([]);
     for (const prefix of ['quay', 'mirror/ecr']) {
       template.hasResourceProperties('AWS::ECR::RepositoryCreationTemplate', {
         Prefix: prefix,
@@ -318,7 +318,7 @@ describe('pull grants', () => {
     expect(policy.Roles).toEqual([nodegroup.role, karpenterNodeRole, fargate.podExecutionRole, taskDefinition.executionRole!].map(roleRef));
   });
 
-  test('no statement anywhere grants an ECR action other than GetAuthorizationToken on *', () => {
+  test('no grant, template role or node policy gives an ECR action other than GetAuthorizationToken on *', () => {
     const stack = newStack();
     const key = new kms.Key(stack, 'Key');
     const rules = cache(stack, {

@@ -17,9 +17,9 @@
  * Every metric goes out as Embedded Metric Format. A check that could not run is counted and makes the
  * invocation fail (Lambda retries it, then the dead-letter queue keeps it), never passes quietly.
  */
-import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CloudWatchClient, GetMetricDataCommand, ListMetricsCommand, MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { ECRClient, ValidatePullThroughCacheRuleCommand } from '@aws-sdk/client-ecr';
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { BatchResult, cachePrefixOf, dispatch, requiredEnv } from '../private/handlers/dispatch';
@@ -165,8 +165,15 @@ async function recordSyncFailure(event: CloudEvent): Promise<void> {
     : (repositoryName && cachePrefixOf(repositoryName, prefixes)) || 'unknown';
   const failureCode = typeof detail['failure-code'] === 'string' && detail['failure-code'] !== '' ? detail['failure-code'] : 'Unknown';
   log('ERROR', 'pull through cache sync failed', {
-    eventId: event.id, prefix, repositoryName, failureCode, failureReason: detail['failure-reason'], syncStatus: detail['sync-status'],
-    upstreamRegistryUrl: detail['upstream-registry-url'], imageTag: detail['image-tag'], imageDigest: detail['image-digest'],
+    eventId: event.id,
+    prefix,
+    repositoryName,
+    failureCode,
+    failureReason: detail['failure-reason'],
+    syncStatus: detail['sync-status'],
+    upstreamRegistryUrl: detail['upstream-registry-url'],
+    imageTag: detail['image-tag'],
+    imageDigest: detail['image-digest'],
   });
   putMetrics(namespace, {
     values: { [HealthMetric.SYNC_FAILURES]: 1 },

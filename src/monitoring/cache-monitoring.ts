@@ -268,17 +268,17 @@ export class CacheMonitoring extends Construct {
 
   /** Errors of every bundled function of the cache, summed. @default - sum over 5 minutes */
   public metricHandlerErrors(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return sumOf('Errors of the cache\'s handlers', this.functions.map(f => f.metricErrors({ period: props?.period })), props);
+    return sumOf('Errors of the cache\'s handlers', 'errors', this.functions.map(f => f.metricErrors({ period: props?.period })), props);
   }
 
   /** Throttles of every bundled function of the cache, summed. @default - sum over 5 minutes */
   public metricHandlerThrottles(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return sumOf('Throttles of the cache\'s handlers', this.functions.map(f => f.metricThrottles({ period: props?.period })), props);
+    return sumOf('Throttles of the cache\'s handlers', 'throttles', this.functions.map(f => f.metricThrottles({ period: props?.period })), props);
   }
 
   /** Messages waiting in the cache's dead-letter queues. @default - the maximum over 5 minutes, summed over the queues */
   public metricDeadLetterMessages(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return sumOf('Messages in the cache\'s dead-letter queues',
+    return sumOf('Messages in the cache\'s dead-letter queues', 'dlq',
       this.deadLetterQueues.map(q => q.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: props?.period })), props);
   }
 
@@ -286,8 +286,8 @@ export class CacheMonitoring extends Construct {
   public metricDeadLetterAge(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
     const metrics = this.deadLetterQueues.map(q => q.metricApproximateAgeOfOldestMessage({ statistic: cloudwatch.Stats.MAXIMUM, period: props?.period }));
     return new cloudwatch.MathExpression({
-      expression: `MAX([${metrics.map((_, i) => `q${i}`).join(',')}])`,
-      usingMetrics: Object.fromEntries(metrics.map((m, i) => [`q${i}`, m])),
+      expression: `MAX([${metrics.map((_, i) => `age${i}`).join(',')}])`,
+      usingMetrics: Object.fromEntries(metrics.map((m, i) => [`age${i}`, m])),
       label: 'Age of the oldest dead-letter message (s)',
       period: Duration.minutes(5),
       ...props,
@@ -389,7 +389,6 @@ export class CacheMonitoring extends Construct {
       expression: `SEARCH('{${this.metricNamespace},Cache,${dimension}} MetricName="${metricName}" Cache="${this.cacheName}"', '${statistic}', ${period.toSeconds()})`,
       label: '',
       period,
-      searchAccount: undefined,
     });
     dashboard.addWidgets(
       new cloudwatch.TextWidget({
@@ -460,10 +459,11 @@ export class CacheMonitoring extends Construct {
   }
 }
 
-function sumOf(label: string, metrics: cloudwatch.IMetric[], props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+/** The sum of some metrics, missing points as 0; `id` keeps their ids apart from other expressions' in one graph. */
+function sumOf(label: string, id: string, metrics: cloudwatch.IMetric[], props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
   return new cloudwatch.MathExpression({
-    expression: metrics.map((_, i) => `FILL(m${i}, 0)`).join(' + '),
-    usingMetrics: Object.fromEntries(metrics.map((m, i) => [`m${i}`, m])),
+    expression: metrics.map((_, i) => `FILL(${id}${i}, 0)`).join(' + '),
+    usingMetrics: Object.fromEntries(metrics.map((m, i) => [`${id}${i}`, m])),
     label,
     period: Duration.minutes(5),
     ...props,

@@ -7,8 +7,11 @@ import { pullThroughCacheEvent } from '../scanning/events';
 import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
 
 const BASE_ENV = {
-  CACHE_PREFIXES: JSON.stringify(['docker-hub', 'quay', 'ghcr']), CACHE_NAME: 'TestCache', METRIC_NAMESPACE: 'Test',
-  PULL_COUNT_PERIOD: '900', AWS_SDK_MAX_ATTEMPTS: '2',
+  CACHE_PREFIXES: JSON.stringify(['docker-hub', 'quay', 'ghcr']),
+  CACHE_NAME: 'TestCache',
+  METRIC_NAMESPACE: 'Test',
+  PULL_COUNT_PERIOD: '900',
+  AWS_SDK_MAX_ATTEMPTS: '2',
 };
 
 let moto: MotoServer;

@@ -14,6 +14,7 @@ function synth(props: Partial<PullThroughCacheRulesProps> = {}, env = { account:
   const stack = new Stack(new App(), 'Test', { env });
   const cache = new PullThroughCacheRules(stack, 'Cache', {
     upstreams: [UpstreamRegistry.ecrPublic(), UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
+    enableMonitoring: false, // scanning alone here; test/monitoring/ covers what monitoring adds
     ...props,
   });
   return { stack, cache, template: Template.fromStack(stack) };
@@ -150,7 +151,9 @@ describe('options', () => {
   test('a topic of the user\'s, and a lower report severity', () => {
     const stack = new Stack(new App(), 'T', { env: { account: ACCOUNT, region: REGION } });
     const topic = new sns.Topic(stack, 'MyTopic');
-    new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], scanning: { findingsTopic: topic, reportSeverity: FindingSeverity.MEDIUM } });
+    new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.quay()], enableMonitoring: false, scanning: { findingsTopic: topic, reportSeverity: FindingSeverity.MEDIUM },
+    });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::SNS::Topic', 1);
     template.hasResourceProperties('AWS::Lambda::Function', {

@@ -1,0 +1,250 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { CacheMonitoring, FindingSeverity, PullThroughCacheRules, PullThroughCacheRulesProps, UpstreamCredentials, UpstreamRegistry } from '../../src';
+
+const ACCOUNT = '111122223333';
+const REGION = 'eu-west-1';
+const SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:ecr-pullthroughcache/ghcr-AbCdEf`;
+
+function synth(props: Partial<PullThroughCacheRulesProps> = {}) {
+  const stack = new Stack(new App(), 'Test', { env: { account: ACCOUNT, region: REGION } });
+  const quay = UpstreamRegistry.quay();
+  const hub = UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() });
+  const ghcr = UpstreamRegistry.githubContainerRegistry({
+    credentials: UpstreamCredentials.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, 'Ghcr', SECRET)),
+  });
+  const cache = new PullThroughCacheRules(stack, 'Cache', { upstreams: [quay, hub, ghcr], ...props });
+  return { stack, cache, quay, hub, ghcr, template: Template.fromStack(stack) };
+}
+
+const alarm = (template: Template, id: string) => {
+  const found = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(([logicalId]) => logicalId.startsWith(`CacheMonitoring${id}`));
+  expect(found).toHaveLength(1);
+  return (found[0][1] as any).Properties;
+};
+
+describe('alarms', () => {
+  const { template, cache } = synth();
+
+  test('five alarms, each notifying the alarm topic on ALARM and on OK', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    const topic = { Ref: Match.stringLikeRegexp('^CacheMonitoringAlarmTopic') };
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic], OKActions: [topic] });
+    expect(cache.monitoring!.alarms).toHaveLength(5);
+  });
+
+  test('SyncFailures: the failure rule\'s MatchedEvents >= 1 in 5 minutes; no events is no failure', () => {
+    expect(alarm(template, 'SyncFailures')).toMatchObject({
+      Namespace: 'AWS/Events',
+      MetricName: 'MatchedEvents',
+      Statistic: 'Sum',
+      Period: 300,
+      Dimensions: [{ Name: 'RuleName', Value: { Ref: expect.stringMatching(/^CacheMonitoringSyncFailureRule/) } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  test('CriticalFindings: any CRITICAL finding of a cached image', () => {
+    expect(alarm(template, 'CriticalFindings')).toMatchObject({
+      Namespace: 'EcrPullThroughCache',
+      MetricName: 'Findings',
+      Statistic: 'Sum',
+      Period: 300,
+      Dimensions: [{ Name: 'Cache', Value: cache.scanning!.cacheName }, { Name: 'Severity', Value: 'CRITICAL' }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  test('HandlerErrors: the errors of the three handlers, summed', () => {
+    const props = alarm(template, 'HandlerErrors');
+    expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    const expression = props.Metrics.find((m: any) => m.Expression);
+    expect(expression.Expression).toBe('FILL(errors0, 0) + FILL(errors1, 0) + FILL(errors2, 0)');
+    const inputs = props.Metrics.filter((m: any) => m.MetricStat);
+    expect(inputs.map((m: any) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.MetricName, m.MetricStat.Stat, m.MetricStat.Period, m.ReturnData]))
+      .toEqual(Array(3).fill(['AWS/Lambda', 'Errors', 'Sum', 300, false]));
+  });
+
+  test('DeadLetters: any message in any of the three dead-letter queues', () => {
+    const props = alarm(template, 'DeadLetters');
+    expect(props.Metrics.find((m: any) => m.Expression).Expression).toBe('FILL(dlq0, 0) + FILL(dlq1, 0) + FILL(dlq2, 0)');
+    expect(props.Metrics.filter((m: any) => m.MetricStat).map((m: any) => [m.MetricStat.Metric.MetricName, m.MetricStat.Stat]))
+      .toEqual(Array(3).fill(['ApproximateNumberOfMessagesVisible', 'Maximum']));
+    expect(props).toMatchObject({ Threshold: 1, TreatMissingData: 'notBreaching' });
+  });
+
+  test('CredentialCheck: a rejected credential, or a canary gone silent for two intervals (missing data breaches)', () => {
+    expect(alarm(template, 'CredentialCheck')).toMatchObject({
+      Namespace: 'EcrPullThroughCache',
+      MetricName: 'CredentialCheckFailures',
+      Statistic: 'Maximum',
+      Period: 3600,
+      Threshold: 1,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  test('thresholds are overridable', () => {
+    const custom = synth({ monitoring: { syncFailureThreshold: 5, criticalFindingsThreshold: 3 } }).template;
+    expect(alarm(custom, 'SyncFailures').Threshold).toBe(5);
+    expect(alarm(custom, 'CriticalFindings').Threshold).toBe(3);
+  });
+
+  test('without scanning there is no findings alarm, and the handler alarms cover the health handler only', () => {
+    const { template: t } = synth({ enableScanning: false });
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    expect(alarm(t, 'HandlerErrors').Metrics.find((m: any) => m.Expression).Expression).toBe('FILL(errors0, 0)');
+  });
+
+  test('without credentials there is no canary schedule and no credential alarm', () => {
+    const stack = new Stack(new App(), 'T', { env: { account: ACCOUNT, region: REGION } });
+    new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()] });
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    expect(Object.keys(t.findResources('AWS::Events::Rule')).filter(id => id.includes('CredentialCheck'))).toEqual([]);
+  });
+});
+
+describe('the health handler and its rules', () => {
+  const { template } = synth();
+  const rules = template.findResources('AWS::Events::Rule');
+  const rule = (id: string) => (Object.entries(rules).find(([logicalId]) => logicalId.startsWith(`CacheMonitoring${id}`))![1] as any).Properties;
+
+  test('the sync failure rule: anything but SUCCESS, for exactly the cache\'s prefixes', () => {
+    expect(rule('SyncFailureRule').EventPattern).toEqual({
+      'source': ['aws.ecr'],
+      'detail-type': ['ECR Pull Through Cache Action'],
+      'account': [ACCOUNT],
+      'detail': { 'sync-status': [{ 'anything-but': 'SUCCESS' }], 'ecr-repository-prefix': ['quay', 'docker-hub', 'ghcr'] },
+    });
+  });
+
+  test('schedules: pulls every 15 minutes, credentials every hour, each with its task as input', () => {
+    expect(rule('PullCountSchedule')).toMatchObject({ ScheduleExpression: 'rate(15 minutes)', Targets: [{ Input: '{"task":"count-pulls"}' }] });
+    expect(rule('CredentialCheckSchedule')).toMatchObject({ ScheduleExpression: 'rate(1 hour)', Targets: [{ Input: '{"task":"validate-credentials"}' }] });
+  });
+
+  test('the canary validates exactly the rules with credentials, and knows which secrets the construct created', () => {
+    const fn = Object.values(template.findResources('AWS::Lambda::Function')).find((f: any) => f.Properties.Environment.Variables.PULL_COUNT_PERIOD) as any;
+    const vars = fn.Properties.Environment.Variables;
+    expect(vars.PULL_COUNT_PERIOD).toBe('900');
+    expect(vars.CREATED_SECRET_PREFIXES).toBe('["docker-hub"]');
+    const credentials = JSON.stringify(vars.CREDENTIAL_SECRETS);
+    expect(credentials).toContain('ghcr');
+    expect(credentials).toContain(SECRET);
+    expect(credentials).toContain('docker-hub');
+    expect(credentials).not.toContain('quay');
+  });
+
+  test('least privilege: DescribeSecret (metadata, never the value) on the created secret only; "*" only for APIs without a resource type', () => {
+    const statements = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('CacheMonitoringHealth'))
+      .flatMap(([, p]: [string, any]) => p.Properties.PolicyDocument.Statement);
+    const star = statements.filter(s => s.Resource === '*').flatMap(s => [s.Action].flat()).sort();
+    expect(star).toEqual(['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics', 'ecr:ValidatePullThroughCacheRule']);
+    const secretStatements = statements.filter(s => [s.Action].flat().some((a: string) => a.startsWith('secretsmanager:')));
+    expect(secretStatements).toEqual([{ Action: 'secretsmanager:DescribeSecret', Effect: 'Allow', Resource: { Ref: expect.stringMatching(/^CachedockerhubCredentials/) } }]);
+  });
+
+  test('the alarm topic refuses plain HTTP', () => {
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: Match.stringLikeRegexp('^CacheMonitoringAlarmTopic') }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+});
+
+describe('metrics', () => {
+  const { cache, quay, stack } = synth();
+  const name = cache.monitoring!.cacheName;
+  const resolved = (metric: cloudwatch.IMetric) => {
+    const stat = (metric as cloudwatch.Metric).toMetricConfig().metricStat!;
+    return { ...stat, dimensions: stack.resolve(stat.dimensions ?? []) };
+  };
+
+  test.each([
+    ['metricPulls', 'EcrPullThroughCache', 'Pulls', 'Sum', 900, { Cache: name }],
+    ['metricSyncFailures', 'AWS/Events', 'MatchedEvents', 'Sum', 300, undefined],
+    ['metricCredentialCheckFailures', 'EcrPullThroughCache', 'CredentialCheckFailures', 'Maximum', 3600, { Cache: name }],
+    ['metricScansStarted', 'EcrPullThroughCache', 'ScansStarted', 'Sum', 300, { Cache: name }],
+    ['metricScansSkipped', 'EcrPullThroughCache', 'ScansSkipped', 'Sum', 300, { Cache: name }],
+    ['metricScanFailures', 'EcrPullThroughCache', 'ScanFailures', 'Sum', 300, { Cache: name }],
+  ])('%s: %s %s, %s over %i s', (method, namespace, metricName, statistic, period, dimensions) => {
+    const stat = resolved((cache as any)[method]());
+    expect(stat).toMatchObject({ namespace, metricName, statistic, period: expect.anything() });
+    expect(stat.period.toSeconds()).toBe(period);
+    if (dimensions) {
+      expect(Object.fromEntries(stat.dimensions.map((d: any) => [d.name, d.value]))).toEqual(dimensions);
+    }
+  });
+
+  test('per upstream: pulls and sync failures of its prefix', () => {
+    const pulls = resolved(cache.metricUpstreamPulls(quay));
+    expect(Object.fromEntries(pulls.dimensions.map((d: any) => [d.name, d.value]))).toEqual({ Cache: name, Prefix: 'quay' });
+    const failures = resolved(cache.metricUpstreamSyncFailures(quay));
+    expect(failures).toMatchObject({ metricName: 'SyncFailures', statistic: 'Sum' });
+    expect(() => cache.metricUpstreamPulls(UpstreamRegistry.kubernetes())).toThrow(/registry\.k8s\.io \(prefix 'k8s'\) is not an upstream of this cache/);
+  });
+
+  test('findings by severity, and the handler and queue expressions', () => {
+    expect(resolved(cache.metricFindings(FindingSeverity.HIGH))).toMatchObject({ metricName: 'Findings' });
+    for (const metric of [cache.metricHandlerErrors(), cache.metricHandlerThrottles(), cache.metricDeadLetterMessages(), cache.metricDeadLetterAge()]) {
+      expect(metric).toBeInstanceOf(cloudwatch.MathExpression);
+      expect(Object.keys((metric as cloudwatch.MathExpression).usingMetrics)).toHaveLength(3);
+    }
+  });
+
+  test('a metric of a capability that is off says so', () => {
+    const off = synth({ enableMonitoring: false, enableScanning: false }).cache;
+    expect(() => off.metricPulls()).toThrow(/metricPulls\(\): monitoring is off/);
+    expect(() => off.metricScansStarted()).toThrow(/metricScansStarted\(\): scanning is off/);
+    expect(() => synth({ enableMonitoring: false, monitoring: {} })).toThrow(/monitoring options are set, but enableMonitoring is false/);
+  });
+});
+
+describe('dashboard', () => {
+  test('widgets: alarms, pulls per upstream, sync failures by code, scans, findings, handlers, queues, canary', () => {
+    const { template } = synth({ monitoring: { dashboardName: 'ptc-cache' } });
+    const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0] as any;
+    expect(dashboard.Properties.DashboardName).toBe('ptc-cache');
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const title of ['Alarms', 'Pulls per upstream prefix', 'Sync failures, by failure code', 'Scans', 'Findings by severity',
+      'Handlers: errors and throttles', 'Dead-letter queues', 'Credential canary']) {
+      expect(body).toContain(`\\"title\\":\\"${title}\\"`);
+    }
+    expect(body).toContain('SEARCH(');
+    expect(body).toMatch(/MetricName=\\\\\\"SyncFailures\\\\\\"/);
+  });
+
+  test('createDashboard: false makes none', () => {
+    synth({ monitoring: { createDashboard: false } }).template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+  });
+});
+
+describe('validation', () => {
+  test('intervals are whole minutes', () => {
+    expect(() => synth({ monitoring: { pullCountInterval: Duration.seconds(30) } })).toThrow(/pullCountInterval is 30 seconds; it must be a whole number of minutes/);
+  });
+
+  test('a topic of the user\'s is used as it is', () => {
+    const stack = new Stack(new App(), 'U', { env: { account: ACCOUNT, region: REGION } });
+    const topic = new sns.Topic(stack, 'Pager');
+    new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], monitoring: { alarmTopic: topic } });
+    Template.fromStack(stack).allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: stack.getLogicalId(topic.node.defaultChild as sns.CfnTopic) }] });
+  });
+
+  test('the standalone construct needs prefixes', () => {
+    expect(() => new CacheMonitoring(new Stack(new App(), 'S'), 'M', { repositoryPrefixes: [] })).toThrow(/repositoryPrefixes is empty/);
+  });
+});
