@@ -236,7 +236,8 @@ export class CacheMonitoring extends Construct {
 
   /** Pulls of the images under one prefix. @default - sum over the pull count interval */
   public metricPrefixPulls(prefix: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.customMetric(HealthMetric.PULLS, { period: this.pullPeriod, ...props, dimensionsMap: { Prefix: this.knownPrefix(prefix), ...props?.dimensionsMap } });
+    const dimensionsMap = { Prefix: this.knownPrefix(prefix), ...props?.dimensionsMap };
+    return this.customMetric(HealthMetric.PULLS, { period: this.pullPeriod, ...props, dimensionsMap });
   }
 
   /** Failed syncs (the rule's `AWS/Events MatchedEvents`). @default - sum over 5 minutes */
@@ -263,7 +264,8 @@ export class CacheMonitoring extends Construct {
 
   /** Rules whose created secret still holds its placeholder. @default - maximum over the credential check interval */
   public metricCredentialsNotFilledIn(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.customMetric(HealthMetric.CREDENTIALS_NOT_FILLED_IN, { statistic: cloudwatch.Stats.MAXIMUM, period: this.credentialPeriod, ...props });
+    const defaults = { statistic: cloudwatch.Stats.MAXIMUM, period: this.credentialPeriod };
+    return this.customMetric(HealthMetric.CREDENTIALS_NOT_FILLED_IN, { ...defaults, ...props });
   }
 
   /** Errors of every bundled function of the cache, summed. @default - sum over 5 minutes */
@@ -279,12 +281,14 @@ export class CacheMonitoring extends Construct {
   /** Messages waiting in the cache's dead-letter queues. @default - the maximum over 5 minutes, summed over the queues */
   public metricDeadLetterMessages(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
     return sumOf('Messages in the cache\'s dead-letter queues', 'dlq',
-      this.deadLetterQueues.map(q => q.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: props?.period })), props);
+      this.deadLetterQueues.map(q => q.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: props?.period })),
+      props);
   }
 
   /** Age of the oldest dead-letter message, over all the queues. @default - the maximum over 5 minutes */
   public metricDeadLetterAge(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    const metrics = this.deadLetterQueues.map(q => q.metricApproximateAgeOfOldestMessage({ statistic: cloudwatch.Stats.MAXIMUM, period: props?.period }));
+    const metrics = this.deadLetterQueues
+      .map(q => q.metricApproximateAgeOfOldestMessage({ statistic: cloudwatch.Stats.MAXIMUM, period: props?.period }));
     return new cloudwatch.MathExpression({
       expression: `MAX([${metrics.map((_, i) => `age${i}`).join(',')}])`,
       usingMetrics: Object.fromEntries(metrics.map((m, i) => [`age${i}`, m])),

@@ -70,7 +70,8 @@ describe('alarms', () => {
     const expression = props.Metrics.find((m: any) => m.Expression);
     expect(expression.Expression).toBe('FILL(errors0, 0) + FILL(errors1, 0) + FILL(errors2, 0)');
     const inputs = props.Metrics.filter((m: any) => m.MetricStat);
-    expect(inputs.map((m: any) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.MetricName, m.MetricStat.Stat, m.MetricStat.Period, m.ReturnData]))
+    const stat = (m: any) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.MetricName, m.MetricStat.Stat, m.MetricStat.Period, m.ReturnData];
+    expect(inputs.map(stat))
       .toEqual(Array(3).fill(['AWS/Lambda', 'Errors', 'Sum', 300, false]));
   });
 
@@ -199,7 +200,8 @@ describe('metrics', () => {
 
   test('findings by severity, and the handler and queue expressions', () => {
     expect(resolved(cache.metricFindings(FindingSeverity.HIGH))).toMatchObject({ metricName: 'Findings' });
-    for (const metric of [cache.metricHandlerErrors(), cache.metricHandlerThrottles(), cache.metricDeadLetterMessages(), cache.metricDeadLetterAge()]) {
+    const expressions = [cache.metricHandlerErrors(), cache.metricHandlerThrottles(), cache.metricDeadLetterMessages(), cache.metricDeadLetterAge()];
+    for (const metric of expressions) {
       expect(metric).toBeInstanceOf(cloudwatch.MathExpression);
       expect(Object.keys((metric as cloudwatch.MathExpression).usingMetrics)).toHaveLength(3);
     }
