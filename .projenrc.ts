@@ -160,6 +160,11 @@ project.addTask('bench:handlers', {
   exec: 'ts-node --project bench/tsconfig.json bench/handlers.bench.ts',
 });
 
+project.addTask('bench:monitoring', {
+  description: 'CloudWatch resources per number of upstreams, and their monthly cost at list prices',
+  exec: 'ts-node --project bench/tsconfig.json bench/monitoring.bench.ts',
+});
+
 project.addTask('bench', {
   description: 'Synth-time benchmark: PullThroughCacheRules vs hand-written L1 rules (writes docs/BENCHMARKS.md figures to stdout)',
   exec: 'ts-node --project bench/tsconfig.json bench/synth.bench.ts',
