@@ -7,7 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
-import { CacheMonitoring, CacheMonitoringOptions } from './monitoring/cache-monitoring';
+import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
@@ -216,17 +216,17 @@ export class PullThroughCacheRules extends Construct {
 
     this.rules = [];
     this.repositoryTemplates = [];
-    const credentialSecrets: Record<string, string> = {};
-    const createdSecretPrefixes: string[] = [];
+    const credentialChecks: CredentialCheck[] = [];
     for (const upstream of upstreams) {
       const upstreamScope = new Construct(this, constructIdFor(upstream.ecrRepositoryPrefix));
       const { rule, secret } = this.createRule(upstreamScope, upstream);
       this.rules.push(rule);
       if (secret) {
-        credentialSecrets[upstream.ecrRepositoryPrefix] = secret.secretFullArn!;
-        if (secret instanceof secretsmanager.Secret && secret.node.scopes.includes(this)) {
-          createdSecretPrefixes.push(upstream.ecrRepositoryPrefix);
-        }
+        credentialChecks.push({
+          repositoryPrefix: upstream.ecrRepositoryPrefix,
+          secret,
+          createdWithPlaceholder: secret instanceof secretsmanager.Secret && secret.node.scopes.includes(this),
+        });
       }
       if (template) {
         this.repositoryTemplates.push(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
@@ -256,8 +256,7 @@ export class PullThroughCacheRules extends Construct {
       this.monitoring = new CacheMonitoring(this, 'Monitoring', {
         ...props.monitoring,
         repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
-        credentialSecrets,
-        createdSecretPrefixes,
+        credentialChecks,
         scanning: this.scanning,
         cacheName: Names.uniqueId(this),
       });
@@ -333,7 +332,7 @@ export class PullThroughCacheRules extends Construct {
    * prefixes), as the monitoring's health function counts it.
    * @default - sum over the pull count interval (15 minutes)
    */
-  public metricPulls(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricPulls(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireMonitoring('metricPulls').metricPulls(props);
   }
 
@@ -341,7 +340,7 @@ export class PullThroughCacheRules extends Construct {
    * Pulls of the images cached from one upstream (its prefix).
    * @default - sum over the pull count interval (15 minutes)
    */
-  public metricUpstreamPulls(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricUpstreamPulls(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireMonitoring('metricUpstreamPulls').metricPrefixPulls(this.prefixOf(upstream), props);
   }
 
@@ -349,7 +348,7 @@ export class PullThroughCacheRules extends Construct {
    * Failed syncs with the upstreams: `ECR Pull Through Cache Action` events with a `sync-status` other than SUCCESS.
    * @default - sum over 5 minutes
    */
-  public metricSyncFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricSyncFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireMonitoring('metricSyncFailures').metricSyncFailures(props);
   }
 
@@ -357,7 +356,7 @@ export class PullThroughCacheRules extends Construct {
    * Failed syncs with one upstream.
    * @default - sum over 5 minutes
    */
-  public metricUpstreamSyncFailures(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricUpstreamSyncFailures(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireMonitoring('metricUpstreamSyncFailures').metricPrefixSyncFailures(this.prefixOf(upstream), props);
   }
 
@@ -365,7 +364,7 @@ export class PullThroughCacheRules extends Construct {
    * Credential checks ECR rejected (expired or revoked upstream tokens), from the credential canary.
    * @default - maximum over the credential check interval (1 hour)
    */
-  public metricCredentialCheckFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricCredentialCheckFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireMonitoring('metricCredentialCheckFailures').metricCredentialCheckFailures(props);
   }
 
@@ -373,7 +372,7 @@ export class PullThroughCacheRules extends Construct {
    * Scans started by the scan trigger.
    * @default - sum over 5 minutes
    */
-  public metricScansStarted(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricScansStarted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireScanning('metricScansStarted').metricScansStarted(props);
   }
 
@@ -381,7 +380,7 @@ export class PullThroughCacheRules extends Construct {
    * Images not scanned on purpose (already scanned in 24 hours, unsupported, gone).
    * @default - sum over 5 minutes
    */
-  public metricScansSkipped(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricScansSkipped(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireScanning('metricScansSkipped').metricScansSkipped(props);
   }
 
@@ -389,7 +388,7 @@ export class PullThroughCacheRules extends Construct {
    * Scans that could not be started after every retry.
    * @default - sum over 5 minutes
    */
-  public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireScanning('metricScanFailures').metricScanFailures(props);
   }
 
@@ -397,7 +396,7 @@ export class PullThroughCacheRules extends Construct {
    * Findings of completed scans at one severity.
    * @default - sum over 5 minutes
    */
-  public metricFindings(severity: FindingSeverity, props?: cloudwatch.MetricOptions): cloudwatch.IMetric {
+  public metricFindings(severity: FindingSeverity, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.requireScanning('metricFindings').metricFindings(severity, props);
   }
 

@@ -43,6 +43,8 @@ integ.assertions
     repositoryCreationTemplates: [{ prefix: 'integ/quay', appliedFor: ['PULL_THROUGH_CACHE'], imageTagMutability: 'MUTABLE' }],
   }));
 
+// A function that throws still answers StatusCode 200 (with FunctionError set), so each assertion also expects
+// the handler's own answer: `null`, the JSON of what it returns when it succeeds.
 // The deployed scan trigger, invoked with a documented `ECR Pull Through Cache Action` event for an image that
 // is not in the cache: ECR answers RepositoryNotFoundException, which the handler counts as skipped and returns.
 integ.assertions
@@ -64,9 +66,12 @@ integ.assertions
       },
     }),
   })
-  .expect(ExpectedResult.objectLike({ StatusCode: 200, ExecutedVersion: '$LATEST' }));
+  .expect(ExpectedResult.objectLike({ StatusCode: 200, ExecutedVersion: '$LATEST', Payload: 'null' }));
 
 // The deployed health handler counts pulls per prefix (no pulls yet: zeros, published, no error).
 integ.assertions
-  .invokeFunction({ functionName: cache.monitoring!.healthFunction.functionName, payload: JSON.stringify({ task: 'count-pulls' }) })
-  .expect(ExpectedResult.objectLike({ StatusCode: 200, ExecutedVersion: '$LATEST' }));
+  .invokeFunction({
+    functionName: cache.monitoring!.healthFunction.functionName,
+    payload: JSON.stringify({ 'id': 'integ-count', 'detail-type': 'Scheduled Event', 'source': 'aws.events', 'time': '2026-11-28T08:00:00Z', 'detail': { task: 'count-pulls' } }),
+  })
+  .expect(ExpectedResult.objectLike({ StatusCode: 200, ExecutedVersion: '$LATEST', Payload: 'null' }));

@@ -34,7 +34,7 @@ function scanning(prefixes: string[], region?: string, account?: string): Record
     'Cache/Scanning/ScanTrigger/ServiceRole/DefaultPolicy': wildcards,
     'Cache/Scanning/ScanTrigger/Function': ['AwsSolutions-L1'],
     'Cache/Scanning/ScanTrigger/DeadLetterQueue': ['AwsSolutions-SQS3'],
-    'Cache/Scanning/FindingsReporter/ServiceRole/DefaultPolicy': wildcards,
+    'Cache/Scanning/FindingsReporter/ServiceRole/DefaultPolicy': [...wildcards, 'AwsSolutions-IAM5[Resource::*]'],
     'Cache/Scanning/FindingsReporter/Function': ['AwsSolutions-L1'],
     'Cache/Scanning/FindingsReporter/DeadLetterQueue': ['AwsSolutions-SQS3'],
     ...MONITORING,

@@ -1,12 +1,14 @@
 /**
  * Cache health: the credential canary, the pull counter and the sync-failure recorder, in one bundled handler.
  *
- * - `{ "task": "validate-credentials" }` (scheduled): `ValidatePullThroughCacheRule` for every rule with
+ * Scheduled runs arrive as `{ "source": "aws.events", "detail-type": "Scheduled Event", "time", "detail": { "task" } }`.
+ *
+ * - task `validate-credentials`: `ValidatePullThroughCacheRule` for every rule with
  *   credentials. A rule whose created secret was never given a value (only its first version exists) is
  *   "not filled in", not broken. Publishes, per prefix, `CredentialChecks`, `CredentialCheckFailures`,
  *   `CredentialsNotFilledIn` and `CredentialCheckErrors`.
- * - `{ "task": "count-pulls" }` (scheduled): sums `AWS/ECR RepositoryPullCount` over the repositories under
- *   each prefix for the last complete period, and publishes it as `Pulls`. CloudWatch cannot do this itself:
+ * - task `count-pulls`: sums `AWS/ECR RepositoryPullCount` over the repositories under each prefix for the
+ *   last complete period before the scheduled time (so a retry counts the same window), and publishes it as `Pulls`. CloudWatch cannot do this itself:
  *   Metrics Insights' WHERE clause has only `=`, `!=` and `AND`, no prefix match
  *   (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-querylanguage.html),
  *   and SEARCH, which matches tokens rather than prefixes, cannot be alarmed on
@@ -107,7 +109,7 @@ export function countWindow(now: Date, periodSeconds: number): { start: Date; en
   return { start: new Date(end - period), end: new Date(end) };
 }
 
-async function countPulls(now = new Date()): Promise<void> {
+async function countPulls(now: Date): Promise<void> {
   const { namespace, cache, prefixes } = settings();
   const period = Number(requiredEnv(HealthEnv.PULL_COUNT_PERIOD));
   cloudwatch ??= new CloudWatchClient(sdkClientConfig());
@@ -183,6 +185,20 @@ async function recordSyncFailure(event: CloudEvent): Promise<void> {
 }
 
 async function handle(event: CloudEvent): Promise<void> {
+  if (event.source === 'aws.events' && event['detail-type'] === 'Scheduled Event') {
+    const task = event.detail.task;
+    if (task === HealthTask.VALIDATE_CREDENTIALS) {
+      return validateCredentials();
+    }
+    if (task === HealthTask.COUNT_PULLS) {
+      const time = new Date(String(event.time));
+      if (Number.isNaN(time.getTime())) {
+        throw new Error(`scheduled event ${event.id ?? ''} has no valid time ('${String(event.time)}')`);
+      }
+      return countPulls(time);
+    }
+    throw new Error(`scheduled event ${event.id ?? ''} names no known task ('${String(task)}')`);
+  }
   if (event.source === 'aws.ecr' && event['detail-type'] === 'ECR Pull Through Cache Action') {
     if (event.detail['sync-status'] === 'SUCCESS') {
       log('WARN', 'a successful sync reached the failure recorder; ignored', { eventId: event.id });
@@ -194,13 +210,6 @@ async function handle(event: CloudEvent): Promise<void> {
 }
 
 export async function handler(input: unknown): Promise<BatchResult | void> {
-  const task = (input as { task?: unknown } | null)?.task;
-  if (task === HealthTask.VALIDATE_CREDENTIALS) {
-    return validateCredentials();
-  }
-  if (task === HealthTask.COUNT_PULLS) {
-    return countPulls();
-  }
   return dispatch(input, handle);
 }
 

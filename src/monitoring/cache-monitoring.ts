@@ -6,6 +6,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -71,6 +72,29 @@ export interface CacheMonitoringOptions {
    * @default 'EcrPullThroughCache'
    */
   readonly metricNamespace?: string;
+
+  /**
+   * Reserved concurrency of the health handler; `0` reserves none (see `CacheScanningOptions.reservedConcurrency`).
+   * @default 1
+   */
+  readonly reservedConcurrency?: number;
+}
+
+/** A pull through cache rule with credentials, which the credential canary validates. */
+export interface CredentialCheck {
+  /** The rule's cache prefix (`ecrRepositoryPrefix`). */
+  readonly repositoryPrefix: string;
+
+  /** The secret the rule reads its credentials from. */
+  readonly secret: secretsmanager.ISecret;
+
+  /**
+   * Whether the secret was created with a placeholder value (`UpstreamCredentials.createSecret`). Such a
+   * secret that still has only its first version is reported as "not filled in" rather than as broken;
+   * the canary reads its metadata (`secretsmanager:DescribeSecret`), never its value.
+   * @default false
+   */
+  readonly createdWithPlaceholder?: boolean;
 }
 
 /** Properties of `CacheMonitoring`. */
@@ -79,16 +103,10 @@ export interface CacheMonitoringProps extends CacheMonitoringOptions {
   readonly repositoryPrefixes: string[];
 
   /**
-   * The rules with credentials: prefix to the secret ARN (the canary validates exactly these).
+   * The rules with credentials, which the credential canary validates.
    * @default - none: no canary
    */
-  readonly credentialSecrets?: Record<string, string>;
-
-  /**
-   * Prefixes whose secret the construct created, so an unchanged secret is "not filled in" rather than broken.
-   * @default - none
-   */
-  readonly createdSecretPrefixes?: string[];
+  readonly credentialChecks?: CredentialCheck[];
 
   /**
    * The cache's scanning, whose metrics, functions and queues are alarmed and shown too.
@@ -151,8 +169,14 @@ export class CacheMonitoring extends Construct {
     this.metricNamespace = props.metricNamespace ?? props.scanning?.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
     this.pullPeriod = checkedInterval(this, 'pullCountInterval', props.pullCountInterval ?? Duration.minutes(15));
     this.credentialPeriod = checkedInterval(this, 'credentialCheckInterval', props.credentialCheckInterval ?? Duration.hours(1));
-    const credentials = props.credentialSecrets ?? {};
-    this.validatedPrefixes = Object.keys(credentials);
+    const checks = props.credentialChecks ?? [];
+    for (const check of checks) {
+      if (!this.prefixes.includes(check.repositoryPrefix)) {
+        throw new Error(`${this.node.path}: the credential check for '${check.repositoryPrefix}' names no prefix of this cache (${this.prefixes.join(', ')}).`);
+      }
+    }
+    this.validatedPrefixes = checks.map(c => c.repositoryPrefix);
+    const placeholders = checks.filter(c => c.createdWithPlaceholder);
     const stack = Stack.of(this);
 
     this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
@@ -163,14 +187,14 @@ export class CacheMonitoring extends Construct {
       timeout: Duration.minutes(2),
       environment: {
         [HealthEnv.PREFIXES]: JSON.stringify(this.prefixes),
-        [HealthEnv.CREDENTIALS]: stack.toJsonString(credentials),
-        [HealthEnv.CREATED_SECRETS]: JSON.stringify(props.createdSecretPrefixes ?? []),
+        [HealthEnv.CREDENTIALS]: stack.toJsonString(Object.fromEntries(checks.map(c => [c.repositoryPrefix, c.secret.secretArn]))),
+        [HealthEnv.CREATED_SECRETS]: JSON.stringify(placeholders.map(c => c.repositoryPrefix)),
         [HealthEnv.CACHE_NAME]: this.cacheName,
         [HealthEnv.METRIC_NAMESPACE]: this.metricNamespace,
         [HealthEnv.PULL_COUNT_PERIOD]: String(this.pullPeriod.toSeconds()),
       },
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      reservedConcurrency: 1,
+      reservedConcurrency: props.reservedConcurrency ?? 1,
       statements: [
         // ListMetrics and GetMetricData have no resource type: AWS requires "*"
         new iam.PolicyStatement({ actions: ['cloudwatch:ListMetrics', 'cloudwatch:GetMetricData'], resources: ['*'] }),
@@ -178,9 +202,9 @@ export class CacheMonitoring extends Construct {
           // the pull through cache rule actions have no resource type: AWS requires "*"
           new iam.PolicyStatement({ actions: ['ecr:ValidatePullThroughCacheRule'], resources: ['*'] }),
         ] : []),
-        ...((props.createdSecretPrefixes ?? []).length > 0 ? [
+        ...(placeholders.length > 0 ? [
           // metadata only (its versions), never the value
-          new iam.PolicyStatement({ actions: ['secretsmanager:DescribeSecret'], resources: props.createdSecretPrefixes!.map(p => credentials[p]) }),
+          new iam.PolicyStatement({ actions: ['secretsmanager:DescribeSecret'], resources: placeholders.map(c => c.secret.secretArn) }),
         ] : []),
       ],
     });
@@ -188,8 +212,16 @@ export class CacheMonitoring extends Construct {
       'cloudwatch:ListMetrics, cloudwatch:GetMetricData and ecr:ValidatePullThroughCacheRule have no resource type; AWS requires "*" for them');
     this.healthFunction = health.function;
     this.healthDeadLetterQueue = health.deadLetterQueue;
+    // A scheduled run is an event like the others (so retries, the dead-letter queue and its redrive treat it
+    // alike), naming its task and carrying its scheduled time: a retried pull count still counts its own window.
     const target = (task?: string) => new targets.LambdaFunction(health.function, {
-      event: task ? events.RuleTargetInput.fromObject({ task }) : undefined,
+      event: task ? events.RuleTargetInput.fromObject({
+        'id': events.EventField.eventId,
+        'detail-type': 'Scheduled Event',
+        'source': 'aws.events',
+        'time': events.EventField.time,
+        'detail': { task },
+      }) : undefined,
       deadLetterQueue: health.deadLetterQueue,
       retryAttempts: 185,
       maxEventAge: Duration.hours(24),
@@ -474,10 +506,12 @@ function sumOf(label: string, id: string, metrics: cloudwatch.IMetric[], props?:
   });
 }
 
+/** A schedule interval, which is also an alarm period: whole minutes, and two of them within CloudWatch's 7-day evaluation limit. */
 function checkedInterval(scope: Construct, name: string, interval: Duration): Duration {
   const seconds = interval.toSeconds();
-  if (seconds < 60 || seconds % 60 !== 0) {
-    throw new Error(`${scope.node.path}: ${name} is ${interval.toHumanString()}; it must be a whole number of minutes, at least one.`);
+  if (seconds < 60 || seconds % 60 !== 0 || seconds > 302_400) {
+    throw new Error(`${scope.node.path}: ${name} is ${interval.toHumanString()}; it must be a whole number of minutes, from one minute `
+      + 'to 3.5 days (an alarm evaluates two intervals, and CloudWatch evaluates at most 7 days).');
   }
   return interval;
 }

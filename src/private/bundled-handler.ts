@@ -17,7 +17,7 @@ export interface BundledHandlerProps {
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
   readonly logRetention: logs.RetentionDays;
-  /** At most this many concurrent executions, reserved from the account's pool. */
+  /** At most this many concurrent executions, reserved from the account's pool; 0 reserves none (no cap). */
   readonly reservedConcurrency: number;
   /** Statements of the handler's own permissions. */
   readonly statements: iam.PolicyStatement[];
@@ -29,7 +29,8 @@ export interface BundledHandlerProps {
  * - its own role with exactly its statements, and log permissions on its own log group only (no managed
  *   policy);
  * - a log group with a retention;
- * - Node.js 22 on ARM64, a timeout, reserved concurrency that caps it (and so cannot starve the account);
+ * - Node.js 22 on ARM64, a timeout, reserved concurrency that caps it (and so cannot starve the account),
+ *   unless the user reserves none (accounts whose concurrency quota is 10 cannot reserve any);
  * - asynchronous invocations retried twice, then sent with the original event to the dead-letter queue
  *   (an encrypted SQS queue that keeps messages 14 days);
  * - a disabled event source mapping from that queue back to the function: enabling it redrives the queue
@@ -44,9 +45,9 @@ export class BundledHandler extends Construct {
 
   constructor(scope: Construct, id: string, props: BundledHandlerProps) {
     super(scope, id);
-    if (!Number.isInteger(props.reservedConcurrency) || props.reservedConcurrency < 1) {
-      throw new Error(`${this.node.path}: reservedConcurrency is ${props.reservedConcurrency}; it must be a whole number of at least 1 `
-        + '(0 would throttle every event into the dead-letter queue).');
+    if (!Number.isInteger(props.reservedConcurrency) || props.reservedConcurrency < 0) {
+      throw new Error(`${this.node.path}: reservedConcurrency is ${props.reservedConcurrency}; it must be a whole number, `
+        + '0 to reserve none (the function then shares the account\'s unreserved pool, uncapped).');
     }
     this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: props.logRetention });
     this.role = new iam.Role(this, 'ServiceRole', {
@@ -76,7 +77,7 @@ export class BundledHandler extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       timeout: props.timeout,
-      reservedConcurrentExecutions: props.reservedConcurrency,
+      reservedConcurrentExecutions: props.reservedConcurrency > 0 ? props.reservedConcurrency : undefined,
       environment: { LOG_LEVEL: 'INFO', ...props.environment },
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),

@@ -77,6 +77,8 @@ export interface CacheScanningOptions {
   /**
    * Reserved concurrency of each handler: the most executions it can run at once, reserved from the
    * account's pool. Events beyond it wait in Lambda's queue (up to 6 hours) instead of being lost.
+   * `0` reserves none: the handlers then share the account's unreserved pool, uncapped. Use it where the
+   * account's concurrency quota is 10 (new accounts), since Lambda keeps 10 executions unreserved.
    * @default 2
    */
   readonly reservedConcurrency?: number;
@@ -183,7 +185,11 @@ export class CacheScanning extends Construct {
         environment: common,
         logRetention,
         reservedConcurrency,
-        statements: [new iam.PolicyStatement({ actions: ['ecr:StartImageScan'], resources: repositoryArns })],
+        statements: [new iam.PolicyStatement({
+          // BatchGetImage reads a multi-architecture image's index; DescribeImageScanFindings tells "already scanned" from the daily quota
+          actions: ['ecr:StartImageScan', 'ecr:DescribeImageScanFindings', 'ecr:BatchGetImage'],
+          resources: repositoryArns,
+        })],
       });
       trigger.acknowledgeWildcards(repositoryArns, wildcardReason);
       const target = this.targetOf(trigger);
@@ -231,9 +237,16 @@ export class CacheScanning extends Construct {
       },
       logRetention,
       reservedConcurrency,
-      statements: [new iam.PolicyStatement({ actions: ['ecr:DescribeImageScanFindings'], resources: repositoryArns })],
+      statements: [
+        new iam.PolicyStatement({ actions: ['ecr:DescribeImageScanFindings'], resources: repositoryArns }),
+        // Under enhanced scanning, DescribeImageScanFindings reads Amazon Inspector's findings, which needs
+        // inspector2:ListFindings; it has no resource type, so AWS requires "*".
+        new iam.PolicyStatement({ actions: ['inspector2:ListFindings'], resources: ['*'] }),
+      ],
     });
     reporter.acknowledgeWildcards(repositoryArns, wildcardReason);
+    reporter.acknowledgeWildcards(['*'], 'inspector2:ListFindings has no resource type: AWS requires "*"; the reporter reads '
+      + 'Inspector findings only through ecr:DescribeImageScanFindings on the cache repositories');
     this.findingsTopic.grantPublish(reporter.role);
     const reportTarget = this.targetOf(reporter);
     this.scanCompletedRule = new events.Rule(this, 'ScanCompletedRule', {

@@ -225,18 +225,22 @@ async function report(event: CloudEvent): Promise<void> {
     log('WARN', 'scan not reported: the repository is outside the cache', { ...context, prefixes });
     return;
   }
-  putMetrics(namespace, { values: { [ScanMetric.REPORTED]: 1 }, dimensions: { Cache: cache, Prefix: prefix }, dimensionSets: [['Cache'], ['Cache', 'Prefix']], properties: context });
-  for (const severity of SEVERITIES) {
-    if (scan.counts[severity] > 0) {
-      putMetrics(namespace, {
-        values: { [ScanMetric.FINDINGS]: scan.counts[severity] },
-        dimensions: { Cache: cache, Prefix: prefix, Severity: severity },
-        dimensionSets: [['Cache', 'Severity'], ['Cache', 'Prefix', 'Severity']],
-      });
+  // metrics go out once the scan is handled (after a successful publish), so a retried publish is not counted twice
+  const countScan = () => {
+    putMetrics(namespace, { values: { [ScanMetric.REPORTED]: 1 }, dimensions: { Cache: cache, Prefix: prefix }, dimensionSets: [['Cache'], ['Cache', 'Prefix']], properties: context });
+    for (const severity of SEVERITIES) {
+      if (scan.counts[severity] > 0) {
+        putMetrics(namespace, {
+          values: { [ScanMetric.FINDINGS]: scan.counts[severity] },
+          dimensions: { Cache: cache, Prefix: prefix, Severity: severity },
+          dimensionSets: [['Cache', 'Severity'], ['Cache', 'Prefix', 'Severity']],
+        });
+      }
     }
-  }
+  };
   if (!reported.some(s => scan.counts[s] > 0)) {
     log('INFO', `scan reported: nothing at or above ${threshold}`, context);
+    countScan();
     return;
   }
   const top = await readTopFindings(scan);
@@ -255,6 +259,7 @@ async function report(event: CloudEvent): Promise<void> {
     });
     throw error;
   }
+  countScan();
 }
 
 export async function handler(input: unknown): Promise<BatchResult | void> {

@@ -6,13 +6,16 @@
  *
  * - Scans by digest. ECR allows one scan per image per 24 hours: its `LimitExceededException` means the
  *   image is already scanned (a duplicate event, or a push and a pull-through event of one image), so a
- *   repeated event never starts a second scan.
+ *   repeated event never starts a second scan. The same exception also means the registry's 100,000 scans a
+ *   day are used up, so it is checked: an image with no scan on record is a failure, not a skip.
+ * - A multi-architecture image (an image index or manifest list, which ECR cannot scan) is scanned through
+ *   its platform images, each by digest; attestation manifests (platform unknown/unknown) are left out.
  * - Permanent refusals (unsupported image type, archived, image or repository gone) are skipped and
  *   counted, never retried.
  * - Throttling and server errors are retried by the SDK with backoff and jitter; what still fails is
  *   thrown, retried by Lambda, then kept in the dead-letter queue with the original event.
  */
-import { ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { BatchGetImageCommand, DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
 import { ScanEnv, ScanMetric, SkipReason } from './contract';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { BatchResult, cachePrefixOf, dispatch, requiredEnv } from '../private/handlers/dispatch';
@@ -26,7 +29,6 @@ const IMAGE_ACTION = 'ECR Image Action';
 
 /** ECR error codes that mean "this image will never be scanned by asking again", with the skip reason. */
 const PERMANENT: Record<string, string> = {
-  LimitExceededException: SkipReason.ALREADY_SCANNED,
   UnsupportedImageTypeException: SkipReason.UNSUPPORTED_IMAGE,
   ImageArchivedException: SkipReason.ARCHIVED,
   ImageNotFoundException: SkipReason.GONE,
@@ -36,7 +38,63 @@ const PERMANENT: Record<string, string> = {
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 const REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
+/** Media types of a multi-architecture image, whose platform images are what ECR scans. */
+const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
+const MANIFEST_TYPES = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
+
 let client: ECRClient | undefined;
+
+/** What became of one image digest. */
+type Outcome =
+  | { readonly started: true }
+  | { readonly started: false; readonly reason: string; readonly errorCode: string; readonly errorMessage: string };
+
+/** Start a scan of one digest; a refusal that asking again cannot change is an outcome, anything else is thrown. */
+async function startScan(ecr: ECRClient, repositoryName: string, imageDigest: string): Promise<Outcome> {
+  try {
+    await ecr.send(new StartImageScanCommand({ repositoryName, imageId: { imageDigest } }));
+    return { started: true };
+  } catch (error) {
+    const info = awsErrorInfo(error);
+    if (info.name === 'LimitExceededException' && await hasScan(ecr, repositoryName, imageDigest)) {
+      return { started: false, reason: SkipReason.ALREADY_SCANNED, errorCode: info.name, errorMessage: info.message };
+    }
+    const reason = PERMANENT[info.name];
+    if (reason) {
+      return { started: false, reason, errorCode: info.name, errorMessage: info.message };
+    }
+    throw error;
+  }
+}
+
+/** Whether ECR has a scan of the image on record (so a LimitExceededException is its 24-hour limit, not the registry's daily quota). */
+async function hasScan(ecr: ECRClient, repositoryName: string, imageDigest: string): Promise<boolean> {
+  try {
+    const found = await ecr.send(new DescribeImageScanFindingsCommand({ repositoryName, imageId: { imageDigest }, maxResults: 1 }));
+    return found.imageScanStatus?.status !== undefined;
+  } catch (error) {
+    if (awsErrorInfo(error).name === 'ScanNotFoundException') {
+      return false;
+    }
+    throw error;
+  }
+}
+
+/** The platform images of a multi-architecture image, or undefined when the digest is not an index. */
+async function platformImages(ecr: ECRClient, repositoryName: string, imageDigest: string): Promise<string[] | undefined> {
+  const response = await ecr.send(new BatchGetImageCommand({
+    repositoryName, imageIds: [{ imageDigest }], acceptedMediaTypes: [...INDEX_TYPES, ...MANIFEST_TYPES],
+  }));
+  const image = response.images?.[0];
+  const manifest = image?.imageManifest ? JSON.parse(image.imageManifest) as { mediaType?: string; manifests?: any[] } : undefined;
+  const mediaType = image?.imageManifestMediaType ?? manifest?.mediaType;
+  if (!manifest || !INDEX_TYPES.includes(String(mediaType)) || !Array.isArray(manifest.manifests)) {
+    return undefined;
+  }
+  return manifest.manifests
+    .filter(m => typeof m?.digest === 'string' && !(m.platform?.os === 'unknown' && m.platform?.architecture === 'unknown'))
+    .map(m => m.digest as string);
+}
 
 /** The image an event names, or why it names none. */
 export function imageOf(event: CloudEvent): { repositoryName: string; imageDigest: string; tag?: string } {
@@ -89,18 +147,32 @@ async function scan(event: CloudEvent): Promise<void> {
     return;
   }
   client ??= new ECRClient(sdkClientConfig());
+  const ecr = client;
+  const record = (digest: string, outcome: Outcome, extra: Record<string, unknown> = {}) => {
+    if (outcome.started) {
+      log('INFO', 'scan started', { ...context, scannedDigest: digest, ...extra });
+      count(ScanMetric.STARTED);
+    } else {
+      const { reason, errorCode, errorMessage } = outcome;
+      log('INFO', 'scan skipped', { ...context, scannedDigest: digest, reason, errorCode, errorMessage, ...extra });
+      count(ScanMetric.SKIPPED, { reason: outcome.reason });
+    }
+  };
   try {
-    const response = await client.send(new StartImageScanCommand({ repositoryName, imageId: { imageDigest } }));
-    log('INFO', 'scan started', { ...context, status: response.imageScanStatus?.status });
-    count(ScanMetric.STARTED);
+    const outcome = await startScan(ecr, repositoryName, imageDigest);
+    if (!outcome.started && outcome.reason === SkipReason.UNSUPPORTED_IMAGE) {
+      const platforms = await platformImages(ecr, repositoryName, imageDigest);
+      if (platforms) {
+        log('INFO', `multi-architecture image: scanning its ${platforms.length} platform images`, { ...context, platforms });
+        for (const platform of platforms) {
+          record(platform, await startScan(ecr, repositoryName, platform), { index: imageDigest });
+        }
+        return;
+      }
+    }
+    record(imageDigest, outcome);
   } catch (error) {
     const info = awsErrorInfo(error);
-    const reason = PERMANENT[info.name];
-    if (reason) {
-      log('INFO', 'scan skipped', { ...context, reason, errorCode: info.name, errorMessage: info.message });
-      count(ScanMetric.SKIPPED, { reason });
-      return;
-    }
     log('ERROR', 'scan failed; the event is retried, then kept in the dead-letter queue', {
       ...context, errorCode: info.name, errorMessage: info.message, httpStatus: info.status,
     });

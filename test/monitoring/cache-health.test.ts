@@ -3,8 +3,11 @@ import { ECRClient, ValidatePullThroughCacheRuleCommand } from '@aws-sdk/client-
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { countWindow, handler, resetClients } from '../../src/monitoring/cache-health.lambda';
-import { pullThroughCacheEvent } from '../scanning/events';
+import { destinationRecord, pullThroughCacheEvent, sqsBatch } from '../scanning/events';
 import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
+
+/** A scheduled run, as the schedule rules' input template makes it. */
+const scheduled = (task: string, time = new Date().toISOString()) => ({ 'id': `s-${task}`, 'detail-type': 'Scheduled Event', 'source': 'aws.events', time, 'detail': { task } });
 
 const BASE_ENV = {
   CACHE_PREFIXES: JSON.stringify(['docker-hub', 'quay', 'ghcr']),
@@ -30,6 +33,13 @@ afterAll(async () => {
 beforeEach(() => resetClients());
 
 describe('pull counter (CloudWatch of moto on loopback)', () => {
+  test('a retried or redriven pull count counts the window of its scheduled time, not of the moment it runs', async () => {
+    const { lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
+    const block = lines.find(l => l._aws)!;
+    expect(new Date(block._aws.Timestamp).toISOString()).toBe('2026-11-28T07:30:00.000Z');
+    expect(block.windowEnd).toBe('2026-11-28T07:45:00.000Z');
+  });
+
   test('the window is the last complete period, one period back so late data has arrived', () => {
     const { start, end } = countWindow(new Date('2026-11-28T08:07:12Z'), 900);
     expect([start.toISOString(), end.toISOString()]).toEqual(['2026-11-28T07:30:00.000Z', '2026-11-28T07:45:00.000Z']);
@@ -55,7 +65,7 @@ describe('pull counter (CloudWatch of moto on loopback)', () => {
       }));
     }
     cw.destroy();
-    const { error, lines } = await captureLog(() => handler({ task: 'count-pulls' }));
+    const { error, lines } = await captureLog(() => handler(scheduled('count-pulls')));
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toEqual({
       'Pulls{Cache=TestCache}': 17,
@@ -99,7 +109,7 @@ describe('credential canary', () => {
     ecrMock.on(ValidatePullThroughCacheRuleCommand, { ecrRepositoryPrefix: 'docker-hub' }).resolves(validation('docker-hub', false, 'Invalid username or password'));
     ecrMock.on(ValidatePullThroughCacheRuleCommand, { ecrRepositoryPrefix: 'quay' }).resolves(validation('quay', false, 'Invalid username or password'));
     ecrMock.on(ValidatePullThroughCacheRuleCommand, { ecrRepositoryPrefix: 'ghcr' }).resolves(validation('ghcr', true));
-    const { error, lines } = await captureLog(() => handler({ task: 'validate-credentials' }));
+    const { error, lines } = await captureLog(() => handler(scheduled('validate-credentials')));
     expect(error).toBeUndefined();
     const values = emfValues(lines);
     expect(values).toMatchObject({
@@ -117,9 +127,17 @@ describe('credential canary', () => {
     expect(JSON.stringify(lines)).not.toMatch(/dckr_pat|accessToken/); // never a credential in a log
   });
 
+  test('failed scheduled runs in the dead-letter queue are redriven: the check runs again, the queue drains', async () => {
+    ecrMock.on(ValidatePullThroughCacheRuleCommand).resolves(validation('ghcr', true));
+    const run = scheduled('validate-credentials', '2026-11-28T07:00:00Z');
+    const { result, lines } = await captureLog(() => handler(sqsBatch([JSON.stringify(destinationRecord(run)), JSON.stringify(run)])));
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(emfValues(lines)['CredentialChecks{Cache=TestCache}']).toBe(6);
+  });
+
   test('a user\'s own secret that ECR rejects is broken, whatever its versions', async () => {
     ecrMock.on(ValidatePullThroughCacheRuleCommand).resolves(validation('ghcr', false, 'Unauthorized'));
-    const { lines } = await captureLog(() => handler({ task: 'validate-credentials' }));
+    const { lines } = await captureLog(() => handler(scheduled('validate-credentials')));
     expect(emfValues(lines)).toMatchObject({ 'CredentialCheckFailures{Cache=TestCache,Prefix=ghcr}': 1 });
   });
 
@@ -129,7 +147,7 @@ describe('credential canary', () => {
     ['PullThroughCacheRuleNotFoundException', 'rule not found'],
   ])('%s: the check could not run: counted, logged, and the invocation fails (never a quiet pass)', async (name, message) => {
     ecrMock.on(ValidatePullThroughCacheRuleCommand).rejects(Object.assign(new Error(message), { name }));
-    const { error, lines } = await captureLog(() => handler({ task: 'validate-credentials' }));
+    const { error, lines } = await captureLog(() => handler(scheduled('validate-credentials')));
     expect(String(error)).toMatch(new RegExp(`credential checks could not run for docker-hub: ${name}`));
     expect(emfValues(lines)).toMatchObject({ 'CredentialCheckErrors{Cache=TestCache}': 3, 'CredentialCheckFailures{Cache=TestCache}': 0 });
   });
@@ -157,7 +175,8 @@ describe('sync failure recorder', () => {
   });
 
   test('anything else is rejected with the reason', async () => {
-    const { error } = await captureLog(() => handler({ task: 'reboot' }));
-    expect(String(error)).toMatch(/invocation rejected: not an EventBridge event/);
+    expect(String((await captureLog(() => handler({ task: 'reboot' }))).error)).toMatch(/invocation rejected: not an EventBridge event/);
+    expect(String((await captureLog(() => handler(scheduled('reboot')))).error)).toMatch(/names no known task \('reboot'\)/);
+    expect(String((await captureLog(() => handler(scheduled('count-pulls', 'yesterday')))).error)).toMatch(/has no valid time/);
   });
 });

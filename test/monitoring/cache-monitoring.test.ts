@@ -131,9 +131,13 @@ describe('the health handler and its rules', () => {
     });
   });
 
-  test('schedules: pulls every 15 minutes, credentials every hour, each with its task as input', () => {
-    expect(rule('PullCountSchedule')).toMatchObject({ ScheduleExpression: 'rate(15 minutes)', Targets: [{ Input: '{"task":"count-pulls"}' }] });
-    expect(rule('CredentialCheckSchedule')).toMatchObject({ ScheduleExpression: 'rate(1 hour)', Targets: [{ Input: '{"task":"validate-credentials"}' }] });
+  test('schedules: pulls every 15 minutes, credentials every hour, each an event naming its task and carrying its time', () => {
+    const input = (task: string) => ({
+      InputPathsMap: { id: '$.id', time: '$.time' },
+      InputTemplate: `{"id":<id>,"detail-type":"Scheduled Event","source":"aws.events","time":<time>,"detail":{"task":"${task}"}}`,
+    });
+    expect(rule('PullCountSchedule')).toMatchObject({ ScheduleExpression: 'rate(15 minutes)', Targets: [{ InputTransformer: input('count-pulls') }] });
+    expect(rule('CredentialCheckSchedule')).toMatchObject({ ScheduleExpression: 'rate(1 hour)', Targets: [{ InputTransformer: input('validate-credentials') }] });
   });
 
   test('the canary validates exactly the rules with credentials, and knows which secrets the construct created', () => {
@@ -237,6 +241,7 @@ describe('dashboard', () => {
 describe('validation', () => {
   test('intervals are whole minutes', () => {
     expect(() => synth({ monitoring: { pullCountInterval: Duration.seconds(30) } })).toThrow(/pullCountInterval is 30 seconds; it must be a whole number of minutes/);
+    expect(() => synth({ monitoring: { credentialCheckInterval: Duration.days(4) } })).toThrow(/credentialCheckInterval is 4 days; .* to 3.5 days/);
   });
 
   test('a topic of the user\'s is used as it is', () => {

@@ -107,13 +107,15 @@ describe('handlers', () => {
     expect(cache.scanning?.functions).toHaveLength(2);
   });
 
-  test('least privilege: ECR actions on repository/<prefix>/* only, no "*" resource at all', () => {
+  test('least privilege: ECR actions on repository/<prefix>/* only, "*" only where AWS requires it', () => {
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
     const byAction = (action: string) => statements.filter(s => [s.Action].flat().includes(action));
     const prefixArns = ['ecr-public', 'docker-hub'].map(p => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ecr:${REGION}:${ACCOUNT}:repository/${p}/*`]] }));
     expect(byAction('ecr:StartImageScan').map(s => s.Resource)).toEqual([prefixArns]);
-    expect(byAction('ecr:DescribeImageScanFindings').map(s => s.Resource)).toEqual([prefixArns]);
-    expect(statements.filter(s => [s.Resource].flat().includes('*'))).toEqual([]);
+    expect(byAction('ecr:BatchGetImage').map(s => s.Resource)).toEqual([prefixArns]);
+    expect(byAction('ecr:DescribeImageScanFindings').map(s => s.Resource)).toEqual([prefixArns, prefixArns]);
+    // "*" only for inspector2:ListFindings, which has no resource type
+    expect(statements.filter(s => [s.Resource].flat().includes('*'))).toEqual([{ Action: 'inspector2:ListFindings', Effect: 'Allow', Resource: '*' }]);
     expect(byAction('sns:Publish')).toHaveLength(1);
     template.resourceCountIs('AWS::IAM::ManagedPolicy', 0);
     for (const role of Object.values(template.findResources('AWS::IAM::Role')) as any[]) {
@@ -184,8 +186,13 @@ describe('options', () => {
       .toThrow(/'quay--mirror' cannot be written as a registry scanning filter/);
   });
 
-  test('reserved concurrency must be at least 1', () => {
-    expect(() => synth({ scanning: { reservedConcurrency: 0 } })).toThrow(/reservedConcurrency is 0; it must be a whole number of at least 1/);
+  test('reserved concurrency: a whole number; 0 reserves none (accounts whose concurrency quota is 10)', () => {
+    expect(() => synth({ scanning: { reservedConcurrency: -1 } })).toThrow(/reservedConcurrency is -1; it must be a whole number, 0 to reserve none/);
+    expect(() => synth({ scanning: { reservedConcurrency: 1.5 } })).toThrow(/reservedConcurrency is 1.5/);
+    const none = synth({ scanning: { reservedConcurrency: 0 } }).template;
+    for (const fn of Object.values(none.findResources('AWS::Lambda::Function')) as any[]) {
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    }
   });
 
   test('the standalone construct checks its prefixes', () => {

@@ -83,13 +83,13 @@ export function destinationRecord(event: any): any {
 }
 
 /** The SQS event the redrive mapping delivers. */
-export function sqsBatch(bodies: string[]): any {
+export function sqsBatch(bodies: string[], receiveCount = 1): any {
   return {
     Records: bodies.map((body, i) => ({
       messageId: `m-${i}`,
       receiptHandle: `h-${i}`,
       body,
-      attributes: {},
+      attributes: { ApproximateReceiveCount: String(receiveCount) },
       messageAttributes: {},
       md5OfBody: '',
       eventSource: 'aws:sqs',

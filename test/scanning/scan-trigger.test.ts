@@ -1,4 +1,4 @@
-import { DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { BatchGetImageCommand, DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
 import { mockClient } from 'aws-sdk-client-mock';
 import { destinationRecord, imagePushEvent, pullThroughCacheEvent, sqsBatch } from './events';
 import { putImage } from './images';
@@ -107,13 +107,56 @@ describe('error paths (the ECR client mocked)', () => {
     resetClient();
   });
 
+  test('LimitExceededException for an image with a scan on record: already scanned, skipped', async () => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('LimitExceededException', 400));
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' } });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toHaveProperty(['ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}'], 1);
+  });
+
+  test('LimitExceededException for an image with no scan is the registry\'s daily quota: a failure, kept for a retry', async () => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('LimitExceededException', 400));
+    ecrMock.on(DescribeImageScanFindingsCommand).rejects(awsError('ScanNotFoundException', 400));
+    const { error, lines } = await captureLog(() => handler(event));
+    expect((error as Error).name).toBe('LimitExceededException');
+    expect(emfValues(lines)).toHaveProperty(['ScanFailures{Cache=TestCache}'], 1);
+  });
+
+  test('a multi-architecture image is scanned through its platform images, without attestations', async () => {
+    const child = (n: string) => `sha256:${n.repeat(64)}`;
+    ecrMock.on(StartImageScanCommand).resolves({ imageScanStatus: { status: 'IN_PROGRESS' } }); // the default first, then the specific answers
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: digest } }).rejects(awsError('UnsupportedImageTypeException', 400));
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: child('2') } }).rejects(awsError('LimitExceededException', 400));
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' } });
+    ecrMock.on(BatchGetImageCommand).resolves({
+      images: [{
+        imageManifestMediaType: 'application/vnd.oci.image.index.v1+json',
+        imageManifest: JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          manifests: [
+            { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child('1'), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+            { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child('2'), size: 1, platform: { os: 'linux', architecture: 'arm64' } },
+            { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child('3'), size: 1, platform: { os: 'unknown', architecture: 'unknown' } },
+          ],
+        }),
+      }],
+    });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    const scanned = ecrMock.commandCalls(StartImageScanCommand).map(c => (c.args[0].input as any).imageId.imageDigest);
+    expect(scanned).toEqual([digest, child('1'), child('2')]);
+    expect(emfValues(lines)).toMatchObject({ 'ScansStarted{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}': 1 });
+  });
+
   test.each([
-    ['LimitExceededException', 400, 'AlreadyScanned'],
     ['UnsupportedImageTypeException', 400, 'UnsupportedImage'],
     ['ImageArchivedException', 400, 'ImageArchived'],
     ['RepositoryNotFoundException', 400, 'ImageGone'],
   ])('%s is a permanent answer: skipped as %s, never retried', async (name, status, reason) => {
     ecrMock.on(StartImageScanCommand).rejects(awsError(name, status));
+    ecrMock.on(BatchGetImageCommand).resolves({ images: [{ imageManifestMediaType: 'application/vnd.oci.image.manifest.v1+json', imageManifest: '{}' }] });
     const { error, lines } = await captureLog(() => handler(event));
     expect(error).toBeUndefined();
     expect(ecrMock.commandCalls(StartImageScanCommand)).toHaveLength(1);
@@ -145,6 +188,17 @@ describe('error paths (the ECR client mocked)', () => {
     expect(ecrMock.commandCalls(StartImageScanCommand)).toHaveLength(0);
     expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
     expect(emfValues(lines)).toHaveProperty(['ScanFailures{Cache=TestCache}'], 1);
+  });
+
+  test('a redriven message that keeps failing is given up after 5 deliveries: logged whole, then removed', async () => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('AccessDeniedException', 400));
+    const body = JSON.stringify(event);
+    const early = await captureLog(() => handler(sqsBatch([body], 4)));
+    expect(early.result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-0' }] }); // stays in the queue
+    const late = await captureLog(() => handler(sqsBatch([body, 'garbage'], 5)));
+    expect(late.result).toEqual({ batchItemFailures: [] }); // given up
+    const givenUp = late.lines.filter(l => /given up and removed from the queue/.test(l.message));
+    expect(givenUp.map(l => l.body)).toEqual([body, 'garbage']); // the message survives in the log
   });
 
   test('an invocation that is no event at all is rejected with the reason', async () => {

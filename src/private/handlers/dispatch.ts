@@ -6,13 +6,18 @@ export interface BatchResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
 }
 
+/** A redriven message that fails this many times is given up: logged whole, then deleted from the queue. */
+export const MAX_REDRIVES = 5;
+
 /**
  * Run `handle` on every event an invocation carries.
  *
  * A direct event that fails throws, so Lambda retries it and then sends it to the function's on-failure
  * destination (the dead-letter queue). In a redrive batch, each failed record is returned as a batch item
- * failure and stays in the queue; the others are deleted. Input that holds no event is logged and thrown
- * (direct) or left in the queue (batch): it is never dropped silently.
+ * failure and stays in the queue; the others are deleted. A record that has failed `MAX_REDRIVES` times is
+ * given up: its whole body goes to the log (an ERROR line) and it leaves the queue, so one poison message
+ * cannot keep the queue (and its alarm) busy for 14 days. Input that holds no event is logged and thrown
+ * (direct) or treated as a failed record (batch): it is never dropped silently.
  */
 export async function dispatch(input: unknown, handle: (event: CloudEvent) => Promise<void>): Promise<BatchResult | void> {
   const envelope = openEnvelope(input);
@@ -31,8 +36,14 @@ export async function dispatch(input: unknown, handle: (event: CloudEvent) => Pr
           }
           await handle(record.event);
         } catch (error) {
-          log('ERROR', 'redriven message failed; it stays in the queue', { messageId: record.messageId, error });
-          batchItemFailures.push({ itemIdentifier: record.messageId });
+          if (record.receiveCount >= MAX_REDRIVES) {
+            log('ERROR', `redriven message failed ${record.receiveCount} times: given up and removed from the queue; its body follows`, {
+              messageId: record.messageId, receiveCount: record.receiveCount, error, body: record.body,
+            });
+          } else {
+            log('ERROR', 'redriven message failed; it stays in the queue', { messageId: record.messageId, receiveCount: record.receiveCount, error });
+            batchItemFailures.push({ itemIdentifier: record.messageId });
+          }
         }
       }
       return { batchItemFailures };

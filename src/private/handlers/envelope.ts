@@ -23,6 +23,10 @@ export interface CloudEvent {
 /** One SQS record of a redrive batch: its id (for a partial batch failure) and its event. */
 export interface QueuedEvent {
   readonly messageId: string;
+  /** How many times the queue has delivered this message (SQS `ApproximateReceiveCount`). */
+  readonly receiveCount: number;
+  /** The message body as received, kept for the log when the message is given up. */
+  readonly body: string;
   /** The event, or the reason the message holds none. */
   readonly event?: CloudEvent;
   readonly problem?: string;
@@ -57,14 +61,16 @@ export function openEnvelope(input: unknown): Envelope {
   if (Array.isArray(records) && records.every(r => (r as { eventSource?: unknown })?.eventSource === 'aws:sqs')) {
     return {
       kind: 'queue',
-      records: records.map((record: { messageId: string; body: string }) => {
+      records: records.map((record: { messageId: string; body: string; attributes?: { ApproximateReceiveCount?: string } }) => {
+        const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1;
+        const base = { messageId: record.messageId, body: record.body, receiveCount };
         let body: unknown;
         try {
           body = JSON.parse(record.body);
         } catch {
-          return { messageId: record.messageId, problem: 'the message body is not JSON' };
+          return { ...base, problem: 'the message body is not JSON' };
         }
-        return { messageId: record.messageId, ...unwrap(body) };
+        return { ...base, ...unwrap(body) };
       }),
     };
   }
