@@ -6,6 +6,7 @@ dist/js (npm tarball), dist/python (wheel) and dist/java (jar). Standard library
 
 0. names    no member or parameter of the API is a Python or Java keyword (jsii would rename it there:
             `lambda_`), since the compile silences jsii's reserved-word warning for Go's `map`;
+   readme   each Python and Java block of README.md is an excerpt of the example app in that language;
 1. assets   every file under the npm tarball's package/assets/ (the bundled Lambda handlers) is in the jsii
             bundle that the wheel and the jar carry, byte for byte;
 2. ts       synthesize examples/bindings/typescript with the command its cdk.json gives `cdk synth`;
@@ -161,6 +162,50 @@ def check_names():
     if clashes:
         raise Failure('rename these (jsii would escape them, for example `lambda_`):\n  ' + '\n  '.join(clashes))
     log(f'{len(assembly["types"])} types: no member or parameter name is a Python or Java keyword')
+
+
+# ---------------------------------------------------------------------------------------------------------
+# README examples in Python and Java: excerpts of the example apps that this run synthesizes
+
+EXCERPT_SOURCES = {
+    'python': EXAMPLES / 'python' / 'app.py',
+    'java': EXAMPLES / 'java' / 'src' / 'main' / 'java' / 'io' / 'github' / 'cdkecrptc' / 'examples' / 'BindingsApp.java',
+}
+ELISION = re.compile(r'^\s*(#|//)?\s*\.\.\.\s*$')
+
+
+def _code_lines(text):
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def check_readme_excerpts():
+    """Each ```python / ```java block of README.md, cut at `...` lines, appears piece by piece, in order, in the
+    example app of that language (indentation and blank lines aside). The apps are then run, so the README's
+    Python and Java are code that runs."""
+    readme = (ROOT / 'README.md').read_text()
+    checked = 0
+    for language, source in EXCERPT_SOURCES.items():
+        code = _code_lines(source.read_text())
+        for block in re.findall(rf'^```{language}\n(.*?)^```', readme, re.M | re.S):
+            pieces, piece = [], []
+            for line in block.splitlines():
+                if ELISION.match(line):
+                    pieces.append(piece)
+                    piece = []
+                else:
+                    piece.append(line)
+            pieces.append(piece)
+            at = 0
+            for piece in (_code_lines('\n'.join(p)) for p in pieces):
+                if not piece:
+                    continue
+                found = next((i for i in range(at, len(code) - len(piece) + 1) if code[i:i + len(piece)] == piece), None)
+                if found is None:
+                    raise Failure(f'README.md: this {language} excerpt is not (or no longer, or not in this order) in '
+                                  f'{source.relative_to(ROOT)}; update one or the other:\n  ' + '\n  '.join(piece))
+                at = found + len(piece)
+            checked += 1
+    log(f'{checked} Python and Java block(s) of README.md are excerpts of the example apps')
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -422,6 +467,7 @@ def main():
 
     try:
         step('names in the API against Python and Java keywords', check_names)
+        step('README examples in Python and Java against the example apps', check_readme_excerpts)
         tarball, wheel, jar, pom = packages()
         report['lambdaAssets'] = step('Lambda assets in the npm tarball, the wheel and the jar',
                                       check_assets, tarball, wheel, jar)
