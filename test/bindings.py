@@ -21,7 +21,7 @@ dist/js (npm tarball), dist/python (wheel) and dist/java (jar). Standard library
 Downloads are cached where pip and Maven cache them (pip's cache directory, ~/.m2). Each synth is timed, and
 the peak resident memory of its whole process tree (the app plus the jsii kernel it starts) is sampled.
 Options: --languages typescript,python,java (a subset skips the others and the comparison with them),
---json FILE writes the figures.
+--json FILE writes the figures (default .bindings/report.json).
 """
 import argparse
 import difflib
@@ -447,7 +447,7 @@ def compare(languages):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--languages', default=','.join(LANGUAGES))
-    parser.add_argument('--json', help='write the figures to this file')
+    parser.add_argument('--json', default=str(WORK / 'report.json'), help='write the figures to this file')
     args = parser.parse_args()
     languages = [lang.strip() for lang in args.languages.split(',') if lang.strip()]
     unknown = set(languages) - set(LANGUAGES)
