@@ -145,7 +145,7 @@ project.packageTask.spawn(project.tasks.tryFind('package-all')!);
 // names against Python's and Java's keywords), and jsii-pacmak's Maven build reuses ~/.m2 instead of downloading
 // aws-cdk-lib into a temporary repository on every build.
 project.compileTask.reset('jsii --fail-on-warnings --silence-warnings=reserved-word');
-project.tasks.tryFind('package:java')!.reset('jsii-pacmak -v --target java --maven-local-repository "${HOME}/.m2/repository"');
+project.tasks.tryFind('package:java')!.reset('jsii-pacmak -v --target java --maven-local-repository "$HOME/.m2/repository"');
 const bindings = project.addTask('bindings:test', {
   description: 'Synthesize examples/bindings in TypeScript, Python and Java from the built packages; fail if the templates differ',
   exec: 'python3 test/bindings.py',
