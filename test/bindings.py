@@ -11,14 +11,16 @@ dist/js (npm tarball), dist/python (wheel) and dist/java (jar). Standard library
             bundle that the wheel and the jar carry, byte for byte;
 2. ts       synthesize examples/bindings/typescript with the command its cdk.json gives `cdk synth`;
 3. python   a fresh virtualenv, the wheel plus aws-cdk-lib and constructs pinned at the library's floor
-            (examples/bindings/python/requirements.txt), then synthesize examples/bindings/python;
+            (examples/bindings/python/requirements.txt, from PyPI through the wheelhouse), then synthesize
+            examples/bindings/python;
 4. java     install the jar into the local Maven repository, build examples/bindings/java against it and the
             pinned aws-cdk-lib, then synthesize it;
 5. compare  the three templates, after dropping metadata (CDKMetadata, resource Metadata) and blanking asset
             hashes, must be identical; so must the annotations and the file assets. A difference fails the
             run with a unified diff.
 
-Downloads are cached where pip and Maven cache them (pip's cache directory, ~/.m2). Each synth is timed, and
+Downloads are kept between runs: Maven's in ~/.m2, pip's in a wheelhouse under ~/.cache (pip's own HTTP cache
+keeps nothing when the index sends no caching headers). Each synth is timed, and
 the peak resident memory of its whole process tree (the app plus the jsii kernel it starts) is sampled.
 Options: --languages typescript,python,java (a subset skips the others and the comparison with them),
 --json FILE writes the figures (default .bindings/report.json).
@@ -50,6 +52,8 @@ ASSETS_PREFIX = 'package/assets/'
 # Pinned so every run uses the same plugin, whatever Maven's defaults are.
 MAVEN_INSTALL_PLUGIN = 'org.apache.maven.plugins:maven-install-plugin:3.1.4'
 TIMEOUT_S = 20 * 60
+# Python downloads for the venv, kept between runs (and between clones) like ~/.m2 keeps Maven's.
+WHEELHOUSE = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'cdk-ecr-pull-through-cache' / 'wheelhouse'
 PAGE = os.sysconf('SC_PAGE_SIZE')
 
 
@@ -316,7 +320,18 @@ def prepare_python(wheel):
     venv = WORK / 'venv'
     run([sys.executable, '-m', 'venv', '--clear', venv])
     pip = [venv / 'bin' / 'python', '-m', 'pip', '--disable-pip-version-check', '--no-input']
-    run(pip + ['install', '--quiet', wheel, '-r', EXAMPLES / 'python' / 'requirements.txt'])
+    requirements = EXAMPLES / 'python' / 'requirements.txt'
+    # pip's own HTTP cache stores nothing when the index's responses carry no caching headers (this machine's
+    # do not), so the downloaded wheels are kept in a wheelhouse: install from it alone, and download into it
+    # only when it lacks something (first run, or a new pin or dependency).
+    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    offline = pip + ['install', '--quiet', '--no-index', '--find-links', WHEELHOUSE, wheel, '-r', requirements]
+    log(f'$ {" ".join(str(c) for c in offline)}')
+    if subprocess.run([str(c) for c in offline], capture_output=True, timeout=TIMEOUT_S).returncode != 0:
+        log(f'the wheelhouse {WHEELHOUSE} lacks some of them: downloading')
+        run(pip + ['download', '--quiet', '--dest', WHEELHOUSE, wheel, '-r', requirements])
+        (WHEELHOUSE / wheel.name).unlink(missing_ok=True)  # the library itself always comes from dist/python
+        run(offline)
     run(pip + ['check'], quiet=True)
     env = base_env()
     env['VIRTUAL_ENV'] = str(venv)
