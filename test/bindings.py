@@ -288,7 +288,8 @@ def base_env():
     env = dict(os.environ)
     # offline and quiet: no instance metadata look-ups, no telemetry, no Node.js version banner from jsii
     env.update(AWS_EC2_METADATA_DISABLED='true', CDK_DISABLE_CLI_TELEMETRY='true')
-    env['MAVEN_OPTS'] = (env.get('MAVEN_OPTS', '') + ' -Dstyle.color=never').strip()  # no ANSI codes in CI logs
+    # no ANSI codes in logs: Debian's Maven 3.8 writes ESC[0m resets even with --batch-mode and -q
+    env['MAVEN_OPTS'] = (env.get('MAVEN_OPTS', '') + ' -Dstyle.color=never -Djansi.noreset=true').strip()
     # the jsii kernel's banner about this Node.js major version (it takes a list of majors to keep quiet about)
     node_major = subprocess.run(['node', '-p', "process.versions.node.split('.')[0]"], capture_output=True,
                                 text=True, check=True).stdout.strip()
