@@ -180,4 +180,21 @@ for (const pattern of ['/examples/', '/bench/', '/rosetta/', '/docs/', '/.ci/', 
 project.packageTask.reset();
 project.packageTask.spawn(project.tasks.tryFind('package-all')!);
 
+// Python and Java users, proven on every build: once package-all has written the npm tarball, the wheel and the
+// jar, synthesize examples/bindings/ from TypeScript, Python (fresh venv, the wheel, aws-cdk-lib pinned at the
+// floor) and Java (Maven, the jar), fail on any template difference, and check each bundled Lambda asset is
+// byte-identical in the three packages. Also: jsii warnings fail the compile (reserved-word stays silenced, as
+// projen does, because its only hit is `map`, reserved in Go, which we do not target; test/bindings.py checks
+// names against Python's and Java's keywords), and jsii-pacmak's Maven build reuses ~/.m2 instead of downloading
+// aws-cdk-lib into a temporary repository on every build.
+project.compileTask.reset('jsii --fail-on-warnings --silence-warnings=reserved-word');
+project.tasks.tryFind('package:java')!.reset('jsii-pacmak -v --target java --maven-local-repository "$HOME/.m2/repository"');
+const bindings = project.addTask('bindings:test', {
+  description: 'Synthesize examples/bindings in TypeScript, Python and Java from the built packages; fail if the templates differ',
+  exec: 'python3 test/bindings.py',
+});
+project.packageTask.spawn(bindings);
+project.gitignore.exclude('/.bindings/', '/examples/bindings/java/target/');
+project.addPackageIgnore('/.bindings/');
+
 project.synth();
