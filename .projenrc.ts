@@ -57,6 +57,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     jestConfig: {
       testPathIgnorePatterns: ['/node_modules/', '\\.snapshot/', '/examples/cdk\\.out/'],
+      // every run gets its own temp folder, removed afterwards; a test that leaves anything in it fails the run
+      globalSetup: '<rootDir>/test/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/test/jest-global-teardown.ts',
     },
   },
 

@@ -1,10 +1,10 @@
 import * as fs from 'fs';
-import { tmpdir } from 'os';
 import { join } from 'path';
 import * as fc from 'fast-check';
 import { ImageMapping } from '../src';
 import { run, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE } from '../src/cli/main';
 import { rewriteYaml } from '../src/cli/rewrite';
+import { testDir } from './util';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const FIXTURES = join(__dirname, 'cli', 'fixtures');
@@ -19,7 +19,7 @@ function cli(args: string[], interactive = false): Captured {
 }
 
 function tempDir(): string {
-  return fs.mkdtempSync(join(tmpdir(), 'ecr-ptc-'));
+  return testDir('ecr-ptc-');
 }
 
 /** Copies every fixture input into a fresh folder under its real name (`compose.input.yaml` -> `compose.yaml`). */

@@ -1,9 +1,10 @@
-import { App, Stack, Token } from 'aws-cdk-lib';
+import { Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../src';
+import { testApp } from './util';
 
-const stack = new Stack(new App(), 'S');
+const stack = new Stack(testApp(), 'S');
 const credentials = UpstreamCredentials.fromSecret(
   secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', 'arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/hub-AbCdEf'));
 
