@@ -257,6 +257,8 @@ function collectHelmMaps(doc: Document.Parsed, text: string, j: Judge, maps: Hel
   /** A field's text as written (so `tag: 1.10` stays `1.10`), or undefined when absent or empty. */
   const written = (node: Scalar | undefined) => node && node.value !== null && String(node.value) !== '' ? scalarText(text, node) : undefined;
 
+  const leftAlone = (finding: Finding, why: string): Finding =>
+    ({ line: finding.line, image: finding.image, outcome: Outcome.LEFT_ALONE, note: `Helm image map left whole: ${why}` });
   const judged = maps.map(({ map, line, viaAlias }) => {
     const field = (name: string) => stringScalar(doc, map.get(name, true));
     const registryNode = field('registry');
@@ -272,12 +274,32 @@ function collectHelmMaps(doc: Document.Parsed, text: string, j: Judge, maps: Hel
       problems.unshift(viaAlias ? 'the map is an alias (*name)' : 'the map is anchored (&name), so shared with its aliases');
     }
     const verdict = repository === ''
-      ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' } as Finding }
+      ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' } as Finding, repository: undefined }
       : judge(image, line, j);
     const ownRegistry = written(registryNode) !== undefined;
-    return { finding: verdict.finding, cachePath: verdict.repository, ownRegistry, registryNode, repositoryNode, problems };
+    if (problems.length > 0 && verdict.finding.outcome !== Outcome.CACHED && verdict.finding.outcome !== Outcome.LEFT_ALONE) {
+      // not plain: in rewrite mode left whole; in check mode not cached (its value may not even read right)
+      const finding: Finding = j.mapping
+        ? leftAlone(verdict.finding, problems.join('; '))
+        : { ...verdict.finding, note: `${verdict.finding.note} (and the Helm image map is not plain: ${problems.join('; ')})` };
+      return { finding, cachePath: undefined, ownRegistry, registryNode, repositoryNode, blocked: true };
+    }
+    return { finding: verdict.finding, cachePath: verdict.repository, ownRegistry, registryNode, repositoryNode, blocked: false };
   });
 
+  const toRewrite = judged.filter(x => x.cachePath !== undefined);
+  if (globalRegistry !== undefined && toRewrite.length > 0) {
+    // every map takes its registry from global.imageRegistry: they move together, or none of them does
+    const why = globalProblem !== undefined ? `global.imageRegistry is ${globalProblem}`
+      : judged.some(x => x.blocked) ? 'another map under the same global.imageRegistry is left whole'
+        : undefined;
+    if (why !== undefined) {
+      for (const x of judged) {
+        findings.push(x.cachePath !== undefined ? leftAlone(x.finding, why) : x.finding);
+      }
+      return;
+    }
+  }
   const served = judged.map(x => x.finding.outcome === Outcome.REWRITTEN || x.finding.outcome === Outcome.CACHED);
   if (!helmMapsMayMove(globalRegistry, served)) {
     for (const x of judged) {
@@ -287,32 +309,12 @@ function collectHelmMaps(doc: Document.Parsed, text: string, j: Judge, maps: Hel
     }
     return;
   }
-  const leftAlone = (finding: Finding, why: string): Finding =>
-    ({ line: finding.line, image: finding.image, outcome: Outcome.LEFT_ALONE, note: `Helm image map left whole: ${why}` });
-  const toRewrite = judged.filter(x => x.cachePath !== undefined);
-  if (globalRegistry !== undefined && toRewrite.length > 0) {
-    // every map takes its registry from global.imageRegistry: they move together, or none of them does
-    const why = globalProblem !== undefined ? `global.imageRegistry is ${globalProblem}`
-      : toRewrite.some(x => x.problems.length > 0)
-        ? `another map under the same global.imageRegistry cannot be rewritten (${toRewrite.find(x => x.problems.length > 0)!.problems.join('; ')})`
-        : undefined;
-    if (why !== undefined) {
-      for (const x of judged) {
-        findings.push(x.cachePath !== undefined ? leftAlone(x.finding, x.problems.length > 0 ? x.problems.join('; ') : why) : x.finding);
-      }
-      return;
-    }
-  }
 
   const domain = j.mapping?.registryDomain;
   let anyRewritten = false;
   for (const x of judged) {
     if (x.cachePath === undefined || !x.repositoryNode || domain === undefined) {
       findings.push(x.finding);
-      continue;
-    }
-    if (x.problems.length > 0) {
-      findings.push(leftAlone(x.finding, x.problems.join('; ')));
       continue;
     }
     findings.push(x.finding);
