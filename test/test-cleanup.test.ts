@@ -29,7 +29,7 @@ describe('the test suite cleans up after itself', () => {
     expect(existsSync(fake)).toBe(false);
 
     const clean = testDir('clean-run-');
-    mkdirSync(join(clean, 'tmp'));
+    mkdirSync(join(clean, 'tmp', 'v8-compile-cache-0'), { recursive: true }); // ts-node's cache in spawned CLIs: not a leftover
     mkdirSync(join(clean, 'apps', 'cdk.out-1'), { recursive: true });
     expect(() => removeRunDir(clean)).not.toThrow();
     expect(existsSync(clean)).toBe(false);
