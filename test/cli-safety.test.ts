@@ -520,3 +520,23 @@ describe('text output escapes control characters from file names and contents', 
     expect(result.out).toContain(`${join(dir, 'evil\\x1b[2J\\x1b[1;1H\\x0d.yaml')}:1: nginx\\x1b[31m\\u202e:1: `);
   });
 });
+
+describe('odd command lines', () => {
+  test('a file named both directly and through its folder is processed once', () => {
+    const dir = testDir();
+    fs.writeFileSync(join(dir, 'a.yaml'), 'image: nginx:1\n');
+    const report = JSON.parse(cli(['check', dir, join(dir, 'a.yaml'), join(dir, '.', 'a.yaml'), '--json']).out);
+    expect(report.files).toHaveLength(1);
+  });
+
+  test('output into a closed pipe (`| head`) ends quietly, without a stack trace', () => {
+    const dir = testDir();
+    for (let i = 0; i < 300; i++) {
+      fs.writeFileSync(join(dir, `f${i}.yaml`), 'image: nginx:1\n');
+    }
+    const main = join(__dirname, '..', 'src', 'cli', 'main.ts');
+    const result = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" -r ts-node/register/transpile-only "${main}" check "${dir}" --json | head -c 10 >/dev/null`],
+      { encoding: 'utf-8', cwd: join(__dirname, '..'), timeout: 60_000 });
+    expect(result.stderr).toBe('');
+  });
+});

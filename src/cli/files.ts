@@ -63,6 +63,7 @@ const ERRNO_TEXT: { readonly [code: string]: string | undefined } = {
   ENXIO: 'no such device or address (a socket or an unconnected FIFO)',
   EMFILE: 'too many open files',
   EXDEV: 'cross-device link',
+  ERR_FS_FILE_TOO_LARGE: 'file too large to read',
 };
 
 /** The kind of a file, from its name, or undefined for files ecr-ptc does not read. */
@@ -129,6 +130,7 @@ export function findFiles(paths: string[], options: WalkOptions = {}): Walk {
   const leftovers: string[] = [];
   const seen = new Set<string>();
   const walkedDirs = new Set<string>();
+  const listings = new Map<string, string[]>();
   const add = (file: FoundFile, identity: string = file.path) => {
     if (!seen.has(identity)) {
       seen.add(identity);
@@ -199,7 +201,7 @@ export function findFiles(paths: string[], options: WalkOptions = {}): Walk {
         } else {
           const kind = kindOf(path);
           if (kind) {
-            add({ path, kind });
+            add({ path, kind }, join(identity, entry.name));
           }
         }
       } else if (kindOf(path) && entry.name !== LOCK_NAME) {
@@ -232,7 +234,7 @@ export function findFiles(paths: string[], options: WalkOptions = {}): Walk {
       }
       const kind = kindOf(path) ?? kindOf(real);
       add(kind ? { path, kind, named: true } : { path, problem: 'not a YAML file (.yaml, .yml) or a Dockerfile, left alone' }, real);
-      leftovers.push(...leftoversOf(real));
+      leftovers.push(...leftoversOf(real, listings));
     } else {
       add({ path, problem: `${typeName(stat)}, not a regular file: refused` });
     }
@@ -240,16 +242,20 @@ export function findFiles(paths: string[], options: WalkOptions = {}): Walk {
   return { files, skipped, leftovers: [...new Set(leftovers)] };
 }
 
-/** Leftover temporary files of one file, beside it. */
-function leftoversOf(file: string): string[] {
-  const stem = tempStem(basename(file));
-  try {
-    return readdirSync(dirname(file), { withFileTypes: true })
-      .filter(e => e.isFile() && TEMP_FILE.test(e.name) && (e.name.startsWith(`${stem}.ecr-ptc-`) || e.name.startsWith(`.${basename(file)}.ecr-ptc-`)))
-      .map(e => join(dirname(file), e.name));
-  } catch {
-    return [];
+/** Leftover temporary files of one file, beside it (each folder listed once, however many files are named in it). */
+function leftoversOf(file: string, listings: Map<string, string[]>): string[] {
+  const dir = dirname(file);
+  let temps = listings.get(dir);
+  if (temps === undefined) {
+    try {
+      temps = readdirSync(dir, { withFileTypes: true }).filter(e => e.isFile() && TEMP_FILE.test(e.name)).map(e => e.name);
+    } catch {
+      temps = [];
+    }
+    listings.set(dir, temps);
   }
+  const stems = [`${tempStem(basename(file))}.ecr-ptc-`, `.${basename(file)}.ecr-ptc-`];
+  return temps.filter(name => stems.some(stem => name.startsWith(stem))).map(name => join(dir, name));
 }
 
 /** `.` plus at most 100 characters of the name, so the temporary name stays within NAME_MAX (255). */

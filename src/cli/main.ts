@@ -368,6 +368,15 @@ function printText(reports: FileReport[], s: Summary, rewriting: boolean, write:
 }
 
 if (require.main === module) {
+  // `ecr-ptc check . | head`: a closed pipe ends the output quietly, without a stack trace
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') {
+        process.exit(process.exitCode ?? EXIT_OK);
+      }
+      throw e;
+    });
+  }
   process.exitCode = run(process.argv.slice(2), {
     out: text => process.stdout.write(text),
     err: text => process.stderr.write(text),
