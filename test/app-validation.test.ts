@@ -87,9 +87,11 @@ describe('two caches in one account and Region', () => {
 });
 
 describe('a prefix with a trailing /', () => {
-  test('refused where dropping the / would leave an invalid prefix', () => {
+  test('refused, rather than trimmed into an invalid value (a/ -> a) or a different one', () => {
     expect(() => UpstreamRegistry.quay({ ecrRepositoryPrefix: 'a/' }))
-      .toThrow(/ecrRepositoryPrefix 'a\/' is invalid: without its trailing '\/' \(which ECR always assumes\) it is 1 character long; ECR allows 2 to 30/);
+      .toThrow(/ecrRepositoryPrefix 'a\/' is invalid: it ends with '\/', which ECR always assumes; write 'a' \(and note that 'a' is 1 character long; ECR allows 2 to 30\)/);
+    expect(() => UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', upstreamRepositoryPrefix: 'team/' }))
+      .toThrow(/upstreamRepositoryPrefix 'team\/' is invalid: it ends with '\/'/);
   });
 });
 
