@@ -125,6 +125,11 @@ project.addTask('bench:cli', {
   exec: 'ts-node --project bench/tsconfig.json bench/cli.bench.ts',
 });
 
+project.addTask('bench:cli-scale', {
+  description: 'ecr-ptc rewrite time and peak memory on one file of 1k/4k/16k images and trees of 1k/10k files (docs/BENCHMARKS.md)',
+  exec: 'ts-node --project bench/tsconfig.json bench/cli-scale.bench.ts',
+});
+
 project.addTask('bench', {
   description: 'Synth-time benchmark: PullThroughCacheRules vs hand-written L1 rules (writes docs/BENCHMARKS.md figures to stdout)',
   exec: 'ts-node --project bench/tsconfig.json bench/synth.bench.ts',
