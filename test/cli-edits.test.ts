@@ -78,11 +78,12 @@ describe('edits are applied in one pass: time grows linearly with the number of 
     return best;
   };
 
-  test('16,000 images take less than 8 times as long as 4,000 (linear: 4x; the old splicing: 16x, 58 s)', () => {
+  test('16,000 images take less than 10 times as long as 4,000 (linear: 4x; the old splicing: 16x, 58 s)', () => {
     time(1000); // warm up
     const t4 = time(4000);
     const t16 = time(16000);
-    expect(t16).toBeLessThan(8 * t4 + 50);
+    // generous, as the machine is shared: quadratic growth would still be far above it
+    expect(t16).toBeLessThan(10 * t4 + 100);
     expect(t16).toBeLessThan(15_000);
   }, 120_000);
 });

@@ -7,7 +7,7 @@
  * printed at load time.
  */
 /* eslint-disable no-bitwise */ // open(2) flags and file mode bits are bit fields
-import { execFileSync, spawnSync } from 'child_process';
+import { execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { createServer } from 'net';
 import { hostname } from 'os';
@@ -476,6 +476,29 @@ describe('two runs at once: the second one writes nothing and says why', () => {
     expect(result.err).toBe(`${lock}: removed the lock of an ecr-ptc run that no longer runs\n`);
     expect(fs.readdirSync(dir)).toEqual(['a.yaml']);
   });
+
+  test('two real runs at once with different registries: the tree ends in one state or the other, never mixed', async () => {
+    const dir = testDir();
+    for (let i = 0; i < 400; i++) {
+      fs.writeFileSync(join(dir, `f${String(i).padStart(3, '0')}.yaml`), 'image: nginx:1\n');
+    }
+    const other = '444455556666.dkr.ecr.us-east-1.amazonaws.com';
+    const start = (registry: string) => new Promise<{ code: number | null; err: string }>(resolve => {
+      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', 'src', 'cli', 'main.ts'), 'rewrite', dir, '--registry', registry],
+        { cwd: join(__dirname, '..'), stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', d => { err += d; });
+      child.on('exit', code => resolve({ code, err }));
+    });
+    const results = await Promise.all([start(REGISTRY), start(other)]);
+    const contents = new Set(fs.readdirSync(dir).map(n => fs.readFileSync(join(dir, n), 'utf-8')));
+    expect(contents.size).toBe(1);
+    expect([`image: ${REGISTRY}/docker-hub/library/nginx:1\n`, `image: ${other}/docker-hub/library/nginx:1\n`]).toContain([...contents][0]);
+    // one run did the work; the other said why it wrote nothing
+    expect(results.map(r => r.code).sort()).toEqual([0, 1]);
+    const loser = results.find(r => r.code === 1)!;
+    expect(loser.err).toMatch(/another ecr-ptc run .* nothing was written|no cache prefix for|not served|under no known cache prefix/);
+  }, 120_000);
 
   test('killed with SIGKILL mid-run: every file is whole (old or new), and the next run finishes the job and cleans up', () => {
     const dir = testDir();
