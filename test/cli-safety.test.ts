@@ -477,6 +477,19 @@ describe('two runs at once: the second one writes nothing and says why', () => {
     expect(fs.readdirSync(dir)).toEqual(['a.yaml']);
   });
 
+  test('an empty lock (a run killed between creating and writing it) is taken over once it is a minute old', () => {
+    const dir = testDir();
+    fs.writeFileSync(join(dir, 'a.yaml'), 'image: nginx:1\n');
+    const lock = join(dir, '.ecr-ptc.lock');
+    fs.writeFileSync(lock, '');
+    expect(rewrite(dir).code).toBe(EXIT_FINDINGS); // fresh: maybe a run just starting
+    expect(fs.readFileSync(join(dir, 'a.yaml'), 'utf-8')).toBe('image: nginx:1\n');
+    const old = new Date(Date.now() - 120_000);
+    fs.utimesSync(lock, old, old);
+    expect(rewrite(dir).code).toBe(EXIT_OK);
+    expect(fs.readdirSync(dir)).toEqual(['a.yaml']);
+  });
+
   test('two real runs at once with different registries: the tree ends in one state or the other, never mixed', async () => {
     const dir = testDir();
     for (let i = 0; i < 400; i++) {

@@ -483,7 +483,9 @@ export class Locks {
         }
       }
       const holder = readLock(lock);
-      if (holder && holder.host === hostname() && !alive(holder.pid)) {
+      // a run of this host that no longer runs, or a lock left empty by a run killed between creating and
+      // writing it (older than a minute)
+      if ((holder && holder.host === hostname() && !alive(holder.pid)) || (!holder && lockAgeMs(lock) > 60_000)) {
         try {
           unlinkSync(lock);
           this.staleRemoved.push(lock);
@@ -505,6 +507,14 @@ function readLock(lock: string): { pid: number; host: string; started: string } 
     return typeof parsed.pid === 'number' && typeof parsed.host === 'string' ? parsed : undefined;
   } catch {
     return undefined;
+  }
+}
+
+function lockAgeMs(lock: string): number {
+  try {
+    return Date.now() - lstatSync(lock).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 
