@@ -45,6 +45,16 @@ describe('Helm image maps are rewritten whole or left whole, and never grow on a
     expect(result.findings.map(f => f.note).join(' ')).toMatch(note);
   });
 
+  test('a map that merges fields with << is left whole and reported (so check cannot pass over it)', () => {
+    const input = 'base: &base\n  registry: docker.io\n  repository: bitnami/redis\nimage:\n  <<: *base\n  tag: "7"\n';
+    const result = rewriteYaml(input, judge);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([{ line: 4, image: 'image (a map with a merge key)', outcome: Outcome.LEFT_ALONE, note: 'Helm image map left whole: it merges fields with <<' }]);
+    const dir = testDir();
+    fs.writeFileSync(join(dir, 'values.yaml'), input);
+    expect(cli(['check', dir]).code).toBe(EXIT_FINDINGS);
+  });
+
   test('a plain map next to a refused one is still rewritten, whole', () => {
     const input = 'a:\n  image:\n    registry: >-\n      docker.io\n    repository: bitnami/redis\nb:\n  image:\n    registry: docker.io\n    repository: bitnami/nginx\n    tag: "1"\n';
     const once = rewriteYaml(input, judge).output;

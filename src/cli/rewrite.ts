@@ -178,6 +178,12 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
         if (key !== undefined && IMAGE_KEY.test(key)) {
           const value = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
           if (isMap(value)) {
+            if ((value.items as Pair[]).some(p => isScalar(p.key) && p.key.value === '<<')) {
+              // fields merged in from elsewhere (`<<: *base`): which ones apply is not plain to see, so say so
+              const line = lineOf((pair.key as Scalar).range![0]);
+              findings.push({ line, image: `${key} (a map with a merge key)`, outcome: Outcome.LEFT_ALONE, note: 'Helm image map left whole: it merges fields with <<' });
+              continue;
+            }
             if (value.has('repository')) {
               helmMaps.push({ map: value, line: lineOf((pair.key as Scalar).range![0]), viaAlias: isAlias(pair.value) });
               continue;
