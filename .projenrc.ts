@@ -90,6 +90,9 @@ const project = new awscdk.AwsCdkConstructLibrary({
     passWithNoTests: false,
     jestConfig: {
       testPathIgnorePatterns: ['/node_modules/', '\\.snapshot/', '/examples/cdk\\.out/'],
+      // every run gets its own temp folder, removed afterwards; a test that leaves anything in it fails the run
+      globalSetup: '<rootDir>/test/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/test/jest-global-teardown.ts',
     },
   },
 
@@ -163,6 +166,11 @@ project.addTask('bench:handlers', {
 project.addTask('bench:monitoring', {
   description: 'CloudWatch resources per number of upstreams, and their monthly cost at list prices',
   exec: 'ts-node --project bench/tsconfig.json bench/monitoring.bench.ts',
+});
+
+project.addTask('bench:cli-scale', {
+  description: 'ecr-ptc rewrite time and peak memory on one file of 1k/4k/16k images and trees of 1k/10k files (docs/BENCHMARKS.md)',
+  exec: 'ts-node --project bench/tsconfig.json bench/cli-scale.bench.ts',
 });
 
 project.addTask('bench', {

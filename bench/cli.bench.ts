@@ -78,7 +78,7 @@ function median(values: number[]): number {
 const { dir, files } = makeTree();
 const texts = files.map(f => readFileSync(f, 'utf-8'));
 const mapping = new ImageMapping({ registryDomain: REGISTRY });
-const judge = { mapping, isCached: (image: string) => image.startsWith(`${REGISTRY}/`) };
+const judge = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
 
 function timeRewrite(): number {
   const start = performance.now();

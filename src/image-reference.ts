@@ -21,8 +21,11 @@ const REFERENCE = new RegExp(`^(${NAME})(?::(${TAG}))?(?:@(${DIGEST}))?$`);
 const ANCHORED_NAME = new RegExp(`^(?:(${DOMAIN_AND_PORT})/)?(${REMOTE_NAME})$`);
 const ANCHORED_IDENTIFIER = /^[a-f0-9]{64}$/;
 
-/** Names longer than this are refused (distribution/reference `NameTotalLengthMax`). */
-const NAME_TOTAL_LENGTH_MAX = 255;
+/**
+ * Repository paths longer than this are refused (distribution/reference v0.6.0 `RepositoryNameTotalLengthMax`).
+ * The limit is on the path alone: the registry host does not count.
+ */
+const REPOSITORY_PATH_LENGTH_MAX = 255;
 /** No valid reference is longer than this; longer input is refused before any pattern runs. */
 const INPUT_LENGTH_MAX = 1024;
 
@@ -31,8 +34,11 @@ const DEFAULT_DOMAIN = DOCKER_HUB_HOST;
 const OFFICIAL_REPO_PREFIX = 'library/';
 const LOCALHOST = 'localhost';
 
-/** Digest algorithms with their hex lengths, as registered by opencontainers/go-digest. */
-const DIGEST_HEX_LENGTH: { readonly [algorithm: string]: number } = { sha256: 64, sha384: 96, sha512: 128 };
+/**
+ * Digest algorithms with their hex lengths, as registered by opencontainers/go-digest. A Map, not an object:
+ * an algorithm named like an object property (`constructor`, `toString`) must not find anything.
+ */
+const DIGEST_HEX_LENGTH: ReadonlyMap<string, number> = new Map([['sha256', 64], ['sha384', 96], ['sha512', 128]]);
 
 /**
  * A parsed, normalised container image reference.
@@ -82,10 +88,11 @@ export class ImageReference {
       return fail(diagnose(remainder));
     }
     const name = match[1];
-    if (name.length > NAME_TOTAL_LENGTH_MAX) {
-      return fail(`the repository name '${name}' is ${name.length} characters long; the limit is ${NAME_TOTAL_LENGTH_MAX}`);
-    }
     const nameMatch = ANCHORED_NAME.exec(name)!;
+    const path = nameMatch[2];
+    if (path.length > REPOSITORY_PATH_LENGTH_MAX) {
+      return fail(`the repository path '${path}' is ${path.length} characters long; the limit is ${REPOSITORY_PATH_LENGTH_MAX} (the registry host does not count)`);
+    }
     if (nameMatch[1] === undefined) {
       // distribution/reference would return a name with an empty domain here (`a__b.c/d`): the first
       // component looks like a host but is not a valid one, and no registry can be pulled from.
@@ -166,7 +173,7 @@ function splitDockerDomain(name: string): { domain: string; remainder: string } 
 /** Why an algorithm:hex digest that matched the grammar is still refused (go-digest `Validate`). */
 function digestProblem(digest: string): string | undefined {
   const [algorithm, hex] = digest.split(':', 2);
-  const expected = DIGEST_HEX_LENGTH[algorithm];
+  const expected = DIGEST_HEX_LENGTH.get(algorithm);
   if (expected === undefined) {
     return `unsupported digest algorithm '${algorithm}' (use sha256, sha384 or sha512)`;
   }

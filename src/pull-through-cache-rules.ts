@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { acknowledgeWildcardResources } from './private/acknowledge';
+import { registerCache } from './private/app-validation';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
@@ -194,6 +195,7 @@ export class PullThroughCacheRules extends Construct {
     const upstreams = props?.upstreams;
     validateUpstreams(this, upstreams);
     this.upstreams = [...upstreams];
+    registerCache(this, upstreams.map(u => u.ecrRepositoryPrefix)); // prefix clashes and the 50-rule quota across the app
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
     this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`;

@@ -2,6 +2,7 @@ import { Arn, ArnFormat, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledgeFinding } from './private/acknowledge';
+import { registerCreatedSecret } from './private/app-validation';
 
 /** The name every pull through cache secret must start with (the ECR service role can read only these). */
 const SECRET_NAME_PREFIX = 'ecr-pullthroughcache/';
@@ -90,7 +91,7 @@ class ExistingSecretCredentials extends UpstreamCredentials {
       throw new Error(`${where}: the secret is named '${name}', but ECR reads only secrets named '${SECRET_NAME_PREFIX}...'. `
         + `Create or rename it to '${SECRET_NAME_PREFIX}${name.replace(/^\/+/, '')}'.`);
     }
-    checkSameEnvironment(scope, this.secret.secretFullArn, where);
+    checkSameEnvironment(scope, this.secret, where);
     return { secret: this.secret };
   }
 }
@@ -119,6 +120,7 @@ class CreatedSecretCredentials extends UpstreamCredentials {
       },
       removalPolicy: this.options.removalPolicy ?? RemovalPolicy.DESTROY,
     });
+    registerCreatedSecret(secret, secretName); // one secret per name across the app
     acknowledgeFinding(secret, 'AwsSolutions-SMG4', 'Upstream registry tokens are issued by the upstream (Docker Hub, GitHub, ...) '
       + 'and cannot be rotated by a Lambda; rotate them there and put the new value into this secret.');
     return { secret };
@@ -151,15 +153,21 @@ function secretNameOf(secret: secretsmanager.ISecret): string | undefined | null
   return undefined;
 }
 
-/** ECR reads secrets only in the rule's own account and Region. */
-function checkSameEnvironment(scope: Construct, secretArn: string, where: string): void {
-  if (Token.isUnresolved(secretArn)) {
-    return;
-  }
+/**
+ * ECR reads secrets only in the rule's own account and Region: the secret's ARN (when known) and the stack that
+ * owns a secret defined in this app (whose ARN is a token, even across Regions) must both be in it.
+ */
+function checkSameEnvironment(scope: Construct, secret: secretsmanager.ISecret, where: string): void {
   const stack = Stack.of(scope);
-  const arn = Arn.split(secretArn, ArnFormat.COLON_RESOURCE_NAME);
-  for (const [what, theirs, ours] of [['account', arn.account, stack.account], ['Region', arn.region, stack.region]] as const) {
-    if (theirs && !Token.isUnresolved(ours) && theirs !== ours) {
+  const secretArn = secret.secretFullArn!;
+  const fromArn = Token.isUnresolved(secretArn) ? undefined : Arn.split(secretArn, ArnFormat.COLON_RESOURCE_NAME);
+  const candidates: Array<[string, string | undefined, string]> = [
+    ['account', fromArn?.account, stack.account], ['Region', fromArn?.region, stack.region],
+    // the environment of the stack that defines the secret (or of its ARN, for an imported one)
+    ['account', secret.env.account, stack.account], ['Region', secret.env.region, stack.region],
+  ];
+  for (const [what, theirs, ours] of candidates) {
+    if (theirs && !Token.isUnresolved(theirs) && !Token.isUnresolved(ours) && theirs !== ours) {
       throw new Error(`${where}: the secret is in ${what} ${theirs}, but the rule is in ${what} ${ours}; `
         + `ECR reads pull through cache secrets only in the rule's own account and Region. Create the secret in ${what} ${ours}.`);
     }

@@ -1,15 +1,16 @@
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
-import { App, Aspects, Stack } from 'aws-cdk-lib';
+import { Aspects, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { CachedImages, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { testApp } from './util';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 
 function setup() {
-  const app = new App();
+  const app = testApp();
   const stack = new Stack(app, 'Apps', { env: { account: '111122223333', region: 'eu-west-1' } });
   const cache = new PullThroughCacheRules(stack, 'Cache', {
     upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }), UpstreamRegistry.quay()],

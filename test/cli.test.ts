@@ -1,8 +1,8 @@
 import * as fs from 'fs';
-import { tmpdir } from 'os';
 import { join } from 'path';
 import * as fc from 'fast-check';
 import { ImageMapping } from '../src';
+import { testDir } from './util';
 import { run, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE } from '../src/cli/main';
 import { rewriteYaml } from '../src/cli/rewrite';
 
@@ -19,7 +19,7 @@ function cli(args: string[], interactive = false): Captured {
 }
 
 function tempDir(): string {
-  return fs.mkdtempSync(join(tmpdir(), 'ecr-ptc-'));
+  return testDir('ecr-ptc-');
 }
 
 /** Copies every fixture input into a fresh folder under its real name (`compose.input.yaml` -> `compose.yaml`). */
@@ -95,7 +95,16 @@ describe('ecr-ptc rewrite: reporting', () => {
     const result = cli(['rewrite', join(dir, 'compose.yaml'), '--registry', REGISTRY, '--json']);
     const report = JSON.parse(result.out);
     expect(report.summary).toEqual({
-      filesScanned: 1, filesChanged: 1, rewritten: 3, cached: 0, unserved: 0, leftAlone: 1, failedFiles: 0, templateFiles: 0,
+      filesScanned: 1,
+      filesChanged: 1,
+      rewritten: 3,
+      cached: 0,
+      unserved: 0,
+      leftAlone: 1,
+      failedFiles: 0,
+      templateFiles: 0,
+      skipped: 0,
+      leftovers: 0,
     });
     expect(report.files[0].findings[0]).toEqual({ line: 3, image: 'nginx:1.27', outcome: 'rewritten', uri: `${REGISTRY}/docker-hub/library/nginx:1.27` });
     expect(result.code).toBe(EXIT_OK);
@@ -174,7 +183,7 @@ describe('writes are atomic', () => {
     expect(fs.readdirSync(dir)).toEqual(['pod.yaml']);
   });
 
-  test('a failure while replacing leaves the original whole and removes the temporary file', () => {
+  test('a failure while replacing is reported against the file, which stays whole, and no temporary file is left', () => {
     const dir = tempDir();
     const file = join(dir, 'pod.yaml');
     fs.writeFileSync(file, 'image: nginx:1\n');
@@ -182,13 +191,16 @@ describe('writes are atomic', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const nodeFs: typeof fs = require('fs');
     const rename = jest.spyOn(nodeFs, 'renameSync').mockImplementation(() => {
-      throw new Error('EIO: simulated crash');
+      throw Object.assign(new Error('EIO: simulated crash'), { code: 'EIO' });
     });
+    let result: Captured;
     try {
-      expect(() => cli(['rewrite', dir, '--registry', REGISTRY])).toThrow(/simulated crash/);
+      result = cli(['rewrite', dir, '--registry', REGISTRY]);
     } finally {
       rename.mockRestore();
     }
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.err).toBe(`${file}: not rewritten: input/output error (EIO)\n`);
     expect(fs.readFileSync(file, 'utf-8')).toBe('image: nginx:1\n');
     expect(fs.readdirSync(dir)).toEqual(['pod.yaml']);
   });
@@ -196,7 +208,7 @@ describe('writes are atomic', () => {
 
 describe('property: rewriting never changes a non-image byte', () => {
   const mapping = new ImageMapping({ registryDomain: REGISTRY });
-  const judge = { mapping, isCached: (image: string) => image.startsWith(`${REGISTRY}/`) };
+  const judge = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
   const image = fc.constantFrom('nginx', 'nginx:1.27', 'bitnami/redis:7', 'quay.io/org/app:v1', 'registry.k8s.io/pause:3.10',
     'mcr.microsoft.com/dotnet/runtime:8.0', `${REGISTRY}/docker-hub/library/redis:7`, 'ghcr.io/o/x@sha256:' + 'a'.repeat(64));
   const quote = fc.constantFrom('', '"', "'");

@@ -61,15 +61,16 @@ describe('ImageReference.parse: invalid input is refused with the input and the 
     ['a__b.c/d', /'a__b\.c' stands where the registry goes .* but is not a valid host name/], // deliberate: Go returns an empty domain
     ['[fe80::1%eth0]:5000/foo', /does not follow/],
     ['http://example.com/foo', /does not follow/],
-    [`${'a'.repeat(128)}/${'b'.repeat(127)}`, /is 266 characters long; the limit is 255/],
+    [`${'a'.repeat(128)}/${'b'.repeat(127)}`, /is 256 characters long; the limit is 255/],
     ['x'.repeat(2000), /no valid reference is longer than 1024/],
   ])('%s', (input, reason) => {
     expect(() => ImageReference.parse(input)).toThrow(new RegExp(`Invalid image reference '${escape(input.slice(0, 40))}.*': .*${reason.source}`));
   });
 
-  test('a name of exactly 255 characters is accepted, with docker.io/ counted', () => {
-    const path = `a/${'b'.repeat(255 - 'docker.io/'.length - 2)}`;
-    expect(ImageReference.parse(path).name).toHaveLength(255);
+  test('a path of exactly 255 characters is accepted, the registry not counted (distribution/reference v0.6.0)', () => {
+    const path = `a/${'b'.repeat(253)}`;
+    expect(ImageReference.parse(path).repository).toHaveLength(255);
+    expect(ImageReference.parse(`registry.example.com/${path}`).repository).toHaveLength(255);
     expect(() => ImageReference.parse(`${path}b`)).toThrow(/the limit is 255/);
   });
 });

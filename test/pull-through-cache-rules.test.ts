@@ -1,4 +1,4 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -7,13 +7,14 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PullThroughCacheRules, PullThroughCacheRulesProps, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { testApp } from './util';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:ecr-pullthroughcache/hub-AbCdEf`;
 
 function newStack(env = { account: ACCOUNT, region: REGION }): Stack {
-  return new Stack(new App(), 'Test', { env });
+  return new Stack(testApp(), 'Test', { env });
 }
 
 function existingSecret(stack: Stack, arn = SECRET_ARN): UpstreamCredentials {
@@ -363,7 +364,7 @@ describe('validation', () => {
   });
 
   test('an environment-agnostic stack synthesizes, with tokens where the account and Region go', () => {
-    const stack = new Stack(new App(), 'Agnostic');
+    const stack = new Stack(testApp(), 'Agnostic');
     const rules = cache(stack, { upstreams: [UpstreamRegistry.quay(), UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com' })] });
     expect(stack.resolve(rules.imageUri('quay.io/org/img:1'))).toEqual({
       'Fn::Join': ['', [{ Ref: 'AWS::AccountId' }, '.dkr.ecr.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/quay/org/img:1']],

@@ -1,9 +1,10 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { CacheStyle, ExampleStack } from '../examples/stack';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { testApp } from './util';
 
 /**
  * The major scenarios, each a stack of its own: snapshotted, linted with cfn-lint and checked by cdk-nag.
@@ -11,11 +12,11 @@ import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '..
  */
 export const SCENARIOS: Record<string, () => Stack> = {
   /** The README's example app: EKS, a managed node group, five upstreams. */
-  'example-app': () => new ExampleStack(new App(), 'Example'),
+  'example-app': () => new ExampleStack(testApp(), 'Example'),
 
   /** Every upstream ECR supports, with existing secrets, in one account and Region. */
   'every-upstream': () => {
-    const stack = new Stack(new App(), 'EveryUpstream', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const stack = new Stack(testApp(), 'EveryUpstream', { env: { account: '111122223333', region: 'eu-west-1' } });
     const secret = (name: string) => UpstreamCredentials.fromSecret(secretsmanager.Secret.fromSecretCompleteArn(stack, name,
       `arn:aws:secretsmanager:eu-west-1:111122223333:secret:ecr-pullthroughcache/${name}-AbCdEf`));
     new PullThroughCacheRules(stack, 'Cache', {
@@ -36,7 +37,7 @@ export const SCENARIOS: Record<string, () => Stack> = {
 
   /** Encrypted, tagged cache repositories (custom template role) pulled by an EC2 node role. */
   'kms-and-tags': () => {
-    const stack = new Stack(new App(), 'KmsAndTags');
+    const stack = new Stack(testApp(), 'KmsAndTags');
     const key = new kms.Key(stack, 'CacheKey', { enableKeyRotation: true, description: 'Encrypts cached images' });
     const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
     new PullThroughCacheRules(stack, 'Cache', {
@@ -54,7 +55,7 @@ export const SCENARIOS: Record<string, () => Stack> = {
 
   /** ECR to ECR across accounts, mirroring one upstream prefix under another. */
   'ecr-to-ecr': () => {
-    const stack = new Stack(new App(), 'EcrToEcr', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const stack = new Stack(testApp(), 'EcrToEcr', { env: { account: '111122223333', region: 'eu-west-1' } });
     const role = new iam.Role(stack, 'PullThroughCacheRole', { assumedBy: new iam.ServicePrincipal('pullthroughcache.ecr.amazonaws.com') });
     new PullThroughCacheRules(stack, 'Cache', {
       upstreams: [UpstreamRegistry.ecr({
@@ -67,5 +68,5 @@ export const SCENARIOS: Record<string, () => Stack> = {
 
 /** The seed's hand-written rules in the same EKS app: the baseline of the synth benchmark. */
 export function bareL1ExampleStack(): Stack {
-  return new ExampleStack(new App(), 'Example', { cacheStyle: CacheStyle.BARE_L1 });
+  return new ExampleStack(testApp(), 'Example', { cacheStyle: CacheStyle.BARE_L1 });
 }

@@ -1,9 +1,10 @@
-import { App, Stack, Token } from 'aws-cdk-lib';
+import { Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../src';
+import { testApp } from './util';
 
-const stack = new Stack(new App(), 'S');
+const stack = new Stack(testApp(), 'S');
 const credentials = UpstreamCredentials.fromSecret(
   secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', 'arn:aws:secretsmanager:us-east-1:111122223333:secret:ecr-pullthroughcache/hub-AbCdEf'));
 
@@ -32,9 +33,9 @@ describe('the catalogue of upstreams (ECR-FACTS.md section 1)', () => {
     ]);
   });
 
-  test('a prefix can be overridden, nested, or ROOT; a trailing slash is dropped', () => {
+  test('a prefix can be overridden, nested, or ROOT; a trailing slash is refused, never silently dropped', () => {
     expect(UpstreamRegistry.quay({ ecrRepositoryPrefix: 'mirrors/quay' }).ecrRepositoryPrefix).toBe('mirrors/quay');
-    expect(UpstreamRegistry.quay({ ecrRepositoryPrefix: 'quay-io/' }).ecrRepositoryPrefix).toBe('quay-io');
+    expect(() => UpstreamRegistry.quay({ ecrRepositoryPrefix: 'quay-io/' })).toThrow(/'quay-io\/' is invalid: it ends with '\/', which ECR always assumes; write 'quay-io'/);
     expect(UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', ecrRepositoryPrefix: 'ROOT' }).ecrRepositoryPrefix).toBe('ROOT');
   });
 

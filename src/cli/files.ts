@@ -1,7 +1,16 @@
 /**
- * Finding the files to process and writing them back safely.
+ * Finding the files to process, reading them, and writing them back without ever losing a byte.
+ *
+ * Every filesystem problem becomes a `FileError` with a short reason (`permission denied (EACCES)`), reported
+ * against its file; nothing here prints, and nothing here lets a stack trace reach the user.
  */
-import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'fs';
+/* eslint-disable no-bitwise */ // open(2) flags and file mode bits are bit fields
+import { randomBytes } from 'crypto';
+import {
+  Stats, accessSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readFileSync,
+  readdirSync, realpathSync, renameSync, statSync, unlinkSync, writeSync,
+} from 'fs';
+import { hostname } from 'os';
 import { basename, dirname, join } from 'path';
 
 /** The kinds of file ecr-ptc understands. */
@@ -10,8 +19,52 @@ export enum FileKind {
   DOCKERFILE = 'dockerfile',
 }
 
-/** Folders never descended into. */
-const SKIPPED_DIRS = new Set(['.git', 'node_modules', 'cdk.out', '.terraform', 'vendor']);
+/** Folders never descended into; each one met is listed in the report. */
+export const SKIPPED_DIRS: ReadonlySet<string> = new Set(['.git', 'node_modules', 'cdk.out', '.terraform', 'vendor']);
+
+/** The lock file a writing run holds in every folder it may write to. */
+export const LOCK_NAME = '.ecr-ptc.lock';
+
+/**
+ * Temporary files of ecr-ptc: `.<name>.ecr-ptc-<16 random hex>.tmp`, and `.<name>.ecr-ptc-<pid>.tmp` from
+ * versions before 0.x that named them by process id.
+ */
+const TEMP_FILE = /^\..*\.ecr-ptc-(?:[0-9a-f]{16}|\d+)\.tmp$/;
+
+/** A problem with one file or folder, with a reason fit to print after `path: `. */
+export class FileError extends Error {}
+
+/** The reason to print for a filesystem error: `permission denied (EACCES)`; never a stack trace. */
+export function reasonOf(e: unknown): string {
+  if (e instanceof FileError) {
+    return e.message;
+  }
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (typeof code === 'string') {
+    return `${ERRNO_TEXT[code] ?? 'error'} (${code})`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+const ERRNO_TEXT: { readonly [code: string]: string | undefined } = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a path component is not a folder',
+  EISDIR: 'is a folder',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EFBIG: 'file too large',
+  EROFS: 'read-only file system',
+  ENAMETOOLONG: 'file name too long',
+  ELOOP: 'too many levels of symbolic links, or a symbolic link where none may be',
+  EIO: 'input/output error',
+  EBUSY: 'resource busy',
+  ENXIO: 'no such device or address (a socket or an unconnected FIFO)',
+  EMFILE: 'too many open files',
+  EXDEV: 'cross-device link',
+  ERR_FS_FILE_TOO_LARGE: 'file too large to read',
+};
 
 /** The kind of a file, from its name, or undefined for files ecr-ptc does not read. */
 export function kindOf(path: string): FileKind | undefined {
@@ -26,77 +79,450 @@ export function kindOf(path: string): FileKind | undefined {
 }
 
 /** A file to process, or a path that could not be used, with the reason. */
-export interface FoundFile { readonly path: string; readonly kind?: FileKind; readonly problem?: string }
+export interface FoundFile {
+  readonly path: string;
+  readonly kind?: FileKind;
+  readonly problem?: string;
+  /** Named on the command line (a symlink is then followed to its target). */
+  readonly named?: boolean;
+}
+
+/** Something passed over on purpose while walking a tree, listed in the report. */
+export interface Skipped { readonly path: string; readonly reason: string }
+
+/** What a walk found. */
+export interface Walk {
+  readonly files: FoundFile[];
+  readonly skipped: Skipped[];
+  /** Temporary files left by an interrupted run. */
+  readonly leftovers: string[];
+}
+
+export interface WalkOptions {
+  /** Follow symbolic links met inside folders (links named on the command line are always followed). */
+  readonly followSymlinks?: boolean;
+}
+
+function typeName(stat: Stats): string {
+  if (stat.isFIFO()) {
+    return 'a FIFO';
+  }
+  if (stat.isSocket()) {
+    return 'a socket';
+  }
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) {
+    return 'a device';
+  }
+  if (stat.isDirectory()) {
+    return 'a folder';
+  }
+  return 'not a regular file';
+}
 
 /**
  * The files under the given paths, in a stable order. A file named explicitly but of an unknown kind, or a path
- * that does not exist, is returned with its problem; inside folders, other files are passed over silently.
+ * that cannot be used, is returned with its problem; inside folders, files of other kinds are passed over
+ * silently, and symbolic links (unless followed) and the folders of `SKIPPED_DIRS` are listed as skipped.
  */
-export function findFiles(paths: string[]): FoundFile[] {
-  const found: FoundFile[] = [];
+export function findFiles(paths: string[], options: WalkOptions = {}): Walk {
+  const files: FoundFile[] = [];
+  const skipped: Skipped[] = [];
+  const leftovers: string[] = [];
   const seen = new Set<string>();
-  const add = (file: FoundFile) => {
-    if (!seen.has(file.path)) {
-      seen.add(file.path);
-      found.push(file);
+  const walkedDirs = new Set<string>();
+  const listings = new Map<string, string[]>();
+  const add = (file: FoundFile, identity: string = file.path) => {
+    if (!seen.has(identity)) {
+      seen.add(identity);
+      files.push(file);
     }
   };
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+  /** A symlink met inside a folder, with --follow-symlinks. */
+  const follow = (path: string) => {
+    let stat: Stats;
+    let real: string;
+    try {
+      stat = statSync(path);
+      real = realpathSync(path);
+    } catch (e) {
+      add({ path, problem: `symbolic link that cannot be followed: ${reasonOf(e)}` });
+      return;
+    }
+    if (stat.isDirectory()) {
+      walk(path, real);
+    } else if (stat.isFile()) {
+      const kind = kindOf(path) ?? kindOf(real);
+      if (kind) {
+        add({ path, kind, named: true }, real);
+      }
+    } else if (kindOf(path)) {
+      add({ path, problem: `${typeName(stat)}, not a regular file: refused` });
+    }
+  };
+  const walk = (dir: string, real?: string) => {
+    let identity = real;
+    if (identity === undefined) {
+      try {
+        identity = realpathSync(dir);
+      } catch (e) {
+        add({ path: dir, problem: `cannot open folder: ${reasonOf(e)}` });
+        return;
+      }
+    }
+    if (walkedDirs.has(identity)) {
+      return; // a symlink loop, or the same folder named twice
+    }
+    walkedDirs.add(identity);
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      add({ path: dir, problem: `cannot list folder: ${reasonOf(e)}` });
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) {
-        if (!SKIPPED_DIRS.has(entry.name)) {
+        if (SKIPPED_DIRS.has(entry.name)) {
+          skipped.push({ path, reason: 'folder not searched (one of ' + [...SKIPPED_DIRS].join(', ') + ')' });
+        } else {
           walk(path);
         }
-      } else if (entry.isFile()) {
-        const kind = kindOf(path);
-        if (kind) {
-          add({ path, kind });
+      } else if (entry.isSymbolicLink()) {
+        if (options.followSymlinks) {
+          follow(path);
+        } else {
+          skipped.push({ path, reason: 'symbolic link, not followed (pass --follow-symlinks to follow links inside folders)' });
         }
+      } else if (entry.isFile()) {
+        if (TEMP_FILE.test(entry.name)) {
+          leftovers.push(path);
+        } else {
+          const kind = kindOf(path);
+          if (kind) {
+            add({ path, kind }, join(identity, entry.name));
+          }
+        }
+      } else if (kindOf(path) && entry.name !== LOCK_NAME) {
+        add({ path, problem: 'not a regular file (a FIFO, socket or device): refused' });
       }
     }
   };
   for (const path of paths) {
-    let stat;
+    let stat: Stats;
     try {
       stat = statSync(path);
-    } catch {
-      add({ path, problem: 'no such file or folder' });
+    } catch (e) {
+      let dangling = false;
+      try {
+        dangling = lstatSync(path).isSymbolicLink();
+      } catch {
+        // not there at all
+      }
+      add({ path, problem: dangling ? `symbolic link to nothing: ${reasonOf(e)}` : reasonOf(e) });
       continue;
     }
     if (stat.isDirectory()) {
       walk(path);
+    } else if (stat.isFile()) {
+      let real = path;
+      try {
+        real = realpathSync(path);
+      } catch {
+        // reported when read
+      }
+      const kind = kindOf(path) ?? kindOf(real);
+      add(kind ? { path, kind, named: true } : { path, problem: 'not a YAML file (.yaml, .yml) or a Dockerfile, left alone' }, real);
+      leftovers.push(...leftoversOf(real, listings));
     } else {
-      const kind = kindOf(path);
-      add(kind ? { path, kind } : { path, problem: 'not a YAML file (.yaml, .yml) or a Dockerfile, left alone' });
+      add({ path, problem: `${typeName(stat)}, not a regular file: refused` });
     }
   }
-  return found;
+  return { files, skipped, leftovers: [...new Set(leftovers)] };
+}
+
+/** Leftover temporary files of one file, beside it (each folder listed once, however many files are named in it). */
+function leftoversOf(file: string, listings: Map<string, string[]>): string[] {
+  const dir = dirname(file);
+  let temps = listings.get(dir);
+  if (temps === undefined) {
+    try {
+      temps = readdirSync(dir, { withFileTypes: true }).filter(e => e.isFile() && TEMP_FILE.test(e.name)).map(e => e.name);
+    } catch {
+      temps = [];
+    }
+    listings.set(dir, temps);
+  }
+  const stems = [`${tempStem(basename(file))}.ecr-ptc-`, `.${basename(file)}.ecr-ptc-`];
+  return temps.filter(name => stems.some(stem => name.startsWith(stem))).map(name => join(dir, name));
+}
+
+/** `.` plus at most 100 characters of the name, so the temporary name stays within NAME_MAX (255). */
+function tempStem(base: string): string {
+  return `.${base.slice(0, 100)}`;
+}
+
+/** Removes a leftover temporary file (never through a symlink); false when it is not one to remove. */
+export function removeLeftover(path: string): void {
+  if (!lstatSync(path).isFile()) {
+    throw new FileError('not a regular file, left alone');
+  }
+  unlinkSync(path);
+}
+
+/** A file as read: its bytes and what it was when they were read. */
+export interface ReadFile {
+  readonly path: string;
+  /** The file written to: the target of a symlink named on the command line. */
+  readonly realPath: string;
+  readonly bytes: Buffer;
+  readonly stat: Stats;
 }
 
 /**
- * Replaces a file's content atomically: the new content goes to a temporary file in the same folder, is flushed
- * to disk, takes the original's permissions, and is renamed over the original. A crash leaves either the old
- * file or the new one, never half of one.
+ * Reads a regular file. Never waits on a FIFO or device: the file is opened without blocking and refused when it
+ * is not a regular file. A file met inside a folder is opened without following a symlink put in its place.
  */
-export function writeAtomically(path: string, content: string): void {
-  const temp = join(dirname(path), `.${basename(path)}.ecr-ptc-${process.pid}.tmp`);
-  const mode = statSync(path).mode;
-  const fd = openSync(temp, 'w', mode);
+export function readRegularFile(file: FoundFile): ReadFile {
+  const realPath = file.named ? realpathSync(file.path) : file.path;
+  const fd = openSync(realPath, constants.O_RDONLY | constants.O_NONBLOCK | (file.named ? 0 : constants.O_NOFOLLOW));
   try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } catch (e) {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      throw new FileError(`${typeName(stat)}, not a regular file: refused`);
+    }
+    return { path: file.path, realPath, bytes: readFileSync(fd), stat };
+  } finally {
     closeSync(fd);
-    rmSync(temp, { force: true });
-    throw e;
   }
-  closeSync(fd);
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The text of a file that is valid UTF-8 (a byte order mark is kept as part of the text, so it is written back
+ * as it was). Anything else is refused, never re-encoded.
+ */
+export function decodeText(bytes: Buffer): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new FileError('UTF-16 (or UTF-32) text, refused: ecr-ptc reads and writes UTF-8 only, so it does not re-encode '
+      + 'the file (convert it first, for example with iconv -f UTF-16 -t UTF-8)');
+  }
+  if (bytes.includes(0)) {
+    throw new FileError('has NUL bytes (UTF-16 without a byte order mark, or binary), refused: ecr-ptc reads UTF-8 text only');
+  }
   try {
-    chmodSync(temp, mode);
+    return UTF8.decode(bytes);
+  } catch {
+    throw new FileError('not valid UTF-8, refused: ecr-ptc rewrites UTF-8 text only, and never re-encodes a file');
+  }
+}
+
+/** Whether two stats describe the same file in the same state. */
+function unchanged(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
+}
+
+/**
+ * Replaces a file's content so that it is never lost:
+ * - the new content goes to a temporary file created exclusively (`O_CREAT|O_EXCL|O_NOFOLLOW`, random name,
+ *   mode 0600) in the file's own folder;
+ * - every byte is written (a short write is an error), owner, group and mode are copied, and it is fsynced;
+ * - only then is it renamed over the file, after checking that nobody changed the file since it was read.
+ * Any failure removes the temporary file and leaves the original byte-identical. A hard-linked or read-only
+ * file is refused rather than split or rewritten behind the user's back.
+ */
+export function replaceFile(read: ReadFile, content: Buffer): void {
+  const path = read.realPath;
+  const before = lstatSync(path);
+  if (!before.isFile()) {
+    throw new FileError('replaced by something other than a regular file while ecr-ptc ran; left alone');
+  }
+  if (!unchanged(before, read.stat)) {
+    throw new FileError('changed by another program while ecr-ptc ran; left as it is now');
+  }
+  if (before.nlink > 1) {
+    throw new FileError(`has ${before.nlink} hard links; replacing it would split them, so it is left alone (rewrite a copy, or remove the other links)`);
+  }
+  if (isReadOnly(path, before)) {
+    throw new FileError(`read-only (mode ${(before.mode & 0o777).toString(8).padStart(4, '0')}), not rewritten; make it writable to rewrite it`);
+  }
+  const temp = join(dirname(path), `${tempStem(basename(path))}.ecr-ptc-${randomBytes(8).toString('hex')}.tmp`);
+  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  let open = true;
+  try {
+    let offset = 0;
+    while (offset < content.length) {
+      const written = writeSync(fd, content, offset, content.length - offset);
+      if (written <= 0) {
+        throw new FileError(`short write: ${offset} of ${content.length} bytes written`);
+      }
+      offset += written;
+    }
+    keepOwner(fd, before);
+    fchmodSync(fd, before.mode & 0o7777);
+    fsyncSync(fd);
+    open = false;
+    closeSync(fd);
+    const now = lstatSync(path);
+    if (!unchanged(now, read.stat)) {
+      throw new FileError('changed by another program while ecr-ptc ran; left as it is now');
+    }
     renameSync(temp, path);
   } catch (e) {
-    rmSync(temp, { force: true });
+    if (open) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already failing
+      }
+    }
+    try {
+      unlinkSync(temp);
+    } catch {
+      // renamed, or never there
+    }
     throw e;
+  }
+}
+
+function isReadOnly(path: string, stat: Stats): boolean {
+  if ((stat.mode & 0o200) === 0) {
+    return true; // not writable by its owner: root could write it, but the user said not to
+  }
+  try {
+    accessSync(path, constants.W_OK);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EACCES' || (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Gives the temporary file the original's owner and group; refuses the write where that is not allowed. */
+function keepOwner(fd: number, stat: Stats): void {
+  const mine = fstatSync(fd);
+  if (mine.uid === stat.uid && mine.gid === stat.gid) {
+    return;
+  }
+  try {
+    fchownSync(fd, stat.uid, stat.gid);
+  } catch (e) {
+    throw new FileError(`cannot keep its owner and group ${stat.uid}:${stat.gid} (${reasonOf(e)}), so it is not rewritten; `
+      + 'run ecr-ptc as its owner, or as root');
+  }
+}
+
+/** Flushes folders' entries (the renames) to disk; best effort, as some filesystems refuse fsync on folders. */
+export function syncFolders(dirs: Iterable<string>): void {
+  for (const dir of dirs) {
+    try {
+      const fd = openSync(dir, constants.O_RDONLY);
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // EINVAL/EBADF on filesystems without folder fsync
+    }
+  }
+}
+
+// ---------------------------------------------------------------- locking
+
+/** The lock files of one run, one per folder it may write to. */
+export class Locks {
+  private readonly held: string[] = [];
+  /** Stale locks of dead runs that were taken over. */
+  public readonly staleRemoved: string[] = [];
+
+  /**
+   * Takes the lock of every folder, in a fixed order, before anything is written. Returns the conflict when
+   * another live run holds one (then no lock is kept and nothing may be written). A folder where no lock file
+   * can be created (read-only, no permission) is passed over: nothing can be written there either, and each
+   * of its files reports why.
+   */
+  public acquire(dirs: Iterable<string>): string | undefined {
+    for (const dir of [...new Set(dirs)].sort()) {
+      const conflict = this.acquireOne(dir);
+      if (conflict) {
+        this.release();
+        return conflict;
+      }
+    }
+    return undefined;
+  }
+
+  public release(): void {
+    for (const lock of this.held.splice(0)) {
+      try {
+        unlinkSync(lock);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private acquireOne(dir: string): string | undefined {
+    const lock = join(dir, LOCK_NAME);
+    const owner = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          writeSync(fd, owner);
+        } finally {
+          closeSync(fd);
+        }
+        this.held.push(lock);
+        return undefined;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+          return undefined; // cannot write in this folder at all: its files report it
+        }
+      }
+      const holder = readLock(lock);
+      // a run of this host that no longer runs, or a lock left empty by a run killed between creating and
+      // writing it (older than a minute)
+      if ((holder && holder.host === hostname() && !alive(holder.pid)) || (!holder && lockAgeMs(lock) > 60_000)) {
+        try {
+          unlinkSync(lock);
+          this.staleRemoved.push(lock);
+        } catch {
+          // someone else took it over first
+        }
+        continue;
+      }
+      return `another ecr-ptc run (${holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.started}` : 'unknown owner'}) `
+        + `is writing to ${dir}: nothing was written. Wait for it to finish, or delete ${lock} if no ecr-ptc is running.`;
+    }
+    return `cannot take the lock ${lock}: nothing was written`;
+  }
+}
+
+function readLock(lock: string): { pid: number; host: string; started: string } | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(lock, 'utf-8'));
+    return typeof parsed.pid === 'number' && typeof parsed.host === 'string' ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function lockAgeMs(lock: string): number {
+  try {
+    return Date.now() - lstatSync(lock).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -5,7 +5,6 @@
  */
 import { Document, LineCounter, Pair, Scalar, YAMLMap, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import { ImageMapping, MappingStatus } from '../image-mapping';
-import { ImageReference } from '../image-reference';
 import { IMAGE_KEY, helmImageReference, helmMapsMayMove, helmRewrite } from '../private/helm-images';
 
 /** What happened to one image value. */
@@ -48,23 +47,36 @@ export interface FileResult {
 export interface Judge {
   /** Maps a reference (rewrite mode), or undefined in check mode. */
   readonly mapping?: ImageMapping;
-  /** Whether a reference already points at the cache. */
-  isCached(image: string): boolean;
+  /**
+   * Whether a reference points at the cache: `true` when it is a valid reference under a known cache prefix,
+   * a reason when it points at the cache registry but is not that, `false` when it points elsewhere.
+   */
+  cacheStatus(image: string): true | false | string;
 }
 
 interface Edit { readonly start: number; readonly end: number; readonly text: string }
 
-/** Applies non-overlapping edits, each at most once per range, from the end so offsets stay valid. */
+/**
+ * Applies non-overlapping edits in one pass (linear in the size of the text and the number of edits). An edit
+ * reached twice (an anchored value used through aliases) is applied once.
+ */
 function applyEdits(text: string, edits: Edit[]): string {
   const unique = new Map<number, Edit>();
   for (const edit of edits) {
     unique.set(edit.start, edit);
   }
-  let out = text;
-  for (const edit of [...unique.values()].sort((a, b) => b.start - a.start)) {
-    out = out.slice(0, edit.start) + edit.text + out.slice(edit.end);
+  const sorted = [...unique.values()].sort((a, b) => a.start - b.start);
+  const parts: string[] = [];
+  let at = 0;
+  for (const edit of sorted) {
+    if (edit.start < at) {
+      throw new Error(`internal error: overlapping edits at offset ${edit.start}`);
+    }
+    parts.push(text.slice(at, edit.start), edit.text);
+    at = edit.end;
   }
-  return out;
+  parts.push(text.slice(at));
+  return parts.join('');
 }
 
 /** Judges one reference: the finding, and the new value when it is to be rewritten. */
@@ -72,8 +84,12 @@ function judge(image: string, line: number, j: Judge): { finding: Finding; uri?:
   if (/\{\{|\$\{|^\$/.test(image)) {
     return { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'templated value (Helm {{ }} or a variable)' } };
   }
-  if (j.isCached(image)) {
+  const cached = j.cacheStatus(image);
+  if (cached === true) {
     return { finding: { line, image, outcome: Outcome.CACHED } };
+  }
+  if (typeof cached === 'string') {
+    return { finding: { line, image, outcome: Outcome.UNSERVED, note: cached } };
   }
   if (!j.mapping) {
     return { finding: { line, image, outcome: Outcome.UNSERVED, note: 'not served from the cache' } };
@@ -87,7 +103,8 @@ function judge(image: string, line: number, j: Judge): { finding: Finding; uri?:
         repository: mapped.repository,
       };
     case MappingStatus.ALREADY_CACHED:
-      return { finding: { line, image, outcome: Outcome.CACHED } };
+      // cacheStatus said it is not a valid reference under a known prefix of the cache
+      return { finding: { line, image, outcome: Outcome.UNSERVED, note: 'points at the cache registry, but not under a known cache prefix' } };
     default:
       return { finding: { line, image, outcome: Outcome.UNSERVED, note: mapped.reason } };
   }
@@ -153,7 +170,7 @@ function quoted(node: Scalar, value: string): string | undefined {
 }
 
 function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: number) => number, edits: Edit[], findings: Finding[]): void {
-  const helmMaps: Array<{ map: YAMLMap; line: number }> = [];
+  const helmMaps: HelmMap[] = [];
   const visit = (node: unknown): void => {
     if (isMap(node)) {
       for (const pair of node.items as Pair[]) {
@@ -161,8 +178,14 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
         if (key !== undefined && IMAGE_KEY.test(key)) {
           const value = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
           if (isMap(value)) {
+            if ((value.items as Pair[]).some(p => isScalar(p.key) && p.key.value === '<<')) {
+              // fields merged in from elsewhere (`<<: *base`): which ones apply is not plain to see, so say so
+              const line = lineOf((pair.key as Scalar).range![0]);
+              findings.push({ line, image: `${key} (a map with a merge key)`, outcome: Outcome.LEFT_ALONE, note: 'Helm image map left whole: it merges fields with <<' });
+              continue;
+            }
             if (value.has('repository')) {
-              helmMaps.push({ map: value, line: lineOf((pair.key as Scalar).range![0]) });
+              helmMaps.push({ map: value, line: lineOf((pair.key as Scalar).range![0]), viaAlias: isAlias(pair.value) });
               continue;
             }
           } else {
@@ -196,32 +219,93 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
   collectHelmMaps(doc, text, j, helmMaps, edits, findings);
 }
 
-/** Helm image maps, with `global.imageRegistry` (see helm-images.ts for the conventions). */
-function collectHelmMaps(
-  doc: Document.Parsed, text: string, j: Judge, maps: Array<{ map: YAMLMap; line: number }>, edits: Edit[], findings: Finding[],
-): void {
+/** A Helm image map found under an image key. */
+interface HelmMap { readonly map: YAMLMap; readonly line: number; readonly viaAlias: boolean }
+
+const HELM_FIELDS = ['registry', 'repository', 'tag', 'digest'];
+
+/**
+ * Why a value cannot be edited in place, or undefined when it can: only a plain or quoted scalar written on one
+ * line, neither an alias nor anchored (an anchored value is shared with its aliases), is rewritten.
+ */
+function notEditable(text: string, node: unknown): string | undefined {
+  if (isAlias(node)) {
+    return 'an alias (*name)';
+  }
+  if (!isScalar(node) || !node.range) {
+    return 'not a single value';
+  }
+  if (node.anchor) {
+    return 'anchored (&name), so shared with its aliases';
+  }
+  if (node.type !== Scalar.PLAIN && node.type !== Scalar.QUOTE_DOUBLE && node.type !== Scalar.QUOTE_SINGLE) {
+    return 'a block scalar (| or >)';
+  }
+  if (text.slice(node.range[0], node.range[1]).includes('\n')) {
+    return 'written over several lines';
+  }
+  return undefined;
+}
+
+/**
+ * Helm image maps, with `global.imageRegistry` (see helm-images.ts for the conventions). A map is rewritten
+ * whole or not at all: when any field (or `global.imageRegistry`) is not a plain one-line value, the map is left
+ * whole and reported, so a second run never finds a half-rewritten map to rewrite again.
+ */
+function collectHelmMaps(doc: Document.Parsed, text: string, j: Judge, maps: HelmMap[], edits: Edit[], findings: Finding[]): void {
   if (maps.length === 0) {
     return;
   }
-  const globalNode = stringScalar(doc, doc.getIn(['global', 'imageRegistry'], true));
-  const globalRegistry = globalNode && globalNode.value !== '' ? globalNode.value : undefined;
+  const globalRaw = doc.getIn(['global', 'imageRegistry'], true);
+  const globalNode = stringScalar(doc, globalRaw);
+  const globalRegistry = globalNode && globalNode.value !== '' && globalNode.value !== null ? String(globalNode.value) : undefined;
+  const globalProblem = globalRegistry === undefined ? undefined : notEditable(text, globalRaw);
   /** A field's text as written (so `tag: 1.10` stays `1.10`), or undefined when absent or empty. */
   const written = (node: Scalar | undefined) => node && node.value !== null && String(node.value) !== '' ? scalarText(text, node) : undefined;
 
-  const judged = maps.map(({ map, line }) => {
+  const leftAlone = (finding: Finding, why: string): Finding =>
+    ({ line: finding.line, image: finding.image, outcome: Outcome.LEFT_ALONE, note: `Helm image map left whole: ${why}` });
+  const judged = maps.map(({ map, line, viaAlias }) => {
     const field = (name: string) => stringScalar(doc, map.get(name, true));
     const registryNode = field('registry');
     const repositoryNode = field('repository');
     const repository = written(repositoryNode) ?? '';
     const image = helmImageReference(
       { registry: written(registryNode), repository, tag: written(field('tag')), digest: written(field('digest')) }, globalRegistry);
+    const problems = HELM_FIELDS.filter(name => map.has(name))
+      .map(name => ({ name, problem: notEditable(text, map.get(name, true)) }))
+      .filter(p => p.problem !== undefined)
+      .map(p => `${p.name} is ${p.problem}`);
+    if (viaAlias || map.anchor) {
+      problems.unshift(viaAlias ? 'the map is an alias (*name)' : 'the map is anchored (&name), so shared with its aliases');
+    }
     const verdict = repository === ''
-      ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' } }
+      ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' } as Finding, repository: undefined }
       : judge(image, line, j);
     const ownRegistry = written(registryNode) !== undefined;
-    return { finding: verdict.finding, cachePath: verdict.repository, ownRegistry, registryNode, repositoryNode };
+    if (problems.length > 0 && verdict.finding.outcome !== Outcome.CACHED && verdict.finding.outcome !== Outcome.LEFT_ALONE) {
+      // not plain: in rewrite mode left whole; in check mode not cached (its value may not even read right)
+      const finding: Finding = j.mapping
+        ? leftAlone(verdict.finding, problems.join('; '))
+        : { ...verdict.finding, note: `${verdict.finding.note} (and the Helm image map is not plain: ${problems.join('; ')})` };
+      return { finding, cachePath: undefined, ownRegistry, registryNode, repositoryNode, blocked: true };
+    }
+    return { finding: verdict.finding, cachePath: verdict.repository, ownRegistry, registryNode, repositoryNode, blocked: false };
   });
 
+  const toRewrite = judged.filter(x => x.cachePath !== undefined);
+  if (globalRegistry !== undefined && toRewrite.length > 0) {
+    // every map takes its registry from global.imageRegistry: they move together, or none of them does
+    const why = globalProblem !== undefined ? `global.imageRegistry is ${globalProblem}`
+      : judged.some(x => x.blocked) ? 'another map under the same global.imageRegistry is left whole'
+        : undefined;
+    if (why !== undefined) {
+      for (const x of judged) {
+        findings.push(x.cachePath !== undefined ? leftAlone(x.finding, why) : x.finding);
+      }
+      return;
+    }
+  }
   const served = judged.map(x => x.finding.outcome === Outcome.REWRITTEN || x.finding.outcome === Outcome.CACHED);
   if (!helmMapsMayMove(globalRegistry, served)) {
     for (const x of judged) {
@@ -235,10 +319,11 @@ function collectHelmMaps(
   const domain = j.mapping?.registryDomain;
   let anyRewritten = false;
   for (const x of judged) {
-    findings.push(x.finding);
     if (x.cachePath === undefined || !x.repositoryNode || domain === undefined) {
+      findings.push(x.finding);
       continue;
     }
+    findings.push(x.finding);
     anyRewritten = true;
     const values = helmRewrite(x.cachePath, x.ownRegistry, globalRegistry, domain);
     pushScalarEdit(x.repositoryNode, values.repository, edits);
@@ -253,9 +338,10 @@ function collectHelmMaps(
 
 function pushScalarEdit(node: Scalar, value: string, edits: Edit[]): void {
   const text = quoted(node, value);
-  if (text !== undefined) {
-    edits.push({ start: node.range![0], end: node.range![1], text });
+  if (text === undefined) {
+    throw new Error('internal error: an edit of a value that cannot be edited in place');
   }
+  edits.push({ start: node.range![0], end: node.range![1], text });
 }
 
 // ---------------------------------------------------------------- Dockerfiles
@@ -300,13 +386,4 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
     output += `${lead}${flags}${newImage}${rest}${ending}`;
   });
   return { output, findings };
-}
-
-/** A reference's registry, or undefined when it does not parse. */
-export function registryOf(image: string): string | undefined {
-  try {
-    return ImageReference.parse(image).registry;
-  } catch {
-    return undefined;
-  }
 }

@@ -130,5 +130,11 @@ export function prefixProblem(prefix: string): string | undefined {
     }
     return 'it must be lowercase path components of letters and digits, separated by "/" and joined inside by ".", "_", "__" or "-" (for example "docker-hub" or "team/quay"), or the literal ROOT';
   }
+  // ECR always assumes a trailing '/'. Dropping it silently would change the value (and turn 'a/' into an
+  // invalid 'a'), so it is refused: the prefix is used exactly as written.
+  if (prefix.endsWith('/')) {
+    const bare = prefix.replace(/\/+$/, '');
+    return `it ends with '/', which ECR always assumes; write '${bare}'${bare.length < 2 ? ` (and note that '${bare}' is ${bare.length} character long; ECR allows 2 to 30)` : ''}`;
+  }
   return undefined;
 }

@@ -1,16 +1,17 @@
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { CacheMonitoring, FindingSeverity, PullThroughCacheRules, PullThroughCacheRulesProps, UpstreamCredentials, UpstreamRegistry } from '../../src';
+import { testApp } from '../util';
 
 const ACCOUNT = '111122223333';
 const REGION = 'eu-west-1';
 const SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:ecr-pullthroughcache/ghcr-AbCdEf`;
 
 function synth(props: Partial<PullThroughCacheRulesProps> = {}) {
-  const stack = new Stack(new App(), 'Test', { env: { account: ACCOUNT, region: REGION } });
+  const stack = new Stack(testApp(), 'Test', { env: { account: ACCOUNT, region: REGION } });
   const quay = UpstreamRegistry.quay();
   const hub = UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() });
   const ghcr = UpstreamRegistry.githubContainerRegistry({
@@ -109,7 +110,7 @@ describe('alarms', () => {
   });
 
   test('without credentials there is no canary schedule and no credential alarm', () => {
-    const stack = new Stack(new App(), 'T', { env: { account: ACCOUNT, region: REGION } });
+    const stack = new Stack(testApp(), 'T', { env: { account: ACCOUNT, region: REGION } });
     new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()] });
     const t = Template.fromStack(stack);
     t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
@@ -245,13 +246,13 @@ describe('validation', () => {
   });
 
   test('a topic of the user\'s is used as it is', () => {
-    const stack = new Stack(new App(), 'U', { env: { account: ACCOUNT, region: REGION } });
+    const stack = new Stack(testApp(), 'U', { env: { account: ACCOUNT, region: REGION } });
     const topic = new sns.Topic(stack, 'Pager');
     new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], monitoring: { alarmTopic: topic } });
     Template.fromStack(stack).allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [{ Ref: stack.getLogicalId(topic.node.defaultChild as sns.CfnTopic) }] });
   });
 
   test('the standalone construct needs prefixes', () => {
-    expect(() => new CacheMonitoring(new Stack(new App(), 'S'), 'M', { repositoryPrefixes: [] })).toThrow(/repositoryPrefixes is empty/);
+    expect(() => new CacheMonitoring(new Stack(testApp(), 'S'), 'M', { repositoryPrefixes: [] })).toThrow(/repositoryPrefixes is empty/);
   });
 });

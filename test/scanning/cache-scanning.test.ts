@@ -2,16 +2,17 @@ import { execFileSync } from 'child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { CacheScanning, FindingSeverity, PullThroughCacheRules, PullThroughCacheRulesProps, RegistryScanning, UpstreamCredentials, UpstreamRegistry } from '../../src';
+import { testApp } from '../util';
 
 const ACCOUNT = '111122223333';
 const REGION = 'eu-west-1';
 
 function synth(props: Partial<PullThroughCacheRulesProps> = {}, env = { account: ACCOUNT, region: REGION }) {
-  const stack = new Stack(new App(), 'Test', { env });
+  const stack = new Stack(testApp(), 'Test', { env });
   const cache = new PullThroughCacheRules(stack, 'Cache', {
     upstreams: [UpstreamRegistry.ecrPublic(), UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
     enableMonitoring: false, // scanning alone here; test/monitoring/ covers what monitoring adds
@@ -151,7 +152,7 @@ describe('options', () => {
   });
 
   test('a topic of the user\'s, and a lower report severity', () => {
-    const stack = new Stack(new App(), 'T', { env: { account: ACCOUNT, region: REGION } });
+    const stack = new Stack(testApp(), 'T', { env: { account: ACCOUNT, region: REGION } });
     const topic = new sns.Topic(stack, 'MyTopic');
     new PullThroughCacheRules(stack, 'Cache', {
       upstreams: [UpstreamRegistry.quay()], enableMonitoring: false, scanning: { findingsTopic: topic, reportSeverity: FindingSeverity.MEDIUM },
@@ -196,7 +197,7 @@ describe('options', () => {
   });
 
   test('the standalone construct checks its prefixes', () => {
-    const stack = new Stack(new App(), 'S');
+    const stack = new Stack(testApp(), 'S');
     expect(() => new CacheScanning(stack, 'A', { repositoryPrefixes: [] })).toThrow(/repositoryPrefixes is empty/);
     expect(() => new CacheScanning(stack, 'B', { repositoryPrefixes: ['ROOT', 'quay'] })).toThrow(/ROOT already covers them/);
   });

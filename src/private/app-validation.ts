@@ -1,0 +1,88 @@
+/**
+ * Checks that need the whole app, not one construct: ECR has one pull through cache rule per prefix and at most
+ * 50 rules per registry (account and Region), and Secrets Manager one secret per name, whichever construct or
+ * stack asks for them. Each `PullThroughCacheRules` and each created secret registers here; the checks run at
+ * synth (`node.addValidation`) and name both constructs of a clash.
+ *
+ * Stacks without a concrete account or Region (environment-agnostic) are deployed wherever the CLI points them,
+ * usually all to the same place, so they are compared with each other as one environment.
+ */
+import { Stack, Token } from 'aws-cdk-lib';
+import { Construct, IConstruct } from 'constructs';
+
+/** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
+export const MAX_RULES_PER_REGISTRY = 50;
+
+interface CacheEntry { readonly construct: Construct; readonly environment: string; readonly prefixes: readonly string[] }
+interface SecretEntry { readonly construct: Construct; readonly environment: string; readonly name: string }
+interface AppEntries { readonly caches: CacheEntry[]; readonly secrets: SecretEntry[] }
+
+/** One list per app (construct tree root), forgotten with the app. */
+const apps = new WeakMap<IConstruct, AppEntries>();
+
+function entriesOf(scope: IConstruct): AppEntries {
+  const root = scope.node.root;
+  let entries = apps.get(root);
+  if (!entries) {
+    entries = { caches: [], secrets: [] };
+    apps.set(root, entries);
+  }
+  return entries;
+}
+
+/** `account 111122223333, Region eu-west-1`, with unresolved parts named as such. */
+function environmentOf(scope: IConstruct): string {
+  const stack = Stack.of(scope);
+  const account = Token.isUnresolved(stack.account) ? 'the deploy-time account' : `account ${stack.account}`;
+  const region = Token.isUnresolved(stack.region) ? 'the deploy-time Region' : `Region ${stack.region}`;
+  return `${account}, ${region}`;
+}
+
+/** Registers a cache's rule prefixes; clashes with caches registered before it fail its validation. */
+export function registerCache(cache: Construct, prefixes: readonly string[]): void {
+  const entries = entriesOf(cache);
+  const entry: CacheEntry = { construct: cache, environment: environmentOf(cache), prefixes: prefixes.filter(p => !Token.isUnresolved(p)) };
+  entries.caches.push(entry);
+  cache.node.addValidation({ validate: () => validateCache(entries, entry) });
+}
+
+function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
+  const errors: string[] = [];
+  const here = entry.construct.node.path;
+  const sameEnvironment = entries.caches.filter(c => c.environment === entry.environment);
+  const index = sameEnvironment.indexOf(entry);
+  for (const prefix of entry.prefixes) {
+    const other = sameEnvironment.slice(0, index).find(c => c.prefixes.includes(prefix));
+    if (other) {
+      errors.push(`${here} and ${other.construct.node.path} both create a pull through cache rule with the prefix '${prefix}' `
+        + `in ${entry.environment}; ECR allows one rule per prefix. Give one of them another ecrRepositoryPrefix, or cache that upstream once.`);
+    }
+  }
+  const before = sameEnvironment.slice(0, index).reduce((n, c) => n + c.prefixes.length, 0);
+  const total = sameEnvironment.reduce((n, c) => n + c.prefixes.length, 0);
+  if (before <= MAX_RULES_PER_REGISTRY && before + entry.prefixes.length > MAX_RULES_PER_REGISTRY) {
+    const others = sameEnvironment.filter(c => c !== entry).map(c => `${c.construct.node.path} (${c.prefixes.length})`);
+    errors.push(`${here} (${entry.prefixes.length} rules) and ${others.join(', ')} together create ${total} pull through cache rules `
+      + `in ${entry.environment}, but ECR allows at most ${MAX_RULES_PER_REGISTRY} per Region (a quota that cannot be raised). `
+      + 'Drop upstreams, or deploy some caches to another Region.');
+  }
+  return errors;
+}
+
+/** Registers a secret the library creates; a second secret of the same name in the same environment fails. */
+export function registerCreatedSecret(secret: Construct, name: string): void {
+  if (Token.isUnresolved(name)) {
+    return;
+  }
+  const entries = entriesOf(secret);
+  const entry: SecretEntry = { construct: secret, environment: environmentOf(secret), name };
+  entries.secrets.push(entry);
+  secret.node.addValidation({
+    validate: () => {
+      const other = entries.secrets.slice(0, entries.secrets.indexOf(entry)).find(s => s.environment === entry.environment && s.name === name);
+      return other ? [`${secret.node.path} and ${other.construct.node.path} both create the secret '${name}' in ${entry.environment}; `
+        + 'a secret name can exist only once. Pass another secretName to UpstreamCredentials.createSecret, or share one secret '
+        + 'with UpstreamCredentials.fromSecret.'] : [];
+    },
+  });
+}

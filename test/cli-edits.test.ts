@@ -1,0 +1,173 @@
+/**
+ * ecr-ptc edits correctly (Helm maps whole or not at all, never growing; one linear pass) and `check` fails
+ * closed.
+ */
+import * as fs from 'fs';
+import { join } from 'path';
+import { ImageMapping } from '../src';
+import { testDir } from './util';
+import { run, EXIT_FINDINGS, EXIT_OK } from '../src/cli/main';
+import { Outcome, rewriteYaml } from '../src/cli/rewrite';
+
+const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
+const mapping = new ImageMapping({ registryDomain: REGISTRY });
+const judge = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
+
+function cli(args: string[]): { code: number; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const code = run(args, { out: t => { out += t; }, err: t => { err += t; }, interactive: false });
+  return { code, out, err };
+}
+
+describe('Helm image maps are rewritten whole or left whole, and never grow on a second run', () => {
+  test.each([
+    ['registry is a block scalar', 'image:\n  registry: >-\n    docker.io\n  repository: bitnami/redis\n  tag: 7.4\n', /registry is a block scalar/],
+    ['repository is a literal block', 'image:\n  registry: docker.io\n  repository: |\n    bitnami/redis\n  tag: 7.4\n', /repository is a block scalar/],
+    ['repository is an alias', 'defaults:\n  repo: &repo bitnami/redis\nimage:\n  registry: docker.io\n  repository: *repo\n  tag: 7.4\n', /repository is an alias/],
+    ['tag is anchored', 'image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: &t 7.4\nother: *t\n', /tag is anchored/],
+    ['the map is an alias', 'base: &base\n  registry: docker.io\n  repository: bitnami/redis\nimage: *base\n', /the map is an alias/],
+    ['the map is anchored', 'image: &base\n  registry: docker.io\n  repository: bitnami/redis\nother: *base\n', /the map is anchored/],
+    ['registry over two lines', 'image:\n  registry: "docker\n    .io"\n  repository: bitnami/redis\n', /registry is written over several lines/],
+    ['global.imageRegistry is a block scalar', 'global:\n  imageRegistry: >-\n    docker.io\nimage:\n  repository: bitnami/redis\n  tag: "7.4"\n',
+      /global\.imageRegistry is a block scalar/],
+    ['another map under global.imageRegistry has an alias', 'global:\n  imageRegistry: docker.io\nv: &v "7"\n'
+      + 'image:\n  repository: bitnami/redis\n  tag: *v\nmetrics:\n  image:\n    repository: bitnami/redis-exporter\n    tag: "1"\n',
+    /tag is an alias.*another map under the same global\.imageRegistry is left whole/],
+  ])('%s: left whole and reported', (_, input, note) => {
+    const result = rewriteYaml(input, judge);
+    expect(result.output).toBe(input);
+    expect(result.findings.length).toBeGreaterThan(0);
+    for (const finding of result.findings) {
+      expect(finding.outcome).toBe(Outcome.LEFT_ALONE);
+      expect(finding.note).toMatch(/^Helm image map left whole: /);
+    }
+    expect(result.findings.map(f => f.note).join(' ')).toMatch(note);
+  });
+
+  test('a map that merges fields with << is left whole and reported (so check cannot pass over it)', () => {
+    const input = 'base: &base\n  registry: docker.io\n  repository: bitnami/redis\nimage:\n  <<: *base\n  tag: "7"\n';
+    const result = rewriteYaml(input, judge);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([{ line: 4, image: 'image (a map with a merge key)', outcome: Outcome.LEFT_ALONE, note: 'Helm image map left whole: it merges fields with <<' }]);
+    const dir = testDir();
+    fs.writeFileSync(join(dir, 'values.yaml'), input);
+    expect(cli(['check', dir]).code).toBe(EXIT_FINDINGS);
+  });
+
+  test('a plain map next to a refused one is still rewritten, whole', () => {
+    const input = 'a:\n  image:\n    registry: >-\n      docker.io\n    repository: bitnami/redis\nb:\n  image:\n    registry: docker.io\n    repository: bitnami/nginx\n    tag: "1"\n';
+    const once = rewriteYaml(input, judge).output;
+    expect(once).toBe(input.replace('registry: docker.io\n    repository: bitnami/nginx', `registry: ${REGISTRY}\n    repository: docker-hub/bitnami/nginx`));
+    expect(rewriteYaml(once, judge).output).toBe(once);
+  });
+
+  test('a second and third run change nothing (the registry block scalar no longer makes repository grow)', () => {
+    const dir = testDir();
+    const file = join(dir, 'values.yaml');
+    fs.writeFileSync(file, 'image:\n  registry: >-\n    docker.io\n  repository: bitnami/redis\n  tag: 7.4\n');
+    const first = fs.readFileSync(file, 'utf-8');
+    for (let i = 0; i < 3; i++) {
+      cli(['rewrite', file, '--registry', REGISTRY]);
+      expect(fs.readFileSync(file, 'utf-8')).toBe(first);
+    }
+  });
+});
+
+describe('edits are applied in one pass: time grows linearly with the number of images', () => {
+  const file = (n: number) => Array.from({ length: n }, (_, i) => `- image: nginx:1.${i}\n`).join('');
+  const time = (n: number) => {
+    const text = file(n);
+    let best = Infinity;
+    for (let round = 0; round < 2; round++) {
+      const started = process.hrtime.bigint();
+      const output = rewriteYaml(text, judge).output;
+      best = Math.min(best, Number(process.hrtime.bigint() - started) / 1e6);
+      expect(output.split('\n')).toHaveLength(n + 1);
+    }
+    return best;
+  };
+
+  test('16,000 images take less than 10 times as long as 4,000 (linear: 4x; the old splicing: 16x, 58 s)', () => {
+    time(1000); // warm up
+    const t4 = time(4000);
+    const t16 = time(16000);
+    // generous, as the machine is shared: quadratic growth would still be far above it
+    expect(t16).toBeLessThan(10 * t4 + 100);
+    expect(t16).toBeLessThan(15_000);
+  }, 120_000);
+});
+
+describe('check fails closed', () => {
+  function tree(files: Record<string, string>): string {
+    const dir = testDir();
+    for (const [name, content] of Object.entries(files)) {
+      fs.mkdirSync(join(dir, name, '..'), { recursive: true });
+      fs.writeFileSync(join(dir, name), content);
+    }
+    return dir;
+  }
+  const cached = `image: ${REGISTRY}/docker-hub/library/nginx:1\n`;
+
+  test('everything checked and cached: exit 0, complete', () => {
+    const dir = tree({ 'a.yaml': cached });
+    const result = cli(['check', dir, '--json']);
+    expect(result.code).toBe(EXIT_OK);
+    expect(JSON.parse(result.out).complete).toBe(true);
+  });
+
+  test.each([
+    ['a Helm template file', { 'templates/deploy.yaml': 'image: {{ .Values.image }}\n' }, /1 Helm template files/],
+    ['a skipped folder', { 'node_modules/x/a.yaml': 'image: nginx:1\n' }, /1 paths skipped/],
+    ['a templated value', { 'b.yaml': 'image: ${IMAGE}\n' }, /1 values left alone/],
+  ])('%s: exit 1 and listed, unless --allow-skipped', (_, files, message) => {
+    const dir = tree({ 'a.yaml': cached, ...files });
+    const result = cli(['check', dir]);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.err).toMatch(message);
+    expect(result.err).toMatch(/check is incomplete: .* pass --allow-skipped to accept that/);
+    expect(JSON.parse(cli(['check', dir, '--json']).out).complete).toBe(false);
+    expect(cli(['check', dir, '--allow-skipped']).code).toBe(EXIT_OK);
+  });
+
+  test('a Helm map that is not plain and not cached is not cached, even with --allow-skipped', () => {
+    const dir = tree({ 'a.yaml': cached, 'b.yaml': 'image:\n  registry: >-\n    docker.io\n  repository: bitnami/redis\n' });
+    const result = cli(['check', dir, '--allow-skipped']);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.out).toMatch(/docker\.io\/bitnami\/redis: not served from the cache \(and the Helm image map is not plain: registry is a block scalar/);
+  });
+
+  test('a file that cannot be read fails check even with --allow-skipped', () => {
+    const dir = tree({ 'a.yaml': cached });
+    fs.writeFileSync(join(dir, 'latin1.yaml'), Buffer.from([0x23, 0xe9, 0x0a]));
+    const result = cli(['check', dir, '--allow-skipped']);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.err).toContain(`${join(dir, 'latin1.yaml')}: not valid UTF-8, refused`);
+  });
+
+  test.each([
+    ['an unknown prefix', `${REGISTRY}/nope/nginx:1`, /under no known cache prefix/],
+    ['an invalid reference', `${REGISTRY}/docker-hub/Library/nginx:1`, /not a valid reference/],
+    ['an invalid tag', `${REGISTRY}/docker-hub/library/nginx:-1`, /not a valid reference/],
+    ['another private registry, without --registry and prefix', '444455556666.dkr.ecr.us-east-1.amazonaws.com/team/app:1', /under no known cache prefix/],
+  ])('under the cache domain but not cached: %s', (_, image, reason) => {
+    const dir = tree({ 'a.yaml': `image: ${image}\n` });
+    const result = cli(['check', dir]);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.out).toMatch(reason);
+  });
+
+  test('--prefix makes a prefix of one\'s own known', () => {
+    const dir = tree({ 'a.yaml': 'image: 444455556666.dkr.ecr.us-east-1.amazonaws.com/team/app:1\n' });
+    expect(cli(['check', dir, '--prefix', 'myregistry.azurecr.io=team']).code).toBe(EXIT_OK);
+    expect(cli(['check', dir, '--registry', REGISTRY]).code).toBe(EXIT_FINDINGS);
+  });
+
+  test('rewrite leaves a reference on the cache registry under an unknown prefix alone, and says so', () => {
+    const dir = tree({ 'a.yaml': `image: ${REGISTRY}/nope/nginx:1\n` });
+    const result = cli(['rewrite', dir, '--registry', REGISTRY]);
+    expect(result.code).toBe(EXIT_FINDINGS);
+    expect(result.out).toContain(`${REGISTRY}/nope/nginx:1: points at the cache registry, but 'nope/nginx' is under no known cache prefix`);
+    expect(fs.readFileSync(join(dir, 'a.yaml'), 'utf-8')).toBe(`image: ${REGISTRY}/nope/nginx:1\n`);
+  });
+});

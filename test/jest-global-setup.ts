@@ -1,0 +1,34 @@
+/**
+ * Makes one temp folder per jest run, `<tmp>/cdk-ecr-ptc-jest-<pid>-XXXXXX`, and points the workers' TMPDIR into
+ * it (`<run>/tmp`), so whatever a test puts in the temp folder is found by the teardown. Run folders of jest
+ * processes that no longer run (killed runs) are removed first.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { RUN_DIR_VARIABLE } from './util';
+
+const RUN_PREFIX = 'cdk-ecr-ptc-jest-';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export default function globalSetup(): void {
+  const base = tmpdir();
+  for (const name of readdirSync(base)) {
+    const pid = new RegExp(`^${RUN_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) {
+      rmSync(join(base, name), { recursive: true, force: true });
+    }
+  }
+  const run = mkdtempSync(join(base, `${RUN_PREFIX}${process.pid}-`));
+  mkdirSync(join(run, 'tmp'));
+  process.env[RUN_DIR_VARIABLE] = run;
+  process.env.TMPDIR = join(run, 'tmp');
+}

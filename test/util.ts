@@ -1,0 +1,38 @@
+/**
+ * What every test shares to leave nothing behind: each App writes its cloud assembly under the run's own temp
+ * folder (made by test/jest-global-setup.ts, removed by test/jest-global-teardown.ts), and files a test makes go
+ * there too. The teardown fails the run when anything else was left in the temp folder.
+ */
+import { mkdirSync, mkdtempSync } from 'fs';
+import { join } from 'path';
+import { App, AppProps } from 'aws-cdk-lib';
+
+/** Names the run folder for the test workers. */
+export const RUN_DIR_VARIABLE = 'CDK_ECR_PTC_TEST_RUN';
+
+/** This run's folder; outside jest (benchmarks), undefined. */
+export function runDir(): string | undefined {
+  return process.env[RUN_DIR_VARIABLE] || undefined;
+}
+
+function under(folder: string, prefix: string): string {
+  const run = runDir();
+  if (run === undefined) {
+    throw new Error(`${RUN_DIR_VARIABLE} is not set: run the tests through jest (its globalSetup makes the run folder)`);
+  }
+  mkdirSync(join(run, folder), { recursive: true });
+  return mkdtempSync(join(run, folder, prefix));
+}
+
+/** An App whose cloud assembly goes under the run folder, removed after the run (outside jest: a plain App). */
+export function testApp(props: AppProps = {}): App {
+  if (runDir() === undefined) {
+    return new App(props);
+  }
+  return new App({ ...props, outdir: props.outdir ?? under('apps', 'cdk.out-') });
+}
+
+/** A fresh folder for a test's files, removed after the run. */
+export function testDir(prefix = 'work-'): string {
+  return under('work', prefix);
+}
