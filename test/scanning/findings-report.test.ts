@@ -1,4 +1,4 @@
-import { ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
 import { CreateTopicCommand, PublishCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -191,7 +191,7 @@ describe('error paths (SNS mocked)', () => {
   });
 
   test('a publish that fails is thrown (Lambda retries, then the dead-letter queue keeps the event) and logged with the reason', async () => {
-    ecrMock.onAnyCommand().resolves({ imageScanFindings: { findings: [] } });
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
     snsMock.on(PublishCommand).rejects(Object.assign(new Error('User is not authorized to perform: SNS:Publish'), { name: 'AuthorizationErrorException' }));
     const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'c'.repeat(64)}`, { CRITICAL: 1 })));
     expect((error as Error).name).toBe('AuthorizationErrorException');
