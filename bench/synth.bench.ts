@@ -38,7 +38,8 @@ function median(values: number[]): number {
 
 const STYLES: Array<[CacheStyle, string]> = [
   [CacheStyle.BARE_L1, 'seed: 3 bare CfnPullThroughCacheRule (baseline)'],
-  [CacheStyle.CONSTRUCT_SEED_UPSTREAMS, 'PullThroughCacheRules, the same 3 upstreams'],
+  [CacheStyle.CONSTRUCT_RULES_ONLY, 'PullThroughCacheRules, the same 3 upstreams, scanning and monitoring off'],
+  [CacheStyle.CONSTRUCT_SEED_UPSTREAMS, 'PullThroughCacheRules, the same 3 upstreams (scanning and monitoring on, the default)'],
   [CacheStyle.CONSTRUCT, 'PullThroughCacheRules, the example\'s 5 upstreams'],
 ];
 const samples = new Map<CacheStyle, Sample[]>(STYLES.map(([style]) => [style, []]));
@@ -62,16 +63,18 @@ for (const [style, label] of STYLES) {
   console.log(`- ${label}: ${samples.get(style)!.map(v => v.inProcess.toFixed(0)).join(', ')}`);
 }
 
-/** Resources a cache adds to a stack, IAM roles of the test itself left out. */
-function resourceCount(upstreams: UpstreamRegistry[], withNodeRole: boolean): number {
+/** Resources a cache adds to a stack (scanning and monitoring off unless asked), the test's own node role left out. */
+function resourceCount(upstreams: UpstreamRegistry[], withNodeRole: boolean, withHandlers = false): number {
   const app = new App();
   const stack = new Stack(app, 'Count');
   new PullThroughCacheRules(stack, 'Cache', {
     upstreams,
     nodeRoles: withNodeRole ? [new iam.Role(stack, 'Node', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') })] : [],
+    enableScanning: withHandlers,
+    enableMonitoring: withHandlers,
   });
   const template = app.synth().getStackByName('Count').template;
-  return Object.values<any>(template.Resources).filter(r => r.Type !== 'AWS::IAM::Role').length;
+  return Object.keys(template.Resources).filter(id => !id.startsWith('Node')).length;
 }
 
 const anonymous = resourceCount([UpstreamRegistry.quay()], false);
@@ -88,3 +91,6 @@ console.log(`| anonymous (ECR Public, k8s, Quay) or fromSecret | ${anonymous} (r
 console.log(`| with createSecret (Docker Hub, GHCR, ...) | ${withSecret} (rule + template + secret) |`);
 console.log('| node roles, any number | 1 policy for the whole cache |');
 console.log(`| the example's 5 upstreams (2 created secrets) + node roles | ${five} |`);
+const quayWithHandlers = resourceCount([UpstreamRegistry.quay()], false, true);
+console.log(`| scanning and monitoring (the default), for any number of upstreams | ${quayWithHandlers - anonymous} more `
+  + '(3 functions with their roles, log groups and dead-letter queues, 6 rules (7 with credentials), 2 topics, 4 alarms (5 with credentials), a dashboard) |');

@@ -9,8 +9,10 @@ import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '..
 export enum CacheStyle {
   /** `PullThroughCacheRules`: rules, credentials, repository templates and node grants. */
   CONSTRUCT = 'construct',
-  /** `PullThroughCacheRules` with the seed's three upstreams only (Docker Hub, Quay, GHCR): like for like with BARE_L1. */
+  /** `PullThroughCacheRules` with the seed's three upstreams only (Docker Hub, Quay, GHCR). */
   CONSTRUCT_SEED_UPSTREAMS = 'construct-seed-upstreams',
+  /** The seed's three upstreams with scanning and monitoring off: rules, credentials, templates, grants; like for like with BARE_L1. */
+  CONSTRUCT_RULES_ONLY = 'construct-rules-only',
   /** The seed's three hand-written `CfnPullThroughCacheRule`s (with its URLs corrected so they are valid). */
   BARE_L1 = 'bare-l1',
 }
@@ -58,7 +60,10 @@ export class ExampleStack extends Stack {
     if (style === CacheStyle.CONSTRUCT) {
       upstreams.push(UpstreamRegistry.kubernetes(), UpstreamRegistry.ecrPublic());
     }
-    const cache = new PullThroughCacheRules(this, 'Cache', { upstreams, nodeRoles: [nodes.role] });
+    const rulesOnly = style === CacheStyle.CONSTRUCT_RULES_ONLY;
+    const cache = new PullThroughCacheRules(this, 'Cache', {
+      upstreams, nodeRoles: [nodes.role], enableScanning: !rulesOnly, enableMonitoring: !rulesOnly,
+    });
 
     new CfnOutput(this, 'NginxImage', { value: cache.imageUri('nginx:1.27'), description: 'nginx:1.27, served from the cache' });
     new CfnOutput(this, 'PrometheusImage', { value: cache.imageUri('quay.io/prometheus/prometheus:v3.5.0') });
