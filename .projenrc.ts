@@ -148,6 +148,8 @@ project.addTask('example:synth', {
   description: 'Synthesize the example EKS app under examples/ with the aws-cdk CLI and summarize what it produced',
   env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
   steps: [
+    // the bundled Lambda handlers (assets/) are built artefacts, not committed: a fresh clone builds them first
+    { spawn: 'bundle' },
     { exec: 'npx cdk synth --quiet --no-notices --output cdk.out', cwd: 'examples' },
     { exec: 'ts-node --project examples/tsconfig.json examples/summarize.ts examples/cdk.out' },
   ],
