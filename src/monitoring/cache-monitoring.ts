@@ -2,7 +2,6 @@ import { Duration, Names, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -13,7 +12,7 @@ import { Construct } from 'constructs';
 import { CacheHealthFunction } from './cache-health-function';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
-import { BundledHandler } from '../private/bundled-handler';
+import { BundledHandler, cacheMetric } from '../private/bundled-handler';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 
@@ -214,29 +213,24 @@ export class CacheMonitoring extends Construct {
     this.healthDeadLetterQueue = health.deadLetterQueue;
     // A scheduled run is an event like the others (so retries, the dead-letter queue and its redrive treat it
     // alike), naming its task and carrying its scheduled time: a retried pull count still counts its own window.
-    const target = (task?: string) => new targets.LambdaFunction(health.function, {
-      event: task ? events.RuleTargetInput.fromObject({
-        'id': events.EventField.eventId,
-        'detail-type': 'Scheduled Event',
-        'source': 'aws.events',
-        'time': events.EventField.time,
-        'detail': { task },
-      }) : undefined,
-      deadLetterQueue: health.deadLetterQueue,
-      retryAttempts: 185,
-      maxEventAge: Duration.hours(24),
-    });
+    const scheduled = (task: string) => health.target(events.RuleTargetInput.fromObject({
+      'id': events.EventField.eventId,
+      'detail-type': 'Scheduled Event',
+      'source': 'aws.events',
+      'time': events.EventField.time,
+      'detail': { task },
+    }));
 
     new events.Rule(this, 'PullCountSchedule', {
       description: 'Counts pulls of the pull through cache per prefix',
       schedule: events.Schedule.rate(this.pullPeriod),
-      targets: [target(HealthTask.COUNT_PULLS)],
+      targets: [scheduled(HealthTask.COUNT_PULLS)],
     });
     if (this.validatedPrefixes.length > 0) {
       new events.Rule(this, 'CredentialCheckSchedule', {
         description: 'Validates the upstream credentials of the pull through cache rules',
         schedule: events.Schedule.rate(this.credentialPeriod),
-        targets: [target(HealthTask.VALIDATE_CREDENTIALS)],
+        targets: [scheduled(HealthTask.VALIDATE_CREDENTIALS)],
       });
     }
     this.syncFailureRule = new events.Rule(this, 'SyncFailureRule', {
@@ -250,7 +244,7 @@ export class CacheMonitoring extends Construct {
           ...(this.prefixes.includes('ROOT') ? {} : { 'ecr-repository-prefix': this.prefixes }),
         },
       },
-      targets: [target()],
+      targets: [health.target()],
     });
 
     this.functions = [...(props.scanning?.functions ?? []), health.function];
@@ -331,14 +325,7 @@ export class CacheMonitoring extends Construct {
   }
 
   private customMetric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: this.metricNamespace,
-      metricName,
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(5),
-      ...props,
-      dimensionsMap: { Cache: this.cacheName, ...props?.dimensionsMap },
-    });
+    return cacheMetric(this.metricNamespace, this.cacheName, metricName, props);
   }
 
   private knownPrefix(prefix: string): string {

@@ -1,4 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -99,9 +102,31 @@ export class BundledHandler extends Construct {
       'Pinned to Node.js 22, the runtime the bundled handler is built and tested for; moving to a newer runtime is a deliberate release');
   }
 
+  /** An EventBridge target for the handler: delivery retried for a day, then the event goes to the dead-letter queue. */
+  public target(event?: events.RuleTargetInput): events.IRuleTarget {
+    return new targets.LambdaFunction(this.function, {
+      event,
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 185,
+      maxEventAge: Duration.hours(24),
+    });
+  }
+
   /** Acknowledge `AwsSolutions-IAM5` for wildcards of the handler's own statements, with the reason. */
   public acknowledgeWildcards(resources: readonly string[], reason: string): void {
     acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), resources, reason);
   }
 
+}
+
+/** A custom metric of a cache (dimension `Cache`, plus any in `props`), summed over 5 minutes unless `props` says otherwise. */
+export function cacheMetric(namespace: string, cacheName: string, metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace,
+    metricName,
+    statistic: cloudwatch.Stats.SUM,
+    period: Duration.minutes(5),
+    ...props,
+    dimensionsMap: { Cache: cacheName, ...props?.dimensionsMap },
+  });
 }

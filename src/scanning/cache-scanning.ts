@@ -2,7 +2,6 @@ import { Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -13,7 +12,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_METRIC_NAMESPACE, ScanEnv, ScanMetric } from './contract';
 import { FindingsReportFunction } from './findings-report-function';
 import { ScanTriggerFunction } from './scan-trigger-function';
-import { BundledHandler } from '../private/bundled-handler';
+import { BundledHandler, cacheMetric } from '../private/bundled-handler';
 
 /** Severity of a vulnerability finding, as ECR and Amazon Inspector rank them. */
 export enum FindingSeverity {
@@ -192,7 +191,7 @@ export class CacheScanning extends Construct {
         })],
       });
       trigger.acknowledgeWildcards(repositoryArns, wildcardReason);
-      const target = this.targetOf(trigger);
+      const target = trigger.target();
       this.cacheSyncRule = new events.Rule(this, 'CacheSyncRule', {
         description: 'Images the pull through cache imported: scan them',
         eventPattern: {
@@ -248,7 +247,7 @@ export class CacheScanning extends Construct {
     reporter.acknowledgeWildcards(['*'], 'inspector2:ListFindings has no resource type: AWS requires "*"; the reporter reads '
       + 'Inspector findings only through ecr:DescribeImageScanFindings on the cache repositories');
     this.findingsTopic.grantPublish(reporter.role);
-    const reportTarget = this.targetOf(reporter);
+    const reportTarget = reporter.target();
     this.scanCompletedRule = new events.Rule(this, 'ScanCompletedRule', {
       description: 'Completed basic scans of cached images: report their findings',
       eventPattern: {
@@ -318,23 +317,7 @@ export class CacheScanning extends Construct {
 
   /** A metric of this construct's namespace for the whole cache (dimension `Cache`). @default - sum over 5 minutes */
   public metric(metricName: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: this.metricNamespace,
-      metricName,
-      statistic: cloudwatch.Stats.SUM,
-      period: Duration.minutes(5),
-      ...props,
-      dimensionsMap: { Cache: this.cacheName, ...props?.dimensionsMap },
-    });
-  }
-
-  /** EventBridge delivers to a handler with retries for a day, then into its dead-letter queue. */
-  private targetOf(handler: BundledHandler): events.IRuleTarget {
-    return new targets.LambdaFunction(handler.function, {
-      deadLetterQueue: handler.deadLetterQueue,
-      retryAttempts: 185,
-      maxEventAge: Duration.hours(24),
-    });
+    return cacheMetric(this.metricNamespace, this.cacheName, metricName, props);
   }
 }
 
