@@ -2,6 +2,7 @@ import { Stack, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { acknowledgeFinding } from '../private/acknowledge';
 import { registerSharedCache } from '../private/app-validation';
 import { PullThroughCacheRules } from '../pull-through-cache-rules';
 
@@ -150,6 +151,10 @@ export class SharedCache extends Construct {
     }
     const document = new iam.PolicyDocument({ statements: [statement, ...(props.additionalStatements ?? [])] });
     this.policy = new ecr.CfnRegistryPolicy(this, 'Resource', { policyText: document });
+    if (accounts.length === 0) {
+      acknowledgeFinding(this.policy, 'AwsSolutions-ECR1', 'The principal "*" is narrowed by aws:PrincipalOrgID/aws:PrincipalOrgPaths '
+        + 'to the organization\'s accounts, and the grant covers only the pull and import actions on <prefix>/* of the shared prefixes');
+    }
     registerSharedCache(this, this.policy, this.registryUrl, this.repositoryPrefixes);
   }
 }
