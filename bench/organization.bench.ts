@@ -64,5 +64,5 @@ synthOnce((outdir) => {
   console.log(`| resources per member account and Region | ${count(member)}: ${byType(member)} |`);
   console.log(`| stack instances for ${ACCOUNTS} accounts x ${regions.length} Regions (${regions.join(', ')}) | ${ACCOUNTS * regions.length} |`);
   console.log(`| resources in member accounts for ${ACCOUNTS} accounts x ${regions.length} Regions | ${(ACCOUNTS * regions.length * count(member)).toLocaleString('en-US')} (IAM roles are global: ${ACCOUNTS * regions.length} roles, one per stack instance) |`);
-  console.log(`| central resources that grow with the number of member accounts | 0 (one registry policy scoped by aws:PrincipalOrgID) |`);
+  console.log('| central resources that grow with the number of member accounts | 0 (one registry policy scoped by aws:PrincipalOrgID) |');
 });

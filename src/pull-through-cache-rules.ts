@@ -205,7 +205,9 @@ export class PullThroughCacheRules extends Construct {
       // a rule through a shared central cache also serves its central upstream's images (`nginx` -> `docker-hub/...`)
       prefixes: upstreams.flatMap(u => [
         { registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix },
-        ...(u._origin ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }] : []),
+        ...(u._origin
+          ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
+          : []),
       ]),
     });
 

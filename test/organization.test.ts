@@ -1,4 +1,4 @@
-import { App, BootstraplessSynthesizer, Stack, Stage } from 'aws-cdk-lib';
+import { App, BootstraplessSynthesizer, Stack, Stage, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -48,12 +48,14 @@ describe('SharedCache (central account)', () => {
   test('organization paths add aws:PrincipalOrgPaths', () => {
     const { stack } = central(testApp(), { organizationId: 'o-a1b2c3d4e5', organizationPaths: ['o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*'] });
     Template.fromStack(stack).hasResourceProperties('AWS::ECR::RegistryPolicy', {
-      PolicyText: { Statement: [Match.objectLike({
-        Condition: {
-          'StringEquals': { 'aws:PrincipalOrgID': 'o-a1b2c3d4e5' },
-          'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': ['o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*'] },
-        },
-      })] },
+      PolicyText: {
+        Statement: [Match.objectLike({
+          Condition: {
+            'StringEquals': { 'aws:PrincipalOrgID': 'o-a1b2c3d4e5' },
+            'ForAnyValue:StringLike': { 'aws:PrincipalOrgPaths': ['o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*'] },
+          },
+        })],
+      },
     });
   });
 
@@ -61,7 +63,9 @@ describe('SharedCache (central account)', () => {
     const { stack } = central(testApp(), {
       accounts: ['444455556666'],
       additionalStatements: [new iam.PolicyStatement({
-        sid: 'Replication', principals: [new iam.AccountPrincipal('777788889999')], actions: ['ecr:ReplicateImage'],
+        sid: 'Replication',
+        principals: [new iam.AccountPrincipal('777788889999')],
+        actions: ['ecr:ReplicateImage'],
         resources: ['arn:aws:ecr:eu-west-1:111122223333:repository/*'],
       })],
     });
@@ -70,6 +74,13 @@ describe('SharedCache (central account)', () => {
     expect(shared.Principal).toEqual({ AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::444455556666:root']] } });
     expect(shared.Condition).toBeUndefined();
     expect(replication.Sid).toBe('Replication');
+  });
+
+  test('only the organization form (principal "*" narrowed by conditions) acknowledges AwsSolutions-ECR1', () => {
+    const acks = (shared: SharedCache) => shared.policy.node.metadata
+      .filter(m => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY).flatMap(m => Object.keys(m.data));
+    expect(acks(central().shared)).toEqual(['AwsSolutions-ECR1']);
+    expect(acks(central(testApp(), { accounts: ['444455556666'] }).shared)).toEqual([]);
   });
 
   test.each([
