@@ -84,7 +84,10 @@ export class SharedCacheMember extends Construct {
         description: `Lets ECR pull through the shared cache ${shared.registryUrl} into this account's cache`,
       });
       // Which side (central or this registry) ECR calls each listed action on is not documented, so every action
-      // is allowed on the shared prefixes of both registries, and on nothing else.
+      // is allowed on the shared prefixes of both registries, and on nothing else. The puller actions take the
+      // `repository` resource type (Service Authorization Reference for ECR); for ecr:GetImageCopyStatus no source
+      // confirmed its resource type. Public Terraform modules scope it to repository ARNs as here; if a pull fails on
+      // it, pass a role of your own (`role`).
       const resources = [...arns(shared.account, shared.region), ...arns(stack.account, stack.region)];
       role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: MEMBER_ROLE_ACTIONS, resources }));
       role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
