@@ -108,6 +108,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   gitignore: [
     '.jsii.tabl.json',
     'cdk.out/',
+    'cdk.out.organization/',
     'test/*.snapshot/asset.*',
     '.venv/',
     '__pycache__/',
@@ -173,6 +174,18 @@ project.addTask('bench:monitoring', {
 project.addTask('bench:cli-scale', {
   description: 'ecr-ptc rewrite time and peak memory on one file of 1k/4k/16k images and trees of 1k/10k files (docs/BENCHMARKS.md)',
   exec: 'ts-node --project bench/tsconfig.json bench/cli-scale.bench.ts',
+});
+
+project.addTask('bench:organization', {
+  description: 'Organization example: synth time, central and StackSet template sizes, resources per member account (docs/BENCHMARKS.md)',
+  exec: 'ts-node --project bench/tsconfig.json bench/organization.bench.ts',
+});
+
+project.addTask('example:organization', {
+  description: 'Synthesize the organization example (central cache + member StackSet) under examples/ with the aws-cdk CLI',
+  env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+  exec: 'npx cdk synth --quiet --no-notices --app "npx ts-node --project tsconfig.json organization-app.ts" --output cdk.out.organization',
+  cwd: 'examples',
 });
 
 project.addTask('bench', {

@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { acknowledgeWildcardResources } from './private/acknowledge';
-import { registerCache } from './private/app-validation';
+import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
@@ -196,14 +196,19 @@ export class PullThroughCacheRules extends Construct {
     validateUpstreams(this, upstreams);
     this.upstreams = [...upstreams];
     registerCache(this, upstreams.map(u => u.ecrRepositoryPrefix)); // prefix clashes and the 50-rule quota across the app
+    checkSharedCacheUpstreams(this, upstreams); // ECR upstreams on a SharedCache of this app: only its shared prefixes
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
     this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`;
     this.mapping = new ImageMapping({
       registryDomain: this.registryDomain,
-      prefixes: upstreams.map(u => ({
-        registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
-      })),
+      // a rule through a shared central cache also serves its central upstream's images (`nginx` -> `docker-hub/...`)
+      prefixes: upstreams.flatMap(u => [
+        { registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix },
+        ...(u._origin
+          ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
+          : []),
+      ]),
     });
 
     const options = props.repositoryOptions ?? {};
@@ -591,6 +596,16 @@ function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | und
         + `'${upstream.ecrRepositoryPrefix}'). Cache each upstream once, so every image has one cache URI.`);
     }
     byUpstream.set(key, upstream);
+  }
+  for (const shared of upstreams.filter(u => u._origin)) {
+    const origin = shared._origin!;
+    const local = upstreams.find(u => u !== shared && (u._origin ?? u).referenceHost === origin.referenceHost
+      && (u._origin ?? u).upstreamRepositoryPrefix === origin.upstreamRepositoryPrefix);
+    if (local) {
+      throw new Error(`${where}: ${origin.referenceHost} images would be served twice: through the shared cache ${shared.registryUrl} `
+        + `(prefix '${shared.ecrRepositoryPrefix}') and by the upstream with prefix '${local.ecrRepositoryPrefix}'. `
+        + 'Keep one: drop the local upstream, or leave that prefix out of the shared cache\'s repositoryPrefixes.');
+    }
   }
   const region = Stack.of(scope).region;
   if (!Token.isUnresolved(region) && UNSUPPORTED_REGIONS.includes(region)) {

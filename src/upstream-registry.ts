@@ -183,6 +183,20 @@ export class UpstreamRegistry {
     return UpstreamRegistry.fromCatalogue(entry.registryType, options);
   }
 
+  /**
+   * The downstream of `origin` in a member account: an ECR upstream on the shared central registry whose
+   * cache prefix and upstream prefix are both `origin`'s prefix, so image URIs map the same way in both
+   * accounts. Used by `SharedCacheMember`.
+   * @internal
+   */
+  public static _throughSharedCache(origin: UpstreamRegistry, registryUrl: string, role: iam.IRole): UpstreamRegistry {
+    const downstream = UpstreamRegistry.ecr({
+      registryUrl, role, ecrRepositoryPrefix: origin.ecrRepositoryPrefix, upstreamRepositoryPrefix: origin.ecrRepositoryPrefix,
+    });
+    (downstream as { _origin?: UpstreamRegistry })._origin = origin._origin ?? origin;
+    return downstream;
+  }
+
   private static fromCatalogue(registryType: string, options: UpstreamFromUrlOptions, registryUrl?: string): UpstreamRegistry {
     const entry = catalogueEntry(registryType);
     return new UpstreamRegistry(entry, registryUrl ?? entry.registryUrl!, options ?? {});
@@ -220,6 +234,13 @@ export class UpstreamRegistry {
 
   /** Human-readable name, for messages. */
   public readonly displayName: string;
+
+  /**
+   * For the downstream of a shared cache: the central upstream this rule reaches through it (its images are
+   * referenced by the central upstream's host, `docker.io` for Docker Hub).
+   * @internal
+   */
+  public readonly _origin?: UpstreamRegistry;
 
   private constructor(entry: CatalogueEntry, registryUrl: string, options: UpstreamFromUrlOptions) {
     const factory = `UpstreamRegistry (${entry.displayName})`;

@@ -2,6 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { organizationExample } from '../examples/organization';
 import { CacheStyle, ExampleStack } from '../examples/stack';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 import { testApp } from './util';
@@ -64,6 +65,12 @@ export const SCENARIOS: Record<string, () => Stack> = {
     });
     return stack;
   },
+
+  /** The central account of an organization-wide cache, with its registry policy and the members' StackSet. */
+  'organization-central': () => organizationExample(testApp()).central,
+
+  /** The member template the StackSet deploys to every account of the OU. */
+  'organization-member': () => organizationExample(testApp()).member,
 };
 
 /** The seed's hand-written rules in the same EKS app: the baseline of the synth benchmark. */

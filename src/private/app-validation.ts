@@ -86,3 +86,54 @@ export function registerCreatedSecret(secret: Construct, name: string): void {
     },
   });
 }
+
+interface SharedEntry { readonly construct: Construct; readonly registryUrl: string; readonly prefixes: readonly string[] }
+const sharedCaches = new WeakMap<IConstruct, SharedEntry[]>();
+
+/**
+ * Registers a shared central cache and its registry policy. A registry has one registry policy
+ * (`AWS::ECR::RegistryPolicy` is one per account and Region, and `PutRegistryPolicy` replaces the whole policy),
+ * so another one in the same environment of the app, ours or the user's own L1, fails validation.
+ */
+export function registerSharedCache(shared: Construct, policy: Construct, registryUrl: string, prefixes: readonly string[]): void {
+  const root = shared.node.root;
+  const list = sharedCaches.get(root) ?? [];
+  sharedCaches.set(root, list);
+  list.push({ construct: shared, registryUrl, prefixes });
+  const environment = environmentOf(policy);
+  shared.node.addValidation({
+    validate: () => root.node.findAll()
+      .filter(c => c !== policy && (c as { cfnResourceType?: string }).cfnResourceType === 'AWS::ECR::RegistryPolicy'
+        && environmentOf(c) === environment)
+      .map(c => `${policy.node.path} and ${c.node.path} both set the ECR registry policy of ${environment}; a registry has `
+        + 'one policy, and each deploy would replace the other. Move the other policy\'s statements into the SharedCache\'s '
+        + 'additionalStatements and remove it.'),
+  });
+}
+
+/**
+ * ECR upstreams that point at a shared cache of this app must name one of its shared prefixes as their upstream
+ * prefix: its registry policy grants nothing else (a rule without one would mirror the whole central registry).
+ */
+export function checkSharedCacheUpstreams(cache: Construct, upstreams: ReadonlyArray<{
+  readonly registryUrl: string; readonly ecrRepositoryPrefix: string; readonly upstreamRepositoryPrefix?: string;
+}>): void {
+  const root = cache.node.root;
+  cache.node.addValidation({
+    validate: () => {
+      const errors: string[] = [];
+      for (const shared of sharedCaches.get(root) ?? []) {
+        for (const u of upstreams.filter(x => x.registryUrl === shared.registryUrl)) {
+          const upstreamPrefix = u.upstreamRepositoryPrefix ?? 'ROOT';
+          if (!shared.prefixes.includes(upstreamPrefix)) {
+            errors.push(`${cache.node.path}: the ECR upstream ${u.registryUrl} (prefix '${u.ecrRepositoryPrefix}') is the shared cache `
+              + `${shared.construct.node.path}, but its upstreamRepositoryPrefix is ${u.upstreamRepositoryPrefix === undefined ? 'missing (the whole registry)' : `'${upstreamPrefix}'`}; `
+              + `the shared cache grants only ${shared.prefixes.map(p => `'${p}'`).join(', ')}. Use SharedCacheMember, or set upstreamRepositoryPrefix `
+              + 'to one of those prefixes.');
+          }
+        }
+      }
+      return errors;
+    },
+  });
+}
