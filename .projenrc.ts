@@ -184,8 +184,14 @@ project.addTask('bench:organization', {
 project.addTask('example:organization', {
   description: 'Synthesize the organization example (central cache + member StackSet) under examples/ with the aws-cdk CLI',
   env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
-  exec: 'npx cdk synth --quiet --no-notices --app "npx ts-node --project tsconfig.json organization-app.ts" --output cdk.out.organization',
-  cwd: 'examples',
+  steps: [
+    // the central cache has the bundled handlers, which a fresh clone has not built yet
+    { spawn: 'bundle' },
+    {
+      exec: 'npx cdk synth --quiet --no-notices --app "npx ts-node --project tsconfig.json organization-app.ts" --output cdk.out.organization',
+      cwd: 'examples',
+    },
+  ],
 });
 
 project.addTask('bench', {
