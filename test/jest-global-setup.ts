@@ -7,17 +7,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { RUN_DIR_VARIABLE } from './util';
+import { alive } from '../src/cli/files';
 
 const RUN_PREFIX = 'cdk-ecr-ptc-jest-';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export default function globalSetup(): void {
   const base = tmpdir();

@@ -518,7 +518,8 @@ function lockAgeMs(lock: string): number {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this id runs (EPERM: it runs as another user). Also used by the test setup for stale run folders. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
