@@ -200,7 +200,7 @@ project.addTask('bench', {
 });
 
 // The npm package is lib/, API.md and the README: none of the development folders.
-for (const pattern of ['/examples/', '/bench/', '/rosetta/', '/docs/', '/.ci/', '/requirements-dev.txt', 'cdk.out/', '*.snapshot/']) {
+for (const pattern of ['/examples/', '/bench/', '/rosetta/', '/docs/', '/.ci/', '/requirements-dev.txt', '/scripts/', 'cdk.out/', '*.snapshot/']) {
   project.addPackageIgnore(pattern);
 }
 

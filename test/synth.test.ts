@@ -36,7 +36,7 @@ test('cfn-lint finds no error or warning in any synthesized template', () => {
       output = execFileSync('python3', ['-c', cfnLint, '--ignore-checks', 'W3005', '--', ...files], { encoding: 'utf-8' });
     } catch (e: any) {
       if (/No module named '?cfnlint/.test(String(e.stderr))) {
-        throw new Error('cfn-lint is not installed: run `pip install -r requirements-dev.txt` (the README test command does).');
+        throw new Error('cfn-lint is not installed: run `./scripts/install-test-deps` (the README test command does).');
       }
       output = `${e.stdout}${e.stderr}`;
       throw new Error(`cfn-lint exited ${e.status}:\n${output}`);

@@ -48,7 +48,7 @@ export async function startMoto(): Promise<MotoServer> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      throw new Error(`moto server exited with ${child.exitCode}: ${stderr}\nInstall it with: pip install -r requirements-dev.txt`);
+      throw new Error(`moto server exited with ${child.exitCode}: ${stderr}\nInstall it with: ./scripts/install-test-deps`);
     }
     if (await get(`${endpoint}/moto-api/`) === 200) {
       return {
