@@ -2,7 +2,8 @@ import { Annotations, CfnResource, IAspect, Stack } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
-import { rewriteObjectImages } from './private/object-images';
+import { DocumentFormat } from './private/image-locator';
+import { parseJsonWithTokens, rewriteObject } from './private/object-images';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
 
 /** How an image the cache cannot serve is reported. */
@@ -70,10 +71,10 @@ export class CachedImages implements IAspect {
         this.visitTaskDefinition(node as ecs.CfnTaskDefinition);
         break;
       case EKS_MANIFEST:
-        this.visitJsonProperty(node, 'Manifest');
+        this.visitJsonProperty(node, 'Manifest', DocumentFormat.KUBERNETES);
         break;
       case EKS_HELM_CHART:
-        this.visitJsonProperty(node, 'Values');
+        this.visitJsonProperty(node, 'Values', DocumentFormat.HELM_VALUES);
         break;
       default:
     }
@@ -103,37 +104,71 @@ export class CachedImages implements IAspect {
     }
   }
 
-  /** A custom resource property holding JSON (a manifest or Helm values). */
-  private visitJsonProperty(cfn: CfnResource, property: string): void {
-    const stack = Stack.of(cfn);
+  /**
+   * A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values. Images are found where
+   * they live (image-locator.ts, shared with the ecr-ptc CLI); values known only at deploy time stay as they are,
+   * and only the images that hold one are reported.
+   */
+  private visitJsonProperty(cfn: CfnResource, property: string, format: DocumentFormat): void {
     const resolved = cfnProperties(cfn)?.[property];
-    if (typeof resolved !== 'string') {
-      if (resolved !== undefined) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:tokenManifest',
-          `${property} holds values known only at deploy time, so its images were not checked against the pull through cache.`);
+    if (resolved === undefined) {
+      if (format === DocumentFormat.HELM_VALUES) {
+        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
+          'This Helm chart has no values, so its images are the chart\'s defaults, which the Aspect cannot see or move. '
+          + 'Set its image values (see the README: Helm charts), or acknowledge this warning.');
       }
       return;
     }
-    const original = JSON.parse(resolved);
+    const json = parseJsonWithTokens(resolved);
+    if (json === undefined) {
+      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:unreadableJson',
+        `${property} is not JSON that can be read before deployment, so its images were not checked against the pull through cache.`);
+      return;
+    }
+    const mapping = this.cache.mapping;
     const mapped = new Map<string, MappedImage>(); // each reference is mapped once, then reported from here
-    const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, this.cache.mapping.map(image)).get(image)!;
-    const { value, unserved, found } = rewriteObjectImages(original, image => {
-      const m = mapOnce(image);
-      const served = m.status === MappingStatus.REWRITTEN || m.status === MappingStatus.ALREADY_CACHED;
-      return { served, uri: m.status === MappingStatus.REWRITTEN ? m.uri : undefined, cachePath: m.repository };
-    }, this.cache.mapping.registryDomain);
-    for (const f of unserved) {
-      this.report(cfn, `${f.path}: '${f.image}' is not served by the pull through cache: ${mapOnce(f.image).reason ?? 'see the cache upstreams'}`);
-    }
-    if (this.reportOnly) {
-      for (const f of found.filter(x => mapOnce(x.image).status === MappingStatus.REWRITTEN)) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached',
-          `${f.path}: '${f.image}' would be pulled through the cache as ${mapOnce(f.image).uri}`);
+    const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, mapping.map(image)).get(image)!;
+    const judge = (image: string) => {
+      if (json.hasToken(image)) {
+        return { deployTime: true };
       }
-      return;
+      const m = mapOnce(image);
+      return m.status === MappingStatus.REWRITTEN && !this.reportOnly ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
+    };
+    const value = structuredClone(json.value);
+    const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
+    const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, json.hasToken)
+      .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
+    const shown = (image: string) => json.hasToken(image) ? image.replace(/@@ptc-[0-9a-f]+-\d+@@/g, '${Token}') : image;
+
+    for (const result of results) {
+      const what = `${property} ${result.path}`;
+      if ('skipped' in result) {
+        if (!result.informational) {
+          this.report(cfn, `${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
+        }
+        continue;
+      }
+      const { mapped: m, deployTime } = result.verdict as { mapped?: MappedImage; deployTime?: boolean };
+      if (deployTime) {
+        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:deployTimeImage',
+          `${what}: '${shown(result.image)}' is known only at deploy time, so it was not checked against the pull through cache: `
+          + 'pass an image the cache serves (PullThroughCacheRules.imageUri), or acknowledge this warning.');
+      } else if (m === undefined || m.status === MappingStatus.ALREADY_CACHED) {
+        continue;
+      } else if (m.status !== MappingStatus.REWRITTEN) {
+        this.report(cfn, `${what}: '${m.input}' is not served by the pull through cache: ${m.reason}`);
+      } else if (result.held !== undefined) {
+        this.report(cfn, `${what}: '${m.input}' was not moved to the cache: ${result.held}`);
+      } else if (this.reportOnly) {
+        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${what}: '${m.input}' would be pulled through the cache as ${m.uri}`);
+      } else if (m.warning) {
+        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', `${what}: ${m.warning}`);
+      }
     }
-    if (JSON.stringify(value) !== JSON.stringify(original)) {
-      cfn.addPropertyOverride(property, stack.toJsonString(value));
+    const written = JSON.stringify(value);
+    if (!this.reportOnly && written !== JSON.stringify(json.value)) {
+      cfn.addPropertyOverride(property, json.restore(written));
     }
   }
 
@@ -175,4 +210,10 @@ function cfnProperties(cfn: CfnResource): Record<string, unknown> | undefined {
   const rendered = (cfn as unknown as { _toCloudFormation(): object })._toCloudFormation();
   const resolved: { Resources: Record<string, { Properties?: Record<string, unknown> }> } = Stack.of(cfn).resolve(rendered);
   return Object.values(resolved.Resources)[0]?.Properties;
+}
+
+/** A Kubernetes object's kind and name, for messages about one object of a manifest. */
+function describeObject(document: unknown): string {
+  const object = document as { kind?: unknown; metadata?: { name?: unknown } } | undefined;
+  return `${typeof object?.kind === 'string' ? object.kind : 'object'}/${typeof object?.metadata?.name === 'string' ? object.metadata.name : '?'}`;
 }

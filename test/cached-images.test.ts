@@ -116,7 +116,8 @@ describe('EKS manifests and Helm charts', () => {
     const values = JSON.parse(Object.values(Template.fromStack(stack).findResources('Custom::AWSCDK-EKS-HelmChart'))[0].Properties.Values);
     expect(values).toEqual({
       image: { registry: REGISTRY, repository: 'docker-hub/bitnami/redis', tag: '7.4.1' },
-      metrics: { image: { repository: `${REGISTRY}/quay/oliver006/redis_exporter`, tag: 'v1.62.0' } },
+      // the chart's own default registry (docker.io) must not go in front of the cache: it is emptied
+      metrics: { image: { repository: `${REGISTRY}/quay/oliver006/redis_exporter`, tag: 'v1.62.0', registry: '' } },
       sidecar: { image: `${REGISTRY}/docker-hub/library/busybox:1.36` },
       other: { image: { repository: 'mcr.microsoft.com/mssql/server', tag: '2022-latest' } },
       replicas: 3,
@@ -132,8 +133,8 @@ describe('EKS manifests and Helm charts', () => {
     expect(manifest[0].spec.containers[0].image).toBe('nginx:1.27');
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('would be pulled through the cache')).map(w => String(w.entry.data));
     expect(warnings).toEqual([
-      `[0].spec.containers[0].image: 'nginx:1.27' would be pulled through the cache as ${REGISTRY}/docker-hub/library/nginx:1.27`,
-      `[0].spec.initContainers[0].image: 'busybox:1.36' would be pulled through the cache as ${REGISTRY}/docker-hub/library/busybox:1.36`,
+      `Manifest Pod/p spec.containers[0].image: 'nginx:1.27' would be pulled through the cache as ${REGISTRY}/docker-hub/library/nginx:1.27`,
+      `Manifest Pod/p spec.initContainers[0].image: 'busybox:1.36' would be pulled through the cache as ${REGISTRY}/docker-hub/library/busybox:1.36`,
     ].map(w => expect.stringContaining(w)));
   });
 

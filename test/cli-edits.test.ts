@@ -24,16 +24,16 @@ describe('Helm image maps are rewritten whole or left whole, and never grow on a
   test.each([
     ['registry is a block scalar', 'image:\n  registry: >-\n    docker.io\n  repository: bitnami/redis\n  tag: 7.4\n', /registry is a block scalar/],
     ['repository is a literal block', 'image:\n  registry: docker.io\n  repository: |\n    bitnami/redis\n  tag: 7.4\n', /repository is a block scalar/],
-    ['repository is an alias', 'defaults:\n  repo: &repo bitnami/redis\nimage:\n  registry: docker.io\n  repository: *repo\n  tag: 7.4\n', /repository is an alias/],
+    ['repository is an alias', 'defaults:\n  repo: &repo bitnami/redis\nimage:\n  registry: docker.io\n  repository: *repo\n  tag: 7.4\n', /repository is anchored \(&repo\)/],
     ['tag is anchored', 'image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: &t 7.4\nother: *t\n', /tag is anchored/],
-    ['the map is an alias', 'base: &base\n  registry: docker.io\n  repository: bitnami/redis\nimage: *base\n', /the map is an alias/],
+    ['the map is an alias', 'base: &base\n  registry: docker.io\n  repository: bitnami/redis\nimage: *base\n', /the map is anchored \(&base\)/],
     ['the map is anchored', 'image: &base\n  registry: docker.io\n  repository: bitnami/redis\nother: *base\n', /the map is anchored/],
     ['registry over two lines', 'image:\n  registry: "docker\n    .io"\n  repository: bitnami/redis\n', /registry is written over several lines/],
     ['global.imageRegistry is a block scalar', 'global:\n  imageRegistry: >-\n    docker.io\nimage:\n  repository: bitnami/redis\n  tag: "7.4"\n',
       /global\.imageRegistry is a block scalar/],
     ['another map under global.imageRegistry has an alias', 'global:\n  imageRegistry: docker.io\nv: &v "7"\n'
       + 'image:\n  repository: bitnami/redis\n  tag: *v\nmetrics:\n  image:\n    repository: bitnami/redis-exporter\n    tag: "1"\n',
-    /tag is an alias.*another map under the same global\.imageRegistry is left whole/],
+    /tag is anchored \(&v\).*another image under global\.imageRegistry cannot be rewritten/],
   ])('%s: left whole and reported', (_, input, note) => {
     const result = rewriteYaml(input, judge);
     expect(result.output).toBe(input);
@@ -49,7 +49,12 @@ describe('Helm image maps are rewritten whole or left whole, and never grow on a
     const input = 'base: &base\n  registry: docker.io\n  repository: bitnami/redis\nimage:\n  <<: *base\n  tag: "7"\n';
     const result = rewriteYaml(input, judge);
     expect(result.output).toBe(input);
-    expect(result.findings).toEqual([{ line: 4, image: 'image (a map with a merge key)', outcome: Outcome.LEFT_ALONE, note: 'Helm image map left whole: it merges fields with <<' }]);
+    expect(result.findings).toEqual([{
+      line: 5,
+      image: 'docker.io/bitnami/redis:7',
+      outcome: Outcome.LEFT_ALONE,
+      note: 'Helm image map left whole: registry is under the anchor &base, so shared with its aliases; repository is under the anchor &base, so shared with its aliases',
+    }]);
     const dir = testDir();
     fs.writeFileSync(join(dir, 'values.yaml'), input);
     expect(cli(['check', dir]).code).toBe(EXIT_FINDINGS);
@@ -117,7 +122,7 @@ describe('check fails closed', () => {
   });
 
   test.each([
-    ['a Helm template file', { 'templates/deploy.yaml': 'image: {{ .Values.image }}\n' }, /1 Helm template files/],
+    ['a Helm template file', { 'templates/deploy.yaml': 'image: {{ .Values.image }}\n' }, /1 values left alone/],
     ['a skipped folder', { 'node_modules/x/a.yaml': 'image: nginx:1\n' }, /1 paths skipped/],
     ['a templated value', { 'b.yaml': 'image: ${IMAGE}\n' }, /1 values left alone/],
   ])('%s: exit 1 and listed, unless --allow-skipped', (_, files, message) => {

@@ -64,12 +64,14 @@ describe('ecr-ptc rewrite: reporting', () => {
     expect(result.code).toBe(EXIT_FINDINGS);
     expect(result.out).toContain(`${join(dir, 'k8s-workloads.yaml')}:24: docker.io/nginx:1.27 -> ${REGISTRY}/docker-hub/library/nginx:1.27\n`);
     expect(result.out).toContain(`${join(dir, 'Dockerfile')}:10: gcr.io/distroless/static:nonroot: ECR cannot pull through 'gcr.io'`);
-    expect(result.out).toContain(`${join(dir, 'compose.yaml')}:7: \${REGISTRY:-localhost:5000}/api:\${TAG}: left alone: templated value`);
+    // a service that builds its image names the tag compose gives it: not pulled, not listed
+    expect(result.out).not.toContain(`${join(dir, 'compose.yaml')}:7:`);
     expect(result.out).toMatch(/pinned by digest only/);
     expect(result.err).toContain(`${join(dir, 'invalid.yaml')}:7: Sequence item without - indicator`);
-    expect(result.err).toContain(`${join(dir, 'chart-template.yaml')}:7: a Helm template ({{ }}): left alone`);
+    expect(result.out).toContain(`${join(dir, 'chart-template.yaml')}:8: "{{ .Values.image.repository }}:{{ .Values.image.tag }}": `
+      + 'left alone: an image line of a Helm template whose value is not a literal reference');
     expect(result.out.trim().split('\n').pop()).toBe('9 files scanned, 24 references rewritten in 6 files, 1 already cached, '
-      + '4 not served from the cache, 3 left alone (templated, build arguments), 1 Helm template files left alone, 1 files refused (see above)');
+      + '4 not served from the cache, 3 left alone (templated, build arguments), 1 files refused (see above)');
   });
 
   test('an invalid YAML file is named with its line and not touched', () => {
@@ -100,13 +102,14 @@ describe('ecr-ptc rewrite: reporting', () => {
       rewritten: 3,
       cached: 0,
       unserved: 0,
-      leftAlone: 1,
+      leftAlone: 0,
       failedFiles: 0,
       templateFiles: 0,
       skipped: 0,
       leftovers: 0,
     });
     expect(report.files[0].findings[0]).toEqual({ line: 3, image: 'nginx:1.27', outcome: 'rewritten', uri: `${REGISTRY}/docker-hub/library/nginx:1.27` });
+    expect(report.files[0].findings[1]).toEqual({ line: 7, image: '${REGISTRY:-localhost:5000}/api:${TAG}', outcome: 'not-pulled', note: 'the service builds this image (build:)' });
     expect(result.code).toBe(EXIT_OK);
   });
 

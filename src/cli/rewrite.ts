@@ -3,9 +3,10 @@
  * kept as it was (comments, key order, quoting, blank lines, document separators, CRLF). Pure functions of the
  * file text; reading and writing files is in files.ts.
  */
-import { Document, LineCounter, Pair, Scalar, YAMLMap, isAlias, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
+import { Document, LineCounter, Pair, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import { ImageMapping, MappingStatus } from '../image-mapping';
-import { IMAGE_KEY, helmImageReference, helmMapsMayMove, helmRewrite } from '../private/helm-images';
+import { rewriteDocument } from '../private/document-images';
+import { Tree, locateImages } from '../private/image-locator';
 
 /** What happened to one image value. */
 export enum Outcome {
@@ -17,6 +18,8 @@ export enum Outcome {
   UNSERVED = 'unserved',
   /** Left alone because it cannot be read as a reference here: a template, a build argument, a block scalar. */
   LEFT_ALONE = 'left-alone',
+  /** Names an image that is not pulled as written: the image a compose service builds and tags. */
+  NOT_PULLED = 'not-pulled',
 }
 
 /** One image value found in a file. */
@@ -113,25 +116,25 @@ function judge(image: string, line: number, j: Judge): { finding: Finding; uri?:
 // ---------------------------------------------------------------- YAML: Kubernetes, Helm values, compose
 
 /**
- * Rewrites the image values of a YAML file: every `image:` (or `...Image:`) string, as in Kubernetes
- * containers, initContainers and ephemeralContainers of any workload, compose `services.*.image` and plain
- * Helm values; Helm image maps (`registry` + `repository` + `tag`/`digest`), with `global.imageRegistry`.
+ * Rewrites the images of a YAML file where images live (image-locator.ts): containers of known workload kinds,
+ * known custom resource fields, Helm values (image strings and image maps of the known conventions, with their
+ * shared registries) and compose services that do not build their image. A file that does not parse as YAML
+ * but holds Helm templates (`{{ }}`) is read line by line: see `rewriteTemplateLines`.
  */
 export function rewriteYaml(text: string, j: Judge): FileResult {
-  // A Helm template may still parse as YAML (`image: {{ .Values.image }}` is a flow map), so look first.
-  const template = /\{\{.*?\}\}/.exec(text);
-  if (template) {
-    const line = text.slice(0, template.index).split('\n').length;
-    return { output: text, findings: [], error: { line, reason: 'a Helm template ({{ }}): left alone', template: true } };
-  }
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const lineOf = (offset: number) => lineCounter.linePos(offset).line;
   const docList = Array.isArray(docs) ? docs : [docs];
   for (const doc of docList) {
     const error = doc.errors[0];
-    if (error) {
-      return { output: text, findings: [], error: { line: lineOf(error.pos[0]), reason: error.message.split('\n')[0], template: false } };
+    if (error || templateAsStructure(doc as Document.Parsed)) {
+      if (/\{\{.*?\}\}/.test(text)) {
+        return rewriteTemplateLines(text, j);
+      }
+      if (error) {
+        return { output: text, findings: [], error: { line: lineOf(error.pos[0]), reason: error.message.split('\n')[0], template: false } };
+      }
     }
   }
 
@@ -145,20 +148,6 @@ export function rewriteYaml(text: string, j: Judge): FileResult {
   return { output: applyEdits(text, edits), findings: unique.sort((a, b) => a.line - b.line) };
 }
 
-/** A string scalar (through an alias too), or undefined. */
-function stringScalar(doc: Document.Parsed, node: unknown): Scalar<string> | undefined {
-  const target = isAlias(node) ? node.resolve(doc) : node;
-  return isScalar(target) && target.range ? (target as Scalar<string>) : undefined;
-}
-
-/** The source text of a scalar's value, as written (so `tag: 1.10` stays `1.10`). */
-function scalarText(text: string, node: Scalar): string {
-  if (node.type === Scalar.PLAIN) {
-    return text.slice(node.range![0], node.range![1]).trim();
-  }
-  return String(node.value);
-}
-
 /** The replacement text for a scalar, in the same quoting style; undefined for block scalars. */
 function quoted(node: Scalar, value: string): string | undefined {
   switch (node.type) {
@@ -169,179 +158,213 @@ function quoted(node: Scalar, value: string): string | undefined {
   }
 }
 
-function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: number) => number, edits: Edit[], findings: Finding[]): void {
-  const helmMaps: HelmMap[] = [];
-  const visit = (node: unknown): void => {
-    if (isMap(node)) {
-      for (const pair of node.items as Pair[]) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
-        if (key !== undefined && IMAGE_KEY.test(key)) {
-          const value = isAlias(pair.value) ? pair.value.resolve(doc) : pair.value;
-          if (isMap(value)) {
-            if ((value.items as Pair[]).some(p => isScalar(p.key) && p.key.value === '<<')) {
-              // fields merged in from elsewhere (`<<: *base`): which ones apply is not plain to see, so say so
-              const line = lineOf((pair.key as Scalar).range![0]);
-              findings.push({ line, image: `${key} (a map with a merge key)`, outcome: Outcome.LEFT_ALONE, note: 'Helm image map left whole: it merges fields with <<' });
-              continue;
-            }
-            if (value.has('repository')) {
-              helmMaps.push({ map: value, line: lineOf((pair.key as Scalar).range![0]), viaAlias: isAlias(pair.value) });
-              continue;
-            }
-          } else {
-            const scalar = stringScalar(doc, pair.value);
-            if (scalar && typeof scalar.value === 'string' && scalar.value !== '') {
-              imageScalar(scalar);
-              continue;
-            }
-          }
+/**
+ * A YAML syntax tree seen through the locator's `Tree`: aliases resolved, merge keys (`<<`) merged after a map's
+ * own keys. Every node reached through an alias or under an anchor is remembered as shared: editing it would
+ * change the other places that use it too.
+ */
+class YamlTree implements Tree<unknown> {
+  /** Nodes reached through an alias or under an anchor, with how. */
+  public readonly shared = new Map<unknown, string>();
+
+  constructor(private readonly doc: Document.Parsed, private readonly source: string) {}
+
+  public entries(node: unknown): ReadonlyArray<readonly [string, unknown]> | undefined {
+    const map = this.resolve(node);
+    if (!isMap(map)) {
+      return undefined;
+    }
+    const own: Array<readonly [string, unknown]> = [];
+    const merged: Array<readonly [string, unknown]> = [];
+    for (const pair of map.items as Pair[]) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+      if (key === '<<' && (isAlias(pair.value) || isSeq(pair.value))) {
+        const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
+        for (const source of sources) {
+          this.shared.set(source, 'merged in with <<, so shared with its anchor');
+          merged.push(...(this.entries(source) ?? []));
         }
-        visit(pair.value);
+      } else if (key !== undefined) {
+        own.push([key, this.child(map, pair.value)]);
       }
-    } else if (isSeq(node)) {
-      node.items.forEach(visit);
     }
-  };
-  const imageScalar = (scalar: Scalar<string>): void => {
-    const line = lineOf(scalar.range![0]);
-    const { finding, uri } = judge(scalar.value, line, j);
-    const replacement = uri === undefined ? undefined : quoted(scalar, uri);
-    if (uri !== undefined && replacement === undefined) {
-      findings.push({ line, image: scalar.value, outcome: Outcome.LEFT_ALONE, note: 'block scalar (| or >)' });
-      return;
+    const keys = new Set(own.map(([k]) => k));
+    return [...own, ...merged.filter(([k]) => !keys.has(k) && (keys.add(k), true))];
+  }
+
+  public items(node: unknown): readonly unknown[] | undefined {
+    const seq = this.resolve(node);
+    return isSeq(seq) ? seq.items.map(item => this.child(seq, item)) : undefined;
+  }
+
+  public text(node: unknown): string | undefined {
+    const scalar = this.resolve(node);
+    if (!isScalar(scalar) || scalar.value === null || scalar.value === undefined || !scalar.range) {
+      return undefined;
     }
-    findings.push(finding);
-    if (replacement !== undefined) {
-      edits.push({ start: scalar.range![0], end: scalar.range![1], text: replacement });
+    if (typeof scalar.value === 'string') {
+      return scalar.value;
     }
-  };
-  visit(doc.contents);
-  collectHelmMaps(doc, text, j, helmMaps, edits, findings);
+    // a number or boolean as written: `tag: 1.10` is the tag 1.10, not 1.1
+    return scalar.type === Scalar.PLAIN ? this.source.slice(scalar.range[0], scalar.range[1]).trim() : String(scalar.value);
+  }
+
+  /** A node's target, remembering that a target reached through an alias is shared. */
+  private resolve(node: unknown): unknown {
+    if (isAlias(node)) {
+      const target = node.resolve(this.doc);
+      this.shared.set(target, 'used through an alias (*name), so shared with its anchor');
+      return target;
+    }
+    return node;
+  }
+
+  /** A child, marked shared when its parent is shared or anchored. */
+  private child(parent: unknown, node: unknown): unknown {
+    const target = this.resolve(node);
+    const how = this.shared.get(parent) ?? ((parent as { anchor?: string }).anchor ? `under the anchor &${(parent as { anchor: string }).anchor}, so shared with its aliases` : undefined);
+    if (how !== undefined && !this.shared.has(target)) {
+      this.shared.set(target, how);
+    }
+    return target;
+  }
 }
-
-/** A Helm image map found under an image key. */
-interface HelmMap { readonly map: YAMLMap; readonly line: number; readonly viaAlias: boolean }
-
-const HELM_FIELDS = ['registry', 'repository', 'tag', 'digest'];
 
 /**
  * Why a value cannot be edited in place, or undefined when it can: only a plain or quoted scalar written on one
- * line, neither an alias nor anchored (an anchored value is shared with its aliases), is rewritten.
+ * line, neither reached through an alias nor anchored (an anchored value is shared with its aliases), is edited.
  */
-function notEditable(text: string, node: unknown): string | undefined {
-  if (isAlias(node)) {
-    return 'an alias (*name)';
+function notEditable(tree: YamlTree, source: string, node: unknown, onlyImages: Set<unknown>): string | undefined {
+  const anchor = (node as { anchor?: string } | undefined)?.anchor;
+  if (!onlyImages.has(node)) {
+    if (anchor) {
+      return `anchored (&${anchor}), so shared with its aliases`;
+    }
+    const shared = tree.shared.get(node);
+    if (shared !== undefined) {
+      return shared;
+    }
+  }
+  if (isMap(node) || isSeq(node)) {
+    return undefined;
   }
   if (!isScalar(node) || !node.range) {
     return 'not a single value';
   }
-  if (node.anchor) {
-    return 'anchored (&name), so shared with its aliases';
-  }
   if (node.type !== Scalar.PLAIN && node.type !== Scalar.QUOTE_DOUBLE && node.type !== Scalar.QUOTE_SINGLE) {
     return 'a block scalar (| or >)';
   }
-  if (text.slice(node.range[0], node.range[1]).includes('\n')) {
+  if (source.slice(node.range[0], node.range[1]).includes('\n')) {
     return 'written over several lines';
   }
   return undefined;
 }
 
 /**
- * Helm image maps, with `global.imageRegistry` (see helm-images.ts for the conventions). A map is rewritten
- * whole or not at all: when any field (or `global.imageRegistry`) is not a plain one-line value, the map is left
- * whole and reported, so a second run never finds a half-rewritten map to rewrite again.
+ * Anchored scalars whose every use is a whole image value (`image: &pg postgres:16` and `image: *pg` in another
+ * container): rewriting the anchor rewrites them all, and nothing else.
  */
-function collectHelmMaps(doc: Document.Parsed, text: string, j: Judge, maps: HelmMap[], edits: Edit[], findings: Finding[]): void {
-  if (maps.length === 0) {
-    return;
-  }
-  const globalRaw = doc.getIn(['global', 'imageRegistry'], true);
-  const globalNode = stringScalar(doc, globalRaw);
-  const globalRegistry = globalNode && globalNode.value !== '' && globalNode.value !== null ? String(globalNode.value) : undefined;
-  const globalProblem = globalRegistry === undefined ? undefined : notEditable(text, globalRaw);
-  /** A field's text as written (so `tag: 1.10` stays `1.10`), or undefined when absent or empty. */
-  const written = (node: Scalar | undefined) => node && node.value !== null && String(node.value) !== '' ? scalarText(text, node) : undefined;
-
-  const leftAlone = (finding: Finding, why: string): Finding =>
-    ({ line: finding.line, image: finding.image, outcome: Outcome.LEFT_ALONE, note: `Helm image map left whole: ${why}` });
-  const judged = maps.map(({ map, line, viaAlias }) => {
-    const field = (name: string) => stringScalar(doc, map.get(name, true));
-    const registryNode = field('registry');
-    const repositoryNode = field('repository');
-    const repository = written(repositoryNode) ?? '';
-    const image = helmImageReference(
-      { registry: written(registryNode), repository, tag: written(field('tag')), digest: written(field('digest')) }, globalRegistry);
-    const problems = HELM_FIELDS.filter(name => map.has(name))
-      .map(name => ({ name, problem: notEditable(text, map.get(name, true)) }))
-      .filter(p => p.problem !== undefined)
-      .map(p => `${p.name} is ${p.problem}`);
-    if (viaAlias || map.anchor) {
-      problems.unshift(viaAlias ? 'the map is an alias (*name)' : 'the map is anchored (&name), so shared with its aliases');
-    }
-    const verdict = repository === ''
-      ? { finding: { line, image, outcome: Outcome.LEFT_ALONE, note: 'empty repository' } as Finding, repository: undefined }
-      : judge(image, line, j);
-    const ownRegistry = written(registryNode) !== undefined;
-    if (problems.length > 0 && verdict.finding.outcome !== Outcome.CACHED && verdict.finding.outcome !== Outcome.LEFT_ALONE) {
-      // not plain: in rewrite mode left whole; in check mode not cached (its value may not even read right)
-      const finding: Finding = j.mapping
-        ? leftAlone(verdict.finding, problems.join('; '))
-        : { ...verdict.finding, note: `${verdict.finding.note} (and the Helm image map is not plain: ${problems.join('; ')})` };
-      return { finding, cachePath: undefined, ownRegistry, registryNode, repositoryNode, blocked: true };
-    }
-    return { finding: verdict.finding, cachePath: verdict.repository, ownRegistry, registryNode, repositoryNode, blocked: false };
+function anchorsOfImagesOnly(doc: Document.Parsed, text: string): Set<unknown> {
+  const uses = new Map<unknown, number>();
+  visit(doc, {
+    Alias: (_, alias) => {
+      const target = alias.resolve(doc);
+      uses.set(target, (uses.get(target) ?? 1) + 1);
+    },
   });
+  const sites = new Map<unknown, number>();
+  for (const site of locateImages(new YamlTree(doc, text), doc.contents).strings) {
+    sites.set(site.node, (sites.get(site.node) ?? 0) + 1);
+  }
+  return new Set([...uses].filter(([node, count]) => isScalar(node) && sites.get(node) === count).map(([node]) => node));
+}
 
-  const toRewrite = judged.filter(x => x.cachePath !== undefined);
-  if (globalRegistry !== undefined && toRewrite.length > 0) {
-    // every map takes its registry from global.imageRegistry: they move together, or none of them does
-    const why = globalProblem !== undefined ? `global.imageRegistry is ${globalProblem}`
-      : judged.some(x => x.blocked) ? 'another map under the same global.imageRegistry is left whole'
-        : undefined;
-    if (why !== undefined) {
-      for (const x of judged) {
-        findings.push(x.cachePath !== undefined ? leftAlone(x.finding, why) : x.finding);
+/** Whether a document that parsed holds Helm template syntax as structure: `image: {{ .Values.image }}` parses as a map key. */
+function templateAsStructure(doc: Document.Parsed): boolean {
+  let found = false;
+  visit(doc, {
+    Pair: (_, pair) => {
+      if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) {
+        found = true;
+        return visit.BREAK;
       }
-      return;
-    }
-  }
-  const served = judged.map(x => x.finding.outcome === Outcome.REWRITTEN || x.finding.outcome === Outcome.CACHED);
-  if (!helmMapsMayMove(globalRegistry, served)) {
-    for (const x of judged) {
-      findings.push(x.finding.outcome === Outcome.REWRITTEN
-        ? { ...x.finding, outcome: Outcome.UNSERVED, uri: undefined, note: 'global.imageRegistry also serves images the cache cannot, so none of its images is rewritten' }
-        : x.finding);
-    }
-    return;
-  }
+      return undefined;
+    },
+  });
+  return found;
+}
 
-  const domain = j.mapping?.registryDomain;
-  let anyRewritten = false;
-  for (const x of judged) {
-    if (x.cachePath === undefined || !x.repositoryNode || domain === undefined) {
-      findings.push(x.finding);
+function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: number) => number, edits: Edit[], findings: Finding[]): void {
+  const tree = new YamlTree(doc, text);
+  const onlyImages = anchorsOfImagesOnly(doc, text);
+  const lineOfNode = (node: unknown) => {
+    const range = (node as { range?: [number, number, number] } | undefined)?.range;
+    return range ? lineOf(range[0]) : 0;
+  };
+  const editor = {
+    notEditable: (node: unknown) => notEditable(tree, text, node, onlyImages),
+    set: (node: unknown, value: string) => {
+      const replacement = quoted(node as Scalar, value);
+      if (replacement === undefined) {
+        throw new Error('internal error: an edit of a value that cannot be edited in place');
+      }
+      edits.push({ start: (node as Scalar).range![0], end: (node as Scalar).range![1], text: replacement });
+    },
+  };
+  const results = rewriteDocument(tree, doc.contents, (image: string) => {
+    const verdict = judge(image, 0, j);
+    return { ...verdict, cachePath: verdict.repository };
+  }, editor, j.mapping?.registryDomain);
+  for (const result of results) {
+    const line = lineOfNode(result.node);
+    if ('skipped' in result) {
+      findings.push({ line, image: result.image, outcome: result.informational ? Outcome.NOT_PULLED : Outcome.LEFT_ALONE, note: result.skipped });
       continue;
     }
-    findings.push(x.finding);
-    anyRewritten = true;
-    const values = helmRewrite(x.cachePath, x.ownRegistry, globalRegistry, domain);
-    pushScalarEdit(x.repositoryNode, values.repository, edits);
-    if (values.registry !== undefined) {
-      pushScalarEdit(x.registryNode!, values.registry, edits);
+    const finding = { ...result.verdict.finding, line };
+    if (result.held === undefined || finding.outcome === Outcome.CACHED || finding.outcome === Outcome.LEFT_ALONE) {
+      findings.push(finding);
+    } else if (j.mapping) {
+      findings.push({ line, image: result.image, outcome: Outcome.LEFT_ALONE, note: result.held });
+    } else {
+      // check: judged all the same, as it stands (its value may not even read as the chart would)
+      findings.push({ ...finding, note: `${finding.note} (and ${result.held.replace(/^Helm image map left whole: /, 'the Helm image map is not plain: ')})` });
     }
-  }
-  if (anyRewritten && globalNode && globalRegistry !== undefined && domain !== undefined) {
-    pushScalarEdit(globalNode, domain, edits);
   }
 }
 
-function pushScalarEdit(node: Scalar, value: string, edits: Edit[]): void {
-  const text = quoted(node, value);
-  if (text === undefined) {
-    throw new Error('internal error: an edit of a value that cannot be edited in place');
-  }
-  edits.push({ start: node.range![0], end: node.range![1], text });
+/** `image: <value>` alone on a line (in a list item or not), with an optional trailing comment. */
+const IMAGE_LINE = /^(\s*(?:-\s+)?image:[ \t]+)(?:"([^"\\{}$]*)"|'([^'{}$]*)'|([^\s'"#{}$][^\s#{}$]*))([ \t]*(?:#.*)?)$/;
+
+/**
+ * A Helm template (a file that is not YAML until rendered) read line by line: an `image:` line whose whole value
+ * is a literal reference, with no template on the line, is rewritten; any other `image:` line is reported.
+ */
+function rewriteTemplateLines(text: string, j: Judge): FileResult {
+  const findings: Finding[] = [];
+  const output = text.split(/(?<=\n)/).map((raw, index) => {
+    const ending = /\r?\n$/.exec(raw)?.[0] ?? '';
+    const body = raw.slice(0, raw.length - ending.length);
+    if (!/^\s*(-\s+)?image:/.test(body)) {
+      return raw;
+    }
+    const line = index + 1;
+    const match = body.includes('{{') ? undefined : IMAGE_LINE.exec(body);
+    if (!match) {
+      findings.push({ line, image: body.trim().replace(/^(-\s+)?image:\s*/, ''), outcome: Outcome.LEFT_ALONE, note: 'an image line of a Helm template whose value is not a literal reference' });
+      return raw;
+    }
+    const [, lead, double, single, plain, rest] = match;
+    const image = double ?? single ?? plain;
+    const { finding, uri } = judge(image, line, j);
+    findings.push(finding);
+    if (uri === undefined) {
+      return raw;
+    }
+    const value = double !== undefined ? `"${uri}"` : single !== undefined ? `'${uri}'` : uri;
+    return `${lead}${value}${rest}${ending}`;
+  }).join('');
+  return { output, findings };
 }
 
 // ---------------------------------------------------------------- Dockerfiles

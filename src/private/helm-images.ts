@@ -1,44 +1,286 @@
 /**
- * The conventions by which images sit in Kubernetes manifests and Helm values, shared by the ecr-ptc CLI (YAML
- * text, edited in place) and the CachedImages Aspect (objects in a CDK app), so both decide alike.
+ * The Helm image-map conventions, shared by the ecr-ptc CLI and the CachedImages Aspect: what reference a map
+ * stands for, and which fields change, to what, when it moves to the cache. image-locator.ts finds the maps;
+ * this file reads and plans; each caller applies the plan its own way (byte edits, or values of an object).
+ * docs/HELM-CONVENTIONS.md surveys the charts behind each convention.
  */
+import type { HelmField, HelmShared } from './image-locator';
 
-/** Keys whose value is an image: `image` (Kubernetes, compose, Helm) and Helm's `<something>Image`. */
-export const IMAGE_KEY = /^(image|[a-z][A-Za-z0-9]*Image)$/;
+/** A Helm image map's fields as written; an empty string counts as absent. */
+export type HelmMapValues = Readonly<Partial<Record<HelmField, string>>>;
 
-/** The fields of a Helm image map as written; an empty string counts as absent. */
-export interface HelmImageFields {
-  readonly registry?: string;
-  readonly repository: string;
-  readonly tag?: string;
-  readonly digest?: string;
+/** The document's shared values (image-locator.ts `HELM_SHARED`); an empty string counts as absent. */
+export type HelmSharedValues = Readonly<Partial<Record<HelmShared, string>>>;
+
+/** How a map names its image. */
+export enum HelmConvention {
+  /** `registry` (or a global registry) + `repository` + `tag`/`digest`/`sha`: Bitnami, prometheus-community, grafana. */
+  REPOSITORY = 'registry + repository',
+  /** `registry` + `image` + `tag`/`digest`, where a non-empty `repository` replaces both: ingress-nginx. */
+  REGISTRY_IMAGE = 'registry + image',
+  /** `repository` (a registry and a path) + `image` + `version`/`tag`: NVIDIA gpu-operator. */
+  REPOSITORY_IMAGE = 'repository + image',
+  /** Top-level `imageRegistry` + `imageNamespace` + the map's `name`: cert-manager. */
+  NAMESPACE_NAME = 'imageRegistry + imageNamespace + name',
 }
 
-/**
- * The reference a Helm image map stands for. Bitnami-style charts take the registry from
- * `global.imageRegistry` when it is set, for every image; without a registry, `repository` may hold a full path.
- */
-export function helmImageReference(fields: HelmImageFields, globalRegistry?: string): string {
-  const registry = globalRegistry || fields.registry || undefined;
-  return `${registry ? `${registry}/` : ''}${fields.repository}${fields.tag ? `:${fields.tag}` : ''}${fields.digest ? `@${fields.digest}` : ''}`;
+/** What a map stands for. */
+export type HelmReading =
+  | {
+    readonly convention: HelmConvention;
+    readonly reference: string;
+    /** Where the registry host came from: the map's own `registry` field, a shared value, or nowhere (in the path). */
+    readonly hostFrom?: 'registry' | HelmShared;
+    /** A tag or digest written inside the repository (or image) value, kept on rewrite. */
+    readonly inlineSuffix: string;
+  }
+  | { readonly problem: string; readonly reference?: string }
+  | { readonly empty: true };
+
+const nonEmpty = (value: string | undefined) => value !== undefined && value !== '' ? value : undefined;
+
+/** `sha: <hex>` (prometheus-community, grafana) and `digest` written with or without its algorithm. */
+function digestOf(values: HelmMapValues): string | undefined {
+  const digest = nonEmpty(values.digest) ?? nonEmpty(values.sha);
+  return digest === undefined ? undefined : digest.includes(':') ? digest : `sha256:${digest}`;
 }
 
-/**
- * Whether a file's (or a chart's) Helm image maps may move to the cache. With `global.imageRegistry`, every image
- * comes from it, so either every image is served and it becomes the cache, or none may move.
- */
-export function helmMapsMayMove(globalRegistry: string | undefined, served: readonly boolean[]): boolean {
-  return globalRegistry === undefined || served.every(s => s);
+/** `:tag`, `@digest` or both, as the map's own fields add them. */
+function suffixOf(values: HelmMapValues): string {
+  const tag = nonEmpty(values.tag) ?? nonEmpty(values.version);
+  const digest = digestOf(values);
+  return `${tag !== undefined ? `:${tag}` : ''}${digest !== undefined ? `@${digest}` : ''}`;
 }
 
-/**
- * The new values of a served Helm image map: the registry becomes the cache where the map (or
- * `global.imageRegistry`) names one, and the repository the cache path, with the cache host in front otherwise.
- */
-export function helmRewrite(cachePath: string, hasOwnRegistry: boolean, globalRegistry: string | undefined, registryDomain: string):
-{ readonly repository: string; readonly registry?: string } {
-  return {
-    repository: hasOwnRegistry || globalRegistry !== undefined ? cachePath : `${registryDomain}/${cachePath}`,
-    registry: hasOwnRegistry ? registryDomain : undefined,
+/** A tag or digest written inside a repository value (`nginx:1.27`, `quay.io/a/b@sha256:...`). */
+function inlineSuffix(repository: string): string {
+  const at = repository.indexOf('@');
+  const lastSlash = repository.lastIndexOf('/', at >= 0 ? at : undefined);
+  const colon = repository.indexOf(':', lastSlash + 1);
+  const start = colon >= 0 && (at < 0 || colon < at) ? colon : at;
+  return start >= 0 ? repository.slice(start) : '';
+}
+
+/** Whether the first path component is a registry host (`quay.io/...`, `localhost:5000/...`). */
+function namesARegistry(repository: string): boolean {
+  const first = repository.split('/')[0];
+  return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+}
+
+/** Reads a map: the reference it stands for, or why it cannot be read safely, or that it names no image. */
+export function readHelmMap(values: HelmMapValues, present: ReadonlySet<HelmField>, shared: HelmSharedValues): HelmReading {
+  const registry = nonEmpty(values.registry);
+  const repository = nonEmpty(values.repository);
+  const image = nonEmpty(values.image);
+  const globalFrom: HelmShared | undefined = nonEmpty(shared.globalImageRegistry) ? 'globalImageRegistry'
+    : nonEmpty(shared.globalImageMapRegistry) ? 'globalImageMapRegistry' : undefined;
+  const globalRegistry = globalFrom && shared[globalFrom];
+  const suffix = suffixOf(values);
+
+  const withRepository = (convention: HelmConvention, path: string, host: string | undefined, hostFrom?: 'registry' | HelmShared): HelmReading => {
+    const inline = inlineSuffix(path);
+    if (inline !== '' && suffix !== '') {
+      return { problem: `the repository '${path}' has a tag or digest and the map has its own (${suffix}): which one the chart uses depends on its template` };
+    }
+    if (host !== undefined && namesARegistry(path)) {
+      return { problem: `the repository '${path}' names a registry and the registry is '${host}' too: which one the chart uses depends on its template` };
+    }
+    return { convention, reference: `${host !== undefined ? `${host}/` : ''}${path}${suffix}`, hostFrom, inlineSuffix: inline };
   };
+
+  if (image !== undefined && present.has('registry')) {
+    // ingress-nginx: `repository`, when set, is the whole image name and replaces registry + image
+    if (repository !== undefined) {
+      return withRepository(HelmConvention.REPOSITORY, repository, undefined);
+    }
+    const host = globalRegistry ?? registry;
+    if (host === undefined) {
+      return { problem: `'image: ${image}' has an empty registry: the chart's own default decides where it comes from` };
+    }
+    return withRepository(HelmConvention.REGISTRY_IMAGE, image, host, globalFrom ?? 'registry');
+  }
+  if (image !== undefined && repository !== undefined) {
+    return withRepository(HelmConvention.REPOSITORY_IMAGE, `${repository}/${image}`, undefined);
+  }
+  if (repository !== undefined) {
+    return withRepository(HelmConvention.REPOSITORY, repository, globalRegistry ?? registry, globalFrom ?? (registry !== undefined ? 'registry' : undefined));
+  }
+  const name = nonEmpty(values.name);
+  if (name !== undefined && (nonEmpty(shared.imageNamespace) !== undefined || nonEmpty(shared.imageRegistry) !== undefined)) {
+    if (registry !== undefined) {
+      return { problem: `'name: ${name}' with a registry of its own beside the top-level imageRegistry: left whole` };
+    }
+    const path = [nonEmpty(shared.imageRegistry), nonEmpty(shared.imageNamespace), name].filter(x => x !== undefined).join('/');
+    return { convention: HelmConvention.NAMESPACE_NAME, reference: `${path}${suffix}`, inlineSuffix: '' };
+  }
+  if (image !== undefined) {
+    return { problem: `'image: ${image}' without a registry or repository beside it: which registry the chart prepends is not known` };
+  }
+  return { empty: true };
+}
+
+/** One map to plan: its reading, and why it may not be edited (a caller's constraint, such as a YAML alias). */
+export interface HelmPlanInput {
+  readonly reading: HelmReading;
+  readonly present: ReadonlySet<HelmField>;
+  /** Whether the map has a non-empty `registry` of its own. */
+  readonly ownRegistry: boolean;
+  /** Why this map's fields cannot be edited, if they cannot. */
+  readonly blocked?: string;
+}
+
+/** The decision about one reference, from the caller's mapping. */
+export interface HelmDecision {
+  /** The cache repository path, when the reference moves to the cache; undefined to keep it. */
+  readonly cachePath?: string;
+}
+
+/** The plan for one map. */
+export interface HelmMapPlan {
+  /** The new values of its fields; empty when it does not change. */
+  readonly set: Readonly<Partial<Record<HelmField, string>>>;
+  /**
+   * Fields to add as empty strings where the map lacks them, so a chart default cannot put a registry in
+   * front of the new repository. Only callers that can add keys (the Aspect's values) apply it.
+   */
+  readonly addEmpty: readonly HelmField[];
+  /** Why a map that would move stays: a shared value held, or the map not editable. */
+  readonly held?: string;
+}
+
+/** The plan for a document: per map, and the new shared values. */
+export interface HelmPlan {
+  readonly maps: HelmMapPlan[];
+  readonly shared: Readonly<Partial<Record<HelmShared, string>>>;
+}
+
+/**
+ * Plans the edits of a document's maps. Maps that take their registry from a shared value move together, or
+ * none of them does: the shared value changes only when every map using it moves (served, and editable).
+ */
+export function planHelmMaps(
+  inputs: readonly HelmPlanInput[],
+  decisions: readonly (HelmDecision | undefined)[],
+  shared: HelmSharedValues,
+  sharedBlocked: Readonly<Partial<Record<HelmShared, string>>>,
+  registryDomain: string,
+): HelmPlan {
+  const plans: Array<{ set: Partial<Record<HelmField, string>>; addEmpty: HelmField[]; held?: string; group?: HelmShared[] }> = [];
+  const newShared: Partial<Record<HelmShared, string>> = {};
+  const namespaces = new Set<string>();
+
+  inputs.forEach((input, i) => {
+    const decision = decisions[i];
+    const reading = input.reading;
+    if (!('convention' in reading)) {
+      plans.push({ set: {}, addEmpty: [] });
+      return;
+    }
+    const group: HelmShared[] = reading.convention === HelmConvention.NAMESPACE_NAME
+      ? (['imageRegistry', 'imageNamespace'] as HelmShared[]).filter(s => nonEmpty(shared[s]) !== undefined)
+      : reading.hostFrom !== undefined && reading.hostFrom !== 'registry' ? [reading.hostFrom] : [];
+    if (decision?.cachePath === undefined) {
+      plans.push({ set: {}, addEmpty: [], group, held: input.blocked ?? (group.length > 0 ? 'kept' : undefined) });
+      return;
+    }
+    const path = decision.cachePath;
+    const set: Partial<Record<HelmField, string>> = {};
+    const addEmpty: HelmField[] = [];
+    let held = input.blocked;
+    switch (reading.convention) {
+      case HelmConvention.REPOSITORY:
+        if (reading.hostFrom === 'registry') {
+          set.registry = registryDomain;
+          set.repository = `${path}${reading.inlineSuffix}`;
+        } else if (reading.hostFrom !== undefined) {
+          newShared[reading.hostFrom] = registryDomain;
+          set.repository = `${path}${reading.inlineSuffix}`;
+          if (input.ownRegistry) {
+            set.registry = registryDomain; // overridden by the shared value today, right if it is removed later
+          }
+        } else {
+          set.repository = `${registryDomain}/${path}${reading.inlineSuffix}`;
+          if (!input.present.has('registry')) {
+            addEmpty.push('registry');
+          }
+        }
+        break;
+      case HelmConvention.REGISTRY_IMAGE:
+        if (reading.hostFrom === 'registry') {
+          set.registry = registryDomain;
+        } else {
+          newShared[reading.hostFrom!] = registryDomain;
+          if (input.ownRegistry) {
+            set.registry = registryDomain;
+          }
+        }
+        set.image = `${path}${reading.inlineSuffix}`;
+        break;
+      case HelmConvention.REPOSITORY_IMAGE: {
+        const image = reading.reference.replace(/[:@].*$/, '').split('/').pop()!;
+        if (!path.endsWith(`/${image}`)) {
+          held = held ?? `the cache path ${path} does not end with the image name ${image}`;
+          break;
+        }
+        set.repository = `${registryDomain}/${path.slice(0, -image.length - 1)}`;
+        break;
+      }
+      case HelmConvention.NAMESPACE_NAME: {
+        const name = reading.reference.replace(/[:@].*$/, '').split('/').pop()!;
+        if (!path.endsWith(`/${name}`)) {
+          held = held ?? `the cache path ${path} does not end with the name ${name}`;
+          break;
+        }
+        if (nonEmpty(shared.imageRegistry) === undefined) {
+          held = held ?? 'there is no imageRegistry to point at the cache (the chart defaults to Docker Hub)';
+          break;
+        }
+        namespaces.add(path.slice(0, -name.length - 1));
+        newShared.imageRegistry = registryDomain;
+        newShared.imageNamespace = path.slice(0, -name.length - 1);
+        break;
+      }
+    }
+    plans.push(held !== undefined ? { set: {}, addEmpty: [], held, group } : { set, addEmpty, group });
+  });
+
+  // a shared value changes only when every map that uses it moves, and it can be edited
+  const heldShared = new Map<HelmShared, string>();
+  for (const s of Object.keys(newShared) as HelmShared[]) {
+    const users = plans.filter(p => p.group?.includes(s));
+    const why = sharedBlocked[s] !== undefined ? `${sharedPath(s)} is ${sharedBlocked[s]}`
+      : users.some(p => p.held === 'kept') ? `${sharedPath(s)} also serves images that stay where they are`
+        : users.some(p => p.held !== undefined) ? `another image under ${sharedPath(s)} cannot be rewritten`
+          : s === 'imageNamespace' && namespaces.size > 1 ? `the images under ${sharedPath(s)} would need different namespaces (${[...namespaces].join(', ')})`
+            : undefined;
+    if (why !== undefined) {
+      heldShared.set(s, why);
+    }
+  }
+  const maps = plans.map(p => {
+    const blockedBy = p.group?.find(s => heldShared.has(s));
+    if (blockedBy !== undefined && p.held === undefined) {
+      return { set: {}, addEmpty: [], held: heldShared.get(blockedBy) };
+    }
+    return { set: p.set, addEmpty: p.addEmpty, held: p.held === 'kept' ? undefined : p.held };
+  });
+  for (const s of heldShared.keys()) {
+    delete newShared[s];
+  }
+  // cert-manager's two shared values move together
+  if ((newShared.imageRegistry === undefined) !== (newShared.imageNamespace === undefined) && nonEmpty(shared.imageNamespace) !== undefined) {
+    delete newShared.imageRegistry;
+    delete newShared.imageNamespace;
+  }
+  return { maps, shared: newShared };
+}
+
+/** How a shared value is written, for messages. */
+export function sharedPath(shared: HelmShared): string {
+  return {
+    globalImageRegistry: 'global.imageRegistry',
+    globalImageMapRegistry: 'global.image.registry',
+    imageRegistry: 'imageRegistry',
+    imageNamespace: 'imageNamespace',
+  }[shared];
 }

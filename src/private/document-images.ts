@@ -1,0 +1,126 @@
+/**
+ * One document's images, judged and edited: the locator's sites (image-locator.ts), Helm maps read and planned
+ * (helm-images.ts), each edit applied through the caller's `Editor`. The ecr-ptc CLI edits YAML text, the
+ * CachedImages Aspect edits a plain object; the decisions are made here, once.
+ */
+import { HelmPlanInput, planHelmMaps, readHelmMap } from './helm-images';
+import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, Tree, locateImages } from './image-locator';
+
+/** The caller's decision about one reference. */
+export interface Verdict {
+  /** The new value of a whole-reference field, when the reference moves to the cache. */
+  readonly uri?: string;
+  /** The cache repository path (no registry, tag or digest), when the reference moves to the cache. */
+  readonly cachePath?: string;
+}
+
+/** How the caller edits its document. */
+export interface Editor<N> {
+  /** Why a value cannot be edited in place (an alias, a block scalar...), or undefined when it can. */
+  notEditable(node: N): string | undefined;
+  /** Sets a scalar's value. */
+  set(node: N, value: string): void;
+  /** Adds a key with an empty string value to a map, when the caller can add keys. */
+  addEmpty?(map: N, key: string): void;
+}
+
+/** What became of one image of the document. */
+export type DocumentImage<N, V> =
+  /** Judged by the caller; `held` says why a reference that would move stays (it is then not edited). */
+  | { readonly path: string; readonly node: N; readonly image: string; readonly verdict: V; readonly held?: string }
+  /** Seen and left alone: not pulled as written, or not readable safely. */
+  | { readonly path: string; readonly node?: N; readonly image: string; readonly skipped: string; readonly informational?: boolean };
+
+/**
+ * Judges and edits every image of one document. `judge` is called once per site with the reference; an edit is
+ * applied only where the verdict has a `uri` (a whole value) or a `cachePath` (a Helm map).
+ */
+export function rewriteDocument<N, V extends Verdict>(
+  tree: Tree<N>, root: N, judge: (image: string) => V, editor: Editor<N>, registryDomain: string | undefined,
+  format?: DocumentFormat,
+): Array<DocumentImage<N, V>> {
+  const sites = locateImages(tree, root, format);
+  const results: Array<DocumentImage<N, V>> = [];
+  for (const skipped of sites.skipped) {
+    results.push({ path: skipped.path, node: skipped.node, image: skipped.image, skipped: skipped.reason, informational: skipped.informational });
+  }
+  for (const site of sites.strings) {
+    const verdict = judge(site.image);
+    const blocked = verdict.uri !== undefined ? editor.notEditable(site.node) : undefined;
+    if (verdict.uri !== undefined && blocked === undefined) {
+      editor.set(site.node, verdict.uri);
+    }
+    results.push({ path: site.path, node: site.node, image: site.image, verdict, held: blocked });
+  }
+  if (sites.helmMaps.length === 0) {
+    return results;
+  }
+
+  const shared: Partial<Record<HelmShared, string>> = {};
+  const sharedBlocked: Partial<Record<HelmShared, string>> = {};
+  for (const [name, found] of Object.entries(sites.shared) as Array<[HelmShared, { node: N }]>) {
+    shared[name] = tree.text(found.node);
+    const why = editor.notEditable(found.node);
+    if (why !== undefined) {
+      sharedBlocked[name] = why;
+    }
+  }
+  const inputs: HelmPlanInput[] = sites.helmMaps.map(map => {
+    const values: Partial<Record<HelmField, string>> = {};
+    for (const field of HELM_FIELDS) {
+      const node = map.fields[field];
+      if (node !== undefined) {
+        values[field] = tree.text(node);
+      }
+    }
+    const problems = (Object.entries(map.fields) as Array<[HelmField, N]>)
+      .map(([field, node]) => ({ field, why: editor.notEditable(node) }))
+      .filter(p => p.why !== undefined)
+      .map(p => `${p.field} is ${p.why}`);
+    const whole = editor.notEditable(map.node);
+    return {
+      reading: readHelmMap(values, new Set(Object.keys(map.fields) as HelmField[]), shared),
+      present: new Set(Object.keys(map.fields) as HelmField[]),
+      ownRegistry: values.registry !== undefined && values.registry !== '',
+      blocked: [...(whole !== undefined ? [`the map is ${whole}`] : []), ...problems].join('; ') || undefined,
+    };
+  });
+  const verdicts = inputs.map(input => 'convention' in input.reading ? judge(input.reading.reference) : undefined);
+  const plan = planHelmMaps(inputs, verdicts, shared, sharedBlocked, registryDomain ?? '');
+
+  sites.helmMaps.forEach((map, i) => {
+    const reading = inputs[i].reading;
+    if ('empty' in reading) {
+      return; // no image named here: the chart's default, or another value, decides
+    }
+    if ('problem' in reading) {
+      results.push({ path: map.path, node: map.node, image: reading.reference ?? describe(tree, map.fields), skipped: `Helm image map left whole: ${reading.problem}` });
+      return;
+    }
+    const mapPlan = plan.maps[i];
+    const verdict = verdicts[i]!;
+    if (mapPlan.held !== undefined || verdict.cachePath === undefined || registryDomain === undefined) {
+      // `held` is set for a map that cannot be edited even when it would not move: the caller may need to know
+      results.push({ path: map.path, node: map.node, image: reading.reference, verdict, held: mapPlan.held && `Helm image map left whole: ${mapPlan.held}` });
+      return;
+    }
+    for (const [field, value] of Object.entries(mapPlan.set) as Array<[HelmField, string]>) {
+      editor.set(map.fields[field]!, value);
+    }
+    for (const field of mapPlan.addEmpty) {
+      editor.addEmpty?.(map.node, field);
+    }
+    results.push({ path: map.path, node: map.node, image: reading.reference, verdict });
+  });
+  for (const [name, value] of Object.entries(plan.shared) as Array<[HelmShared, string]>) {
+    editor.set(sites.shared[name]!.node, value);
+  }
+  return results;
+}
+
+/** A map's fields, for a message when it names no readable reference. */
+function describe<N>(tree: Tree<N>, fields: Partial<Record<HelmField, N>>): string {
+  return (Object.entries(fields) as Array<[HelmField, N]>).map(([k, v]) => `${k}: ${tree.text(v) ?? '...'}`).join(', ');
+}
+
+

@@ -1,0 +1,426 @@
+/**
+ * Where images live, decided once for the ecr-ptc CLI (YAML syntax trees, edited byte for byte) and the
+ * CachedImages Aspect (plain objects in a CDK app). Both see a document through `Tree` and get the same image
+ * sites; they differ only in how they apply an edit.
+ *
+ * An image site is one of:
+ * - a container of a pod spec, in the workload kinds whose pod specs are known (`POD_SPECS`);
+ * - a known image field of a custom resource (`CUSTOM_RESOURCE_IMAGES`);
+ * - a Helm image map of a known convention, or an image string under an `image` (or `<something>Image`) key of
+ *   Helm values (helm-images.ts);
+ * - the `image` of a compose service that does not build its own image.
+ *
+ * Nothing else is an image: a ConfigMap's `image: 'true'`, an annotation, `spec.os.image` of a node class, a
+ * CRD's schema. Containers of kinds that are not known are reported (left alone), never rewritten on a guess.
+ */
+import { ImageReference } from '../image-reference';
+
+/** A read-only view of a parsed document: a YAML syntax tree or a plain object. */
+export interface Tree<N> {
+  /** The entries of a map, merge keys (`<<`) resolved with the map's own keys first; undefined when not a map. */
+  entries(node: N): ReadonlyArray<readonly [string, N]> | undefined;
+  /** The items of a sequence; undefined when not a sequence. */
+  items(node: N): readonly N[] | undefined;
+  /** A scalar's text as written (`1.10` stays `1.10`); undefined for null, maps and sequences. */
+  text(node: N): string | undefined;
+}
+
+/** What kind of document a file or property holds. */
+export enum DocumentFormat {
+  /** A Kubernetes object (`apiVersion` and `kind`). */
+  KUBERNETES = 'kubernetes',
+  /** Helm chart values. */
+  HELM_VALUES = 'helm-values',
+  /** A compose file (`services`). */
+  COMPOSE = 'compose',
+}
+
+/** Where an image site was found. */
+export enum SiteKind {
+  CONTAINER = 'container',
+  CUSTOM_RESOURCE = 'custom resource field',
+  HELM_STRING = 'Helm image value',
+  COMPOSE = 'compose service',
+}
+
+/** An image written whole in one string value. */
+export interface StringSite<N> {
+  readonly kind: SiteKind;
+  /** Where, for messages: `spec.template.spec.containers[0].image`. */
+  readonly path: string;
+  readonly node: N;
+  readonly image: string;
+}
+
+/** The fields a Helm image map may have (helm-images.ts gives each convention's meaning). */
+export const HELM_FIELDS = ['registry', 'repository', 'image', 'name', 'tag', 'version', 'digest', 'sha'] as const;
+export type HelmField = typeof HELM_FIELDS[number];
+
+/** A Helm image map: the map and its fields' nodes. */
+export interface HelmMapSite<N> {
+  readonly path: string;
+  readonly node: N;
+  readonly fields: Readonly<Partial<Record<HelmField, N>>>;
+}
+
+/** Values outside an image map that decide its registry: shared by every map of the document. */
+export const HELM_SHARED = {
+  /** `global.imageRegistry` (Bitnami, prometheus-community, grafana): overrides every map's `registry`. */
+  globalImageRegistry: ['global', 'imageRegistry'],
+  /** `global.image.registry`: the same, in charts that group it under `global.image`. */
+  globalImageMapRegistry: ['global', 'image', 'registry'],
+  /** Top-level `imageRegistry` (cert-manager): the registry of maps that name only `name`. */
+  imageRegistry: ['imageRegistry'],
+  /** Top-level `imageNamespace` (cert-manager): the path between that registry and `name`. */
+  imageNamespace: ['imageNamespace'],
+} as const;
+export type HelmShared = keyof typeof HELM_SHARED;
+
+/** A value the locator saw and deliberately leaves alone, with the reason. */
+export interface SkippedSite<N = unknown> {
+  readonly path: string;
+  readonly node?: N;
+  readonly image: string;
+  readonly reason: string;
+  /** Not an error: the value is not pulled as written (an image compose builds); reported for information. */
+  readonly informational?: boolean;
+}
+
+/** The image sites of one document. */
+export interface DocumentSites<N> {
+  readonly format: DocumentFormat;
+  readonly strings: StringSite<N>[];
+  readonly helmMaps: HelmMapSite<N>[];
+  readonly shared: Partial<Record<HelmShared, { readonly node: N; readonly path: string }>>;
+  readonly skipped: SkippedSite<N>[];
+}
+
+/** Keys whose value may be an image in Helm values: `image` and `<something>Image`. */
+const IMAGE_KEY = /^(image|[a-z][A-Za-z0-9]*Image)$/;
+
+/** Container lists of a pod spec. */
+const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
+
+/**
+ * Workload kinds and where their pod specs are: `<api group>/<kind>` (the core group is empty). A kind whose
+ * group varies across versions is listed once per group.
+ */
+const POD_SPECS: Record<string, readonly string[][]> = {
+  '/Pod': [['spec']],
+  '/PodTemplate': [['template', 'spec']],
+  '/ReplicationController': [['spec', 'template', 'spec']],
+  'apps/Deployment': [['spec', 'template', 'spec']],
+  'apps/StatefulSet': [['spec', 'template', 'spec']],
+  'apps/DaemonSet': [['spec', 'template', 'spec']],
+  'apps/ReplicaSet': [['spec', 'template', 'spec']],
+  'extensions/Deployment': [['spec', 'template', 'spec']],
+  'extensions/DaemonSet': [['spec', 'template', 'spec']],
+  'extensions/ReplicaSet': [['spec', 'template', 'spec']],
+  'batch/Job': [['spec', 'template', 'spec']],
+  'batch/CronJob': [['spec', 'jobTemplate', 'spec', 'template', 'spec']],
+  // Argo Rollouts, Knative Serving, OpenKruise: Kubernetes pod templates under their own kinds
+  'argoproj.io/Rollout': [['spec', 'template', 'spec']],
+  'serving.knative.dev/Service': [['spec', 'template', 'spec']],
+  'serving.knative.dev/Configuration': [['spec', 'template', 'spec']],
+  'serving.knative.dev/Revision': [['spec']],
+  'apps.kruise.io/CloneSet': [['spec', 'template', 'spec']],
+  'apps.kruise.io/StatefulSet': [['spec', 'template', 'spec']],
+  'apps.kruise.io/DaemonSet': [['spec', 'template', 'spec']],
+  // the Prometheus operator merges these containers into the pods it makes
+  'monitoring.coreos.com/Prometheus': [['spec']],
+  'monitoring.coreos.com/PrometheusAgent': [['spec']],
+  'monitoring.coreos.com/Alertmanager': [['spec']],
+  'monitoring.coreos.com/ThanosRuler': [['spec']],
+};
+
+/**
+ * Image fields of custom resources, beyond pod specs: a path of keys, where `[]` walks every item of a list.
+ * Each field holds one whole image reference.
+ */
+const CUSTOM_RESOURCE_IMAGES: Record<string, readonly string[][]> = {
+  'monitoring.coreos.com/Prometheus': [['spec', 'image']],
+  'monitoring.coreos.com/PrometheusAgent': [['spec', 'image']],
+  'monitoring.coreos.com/Alertmanager': [['spec', 'image']],
+  'monitoring.coreos.com/ThanosRuler': [['spec', 'image']],
+  ...Object.fromEntries(['Workflow', 'WorkflowTemplate', 'ClusterWorkflowTemplate'].map(kind => [`argoproj.io/${kind}`, argoTemplates(['spec'])])),
+  'argoproj.io/CronWorkflow': argoTemplates(['spec', 'workflowSpec']),
+  ...Object.fromEntries(['Task', 'ClusterTask'].map(kind => [`tekton.dev/${kind}`, [
+    ['spec', 'steps', '[]', 'image'], ['spec', 'sidecars', '[]', 'image'], ['spec', 'stepTemplate', 'image'],
+  ]])),
+};
+
+function argoTemplates(spec: string[]): string[][] {
+  return [
+    [...spec, 'templates', '[]', 'container', 'image'],
+    [...spec, 'templates', '[]', 'script', 'image'],
+    [...spec, 'templates', '[]', 'initContainers', '[]', 'image'],
+    [...spec, 'templates', '[]', 'sidecars', '[]', 'image'],
+  ];
+}
+
+/**
+ * Kinds that name images without pulling them (Flux's image automation scans a repository's tags; policy
+ * engines match references with patterns), and schemas: nothing in them is an image to move or report.
+ */
+const NOT_PULLED = new Set([
+  'image.toolkit.fluxcd.io/ImageRepository', 'image.toolkit.fluxcd.io/ImagePolicy', 'image.toolkit.fluxcd.io/ImageUpdateAutomation',
+  'kyverno.io/ClusterPolicy', 'kyverno.io/Policy', 'apiextensions.k8s.io/CustomResourceDefinition',
+]);
+
+/** The format of a parsed document: Kubernetes when it has `apiVersion` and `kind`, compose with `services`. */
+export function formatOf<N>(tree: Tree<N>, root: N): DocumentFormat {
+  const entries = new Map(tree.entries(root) ?? []);
+  const apiVersion = entries.get('apiVersion');
+  const kind = entries.get('kind');
+  if (apiVersion !== undefined && kind !== undefined && tree.text(apiVersion) !== undefined && tree.text(kind) !== undefined) {
+    return DocumentFormat.KUBERNETES;
+  }
+  const services = entries.get('services');
+  if (services !== undefined && tree.entries(services) !== undefined && !entries.has('image')) {
+    return DocumentFormat.COMPOSE;
+  }
+  return DocumentFormat.HELM_VALUES;
+}
+
+/** Finds the image sites of one document. */
+export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat = formatOf(tree, root)): DocumentSites<N> {
+  const sites: DocumentSites<N> = { format, strings: [], helmMaps: [], shared: {}, skipped: [] };
+  switch (format) {
+    case DocumentFormat.KUBERNETES:
+      kubernetes(tree, root, '', sites);
+      break;
+    case DocumentFormat.COMPOSE:
+      compose(tree, root, sites);
+      break;
+    case DocumentFormat.HELM_VALUES:
+      helmValues(tree, root, sites);
+      break;
+  }
+  return sites;
+}
+
+// ---------------------------------------------------------------- helpers over a Tree
+
+function get<N>(tree: Tree<N>, node: N | undefined, key: string): N | undefined {
+  if (node === undefined) {
+    return undefined;
+  }
+  for (const [k, v] of tree.entries(node) ?? []) {
+    if (k === key) {
+      return v;
+    }
+  }
+  return undefined;
+}
+
+function textOf<N>(tree: Tree<N>, node: N | undefined): string | undefined {
+  return node === undefined ? undefined : tree.text(node);
+}
+
+function itemsOf<N>(tree: Tree<N>, node: N | undefined): readonly N[] {
+  return node === undefined ? [] : tree.items(node) ?? [];
+}
+
+/** Every node at a path of keys, where `[]` walks the items of a list; with the path written for messages. */
+function at<N>(tree: Tree<N>, node: N, path: readonly string[], where: string): Array<{ node: N; path: string }> {
+  if (path.length === 0) {
+    return [{ node, path: where }];
+  }
+  const [head, ...rest] = path;
+  if (head === '[]') {
+    return (tree.items(node) ?? []).flatMap((item, i) => at(tree, item, rest, `${where}[${i}]`));
+  }
+  const child = get(tree, node, head);
+  return child === undefined ? [] : at(tree, child, rest, where ? `${where}.${head}` : head);
+}
+
+// ---------------------------------------------------------------- Kubernetes
+
+function kubernetes<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSites<N>): void {
+  const apiVersion = textOf(tree, get(tree, root, 'apiVersion')) ?? '';
+  const kind = textOf(tree, get(tree, root, 'kind')) ?? '';
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
+  const key = `${group}/${kind}`;
+  if (kind === 'List' || kind.endsWith('List')) {
+    itemsOf(tree, get(tree, root, 'items')).forEach((item, i) => kubernetes(tree, item, `${where}items[${i}].`, sites));
+    return;
+  }
+  if (NOT_PULLED.has(key)) {
+    return;
+  }
+  const podSpecs = POD_SPECS[key];
+  const fields = CUSTOM_RESOURCE_IMAGES[key];
+  for (const spec of (podSpecs ?? []).flatMap(path => at(tree, root, path, where.replace(/\.$/, '')))) {
+    containers(tree, spec.node, spec.path, sites);
+  }
+  for (const field of (fields ?? []).flatMap(path => at(tree, root, path, where.replace(/\.$/, '')))) {
+    const image = tree.text(field.node);
+    if (image !== undefined && image !== '') {
+      sites.strings.push({ kind: SiteKind.CUSTOM_RESOURCE, path: field.path, node: field.node, image });
+    }
+  }
+  if (podSpecs === undefined && fields === undefined) {
+    unknownKind(tree, root, where.replace(/\.$/, ''), `${kind} (${apiVersion})`, sites);
+  }
+}
+
+function containers<N>(tree: Tree<N>, spec: N, where: string, sites: DocumentSites<N>): void {
+  for (const list of CONTAINER_LISTS) {
+    itemsOf(tree, get(tree, spec, list)).forEach((container, i) => {
+      const node = get(tree, container, 'image');
+      const image = node === undefined ? undefined : tree.text(node);
+      if (node !== undefined && image !== undefined && image !== '') {
+        sites.strings.push({ kind: SiteKind.CONTAINER, path: `${where}.${list}[${i}].image`, node, image });
+      }
+    });
+  }
+}
+
+/**
+ * A kind whose pod specs are not known: its containers (lists named like a pod spec's, of maps with an
+ * `image`) are reported, so nobody believes they moved.
+ */
+function unknownKind<N>(tree: Tree<N>, node: N, where: string, kind: string, sites: DocumentSites<N>): void {
+  for (const [key, child] of tree.entries(node) ?? []) {
+    const path = where ? `${where}.${key}` : key;
+    if (CONTAINER_LISTS.includes(key) && tree.items(child) !== undefined) {
+      (tree.items(child) ?? []).forEach((container, i) => {
+        const node = get(tree, container, 'image');
+        const image = node === undefined ? undefined : tree.text(node);
+        if (image !== undefined && image !== '') {
+          sites.skipped.push({ path: `${path}[${i}].image`, node, image, reason: `a container of kind ${kind}, whose pod spec is not one the locator knows` });
+        }
+      });
+    } else {
+      unknownKind(tree, child, path, kind, sites);
+    }
+  }
+  (tree.items(node) ?? []).forEach((item, i) => unknownKind(tree, item, `${where}[${i}]`, kind, sites));
+}
+
+// ---------------------------------------------------------------- compose
+
+function compose<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
+  const services = get(tree, root, 'services');
+  const byName = new Map(services === undefined ? [] : tree.entries(services) ?? []);
+  for (const [name, service] of byName) {
+    const node = get(tree, service, 'image');
+    const image = node === undefined ? undefined : tree.text(node);
+    if (node === undefined || image === undefined || image === '') {
+      continue;
+    }
+    const path = `services.${name}.image`;
+    const builds = buildsItsImage(tree, byName, name, new Set());
+    if (builds !== undefined) {
+      sites.skipped.push({ path, node, image, reason: builds.reason, informational: builds.informational });
+    } else {
+      sites.strings.push({ kind: SiteKind.COMPOSE, path, node, image });
+    }
+  }
+}
+
+/**
+ * Why a service's `image` is not pulled as written: it has `build` (its own, merged in with `<<`, or from the
+ * service it `extends`), so compose builds and tags the image under that name. An `extends` of another file is
+ * not followed: it may build.
+ */
+function buildsItsImage<N>(tree: Tree<N>, services: Map<string, N>, name: string, seen: Set<string>):
+{ reason: string; informational: boolean } | undefined {
+  const service = services.get(name);
+  if (service === undefined || seen.has(name)) {
+    return undefined;
+  }
+  seen.add(name);
+  if (get(tree, service, 'build') !== undefined) {
+    return { reason: seen.size === 1 ? 'the service builds this image (build:)' : `the service extends ${name}, which builds its image`, informational: true };
+  }
+  const extendsNode = get(tree, service, 'extends');
+  if (extendsNode === undefined) {
+    return undefined;
+  }
+  const base = tree.text(extendsNode) ?? textOf(tree, get(tree, extendsNode, 'service'));
+  if (get(tree, extendsNode, 'file') !== undefined) {
+    return { reason: 'the service extends a service of another file, which may build the image', informational: false };
+  }
+  return base === undefined ? undefined : buildsItsImage(tree, services, base, seen);
+}
+
+// ---------------------------------------------------------------- Helm values
+
+function helmValues<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
+  for (const [name, path] of Object.entries(HELM_SHARED) as Array<[HelmShared, readonly string[]]>) {
+    const found = at(tree, root, path, '');
+    if (found.length === 1 && tree.text(found[0].node) !== undefined) {
+      sites.shared[name] = found[0];
+    }
+  }
+  // `global.image` with only a registry is a shared setting; with a repository it is the default image (argo-cd)
+  if (sites.shared.globalImageMapRegistry !== undefined) {
+    const globalImage = at(tree, root, ['global', 'image'], '')[0]?.node;
+    if (['repository', 'image', 'name'].some(f => nonEmpty(tree, get(tree, globalImage, f)))) {
+      delete sites.shared.globalImageMapRegistry;
+    }
+  }
+  const visit = (node: N, where: string): void => {
+    // a map whose `image` is a string beside a `registry` or `repository` is itself the image map
+    // (gpu-operator: `driver: {repository, image, version}`; ingress-nginx: `{registry, image, tag}`)
+    const own = helmFields(tree, node);
+    if (where !== '' && own?.image !== undefined && tree.text(own.image) !== undefined && (own.registry !== undefined || own.repository !== undefined)) {
+      sites.helmMaps.push({ path: where, node, fields: own });
+      return;
+    }
+    for (const [key, child] of tree.entries(node) ?? []) {
+      const path = where ? `${where}.${key}` : key;
+      if (IMAGE_KEY.test(key)) {
+        const image = tree.text(child);
+        if (image !== undefined) {
+          if (image !== '' && (key === 'image' || looksLikeImage(image))) {
+            sites.strings.push({ kind: SiteKind.HELM_STRING, path, node: child, image });
+          }
+          continue;
+        }
+        const fields = helmFields(tree, child);
+        if (fields !== undefined) {
+          sites.helmMaps.push({ path, node: child, fields });
+          continue;
+        }
+      }
+      visit(child, path);
+    }
+    (tree.items(node) ?? []).forEach((item, i) => visit(item, `${where}[${i}]`));
+  };
+  visit(root, '');
+}
+
+/** The fields of a map that is a Helm image map, or undefined when it is not one. */
+function helmFields<N>(tree: Tree<N>, node: N): Partial<Record<HelmField, N>> | undefined {
+  const entries = tree.entries(node);
+  if (entries === undefined) {
+    return undefined;
+  }
+  const fields: Partial<Record<HelmField, N>> = {};
+  for (const [key, value] of entries) {
+    if ((HELM_FIELDS as readonly string[]).includes(key) && fields[key as HelmField] === undefined) {
+      fields[key as HelmField] = value;
+    }
+  }
+  return fields.repository !== undefined || fields.image !== undefined || fields.name !== undefined ? fields : undefined;
+}
+
+function nonEmpty<N>(tree: Tree<N>, node: N | undefined): boolean {
+  const text = node === undefined ? undefined : tree.text(node);
+  return text !== undefined && text !== '';
+}
+
+/**
+ * Whether a `<something>Image` string is an image: a valid reference with a tag or a digest. (`image` itself is
+ * always taken as one: an invalid value there is reported.) `backgroundImage: /static/bg.png` is not an image.
+ */
+function looksLikeImage(value: string): boolean {
+  try {
+    const ref = ImageReference.parse(value);
+    return ref.tag !== undefined || ref.digest !== undefined;
+  } catch {
+    return false;
+  }
+}

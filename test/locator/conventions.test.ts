@@ -1,0 +1,211 @@
+/**
+ * Where images live, as the ecr-ptc CLI sees YAML (the CachedImages Aspect shares the locator: see
+ * test/cached-images-eks.test.ts). Each case: the exact output, and a second run that changes nothing.
+ */
+import { ImageMapping } from '../../src';
+import { FileResult, Outcome, rewriteYaml } from '../../src/cli/rewrite';
+
+const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
+const judge = {
+  mapping: new ImageMapping({ registryDomain: REGISTRY }),
+  cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`),
+};
+
+function rewrite(input: string): FileResult {
+  const result = rewriteYaml(input, judge);
+  expect(result.error).toBeUndefined();
+  // idempotent: the output rewritten again is the same text
+  expect(rewriteYaml(result.output, judge).output).toBe(result.output);
+  return result;
+}
+
+const lines = (...l: string[]) => l.map(x => `${x}\n`).join('');
+
+describe('Helm image-map conventions', () => {
+  test.each([
+    ['Bitnami: registry + repository + tag + digest',
+      lines('image:', '  registry: docker.io', '  repository: bitnami/nginx', '  tag: 1.27.3', '  digest: ""'),
+      lines('image:', `  registry: ${REGISTRY}`, '  repository: docker-hub/bitnami/nginx', '  tag: 1.27.3', '  digest: ""')],
+    ['prometheus-community: sha instead of digest (kept, and read as a digest)',
+      lines('image:', '  registry: quay.io', '  repository: prometheus/node-exporter', '  tag: v1.8.2', '  sha: ""'),
+      lines('image:', `  registry: ${REGISTRY}`, '  repository: quay/prometheus/node-exporter', '  tag: v1.8.2', '  sha: ""')],
+    ['ingress-nginx: registry + image + tag + digest, with an empty repository override',
+      lines('controller:', '  image:', '    registry: registry.k8s.io', '    image: ingress-nginx/controller', '    repository: ""', '    tag: "v1.11.2"', '    digest: sha256:d5f8217feeac4887cb1ed21f27c2674e58be06bd8f5184cacea2a69abaf78dce'),
+      lines('controller:', '  image:', `    registry: ${REGISTRY}`, '    image: k8s/ingress-nginx/controller', '    repository: ""', '    tag: "v1.11.2"', '    digest: sha256:d5f8217feeac4887cb1ed21f27c2674e58be06bd8f5184cacea2a69abaf78dce')],
+    ['ingress-nginx: a repository replaces registry + image',
+      lines('image:', '  registry: registry.k8s.io', '  image: ingress-nginx/controller', '  repository: quay.io/me/controller', '  tag: v1'),
+      lines('image:', '  registry: registry.k8s.io', '  image: ingress-nginx/controller', `  repository: ${REGISTRY}/quay/me/controller`, '  tag: v1')],
+    ['ingress-nginx: global.image.registry overrides every registry, and moves with them',
+      lines('global:', '  image:', '    registry: registry.k8s.io', 'controller:', '  image:', '    registry: ignored.example', '    image: ingress-nginx/controller', '    tag: v1'),
+      lines('global:', '  image:', `    registry: ${REGISTRY}`, 'controller:', '  image:', `    registry: ${REGISTRY}`, '    image: k8s/ingress-nginx/controller', '    tag: v1')],
+    ['NVIDIA gpu-operator: repository (registry and path) + image + version',
+      lines('operator:', '  repository: ghcr.io/nvidia', '  image: gpu-operator', '  version: v24.6.2'),
+      lines('operator:', `  repository: ${REGISTRY}/ghcr/nvidia`, '  image: gpu-operator', '  version: v24.6.2')],
+    ['gpu-operator-style map under an image key',
+      lines('driverImage:', '  repository: ghcr.io/nvidia', '  image: driver', '  version: "550"'),
+      lines('driverImage:', `  repository: ${REGISTRY}/ghcr/nvidia`, '  image: driver', '  version: "550"')],
+    ['cert-manager: top-level imageRegistry + imageNamespace + name, moved together',
+      lines('imageRegistry: quay.io', 'imageNamespace: jetstack', 'image:', '  name: cert-manager-controller', 'webhook:', '  image:', '    name: cert-manager-webhook'),
+      lines(`imageRegistry: ${REGISTRY}`, 'imageNamespace: quay/jetstack', 'image:', '  name: cert-manager-controller', 'webhook:', '  image:', '    name: cert-manager-webhook')],
+    ['a tag written inside repository is kept',
+      lines('image:', '  repository: nginx:1.27'),
+      lines('image:', `  repository: ${REGISTRY}/docker-hub/library/nginx:1.27`)],
+    ['a digest written inside repository is kept',
+      lines('image:', '  registry: ""', '  repository: quay.io/a/b@sha256:d5f8217feeac4887cb1ed21f27c2674e58be06bd8f5184cacea2a69abaf78dce'),
+      lines('image:', '  registry: ""', `  repository: ${REGISTRY}/quay/a/b@sha256:d5f8217feeac4887cb1ed21f27c2674e58be06bd8f5184cacea2a69abaf78dce`)],
+    ['a numeric tag stays as written',
+      lines('image:', '  registry: docker.io', '  repository: bitnami/redis', '  tag: 7.40'),
+      lines('image:', `  registry: ${REGISTRY}`, '  repository: docker-hub/bitnami/redis', '  tag: 7.40')],
+  ])('%s', (_, input, expected) => {
+    expect(rewrite(input).output).toBe(expected);
+  });
+
+  test('gpu-operator on nvcr.io (no pull through cache for it) is reported, not rewritten', () => {
+    const input = lines('operator:', '  repository: nvcr.io/nvidia', '  image: gpu-operator', '  version: v24.6.2');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([expect.objectContaining({ image: 'nvcr.io/nvidia/gpu-operator:v24.6.2', outcome: Outcome.UNSERVED })]);
+  });
+
+  test.each([
+    ['a repository that names a registry beside a registry',
+      lines('image:', '  registry: docker.io', '  repository: quay.io/prometheus/x', '  tag: v1'), /names a registry and the registry is 'docker\.io' too/],
+    ['a tag in repository and a tag field',
+      lines('image:', '  repository: nginx:1.27', '  tag: "1.26"'), /has a tag or digest and the map has its own/],
+    ['registry + image with an empty registry',
+      lines('image:', '  registry: ""', '  image: ingress-nginx/controller', '  tag: v1'), /empty registry/],
+  ])('%s: left whole and reported', (_, input, note) => {
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(note) })]);
+  });
+
+  test('global.imageRegistry with an image the cache cannot serve: none of its maps move, each reported', () => {
+    const input = lines('global:', '  imageRegistry: registry.access.redhat.com', 'image:', '  repository: ubi9/ubi', 'other:', '  image:', '    repository: ubi9/nginx');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings.map(f => f.outcome)).toEqual([Outcome.UNSERVED, Outcome.UNSERVED]);
+  });
+
+  test('cert-manager maps that would need different namespaces stay, and say why', () => {
+    // docker.io/jetstack/x maps to docker-hub/jetstack/x: one namespace for both, so this moves...
+    expect(rewrite(lines('imageRegistry: docker.io', 'imageNamespace: jetstack', 'a:', '  image:', '    name: x', 'b:', '  image:', '    name: y')).output)
+      .toContain('imageNamespace: docker-hub/jetstack');
+    // ...while an image whose repository overrides the name does not need the namespace
+    const mixed = rewrite(lines('imageRegistry: quay.io', 'imageNamespace: jetstack', 'a:', '  image:', '    name: x', 'b:', '  image:', '    repository: quay.io/other/y', '    name: y'));
+    expect(mixed.output).toContain(`imageRegistry: ${REGISTRY}`);
+    expect(mixed.output).toContain(`repository: ${REGISTRY}/quay/other/y`);
+  });
+});
+
+describe('values files: a template in one value does not stop the others', () => {
+  test('a values.yaml with {{ }} in unrelated values is rewritten; templated image values are reported with their line', () => {
+    const input = lines(
+      'podAnnotations:',
+      '  checksum: "{{ include (print $.Template.BasePath \\"/cm.yaml\\") . | sha256sum }}"',
+      'image:',
+      '  repository: quay.io/argoproj/argocd',
+      '  tag: v2.12.3',
+      'extra:',
+      '  image: "{{ .Values.global.registry }}/tool:1"',
+    );
+    const result = rewrite(input);
+    expect(result.output).toBe(input.replace('repository: quay.io/argoproj/argocd', `repository: ${REGISTRY}/quay/argoproj/argocd`));
+    expect(result.findings).toEqual([
+      expect.objectContaining({ line: 4, outcome: Outcome.REWRITTEN }),
+      expect.objectContaining({ line: 7, outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/templated/) }),
+    ]);
+  });
+
+  test('a chart template: literal image lines are rewritten, templated ones reported, the rest untouched', () => {
+    const input = lines(
+      '{{- if .Values.enabled }}',
+      'apiVersion: v1',
+      'kind: Pod',
+      'spec:',
+      '  containers:',
+      '    - name: {{ .Chart.Name }}',
+      '      image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"',
+      '    - name: wait',
+      '      image: busybox:1.36 # waits',
+      '    - name: quoted',
+      "      image: 'quay.io/a/b:1'",
+      '{{- end }}',
+    );
+    const result = rewriteYaml(input, judge);
+    expect(result.error).toBeUndefined();
+    expect(result.output).toBe(input
+      .replace('image: busybox:1.36 # waits', `image: ${REGISTRY}/docker-hub/library/busybox:1.36 # waits`)
+      .replace("image: 'quay.io/a/b:1'", `image: '${REGISTRY}/quay/a/b:1'`));
+    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[7, Outcome.LEFT_ALONE], [9, Outcome.REWRITTEN], [11, Outcome.REWRITTEN]]);
+    expect(rewriteYaml(result.output, judge).output).toBe(result.output);
+  });
+
+  test('a template that happens to parse as YAML ({{ }} as a flow map) is read as a template, not as values', () => {
+    const input = lines('image: {{ .Values.image }}', 'sidecar:', '  image: nginx:1.27');
+    const result = rewriteYaml(input, judge);
+    // line by line, as a template: the literal image line is rewritten, the templated one reported
+    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[1, Outcome.LEFT_ALONE], [3, Outcome.REWRITTEN]]);
+    expect(result.output).toBe(input.replace('image: nginx:1.27', `image: ${REGISTRY}/docker-hub/library/nginx:1.27`));
+  });
+});
+
+describe('only where images live', () => {
+  test('Kubernetes: containers of workload kinds and known custom resource fields; nothing else named image', () => {
+    const input = [
+      lines('apiVersion: v1', 'kind: ConfigMap', 'data:', "  image: 'true'", '  backgroundImage: nginx:1.27'),
+      lines('apiVersion: karpenter.k8s.aws/v1', 'kind: EC2NodeClass', 'spec:', '  os:', '    image: ubuntu-22.04-lts'),
+      lines('apiVersion: image.toolkit.fluxcd.io/v1beta2', 'kind: ImageRepository', 'spec:', '  image: ghcr.io/org/app'),
+      lines('apiVersion: monitoring.coreos.com/v1', 'kind: Prometheus', 'spec:', '  image: quay.io/prometheus/prometheus:v2.54.1'),
+      lines('apiVersion: apps/v1', 'kind: Deployment', 'metadata:', '  annotations:', '    image: nginx:1.27', 'spec:', '  template:', '    spec:',
+        '      containers:', '        - name: app', '          image: nginx:1.27'),
+    ].join('---\n');
+    const result = rewrite(input);
+    expect(result.findings.map(f => [f.line, f.image, f.outcome])).toEqual([
+      [21, 'quay.io/prometheus/prometheus:v2.54.1', Outcome.REWRITTEN],
+      [33, 'nginx:1.27', Outcome.REWRITTEN],
+    ]);
+    const out = result.output.split('\n');
+    expect(out[20]).toBe(`  image: ${REGISTRY}/quay/prometheus/prometheus:v2.54.1`);
+    expect(out[32]).toBe(`          image: ${REGISTRY}/docker-hub/library/nginx:1.27`);
+    expect(result.output.replace(out[20], '  image: quay.io/prometheus/prometheus:v2.54.1').replace(out[32], '          image: nginx:1.27')).toBe(input);
+  });
+
+  test('containers of a kind the locator does not know are reported, never rewritten on a guess', () => {
+    const input = lines('apiVersion: example.com/v1', 'kind: Runner', 'spec:', '  pod:', '    containers:', '      - name: a', '        image: nginx:1.27');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([expect.objectContaining({ line: 7, outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/kind Runner \(example\.com\/v1\)/) })]);
+  });
+
+  test('an anchor shared by an image and a container name is left alone; one shared only by images is rewritten once', () => {
+    const shared = lines('apiVersion: v1', 'kind: Pod', 'spec:', '  containers:', '    - name: &app nginx', '      image: *app');
+    const left = rewrite(shared);
+    expect(left.output).toBe(shared);
+    expect(left.findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/anchored \(&app\)/) })]);
+
+    const images = lines('apiVersion: v1', 'kind: Pod', 'spec:', '  containers:', '    - name: a', '      image: &img nginx:1.27', '    - name: b', '      image: *img');
+    expect(rewrite(images).output).toBe(images.replace('&img nginx:1.27', `&img ${REGISTRY}/docker-hub/library/nginx:1.27`));
+  });
+});
+
+describe('compose: services that build their own image keep it', () => {
+  test.each([
+    ['build:', lines('services:', '  app:', '    build: .', '    image: myorg/app:dev')],
+    ['build merged in with <<', lines('x-build: &b', '  build: .', 'services:', '  app:', '    <<: *b', '    image: myorg/app:dev')],
+    ['extends a service that builds', lines('services:', '  base:', '    build: .', '    image: myorg/base:dev', '  app:', '    extends: base', '    image: myorg/app:dev')],
+    ['extends (long form) a service that builds', lines('services:', '  base:', '    build: .', '  app:', '    extends:', '      service: base', '    image: myorg/app:dev')],
+  ])('%s: not rewritten, listed as not pulled', (_, input) => {
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings.every(f => f.outcome === Outcome.NOT_PULLED)).toBe(true);
+    expect(result.findings.length).toBeGreaterThan(0);
+  });
+
+  test('extends of another file is reported (it may build), a plain service is rewritten', () => {
+    const input = lines('services:', '  app:', '    extends:', '      file: common.yml', '      service: app', '    image: myorg/app:1', '  db:', '    image: postgres:16');
+    const result = rewrite(input);
+    expect(result.output).toBe(input.replace('image: postgres:16', `image: ${REGISTRY}/docker-hub/library/postgres:16`));
+    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[6, Outcome.LEFT_ALONE], [8, Outcome.REWRITTEN]]);
+  });
+});
