@@ -261,22 +261,38 @@ function notEditable(tree: YamlTree, source: string, node: unknown, onlyImages: 
 }
 
 /**
- * Anchored scalars whose every use is a whole image value (`image: &pg postgres:16` and `image: *pg` in another
- * container): rewriting the anchor rewrites them all, and nothing else.
+ * Shared scalars (anchored, or under an anchored map) whose every use is a whole image value: `image: &pg
+ * postgres:16` and `image: *pg` in another container, or a compose service `redis: &redis {image: ...}` used
+ * again as `cache: *redis`. Rewriting such a scalar once rewrites every use, and nothing else. A scalar is in
+ * the set when the locator finds it as an image as many times as the document, aliases expanded, reaches it.
  */
-function anchorsOfImagesOnly(doc: Document.Parsed, text: string): Set<unknown> {
-  const uses = new Map<unknown, number>();
-  visit(doc, {
-    Alias: (_, alias) => {
-      const target = alias.resolve(doc);
-      uses.set(target, (uses.get(target) ?? 1) + 1);
-    },
-  });
+function sharedOnlyByImages(doc: Document.Parsed, text: string): Set<unknown> {
+  const reached = new Map<unknown, number>();
+  let budget = 100_000; // aliases can multiply a document: past this, nothing shared is editable
+  const walk = (node: unknown, depth: number): void => {
+    if (--budget < 0 || depth > 200) {
+      return;
+    }
+    const target = isAlias(node) ? node.resolve(doc) : node;
+    if (isMap(target)) {
+      for (const pair of target.items as Pair[]) {
+        walk(pair.value, depth + 1);
+      }
+    } else if (isSeq(target)) {
+      target.items.forEach(item => walk(item, depth + 1));
+    } else if (isScalar(target)) {
+      reached.set(target, (reached.get(target) ?? 0) + 1);
+    }
+  };
+  walk(doc.contents, 0);
+  if (budget < 0) {
+    return new Set();
+  }
   const sites = new Map<unknown, number>();
   for (const site of locateImages(new YamlTree(doc, text), doc.contents).strings) {
     sites.set(site.node, (sites.get(site.node) ?? 0) + 1);
   }
-  return new Set([...uses].filter(([node, count]) => isScalar(node) && sites.get(node) === count).map(([node]) => node));
+  return new Set([...sites].filter(([node, count]) => reached.get(node) === count).map(([node]) => node));
 }
 
 /** Whether a document that parsed holds Helm template syntax as structure: `image: {{ .Values.image }}` parses as a map key. */
@@ -296,7 +312,7 @@ function templateAsStructure(doc: Document.Parsed): boolean {
 
 function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: number) => number, edits: Edit[], findings: Finding[]): void {
   const tree = new YamlTree(doc, text);
-  const onlyImages = anchorsOfImagesOnly(doc, text);
+  const onlyImages = sharedOnlyByImages(doc, text);
   const lineOfNode = (node: unknown) => {
     const range = (node as { range?: [number, number, number] } | undefined)?.range;
     return range ? lineOf(range[0]) : 0;

@@ -34,7 +34,12 @@ export type HelmReading =
     /** A tag or digest written inside the repository (or image) value, kept on rewrite. */
     readonly inlineSuffix: string;
   }
-  | { readonly problem: string; readonly reference?: string }
+  | {
+    readonly problem: string;
+    readonly reference?: string;
+    /** The shared registry the map may take its registry from: it must not move without this map. */
+    readonly uses?: HelmShared;
+  }
   | { readonly empty: true };
 
 const nonEmpty = (value: string | undefined) => value !== undefined && value !== '' ? value : undefined;
@@ -69,6 +74,17 @@ function namesARegistry(repository: string): boolean {
 
 /** Reads a map: the reference it stands for, or why it cannot be read safely, or that it names no image. */
 export function readHelmMap(values: HelmMapValues, present: ReadonlySet<HelmField>, shared: HelmSharedValues): HelmReading {
+  const reading = readFields(values, present, shared);
+  if ('problem' in reading && (nonEmpty(values.repository) !== undefined || nonEmpty(values.image) !== undefined)) {
+    // a map left whole may still take its registry from a global one: that global stays too
+    const uses: HelmShared | undefined = nonEmpty(shared.globalImageRegistry) ? 'globalImageRegistry'
+      : nonEmpty(shared.globalImageMapRegistry) ? 'globalImageMapRegistry' : undefined;
+    return uses === undefined ? reading : { ...reading, uses };
+  }
+  return reading;
+}
+
+function readFields(values: HelmMapValues, present: ReadonlySet<HelmField>, shared: HelmSharedValues): HelmReading {
   const registry = nonEmpty(values.registry);
   const repository = nonEmpty(values.repository);
   const image = nonEmpty(values.image);
@@ -76,6 +92,11 @@ export function readHelmMap(values: HelmMapValues, present: ReadonlySet<HelmFiel
     : nonEmpty(shared.globalImageMapRegistry) ? 'globalImageMapRegistry' : undefined;
   const globalRegistry = globalFrom && shared[globalFrom];
   const suffix = suffixOf(values);
+  if (globalRegistry !== undefined && registry !== undefined && registry.toLowerCase() !== globalRegistry.toLowerCase()
+    && (repository !== undefined || image !== undefined)) {
+    // Bitnami's global wins over every map; tempo-distributed's does not apply to its enterprise images
+    return { problem: `its registry '${registry}' differs from ${sharedPath(globalFrom!)} '${globalRegistry}': which one the chart uses depends on its template` };
+  }
 
   const withRepository = (convention: HelmConvention, path: string, host: string | undefined, hostFrom?: 'registry' | HelmShared): HelmReading => {
     const inline = inlineSuffix(path);
@@ -101,6 +122,10 @@ export function readHelmMap(values: HelmMapValues, present: ReadonlySet<HelmFiel
   }
   if (image !== undefined && repository !== undefined) {
     return withRepository(HelmConvention.REPOSITORY_IMAGE, `${repository}/${image}`, undefined);
+  }
+  if (image !== undefined && globalRegistry !== undefined) {
+    // ingress-nginx with its per-image `registry` commented out: global.image.registry is the registry
+    return withRepository(HelmConvention.REGISTRY_IMAGE, image, globalRegistry, globalFrom);
   }
   if (repository !== undefined) {
     return withRepository(HelmConvention.REPOSITORY, repository, globalRegistry ?? registry, globalFrom ?? (registry !== undefined ? 'registry' : undefined));
@@ -173,7 +198,7 @@ export function planHelmMaps(
     const decision = decisions[i];
     const reading = input.reading;
     if (!('convention' in reading)) {
-      plans.push({ set: {}, addEmpty: [] });
+      plans.push({ set: {}, addEmpty: [], group: 'uses' in reading && reading.uses ? [reading.uses] : undefined, held: 'problem' in reading ? reading.problem : undefined });
       return;
     }
     const group: HelmShared[] = reading.convention === HelmConvention.NAMESPACE_NAME

@@ -361,11 +361,17 @@ function helmValues<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
       delete sites.shared.globalImageMapRegistry;
     }
   }
-  const visit = (node: N, where: string): void => {
-    // a map whose `image` is a string beside a `registry` or `repository` is itself the image map
-    // (gpu-operator: `driver: {repository, image, version}`; ingress-nginx: `{registry, image, tag}`)
+  const visit = (node: N, where: string, underImageKey: boolean): void => {
+    // a map that is an image map by its own keys, wherever it is: an `image` string beside a `registry` or
+    // `repository` (gpu-operator `driver: {repository, image, version}`, ingress-nginx `{registry, image, tag}`),
+    // or a `registry` beside a `repository`; under an image key (`image.busybox: {registry, repository}` in
+    // kube-prometheus-stack), a `repository` alone will do
     const own = helmFields(tree, node);
-    if (where !== '' && own?.image !== undefined && tree.text(own.image) !== undefined && (own.registry !== undefined || own.repository !== undefined)) {
+    const imageText = own?.image !== undefined ? tree.text(own.image) : undefined;
+    if (where !== '' && own !== undefined && (
+      (imageText !== undefined && (own.registry !== undefined || own.repository !== undefined))
+      || (own.registry !== undefined && own.repository !== undefined && tree.entries(own.repository) === undefined)
+      || (underImageKey && own.repository !== undefined && tree.text(own.repository) !== undefined))) {
       sites.helmMaps.push({ path: where, node, fields: own });
       return;
     }
@@ -384,12 +390,33 @@ function helmValues<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
           sites.helmMaps.push({ path, node: child, fields });
           continue;
         }
+        const unknown = unknownImageMap(tree, child);
+        if (unknown !== undefined) {
+          sites.skipped.push({ path, node: child, image: unknown, reason: 'an image map of a convention the locator does not know' });
+          continue;
+        }
+        visit(child, path, true);
+        continue;
       }
-      visit(child, path);
+      visit(child, path, false);
     }
-    (tree.items(node) ?? []).forEach((item, i) => visit(item, `${where}[${i}]`));
+    (tree.items(node) ?? []).forEach((item, i) => visit(item, `${where}[${i}]`, false));
   };
-  visit(root, '');
+  visit(root, '', false);
+}
+
+/** Keys an image map may have that name no part of the image. */
+const IMAGE_MAP_SETTINGS = new Set(['pullPolicy', 'pullSecrets', 'imagePullPolicy', 'imagePullSecrets', 'tag', 'digest', 'sha', 'version']);
+
+/**
+ * An image map that names a tag but whose other keys are not a known convention (aws-vpc-cni's `account` +
+ * `region` + `domain`): its keys, to report it; undefined when the map names no image (only settings).
+ */
+function unknownImageMap<N>(tree: Tree<N>, node: N): string | undefined {
+  const entries = tree.entries(node) ?? [];
+  const tag = entries.find(([k]) => k === 'tag' || k === 'version');
+  const others = entries.filter(([k, v]) => !IMAGE_MAP_SETTINGS.has(k) && tree.text(v) !== undefined && tree.text(v) !== '');
+  return tag !== undefined && tree.text(tag[1]) && others.length > 0 ? entries.map(([k, v]) => `${k}: ${tree.text(v) ?? '...'}`).join(', ') : undefined;
 }
 
 /** The fields of a map that is a Helm image map, or undefined when it is not one. */

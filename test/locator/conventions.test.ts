@@ -36,7 +36,7 @@ describe('Helm image-map conventions', () => {
       lines('image:', '  registry: registry.k8s.io', '  image: ingress-nginx/controller', '  repository: quay.io/me/controller', '  tag: v1'),
       lines('image:', '  registry: registry.k8s.io', '  image: ingress-nginx/controller', `  repository: ${REGISTRY}/quay/me/controller`, '  tag: v1')],
     ['ingress-nginx: global.image.registry overrides every registry, and moves with them',
-      lines('global:', '  image:', '    registry: registry.k8s.io', 'controller:', '  image:', '    registry: ignored.example', '    image: ingress-nginx/controller', '    tag: v1'),
+      lines('global:', '  image:', '    registry: registry.k8s.io', 'controller:', '  image:', '    registry: registry.k8s.io', '    image: ingress-nginx/controller', '    tag: v1'),
       lines('global:', '  image:', `    registry: ${REGISTRY}`, 'controller:', '  image:', `    registry: ${REGISTRY}`, '    image: k8s/ingress-nginx/controller', '    tag: v1')],
     ['NVIDIA gpu-operator: repository (registry and path) + image + version',
       lines('operator:', '  repository: ghcr.io/nvidia', '  image: gpu-operator', '  version: v24.6.2'),
@@ -72,6 +72,9 @@ describe('Helm image-map conventions', () => {
       lines('image:', '  registry: docker.io', '  repository: quay.io/prometheus/x', '  tag: v1'), /names a registry and the registry is 'docker\.io' too/],
     ['a tag in repository and a tag field',
       lines('image:', '  repository: nginx:1.27', '  tag: "1.26"'), /has a tag or digest and the map has its own/],
+    ['a registry that differs from global.image.registry (tempo-distributed: its enterprise images ignore the global)',
+      lines('global:', '  image:', '    registry: docker.io', 'provisioner:', '  image:', '    registry: us-docker.pkg.dev', '    repository: grafanalabs/provisioner'),
+      /its registry 'us-docker\.pkg\.dev' differs from global\.image\.registry 'docker\.io'/],
     ['registry + image with an empty registry',
       lines('image:', '  registry: ""', '  image: ingress-nginx/controller', '  tag: v1'), /empty registry/],
   ])('%s: left whole and reported', (_, input, note) => {
@@ -85,6 +88,17 @@ describe('Helm image-map conventions', () => {
     const result = rewrite(input);
     expect(result.output).toBe(input);
     expect(result.findings.map(f => f.outcome)).toEqual([Outcome.UNSERVED, Outcome.UNSERVED]);
+  });
+
+  test('a map left whole under a global registry holds every map of that global: moving the global would move it too', () => {
+    const input = lines('global:', '  imageRegistry: docker.io', 'a:', '  image:', '    registry: ghcr.io', '    repository: org/a',
+      'b:', '  image:', '    repository: bitnami/b', '    tag: "1"');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings.map(f => [f.line, f.outcome, f.note])).toEqual([
+      [5, Outcome.LEFT_ALONE, expect.stringMatching(/differs from global\.imageRegistry/)],
+      [9, Outcome.LEFT_ALONE, 'Helm image map left whole: another image under global.imageRegistry cannot be rewritten'],
+    ]);
   });
 
   test('cert-manager maps that would need different namespaces stay, and say why', () => {
