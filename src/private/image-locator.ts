@@ -285,10 +285,10 @@ function unknownKind<N>(tree: Tree<N>, node: N, where: string, kind: string, sit
     const path = where ? `${where}.${key}` : key;
     if (CONTAINER_LISTS.includes(key) && tree.items(child) !== undefined) {
       (tree.items(child) ?? []).forEach((container, i) => {
-        const node = get(tree, container, 'image');
-        const image = node === undefined ? undefined : tree.text(node);
+        const field = get(tree, container, 'image');
+        const image = textOf(tree, field);
         if (image !== undefined && image !== '') {
-          sites.skipped.push({ path: `${path}[${i}].image`, node, image, reason: `a container of kind ${kind}, whose pod spec is not one the locator knows` });
+          sites.skipped.push({ path: `${path}[${i}].image`, node: field, image, reason: `a container of kind ${kind}, whose pod spec is not one the locator knows` });
         }
       });
     } else {
