@@ -141,7 +141,14 @@ export function rewriteYaml(text: string, j: Judge): FileResult {
   const edits: Edit[] = [];
   const findings: Finding[] = [];
   for (const doc of docList) {
-    collectYaml(doc as Document.Parsed, text, j, lineOf, edits, findings);
+    try {
+      collectYaml(doc as Document.Parsed, text, j, lineOf, edits, findings);
+    } catch (e) {
+      if (e instanceof AliasBomb) {
+        return { output: text, findings: [], error: { line: lineOf(doc.range[0]), reason: e.message, template: false } };
+      }
+      throw e;
+    }
   }
   // an anchored image used through aliases is one value: report it once
   const unique = [...new Map(findings.map(f => [`${f.line} ${f.image} ${f.outcome}`, f])).values()];
@@ -158,6 +165,12 @@ function quoted(node: Scalar, value: string): string | undefined {
   }
 }
 
+/** A document whose aliases expand without end, or nearly. */
+class AliasBomb extends Error {}
+
+/** Maps and lists read in one document, aliases expanded: far above any real manifest or values file. */
+const MAX_NODES = 200_000;
+
 /**
  * A YAML syntax tree seen through the locator's `Tree`: aliases resolved, merge keys (`<<`) merged after a map's
  * own keys. Every node reached through an alias or under an anchor is remembered as shared: editing it would
@@ -166,14 +179,25 @@ function quoted(node: Scalar, value: string): string | undefined {
 class YamlTree implements Tree<unknown> {
   /** Nodes reached through an alias or under an anchor, with how. */
   public readonly shared = new Map<unknown, string>();
+  /** Maps and sequences still to be read before the document counts as an alias bomb (or a recursive alias). */
+  private budget = MAX_NODES;
 
-  constructor(private readonly doc: Document.Parsed, private readonly source: string) {}
+  constructor(private readonly doc: Document.Parsed, private readonly source: string) {
+    visit(doc, {
+      Alias: (_, alias, path) => {
+        if (path.includes(alias.resolve(doc) as never)) {
+          throw new AliasBomb(`the alias *${alias.source} is inside its own anchor (a recursive alias): not processed`);
+        }
+      },
+    });
+  }
 
   public entries(node: unknown): ReadonlyArray<readonly [string, unknown]> | undefined {
     const map = this.resolve(node);
     if (!isMap(map)) {
       return undefined;
     }
+    this.spend();
     const own: Array<readonly [string, unknown]> = [];
     const merged: Array<readonly [string, unknown]> = [];
     for (const pair of map.items as Pair[]) {
@@ -194,7 +218,17 @@ class YamlTree implements Tree<unknown> {
 
   public items(node: unknown): readonly unknown[] | undefined {
     const seq = this.resolve(node);
-    return isSeq(seq) ? seq.items.map(item => this.child(seq, item)) : undefined;
+    if (!isSeq(seq)) {
+      return undefined;
+    }
+    this.spend();
+    return seq.items.map(item => this.child(seq, item));
+  }
+
+  private spend(): void {
+    if (--this.budget < 0) {
+      throw new AliasBomb(`aliases expand the document beyond ${MAX_NODES} maps and lists (a recursive or exponential alias): not processed`);
+    }
   }
 
   public text(node: unknown): string | undefined {

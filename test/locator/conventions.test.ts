@@ -223,3 +223,21 @@ describe('compose: services that build their own image keep it', () => {
     expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[6, Outcome.LEFT_ALONE], [8, Outcome.REWRITTEN]]);
   });
 });
+
+describe('hostile YAML', () => {
+  test('a recursive alias is refused with its name, not a stack overflow', () => {
+    const result = rewriteYaml(lines('a: &a', '  b: *a', '  image: nginx:1'), judge);
+    expect(result.error).toEqual({ line: 1, reason: 'the alias *a is inside its own anchor (a recursive alias): not processed', template: false });
+  });
+
+  test('an alias bomb (a billion laughs) is refused once it expands past the limit', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 7; i++) {
+      const name = String.fromCharCode(97 + i);
+      const prev = String.fromCharCode(96 + i);
+      levels.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(', ')}]`);
+    }
+    const result = rewriteYaml(lines(...levels, 'image: nginx:1'), judge);
+    expect(result.error?.reason).toMatch(/aliases expand the document beyond 200000 maps and lists/);
+  });
+});
