@@ -111,11 +111,12 @@ export class CachedImages implements IAspect {
    */
   private visitJsonProperty(cfn: CfnResource, property: string, format: DocumentFormat): void {
     const resolved = cfnProperties(cfn)?.[property];
+    const chartDefaults = () => Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
+      'The values of this Helm chart name no image, so its images are the chart\'s defaults, which the Aspect cannot see or move. '
+      + 'Set its image values (the README lists the conventions), or acknowledge this warning.');
     if (resolved === undefined) {
       if (format === DocumentFormat.HELM_VALUES) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
-          'This Helm chart has no values, so its images are the chart\'s defaults, which the Aspect cannot see or move. '
-          + 'Set its image values (see the README: Helm charts), or acknowledge this warning.');
+        chartDefaults();
       }
       return;
     }
@@ -133,18 +134,24 @@ export class CachedImages implements IAspect {
         return { deployTime: true };
       }
       const m = mapOnce(image);
-      return m.status === MappingStatus.REWRITTEN && !this.reportOnly ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
+      // planned in reportOnly too (on a copy that is not applied), so a map that would be held says so
+      return m.status === MappingStatus.REWRITTEN ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
     };
     const value = structuredClone(json.value);
     const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
     const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, json.hasToken)
       .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
     const shown = (image: string) => json.hasToken(image) ? image.replace(/@@ptc-[0-9a-f]+-\d+@@/g, '${Token}') : image;
+    if (format === DocumentFormat.HELM_VALUES && results.length === 0) {
+      chartDefaults();
+    }
 
     for (const result of results) {
       const what = `${property} ${result.path}`;
       if ('skipped' in result) {
-        if (!result.informational) {
+        if (result.uncertain) {
+          Annotations.of(cfn).addInfo(`${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
+        } else if (!result.informational) {
           this.report(cfn, `${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
         }
         continue;

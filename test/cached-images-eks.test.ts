@@ -95,11 +95,35 @@ describe('Helm values: the conventions of popular charts, as the chart will rend
     expect(deployed(stack, 'Custom::AWSCDK-EKS-HelmChart', 'Values')).toEqual([{ image: { registry: 'docker.io', repository: 'quay.io/prometheus/x', tag: 'v1' } }]);
   });
 
-  test('a chart with no values says its default images were not moved', () => {
+  test('a chart whose values name no image says its default images were not moved', () => {
     const { app, stack, cache, cluster } = setup();
-    cluster.addHelmChart('Chart', { chart: 'any', repository: 'https://example.com/charts' });
+    cluster.addHelmChart('NoValues', { chart: 'any', repository: 'https://example.com/charts' });
+    cluster.addHelmChart('Empty', { chart: 'any', repository: 'https://example.com/charts', values: {} });
+    cluster.addHelmChart('Replicas', { chart: 'any', repository: 'https://example.com/charts', values: { replicaCount: 2 } });
+    cluster.addHelmChart('WithImage', { chart: 'any', repository: 'https://example.com/charts', values: { image: { repository: 'quay.io/org/app' } } });
     Aspects.of(app).add(new CachedImages({ cache }));
-    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp("Helm chart has no values, so its images are the chart's defaults"))).toHaveLength(1);
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('name no image, so its images are the chart\'s defaults'));
+    expect(warnings.map(w => w.id.split('/')[3])).toEqual(['chart-NoValues', 'chart-Empty', 'chart-Replicas']);
+  });
+
+  test('reportOnly says when a map would be held, as a real run does', () => {
+    const build = (reportOnly: boolean) => {
+      const { app, stack, cache, cluster } = setup();
+      cluster.addHelmChart('Chart', {
+        chart: 'any',
+        repository: 'https://example.com/charts',
+        values: {
+          global: { imageRegistry: 'docker.io' },
+          image: { repository: 'bitnami/redis', tag: '7' },
+          other: { image: { registry: 'ghcr.io', repository: 'org/x' } },
+        },
+      });
+      Aspects.of(app).add(new CachedImages({ cache, reportOnly, unservedImages: UnservedImageLevel.WARNING }));
+      return messages(stack);
+    };
+    const held = /^Values image: 'docker\.io\/bitnami\/redis:7' was not moved to the cache: Helm image map left whole: another image under global\.imageRegistry/;
+    expect(build(false)).toContainEqual(expect.stringMatching(held));
+    expect(build(true)).toContainEqual(expect.stringMatching(held));
   });
 
   test('a deploy-time value beside the images (clusterName) does not stop them from moving', () => {

@@ -25,15 +25,15 @@ describe('Helm image maps are rewritten whole or left whole, and never grow on a
     ['registry is a block scalar', 'image:\n  registry: >-\n    docker.io\n  repository: bitnami/redis\n  tag: 7.4\n', /registry is a block scalar/],
     ['repository is a literal block', 'image:\n  registry: docker.io\n  repository: |\n    bitnami/redis\n  tag: 7.4\n', /repository is a block scalar/],
     ['repository is an alias', 'defaults:\n  repo: &repo bitnami/redis\nimage:\n  registry: docker.io\n  repository: *repo\n  tag: 7.4\n', /repository is anchored \(&repo\)/],
-    ['tag is anchored', 'image:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: &t 7.4\nother: *t\n', /tag is anchored/],
+    ['registry is anchored', 'image:\n  registry: &r docker.io\n  repository: bitnami/redis\n  tag: 7.4\nother: *r\n', /registry is anchored \(&r\)/],
     ['the map is an alias', 'base: &base\n  registry: docker.io\n  repository: bitnami/redis\nimage: *base\n', /the map is anchored \(&base\)/],
     ['the map is anchored', 'image: &base\n  registry: docker.io\n  repository: bitnami/redis\nother: *base\n', /the map is anchored/],
     ['registry over two lines', 'image:\n  registry: "docker\n    .io"\n  repository: bitnami/redis\n', /registry is written over several lines/],
     ['global.imageRegistry is a block scalar', 'global:\n  imageRegistry: >-\n    docker.io\nimage:\n  repository: bitnami/redis\n  tag: "7.4"\n',
       /global\.imageRegistry is a block scalar/],
-    ['another map under global.imageRegistry has an alias', 'global:\n  imageRegistry: docker.io\nv: &v "7"\n'
-      + 'image:\n  repository: bitnami/redis\n  tag: *v\nmetrics:\n  image:\n    repository: bitnami/redis-exporter\n    tag: "1"\n',
-    /tag is anchored \(&v\).*another image under global\.imageRegistry cannot be rewritten/],
+    ['another map under global.imageRegistry has an alias', 'global:\n  imageRegistry: docker.io\nr: &r bitnami/redis\n'
+      + 'image:\n  repository: *r\n  tag: "7"\nmetrics:\n  image:\n    repository: bitnami/redis-exporter\n    tag: "1"\n',
+    /repository is anchored \(&r\).*another image under global\.imageRegistry cannot be rewritten/],
   ])('%s: left whole and reported', (_, input, note) => {
     const result = rewriteYaml(input, judge);
     expect(result.output).toBe(input);
@@ -58,6 +58,16 @@ describe('Helm image maps are rewritten whole or left whole, and never grow on a
     const dir = testDir();
     fs.writeFileSync(join(dir, 'values.yaml'), input);
     expect(cli(['check', dir]).code).toBe(EXIT_FINDINGS);
+  });
+
+  test('a tag that is shared or templated does not hold the map: it is never edited', () => {
+    const input = 'v: &v "7"\nimage:\n  registry: docker.io\n  repository: bitnami/redis\n  tag: *v\nother:\n  image:\n    registry: quay.io\n'
+      + '    repository: org/app\n    tag: "{{ .Chart.AppVersion }}"\n';
+    const result = rewriteYaml(input, judge);
+    expect(result.output).toBe(input
+      .replace('registry: docker.io\n  repository: bitnami/redis', `registry: ${REGISTRY}\n  repository: docker-hub/bitnami/redis`)
+      .replace('registry: quay.io\n    repository: org/app', `registry: ${REGISTRY}\n    repository: quay/org/app`));
+    expect(result.findings.map(f => f.outcome)).toEqual([Outcome.REWRITTEN, Outcome.REWRITTEN]);
   });
 
   test('a plain map next to a refused one is still rewritten, whole', () => {

@@ -225,10 +225,10 @@ describe('property: rewriting never changes a non-image byte', () => {
         const items = containers.map(c => {
           const value = `${c.quote}${pick(c.image)}${c.quote}`;
           return flow
-            ? `  - {name: ${c.name}, image: ${value}}${c.comment ?? ''}${nl}${c.blank ? nl : ''}`
-            : `  - name: ${c.name}${nl}    image: ${value}${c.comment ?? ''}${nl}${c.blank ? nl : ''}`;
+            ? `    - {name: ${c.name}, image: ${value}}${c.comment ?? ''}${nl}${c.blank ? nl : ''}`
+            : `    - name: ${c.name}${nl}      image: ${value}${c.comment ?? ''}${nl}${c.blank ? nl : ''}`;
         });
-        return `# header${nl}kind: Pod${nl}containers:${nl}${items.join('')}`;
+        return `# header${nl}apiVersion: v1${nl}kind: Pod${nl}spec:${nl}  containers:${nl}${items.join('')}`;
       };
       const input = render(img => img);
       const expected = render(img => mapping.map(img).uri ?? img);

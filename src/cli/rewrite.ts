@@ -373,7 +373,8 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
     }
     const finding = { ...result.verdict.finding, line };
     if (result.held === undefined || finding.outcome === Outcome.CACHED || finding.outcome === Outcome.LEFT_ALONE) {
-      findings.push(finding);
+      const caution = 'caution' in result ? result.caution : undefined;
+      findings.push(caution === undefined ? finding : { ...finding, note: [finding.note, caution].filter(n => n).join('; ') });
     } else if (j.mapping) {
       findings.push({ line, image: result.image, outcome: Outcome.LEFT_ALONE, note: result.held });
     } else {

@@ -6,6 +6,9 @@
 import { HelmPlanInput, planHelmMaps, readHelmMap } from './helm-images';
 import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, Tree, locateImages } from './image-locator';
 
+/** The fields of a Helm image map that a plan may set. */
+const EDITED_FIELDS: ReadonlySet<HelmField> = new Set(['registry', 'repository', 'image']);
+
 /** The caller's decision about one reference. */
 export interface Verdict {
   /** The new value of a whole-reference field, when the reference moves to the cache. */
@@ -26,10 +29,20 @@ export interface Editor<N> {
 
 /** What became of one image of the document. */
 export type DocumentImage<N, V> =
-  /** Judged by the caller; `held` says why a reference that would move stays (it is then not edited). */
-  | { readonly path: string; readonly node: N; readonly image: string; readonly verdict: V; readonly held?: string }
+  /**
+   * Judged by the caller; `held` says why a reference that would move stays (it is then not edited); `caution`
+   * is a doubt about an edit that was made.
+   */
+  | { readonly path: string; readonly node: N; readonly image: string; readonly verdict: V; readonly held?: string; readonly caution?: string }
   /** Seen and left alone: not pulled as written, or not readable safely. */
-  | { readonly path: string; readonly node?: N; readonly image: string; readonly skipped: string; readonly informational?: boolean };
+  | {
+    readonly path: string;
+    readonly node?: N;
+    readonly image: string;
+    readonly skipped: string;
+    readonly informational?: boolean;
+    readonly uncertain?: boolean;
+  };
 
 /**
  * Judges and edits every image of one document. `judge` is called once per site with the reference; an edit is
@@ -42,7 +55,7 @@ export function rewriteDocument<N, V extends Verdict>(
   const sites = locateImages(tree, root, format);
   const results: Array<DocumentImage<N, V>> = [];
   for (const skipped of sites.skipped) {
-    results.push({ path: skipped.path, node: skipped.node, image: skipped.image, skipped: skipped.reason, informational: skipped.informational });
+    results.push({ ...skipped, skipped: skipped.reason });
   }
   for (const site of sites.strings) {
     const verdict = judge(site.image);
@@ -51,6 +64,20 @@ export function rewriteDocument<N, V extends Verdict>(
       editor.set(site.node, verdict.uri);
     }
     results.push({ path: site.path, node: site.node, image: site.image, verdict, held: blocked });
+  }
+  for (const hub of sites.hubs) {
+    // Istio: the cache path of `<hub>/<name>`, less the name, is the new hub; the bare names stay
+    const name = hub.names[0] ?? 'image';
+    const verdict = judge(`${hub.hub}/${name}`);
+    let held: string | undefined;
+    if (verdict.cachePath !== undefined && registryDomain !== undefined) {
+      held = !verdict.cachePath.endsWith(`/${name}`) ? `the cache path ${verdict.cachePath} does not end with the image name ${name}`
+        : editor.notEditable(hub.node);
+      if (held === undefined) {
+        editor.set(hub.node, `${registryDomain}/${verdict.cachePath.slice(0, -name.length - 1)}`);
+      }
+    }
+    results.push({ path: hub.path, node: hub.node, image: `${hub.hub}/${name}`, verdict, held });
   }
   if (sites.helmMaps.length === 0) {
     return results;
@@ -73,7 +100,9 @@ export function rewriteDocument<N, V extends Verdict>(
         values[field] = tree.text(node);
       }
     }
+    // only the fields a plan may set must be editable: a tag or digest is never edited
     const problems = (Object.entries(map.fields) as Array<[HelmField, N]>)
+      .filter(([field]) => EDITED_FIELDS.has(field))
       .map(([field, node]) => ({ field, why: editor.notEditable(node) }))
       .filter(p => p.why !== undefined)
       .map(p => `${p.field} is ${p.why}`);
@@ -110,7 +139,10 @@ export function rewriteDocument<N, V extends Verdict>(
     for (const field of mapPlan.addEmpty) {
       editor.addEmpty?.(map.node, field);
     }
-    results.push({ path: map.path, node: map.node, image: reading.reference, verdict });
+    const caution = mapPlan.addEmpty.length > 0 && editor.addEmpty === undefined
+      ? `the map has no ${mapPlan.addEmpty.join(', ')}: if the chart has a default one (Bitnami: docker.io), set ${mapPlan.addEmpty.map(f => `${f}: ""`).join(', ')} beside it`
+      : undefined;
+    results.push({ path: map.path, node: map.node, image: reading.reference, verdict, caution });
   });
   for (const [name, value] of Object.entries(plan.shared) as Array<[HelmShared, string]>) {
     editor.set(sites.shared[name]!.node, value);

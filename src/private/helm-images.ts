@@ -50,10 +50,14 @@ function digestOf(values: HelmMapValues): string | undefined {
   return digest === undefined ? undefined : digest.includes(':') ? digest : `sha256:${digest}`;
 }
 
-/** `:tag`, `@digest` or both, as the map's own fields add them. */
+/**
+ * `:tag`, `@digest` or both, as the map's own fields add them. A tag or digest the chart fills in (`{{ }}`, a
+ * variable, a deploy-time value) is left out: the cache path does not depend on it, and it is never edited.
+ */
 function suffixOf(values: HelmMapValues): string {
-  const tag = nonEmpty(values.tag) ?? nonEmpty(values.version);
-  const digest = digestOf(values);
+  const filled = (value: string | undefined) => value !== undefined && /\{\{|\$|@@ptc-/.test(value) ? undefined : value;
+  const tag = filled(nonEmpty(values.tag) ?? nonEmpty(values.version));
+  const digest = filled(digestOf(values));
   return `${tag !== undefined ? `:${tag}` : ''}${digest !== undefined ? `@${digest}` : ''}`;
 }
 
@@ -140,6 +144,9 @@ function readFields(values: HelmMapValues, present: ReadonlySet<HelmField>, shar
   }
   if (image !== undefined) {
     return { problem: `'image: ${image}' without a registry or repository beside it: which registry the chart prepends is not known` };
+  }
+  if (name !== undefined) {
+    return { problem: `'name: ${name}' without cert-manager's imageRegistry or imageNamespace: what the chart puts in front of it is not known` };
   }
   return { empty: true };
 }

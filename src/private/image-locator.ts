@@ -33,6 +33,11 @@ export enum DocumentFormat {
   HELM_VALUES = 'helm-values',
   /** A compose file (`services`). */
   COMPOSE = 'compose',
+  /**
+   * A CI pipeline (GitHub Actions, GitLab CI): its images are pulled by the CI runners, which cannot pull from
+   * a private cache without credentials of their own, so nothing in it is an image to move.
+   */
+  CI = 'ci',
 }
 
 /** Where an image site was found. */
@@ -40,6 +45,7 @@ export enum SiteKind {
   CONTAINER = 'container',
   CUSTOM_RESOURCE = 'custom resource field',
   HELM_STRING = 'Helm image value',
+  HELM_HUB = 'Helm image hub',
   COMPOSE = 'compose service',
 }
 
@@ -84,12 +90,27 @@ export interface SkippedSite<N = unknown> {
   readonly reason: string;
   /** Not an error: the value is not pulled as written (an image compose builds); reported for information. */
   readonly informational?: boolean;
+  /** The value may not be an image at all (a field of a custom resource the locator does not know). */
+  readonly uncertain?: boolean;
+}
+
+/**
+ * Istio's `hub` (`global.hub` or a top-level `hub`): the registry and path in front of every image named by a
+ * bare `image: <name>`. Rewritten to the cache path of that registry and path, the names unchanged.
+ */
+export interface HubSite<N> {
+  readonly path: string;
+  readonly node: N;
+  readonly hub: string;
+  /** The bare image names under it, in the document (the first one is used to map the hub). */
+  readonly names: string[];
 }
 
 /** The image sites of one document. */
 export interface DocumentSites<N> {
   readonly format: DocumentFormat;
   readonly strings: StringSite<N>[];
+  readonly hubs: HubSite<N>[];
   readonly helmMaps: HelmMapSite<N>[];
   readonly shared: Partial<Record<HelmShared, { readonly node: N; readonly path: string }>>;
   readonly skipped: SkippedSite<N>[];
@@ -144,17 +165,34 @@ const CUSTOM_RESOURCE_IMAGES: Record<string, readonly string[][]> = {
   'monitoring.coreos.com/ThanosRuler': [['spec', 'image']],
   ...Object.fromEntries(['Workflow', 'WorkflowTemplate', 'ClusterWorkflowTemplate'].map(kind => [`argoproj.io/${kind}`, argoTemplates(['spec'])])),
   'argoproj.io/CronWorkflow': argoTemplates(['spec', 'workflowSpec']),
-  ...Object.fromEntries(['Task', 'ClusterTask'].map(kind => [`tekton.dev/${kind}`, [
-    ['spec', 'steps', '[]', 'image'], ['spec', 'sidecars', '[]', 'image'], ['spec', 'stepTemplate', 'image'],
-  ]])),
+  ...Object.fromEntries(['Task', 'ClusterTask'].map(kind => [`tekton.dev/${kind}`, tektonTask(['spec'])])),
+  'tekton.dev/TaskRun': tektonTask(['spec', 'taskSpec']),
+  'tekton.dev/Pipeline': tektonTask(['spec', 'tasks', '[]', 'taskSpec']),
+  'tekton.dev/PipelineRun': tektonTask(['spec', 'pipelineSpec', 'tasks', '[]', 'taskSpec']),
+  'sparkoperator.k8s.io/SparkApplication': [['spec', 'image'], ['spec', 'driver', 'image'], ['spec', 'executor', 'image']],
+  'sparkoperator.k8s.io/ScheduledSparkApplication': [['spec', 'template', 'image'], ['spec', 'template', 'driver', 'image'], ['spec', 'template', 'executor', 'image']],
+};
+
+function tektonTask(spec: string[]): string[][] {
+  return [[...spec, 'steps', '[]', 'image'], [...spec, 'sidecars', '[]', 'image'], [...spec, 'stepTemplate', 'image']];
+}
+
+/** Kinds that hold Helm values: the values are read as a values file. */
+const HELM_VALUES_OF: Record<string, readonly string[]> = {
+  'helm.toolkit.fluxcd.io/HelmRelease': ['spec', 'values'],
+  'argoproj.io/Application': ['spec', 'source', 'helm', 'valuesObject'],
 };
 
 function argoTemplates(spec: string[]): string[][] {
+  const inline = (path: string[]) => [[...path, 'inline', 'container', 'image'], [...path, 'inline', 'script', 'image']];
   return [
     [...spec, 'templates', '[]', 'container', 'image'],
     [...spec, 'templates', '[]', 'script', 'image'],
     [...spec, 'templates', '[]', 'initContainers', '[]', 'image'],
     [...spec, 'templates', '[]', 'sidecars', '[]', 'image'],
+    [...spec, 'templates', '[]', 'containerSet', 'containers', '[]', 'image'],
+    ...inline([...spec, 'templates', '[]', 'steps', '[]', '[]']),
+    ...inline([...spec, 'templates', '[]', 'dag', 'tasks', '[]']),
   ];
 }
 
@@ -175,16 +213,24 @@ export function formatOf<N>(tree: Tree<N>, root: N): DocumentFormat {
   if (apiVersion !== undefined && kind !== undefined && tree.text(apiVersion) !== undefined && tree.text(kind) !== undefined) {
     return DocumentFormat.KUBERNETES;
   }
-  const services = entries.get('services');
-  if (services !== undefined && tree.entries(services) !== undefined && !entries.has('image')) {
+  const keys = [...entries.keys()];
+  if (entries.has('services') && tree.entries(entries.get('services')!) !== undefined && keys.every(k => COMPOSE_KEYS.has(k) || k.startsWith('x-'))) {
     return DocumentFormat.COMPOSE;
+  }
+  // GitHub Actions (`on` + `jobs`), GitLab CI (`stages`, or jobs with a `script`)
+  if ((entries.has('jobs') && (entries.has('on') || entries.has('true'))) || entries.has('stages')
+    || [...entries.values()].some(v => get(tree, v, 'script') !== undefined && get(tree, v, 'stage') !== undefined)) {
+    return DocumentFormat.CI;
   }
   return DocumentFormat.HELM_VALUES;
 }
 
+/** The top-level keys of a compose file (the Compose Specification), besides `x-` extensions. */
+const COMPOSE_KEYS = new Set(['version', 'name', 'include', 'services', 'networks', 'volumes', 'configs', 'secrets', 'models']);
+
 /** Finds the image sites of one document. */
 export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat = formatOf(tree, root)): DocumentSites<N> {
-  const sites: DocumentSites<N> = { format, strings: [], helmMaps: [], shared: {}, skipped: [] };
+  const sites: DocumentSites<N> = { format, strings: [], hubs: [], helmMaps: [], shared: {}, skipped: [] };
   switch (format) {
     case DocumentFormat.KUBERNETES:
       kubernetes(tree, root, '', sites);
@@ -193,7 +239,9 @@ export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat =
       compose(tree, root, sites);
       break;
     case DocumentFormat.HELM_VALUES:
-      helmValues(tree, root, sites);
+      helmValues(tree, root, '', sites);
+      break;
+    case DocumentFormat.CI:
       break;
   }
   return sites;
@@ -259,10 +307,21 @@ function kubernetes<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSit
       sites.strings.push({ kind: SiteKind.CUSTOM_RESOURCE, path: field.path, node: field.node, image });
     }
   }
-  if (podSpecs === undefined && fields === undefined) {
-    unknownKind(tree, root, where.replace(/\.$/, ''), `${kind} (${apiVersion})`, sites);
+  const values = HELM_VALUES_OF[key];
+  for (const found of values === undefined ? [] : at(tree, root, values, where.replace(/\.$/, ''))) {
+    helmValues(tree, found.node, found.path, sites);
+  }
+  if (group !== '' && !CORE_GROUPS.has(group)) {
+    // a custom resource: any other field named like an image is one the locator does not know
+    const known = new Set<unknown>([...sites.strings.map(x => x.node), ...sites.helmMaps.map(x => x.node)]);
+    unknownFields(tree, root, where.replace(/\.$/, ''), `${kind} (${apiVersion})`, values, known, sites);
   }
 }
+
+/** API groups of Kubernetes itself: their kinds are known whole, nothing else in them is an image. */
+const CORE_GROUPS = new Set(['apps', 'batch', 'extensions', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io',
+  'storage.k8s.io', 'autoscaling', 'admissionregistration.k8s.io', 'scheduling.k8s.io', 'coordination.k8s.io',
+  'discovery.k8s.io', 'node.k8s.io', 'certificates.k8s.io', 'flowcontrol.apiserver.k8s.io', 'resource.k8s.io']);
 
 function containers<N>(tree: Tree<N>, spec: N, where: string, sites: DocumentSites<N>): void {
   for (const list of CONTAINER_LISTS) {
@@ -277,25 +336,35 @@ function containers<N>(tree: Tree<N>, spec: N, where: string, sites: DocumentSit
 }
 
 /**
- * A kind whose pod specs are not known: its containers (lists named like a pod spec's, of maps with an
- * `image`) are reported, so nobody believes they moved.
+ * The fields of a custom resource that look like images (an `image` or `<something>Image` string, outside
+ * `metadata`) and that no known path covers: reported, never rewritten on a guess. A container list anywhere is
+ * named as such.
  */
-function unknownKind<N>(tree: Tree<N>, node: N, where: string, kind: string, sites: DocumentSites<N>): void {
-  for (const [key, child] of tree.entries(node) ?? []) {
-    const path = where ? `${where}.${key}` : key;
-    if (CONTAINER_LISTS.includes(key) && tree.items(child) !== undefined) {
-      (tree.items(child) ?? []).forEach((container, i) => {
-        const field = get(tree, container, 'image');
-        const image = textOf(tree, field);
-        if (image !== undefined && image !== '') {
-          sites.skipped.push({ path: `${path}[${i}].image`, node: field, image, reason: `a container of kind ${kind}, whose pod spec is not one the locator knows` });
+function unknownFields<N>(tree: Tree<N>, root: N, where: string, kind: string, valuesPath: readonly string[] | undefined,
+  known: Set<unknown>, sites: DocumentSites<N>): void {
+  const visit = (node: N, path: string, keys: string[]): void => {
+    for (const [key, child] of tree.entries(node) ?? []) {
+      const childKeys = [...keys, key];
+      if ((keys.length === 0 && key === 'metadata') || (valuesPath && childKeys.join('.') === valuesPath.join('.'))) {
+        continue;
+      }
+      const childPath = path ? `${path}.${key}` : key;
+      const text = tree.text(child);
+      if (IMAGE_KEY.test(key) && text !== undefined && text !== '' && !known.has(child)) {
+        const inContainer = /\.(containers|initContainers|ephemeralContainers)\[\d+\]\.image$/.test(`.${childPath}`);
+        if (inContainer) {
+          sites.skipped.push({ path: childPath, node: child, image: text, reason: `a container of kind ${kind}, whose pod spec is not one the locator knows` });
+        } else if (looksLikeImage(text) || /^[^/]*[.:][^/]*\//.test(text)) {
+          // `spec.os.image: ubuntu-22.04-lts` names no registry, tag or digest: not reported
+          sites.skipped.push({ path: childPath, node: child, image: text, uncertain: true, reason: `a field of kind ${kind} that the locator does not know to be an image` });
         }
-      });
-    } else {
-      unknownKind(tree, child, path, kind, sites);
+      } else {
+        visit(child, childPath, childKeys);
+      }
     }
-  }
-  (tree.items(node) ?? []).forEach((item, i) => unknownKind(tree, item, `${where}[${i}]`, kind, sites));
+    (tree.items(node) ?? []).forEach((item, i) => visit(item, `${path}[${i}]`, [...keys, '[]']));
+  };
+  visit(root, where, []);
 }
 
 // ---------------------------------------------------------------- compose
@@ -347,20 +416,22 @@ function buildsItsImage<N>(tree: Tree<N>, services: Map<string, N>, name: string
 
 // ---------------------------------------------------------------- Helm values
 
-function helmValues<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
+function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSites<N>): void {
   for (const [name, path] of Object.entries(HELM_SHARED) as Array<[HelmShared, readonly string[]]>) {
-    const found = at(tree, root, path, '');
+    const found = at(tree, root, path, prefix);
     if (found.length === 1 && tree.text(found[0].node) !== undefined) {
       sites.shared[name] = found[0];
     }
   }
   // `global.image` with only a registry is a shared setting; with a repository it is the default image (argo-cd)
   if (sites.shared.globalImageMapRegistry !== undefined) {
-    const globalImage = at(tree, root, ['global', 'image'], '')[0]?.node;
+    const globalImage = at(tree, root, ['global', 'image'], prefix)[0]?.node;
     if (['repository', 'image', 'name'].some(f => nonEmpty(tree, get(tree, globalImage, f)))) {
       delete sites.shared.globalImageMapRegistry;
     }
   }
+  const hub = [...at(tree, root, ['global', 'hub'], prefix), ...at(tree, root, ['hub'], prefix)].find(h => nonEmpty(tree, h.node));
+  const bareNames: string[] = [];
   const visit = (node: N, where: string, underImageKey: boolean): void => {
     // a map that is an image map by its own keys, wherever it is: an `image` string beside a `registry` or
     // `repository` (gpu-operator `driver: {repository, image, version}`, ingress-nginx `{registry, image, tag}`),
@@ -368,7 +439,7 @@ function helmValues<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
     // kube-prometheus-stack), a `repository` alone will do
     const own = helmFields(tree, node);
     const imageText = own?.image !== undefined ? tree.text(own.image) : undefined;
-    if (where !== '' && own !== undefined && (
+    if (where !== prefix && own !== undefined && !holdsUrl(tree, own) && (
       (imageText !== undefined && (own.registry !== undefined || own.repository !== undefined))
       || (own.registry !== undefined && own.repository !== undefined && tree.entries(own.repository) === undefined)
       || (underImageKey && own.repository !== undefined && tree.text(own.repository) !== undefined))) {
@@ -377,10 +448,20 @@ function helmValues<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
     }
     for (const [key, child] of tree.entries(node) ?? []) {
       const path = where ? `${where}.${key}` : key;
+      if (/^(annotations|labels|[a-z][A-Za-z0-9]*(Annotations|Labels))$/.test(key)) {
+        continue; // Kubernetes metadata: an `image` there is text
+      }
       if (IMAGE_KEY.test(key)) {
         const image = tree.text(child);
         if (image !== undefined) {
-          if (image !== '' && (key === 'image' || looksLikeImage(image))) {
+          if (image !== '' && key === 'image' && /^[a-z0-9][a-z0-9._-]*$/.test(image)) {
+            // a bare name: Istio puts its `hub` and `tag` around it; without a hub, whatever the chart adds is unknown
+            if (hub !== undefined) {
+              bareNames.push(image);
+            } else {
+              sites.skipped.push({ path, node: child, image, reason: 'a bare image name: the chart may put a registry, a path or a tag around it' });
+            }
+          } else if (image !== '' && (key === 'image' || looksLikeImage(image))) {
             sites.strings.push({ kind: SiteKind.HELM_STRING, path, node: child, image });
           }
           continue;
@@ -398,11 +479,21 @@ function helmValues<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
         visit(child, path, true);
         continue;
       }
-      visit(child, path, false);
+      // Airflow's `images: {airflow: {repository, tag}, statsd: {...}}`: maps of images by name
+      const parentKey = where.split('.').pop() ?? '';
+      visit(child, path, key === 'images' || (underImageKey && (parentKey === 'images' || IMAGE_KEY.test(parentKey))));
     }
     (tree.items(node) ?? []).forEach((item, i) => visit(item, `${where}[${i}]`, false));
   };
-  visit(root, '', false);
+  visit(root, prefix, false);
+  if (hub !== undefined) {
+    sites.hubs.push({ path: hub.path, node: hub.node, hub: tree.text(hub.node)!, names: bareNames });
+  }
+}
+
+/** A map whose registry or repository is a URL (`s3://`, `oci://`): a storage or chart location, not an image. */
+function holdsUrl<N>(tree: Tree<N>, fields: Partial<Record<HelmField, N>>): boolean {
+  return [fields.registry, fields.repository].some(node => node !== undefined && /:\/\//.test(tree.text(node) ?? ''));
 }
 
 /** Keys an image map may have that name no part of the image. */

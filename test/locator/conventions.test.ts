@@ -241,3 +241,76 @@ describe('hostile YAML', () => {
     expect(result.error?.reason).toMatch(/aliases expand the document beyond 200000 maps and lists/);
   });
 });
+
+describe('more conventions from real charts (hostile review)', () => {
+  test('Istio: global.hub in front of bare image names moves to the cache path; the names stay', () => {
+    const input = lines('global:', '  hub: docker.io/istio', '  tag: 1.24.0', '  proxy:', '    image: proxyv2', 'pilot:', '  image: pilot');
+    const result = rewrite(input);
+    expect(result.output).toBe(input.replace('hub: docker.io/istio', `hub: ${REGISTRY}/docker-hub/istio`));
+    expect(result.findings).toEqual([expect.objectContaining({ line: 2, image: 'docker.io/istio/proxyv2', outcome: Outcome.REWRITTEN })]);
+  });
+
+  test('a bare image name without a hub is reported: the chart decides what goes around it', () => {
+    const input = lines('pilot:', '  image: pilot');
+    expect(rewrite(input).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/a bare image name/) })]);
+  });
+
+  test('Airflow: maps of images by name under images:', () => {
+    const input = lines('images:', '  airflow:', '    repository: apache/airflow', '    tag: 2.10.5', '  statsd:', '    repository: quay.io/prometheus/statsd-exporter', '    tag: v0.28.0');
+    expect(rewrite(input).output).toBe(input
+      .replace('repository: apache/airflow', `repository: ${REGISTRY}/docker-hub/apache/airflow`)
+      .replace('repository: quay.io/prometheus/statsd-exporter', `repository: ${REGISTRY}/quay/prometheus/statsd-exporter`));
+  });
+
+  test('values with a top-level services: map are values, not a compose file', () => {
+    const input = lines('services:', '  api:', '    port: 80', 'controller:', '  image:', '    registry: quay.io', '    repository: org/controller');
+    expect(rewrite(input).output).toContain(`registry: ${REGISTRY}`);
+  });
+
+  test('CI pipelines are not the cluster\'s: GitHub Actions and GitLab CI images stay, and are not listed', () => {
+    for (const input of [
+      lines('on: [push]', 'jobs:', '  test:', '    runs-on: ubuntu-latest', '    container:', '      image: node:18'),
+      lines('image: ruby:3.2', 'stages: [test]', 'test:', '  stage: test', '  script: [rake]'),
+    ]) {
+      const result = rewrite(input);
+      expect(result.output).toBe(input);
+      expect(result.findings).toEqual([]);
+    }
+  });
+
+  test('maps whose registry or repository is a URL are storage or chart locations, not images', () => {
+    const input = lines('backup:', '  repository: s3://bucket/path', '  image: restic/restic:0.16.0', 'chartRepo:', '  registry: oci://ghcr.io', '  repository: charts/app');
+    const result = rewrite(input);
+    expect(result.output).toBe(input.replace('image: restic/restic:0.16.0', `image: ${REGISTRY}/docker-hub/restic/restic:0.16.0`));
+    expect(result.findings.map(f => f.outcome)).toEqual([Outcome.REWRITTEN]);
+  });
+
+  test('annotations and labels in values are text, even under a key named image', () => {
+    const input = lines('podAnnotations:', '  image: nginx:1', 'commonLabels:', '  image: nginx:1');
+    expect(rewrite(input)).toEqual({ output: input, findings: [] });
+  });
+
+  test('an image map with only a full name, and no cert-manager registry or namespace, is reported', () => {
+    const input = lines('image:', '  name: docker.io/library/nginx', '  tag: "1.27"');
+    expect(rewrite(input).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE })]);
+  });
+
+  test('custom resources: known image fields are rewritten, other image-like fields reported, OS image names ignored', () => {
+    const docs = [
+      lines('apiVersion: sparkoperator.k8s.io/v1beta2', 'kind: SparkApplication', 'spec:', '  image: apache/spark:3.5.3'),
+      lines('apiVersion: tekton.dev/v1', 'kind: TaskRun', 'spec:', '  taskSpec:', '    steps:', '      - name: s', '        image: alpine:3.20'),
+      lines('apiVersion: argoproj.io/v1alpha1', 'kind: Workflow', 'spec:', '  templates:', '    - name: t', '      containerSet:', '        containers:', '          - name: c', '            image: alpine:3.20'),
+      lines('apiVersion: helm.toolkit.fluxcd.io/v2', 'kind: HelmRelease', 'spec:', '  values:', '    image:', '      repository: quay.io/org/app', '      tag: v1'),
+      lines('apiVersion: example.com/v1', 'kind: Thing', 'spec:', '  runnerImage: ghcr.io/org/runner:2', '  os:', '    image: ubuntu-22.04-lts'),
+    ];
+    const result = rewrite(docs.join('---\n'));
+    expect(result.findings.map(f => [f.image, f.outcome])).toEqual([
+      ['apache/spark:3.5.3', Outcome.REWRITTEN],
+      ['alpine:3.20', Outcome.REWRITTEN],
+      ['alpine:3.20', Outcome.REWRITTEN],
+      ['quay.io/org/app:v1', Outcome.REWRITTEN],
+      ['ghcr.io/org/runner:2', Outcome.LEFT_ALONE],
+    ]);
+    expect(result.output).toContain('image: ubuntu-22.04-lts');
+  });
+});
