@@ -6,7 +6,7 @@
 import { Document, LineCounter, Pair, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { rewriteDocument } from '../private/document-images';
-import { Tree, locateImages } from '../private/image-locator';
+import { DocumentFormat, Tree, formatOf, locateImages } from '../private/image-locator';
 
 /** What happened to one image value. */
 export enum Outcome {
@@ -123,7 +123,7 @@ function judge(image: string, line: number, j: Judge): { finding: Finding; uri?:
  */
 export function rewriteYaml(text: string, j: Judge): FileResult {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number) => lineCounter.linePos(offset).line;
   const docList = Array.isArray(docs) ? docs : [docs];
   for (const doc of docList) {
@@ -318,7 +318,17 @@ function sharedOnlyByImages(doc: Document.Parsed, text: string): Set<unknown> {
       reached.set(target, (reached.get(target) ?? 0) + 1);
     }
   };
-  walk(doc.contents, 0);
+  // compose `x-` extension fields are templates for services, never pulled themselves
+  const compose = formatOf(new YamlTree(doc, text), doc.contents) === DocumentFormat.COMPOSE;
+  if (compose && isMap(doc.contents)) {
+    for (const pair of doc.contents.items as Pair[]) {
+      if (!(isScalar(pair.key) && String(pair.key.value).startsWith('x-'))) {
+        walk(pair.value, 1);
+      }
+    }
+  } else {
+    walk(doc.contents, 0);
+  }
   if (budget < 0) {
     return new Set();
   }
@@ -388,21 +398,31 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
 const IMAGE_LINE = /^(\s*(?:-\s+)?image:[ \t]+)(?:"([^"\\{}$]*)"|'([^'{}$]*)'|([^\s'"#{}$][^\s#{}$]*))([ \t]*(?:#.*)?)$/;
 
 /**
- * A Helm template (a file that is not YAML until rendered) read line by line: an `image:` line whose whole value
- * is a literal reference, with no template on the line, is rewritten; any other `image:` line is reported.
+ * A Helm template (a file that is not YAML until rendered) read line by line. An `image:` line is rewritten only
+ * when it is provably a container's image: its whole value a literal reference, no template on the line, and
+ * the line an entry of a list item under `containers:`, `initContainers:` or `ephemeralContainers:` (by
+ * indentation). An `image:` line inside a block scalar (`|`, `>`) is text; any other is reported.
  */
 function rewriteTemplateLines(text: string, j: Judge): FileResult {
   const findings: Finding[] = [];
-  const output = text.split(/(?<=\n)/).map((raw, index) => {
-    const ending = /\r?\n$/.exec(raw)?.[0] ?? '';
-    const body = raw.slice(0, raw.length - ending.length);
+  const raws = text.split(/(?<=\n)/);
+  const bodies = raws.map(raw => raw.replace(/\r?\n$/, ''));
+  const output = raws.map((raw, index) => {
+    const body = bodies[index];
     if (!/^\s*(-\s+)?image:/.test(body)) {
       return raw;
     }
     const line = index + 1;
+    const where = containerOf(bodies, index);
+    if (where === 'text') {
+      return raw;
+    }
     const match = body.includes('{{') ? undefined : IMAGE_LINE.exec(body);
-    if (!match) {
-      findings.push({ line, image: body.trim().replace(/^(-\s+)?image:\s*/, ''), outcome: Outcome.LEFT_ALONE, note: 'an image line of a Helm template whose value is not a literal reference' });
+    const value = body.trim().replace(/^(-\s+)?image:\s*/, '');
+    if (!match || where === 'elsewhere') {
+      const note = !match ? 'an image line of a Helm template whose value is not a literal reference'
+        : 'an image line of a Helm template that is not a container of a pod spec';
+      findings.push({ line, image: value, outcome: Outcome.LEFT_ALONE, note });
       return raw;
     }
     const [, lead, double, single, plain, rest] = match;
@@ -412,10 +432,62 @@ function rewriteTemplateLines(text: string, j: Judge): FileResult {
     if (uri === undefined) {
       return raw;
     }
-    const value = double !== undefined ? `"${uri}"` : single !== undefined ? `'${uri}'` : uri;
-    return `${lead}${value}${rest}${ending}`;
+    const ending = raw.slice(body.length);
+    return `${lead}${double !== undefined ? `"${uri}"` : single !== undefined ? `'${uri}'` : uri}${rest}${ending}`;
   }).join('');
   return { output, findings };
+}
+
+/** Lines that say nothing about structure: blank, comments, and lines holding only template actions. */
+function insignificant(body: string): boolean {
+  const trimmed = body.trim();
+  return trimmed === '' || trimmed.startsWith('#') || /^(\{\{.*?\}\}\s*)+$/.test(trimmed);
+}
+
+/**
+ * Where an `image:` line of a template sits, by indentation: in a container list item, elsewhere, or inside a
+ * block scalar (text).
+ */
+function containerOf(bodies: string[], index: number): 'container' | 'elsewhere' | 'text' {
+  const indent = (body: string) => body.length - body.trimStart().length;
+  const dashOf = (body: string) => /^(\s*)-\s+/.exec(body)?.[0].length;
+  /** The nearest significant line above `from` that holds it: indented less, or a key at a list item's column. */
+  const owner = (from: number): number | undefined => {
+    const own = bodies[from];
+    const isItem = dashOf(own) !== undefined;
+    for (let i = from - 1; i >= 0; i--) {
+      const body = bodies[i];
+      if (!insignificant(body) && (indent(body) < indent(own) || (isItem && indent(body) === indent(own) && dashOf(body) === undefined))) {
+        return i;
+      }
+    }
+    return undefined;
+  };
+  const keyColumn = dashOf(bodies[index]) ?? indent(bodies[index]);
+  // the list item the line belongs to: the line itself (`- image: x`), or the `- ` line above at its key column
+  let item: number | undefined = dashOf(bodies[index]) !== undefined ? index : undefined;
+  for (let i = index - 1; item === undefined && i >= 0; i--) {
+    if (insignificant(bodies[i])) {
+      continue;
+    }
+    if (dashOf(bodies[i]) === keyColumn) {
+      item = i;
+    } else if (indent(bodies[i]) < keyColumn) {
+      break;
+    }
+  }
+  // a block scalar among the lines that hold it makes the line text
+  for (let at = owner(item ?? index); at !== undefined; at = owner(at)) {
+    if (/:\s*[|>][-+0-9]*\s*(#.*)?$/.test(bodies[at])) {
+      return 'text';
+    }
+  }
+  if (item === undefined) {
+    return 'elsewhere';
+  }
+  const list = owner(item);
+  const key = list === undefined ? undefined : /^\s*(?:-\s+)?([A-Za-z]+):\s*(#.*)?$/.exec(bodies[list])?.[1];
+  return key !== undefined && ['containers', 'initContainers', 'ephemeralContainers'].includes(key) ? 'container' : 'elsewhere';
 }
 
 // ---------------------------------------------------------------- Dockerfiles

@@ -3,7 +3,7 @@
  * (helm-images.ts), each edit applied through the caller's `Editor`. The ecr-ptc CLI edits YAML text, the
  * CachedImages Aspect edits a plain object; the decisions are made here, once.
  */
-import { HelmPlanInput, planHelmMaps, readHelmMap } from './helm-images';
+import { HelmPlanInput, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
 import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, Tree, locateImages } from './image-locator';
 
 /** The fields of a Helm image map that a plan may set. */
@@ -139,7 +139,8 @@ export function rewriteDocument<N, V extends Verdict>(
     for (const field of mapPlan.addEmpty) {
       editor.addEmpty?.(map.node, field);
     }
-    const caution = mapPlan.addEmpty.length > 0 && editor.addEmpty === undefined
+    // a repository without a registry host is where a chart's default registry (Bitnami's) would go in front
+    const caution = mapPlan.addEmpty.length > 0 && editor.addEmpty === undefined && !namesARegistry(reading.reference)
       ? `the map has no ${mapPlan.addEmpty.join(', ')}: if the chart has a default one (Bitnami: docker.io), set ${mapPlan.addEmpty.map(f => `${f}: ""`).join(', ')} beside it`
       : undefined;
     results.push({ path: map.path, node: map.node, image: reading.reference, verdict, caution });

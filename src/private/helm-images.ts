@@ -71,7 +71,7 @@ function inlineSuffix(repository: string): string {
 }
 
 /** Whether the first path component is a registry host (`quay.io/...`, `localhost:5000/...`). */
-function namesARegistry(repository: string): boolean {
+export function namesARegistry(repository: string): boolean {
   const first = repository.split('/')[0];
   return repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
 }

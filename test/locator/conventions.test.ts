@@ -158,9 +158,9 @@ describe('values files: a template in one value does not stop the others', () =>
   test('a template that happens to parse as YAML ({{ }} as a flow map) is read as a template, not as values', () => {
     const input = lines('image: {{ .Values.image }}', 'sidecar:', '  image: nginx:1.27');
     const result = rewriteYaml(input, judge);
-    // line by line, as a template: the literal image line is rewritten, the templated one reported
-    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[1, Outcome.LEFT_ALONE], [3, Outcome.REWRITTEN]]);
-    expect(result.output).toBe(input.replace('image: nginx:1.27', `image: ${REGISTRY}/docker-hub/library/nginx:1.27`));
+    // line by line, as a template: neither line is a container's, so both are reported
+    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[1, Outcome.LEFT_ALONE], [3, Outcome.LEFT_ALONE]]);
+    expect(result.output).toBe(input);
   });
 });
 
@@ -313,4 +313,77 @@ describe('more conventions from real charts (hostile review)', () => {
     ]);
     expect(result.output).toContain('image: ubuntu-22.04-lts');
   });
+});
+
+describe('chart templates, line by line: only container images', () => {
+  test('literal images of containers are rewritten; other kinds, block scalars and templated values are not', () => {
+    const input = lines(
+      '{{- if .Values.enabled }}',
+      'apiVersion: image.toolkit.fluxcd.io/v1beta2',
+      'kind: ImageRepository',
+      'spec:',
+      '  image: ghcr.io/org/app',
+      '---',
+      'apiVersion: v1',
+      'kind: ConfigMap',
+      'data:',
+      '  pod.yaml: |',
+      '    image: nginx:1.27',
+      '---',
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'spec:',
+      '  template:',
+      '    spec:',
+      '      initContainers:',
+      '      - name: init',
+      '        # waits',
+      '        image: busybox:1.36',
+      '      containers:',
+      '        - image: "quay.io/org/app:1"',
+      '          name: {{ .Chart.Name }}',
+      '        - name: side',
+      '          {{- with .Values.x }}',
+      '          image: {{ . }}',
+      '          {{- end }}',
+      '{{- end }}',
+    );
+    const result = rewriteYaml(input, judge);
+    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([
+      [5, Outcome.LEFT_ALONE], [21, Outcome.REWRITTEN], [23, Outcome.REWRITTEN], [27, Outcome.LEFT_ALONE],
+    ]);
+    expect(result.findings[0].note).toBe('an image line of a Helm template that is not a container of a pod spec');
+    expect(result.output).toBe(input
+      .replace('image: busybox:1.36', `image: ${REGISTRY}/docker-hub/library/busybox:1.36`)
+      .replace('image: "quay.io/org/app:1"', `image: "${REGISTRY}/quay/org/app:1"`));
+    expect(rewriteYaml(result.output, judge).output).toBe(result.output);
+  });
+});
+
+describe('compose extension fields and override files', () => {
+  test('an image in an x- extension merged into services is rewritten once, as every use is an image', () => {
+    const input = lines('x-app: &app', '  image: ghcr.io/org/app:1.2', '  restart: always', 'services:', '  web:', '    <<: *app', '  worker:', '    <<: *app', '    command: work');
+    const result = rewrite(input);
+    expect(result.output).toBe(input.replace('image: ghcr.io/org/app:1.2', `image: ${REGISTRY}/ghcr/org/app:1.2`));
+  });
+
+  test('...but not when one of the services builds it', () => {
+    const input = lines('x-app: &app', '  image: ghcr.io/org/app:1.2', 'services:', '  web:', '    <<: *app', '  dev:', '    <<: *app', '    build: .');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings.map(f => f.outcome).sort()).toEqual([Outcome.LEFT_ALONE, Outcome.NOT_PULLED]);
+  });
+
+  test('a Bitnami override file without a registry key is rewritten with a caution to set registry: ""', () => {
+    const result = rewrite(lines('image:', '  repository: bitnami/nginx', '  tag: "1.27"'));
+    expect(result.findings).toEqual([expect.objectContaining({
+      outcome: Outcome.REWRITTEN,
+      note: 'the map has no registry: if the chart has a default one (Bitnami: docker.io), set registry: "" beside it',
+    })]);
+  });
+});
+
+test('a duplicate key is refused with its line: kubectl, Helm and compose reject it, and which one wins is unclear', () => {
+  const result = rewriteYaml(lines('apiVersion: v1', 'kind: Pod', 'spec:', '  containers:', '    - name: a', '      image: nginx:1', '      image: redis:7'), judge);
+  expect(result.error).toEqual({ line: 7, reason: 'Map keys must be unique', template: false });
 });
