@@ -29,6 +29,10 @@ describe('loopback OCI registry', () => {
     expect(manifest.status).toBe(200);
     expect(digestOf(manifest.body)).toBe(pushed.digest);
     expect(JSON.parse(String(manifest.body)).layers.map((l: { digest: string }) => l.digest)).toEqual(pushed.layers);
+    // the access log line is written after the response: wait for it (at most 5 s)
+    for (let i = 0; i < 50 && !registry.requests().includes('GET /v2/docker-hub/library/busybox/manifests/1.36'); i++) {
+      await new Promise(r => setTimeout(r, 100));
+    }
     expect(registry.requests()).toContain('GET /v2/docker-hub/library/busybox/manifests/1.36');
   });
 
