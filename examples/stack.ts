@@ -65,6 +65,17 @@ export class ExampleStack extends Stack {
       upstreams, nodeRoles: [nodes.role], enableScanning: !rulesOnly, enableMonitoring: !rulesOnly,
     });
 
+    if (style === CacheStyle.CONSTRUCT) {
+      // A node group whose nodes pull docker.io, quay.io, ghcr.io and registry.k8s.io images through the cache
+      // with no image reference changed: containerd mirrors and ECR credentials in its launch template.
+      cache.nodeMirrors().addNodegroup(cluster, 'MirroredNodes', {
+        instanceTypes: [new ec2.InstanceType('m7g.large')],
+        amiType: eks.NodegroupAmiType.AL2023_ARM_64_STANDARD,
+        minSize: 1,
+        maxSize: 3,
+      });
+    }
+
     new CfnOutput(this, 'NginxImage', { value: cache.imageUri('nginx:1.27'), description: 'nginx:1.27, served from the cache' });
     new CfnOutput(this, 'PrometheusImage', { value: cache.imageUri('quay.io/prometheus/prometheus:v3.5.0') });
   }
