@@ -25,8 +25,11 @@ function cacheStack(upstreams?: UpstreamRegistry[], env = true) {
       UpstreamRegistry.kubernetes(),
       UpstreamRegistry.ecrPublic(),
       UpstreamRegistry.githubContainerRegistry({ credentials: UpstreamCredentials.createSecret() }),
-      UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', ecrRepositoryPrefix: 'golden',
-        role: iam.Role.fromRoleArn(new Stack(), 'R', 'arn:aws:iam::111122223333:role/ptc') }),
+      UpstreamRegistry.ecr({
+        registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com',
+        ecrRepositoryPrefix: 'golden',
+        role: iam.Role.fromRoleArn(new Stack(), 'R', 'arn:aws:iam::111122223333:role/ptc'),
+      }),
     ],
     enableScanning: false,
     enableMonitoring: false,
@@ -73,7 +76,8 @@ describe('what is mirrored', () => {
 
   test('new NodeMirrors(cache) is the same as cache.nodeMirrors()', () => {
     const { cache } = cacheStack();
-    expect(new NodeMirrors(cache, { fallbackToUpstream: true }).al2023UserData()).toBe(cache.nodeMirrors({ fallbackToUpstream: true }).al2023UserData());
+    const direct = new NodeMirrors(cache, { fallbackToUpstream: true });
+    expect(direct.al2023UserData()).toBe(cache.nodeMirrors({ fallbackToUpstream: true }).al2023UserData());
   });
 });
 
@@ -223,7 +227,8 @@ describe('EKS managed node groups', () => {
   function clusterStack() {
     const { stack, cache } = cacheStack();
     const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
-      vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      vpcId: 'vpc-0123456789abcdef0',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
       privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
     });
     const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });

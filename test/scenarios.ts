@@ -72,7 +72,8 @@ export const SCENARIOS: Record<string, () => Stack> = {
   'node-mirrors': () => {
     const stack = new Stack(testApp(), 'NodeMirrors', { env: { account: '111122223333', region: 'eu-west-1' } });
     const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
-      vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      vpcId: 'vpc-0123456789abcdef0',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
       privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
     });
     const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });

@@ -4,7 +4,7 @@
  * (nodeadm) MIME multipart user data and the Bottlerocket settings. No CDK imports: the values may hold
  * CDK tokens (account, Region), which pass through as strings and resolve in the template.
  *
- * Sources, read 2026-11-28 (the README's "Mirroring on the nodes" cites the same):
+ * Sources, read 2026-11-28 (the README's "Caching without changing image references: node mirrors" cites them too):
  * - containerd hosts.toml: `server`, `[host."<url>"]`, `capabilities`, `override_path` (containerd
  *   docs/hosts.md). Hosts are tried in order, the `server` last; with `override_path` the URL's path is the
  *   full API path, so it carries `/v2/<prefix>`. Docker Hub's `library/` is added by containerd itself.
