@@ -10,8 +10,11 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { parse } from 'yaml';
+import { organizationExample } from '../examples/organization';
 import { NodeMirrors, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { SCENARIOS } from './scenarios';
 import { testApp, testDir } from './util';
 
 const DOMAIN = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
@@ -67,6 +70,17 @@ describe('what is mirrored', () => {
   test('a cache with nothing to mirror says so, and what to do instead', () => {
     const { cache } = cacheStack([UpstreamRegistry.ecrPublic()]);
     expect(() => cache.nodeMirrors()).toThrow(/none of this cache's upstreams can be mirrored on the nodes \(public\.ecr\.aws: .*\)\. Rewrite those image references instead/);
+  });
+
+  test('a member of a shared cache mirrors the central cache\'s upstreams, through its own rules on the central registry', () => {
+    const member = organizationExample(testApp()).member;
+    const cache = member.node.findChild('Cache') as PullThroughCacheRules;
+    const mirrors = cache.nodeMirrors({ fallbackToUpstream: true });
+    expect(mirrors.mirrors.map(m => [m.registry, m.ecrRepositoryPrefix])).toEqual([
+      ['registry.k8s.io', 'k8s'], ['quay.io', 'quay'], ['docker.io', 'docker-hub'],
+    ]);
+    expect(mirrors.unmirrored.map(u => u.registry)).toEqual(['public.ecr.aws']);
+    expect(mirrors.mirrors[2].hostsToml).toContain('server = "https://registry-1.docker.io"'); // the fallback is the real upstream
   });
 
   test('a ROOT prefix is served from /v2 itself', () => {
@@ -264,6 +278,25 @@ describe('EKS managed node groups', () => {
     Template.fromStack(stack).hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({ UserData: { 'Fn::Base64': mirrors.bottlerocketSettings() } }),
     });
+  });
+
+  test('cdk-nag: the helper acknowledges the grant\'s wildcards on the role it created; only eks-v2\'s own managed policies remain', () => {
+    const stack = SCENARIOS['node-mirrors']();
+    const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
+    const findings = report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
+    const managed = ['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'];
+    expect(findings.sort()).toEqual(['Al2023Nodes', 'BottlerocketNodes'].flatMap(group => managed.map(policy =>
+      `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${policy}] at NodeMirrors/Cluster/${group}/NodeGroupRole/Resource`)).sort());
+  });
+
+  test('cdk-nag: a node role you pass keeps its findings', () => {
+    const { stack, cache, cluster } = clusterStack();
+    const nodeRole = new iam.Role(stack, 'MyNodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, nodeRole });
+    const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
+    expect(report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`))).toEqual(expect.arrayContaining([
+      'AwsSolutions-IAM5[Resource::*] at Nodes/MyNodeRole/DefaultPolicy/Resource',
+    ]));
   });
 
   test.each([

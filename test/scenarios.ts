@@ -14,8 +14,8 @@ import { testApp } from './util';
  * Every scenario builds a fresh App, so tests can run them in any order.
  */
 export const SCENARIOS: Record<string, () => Stack> = {
-  /** The README's example app: EKS, a managed node group, five upstreams. */
-  'example-app': () => new ExampleStack(testApp(), 'Example'),
+  /** The README's example app: EKS, a managed node group and a mirrored one, five upstreams. */
+  'example-app': () => new ExampleStack(testApp(), 'Example', { mirroredNodes: true }),
 
   /** Every upstream ECR supports, with existing secrets, in one account and Region. */
   'every-upstream': () => {

@@ -164,8 +164,9 @@ export class NodeMirrors {
 
   /**
    * Adds an EKS managed node group whose nodes pull every mirrored registry through the cache: a launch
-   * template with `userData(options.amiType)`, and the node role granted pull rights on the cache
-   * (`PullThroughCacheRules.grantPull`).
+   * template with `userData(options.amiType)` (and IMDSv2 required), and the node role granted pull rights on
+   * the cache (`PullThroughCacheRules.grantPull`). When the node group creates its role, the grant's two
+   * wildcards are acknowledged for cdk-nag on it; a `nodeRole` you pass keeps its findings.
    *
    * @param cluster the cluster (eks-v2); the node group is created in its scope, as `cluster.addNodegroupCapacity` does
    * @param id the node group's construct id
@@ -182,7 +183,7 @@ export class NodeMirrors {
         + 'Drop it, or add userData(amiType) to your launch template and call cluster.addNodegroupCapacity yourself.');
     }
     const userData = this.userData(options.amiType);
-    const scope = cluster as unknown as Construct;
+    const scope = cluster as unknown as Construct; // every ICluster is a construct (a Cluster, or an imported one)
     const launchTemplate = new ec2.LaunchTemplate(scope, `${id}MirrorLaunchTemplate`, {
       userData,
       requireImdsv2: true,
@@ -195,7 +196,9 @@ export class NodeMirrors {
       launchTemplateSpec: { id: launchTemplate.launchTemplateId!, version: launchTemplate.latestVersionNumber },
     });
     this.cache.grantPull(nodegroup.role);
-    const policy = nodegroup.role.node.tryFindChild('DefaultPolicy');
+    // The role the node group created is this helper's: its two wildcards are acknowledged, with the reasons.
+    // A role you pass as nodeRole is yours, and keeps its findings for you to see (as with grantPull).
+    const policy = options.nodeRole ? undefined : nodegroup.role.node.tryFindChild('DefaultPolicy');
     if (policy) {
       acknowledgeWildcardResources(policy, this.cache.cacheRepositoryArns(),
         'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
