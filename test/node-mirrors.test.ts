@@ -31,7 +31,7 @@ function cacheStack(upstreams?: UpstreamRegistry[], env = true) {
       UpstreamRegistry.ecr({
         registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com',
         ecrRepositoryPrefix: 'golden',
-        role: iam.Role.fromRoleArn(new Stack(), 'R', 'arn:aws:iam::111122223333:role/ptc'),
+        role: iam.Role.fromRoleArn(stack, 'PullThroughCacheRole', 'arn:aws:iam::111122223333:role/ptc'),
       }),
     ],
     enableScanning: false,
