@@ -13,13 +13,14 @@ import { join } from 'path';
 import { Stack } from 'aws-cdk-lib';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 import { Containerd, startContainerd, whyNoContainerd } from './support/containerd';
+import { freePort } from './support/moto';
 import { OciRegistry, REGISTRY_PASSWORD, REGISTRY_USER, pushImage, startRegistry } from './support/oci-registry';
 import { testApp, testDir } from './util';
 
 const CACHE_DOMAIN = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 
 /** The hosts.toml files the construct generates, written under a hosts dir with the cache (and upstream) on loopback. */
-function writeHostsDir(options: { fallbackToUpstream: boolean; cache: OciRegistry; dockerHub?: OciRegistry }): string {
+function writeHostsDir(options: { fallbackToUpstream: boolean; cache: Pick<OciRegistry, 'url'>; dockerHub?: OciRegistry }): string {
   const stack = new Stack(testApp(), 'Nodes', { env: { account: '111122223333', region: 'eu-west-1' } });
   const cache = new PullThroughCacheRules(stack, 'Cache', {
     upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }), UpstreamRegistry.quay()],
@@ -128,6 +129,18 @@ if (why && process.env.CI) {
       expect(await requestsSince(cache, before)).toContain('HEAD /v2/docker-hub/library/busybox/manifests/1.36');
       expect(await requestsSince(dockerHub, upstreamBefore)).toEqual([]);
       expect(containerd.ctr(['image', 'ls', '-q'])).toBe('');
+    }, 60_000);
+
+    test('an unreachable cache fails the pull without fallback, and sends it to the upstream with fallback', async () => {
+      const unreachable = { url: `http://127.0.0.1:${await freePort()}` }; // nothing listens there
+      const upstreamBefore = dockerHub.requests().length;
+      expect(() => pull(containerd, writeHostsDir({ fallbackToUpstream: false, cache: unreachable, dockerHub }), 'docker.io/library/busybox:1.36'))
+        .toThrow(/connection refused/);
+      expect(await requestsSince(dockerHub, upstreamBefore)).toEqual([]);
+
+      pull(containerd, writeHostsDir({ fallbackToUpstream: true, cache: unreachable, dockerHub }), 'docker.io/library/busybox:1.36');
+      expect(await requestsSince(dockerHub, upstreamBefore)).toContain('HEAD /v2/library/busybox/manifests/1.36');
+      expect(containerd.ctr(['image', 'ls'])).toContain(upstreamDigest);
     }, 60_000);
 
     test('with fallback, a cache that refuses the credentials sends the pull to the upstream registry', async () => {
