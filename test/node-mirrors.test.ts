@@ -255,7 +255,7 @@ describe('EKS managed node groups', () => {
     mirrors.addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_ARM_64_STANDARD, instanceTypes: [new ec2.InstanceType('m7g.large')] });
     const template = Template.fromStack(stack);
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({ UserData: { 'Fn::Base64': mirrors.al2023UserData() }, MetadataOptions: { HttpTokens: 'required' } }),
+      LaunchTemplateData: Match.objectLike({ UserData: { 'Fn::Base64': mirrors.al2023UserData() }, MetadataOptions: Match.absent() }),
     });
     template.hasResourceProperties('AWS::EKS::Nodegroup', {
       AmiType: 'AL2023_ARM_64_STANDARD',

@@ -164,7 +164,7 @@ export class NodeMirrors {
 
   /**
    * Adds an EKS managed node group whose nodes pull every mirrored registry through the cache: a launch
-   * template with `userData(options.amiType)` (and IMDSv2 required), and the node role granted pull rights on
+   * template with `userData(options.amiType)` and nothing else, and the node role granted pull rights on
    * the cache (`PullThroughCacheRules.grantPull`). When the node group creates its role, the grant's two
    * wildcards are acknowledged for cdk-nag on it; a `nodeRole` you pass keeps its findings.
    *
@@ -184,12 +184,9 @@ export class NodeMirrors {
     }
     const userData = this.userData(options.amiType);
     const scope = cluster as unknown as Construct; // every ICluster is a construct (a Cluster, or an imported one)
-    const launchTemplate = new ec2.LaunchTemplate(scope, `${id}MirrorLaunchTemplate`, {
-      userData,
-      requireImdsv2: true,
-      // Managed node groups refuse some launch template settings (no instance profile, no AMI for EKS AMI
-      // types); this one only carries the user data and IMDSv2.
-    });
+    // Only the user data: the instance metadata options, AMI, instance profile and disks stay what EKS and
+    // the AMI give a managed node group without a launch template, so adding mirrors changes nothing else.
+    const launchTemplate = new ec2.LaunchTemplate(scope, `${id}MirrorLaunchTemplate`, { userData });
     const nodegroup = new eks.Nodegroup(scope, id, {
       cluster,
       ...options,
