@@ -20,6 +20,13 @@ export enum CacheStyle {
 export interface ExampleStackProps extends StackProps {
   /** @default CacheStyle.CONSTRUCT */
   readonly cacheStyle?: CacheStyle;
+
+  /**
+   * Add a second node group whose nodes pull through the cache by node mirrors (CONSTRUCT style only). Off for
+   * the synth benchmark, which compares the cache's own setup with the seed's hand-written rules.
+   * @default false
+   */
+  readonly mirroredNodes?: boolean;
 }
 
 /**
@@ -64,6 +71,17 @@ export class ExampleStack extends Stack {
     const cache = new PullThroughCacheRules(this, 'Cache', {
       upstreams, nodeRoles: [nodes.role], enableScanning: !rulesOnly, enableMonitoring: !rulesOnly,
     });
+
+    if (style === CacheStyle.CONSTRUCT && props.mirroredNodes) {
+      // A node group whose nodes pull docker.io, quay.io, ghcr.io and registry.k8s.io images through the cache
+      // with no image reference changed: containerd mirrors and ECR credentials in its launch template.
+      cache.nodeMirrors().addNodegroup(cluster, 'MirroredNodes', {
+        instanceTypes: [new ec2.InstanceType('m7g.large')],
+        amiType: eks.NodegroupAmiType.AL2023_ARM_64_STANDARD,
+        minSize: 1,
+        maxSize: 3,
+      });
+    }
 
     new CfnOutput(this, 'NginxImage', { value: cache.imageUri('nginx:1.27'), description: 'nginx:1.27, served from the cache' });
     new CfnOutput(this, 'PrometheusImage', { value: cache.imageUri('quay.io/prometheus/prometheus:v3.5.0') });

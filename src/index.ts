@@ -9,3 +9,4 @@ export * from './monitoring/cache-monitoring';
 export * from './organization/shared-cache';
 export * from './organization/shared-cache-member';
 export * from './organization/shared-cache-stack-set';
+export * from './node-mirror/node-mirrors';

@@ -8,6 +8,7 @@ import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
+import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
@@ -332,6 +333,16 @@ export class PullThroughCacheRules extends Construct {
       default:
         throw new Error(`${this.node.path}: no pull through cache rule serves '${image}'. ${mapped.reason}`);
     }
+  }
+
+  /**
+   * The node configuration that sends pulls of the cached registries through the cache with no image
+   * reference changed (`docker.io/library/nginx:1.27` is pulled from `<cache>/docker-hub/library/nginx:1.27`):
+   * containerd mirrors plus ECR credentials for them, as Amazon Linux 2023 user data, Bottlerocket settings,
+   * or an EKS managed node group (`addNodegroup`). Upstreams the nodes cannot mirror are listed in `unmirrored`.
+   */
+  public nodeMirrors(options: NodeMirrorOptions = {}): NodeMirrors {
+    return new NodeMirrors(this, options);
   }
 
   /**

@@ -1,4 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -12,8 +14,8 @@ import { testApp } from './util';
  * Every scenario builds a fresh App, so tests can run them in any order.
  */
 export const SCENARIOS: Record<string, () => Stack> = {
-  /** The README's example app: EKS, a managed node group, five upstreams. */
-  'example-app': () => new ExampleStack(testApp(), 'Example'),
+  /** The README's example app: EKS, a managed node group and a mirrored one, five upstreams. */
+  'example-app': () => new ExampleStack(testApp(), 'Example', { mirroredNodes: true }),
 
   /** Every upstream ECR supports, with existing secrets, in one account and Region. */
   'every-upstream': () => {
@@ -62,6 +64,34 @@ export const SCENARIOS: Record<string, () => Stack> = {
       upstreams: [UpstreamRegistry.ecr({
         registryUrl: '444455556666.dkr.ecr.us-east-1.amazonaws.com', role, ecrRepositoryPrefix: 'platform', upstreamRepositoryPrefix: 'golden-images',
       })],
+    });
+    return stack;
+  },
+
+  /** Node groups of an existing cluster that pull the cached registries through the cache: AL2023 and Bottlerocket. */
+  'node-mirrors': () => {
+    const stack = new Stack(testApp(), 'NodeMirrors', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-0123456789abcdef0',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+    });
+    const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });
+    const cache = new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [
+        UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
+        UpstreamRegistry.quay(),
+        UpstreamRegistry.kubernetes(),
+        UpstreamRegistry.ecrPublic(),
+      ],
+      enableScanning: false,
+      enableMonitoring: false,
+    });
+    cache.nodeMirrors().addNodegroup(cluster, 'Al2023Nodes', {
+      amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, instanceTypes: [new ec2.InstanceType('m7i.large')],
+    });
+    cache.nodeMirrors({ fallbackToUpstream: true }).addNodegroup(cluster, 'BottlerocketNodes', {
+      amiType: eks.NodegroupAmiType.BOTTLEROCKET_ARM_64, instanceTypes: [new ec2.InstanceType('m7g.large')],
     });
     return stack;
   },

@@ -1,0 +1,221 @@
+import { Stack, Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import { Construct } from 'constructs';
+import {
+  MirrorPlan, MirrorRoute, cacheEndpoint, hostsTomlPath, renderBottlerocketSettings, renderHostsToml, renderNodeadmUserData,
+} from './render';
+import { acknowledgeWildcardResources } from '../private/acknowledge';
+import type { PullThroughCacheRules } from '../pull-through-cache-rules';
+import { UpstreamRegistry, UpstreamRegistryType } from '../upstream-registry';
+
+/** Options of `PullThroughCacheRules.nodeMirrors`. */
+export interface NodeMirrorOptions {
+  /**
+   * Let containerd pull from the upstream registry itself when the cache fails (unreachable, throttled,
+   * rejected credentials, an image it cannot import).
+   *
+   * Off, a pull the cache cannot serve fails, and nodes never reach the upstream: what you want when nodes
+   * have no route to the internet, or must only run images the cache has scanned. On, pulls keep working
+   * through a cache outage, but then count against the upstream's rate limits (anonymously, for Docker Hub)
+   * and bypass scanning, and a misconfigured cache goes unnoticed. Bottlerocket always falls back, so
+   * `bottlerocketSettings()` needs this on.
+   *
+   * @default false
+   */
+  readonly fallbackToUpstream?: boolean;
+}
+
+/** One registry whose pulls the nodes send through the cache. */
+export interface RegistryMirror {
+  /** The registry as image references name it: `docker.io`, `quay.io`. */
+  readonly registry: string;
+
+  /** The cache prefix that serves it. */
+  readonly ecrRepositoryPrefix: string;
+
+  /** The cache endpoint containerd pulls from: `https://<account>.dkr.ecr.<region>.amazonaws.com/v2/<prefix>`. */
+  readonly endpoint: string;
+
+  /** Where the registry's containerd configuration goes on the node: `/etc/containerd/certs.d/<registry>/hosts.toml`. */
+  readonly hostsTomlPath: string;
+
+  /** The content of that `hosts.toml`. */
+  readonly hostsToml: string;
+}
+
+/** An upstream of the cache that the nodes do not mirror, and why. */
+export interface UnmirroredRegistry {
+  /** The registry as image references name it. */
+  readonly registry: string;
+
+  /** Why its pulls are not sent through the cache (rewrite its image references instead). */
+  readonly reason: string;
+}
+
+/**
+ * The node configuration that sends every pull of a cached registry (`docker.io/library/nginx:1.27`)
+ * through the pull through cache, with no image reference changed: containerd mirrors (`hosts.toml`) and
+ * kubelet's ECR credential provider extended to the mirrored registries.
+ *
+ * Get one from `PullThroughCacheRules.nodeMirrors()`. For Amazon Linux 2023 nodes use `al2023UserData()`
+ * (a MIME multipart user data for a launch template or a Karpenter `EC2NodeClass`); for Bottlerocket,
+ * `bottlerocketSettings()`; for an EKS managed node group, `addNodegroup()` does it all.
+ *
+ * Images that already name the cache keep working (the credential provider matches ECR hosts as before).
+ * Upstreams the nodes cannot mirror are listed in `unmirrored`, with the reason.
+ */
+export class NodeMirrors {
+  /** The cache the nodes pull through. */
+  public readonly cache: PullThroughCacheRules;
+
+  /** Whether containerd falls back to the upstream registry when the cache fails. */
+  public readonly fallbackToUpstream: boolean;
+
+  /** The mirrored registries, in the order of the cache's upstreams. */
+  public readonly mirrors: RegistryMirror[];
+
+  /** The cache's upstreams that are not mirrored, with the reason. */
+  public readonly unmirrored: UnmirroredRegistry[];
+
+  private readonly plan: MirrorPlan;
+
+  constructor(cache: PullThroughCacheRules, options: NodeMirrorOptions = {}) {
+    this.cache = cache;
+    this.fallbackToUpstream = options.fallbackToUpstream ?? false;
+    const routes: MirrorRoute[] = [];
+    this.unmirrored = [];
+    for (const upstream of cache.upstreams) {
+      const source = upstream._origin ?? upstream; // a shared cache's downstream serves its central upstream's images
+      const reason = whyNotMirrored(source);
+      if (reason) {
+        this.unmirrored.push({ registry: source.referenceHost, reason });
+      } else {
+        routes.push({ registry: source.referenceHost, prefix: upstream.ecrRepositoryPrefix, upstreamEndpoint: `https://${source.registryUrl}` });
+      }
+    }
+    if (routes.length === 0) {
+      throw new Error(`${cache.node.path}: none of this cache's upstreams can be mirrored on the nodes `
+        + `(${this.unmirrored.map(u => `${u.registry}: ${u.reason}`).join('; ')}). `
+        + 'Rewrite those image references instead (imageUri, the CachedImages Aspect or the ecr-ptc CLI).');
+    }
+    this.plan = {
+      registryDomain: cache.registryDomain,
+      region: Stack.of(cache).region,
+      routes,
+      fallbackToUpstream: this.fallbackToUpstream,
+    };
+    this.mirrors = routes.map(route => ({
+      registry: route.registry,
+      ecrRepositoryPrefix: route.prefix,
+      endpoint: cacheEndpoint(this.plan, route),
+      hostsTomlPath: hostsTomlPath(route),
+      hostsToml: renderHostsToml(this.plan, route),
+    }));
+  }
+
+  /**
+   * User data for Amazon Linux 2023 EKS nodes (nodeadm): a MIME multipart document with a `NodeConfig` part
+   * that points kubelet at this library's credential provider config, and a shell script part that writes
+   * each registry's `hosts.toml` and that config (nodeadm's, with the mirrored registries added to
+   * `matchImages` and `AWS_REGION` set to the cache's Region).
+   *
+   * Use it as the user data of a launch template for an EKS managed node group (EKS adds the cluster's own
+   * `NodeConfig`) or as `spec.userData` of a Karpenter `EC2NodeClass` with `amiFamily: AL2023`.
+   */
+  public al2023UserData(): string {
+    return renderNodeadmUserData(this.plan);
+  }
+
+  /**
+   * Settings TOML for Bottlerocket nodes: a `settings.container-registry.mirrors` entry per registry, and
+   * the registries added to the `ecr-credential-provider`'s image patterns with the cache's Region.
+   * Use it as the user data of a launch template for an EKS managed node group or as `spec.userData` of a
+   * Karpenter `EC2NodeClass` with `amiFamily: Bottlerocket`.
+   *
+   * @throws unless `fallbackToUpstream` is on: Bottlerocket always tries the upstream after its mirrors
+   */
+  public bottlerocketSettings(): string {
+    if (!this.fallbackToUpstream) {
+      throw new Error(`${this.cache.node.path}: Bottlerocket always pulls from the upstream registry when its mirrors fail `
+        + '(settings.container-registry.mirrors has no way to turn that off, bottlerocket-os/bottlerocket#4891), but '
+        + 'fallbackToUpstream is false. Pass nodeMirrors({ fallbackToUpstream: true }) to accept it, or use Amazon Linux 2023 nodes.');
+    }
+    return renderBottlerocketSettings(this.plan);
+  }
+
+  /**
+   * The user data for nodes of an EKS AMI type: `al2023UserData()` for `AL2023_*`, `bottlerocketSettings()`
+   * for `BOTTLEROCKET_*`.
+   *
+   * @throws for AMI types whose nodes cannot be configured this way (Amazon Linux 2, Windows, custom AMIs)
+   */
+  public userData(amiType: eks.NodegroupAmiType): ec2.UserData {
+    const type = String(amiType);
+    if (type.startsWith('AL2023_')) {
+      return ec2.UserData.custom(this.al2023UserData());
+    }
+    if (type.startsWith('BOTTLEROCKET_')) {
+      return ec2.UserData.custom(this.bottlerocketSettings());
+    }
+    throw new Error(`${this.cache.node.path}: nodes of AMI type ${type} cannot mirror the cache: only Amazon Linux 2023 `
+      + '(AL2023_*) and Bottlerocket (BOTTLEROCKET_*) nodes are supported. Use one of those, or rewrite image references instead.');
+  }
+
+  /**
+   * Adds an EKS managed node group whose nodes pull every mirrored registry through the cache: a launch
+   * template with `userData(options.amiType)` and nothing else, and the node role granted pull rights on
+   * the cache (`PullThroughCacheRules.grantPull`). When the node group creates its role, the grant's two
+   * wildcards are acknowledged for cdk-nag on it; a `nodeRole` you pass keeps its findings.
+   *
+   * @param cluster the cluster (eks-v2); the node group is created in its scope, as `cluster.addNodegroupCapacity` does
+   * @param id the node group's construct id
+   * @param options the node group's options; `amiType` is required (it decides the user data format), `launchTemplateSpec` is not allowed
+   */
+  public addNodegroup(cluster: eks.ICluster, id: string, options: eks.NodegroupOptions): eks.Nodegroup {
+    const where = `${this.cache.node.path}.nodeMirrors().addNodegroup('${id}')`;
+    if (!options?.amiType) {
+      throw new Error(`${where}: amiType is required: Amazon Linux 2023 and Bottlerocket nodes take different user data. `
+        + 'Set it, for example amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD.');
+    }
+    if (options.launchTemplateSpec) {
+      throw new Error(`${where}: launchTemplateSpec is set, but the mirrors come in a launch template of their own. `
+        + 'Drop it, or add userData(amiType) to your launch template and call cluster.addNodegroupCapacity yourself.');
+    }
+    const userData = this.userData(options.amiType);
+    const scope = cluster as unknown as Construct; // every ICluster is a construct (a Cluster, or an imported one)
+    // Only the user data: the instance metadata options, AMI, instance profile and disks stay what EKS and
+    // the AMI give a managed node group without a launch template, so adding mirrors changes nothing else.
+    const launchTemplate = new ec2.LaunchTemplate(scope, `${id}MirrorLaunchTemplate`, { userData });
+    const nodegroup = new eks.Nodegroup(scope, id, {
+      cluster,
+      ...options,
+      launchTemplateSpec: { id: launchTemplate.launchTemplateId!, version: launchTemplate.latestVersionNumber },
+    });
+    this.cache.grantPull(nodegroup.role);
+    // The role the node group created is this helper's: its two wildcards are acknowledged, with the reasons.
+    // A role you pass as nodeRole is yours, and keeps its findings for you to see (as with grantPull).
+    const policy = options.nodeRole ? undefined : nodegroup.role.node.tryFindChild('DefaultPolicy');
+    if (policy) {
+      acknowledgeWildcardResources(policy, this.cache.cacheRepositoryArns(),
+        'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
+      acknowledgeWildcardResources(policy, ['*'], 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it');
+    }
+    return nodegroup;
+  }
+}
+
+/** Why a cache upstream cannot be mirrored on the nodes, or undefined when it can. */
+function whyNotMirrored(upstream: UpstreamRegistry): string | undefined {
+  if (upstream.registryType === UpstreamRegistryType.ECR) {
+    return 'it is a private ECR registry: kubelet already has credentials for it, and a node-wide mirror would send all of '
+      + 'that registry to the cache, while the rule may serve part of it';
+  }
+  if (upstream.registryType === UpstreamRegistryType.ECR_PUBLIC) {
+    return 'ecr-credential-provider answers public.ecr.aws with an ECR Public token, which the private cache refuses';
+  }
+  if (Token.isUnresolved(upstream.referenceHost)) {
+    return 'its registry URL is a token, and the node files need the host name at synth time';
+  }
+  return undefined;
+}

@@ -1,0 +1,311 @@
+/**
+ * The node mirror files, exactly (snapshots), read the way the nodes read them (Python's MIME parser for the
+ * user data, a real bash and jq for the script), and wired into EKS managed node groups.
+ */
+import { execFileSync, spawnSync } from 'child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { parse } from 'yaml';
+import { organizationExample } from '../examples/organization';
+import { NodeMirrors, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { SCENARIOS } from './scenarios';
+import { testApp, testDir } from './util';
+
+const DOMAIN = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
+
+function cacheStack(upstreams?: UpstreamRegistry[], env = true) {
+  const stack = new Stack(testApp(), 'Nodes', env ? { env: { account: '111122223333', region: 'eu-west-1' } } : {});
+  const cache = new PullThroughCacheRules(stack, 'Cache', {
+    upstreams: upstreams ?? [
+      UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
+      UpstreamRegistry.quay(),
+      UpstreamRegistry.kubernetes(),
+      UpstreamRegistry.ecrPublic(),
+      UpstreamRegistry.githubContainerRegistry({ credentials: UpstreamCredentials.createSecret() }),
+      UpstreamRegistry.ecr({
+        registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com',
+        ecrRepositoryPrefix: 'golden',
+        role: iam.Role.fromRoleArn(stack, 'PullThroughCacheRole', 'arn:aws:iam::111122223333:role/ptc'),
+      }),
+    ],
+    enableScanning: false,
+    enableMonitoring: false,
+  });
+  return { stack, cache };
+}
+
+/** The parts of a MIME multipart document, as Python's email parser (a strict, standard one) reads them. */
+function mimeParts(document: string): Array<{ contentType: string; body: string }> {
+  const program = [
+    'import email, json, sys',
+    'message = email.message_from_string(sys.stdin.read())',
+    'assert message.is_multipart(), "not multipart"',
+    'print(json.dumps([{"contentType": p.get_content_type(), "body": p.get_payload()} for p in message.get_payload()]))',
+  ].join('\n');
+  return JSON.parse(execFileSync('python3', ['-c', program], { input: document, encoding: 'utf8' }));
+}
+
+describe('what is mirrored', () => {
+  test('every upstream the nodes can mirror, under its cache prefix; the others with the reason', () => {
+    const mirrors = cacheStack().cache.nodeMirrors();
+    expect(mirrors.fallbackToUpstream).toBe(false);
+    expect(mirrors.mirrors.map(m => [m.registry, m.ecrRepositoryPrefix, m.endpoint, m.hostsTomlPath])).toEqual([
+      ['docker.io', 'docker-hub', `https://${DOMAIN}/v2/docker-hub`, '/etc/containerd/certs.d/docker.io/hosts.toml'],
+      ['quay.io', 'quay', `https://${DOMAIN}/v2/quay`, '/etc/containerd/certs.d/quay.io/hosts.toml'],
+      ['registry.k8s.io', 'k8s', `https://${DOMAIN}/v2/k8s`, '/etc/containerd/certs.d/registry.k8s.io/hosts.toml'],
+      ['ghcr.io', 'ghcr', `https://${DOMAIN}/v2/ghcr`, '/etc/containerd/certs.d/ghcr.io/hosts.toml'],
+    ]);
+    expect(mirrors.unmirrored).toEqual([
+      { registry: 'public.ecr.aws', reason: expect.stringMatching(/ECR Public token, which the private cache refuses/) },
+      { registry: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', reason: expect.stringMatching(/private ECR registry/) },
+    ]);
+  });
+
+  test('a cache with nothing to mirror says so, and what to do instead', () => {
+    const { cache } = cacheStack([UpstreamRegistry.ecrPublic()]);
+    expect(() => cache.nodeMirrors()).toThrow(/none of this cache's upstreams can be mirrored on the nodes \(public\.ecr\.aws: .*\)\. Rewrite those image references instead/);
+  });
+
+  test('a member of a shared cache mirrors the central cache\'s upstreams, through its own rules on the central registry', () => {
+    const member = organizationExample(testApp()).member;
+    const cache = member.node.findChild('Cache') as PullThroughCacheRules;
+    const mirrors = cache.nodeMirrors({ fallbackToUpstream: true });
+    expect(mirrors.mirrors.map(m => [m.registry, m.ecrRepositoryPrefix])).toEqual([
+      ['registry.k8s.io', 'k8s'], ['quay.io', 'quay'], ['docker.io', 'docker-hub'],
+    ]);
+    expect(mirrors.unmirrored.map(u => u.registry)).toEqual(['public.ecr.aws']);
+    expect(mirrors.mirrors[2].hostsToml).toContain('server = "https://registry-1.docker.io"'); // the fallback is the real upstream
+  });
+
+  test('a ROOT prefix is served from /v2 itself', () => {
+    const { cache } = cacheStack([UpstreamRegistry.quay({ ecrRepositoryPrefix: 'ROOT' })]);
+    expect(cache.nodeMirrors().mirrors[0].endpoint).toBe(`https://${DOMAIN}/v2`);
+  });
+
+  test('new NodeMirrors(cache) is the same as cache.nodeMirrors()', () => {
+    const { cache } = cacheStack();
+    const direct = new NodeMirrors(cache, { fallbackToUpstream: true });
+    expect(direct.al2023UserData()).toBe(cache.nodeMirrors({ fallbackToUpstream: true }).al2023UserData());
+  });
+});
+
+describe('generated files (exact content)', () => {
+  const mirrors = cacheStack().cache.nodeMirrors();
+  const withFallback = cacheStack().cache.nodeMirrors({ fallbackToUpstream: true });
+
+  test('hosts.toml without fallback: the cache is the only host', () => {
+    expect(mirrors.mirrors[0].hostsToml).toMatchSnapshot();
+  });
+
+  test('hosts.toml with fallback: the cache first, the upstream last', () => {
+    expect(withFallback.mirrors.map(m => m.hostsToml)).toMatchSnapshot();
+  });
+
+  test('AL2023 user data', () => {
+    expect(mirrors.al2023UserData()).toMatchSnapshot();
+  });
+
+  test('Bottlerocket settings', () => {
+    expect(withFallback.bottlerocketSettings()).toMatchSnapshot();
+  });
+
+  test('Bottlerocket refuses to pretend there is no fallback', () => {
+    expect(() => mirrors.bottlerocketSettings()).toThrow(/Bottlerocket always pulls from the upstream registry when its mirrors fail .* Pass nodeMirrors\(\{ fallbackToUpstream: true \}\)/);
+  });
+});
+
+describe('the AL2023 user data, read as a MIME multipart document', () => {
+  const mirrors = cacheStack().cache.nodeMirrors();
+  const parts = mimeParts(mirrors.al2023UserData());
+
+  test('a NodeConfig part for nodeadm, then a shell script part for cloud-init', () => {
+    expect(parts.map(p => p.contentType)).toEqual(['application/node.eks.aws', 'text/x-shellscript']);
+    expect(parse(parts[0].body)).toEqual({
+      apiVersion: 'node.eks.aws/v1alpha1',
+      kind: 'NodeConfig',
+      spec: { kubelet: { flags: ['--image-credential-provider-config=/etc/eks/pull-through-cache/credential-provider-config.json'] } },
+    });
+    expect(parts[1].body).toMatch(/^#!\/bin\/bash\n/);
+    // each hosts.toml is in the script byte for byte
+    for (const mirror of mirrors.mirrors) {
+      expect(parts[1].body).toContain(`cat > '${mirror.hostsTomlPath}' <<'CDK_ECR_PTC_EOF'\n${mirror.hostsToml}CDK_ECR_PTC_EOF\n`);
+    }
+  });
+
+  test('in an environment-agnostic stack, the account and Region resolve in the template', () => {
+    const { stack, cache } = cacheStack(undefined, false);
+    const resolved = JSON.stringify(stack.resolve(cache.nodeMirrors().al2023UserData()));
+    expect(resolved).toContain('{"Ref":"AWS::AccountId"},".dkr.ecr.",{"Ref":"AWS::Region"}');
+    expect(resolved).toContain('region=\'",{"Ref":"AWS::Region"},"\'');
+  });
+});
+
+/** nodeadm's credential provider config on an AL2023 node (awslabs/amazon-eks-ami, nodeadm e2e expected output). */
+const NODEADM_CONFIG = readFileSync(join(__dirname, 'fixtures', 'nodeadm-image-credential-provider-config.json'), 'utf8');
+
+/** Why this machine cannot run the script in a mount namespace, or undefined. */
+function whyNoScriptRun(): string | undefined {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    return 'running the script over a private /etc needs root (this user is not root)';
+  }
+  for (const tool of ['unshare', 'jq', 'bash']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      return `${tool} is not installed (./scripts/install-test-deps installs jq; unshare is in util-linux)`;
+    }
+  }
+  return undefined;
+}
+
+/** A test folder to stand in for a node's /etc: nodeadm's credential provider config (when given) and the loader cache. */
+function nodeEtc(nodeadmConfig: string | undefined): string {
+  const etc = testDir('etc-');
+  copyFileSync('/etc/ld.so.cache', join(etc, 'ld.so.cache'));
+  if (nodeadmConfig !== undefined) {
+    mkdirSync(join(etc, 'eks', 'image-credential-provider'), { recursive: true });
+    writeFileSync(join(etc, 'eks', 'image-credential-provider', 'config.json'), nodeadmConfig);
+  }
+  return etc;
+}
+
+/**
+ * Runs the user data's script as cloud-init would, as root, but in a private mount namespace whose /etc is
+ * `etc`, so the machine's own /etc is never touched (the mount ends with the namespace).
+ */
+function runScript(script: string, etc: string) {
+  const scriptFile = join(testDir('script-'), 'user-data.sh');
+  writeFileSync(scriptFile, script);
+  const run = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c',
+    'mount --bind "$1" /etc && exec bash "$2"', 'sh', etc, scriptFile], { encoding: 'utf8' });
+  return { status: run.status, stderr: run.stderr };
+}
+
+const whyNot = whyNoScriptRun();
+(whyNot && !process.env.CI ? describe.skip : describe)(`the AL2023 script, run by bash and jq${whyNot ? ` (skipped: ${whyNot})` : ''}`, () => {
+  if (whyNot) {
+    // eslint-disable-next-line no-console
+    console.warn(`node-mirrors.test.ts: the AL2023 script is not run: ${whyNot}`);
+  }
+  const mirrors = cacheStack().cache.nodeMirrors();
+  const script = mimeParts(mirrors.al2023UserData())[1].body;
+
+  test('writes every hosts.toml, and kubelet\'s config with the mirrored registries and the cache\'s Region', () => {
+    const etc = nodeEtc(NODEADM_CONFIG);
+    expect(runScript(script, etc)).toEqual({ status: 0, stderr: '' });
+    for (const mirror of mirrors.mirrors) {
+      expect(readFileSync(join(etc, mirror.hostsTomlPath.replace(/^\/etc\//, '')), 'utf8')).toBe(mirror.hostsToml);
+    }
+    const original = JSON.parse(NODEADM_CONFIG);
+    const written = JSON.parse(readFileSync(join(etc, 'eks', 'pull-through-cache', 'credential-provider-config.json'), 'utf8'));
+    expect(written).toEqual({
+      ...original,
+      providers: [{
+        ...original.providers[0],
+        matchImages: [...original.providers[0].matchImages, 'docker.io', 'quay.io', 'registry.k8s.io', 'ghcr.io'],
+        env: [{ name: 'AWS_REGION', value: 'eu-west-1' }],
+      }],
+    });
+    expect(readFileSync(join(etc, 'eks', 'image-credential-provider', 'config.json'), 'utf8')).toBe(NODEADM_CONFIG); // nodeadm's is left alone
+  });
+
+  test('run twice (a reboot), it gives the same files', () => {
+    const etc = nodeEtc(NODEADM_CONFIG);
+    expect(runScript(script, etc).status).toBe(0);
+    const first = readFileSync(join(etc, 'eks', 'pull-through-cache', 'credential-provider-config.json'), 'utf8');
+    expect(runScript(script, etc)).toEqual({ status: 0, stderr: '' });
+    expect(readFileSync(join(etc, 'eks', 'pull-through-cache', 'credential-provider-config.json'), 'utf8')).toBe(first);
+  });
+
+  test('without an ecr-credential-provider entry in nodeadm\'s config, it fails and writes no kubelet config', () => {
+    const config = JSON.stringify({ apiVersion: 'kubelet.config.k8s.io/v1', kind: 'CredentialProviderConfig', providers: [] });
+    const etc = nodeEtc(config);
+    const { status, stderr } = runScript(script, etc);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/has no ecr-credential-provider entry; kubelet cannot get ECR credentials for the mirrored registries/);
+    expect(existsSync(join(etc, 'eks', 'pull-through-cache', 'credential-provider-config.json'))).toBe(false);
+  });
+
+  test('without nodeadm\'s config (not an AL2023 EKS node), it fails', () => {
+    const { status, stderr } = runScript(script, nodeEtc(undefined));
+    expect(status).not.toBe(0);
+    expect(stderr).toMatch(/config\.json: No such file or directory/);
+  });
+});
+
+describe('EKS managed node groups', () => {
+  function clusterStack() {
+    const { stack, cache } = cacheStack();
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-0123456789abcdef0',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+    });
+    const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });
+    return { stack, cache, cluster };
+  }
+
+  test('an AL2023 node group gets a launch template with the user data, and its role the pull grant', () => {
+    const { stack, cache, cluster } = clusterStack();
+    const mirrors = cache.nodeMirrors();
+    mirrors.addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_ARM_64_STANDARD, instanceTypes: [new ec2.InstanceType('m7g.large')] });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ UserData: { 'Fn::Base64': mirrors.al2023UserData() }, MetadataOptions: Match.absent() }),
+    });
+    template.hasResourceProperties('AWS::EKS::Nodegroup', {
+      AmiType: 'AL2023_ARM_64_STANDARD',
+      LaunchTemplate: { Id: { Ref: Match.stringLikeRegexp('NodesMirrorLaunchTemplate') }, Version: { 'Fn::GetAtt': [Match.anyValue(), 'LatestVersionNumber'] } },
+    });
+    const policies = Object.values(template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('NodesNodeGroupRole') }] },
+    }));
+    expect(policies).toHaveLength(1);
+    const statements = stack.resolve(policies[0].Properties.PolicyDocument.Statement);
+    expect(statements[0].Action).toEqual(expect.arrayContaining(['ecr:BatchGetImage', 'ecr:BatchImportUpstreamImage', 'ecr:CreateRepository']));
+    expect(JSON.stringify(statements[0].Resource)).toContain(':ecr:eu-west-1:111122223333:repository/docker-hub/*');
+    expect(statements[1]).toEqual({ Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' });
+  });
+
+  test('a Bottlerocket node group gets the settings TOML', () => {
+    const { stack, cache, cluster } = clusterStack();
+    const mirrors = cache.nodeMirrors({ fallbackToUpstream: true });
+    mirrors.addNodegroup(cluster, 'Rockets', { amiType: eks.NodegroupAmiType.BOTTLEROCKET_X86_64 });
+    Template.fromStack(stack).hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ UserData: { 'Fn::Base64': mirrors.bottlerocketSettings() } }),
+    });
+  });
+
+  test('cdk-nag: the helper acknowledges the grant\'s wildcards on the role it created; only eks-v2\'s own managed policies remain', () => {
+    const stack = SCENARIOS['node-mirrors']();
+    const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
+    const findings = report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
+    const managed = ['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'];
+    expect(findings.sort()).toEqual(['Al2023Nodes', 'BottlerocketNodes'].flatMap(group => managed.map(policy =>
+      `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${policy}] at NodeMirrors/Cluster/${group}/NodeGroupRole/Resource`)).sort());
+  });
+
+  test('cdk-nag: a node role you pass keeps its findings', () => {
+    const { stack, cache, cluster } = clusterStack();
+    const nodeRole = new iam.Role(stack, 'MyNodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, nodeRole });
+    const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
+    expect(report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`))).toEqual(expect.arrayContaining([
+      'AwsSolutions-IAM5[Resource::*] at Nodes/MyNodeRole/DefaultPolicy/Resource',
+    ]));
+  });
+
+  test.each([
+    [{}, /amiType is required: Amazon Linux 2023 and Bottlerocket nodes take different user data/],
+    [{ amiType: eks.NodegroupAmiType.AL2_X86_64 }, /nodes of AMI type AL2_x86_64 cannot mirror the cache: only Amazon Linux 2023/],
+    [{ amiType: eks.NodegroupAmiType.WINDOWS_CORE_2022_X86_64 }, /nodes of AMI type WINDOWS_CORE_2022_x86_64 cannot mirror the cache/],
+    [{ amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, launchTemplateSpec: { id: 'lt-1' } }, /launchTemplateSpec is set, but the mirrors come in a launch template of their own/],
+  ] as Array<[eks.NodegroupOptions, RegExp]>)('refuses %j', (options, message) => {
+    const { cache, cluster } = clusterStack();
+    expect(() => cache.nodeMirrors().addNodegroup(cluster, 'Nodes', options)).toThrow(message);
+  });
+});
