@@ -126,6 +126,10 @@ for (const dir of ['examples', 'bench']) {
 // The CLI's golden files are byte-exact (one is CRLF on purpose): git must not normalise their line endings.
 project.gitattributes.addAttributes('/test/cli/fixtures/**', '-text');
 
+// The real-world fixtures are other projects' files: test/cli/real-world/SOURCES.json pins each one (repository,
+// path, commit, licence, sha256) and scripts/real-world-fixtures brings them in; they are never committed here.
+project.gitignore.exclude('/test/cli/real-world/*/');
+
 // README examples must compile: jsii-rosetta compiles every ```ts block against rosetta/default.ts-fixture.
 const rosetta = project.addTask('rosetta:extract', {
   description: 'Compile every TypeScript example in README.md and API.md (fails on any error)',
