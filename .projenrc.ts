@@ -123,6 +123,12 @@ for (const dir of ['examples', 'bench']) {
   });
 }
 
+// The CLI reads the account's rules (`ecr-ptc --from-account`) with the ECR client: that one module is bundled on
+// its own with the SDK inlined (assets/cli/account-rules/index.js, shipped in the package) and loaded only when
+// the account is asked for. Node.js 20, the oldest the CLI supports.
+project.bundler.addBundle('./src/cli/account-rules.ts', { ...HANDLER_BUNDLING, platform: 'node', target: 'node20' });
+project.eslint?.allowDevDeps('src/cli/account-rules.ts'); // esbuild inlines the SDK, as in the handlers
+
 // The CLI's golden files are byte-exact (one is CRLF on purpose): git must not normalise their line endings.
 project.gitattributes.addAttributes('/test/cli/fixtures/**', '-text');
 
