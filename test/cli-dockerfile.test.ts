@@ -65,6 +65,8 @@ describe('ARG defaults', () => {
     const twice = rewrite('ARG BASE=nginx:1\nARG BASE=nginx:2\nFROM $BASE\n');
     expect(twice.output).toBe('ARG BASE=nginx:1\nARG BASE=nginx:2\nFROM $BASE\n');
     expect(twice.findings[0].note).toBe('default of ARG BASE, used by FROM on line 3: declared with a default twice (lines 1 and 2)');
+    // declared again without a default: the first default stands, and is the one rewritten
+    expect(rewrite('ARG BASE=alpine:3\nARG BASE\nFROM $BASE\n').output).toBe(`ARG BASE=${REGISTRY}/docker-hub/library/alpine:3\nARG BASE\nFROM $BASE\n`);
   });
 
   test('a default that names a stage or scratch is not an image; ARGs no FROM uses are not looked at', () => {

@@ -116,10 +116,13 @@ function globalArgs(lines: readonly Line[], instructions: readonly Instruction[]
       const value = raw === undefined ? undefined : quoted ? raw.slice(1, -1) : raw;
       const start = offset + item.index! + whole.length - (raw?.length ?? 0) + (quoted ? 1 : 0);
       const earlier = args.get(name);
-      const problem = instruction.continued ? 'the ARG is written over several lines'
-        : earlier?.value !== undefined && value !== undefined ? `declared with a default twice (lines ${earlier.index + 1} and ${instruction.index + 1})`
-          : undefined;
-      args.set(name, { name, index: instruction.index, value: value ?? earlier?.value, start, end: start + (value?.length ?? 0), problem: problem ?? earlier?.problem });
+      if (earlier?.value !== undefined && value === undefined) {
+        continue; // `ARG NAME` again, without a default, keeps the default it has
+      }
+      const twice = earlier?.value !== undefined
+        ? `declared with a default twice (lines ${earlier.index + 1} and ${instruction.index + 1})` : undefined;
+      const problem = instruction.continued ? 'the ARG is written over several lines' : twice;
+      args.set(name, { name, index: instruction.index, value, start, end: start + (value?.length ?? 0), problem });
     }
   }
   return args;
