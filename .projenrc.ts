@@ -135,6 +135,13 @@ project.gitattributes.addAttributes('/test/cli/fixtures/**', '-text');
 // The real-world fixtures are other projects' files: test/cli/real-world/SOURCES.json pins each one (repository,
 // path, commit, licence, sha256) and scripts/real-world-fixtures brings them in; they are never committed here.
 project.gitignore.exclude('/test/cli/real-world/*/');
+// Their goldens (test/cli/real-world-golden/) are written on purpose, by a developer who then reviews them; a test
+// run only compares. The test refuses to write in CI.
+project.addTask('test:golden', {
+  description: 'Rewrite the goldens of the CLI on the real-world fixtures (review them by hand before committing)',
+  env: { ECR_PTC_WRITE_GOLDEN: '1' },
+  exec: 'jest --ci test/cli/real-world.test.ts',
+});
 
 // README examples must compile: jsii-rosetta compiles every ```ts block against rosetta/default.ts-fixture.
 const rosetta = project.addTask('rosetta:extract', {
