@@ -14,7 +14,7 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'http';
 import { AddressInfo } from 'net';
 import { join } from 'path';
 import { DescribePullThroughCacheRulesCommand, ECRClient, ECRServiceException, PullThroughCacheRule, UpstreamRegistry as ApiUpstream } from '@aws-sdk/client-ecr';
-import { Stack } from 'aws-cdk-lib';
+import { Stack, Stage } from 'aws-cdk-lib';
 import { mockClient } from 'aws-sdk-client-mock';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 import { testApp, testDir } from './util';
@@ -315,6 +315,17 @@ describe('--from-cdk-out: a cloud assembly synthesized here from a real PullThro
     const other = cli(['rewrite', manifestDir(), '--from-cdk-out', placed, '--registry', '444455556666.dkr.ecr.eu-west-1.amazonaws.com']);
     expect(other.code).toBe(EXIT_USAGE);
     expect(other.err).toContain(`no stack of ${placed} deploys pull through cache rules to 444455556666.dkr.ecr.eu-west-1.amazonaws.com; its rules are in ${ACCOUNT}/eu-west-1`);
+  });
+
+  test('a cache inside a Stage (a nested cloud assembly) is found', () => {
+    const app = testApp();
+    const stage = new Stage(app, 'Prod', { env: { account: ACCOUNT, region: 'eu-west-1' } });
+    new PullThroughCacheRules(new Stack(stage, 'Cache'), 'Rules', { upstreams: [UpstreamRegistry.kubernetes()] });
+    const out = app.synth().directory;
+    const result = cli(['rewrite', manifestDir(), '--from-cdk-out', out, '--dry-run']);
+    expect(result.err).toContain('1 pull through cache rule read from');
+    expect(result.err).toContain('(ProdCache');
+    expect(result.out).toMatch(/nginx:1\.27: no cache prefix for docker\.io/);
   });
 
   test('a folder that is not a cloud assembly, or one without rules', () => {

@@ -47,6 +47,11 @@ export interface PrefixTable {
   readonly notices: string[];
 }
 
+/** `1 pull through cache rule read`, `2 pull through cache rules read`. */
+function rulesRead(count: number): string {
+  return `${count} pull through cache rule${count === 1 ? '' : 's'} read`;
+}
+
 /** `host=prefix` rows in a stable order, for messages. */
 export function describePrefixes(prefixes: readonly CachePrefix[]): string {
   return prefixes.map(p => `${p.registry}${p.upstreamRepositoryPrefix ? `/${p.upstreamRepositoryPrefix}` : ''}=${p.prefix}`).join(', ');
@@ -203,7 +208,7 @@ export async function tableFromAccount(client: AccountRules, registry: string | 
   return {
     prefixes,
     registryDomain,
-    notices: [`${rules.length} pull through cache rules read from ${registryDomain ?? `the account in ${region}`}: ${describePrefixes(prefixes)}`, ...notices],
+    notices: [`${rulesRead(rules.length)} from ${registryDomain ?? `the account in ${region}`}: ${describePrefixes(prefixes)}`, ...notices],
   };
 }
 
@@ -302,7 +307,7 @@ export function tableFromCloudAssembly(dir: string, registry: string | undefined
   return {
     prefixes: table.prefixes,
     registryDomain,
-    notices: [`${rules.length} pull through cache rules read from ${dir} (${stacks.map(s => s.stack).join(', ')}): ${describePrefixes(table.prefixes)}`,
+    notices: [`${rulesRead(rules.length)} from ${dir} (${stacks.map(s => s.stack).join(', ')}): ${describePrefixes(table.prefixes)}`,
       ...notices, ...table.notices],
   };
 }
