@@ -11,6 +11,9 @@ import type { AccountRules } from './prefixes';
  * (`AWS_REGION`, the profile); credentials come from the default chain.
  */
 export function accountRules(region: string | undefined): AccountRules {
+  // The SDK warns on Node.js 20 that its releases after January 2027 need Node.js 22. ecr-ptc ships its own copy of
+  // the SDK, so the warning says nothing the user can act on; a user who wants it sets the variable to false.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const client = new ECRClient({ region, customUserAgent: 'ecr-ptc' });
   return {
     region: () => client.config.region(),
