@@ -123,8 +123,27 @@ for (const dir of ['examples', 'bench']) {
   });
 }
 
+// The CLI reads the account's rules (`ecr-ptc --from-account`) with the ECR client: that one module is bundled on
+// its own with the SDK inlined (assets/cli/account-rules/index.js, shipped in the package) and loaded only when
+// the account is asked for. Node.js 20, the oldest the CLI supports.
+project.bundler.addBundle('./src/cli/account-rules.ts', { ...HANDLER_BUNDLING, platform: 'node', target: 'node20' });
+project.eslint?.allowDevDeps('src/cli/account-rules.ts'); // esbuild inlines the SDK, as in the handlers
+// lib/cli/account-rules.js is what the bundle is made from: it requires the SDK, which the package does not have
+project.addPackageIgnore('/lib/cli/account-rules.*');
+
 // The CLI's golden files are byte-exact (one is CRLF on purpose): git must not normalise their line endings.
 project.gitattributes.addAttributes('/test/cli/fixtures/**', '-text');
+
+// The real-world fixtures are other projects' files: test/cli/real-world/SOURCES.json pins each one (repository,
+// path, commit, licence, sha256) and scripts/real-world-fixtures brings them in; they are never committed here.
+project.gitignore.exclude('/test/cli/real-world/*/');
+// Their goldens (test/cli/real-world-golden/) are written on purpose, by a developer who then reviews them; a test
+// run only compares. The test refuses to write in CI.
+project.addTask('test:golden', {
+  description: 'Rewrite the goldens of the CLI on the real-world fixtures (review them by hand before committing)',
+  env: { ECR_PTC_WRITE_GOLDEN: '1' },
+  exec: 'jest --ci test/cli/real-world.test.ts',
+});
 
 // README examples must compile: jsii-rosetta compiles every ```ts block against rosetta/default.ts-fixture.
 const rosetta = project.addTask('rosetta:extract', {

@@ -2,17 +2,19 @@
 /**
  * ecr-ptc: move Kubernetes manifests, Helm values, Dockerfiles and compose files onto the ECR pull through cache.
  *
- *   ecr-ptc rewrite <files or folders...> --registry <account>.dkr.ecr.<region>.amazonaws.com [--prefix host=prefix ...] [--dry-run] [--follow-symlinks] [--json]
- *   ecr-ptc check   <files or folders...> [--registry <account>.dkr.ecr.<region>.amazonaws.com] [--prefix host=prefix ...] [--allow-skipped] [--follow-symlinks] [--json]
+ *   ecr-ptc rewrite <files or folders...> [--registry <account>.dkr.ecr.<region>.amazonaws.com] [--from-account | --from-cdk-out <dir>] [--prefix host=prefix ...] [--dry-run] [--follow-symlinks] [--json]
+ *   ecr-ptc check   <files or folders...> [--registry <account>.dkr.ecr.<region>.amazonaws.com] [--from-account | --from-cdk-out <dir>] [--prefix host=prefix ...] [--allow-skipped] [--follow-symlinks] [--json]
  */
-import { realpathSync } from 'fs';
-import { dirname } from 'path';
+import { readFileSync, realpathSync } from 'fs';
+import { dirname, join } from 'path';
 import { Command, CommanderError, Option } from 'commander';
 import { CachePrefix, ImageMapping } from '../image-mapping';
+import { rewriteDockerfile } from './dockerfile';
 import { FileKind, FoundFile, Locks, ReadFile, decodeText, findFiles, readRegularFile, reasonOf, removeLeftover, replaceFile, syncFolders } from './files';
-import { FileResult, Finding, Judge, Outcome, rewriteDockerfile, rewriteYaml } from './rewrite';
+import { FileResult, Finding, Judge, Outcome, rewriteYaml } from './rewrite';
 import { ImageReference } from '../image-reference';
-import { ECR_REGISTRY_URL, prefixProblem, referenceHostOf } from '../private/catalogue';
+import { AccountRules, PrefixTable, PrefixTableError, applyOverrides, defaultTable, registryParts, tableFromAccount, tableFromCloudAssembly } from './prefixes';
+import { ECR_REGISTRY_URL } from '../private/catalogue';
 
 /** Where the CLI writes; a test passes its own. */
 export interface Io {
@@ -38,61 +40,156 @@ interface FileReport {
   readonly error?: { readonly line: number; readonly reason: string; readonly template: boolean };
 }
 
-/** Runs the CLI with the given arguments (without `node` and the script); returns the exit code. */
-export function run(args: string[], io: Io): number {
-  let exitCode = EXIT_OK;
-  const program = new Command('ecr-ptc')
+/** What the CLI loads only when asked for; a test passes its own. */
+export interface Deps {
+  /**
+   * Reads the account's rules (`--from-account`) in a Region (undefined: the usual AWS settings).
+   * @default - the bundled AWS SDK module, assets/cli/account-rules, loaded on first use
+   */
+  readonly accountRules?: (region: string | undefined) => AccountRules;
+}
+
+/** The AWS SDK module, bundled on its own so that only `--from-account` loads it. */
+function bundledAccountRules(region: string | undefined): AccountRules {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const bundle = require(join(__dirname, '..', '..', 'assets', 'cli', 'account-rules', 'index.js')) as typeof import('./account-rules');
+  return bundle.accountRules(region);
+}
+
+/** The package's version, for `--version`. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf-8')) as { version: string }).version;
+}
+
+/** Where the prefix table comes from, as the command line says. */
+interface SourceOptions {
+  readonly registry?: string;
+  readonly prefix: string[];
+  readonly fromAccount: boolean;
+  readonly fromCdkOut?: string;
+}
+
+interface RunState {
+  exitCode: number;
+  /** The work of a command that reads the account: run() refuses it, runAsync() waits for it. */
+  pending?: Promise<void>;
+}
+
+function program(io: Io, deps: Deps, state: RunState): Command {
+  const cli = new Command('ecr-ptc')
     .description('Move container image references onto an Amazon ECR pull through cache.')
+    .version(packageVersion(), '-V, --version', 'print the version of ecr-ptc')
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError();
+  const sourceOptions = (command: Command, prefixHelp: string) => command
+    .option('--from-account', 'map by the rules of the account (DescribePullThroughCacheRules; Region from --registry or AWS_REGION/profile)', false)
+    .option('--from-cdk-out <dir>', 'map by the AWS::ECR::PullThroughCacheRule resources of a synthesized cloud assembly (cdk.out)')
+    .addOption(new Option('--prefix <host=prefix...>', prefixHelp).default([]));
+  /** Runs `then` with the table, now or (reading the account) when it arrives. */
+  const withTable = (options: SourceOptions, needsRegistry: boolean, then: (table: PrefixTable, registry: string | undefined) => void) => {
+    const registry = options.registry === undefined ? undefined : checkRegistry(options.registry);
+    if (needsRegistry && registry === undefined && !options.fromAccount && options.fromCdkOut === undefined) {
+      throw new UsageError('rewrite needs the cache registry: pass --registry <account>.dkr.ecr.<region>.amazonaws.com '
+        + '(or --from-account / --from-cdk-out <dir>, which name it)');
+    }
+    const go = (table: PrefixTable) => {
+      const final = applyOverrides(table, options.prefix);
+      for (const notice of final.notices) {
+        io.err(`ecr-ptc: ${escapeText(notice)}\n`);
+      }
+      then(final, registry ?? final.registryDomain);
+    };
+    if (options.fromAccount && options.fromCdkOut !== undefined) {
+      throw new UsageError('--from-account and --from-cdk-out both name the rules: pass one of them');
+    }
+    if (options.fromAccount) {
+      const region = registry === undefined ? undefined : registryParts(registry).region;
+      state.pending = tableFromAccount((deps.accountRules ?? bundledAccountRules)(region), registry).then(go);
+      return;
+    }
+    go(options.fromCdkOut !== undefined ? tableFromCloudAssembly(options.fromCdkOut, registry) : defaultTable());
+  };
 
-  program.command('rewrite')
+  sourceOptions(cli.command('rewrite')
     .description('rewrite image references in Kubernetes YAML, Helm values, compose files and Dockerfiles to the cache')
     .argument('<paths...>', 'files or folders (folders are searched for *.yaml, *.yml, Dockerfile*, *.Dockerfile)')
-    .requiredOption('--registry <domain>', 'the cache registry, <account>.dkr.ecr.<region>.amazonaws.com')
-    .addOption(new Option('--prefix <host=prefix...>', 'cache prefix of an upstream host, overriding the defaults (repeatable)').default([]))
+    .option('--registry <domain>', 'the cache registry, <account>.dkr.ecr.<region>.amazonaws.com (default: the one --from-account or --from-cdk-out names)'),
+  'cache prefix of an upstream host, adding to or overriding the table (repeatable)')
     .option('--dry-run', 'report what would change, write nothing', false)
     .option('--follow-symlinks', 'follow symbolic links inside folders (links named on the command line are always followed)', false)
     .option('--json', 'print a JSON report instead of text', false)
-    .action((paths: string[], options: { registry: string; prefix: string[]; dryRun: boolean; json: boolean; followSymlinks: boolean }) => {
-      const table = prefixTable(options.prefix);
-      const mapping = new ImageMapping({ registryDomain: checkRegistry(options.registry), prefixes: table });
-      const judge = { mapping, cacheStatus: cacheStatusOf(mapping.registryDomain, table) };
-      exitCode = processPaths(paths, judge, { write: !options.dryRun, json: options.json, followSymlinks: options.followSymlinks }, io);
+    .action((paths: string[], options: SourceOptions & { dryRun: boolean; json: boolean; followSymlinks: boolean }) => {
+      withTable(options, true, (table, registry) => {
+        if (registry === undefined) {
+          throw new UsageError('rewrite needs the cache registry: pass --registry <account>.dkr.ecr.<region>.amazonaws.com');
+        }
+        const mapping = new ImageMapping({ registryDomain: registry, prefixes: table.prefixes });
+        const judge = { mapping, cacheStatus: cacheStatusOf(mapping.registryDomain, table.prefixes) };
+        state.exitCode = processPaths(paths, judge, { write: !options.dryRun, json: options.json, followSymlinks: options.followSymlinks }, io);
+      });
     });
 
-  program.command('check')
+  sourceOptions(cli.command('check')
     .description('list every image reference that does not point at the cache; exit 0 only when every image of every file was checked and is cached')
     .argument('<paths...>', 'files or folders')
-    .option('--registry <domain>', 'the cache registry (default: any private ECR registry counts as the cache)')
-    .addOption(new Option('--prefix <host=prefix...>', 'cache prefix of an upstream host, besides the defaults (repeatable); '
-      + 'a cached reference must be under a known prefix').default([]))
+    .option('--registry <domain>', 'the cache registry (default: the one --from-account or --from-cdk-out names, else any private ECR registry)'),
+  'cache prefix of an upstream host, adding to or overriding the table (repeatable); a cached reference must be under a known prefix')
     .option('--follow-symlinks', 'follow symbolic links inside folders', false)
     .option('--allow-skipped', 'exit 0 even when folders, links, Helm templates or templated values were skipped (they are still listed)', false)
     .option('--json', 'print a JSON report instead of text', false)
-    .action((paths: string[], options: { registry?: string; prefix: string[]; json: boolean; followSymlinks: boolean; allowSkipped: boolean }) => {
-      const registry = options.registry === undefined ? undefined : checkRegistry(options.registry);
-      const judge = { cacheStatus: cacheStatusOf(registry, prefixTable(options.prefix)) };
-      exitCode = processPaths(paths, judge,
-        { write: false, json: options.json, followSymlinks: options.followSymlinks, failOnSkipped: !options.allowSkipped }, io);
+    .action((paths: string[], options: SourceOptions & { json: boolean; followSymlinks: boolean; allowSkipped: boolean }) => {
+      withTable(options, false, (table, registry) => {
+        const judge = { cacheStatus: cacheStatusOf(registry, table.prefixes) };
+        state.exitCode = processPaths(paths, judge,
+          { write: false, json: options.json, followSymlinks: options.followSymlinks, failOnSkipped: !options.allowSkipped }, io);
+      });
     });
+  return cli;
+}
 
-  try {
-    program.parse(args, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    }
-    if (e instanceof UsageError) {
-      io.err(`ecr-ptc: ${escapeText(e.message)}\n`);
-      return EXIT_USAGE;
-    }
-    // a bug: say so in one line, never with a stack trace
-    io.err(`ecr-ptc: internal error: ${escapeText(e instanceof Error ? e.message : String(e))}\n`);
-    return EXIT_INTERNAL;
+/** The exit code of an error thrown while running, reported in one line. */
+function exitCodeOf(e: unknown, io: Io): number {
+  if (e instanceof CommanderError) {
+    return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   }
-  return exitCode;
+  if (e instanceof UsageError || e instanceof PrefixTableError) {
+    io.err(`ecr-ptc: ${escapeText(e.message)}\n`);
+    return EXIT_USAGE;
+  }
+  // a bug: say so in one line, never with a stack trace
+  io.err(`ecr-ptc: internal error: ${escapeText(e instanceof Error ? e.message : String(e))}\n`);
+  return EXIT_INTERNAL;
+}
+
+/**
+ * Runs the CLI with the given arguments (without `node` and the script); returns the exit code. Synchronous, so
+ * it refuses `--from-account`, which waits for AWS: use `runAsync` for that.
+ */
+export function run(args: string[], io: Io, deps: Deps = {}): number {
+  const state: RunState = { exitCode: EXIT_OK };
+  try {
+    program(io, deps, state).parse(args, { from: 'user' });
+    if (state.pending) {
+      state.pending.catch(() => undefined);
+      throw new UsageError('--from-account reads the account asynchronously: call runAsync()');
+    }
+  } catch (e) {
+    return exitCodeOf(e, io);
+  }
+  return state.exitCode;
+}
+
+/** Runs the CLI, `--from-account` included; resolves to the exit code. */
+export async function runAsync(args: string[], io: Io, deps: Deps = {}): Promise<number> {
+  const state: RunState = { exitCode: EXIT_OK };
+  try {
+    program(io, deps, state).parse(args, { from: 'user' });
+    await state.pending;
+  } catch (e) {
+    return exitCodeOf(e, io);
+  }
+  return state.exitCode;
 }
 
 class UsageError extends Error {}
@@ -103,31 +200,6 @@ function checkRegistry(registry: string): string {
     throw new UsageError(`--registry '${registry}' is not a private ECR registry: use <12-digit account>.dkr.ecr.<region>.amazonaws.com`);
   }
   return domain;
-}
-
-/** The default prefixes, with `host=prefix` overrides and additions. */
-function prefixTable(overrides: string[]): CachePrefix[] {
-  const table = ImageMapping.defaultPrefixes();
-  for (const override of overrides) {
-    const match = /^([^=\s]+)=([^=\s]+)$/.exec(override);
-    if (!match) {
-      throw new UsageError(`--prefix '${override}' must be host=prefix, for example --prefix myregistry.azurecr.io=azure`);
-    }
-    const [, host, prefix] = match;
-    const problem = prefixProblem(prefix);
-    if (problem) {
-      throw new UsageError(`--prefix '${override}': prefix '${prefix}' is invalid: ${problem}`);
-    }
-    const normalised = referenceHostOf(host);
-    const index = table.findIndex(p => p.registry === normalised);
-    const entry = { registry: normalised, prefix };
-    if (index >= 0) {
-      table[index] = entry;
-    } else {
-      table.push(entry);
-    }
-  }
-  return table;
 }
 
 /**
@@ -232,7 +304,8 @@ function processPaths(paths: string[], judge: Judge, options: RunOptions, io: Io
       staleLocksRemoved: locks.staleRemoved,
     }, null, 2)}\n`);
   } else {
-    printText(reports, summary, judge.mapping !== undefined, write, io);
+    // findings, then what was passed over, then the summary: the summary is the last line a user sees
+    printFindings(reports, io);
     for (const s of walk.skipped) {
       io.err(`${escapeText(s.path)}: skipped: ${escapeText(s.reason)}\n`);
     }
@@ -246,9 +319,10 @@ function processPaths(paths: string[], judge: Judge, options: RunOptions, io: Io
       io.err(`ecr-ptc: ${escapeText(error)}\n`);
     }
     if (options.failOnSkipped && incomplete) {
-      io.err(`ecr-ptc: check is incomplete: ${summary.skipped} paths skipped, ${summary.templateFiles} Helm template files and `
-        + `${summary.leftAlone} values left alone were not checked; pass --allow-skipped to accept that\n`);
+      io.err(`ecr-ptc: check is incomplete: ${plural(summary.skipped, 'path')} skipped, ${plural(summary.templateFiles, 'Helm template file')} and `
+        + `${plural(summary.leftAlone, 'value')} left alone were not checked; pass --allow-skipped to accept that\n`);
     }
+    printSummary(summary, judge.mapping !== undefined, write, io);
   }
   return failed ? EXIT_FINDINGS : EXIT_OK;
 }
@@ -337,7 +411,12 @@ export function escapeText(text: string): string {
   });
 }
 
-function printText(reports: FileReport[], s: Summary, rewriting: boolean, write: boolean, io: Io): void {
+/** `1 file`, `2 files`, `0 files`. */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+function printFindings(reports: FileReport[], io: Io): void {
   const e = escapeText;
   for (const report of reports) {
     if (report.error) {
@@ -354,16 +433,19 @@ function printText(reports: FileReport[], s: Summary, rewriting: boolean, write:
       }
     }
   }
+}
+
+function printSummary(s: Summary, rewriting: boolean, write: boolean, io: Io): void {
   const verb = rewriting ? (write ? 'rewritten' : 'to rewrite (dry run)') : undefined;
   io.out([
-    `${s.filesScanned} files scanned`,
-    ...(verb ? [`${s.rewritten} references ${verb} in ${s.filesChanged} files`] : []),
+    `${plural(s.filesScanned, 'file')} scanned`,
+    ...(verb ? [`${plural(s.rewritten, 'reference')} ${verb} in ${plural(s.filesChanged, 'file')}`] : []),
     `${s.cached} already cached`,
     `${s.unserved} not served from the cache`,
     `${s.leftAlone} left alone (templated, build arguments)`,
-    ...(s.templateFiles ? [`${s.templateFiles} Helm template files left alone`] : []),
-    ...(s.failedFiles ? [`${s.failedFiles} files refused (see above)`] : []),
-    ...(s.skipped ? [`${s.skipped} folders and links skipped (see above)`] : []),
+    ...(s.templateFiles ? [`${plural(s.templateFiles, 'Helm template file')} left alone`] : []),
+    ...(s.failedFiles ? [`${plural(s.failedFiles, 'file')} refused (see above)`] : []),
+    ...(s.skipped ? [`${s.skipped} ${s.skipped === 1 ? 'folder or link' : 'folders and links'} skipped (see above)`] : []),
   ].join(', ') + '\n');
 }
 
@@ -377,9 +459,11 @@ if (require.main === module) {
       throw e;
     });
   }
-  process.exitCode = run(process.argv.slice(2), {
+  void runAsync(process.argv.slice(2), {
     out: text => process.stdout.write(text),
     err: text => process.stderr.write(text),
     interactive: Boolean(process.stderr.isTTY),
+  }).then(code => {
+    process.exitCode = code;
   });
 }

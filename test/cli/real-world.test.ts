@@ -1,0 +1,176 @@
+/**
+ * ecr-ptc on real files: every fixture of test/cli/real-world/SOURCES.json (Helm values and templates, rendered
+ * manifests, compose files, Dockerfiles from public repositories, brought in by scripts/real-world-fixtures) is
+ * rewritten with a fixed registry and the prefix table of a cloud assembly synthesized here, and compared with its
+ * golden file in test/cli/real-world-golden/.
+ *
+ * The fixtures are other projects' files and are not committed, so a golden holds no copy of one: it names the
+ * source, the sha256 of the input and of the rewritten output (so the comparison is byte for byte), every finding,
+ * and every changed line before and after (the only bytes a rewrite may change). `npx projen test:golden` writes the
+ * goldens (never in CI); review them by hand before committing.
+ */
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import { dirname, join, relative } from 'path';
+import { Stack } from 'aws-cdk-lib';
+import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../../src';
+import { EXIT_FINDINGS, EXIT_OK, run } from '../../src/cli/main';
+import { testApp, testDir } from '../util';
+
+const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
+const FIXTURES = join(__dirname, 'real-world');
+const GOLDEN = join(__dirname, 'real-world-golden');
+const WRITE = process.env.ECR_PTC_WRITE_GOLDEN === '1';
+
+interface Source { file: string; repository: string; path: string; commit: string; licence: string; sha256: string; covers: string }
+interface JsonFinding { line: number; image: string; outcome: string; uri?: string; note?: string }
+interface JsonFile { path: string; findings: JsonFinding[]; changed: boolean; error?: { line: number; reason: string; template: boolean } }
+interface JsonReport { summary: Record<string, number>; files: JsonFile[] }
+
+const sources: Source[] = JSON.parse(fs.readFileSync(join(FIXTURES, 'SOURCES.json'), 'utf-8'));
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+function cli(args: string[]): { code: number; out: string; err: string } {
+  let out = '';
+  let err = '';
+  const code = run(args, { out: t => { out += t; }, err: t => { err += t; }, interactive: false });
+  return { code, out, err };
+}
+
+/** The cache the goldens are written for: Docker Hub, Quay, registry.k8s.io, ECR Public and GHCR, no GitLab. */
+function cloudAssembly(): string {
+  const app = testApp();
+  new PullThroughCacheRules(new Stack(app, 'Cache', { env: { account: '111122223333', region: 'eu-west-1' } }), 'Rules', {
+    upstreams: [
+      UpstreamRegistry.ecrPublic(),
+      UpstreamRegistry.kubernetes(),
+      UpstreamRegistry.quay(),
+      UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
+      UpstreamRegistry.githubContainerRegistry({ credentials: UpstreamCredentials.createSecret() }),
+    ],
+  });
+  return app.synth().directory;
+}
+
+/** A line of a golden: control characters and non-ASCII escaped, so a golden is plain text whatever the file holds. */
+function shown(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, c => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
+function findingText(f: JsonFinding): string {
+  const where = `${f.line}: ${f.outcome} ${shown(f.image)}`;
+  return f.uri ? `${where} -> ${shown(f.uri)}${f.note ? ` (${shown(f.note)})` : ''}` : `${where}${f.note ? `: ${shown(f.note.split('. Supported upstreams')[0])}` : ''}`;
+}
+
+/** The golden of one file: its source, both hashes, the findings, and each changed line before and after. */
+function golden(source: Source, input: string, output: string, report: JsonFile | undefined): string {
+  const before = input.split('\n');
+  const after = output.split('\n');
+  if (before.length !== after.length) {
+    throw new Error(`${source.file}: the rewrite changed the number of lines (${before.length} -> ${after.length})`);
+  }
+  const changes = before.flatMap((line, i) => line === after[i] ? [] : [`${i + 1}- ${shown(line)}`, `${i + 1}+ ${shown(after[i])}`]);
+  return [
+    `source: ${source.repository} ${source.path} @ ${source.commit} (${source.licence})`,
+    `input sha256: ${sha256(input)}`,
+    `output sha256: ${sha256(output)}${output === input ? ' (unchanged)' : ''}`,
+    ...(report?.error ? [`refused: ${report.error.line}: ${shown(report.error.reason)}`] : []),
+    `findings: ${report?.findings.length ?? 0}`,
+    ...(report?.findings ?? []).map(f => `  ${findingText(f)}`),
+    `changed lines: ${changes.length / 2}`,
+    ...changes.map(c => `  ${c}`),
+    '',
+  ].join('\n');
+}
+
+const missing = sources.filter(s => !fs.existsSync(join(FIXTURES, s.file)));
+if (missing.length > 0) {
+  // the fixtures are other projects' files, fetched from GitHub by scripts/install-test-deps; a machine that
+  // reaches only the package registries (CI) cannot fetch them: said here, loudly, and the tests show as skipped
+  // eslint-disable-next-line no-console
+  console.warn(`SKIPPED: ecr-ptc on real files: ${missing.length} of ${sources.length} fixtures are missing (${missing[0].file}, ...). `
+    + 'Fetch them with scripts/real-world-fixtures (from GitHub) or scripts/real-world-fixtures --from-clones <dir>.');
+}
+const withFixtures = missing.length > 0 ? describe.skip : describe;
+
+withFixtures('ecr-ptc on real files (test/cli/real-world)', () => {
+  test('every fixture is here, byte for byte as SOURCES.json pins it', () => {
+    for (const source of sources) {
+      expect(`${source.file} ${sha256(fs.readFileSync(join(FIXTURES, source.file)))}`).toBe(`${source.file} ${source.sha256}`);
+    }
+    expect(sources.length).toBeGreaterThanOrEqual(35);
+  });
+
+  test('rewrite matches the goldens byte for byte, a second run is a no-op, and check passes only what was moved', () => {
+    if (WRITE && process.env.CI) {
+      throw new Error('ECR_PTC_WRITE_GOLDEN is for a developer reviewing goldens, never for CI');
+    }
+    const cdkOut = cloudAssembly();
+    const tree = testDir('real-world-');
+    for (const source of sources) {
+      fs.mkdirSync(join(tree, dirname(source.file)), { recursive: true });
+      fs.copyFileSync(join(FIXTURES, source.file), join(tree, source.file));
+    }
+    const args = ['--registry', REGISTRY, '--from-cdk-out', cdkOut, '--json'];
+
+    const original = cli(['check', tree, ...args]);
+    expect(original.code).toBe(EXIT_FINDINGS);
+
+    const first = cli(['rewrite', tree, ...args]);
+    const report = JSON.parse(first.out) as JsonReport;
+    const byFile = new Map(report.files.map(f => [relative(tree, f.path), f]));
+    const goldens = new Map(sources.map(source => [source.file, golden(source,
+      fs.readFileSync(join(FIXTURES, source.file), 'utf-8'), fs.readFileSync(join(tree, source.file), 'utf-8'), byFile.get(source.file))]));
+    const summary = report.summary;
+    const summaryText = [
+      `files: ${sources.length} (${summary.filesChanged} changed)`,
+      `images moved: ${summary.rewritten}`,
+      `reported: ${summary.unserved} not served, ${summary.leftAlone} left alone, ${summary.templateFiles} template files, ${summary.failedFiles} refused`,
+      `already cached: ${summary.cached}`,
+      '',
+    ].join('\n');
+    if (WRITE) {
+      fs.rmSync(GOLDEN, { recursive: true, force: true });
+      for (const [file, text] of goldens) {
+        fs.mkdirSync(join(GOLDEN, dirname(file)), { recursive: true });
+        fs.writeFileSync(join(GOLDEN, `${file}.golden`), text);
+      }
+      fs.writeFileSync(join(GOLDEN, 'SUMMARY.txt'), summaryText);
+    }
+    // eslint-disable-next-line no-console
+    console.log(`ecr-ptc on ${sources.length} real files: ${summaryText.trim().split('\n').join('; ')}`);
+    for (const [file, text] of goldens) {
+      expect(`${file}\n${text}`).toBe(`${file}\n${fs.readFileSync(join(GOLDEN, `${file}.golden`), 'utf-8')}`);
+    }
+    expect(summaryText).toBe(fs.readFileSync(join(GOLDEN, 'SUMMARY.txt'), 'utf-8'));
+    expect(fs.readdirSync(GOLDEN, { recursive: true }).filter(f => String(f).endsWith('.golden')).length).toBe(sources.length);
+
+    // a second run changes nothing
+    const snapshot = sources.map(s => fs.readFileSync(join(tree, s.file), 'utf-8'));
+    const second = JSON.parse(cli(['rewrite', tree, ...args]).out) as JsonReport;
+    expect(second.summary.rewritten).toBe(0);
+    expect(second.summary.filesChanged).toBe(0);
+    expect(sources.map(s => fs.readFileSync(join(tree, s.file), 'utf-8'))).toEqual(snapshot);
+
+    // check on the rewritten tree: every moved image is cached, and what is still reported is exactly what rewrite
+    // reported as not servable or left alone
+    const checked = JSON.parse(cli(['check', tree, ...args]).out) as JsonReport;
+    const key = (file: JsonFile, f: JsonFinding) => `${relative(tree, file.path)}:${f.line}: ${f.image}`;
+    const rewritten = report.files.flatMap(file => file.findings.filter(f => f.outcome === 'rewritten').map(f => `${relative(tree, file.path)}:${f.line}`));
+    const cachedAfter = new Set(checked.files.flatMap(file => file.findings.filter(f => f.outcome === 'cached').map(f => `${relative(tree, file.path)}:${f.line}`)));
+    expect(rewritten.filter(r => !cachedAfter.has(r))).toEqual([]);
+    // (a map held whole is "left alone" to rewrite and "not served" to check, which judges it as it stands)
+    const notMoved = (r: JsonReport) => r.files.flatMap(file => file.findings.filter(f => f.outcome !== 'rewritten' && f.outcome !== 'cached')
+      .map(f => key(file, f))).sort();
+    expect(notMoved(checked)).toEqual(notMoved(report));
+
+    // and per file: check exits 0 on a rewritten file that had nothing left to report, non-zero on its original
+    const clean = report.files.filter(f => f.changed && !f.error && f.findings.every(x => x.outcome === 'rewritten' || x.outcome === 'cached'));
+    expect(clean.length).toBeGreaterThan(0);
+    for (const file of clean) {
+      const name = relative(tree, file.path);
+      expect(`${name} ${cli(['check', file.path, ...args]).code}`).toBe(`${name} ${EXIT_OK}`);
+      expect(`${name} ${cli(['check', join(FIXTURES, name), ...args]).code}`).toBe(`${name} ${EXIT_FINDINGS}`);
+    }
+  }, 120_000);
+});
