@@ -70,7 +70,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
     `@aws-sdk/client-ecr@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-secrets-manager@${AWS_SDK_VERSION}`,
     `@aws-sdk/client-sns@${AWS_SDK_VERSION}`,
-    `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`, // tests only: read what a handler published to SNS, through moto
+    `@aws-sdk/client-sqs@${AWS_SDK_VERSION}`, // the mirror's work and dead-letter queues; tests read what a handler published to SNS
     '@types/aws-lambda',
     'aws-sdk-client-mock@^4.1.0',
   ],

@@ -13,6 +13,7 @@ import { CacheHealthFunction } from './cache-health-function';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
 import { BundledHandler, cacheMetric } from '../private/bundled-handler';
+import { CacheMirror } from '../mirror/cache-mirror';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 
@@ -114,6 +115,13 @@ export interface CacheMonitoringProps extends CacheMonitoringOptions {
   readonly scanning?: CacheScanning;
 
   /**
+   * The cache's mirror, whose copy function and dead-letter queue are alarmed too (a failed copy lands in the
+   * dead-letter queue, which the DeadLetters alarm watches).
+   * @default - no mirror
+   */
+  readonly mirror?: CacheMirror;
+
+  /**
    * The `Cache` dimension value of the custom metrics.
    * @default - the construct's unique id
    */
@@ -148,9 +156,9 @@ export class CacheMonitoring extends Construct {
   public readonly cacheName: string;
   /** The namespace of the custom metrics. */
   public readonly metricNamespace: string;
-  /** Every bundled function of the cache (scanning's included). */
+  /** Every bundled function of the cache (scanning's and the mirror's included). */
   public readonly functions: lambda.IFunction[];
-  /** Every dead-letter queue of the cache (scanning's included). */
+  /** Every dead-letter queue of the cache (scanning's and the mirror's included). */
   public readonly deadLetterQueues: sqs.IQueue[];
 
   private readonly prefixes: string[];
@@ -247,8 +255,8 @@ export class CacheMonitoring extends Construct {
       targets: [health.target()],
     });
 
-    this.functions = [...(props.scanning?.functions ?? []), health.function];
-    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), health.deadLetterQueue];
+    this.functions = [...(props.scanning?.functions ?? []), ...(props.mirror?.functions ?? []), health.function];
+    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.mirror?.deadLetterQueues ?? []), health.deadLetterQueue];
     this.alarms = this.createAlarms(props);
     if (props.createDashboard ?? true) {
       this.dashboard = this.createDashboard(props.dashboardName, props.scanning);

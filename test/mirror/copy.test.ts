@@ -1,5 +1,6 @@
 import { randomBytes } from 'crypto';
-import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, parseImageSpec, selectTags } from '../../src/mirror/copy';
+import { parseImageSpec } from '../../src/mirror/contract';
+import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, selectTags } from '../../src/mirror/copy';
 import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
 import {
@@ -236,7 +237,7 @@ describe('pure parts', () => {
     expect(() => parseImageSpec('dotnet/runtime')).toThrow(/has no tag: write repository:tag/);
     expect(() => parseImageSpec('mcr.microsoft.com:443/dotnet/runtime')).toThrow(/has no tag/);
     expect(() => parseImageSpec('Dotnet/runtime:8.0')).toThrow(/is not a repository path/);
-    expect(() => parseImageSpec('dotnet/runtime@sha256:abc')).toThrow(/digests are not mirrored/);
+    expect(() => parseImageSpec('dotnet/runtime@sha256:abc')).toThrow(/name a tag, not a digest/);
     expect(() => parseImageSpec('dotnet/runtime:8.0+x')).toThrow(/is not a tag/);
   });
 
