@@ -181,6 +181,11 @@ project.addTask('bench:organization', {
   exec: 'ts-node --project bench/tsconfig.json bench/organization.bench.ts',
 });
 
+project.addTask('bench:mirror', {
+  description: 'Mirror copy throughput vs a plain streaming download of the same blobs between loopback registries, and peak memory for 200 MB and 1 GB images (docs/BENCHMARKS.md)',
+  exec: 'ts-node --project bench/tsconfig.json bench/mirror.bench.ts',
+});
+
 project.addTask('example:organization', {
   description: 'Synthesize the organization example (central cache + member StackSet) under examples/ with the aws-cdk CLI',
   env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },

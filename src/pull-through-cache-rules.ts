@@ -213,7 +213,8 @@ export class PullThroughCacheRules extends Construct {
     validateUpstreams(this, upstreams);
     this.upstreams = [...upstreams];
     // prefix clashes and the 50-rule quota across the app (mirrored prefixes clash too, but have no rule)
-    registerCache(this, upstreams.filter(u => !isMirror(u)).map(u => u.ecrRepositoryPrefix), upstreams.filter(isMirror).map(u => u.ecrRepositoryPrefix));
+    const prefixesOf = (list: UpstreamRegistry[]) => list.map(u => u.ecrRepositoryPrefix);
+    registerCache(this, prefixesOf(upstreams.filter(u => !isMirror(u))), prefixesOf(upstreams.filter(isMirror)));
     checkSharedCacheUpstreams(this, upstreams); // ECR upstreams on a SharedCache of this app: only its shared prefixes
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;

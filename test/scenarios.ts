@@ -79,8 +79,11 @@ export const SCENARIOS: Record<string, () => Stack> = {
         UpstreamRegistry.ecrPublic(),
         UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] }),
         UpstreamRegistry.mirror({
-          registryUrl: 'registry.redhat.io', ecrRepositoryPrefix: 'redhat', images: ['ubi9/ubi-minimal:9.4'],
-          credentials: UpstreamCredentials.createSecret(), schedule: events.Schedule.cron({ minute: '0', hour: '3' }),
+          registryUrl: 'registry.redhat.io',
+          ecrRepositoryPrefix: 'redhat',
+          images: ['ubi9/ubi-minimal:9.4'],
+          credentials: UpstreamCredentials.createSecret(),
+          schedule: events.Schedule.cron({ minute: '0', hour: '3' }),
         }),
       ],
       nodeRoles: [nodeRole],

@@ -113,7 +113,8 @@ function imageMessage(detail: MirrorImageDetail): string {
 }
 
 /** The upstream's credentials from its secret (`{"username", "accessToken"}`), read once per invocation. */
-async function credentialsOf(upstream: MirrorUpstreamConfig, cache: Map<string, RegistryCredentials | undefined>): Promise<RegistryCredentials | undefined> {
+async function credentialsOf(upstream: MirrorUpstreamConfig, cache: Map<string, RegistryCredentials | undefined>):
+Promise<RegistryCredentials | undefined> {
   if (!upstream.secretArn) {
     return undefined;
   }
@@ -214,7 +215,8 @@ class Run {
 
   /** Copy one image; what became of it decides whether its message leaves the queue. */
   public async copy(detail: MirrorImageDetail, fromDeadLetterQueue: boolean, deliveries: number): Promise<Disposition> {
-    const context = { prefix: detail.prefix, repository: detail.repository, tag: detail.tag, resumes: detail.resumes ?? 0, deliveries, fromDeadLetterQueue };
+    const { prefix, repository, tag } = detail;
+    const context = { prefix, repository, tag, resumes: detail.resumes ?? 0, deliveries, fromDeadLetterQueue };
     try {
       const upstream = this.upstream(detail.prefix);
       if (detail.tag.includes('*')) {
@@ -264,7 +266,8 @@ class Run {
       return 'done';
     }
     sqs ??= new SQSClient(sdkClientConfig());
-    await sqs.send(new SendMessageCommand({ QueueUrl: this.s.workQueueUrl, MessageBody: imageMessage({ ...detail, resumes, reason: undefined, error: undefined }) }));
+    const next = imageMessage({ prefix: detail.prefix, repository: detail.repository, tag: detail.tag, resumes });
+    await sqs.send(new SendMessageCommand({ QueueUrl: this.s.workQueueUrl, MessageBody: next }));
     count(this.s, detail.prefix, { [MirrorMetric.RESUMED]: 1, [MirrorMetric.BYTES]: stop.progress.bytesCopied });
     log('INFO', 'out of time: the rest of the image is handed to a new invocation', { ...context, ...stop.progress, stoppedAt: stop.message });
     return 'done';
@@ -279,7 +282,9 @@ class Run {
     sqs ??= new SQSClient(sdkClientConfig());
     await sqs.send(new SendMessageCommand({
       QueueUrl: this.s.deadLetterQueueUrl,
-      MessageBody: imageMessage({ prefix: detail.prefix, repository: detail.repository, tag: detail.tag, reason: failure.reason, error: failure.message }),
+      MessageBody: imageMessage({
+        prefix: detail.prefix, repository: detail.repository, tag: detail.tag, reason: failure.reason, error: failure.message,
+      }),
     }));
   }
 }
@@ -291,7 +296,8 @@ function asCopyError(error: unknown): CopyError {
   }
   if (error instanceof RegistryError) {
     const unauthorized = error.code === 'UNAUTHORIZED' || error.status === 401 || error.status === 403;
-    return new CopyError(error.message, unauthorized ? FailureReason.UNAUTHORIZED : FailureReason.UPSTREAM_UNAVAILABLE, error.retryable && !unauthorized);
+    const reason = unauthorized ? FailureReason.UNAUTHORIZED : FailureReason.UPSTREAM_UNAVAILABLE;
+    return new CopyError(error.message, reason, error.retryable && !unauthorized);
   }
   const info = awsErrorInfo(error);
   return new CopyError(`${info.name}: ${info.message}`, FailureReason.INTERNAL, true);

@@ -431,7 +431,8 @@ export class RegistryClient {
     }
   }
 
-  private async once(method: string, target: URL, options: SendOptions, authorization: string | undefined, redirects = 0): Promise<http.IncomingMessage> {
+  private async once(method: string, target: URL, options: SendOptions, authorization: string | undefined, redirects = 0):
+  Promise<http.IncomingMessage> {
     const headers: Record<string, string> = { ...options.headers };
     if (authorization) {
       headers.Authorization = authorization;

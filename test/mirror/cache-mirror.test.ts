@@ -29,15 +29,22 @@ function mixed() {
       UpstreamRegistry.ecrPublic(),
       mcr(),
       UpstreamRegistry.mirror({
-        registryUrl: 'registry.redhat.io', ecrRepositoryPrefix: 'redhat', images: ['ubi9/ubi-minimal:9.4'],
-        credentials: UpstreamCredentials.fromSecret(redhatSecret), schedule: events.Schedule.rate(Duration.days(1)),
+        registryUrl: 'registry.redhat.io',
+        ecrRepositoryPrefix: 'redhat',
+        images: ['ubi9/ubi-minimal:9.4'],
+        credentials: UpstreamCredentials.fromSecret(redhatSecret),
+        schedule: events.Schedule.rate(Duration.days(1)),
       }),
     ],
     nodeRoles: [nodeRole],
   });
-  return { stack: s, cache, get template() {
-    return Template.fromStack(s);
-  } };
+  return {
+    stack: s,
+    cache,
+    get template() {
+      return Template.fromStack(s);
+    },
+  };
 }
 
 describe('a rule set mixing native upstreams and mirrors', () => {
@@ -110,7 +117,10 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(upstreams).toEqual([
       { prefix: 'mcr.microsoft.com', registry: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'], maxTagsPerPattern: 5 },
       {
-        prefix: 'redhat', registry: 'registry.redhat.io', images: ['ubi9/ubi-minimal:9.4'], maxTagsPerPattern: 5,
+        prefix: 'redhat',
+        registry: 'registry.redhat.io',
+        images: ['ubi9/ubi-minimal:9.4'],
+        maxTagsPerPattern: 5,
         secretArn: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:ecr-pullthroughcache/redhat-AbCdEf`,
       },
     ]);

@@ -44,7 +44,10 @@ async function drain(q: { url: string }): Promise<Array<{ body: any; messageId: 
 function sqsEvent(bodies: unknown[], from: { arn: string }, receiveCount = 1) {
   return {
     Records: bodies.map(body => ({
-      messageId: randomUUID(), body: JSON.stringify(body), eventSource: 'aws:sqs', eventSourceARN: from.arn,
+      messageId: randomUUID(),
+      body: JSON.stringify(body),
+      eventSource: 'aws:sqs',
+      eventSourceARN: from.arn,
       attributes: { ApproximateReceiveCount: String(receiveCount) },
     })),
   };
@@ -71,7 +74,9 @@ function configure(upstreams: MirrorUpstreamConfig[]): void {
 const plenty = { getRemainingTimeInMillis: () => 900_000 };
 
 beforeAll(async () => {
-  [moto, source, destination] = await Promise.all([startMoto(), startRegistry({ tokenAuth: true, tokenCredentials: true }), startRegistry({ basicAuth: true })]);
+  [moto, source, destination] = await Promise.all([
+    startMoto(), startRegistry({ tokenAuth: true, tokenCredentials: true }), startRegistry({ basicAuth: true }),
+  ]);
   useEndpoint(moto.endpoint);
   process.env.AWS_SDK_MAX_ATTEMPTS = '2';
   sqs = new SQSClient({ endpoint: moto.endpoint, region: 'us-east-1' });

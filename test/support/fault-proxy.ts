@@ -126,7 +126,8 @@ export async function startHttpFaultProxy(target: string, decide: (method: strin
       return;
     }
     const forward = () => {
-      const proxied = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, upstreamRes => {
+      const options = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers };
+      const proxied = http.request(options, upstreamRes => {
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
         if (fault.kind !== 'cut') {
           upstreamRes.pipe(res);

@@ -103,8 +103,14 @@ async function startTokenServer(dir: string, options: StartRegistryOptions): Pro
     });
     const header = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [der] }));
     const claims = base64url(JSON.stringify({
-      iss: 'loopback-issuer', sub: options.tokenCredentials ? REGISTRY_USER : '', aud: url.searchParams.get('service'),
-      exp: now + lifetime - TOKEN_LEEWAY_SECONDS, nbf: now - 1, iat: now - 1, jti: randomUUID(), access,
+      iss: 'loopback-issuer',
+      sub: options.tokenCredentials ? REGISTRY_USER : '',
+      aud: url.searchParams.get('service'),
+      exp: now + lifetime - TOKEN_LEEWAY_SECONDS,
+      nbf: now - 1,
+      iat: now - 1,
+      jti: randomUUID(),
+      access,
     }));
     const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key).toString('base64url');
     issued++;
@@ -114,7 +120,8 @@ async function startTokenServer(dir: string, options: StartRegistryOptions): Pro
   const port = await freePort();
   await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve));
   return {
-    server, certFile,
+    server,
+    certFile,
     realm: `http://127.0.0.1:${port}/token`,
     issued: () => issued,
     setLifetime: seconds => lifetime = seconds,
@@ -378,7 +385,9 @@ export async function pushIndex(registry: OciRegistry, repository: string, tag: 
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.index.v1+json',
     manifests: images.map((image, i) => ({
-      mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.digest, size: image.manifest.length,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: image.digest,
+      size: image.manifest.length,
       platform: { os: platforms[i].os, architecture: platforms[i].architecture },
     })),
   }));
