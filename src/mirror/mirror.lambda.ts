@@ -304,13 +304,13 @@ function asCopyError(error: unknown): CopyError {
 }
 
 export async function handler(input: unknown, context?: InvocationContext): Promise<BatchResult | void> {
-  const s = settings();
-  const run = new Run(s, context);
   const envelope = openEnvelope(input);
   if (envelope.kind === 'invalid') {
     log('ERROR', 'invocation rejected', { reason: envelope.problem });
     throw new Error(`invocation rejected: ${envelope.problem}`);
   }
+  const s = settings();
+  const run = new Run(s, context);
   if (envelope.kind === 'event') {
     const event = envelope.event;
     if (event['detail-type'] === MirrorEvent.IMAGE) {
