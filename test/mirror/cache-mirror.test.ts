@@ -151,6 +151,16 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1209600, VisibilityTimeout: 5400 });
   });
 
+  test('images the mirror pushes are scanned: the push rule covers the mirror prefixes', () => {
+    const { template } = mixed();
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({
+        'detail-type': ['ECR Image Action'],
+        'detail': Match.objectLike({ 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'mcr.microsoft.com/' }, { prefix: 'redhat/' }] }),
+      }),
+    });
+  });
+
   test('monitoring alarms on the copy function\'s errors and its dead-letter queue', () => {
     const { cache } = mixed();
     expect(cache.monitoring!.functions).toContain(cache.mirror!.copyFunction);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'crypto';
+import * as http from 'http';
+import { AddressInfo } from 'net';
 import { parseImageSpec } from '../../src/mirror/contract';
 import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, selectTags } from '../../src/mirror/copy';
 import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
@@ -228,6 +230,35 @@ describe('copy between two registries on loopback', () => {
     expect(selectTags(tags, '8.0.?', 2)).toEqual([]);
     expect(selectTags(tags, '8.0.*[0-9]', 5)).toEqual([]);
   });
+});
+
+test('a blob redirected to another host (a CDN) is fetched there without the registry\'s credentials', async () => {
+  const seen: Array<string | undefined> = [];
+  const cdn = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.end('layer bytes');
+  });
+  const registry = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(307, { Location: `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/signed/blob?sig=abc` });
+    res.end();
+  });
+  await Promise.all([cdn, registry].map(server => new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))));
+  try {
+    const client = new RegistryClient({ url: `http://127.0.0.1:${(registry.address() as AddressInfo).port}`, authorization: 'Basic c2VjcmV0' });
+    const body = await client.getBlob('team/app', digestOf(Buffer.from('layer bytes')));
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+    }
+    expect(String(Buffer.concat(chunks))).toBe('layer bytes');
+    expect(seen).toEqual(['Basic c2VjcmV0', undefined]);
+  } finally {
+    for (const server of [cdn, registry]) {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
 });
 
 describe('pure parts', () => {
