@@ -165,6 +165,9 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     const { cache } = mixed();
     expect(cache.monitoring!.functions).toContain(cache.mirror!.copyFunction);
     expect(cache.monitoring!.deadLetterQueues).toContain(cache.mirror!.deadLetterQueue);
+    const dashboard = JSON.stringify(Template.fromStack(cache.node.scope as Stack).findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboard).toMatch(/Mirror: images/);
+    expect(dashboard).toMatch(new RegExp(`SEARCH\\('\\{EcrPullThroughCache,Cache,Reason\\} MetricName=\\W+ImageCopyFailures\\W+ Cache=\\W+${cache.mirror!.cacheName}`));
     expect(cache.mirror!.metricCopyFailures().toMetricConfig().metricStat).toMatchObject({
       namespace: 'EcrPullThroughCache', metricName: 'ImageCopyFailures', dimensions: [{ name: 'Cache', value: cache.monitoring!.cacheName }],
     });
