@@ -283,12 +283,9 @@ export class RegistryClient {
   /** Whether the repository has the blob. */
   public async hasBlob(repository: string, digest: string): Promise<boolean> {
     const res = await this.send('HEAD', `/v2/${repository}/blobs/${digest}`, { repository, followRedirects: true });
-    res.resume();
-    if (res.statusCode === 200) {
-      return true;
-    }
-    if (res.statusCode === 404) {
-      return false;
+    if (res.statusCode === 200 || res.statusCode === 404) {
+      res.resume();
+      return res.statusCode === 200;
     }
     throw await responseError(res, `HEAD blob ${repository}@${digest}`);
   }
@@ -309,11 +306,12 @@ export class RegistryClient {
   public async mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
     const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
     const res = await this.send('POST', `/v2/${repository}/blobs/uploads/${query}`, { repository, push: true, headers: { 'Content-Length': '0' } });
-    res.resume();
     if (res.statusCode === 201) {
+      res.resume();
       return true;
     }
     if (res.statusCode === 202 && typeof res.headers.location === 'string') {
+      res.resume();
       await this.cancelUpload(repository, res.headers.location);
       return false;
     }
@@ -328,11 +326,11 @@ export class RegistryClient {
   public async uploadBlob(repository: string, digest: string, size: number, source: Readable): Promise<number> {
     const what = `upload ${digest} to ${repository}`;
     const start = await this.send('POST', `/v2/${repository}/blobs/uploads/`, { repository, push: true, headers: { 'Content-Length': '0' } });
-    start.resume();
     if (start.statusCode !== 202 || typeof start.headers.location !== 'string') {
       source.destroy();
       throw await responseError(start, `${what}: start`);
     }
+    start.resume();
     let location = start.headers.location;
     const tap = new DigestTap();
     try {

@@ -221,6 +221,17 @@ describe('copy between two registries on loopback', () => {
     expect(error).toMatchObject({ reason: FailureReason.UNAUTHORIZED, retryable: false });
   });
 
+  test('a destination that refuses the token fails with DestinationRejected at its first request, not retried', async () => {
+    await pushImage(source, 'denied/app', 'v1', [layer(1_000)]);
+    const from = new RegistryClient({ url: source.url, credentials });
+    const to = new RegistryClient({ url: destination.url, authorization: `Basic ${Buffer.from('AWS:expired').toString('base64')}` });
+    const error = await new ImageCopier(from, to, { retryDelayMs: 10 }).copy({ sourceRepository: 'denied/app', destinationRepository: 'm/denied/app', tag: 'v1' })
+      .catch(e => e);
+    expect(error).toMatchObject({ reason: FailureReason.DESTINATION_REJECTED, retryable: false });
+    expect(error.message).toBe('destination: HEAD /v2/m/denied/app/manifests/v1: the registry refused the token: HTTP 401');
+    expect(to.requestCount).toBe(1);
+  });
+
   test('tags of a repository, with a pattern and a bound: the highest versions', async () => {
     for (const tag of ['8.0.9', '8.0.10', '8.0.2', '9.0.0', '8.0.10-alpine']) {
       await pushImage(source, 'dotnet/sdk', tag, [layer(100)]);
