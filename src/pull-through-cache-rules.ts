@@ -7,7 +7,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
+import { ImageReference } from './image-reference';
 import { CacheMirror, CacheMirrorOptions } from './mirror/cache-mirror';
+import { specsInclude } from './mirror/contract';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
@@ -369,6 +371,7 @@ export class PullThroughCacheRules extends Construct {
         if (mapped.warning) {
           Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', mapped.warning);
         }
+        this.warnUnlistedMirrorImage(image);
         return mapped.uri!;
       case MappingStatus.ALREADY_CACHED:
         return image;
@@ -483,6 +486,16 @@ export class PullThroughCacheRules extends Construct {
    */
   public metricDeadLetterAge(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
     return this.requireMonitoring('metricDeadLetterAge').metricDeadLetterAge(props);
+  }
+
+  /** A mirrored registry serves only the images its mirror copies: any other is missing from the cache at pull time. */
+  private warnUnlistedMirrorImage(image: string): void {
+    const ref = ImageReference.parse(image);
+    const mirror = this.upstreams.find(u => isMirror(u) && u.referenceHost === ref.registry);
+    if (mirror && !specsInclude(mirror._mirror!.images, ref.repository, ref.tag)) {
+      Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:imageNotMirrored', `'${image}' is served from the '${mirror.ecrRepositoryPrefix}' `
+        + `mirror, which copies only ${mirror._mirror!.images.join(', ')}: nothing copies this image, so pulls of it fail. Add it to the mirror's images.`);
+    }
   }
 
   private requireMonitoring(method: string): CacheMonitoring {

@@ -107,3 +107,14 @@ export function parseImageSpec(spec: string): ImageSpec {
   }
   return { repository, tag, pattern };
 }
+
+/** Whether `tag` matches a pattern where `*` stands for any run of characters. */
+export function matchesTagPattern(tag: string, pattern: string): boolean {
+  const re = new RegExp(`^${pattern.split('*').map(p => p.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
+  return re.test(tag);
+}
+
+/** Whether one of the image specs names `repository:tag` (exactly, or through a pattern). */
+export function specsInclude(specs: readonly string[], repository: string, tag: string | undefined): boolean {
+  return tag !== undefined && specs.map(parseImageSpec).some(s => s.repository === repository && (s.pattern ? matchesTagPattern(tag, s.tag) : s.tag === tag));
+}

@@ -16,6 +16,7 @@
  *
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
+import { matchesTagPattern } from './contract';
 import { INDEX_TYPES, Manifest, MediaType, RegistryClient, RegistryError } from './oci-client';
 
 /** Why an image could not be copied (the `Reason` dimension of the failure metric). */
@@ -302,12 +303,6 @@ export class ImageCopier {
       }
     }
   }
-}
-
-/** Whether `tag` matches a pattern where `*` stands for any run of characters. */
-export function matchesTagPattern(tag: string, pattern: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map(p => p.replace(/[.+?^${}()|[\]\\-]/g, '\\$&')).join('.*')}$`);
-  return re.test(tag);
 }
 
 /** Orders tags as versions: runs of digits compare as numbers (`8.0.10` after `8.0.9`), the rest as text. */

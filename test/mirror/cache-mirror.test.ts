@@ -1,5 +1,5 @@
 import { Aspects, Duration, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -72,6 +72,15 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     Aspects.of(s.node.root).add(new CachedImages({ cache }));
     const containers = Object.values(Template.fromStack(s).findResources('AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions;
     expect(containers[0].Image).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/aspnet:8.0.11`);
+  });
+
+  test('imageUri warns about a mirrored registry\'s image that the mirror does not copy', () => {
+    const { stack: s, cache } = mixed();
+    cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0'); // listed
+    cache.imageUri('mcr.microsoft.com/dotnet/aspnet:8.0.11'); // matches the pattern
+    cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0'); // not copied
+    const warnings = Annotations.fromStack(s).findWarning('*', Match.stringLikeRegexp('mirror')).map(w => String(w.entry.data));
+    expect(warnings).toEqual([expect.stringMatching(/^'mcr\.microsoft\.com\/dotnet\/sdk:8\.0' is served from the 'mcr\.microsoft\.com' mirror, which copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*: nothing copies this image/)]);
   });
 
   test('node roles pull mirrored prefixes only: the import and create actions stay on the pull through prefixes', () => {
