@@ -116,5 +116,6 @@ export function matchesTagPattern(tag: string, pattern: string): boolean {
 
 /** Whether one of the image specs names `repository:tag` (exactly, or through a pattern). */
 export function specsInclude(specs: readonly string[], repository: string, tag: string | undefined): boolean {
-  return tag !== undefined && specs.map(parseImageSpec).some(s => s.repository === repository && (s.pattern ? matchesTagPattern(tag, s.tag) : s.tag === tag));
+  return tag !== undefined && specs.map(parseImageSpec)
+    .some(s => s.repository === repository && (s.pattern ? matchesTagPattern(tag, s.tag) : s.tag === tag));
 }
