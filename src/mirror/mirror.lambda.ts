@@ -322,8 +322,7 @@ export async function handler(input: unknown, context?: InvocationContext): Prom
   }
   const batchItemFailures: { itemIdentifier: string }[] = [];
   for (const record of envelope.records) {
-    const fromDeadLetterQueue = (input as { Records: Array<{ messageId: string; eventSourceARN?: string }> }).Records
-      .find(r => r.messageId === record.messageId)?.eventSourceARN === s.deadLetterQueueArn;
+    const fromDeadLetterQueue = record.queueArn === s.deadLetterQueueArn;
     try {
       if (!record.event) {
         throw new Error(record.problem);
