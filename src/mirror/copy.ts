@@ -294,9 +294,8 @@ export class ImageCopier {
         }
         const retryable = error instanceof RegistryError && error.retryable;
         if (!retryable || attempt >= this.attempts) {
-          // a failed upload is the destination's fault only when the destination answered
-          const blame = error instanceof RegistryError && /^upload |: (PATCH|commit|start)/.test(error.message) && error.status !== undefined ? 'destination' : side;
-          throw classify(error, blame);
+          // a streamed blob copy says which end failed: the source's bytes, or the registry receiving them
+          throw classify(error, (error instanceof RegistryError && error.origin) || side);
         }
         this.options.onRetry?.(what, attempt, error as Error);
         await new Promise(r => setTimeout(r, Math.random() * this.retryDelayMs * 2 ** (attempt - 1)));

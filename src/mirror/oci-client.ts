@@ -42,6 +42,8 @@ export class RegistryError extends Error {
     public readonly retryable: boolean,
     /** The registry's error code (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `DENIED`, ...), when it sent one. */
     public readonly code?: string,
+    /** In a streamed copy: whether the bytes' source or the registry receiving them failed. */
+    public readonly origin?: 'source' | 'destination',
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -333,6 +335,9 @@ export class RegistryClient {
     start.resume();
     let location = start.headers.location;
     const tap = new DigestTap();
+    let sourceFailed = false;
+    source.once('error', () => sourceFailed = true);
+    source.once('aborted', () => sourceFailed = true);
     try {
       const res = await this.stream('PATCH', location, repository, source, tap);
       if (res.statusCode !== 202 && res.statusCode !== 204) {
@@ -342,7 +347,7 @@ export class RegistryClient {
       location = typeof res.headers.location === 'string' ? res.headers.location : location;
       if (tap.bytes !== size || tap.digest() !== digest) {
         throw new RegistryError(`${what}: the source sent ${tap.bytes} of ${size} bytes${tap.bytes === size ? ', with another digest' : ''}`,
-          undefined, true);
+          undefined, true, undefined, 'source');
       }
       const commit = new URL(location, this.url);
       commit.searchParams.set('digest', digest);
@@ -355,7 +360,8 @@ export class RegistryClient {
     } catch (error) {
       source.destroy();
       await this.cancelUpload(repository, location).catch(() => undefined);
-      throw networkError(error, what);
+      const e = networkError(error, what);
+      throw new RegistryError(e.message, e.status, e.retryable, e.code, e.origin ?? (sourceFailed ? 'source' : 'destination'));
     }
   }
 

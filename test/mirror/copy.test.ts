@@ -165,6 +165,17 @@ describe('copy between two registries on loopback', () => {
       expect(await fetchManifest(destination, 'm/flaky/down', pushed.digest)).toBeUndefined();
     });
 
+    test('a destination that keeps failing uploads is DestinationRejected (retryable), not blamed on the upstream', async () => {
+      await pushImage(source, 'flaky/dest', 'v1', [layer(30_000)]);
+      proxy = await startHttpFaultProxy(destination.url, method => (method === 'PATCH' ? { kind: 'status', status: 503 } : { kind: 'pass' }));
+      const from = new RegistryClient({ url: source.url, credentials });
+      const to = new RegistryClient({ url: proxy.endpoint, authorization: destination.authorization });
+      const error = await new ImageCopier(from, to, { retryDelayMs: 10, attempts: 2 })
+        .copy({ sourceRepository: 'flaky/dest', destinationRepository: 'm/flaky/dest', tag: 'v1' }).catch(e => e);
+      expect(error).toMatchObject({ reason: FailureReason.DESTINATION_REJECTED, retryable: true });
+      expect(error.message).toMatch(/^destination: upload sha256:[a-f0-9]{64} to m\/flaky\/dest: PATCH: HTTP 503/);
+    });
+
     test('a token that expires in the middle of a copy is fetched again, and the copy completes', async () => {
       await pushImage(source, 'slow/app', 'v1', [layer(100_000), layer(50_000)]);
       // tokens now really live 2 s, though the token server still announces 300 s: the client cannot see it coming
