@@ -6,6 +6,7 @@ export * from './pull-through-cache-rules';
 export * from './cached-images';
 export * from './scanning/cache-scanning';
 export * from './monitoring/cache-monitoring';
+export * from './mirror/cache-mirror';
 export * from './organization/shared-cache';
 export * from './organization/shared-cache-member';
 export * from './organization/shared-cache-stack-set';

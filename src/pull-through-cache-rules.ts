@@ -7,6 +7,9 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
+import { ImageReference } from './image-reference';
+import { CacheMirror, CacheMirrorOptions } from './mirror/cache-mirror';
+import { specsInclude } from './mirror/contract';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
@@ -134,6 +137,12 @@ export interface PullThroughCacheRulesProps {
   readonly enableMonitoring?: boolean;
 
   /**
+   * How the mirror copies the images of `UpstreamRegistry.mirror` upstreams (see `CacheMirror`).
+   * @default - up to 2 copies at once, 1024 MB, logs kept a month
+   */
+  readonly mirror?: CacheMirrorOptions;
+
+  /**
    * How the cache's health is measured, alarmed and shown.
    * @default - alarms on sync failures, CRITICAL findings, handler errors, dead letters and rejected credentials,
    * to a new SNS topic; a credential canary every hour; pulls counted every 15 minutes; a dashboard
@@ -158,7 +167,10 @@ export class PullThroughCacheRules extends Construct {
   /** The upstreams, in the order given. */
   public readonly upstreams: UpstreamRegistry[];
 
-  /** One `AWS::ECR::PullThroughCacheRule` per upstream, in the order of `upstreams`. */
+  /**
+   * One `AWS::ECR::PullThroughCacheRule` per upstream ECR pulls through, in the order of `upstreams`
+   * (mirrored upstreams have none).
+   */
   public readonly rules: ecr.CfnPullThroughCacheRule[];
 
   /** One `AWS::ECR::RepositoryCreationTemplate` per cache prefix (empty when `createRepositoryTemplates` is false). */
@@ -188,6 +200,13 @@ export class PullThroughCacheRules extends Construct {
    */
   public readonly monitoring?: CacheMonitoring;
 
+  /**
+   * The mirror that copies the images of `UpstreamRegistry.mirror` upstreams: its copy function, queues,
+   * schedules and metrics.
+   * @default - undefined when no upstream is a mirror
+   */
+  public readonly mirror?: CacheMirror;
+
   private readonly templatesTagRepositories: boolean;
 
   constructor(scope: Construct, id: string, props: PullThroughCacheRulesProps) {
@@ -196,7 +215,9 @@ export class PullThroughCacheRules extends Construct {
     const upstreams = props?.upstreams;
     validateUpstreams(this, upstreams);
     this.upstreams = [...upstreams];
-    registerCache(this, upstreams.map(u => u.ecrRepositoryPrefix)); // prefix clashes and the 50-rule quota across the app
+    // prefix clashes and the 50-rule quota across the app (mirrored prefixes clash too, but have no rule)
+    const prefixesOf = (list: UpstreamRegistry[]) => list.map(u => u.ecrRepositoryPrefix);
+    registerCache(this, prefixesOf(upstreams.filter(u => !isMirror(u))), prefixesOf(upstreams.filter(isMirror)));
     checkSharedCacheUpstreams(this, upstreams); // ECR upstreams on a SharedCache of this app: only its shared prefixes
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
@@ -219,6 +240,7 @@ export class PullThroughCacheRules extends Construct {
         + 'but createRepositoryTemplates is false. Remove one of them.');
     }
     this.templatesTagRepositories = createTemplates && (options.resourceTags?.length ?? 0) > 0;
+    const mirrored = upstreams.filter(isMirror);
     const template = createTemplates ? this.templateSettings(options) : undefined;
     this.templateRole = template?.role;
 
@@ -227,6 +249,18 @@ export class PullThroughCacheRules extends Construct {
     const credentialChecks: CredentialCheck[] = [];
     for (const upstream of upstreams) {
       const upstreamScope = new Construct(this, constructIdFor(upstream.ecrRepositoryPrefix));
+      if (template && isMirror(upstream)) {
+        // no rule: the mirror pushes, and ECR creates each repository on its first push from this template
+        this.repositoryTemplates.push(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
+          prefix: upstream.ecrRepositoryPrefix,
+          appliedFor: ['CREATE_ON_PUSH'],
+          description: `Repositories of the '${upstream.ecrRepositoryPrefix}' mirror (images copied from ${upstream.registryUrl})`,
+          ...template.properties,
+        }));
+      }
+      if (isMirror(upstream)) {
+        continue;
+      }
       const { rule, secret } = this.createRule(upstreamScope, upstream);
       this.rules.push(rule);
       if (secret) {
@@ -257,6 +291,19 @@ export class PullThroughCacheRules extends Construct {
       });
     }
 
+    if (props.mirror && mirrored.length === 0) {
+      throw new Error(`${this.node.path}: mirror options are set, but no upstream is a mirror. Add an UpstreamRegistry.mirror() upstream or drop them.`);
+    }
+    if (mirrored.length > 0) {
+      this.mirror = new CacheMirror(this, 'Mirror', {
+        ...props.mirror,
+        upstreams: mirrored,
+        cacheName: Names.uniqueId(this),
+        metricNamespace: props.mirror?.metricNamespace ?? props.scanning?.metricNamespace,
+        tagsRepositories: this.templatesTagRepositories,
+      });
+    }
+
     if (props.enableMonitoring === false && props.monitoring) {
       throw new Error(`${this.node.path}: monitoring options are set, but enableMonitoring is false. Remove one of them.`);
     }
@@ -266,6 +313,7 @@ export class PullThroughCacheRules extends Construct {
         repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
         credentialChecks,
         scanning: this.scanning,
+        mirror: this.mirror,
         cacheName: Names.uniqueId(this),
       });
     }
@@ -293,9 +341,9 @@ export class PullThroughCacheRules extends Construct {
    * For ECS, grant the task *execution* role (`taskDefinition.obtainExecutionRole()`): it pulls the images.
    */
   public grantPull(grantee: iam.IGrantable): iam.Grant {
-    const [onCache, token] = this.pullStatements();
-    return iam.Grant.addToPrincipal({ grantee, actions: onCache.actions, resourceArns: onCache.resources })
-      .combine(iam.Grant.addToPrincipal({ grantee, actions: token.actions, resourceArns: token.resources }));
+    return this.pullStatements()
+      .map(statement => iam.Grant.addToPrincipal({ grantee, actions: statement.actions, resourceArns: statement.resources }))
+      .reduce((all, grant) => all.combine(grant));
   }
 
   /** The ARNs that cover every repository of the cache: `arn:<partition>:ecr:<region>:<account>:repository/<prefix>/*` per prefix. */
@@ -324,6 +372,7 @@ export class PullThroughCacheRules extends Construct {
         if (mapped.warning) {
           Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', mapped.warning);
         }
+        this.warnUnlistedMirrorImage(image);
         return mapped.uri!;
       case MappingStatus.ALREADY_CACHED:
         return image;
@@ -450,6 +499,16 @@ export class PullThroughCacheRules extends Construct {
     return this.requireMonitoring('metricDeadLetterAge').metricDeadLetterAge(props);
   }
 
+  /** A mirrored registry serves only the images its mirror copies: any other is missing from the cache at pull time. */
+  private warnUnlistedMirrorImage(image: string): void {
+    const ref = ImageReference.parse(image);
+    const mirror = this.upstreams.find(u => isMirror(u) && u.referenceHost === ref.registry);
+    if (mirror && !specsInclude(mirror._mirror!.images, ref.repository, ref.tag)) {
+      Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:imageNotMirrored', `'${image}' is served from the '${mirror.ecrRepositoryPrefix}' `
+        + `mirror, which copies only ${mirror._mirror!.images.join(', ')}: nothing copies this image, so pulls of it fail. Add it to the mirror's images.`);
+    }
+  }
+
   private requireMonitoring(method: string): CacheMonitoring {
     if (!this.monitoring) {
       throw new Error(`${this.node.path}.${method}(): monitoring is off (enableMonitoring: false), so nothing publishes this metric.`);
@@ -472,12 +531,19 @@ export class PullThroughCacheRules extends Construct {
     return upstream.ecrRepositoryPrefix;
   }
 
-  /** The two statements of a pull grant: the cache repositories, and the token (which has no resource type). */
+  /**
+   * The statements of a pull grant: the cache repositories, and the token (which has no resource type). Mirrored
+   * prefixes are pulled only: their images are pushed by the mirror, never imported on a pull.
+   */
   private pullStatements(): iam.PolicyStatement[] {
     const actions = [...PULL_ACTIONS, ...FIRST_PULL_ACTIONS, ...(this.templatesTagRepositories ? ['ecr:TagResource'] : [])];
+    const arns = this.cacheRepositoryArns();
+    const pulledThrough = arns.filter((_, i) => !isMirror(this.upstreams[i]));
+    const mirrored = arns.filter((_, i) => isMirror(this.upstreams[i]));
     return [
-      new iam.PolicyStatement({ actions, resources: this.cacheRepositoryArns() }),
+      ...(pulledThrough.length > 0 ? [new iam.PolicyStatement({ actions, resources: pulledThrough })] : []),
       new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+      ...(mirrored.length > 0 ? [new iam.PolicyStatement({ actions: PULL_ACTIONS, resources: mirrored })] : []),
     ];
   }
 
@@ -574,6 +640,10 @@ export class PullThroughCacheRules extends Construct {
   }
 }
 
+function isMirror(upstream: UpstreamRegistry): boolean {
+  return upstream.registryType === UpstreamRegistryType.MIRROR;
+}
+
 /** Construct ids are API: derive them from the prefix (stable across reordering), never from a position. */
 function constructIdFor(prefix: string): string {
   return prefix.replace(/\//g, '+');
@@ -584,8 +654,9 @@ function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | und
   if (!Array.isArray(upstreams) || upstreams.length === 0) {
     throw new Error(`${where}: upstreams is empty. List at least one registry, for example upstreams: [UpstreamRegistry.ecrPublic()].`);
   }
-  if (upstreams.length > MAX_RULES) {
-    throw new Error(`${where}: ${upstreams.length} upstreams, but ECR allows at most ${MAX_RULES} pull through cache rules per Region `
+  const ruleCount = upstreams.filter(u => u?.registryType !== UpstreamRegistryType.MIRROR).length;
+  if (ruleCount > MAX_RULES) {
+    throw new Error(`${where}: ${ruleCount} upstreams, but ECR allows at most ${MAX_RULES} pull through cache rules per Region `
       + '(a quota that cannot be raised). Split them across Regions or drop some.');
   }
   const byPrefix = new Map<string, UpstreamRegistry>();

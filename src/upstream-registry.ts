@@ -1,5 +1,7 @@
 import { Token } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { parseImageSpec } from './mirror/contract';
 import {
   AZURE_REGISTRY_URL, CatalogueEntry, ECR_REGISTRY_URL, UpstreamAuth,
   catalogueEntry, entryForHost, prefixProblem, unsupportedRegistryMessage,
@@ -26,6 +28,11 @@ export enum UpstreamRegistryType {
   CHAINGUARD = 'chainguard',
   /** Another private Amazon ECR registry, `<account>.dkr.ecr.<region>.amazonaws.com`. */
   ECR = 'ecr',
+  /**
+   * Not an ECR upstream type: a registry ECR cannot pull through, whose named images the library's mirror
+   * copies into the cache (`UpstreamRegistry.mirror`). No pull through cache rule is created for it.
+   */
+  MIRROR = 'mirror',
 }
 
 /** Options common to every upstream. */
@@ -81,6 +88,37 @@ export interface EcrUpstreamOptions extends UpstreamOptions {
   readonly upstreamRepositoryPrefix?: string;
 }
 
+/** Options for `UpstreamRegistry.mirror`: a registry ECR cannot pull through, served by copying named images. */
+export interface MirrorUpstreamOptions extends UpstreamOptions {
+  /** The registry host as image references name it: `mcr.microsoft.com`, `registry.access.redhat.com`, `gcr.io`. */
+  readonly registryUrl: string;
+
+  /**
+   * The images to copy, as `repository:tag` without the host (`dotnet/runtime:8.0`), or `repository:pattern`
+   * where `*` matches any characters (`dotnet/runtime:8.0.*`): the highest `maxTagsPerPattern` matching tags,
+   * ordered as versions (`8.0.10` after `8.0.9`).
+   */
+  readonly images: string[];
+
+  /**
+   * At most this many tags are copied for each pattern in `images`.
+   * @default 5
+   */
+  readonly maxTagsPerPattern?: number;
+
+  /**
+   * When the images are copied again. A tag is copied only when upstream moved it (two HEAD requests otherwise).
+   * @default - every 6 hours
+   */
+  readonly schedule?: events.Schedule;
+
+  /**
+   * Credentials for the upstream, read by the copy function from Secrets Manager.
+   * @default - anonymous pulls
+   */
+  readonly credentials?: UpstreamCredentials;
+}
+
 /** Options for `UpstreamRegistry.fromUrl`. */
 export interface UpstreamFromUrlOptions extends UpstreamOptions {
   /**
@@ -106,7 +144,8 @@ export interface UpstreamFromUrlOptions extends UpstreamOptions {
  * A registry ECR can pull through, with the cache prefix it is served under.
  *
  * One factory per upstream type ECR supports. Registries ECR cannot pull through (`mcr.microsoft.com`,
- * `registry.access.redhat.com`, `gcr.io`, ...) have no factory, and `fromUrl` refuses them.
+ * `registry.access.redhat.com`, `gcr.io`, ...) are served by copying named images: `UpstreamRegistry.mirror`;
+ * `fromUrl` refuses them and says so.
  */
 export class UpstreamRegistry {
   /** Amazon ECR Public (`public.ecr.aws`), default prefix `ecr-public`. */
@@ -159,6 +198,67 @@ export class UpstreamRegistry {
     const url = checkRegistryUrl(options?.registryUrl, ECR_REGISTRY_URL, 'ecr', 'a private ECR registry',
       '<12-digit account>.dkr.ecr.<region>.amazonaws.com\', with no scheme or path, for example \'111122223333.dkr.ecr.eu-west-1.amazonaws.com');
     return UpstreamRegistry.fromCatalogue('ecr', options, url);
+  }
+
+  /**
+   * A registry ECR cannot pull through (`mcr.microsoft.com`, `registry.access.redhat.com`, `registry.redhat.io`,
+   * `gcr.io`, `*.pkg.dev`, `nvcr.io`, a self-managed GitLab, any OCI registry): the listed images are copied
+   * into the cache on a schedule by the cache's mirror (`PullThroughCacheRules.mirror`), and pulled from ECR
+   * like cached images. The default prefix is the host itself (`mcr.microsoft.com/dotnet/runtime:8.0` is
+   * cached as `<registry>/mcr.microsoft.com/dotnet/runtime:8.0`).
+   */
+  public static mirror(options: MirrorUpstreamOptions): UpstreamRegistry {
+    const where = 'UpstreamRegistry.mirror';
+    if (typeof options?.registryUrl !== 'string') {
+      throw new Error(`${where}: registryUrl is required, for example 'mcr.microsoft.com'.`);
+    }
+    const host = options.registryUrl.replace(/^https?:\/\//, '').replace(/\/+$/, '').toLowerCase();
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/.test(host)) {
+      throw new Error(`${where}: registryUrl '${options.registryUrl}' is not a registry host. Use the host as image references write it, `
+        + 'for example \'mcr.microsoft.com\' or \'registry.example.com:5000\' (no path).');
+    }
+    const native = entryForHost(host);
+    if (native) {
+      throw new Error(`${where}: ECR pulls through ${host} (${native.displayName}) itself, with no copy: use UpstreamRegistry.fromUrl('${host}') `
+        + 'or its own factory instead.');
+    }
+    const prefix = options.ecrRepositoryPrefix ?? host;
+    if (options.ecrRepositoryPrefix === undefined && prefixProblem(host) !== undefined) {
+      throw new Error(`${where}: the host '${host}' cannot be the cache prefix (${prefixProblem(host)}). Set ecrRepositoryPrefix, for example '${
+        host.replace(/:\d+$/, '').split('.')[0]}'.`);
+    }
+    const images = options.images;
+    if (!Array.isArray(images) || images.length === 0) {
+      throw new Error(`${where} (${host}): images is empty. Name the images to copy, for example images: ['dotnet/runtime:8.0'].`);
+    }
+    for (const image of images) {
+      if (typeof image === 'string' && image.toLowerCase().startsWith(`${host}/`)) {
+        throw new Error(`${where} (${host}): images has '${image}', which starts with the registry host: write '${image.slice(host.length + 1)}'.`);
+      }
+      try {
+        parseImageSpec(image);
+      } catch (e) {
+        throw new Error(`${where} (${host}): images has ${(e as Error).message}.`);
+      }
+    }
+    const duplicate = images.find((image, i) => images.indexOf(image) !== i);
+    if (duplicate) {
+      throw new Error(`${where} (${host}): images lists '${duplicate}' twice.`);
+    }
+    const maxTags = options.maxTagsPerPattern ?? 5;
+    if (!Number.isInteger(maxTags) || maxTags < 1 || maxTags > 100) {
+      throw new Error(`${where} (${host}): maxTagsPerPattern is ${maxTags}; use a whole number from 1 to 100.`);
+    }
+    const entry: CatalogueEntry = {
+      registryType: UpstreamRegistryType.MIRROR,
+      displayName: `${host} (copied by the mirror)`,
+      registryUrl: host,
+      defaultPrefix: prefix,
+      auth: options.credentials ? UpstreamAuth.SECRET : UpstreamAuth.NONE,
+    };
+    const upstream = new UpstreamRegistry(entry, host, options);
+    (upstream as { _mirror?: unknown })._mirror = { images: [...images], maxTagsPerPattern: maxTags, schedule: options.schedule };
+    return upstream;
   }
 
   /**
@@ -241,6 +341,12 @@ export class UpstreamRegistry {
    * @internal
    */
   public readonly _origin?: UpstreamRegistry;
+
+  /**
+   * For a mirror (`registryType` MIRROR): what the mirror copies, and when.
+   * @internal
+   */
+  public readonly _mirror?: { readonly images: string[]; readonly maxTagsPerPattern: number; readonly schedule?: events.Schedule };
 
   private constructor(entry: CatalogueEntry, registryUrl: string, options: UpstreamFromUrlOptions) {
     const factory = `UpstreamRegistry (${entry.displayName})`;

@@ -52,6 +52,18 @@ describe.each([
     'Cache/NodePullPolicy': [arn('ecr-public'), arn('docker-hub'), 'AwsSolutions-IAM5[Resource::*]'],
     'Cache/docker-hub/Credentials': ['AwsSolutions-SMG4'],
   }],
+  ['mirror', {
+    ...scanning(['ecr-public', 'mcr.microsoft.com', 'redhat'], 'eu-west-1', '111122223333'),
+    'Cache/NodePullPolicy': [
+      ...['ecr-public', 'mcr.microsoft.com', 'redhat'].map(p => arn(p, 'eu-west-1', '111122223333')), 'AwsSolutions-IAM5[Resource::*]',
+    ],
+    'Cache/Mirror/Copier/ServiceRole/DefaultPolicy': [
+      ...['mcr.microsoft.com', 'redhat'].map(p => arn(p, 'eu-west-1', '111122223333')), 'AwsSolutions-IAM5[Resource::*]',
+    ],
+    'Cache/Mirror/Copier/Function': ['AwsSolutions-L1'],
+    'Cache/Mirror/Copier/DeadLetterQueue': ['AwsSolutions-SQS3'],
+    'Cache/Mirror/redhat/Credentials': ['AwsSolutions-SMG4'],
+  }],
   ['organization-central', {
     ...scanning(['ecr-public', 'k8s', 'quay', 'docker-hub'], 'eu-west-1', '111122223333'),
     'Cache/docker-hub/Credentials': ['AwsSolutions-SMG4'],

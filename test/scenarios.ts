@@ -1,6 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -92,6 +93,30 @@ export const SCENARIOS: Record<string, () => Stack> = {
     });
     cache.nodeMirrors({ fallbackToUpstream: true }).addNodegroup(cluster, 'BottlerocketNodes', {
       amiType: eks.NodegroupAmiType.BOTTLEROCKET_ARM_64, instanceTypes: [new ec2.InstanceType('m7g.large')],
+    });
+    return stack;
+  },
+
+  /**
+   * Native upstreams and mirrors of registries ECR cannot pull through (Microsoft's, Red Hat's with credentials),
+   * in one cache pulled by a node role.
+   */
+  'mirror': () => {
+    const stack = new Stack(testApp(), 'Mirror', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const nodeRole = new iam.Role(stack, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [
+        UpstreamRegistry.ecrPublic(),
+        UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] }),
+        UpstreamRegistry.mirror({
+          registryUrl: 'registry.redhat.io',
+          ecrRepositoryPrefix: 'redhat',
+          images: ['ubi9/ubi-minimal:9.4'],
+          credentials: UpstreamCredentials.createSecret(),
+          schedule: events.Schedule.cron({ minute: '0', hour: '3' }),
+        }),
+      ],
+      nodeRoles: [nodeRole],
     });
     return stack;
   },

@@ -11,6 +11,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CacheHealthFunction } from './cache-health-function';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
+import { CacheMirror } from '../mirror/cache-mirror';
+import { MirrorMetric } from '../mirror/contract';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
 import { BundledHandler, cacheMetric } from '../private/bundled-handler';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
@@ -114,6 +116,13 @@ export interface CacheMonitoringProps extends CacheMonitoringOptions {
   readonly scanning?: CacheScanning;
 
   /**
+   * The cache's mirror, whose copy function and dead-letter queue are alarmed too (a failed copy lands in the
+   * dead-letter queue, which the DeadLetters alarm watches).
+   * @default - no mirror
+   */
+  readonly mirror?: CacheMirror;
+
+  /**
    * The `Cache` dimension value of the custom metrics.
    * @default - the construct's unique id
    */
@@ -148,9 +157,9 @@ export class CacheMonitoring extends Construct {
   public readonly cacheName: string;
   /** The namespace of the custom metrics. */
   public readonly metricNamespace: string;
-  /** Every bundled function of the cache (scanning's included). */
+  /** Every bundled function of the cache (scanning's and the mirror's included). */
   public readonly functions: lambda.IFunction[];
-  /** Every dead-letter queue of the cache (scanning's included). */
+  /** Every dead-letter queue of the cache (scanning's and the mirror's included). */
   public readonly deadLetterQueues: sqs.IQueue[];
 
   private readonly prefixes: string[];
@@ -247,11 +256,11 @@ export class CacheMonitoring extends Construct {
       targets: [health.target()],
     });
 
-    this.functions = [...(props.scanning?.functions ?? []), health.function];
-    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), health.deadLetterQueue];
+    this.functions = [...(props.scanning?.functions ?? []), ...(props.mirror?.functions ?? []), health.function];
+    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.mirror?.deadLetterQueues ?? []), health.deadLetterQueue];
     this.alarms = this.createAlarms(props);
     if (props.createDashboard ?? true) {
-      this.dashboard = this.createDashboard(props.dashboardName, props.scanning);
+      this.dashboard = this.createDashboard(props.dashboardName, props.scanning, props.mirror);
     }
   }
 
@@ -406,10 +415,11 @@ export class CacheMonitoring extends Construct {
     return alarms;
   }
 
-  private createDashboard(dashboardName: string | undefined, scanning: CacheScanning | undefined): cloudwatch.Dashboard {
+  private createDashboard(dashboardName: string | undefined, scanning?: CacheScanning, mirror?: CacheMirror): cloudwatch.Dashboard {
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(1) });
-    const search = (metricName: string, dimension: string, statistic: string, period: Duration) => new cloudwatch.MathExpression({
-      expression: `SEARCH('{${this.metricNamespace},Cache,${dimension}} MetricName="${metricName}" Cache="${this.cacheName}"', '${statistic}', ${period.toSeconds()})`,
+    const search = (metricName: string, dimension: string, statistic: string, period: Duration,
+      namespace = this.metricNamespace, cache = this.cacheName) => new cloudwatch.MathExpression({
+      expression: `SEARCH('{${namespace},Cache,${dimension}} MetricName="${metricName}" Cache="${cache}"', '${statistic}', ${period.toSeconds()})`,
       label: '',
       period,
     });
@@ -453,6 +463,25 @@ export class CacheMonitoring extends Construct {
           title: 'Findings by severity',
           left: Object.values(FindingSeverity).map(s => scanning.metricFindings(s as FindingSeverity, { label: s })),
           stacked: true,
+          width: 12,
+        }),
+      );
+    }
+    if (mirror) {
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Mirror: images',
+          left: [
+            mirror.metricImagesCopied({ label: 'copied' }),
+            mirror.metricImagesUnchanged({ label: 'unchanged' }),
+            mirror.metricCopyFailures({ label: 'failed' }),
+          ],
+          right: [mirror.metricBytesCopied({ label: 'bytes copied' })],
+          width: 12,
+        }),
+        new cloudwatch.GraphWidget({
+          title: 'Mirror: failed images, by reason',
+          left: [search(MirrorMetric.FAILED, 'Reason', 'Sum', Duration.minutes(5), mirror.metricNamespace, mirror.cacheName)],
           width: 12,
         }),
       );

@@ -13,7 +13,14 @@ import { Construct, IConstruct } from 'constructs';
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
 export const MAX_RULES_PER_REGISTRY = 50;
 
-interface CacheEntry { readonly construct: Construct; readonly environment: string; readonly prefixes: readonly string[] }
+interface CacheEntry {
+  readonly construct: Construct;
+  readonly environment: string;
+  /** Prefixes with a pull through cache rule (they count against the quota). */
+  readonly prefixes: readonly string[];
+  /** Prefixes the mirror copies into: no rule, but a repository creation template of their own. */
+  readonly copiedPrefixes: readonly string[];
+}
 interface SecretEntry { readonly construct: Construct; readonly environment: string; readonly name: string }
 interface AppEntries { readonly caches: CacheEntry[]; readonly secrets: SecretEntry[] }
 
@@ -39,9 +46,11 @@ function environmentOf(scope: IConstruct): string {
 }
 
 /** Registers a cache's rule prefixes; clashes with caches registered before it fail its validation. */
-export function registerCache(cache: Construct, prefixes: readonly string[]): void {
+export function registerCache(cache: Construct, prefixes: readonly string[], copiedPrefixes: readonly string[] = []): void {
   const entries = entriesOf(cache);
-  const entry: CacheEntry = { construct: cache, environment: environmentOf(cache), prefixes: prefixes.filter(p => !Token.isUnresolved(p)) };
+  const entry: CacheEntry = {
+    construct: cache, environment: environmentOf(cache), prefixes: prefixes.filter(p => !Token.isUnresolved(p)), copiedPrefixes,
+  };
   entries.caches.push(entry);
   cache.node.addValidation({ validate: () => validateCache(entries, entry) });
 }
@@ -51,8 +60,8 @@ function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
   const here = entry.construct.node.path;
   const sameEnvironment = entries.caches.filter(c => c.environment === entry.environment);
   const index = sameEnvironment.indexOf(entry);
-  for (const prefix of entry.prefixes) {
-    const other = sameEnvironment.slice(0, index).find(c => c.prefixes.includes(prefix));
+  for (const prefix of [...entry.prefixes, ...entry.copiedPrefixes]) {
+    const other = sameEnvironment.slice(0, index).find(c => c.prefixes.includes(prefix) || c.copiedPrefixes.includes(prefix));
     if (other) {
       errors.push(`${here} and ${other.construct.node.path} both create a pull through cache rule with the prefix '${prefix}' `
         + `in ${entry.environment}; ECR allows one rule per prefix. Give one of them another ecrRepositoryPrefix, or cache that upstream once.`);

@@ -24,6 +24,8 @@ export interface BundledHandlerProps {
   readonly reservedConcurrency: number;
   /** Statements of the handler's own permissions. */
   readonly statements: iam.PolicyStatement[];
+  /** Memory in MB (Lambda gives CPU and network in proportion). @default 256 */
+  readonly memorySize?: number;
 }
 
 /**
@@ -78,7 +80,7 @@ export class BundledHandler extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
+      memorySize: props.memorySize ?? 256,
       timeout: props.timeout,
       reservedConcurrentExecutions: props.reservedConcurrency > 0 ? props.reservedConcurrency : undefined,
       environment: { LOG_LEVEL: 'INFO', ...props.environment },

@@ -88,7 +88,7 @@ export function unsupportedRegistryMessage(host: string): string {
   const known = KNOWN_UNSUPPORTED.find(k => k.test.test(host));
   return `ECR cannot pull through '${host}'${known ? `: ${known.why}` : ''}. `
     + `Supported upstreams: ${supportedUpstreamsText()}. `
-    + 'Serve this registry by copying its images into an ordinary ECR repository instead '
+    + `Serve it by copying the images you need into the cache: UpstreamRegistry.mirror({ registryUrl: '${host}', images: ['<repository>:<tag>'] }) `
     + '(see "Registries ECR cannot pull through" in the README).';
 }
 

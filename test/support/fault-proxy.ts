@@ -98,3 +98,70 @@ export function seededRandom(seed: number): () => number {
     return state / 4294967296;
   };
 }
+
+/** What the HTTP proxy does with one request. */
+export type HttpFault =
+  | { readonly kind: 'pass' }
+  /** answer this status without forwarding */
+  | { readonly kind: 'status'; readonly status: number }
+  /** forward, then cut the connection after this many bytes of the response body */
+  | { readonly kind: 'cut'; readonly afterBytes: number }
+  /** wait this long before forwarding */
+  | { readonly kind: 'delay'; readonly ms: number };
+
+/**
+ * A streaming HTTP proxy on loopback in front of a registry (or any HTTP server) that injects the faults a
+ * network and an overloaded upstream produce: a 5xx, a body cut in the middle, a slow request. Nothing is
+ * buffered: bodies flow through as they come. The Host header is kept, so URLs the server builds point back at
+ * the proxy.
+ */
+export async function startHttpFaultProxy(target: string, decide: (method: string, path: string) => HttpFault): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  const server = http.createServer((req, res) => {
+    const fault = decide(req.method ?? 'GET', req.url ?? '/');
+    if (fault.kind === 'status') {
+      req.resume();
+      res.writeHead(fault.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }));
+      return;
+    }
+    const forward = () => {
+      const options = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers };
+      const proxied = http.request(options, upstreamRes => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        if (fault.kind !== 'cut') {
+          upstreamRes.pipe(res);
+          return;
+        }
+        let sent = 0;
+        upstreamRes.on('data', (chunk: Buffer) => {
+          if (sent + chunk.length >= fault.afterBytes) {
+            res.write(chunk.subarray(0, Math.max(0, fault.afterBytes - sent)));
+            upstreamRes.destroy();
+            res.socket?.destroy(); // the connection drops in the middle of the body
+            return;
+          }
+          sent += chunk.length;
+          res.write(chunk);
+        });
+        upstreamRes.on('end', () => res.end());
+      });
+      proxied.on('error', () => res.socket?.destroy());
+      req.pipe(proxied);
+    };
+    if (fault.kind === 'delay') {
+      setTimeout(forward, fault.ms);
+    } else {
+      forward();
+    }
+  });
+  const port = await freePort();
+  await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stop: () => new Promise<void>(resolve => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

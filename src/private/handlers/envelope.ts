@@ -25,6 +25,8 @@ export interface QueuedEvent {
   readonly messageId: string;
   /** How many times the queue has delivered this message (SQS `ApproximateReceiveCount`). */
   readonly receiveCount: number;
+  /** The ARN of the queue the message came from. */
+  readonly queueArn?: string;
   /** The message body as received, kept for the log when the message is given up. */
   readonly body: string;
   /** The event, or the reason the message holds none. */
@@ -55,15 +57,23 @@ function unwrap(value: unknown): { event?: CloudEvent; problem?: string } {
   return { problem: 'not an EventBridge event (no detail-type, source and detail object)' };
 }
 
+/** The fields of an SQS record (Lambda event source mapping) the handlers read. */
+interface SqsRecord {
+  readonly messageId: string;
+  readonly body: string;
+  readonly eventSourceARN?: string;
+  readonly attributes?: { readonly ApproximateReceiveCount?: string };
+}
+
 /** Classify what the handler was invoked with. */
 export function openEnvelope(input: unknown): Envelope {
   const records = (input as { Records?: unknown } | null)?.Records;
   if (Array.isArray(records) && records.every(r => (r as { eventSource?: unknown })?.eventSource === 'aws:sqs')) {
     return {
       kind: 'queue',
-      records: records.map((record: { messageId: string; body: string; attributes?: { ApproximateReceiveCount?: string } }) => {
+      records: records.map((record: SqsRecord) => {
         const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1;
-        const base = { messageId: record.messageId, body: record.body, receiveCount };
+        const base = { messageId: record.messageId, body: record.body, receiveCount, queueArn: record.eventSourceARN };
         let body: unknown;
         try {
           body = JSON.parse(record.body);

@@ -1,0 +1,253 @@
+import { Aspects, Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { CacheMirror, CachedImages, MappingStatus, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../../src';
+import { MirrorEnv } from '../../src/mirror/contract';
+import { testApp } from '../util';
+
+const ACCOUNT = '111122223333';
+const REGISTRY = `${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com`;
+const arn = (prefix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ecr:eu-west-1:${ACCOUNT}:repository/${prefix}/*`]] });
+
+function stack(): Stack {
+  return new Stack(testApp(), 'Mirror', { env: { account: ACCOUNT, region: 'eu-west-1' } });
+}
+
+const mcr = () => UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] });
+
+/** A rule set that mixes native upstreams and mirrors, pulled by a node role. */
+function mixed() {
+  const s = stack();
+  const nodeRole = new iam.Role(s, 'NodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+  const redhatSecret = secretsmanager.Secret.fromSecretCompleteArn(s, 'RedHat',
+    `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:ecr-pullthroughcache/redhat-AbCdEf`);
+  const cache = new PullThroughCacheRules(s, 'Cache', {
+    upstreams: [
+      UpstreamRegistry.ecrPublic(),
+      mcr(),
+      UpstreamRegistry.mirror({
+        registryUrl: 'registry.redhat.io',
+        ecrRepositoryPrefix: 'redhat',
+        images: ['ubi9/ubi-minimal:9.4'],
+        credentials: UpstreamCredentials.fromSecret(redhatSecret),
+        schedule: events.Schedule.rate(Duration.days(1)),
+      }),
+    ],
+    nodeRoles: [nodeRole],
+  });
+  return {
+    stack: s,
+    cache,
+    get template() {
+      return Template.fromStack(s);
+    },
+  };
+}
+
+describe('a rule set mixing native upstreams and mirrors', () => {
+  test('a rule for the native upstream only; a CREATE_ON_PUSH template per mirror prefix, PULL_THROUGH_CACHE for the rule', () => {
+    const { template } = mixed();
+    template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 1);
+    template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', { EcrRepositoryPrefix: 'ecr-public' });
+    template.hasResourceProperties('AWS::ECR::RepositoryCreationTemplate', { Prefix: 'ecr-public', AppliedFor: ['PULL_THROUGH_CACHE'] });
+    for (const prefix of ['mcr.microsoft.com', 'redhat']) {
+      template.hasResourceProperties('AWS::ECR::RepositoryCreationTemplate', {
+        Prefix: prefix, AppliedFor: ['CREATE_ON_PUSH'], LifecyclePolicy: Match.anyValue(), ImageTagMutability: 'MUTABLE',
+      });
+    }
+  });
+
+  test('imageUri, the mapping and the Aspect serve mirrored images under their prefix', () => {
+    const { stack: s, cache } = mixed();
+    expect(cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/runtime:8.0`);
+    expect(cache.imageUri('registry.redhat.io/ubi9/ubi-minimal:9.4')).toBe(`${REGISTRY}/redhat/ubi9/ubi-minimal:9.4`);
+    expect(cache.mapping.map('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toMatchObject({ status: MappingStatus.REWRITTEN, repository: 'mcr.microsoft.com/dotnet/aspnet' });
+    expect(() => cache.imageUri('gcr.io/distroless/static:nonroot')).toThrow(/UpstreamRegistry\.mirror\(\{ registryUrl: 'gcr\.io'/);
+
+    const task = new ecs.FargateTaskDefinition(s, 'Task');
+    task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/aspnet:8.0.11'), memoryLimitMiB: 512 });
+    Aspects.of(s.node.root).add(new CachedImages({ cache }));
+    const containers = Object.values(Template.fromStack(s).findResources('AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions;
+    expect(containers[0].Image).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/aspnet:8.0.11`);
+  });
+
+  test('imageUri warns about a mirrored registry\'s image that the mirror does not copy', () => {
+    const { stack: s, cache } = mixed();
+    cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0'); // listed
+    cache.imageUri('mcr.microsoft.com/dotnet/aspnet:8.0.11'); // matches the pattern
+    cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0'); // not copied
+    const warnings = Annotations.fromStack(s).findWarning('*', Match.stringLikeRegexp('mirror')).map(w => String(w.entry.data));
+    expect(warnings).toEqual([expect.stringMatching(/^'mcr\.microsoft\.com\/dotnet\/sdk:8\.0' is served from the 'mcr\.microsoft\.com' mirror, which copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*: nothing copies this image/)]);
+  });
+
+  test('node roles pull mirrored prefixes only: the import and create actions stay on the pull through prefixes', () => {
+    const { template } = mixed();
+    const statements = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('NodePullPolicy') } }))
+      .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    expect(statements).toEqual([
+      expect.objectContaining({ Action: expect.arrayContaining(['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository']), Resource: arn('ecr-public') }),
+      expect.objectContaining({ Action: 'ecr:GetAuthorizationToken', Resource: '*' }),
+      { Effect: 'Allow', Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'], Resource: [arn('mcr.microsoft.com'), arn('redhat')] },
+    ]);
+  });
+
+  test('the copy function may push, and create repositories, under the mirror prefixes only', () => {
+    const { template, cache } = mixed();
+    const role = template.findResources('AWS::IAM::Role', { Properties: { Description: Match.stringLikeRegexp('Copies images') } });
+    const roleId = Object.keys(role)[0];
+    const policy = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }))[0] as any;
+    const statements = policy.Properties.PolicyDocument.Statement;
+    expect(statements).toContainEqual({
+      Effect: 'Allow',
+      Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:InitiateLayerUpload',
+        'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:PutImage', 'ecr:CreateRepository'],
+      Resource: [arn('mcr.microsoft.com'), arn('redhat')],
+    });
+    expect(statements).toContainEqual({ Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' });
+    // the Red Hat secret, by its ARN, and nothing else of Secrets Manager
+    const secretStatements = statements.filter((st: any) => JSON.stringify(st.Action).includes('secretsmanager'));
+    expect(secretStatements).toEqual([expect.objectContaining({
+      Resource: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:ecr-pullthroughcache/redhat-AbCdEf`,
+    })]);
+    const everyResource = JSON.stringify(statements.map((st: any) => st.Resource));
+    expect(everyResource).not.toContain('ecr-public');
+    expect(JSON.stringify(statements)).not.toContain('BatchImportUpstreamImage');
+    expect(cache.mirror).toBeInstanceOf(CacheMirror);
+  });
+
+  test('the copy function: 15 minutes, 1024 MB, one image per invocation from the work queue, the upstreams in its environment', () => {
+    const { template } = mixed();
+    const fn = Object.values(template.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('Copies images') } }))[0] as any;
+    expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1024, Architectures: ['arm64'], Runtime: 'nodejs22.x' });
+    const upstreams = JSON.parse(fn.Properties.Environment.Variables[MirrorEnv.UPSTREAMS]);
+    expect(upstreams).toEqual([
+      { prefix: 'mcr.microsoft.com', registry: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'], maxTagsPerPattern: 5 },
+      {
+        prefix: 'redhat',
+        registry: 'registry.redhat.io',
+        images: ['ubi9/ubi-minimal:9.4'],
+        maxTagsPerPattern: 5,
+        secretArn: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:ecr-pullthroughcache/redhat-AbCdEf`,
+      },
+    ]);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 1, FunctionResponseTypes: ['ReportBatchItemFailures'], EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorWorkQueue'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      Enabled: false, EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorCopierDeadLetterQueue'), 'Arn'] },
+    });
+  });
+
+  test('one schedule per mirror, every 6 hours unless set, naming its prefix; failed runs go to the dead-letter queue', () => {
+    const { template } = mixed();
+    const rules = Object.values(template.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('^Copies the mirrored images') } })) as any[];
+    expect(rules.map(r => r.Properties.ScheduleExpression)).toEqual(['rate(6 hours)', 'rate(1 day)']);
+    const inputs = rules.map(r => r.Properties.Targets[0].InputTransformer.InputTemplate);
+    expect(inputs[0]).toMatch(/"detail-type":"Scheduled Event".*"detail":\{"prefix":"mcr.microsoft.com"\}/);
+    expect(inputs[1]).toMatch(/"detail":\{"prefix":"redhat"\}/);
+    expect(rules[0].Properties.Targets[0].DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [expect.stringMatching(/^CacheMirrorCopierDeadLetterQueue/), 'Arn'] } });
+  });
+
+  test('the dead-letter queue keeps failed images 14 days, and is the work queue\'s backstop', () => {
+    const { template } = mixed();
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 5400,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorCopierDeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1209600, VisibilityTimeout: 5400 });
+  });
+
+  test('images the mirror pushes are scanned: the push rule covers the mirror prefixes', () => {
+    const { template } = mixed();
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({
+        'detail-type': ['ECR Image Action'],
+        'detail': Match.objectLike({ 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'mcr.microsoft.com/' }, { prefix: 'redhat/' }] }),
+      }),
+    });
+  });
+
+  test('monitoring alarms on the copy function\'s errors and its dead-letter queue', () => {
+    const { cache } = mixed();
+    expect(cache.monitoring!.functions).toContain(cache.mirror!.copyFunction);
+    expect(cache.monitoring!.deadLetterQueues).toContain(cache.mirror!.deadLetterQueue);
+    const dashboard = JSON.stringify(Template.fromStack(cache.node.scope as Stack).findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboard).toMatch(/Mirror: images/);
+    expect(dashboard).toMatch(new RegExp(`SEARCH\\('\\{EcrPullThroughCache,Cache,Reason\\} MetricName=\\W+ImageCopyFailures\\W+ Cache=\\W+${cache.mirror!.cacheName}`));
+    expect(cache.mirror!.metricCopyFailures().toMetricConfig().metricStat).toMatchObject({
+      namespace: 'EcrPullThroughCache', metricName: 'ImageCopyFailures', dimensions: [{ name: 'Cache', value: cache.monitoring!.cacheName }],
+    });
+  });
+
+  test('tagged repositories: the copy function may also tag the repositories its first push creates', () => {
+    const s = stack();
+    new PullThroughCacheRules(s, 'Cache', { upstreams: [mcr()], repositoryOptions: { resourceTags: [{ key: 'team', value: 'platform' }] } });
+    const statements = Object.values(Template.fromStack(s).findResources('AWS::IAM::Policy')).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    expect(statements).toContainEqual(expect.objectContaining({ Action: expect.arrayContaining(['ecr:PutImage', 'ecr:TagResource']), Resource: arn('mcr.microsoft.com') }));
+  });
+
+  test('a cache of mirrors only has no pull through cache rule, and a created secret is read by the copy function', () => {
+    const s = stack();
+    const cache = new PullThroughCacheRules(s, 'Cache', {
+      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'nvcr.io', images: ['nvidia/cuda:12.*'], maxTagsPerPattern: 2, credentials: UpstreamCredentials.createSecret() })],
+    });
+    const template = Template.fromStack(s);
+    template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 0);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'ecr-pullthroughcache/nvcr.io' });
+    expect(cache.rules).toEqual([]);
+    expect(cache.upstreams[0].registryType).toBe(UpstreamRegistryType.MIRROR);
+  });
+});
+
+describe('validation', () => {
+  test.each([
+    [{ registryUrl: 'quay.io', images: ['a/b:1'] }, /ECR pulls through quay\.io \(Quay\) itself, with no copy: use UpstreamRegistry\.fromUrl\('quay\.io'\)/],
+    [{ registryUrl: 'docker.io', images: ['a/b:1'] }, /ECR pulls through docker\.io \(Docker Hub\) itself/],
+    [{ registryUrl: 'mcr.microsoft.com/dotnet', images: ['a/b:1'] }, /registryUrl 'mcr\.microsoft\.com\/dotnet' is not a registry host/],
+    [{ registryUrl: 'registry.example.com:5000', images: ['a/b:1'] }, /the host 'registry\.example\.com:5000' cannot be the cache prefix .* Set ecrRepositoryPrefix, for example 'registry'/],
+    [{ registryUrl: 'mcr.microsoft.com', images: [] }, /images is empty\. Name the images to copy/],
+    [{ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime'] }, /images has 'dotnet\/runtime' has no tag: write repository:tag/],
+    [{ registryUrl: 'mcr.microsoft.com', images: ['mcr.microsoft.com/dotnet/runtime:8.0'] }, /'mcr\.microsoft\.com\/dotnet\/runtime:8\.0', which starts with the registry host: write 'dotnet\/runtime:8\.0'/],
+    [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1', 'a/b:1'] }, /images lists 'a\/b:1' twice/],
+    [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1.*'], maxTagsPerPattern: 0 }, /maxTagsPerPattern is 0; use a whole number from 1 to 100/],
+    [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1'], ecrRepositoryPrefix: 'MCR' }, /ecrRepositoryPrefix 'MCR' is invalid: it has uppercase letters/],
+  ])('%j is refused', (options, message) => {
+    expect(() => UpstreamRegistry.mirror(options as any)).toThrow(message);
+  });
+
+  test('a scheme and a trailing slash are dropped, the host lowercased', () => {
+    expect(UpstreamRegistry.mirror({ registryUrl: 'https://MCR.Microsoft.com/', images: ['a/b:1'] })).toMatchObject({
+      registryUrl: 'mcr.microsoft.com', referenceHost: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr.microsoft.com',
+    });
+  });
+
+  test('mirror options without a mirror upstream are refused', () => {
+    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [UpstreamRegistry.quay()], mirror: { memorySize: 2048 } }))
+      .toThrow(/mirror options are set, but no upstream is a mirror/);
+  });
+
+  test('a mirror prefix another cache of the app uses is refused at synth', () => {
+    const s = stack();
+    new PullThroughCacheRules(s, 'One', { upstreams: [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'shared' })] });
+    new PullThroughCacheRules(s, 'Two', { upstreams: [UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'shared', images: ['a/b:1'] })] });
+    expect(() => Template.fromStack(s)).toThrow(/both create a pull through cache rule with the prefix 'shared'/);
+  });
+
+  test('mirrors do not count against the 50 rules of a Region', () => {
+    const s = stack();
+    const role = iam.Role.fromRoleArn(s, 'PtcRole', `arn:aws:iam::${ACCOUNT}:role/ptc`);
+    const upstreams = [
+      ...Array.from({ length: 50 }, (_, i) => UpstreamRegistry.ecr({ registryUrl: `${444455556600 + i}.dkr.ecr.us-east-1.amazonaws.com`, ecrRepositoryPrefix: `ecr-${i}`, role })),
+      mcr(),
+    ];
+    expect(() => new PullThroughCacheRules(s, 'Cache', { upstreams, enableScanning: false, enableMonitoring: false })).not.toThrow();
+  });
+
+  test('CacheMirror refuses upstreams that are not mirrors', () => {
+    expect(() => new CacheMirror(stack(), 'Mirror', { upstreams: [UpstreamRegistry.quay()] })).toThrow(/quay\.io is not a mirror; make mirrored upstreams with UpstreamRegistry\.mirror\(\)/);
+    expect(() => new CacheMirror(stack(), 'Mirror', { upstreams: [] })).toThrow(/upstreams is empty/);
+  });
+});

@@ -1,0 +1,307 @@
+import { randomBytes } from 'crypto';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+import { parseImageSpec } from '../../src/mirror/contract';
+import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, selectTags } from '../../src/mirror/copy';
+import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
+import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
+import {
+  OciRegistry, REGISTRY_PASSWORD, REGISTRY_USER, deleteManifest, digestOf, fetchBlobDigest, fetchManifest, pushBlob, pushImage, pushIndex,
+  startRegistry,
+} from '../support/oci-registry';
+
+/**
+ * The copy against two real registries on loopback: the source asks for a bearer token (issued by a token
+ * server that wants a username and password, as a private upstream does), the destination takes a fixed Basic
+ * header, as ECR's registry endpoint takes the token of GetAuthorizationToken.
+ */
+let source: OciRegistry;
+let destination: OciRegistry;
+
+beforeAll(async () => {
+  [source, destination] = await Promise.all([startRegistry({ tokenAuth: true, tokenCredentials: true }), startRegistry({ basicAuth: true })]);
+});
+afterAll(async () => {
+  await Promise.all([source?.stop(), destination?.stop()]);
+});
+
+const credentials = { username: REGISTRY_USER, password: REGISTRY_PASSWORD };
+function clients(sourceUrl = source.url) {
+  return {
+    from: new RegistryClient({ url: sourceUrl, credentials }),
+    to: new RegistryClient({ url: destination.url, authorization: destination.authorization }),
+  };
+}
+function copier(options: ConstructorParameters<typeof ImageCopier>[2] = {}, sourceUrl?: string): ImageCopier {
+  const { from, to } = clients(sourceUrl);
+  return new ImageCopier(from, to, { retryDelayMs: 10, ...options });
+}
+const layer = (size: number) => randomBytes(size);
+/** GET /v2/<repo>/blobs/... requests the source served, counted from `since`. */
+const blobGets = (registry: OciRegistry, since: number) => registry.requests().slice(since).filter(r => /^GET \/v2\/.+\/blobs\//.test(r));
+
+/** Every blob and manifest of an image is at the destination with the source's digest, and the tag has the source's manifest bytes. */
+async function expectSameImage(fromRepo: string, toRepo: string, tag: string): Promise<void> {
+  const manifest = await fetchManifest(source, fromRepo, tag);
+  const copied = await fetchManifest(destination, toRepo, tag);
+  expect(copied).toBeDefined();
+  expect(digestOf(copied!)).toBe(digestOf(manifest!));
+  const json = JSON.parse(String(copied));
+  const images = json.manifests ? await Promise.all(json.manifests.map(async (m: any) => {
+    const child = await fetchManifest(destination, toRepo, m.digest);
+    expect(digestOf(child!)).toBe(m.digest);
+    return JSON.parse(String(child));
+  })) : [json];
+  for (const image of images) {
+    for (const blob of [image.config, ...image.layers]) {
+      expect(await fetchBlobDigest(destination, toRepo, blob.digest)).toBe(blob.digest);
+    }
+  }
+}
+
+describe('copy between two registries on loopback', () => {
+  test('a single-platform image: every digest at the destination is the source\'s, and the tag is written last', async () => {
+    const pushed = await pushImage(source, 'dotnet/runtime', '8.0', [layer(300_000), layer(70_000), layer(1_000)]);
+    const result = await copier().copy({ sourceRepository: 'dotnet/runtime', destinationRepository: 'mcr/dotnet/runtime', tag: '8.0' });
+    expect(result).toMatchObject({ outcome: 'COPIED', digest: pushed.digest, blobsCopied: 4, blobsSkipped: 0, manifests: 1 });
+    expect(result.bytesCopied).toBeGreaterThan(371_000);
+    await expectSameImage('dotnet/runtime', 'mcr/dotnet/runtime', '8.0');
+    const pushes = destination.requests().filter(r => r.startsWith('PUT /v2/mcr/dotnet/runtime/'));
+    expect(pushes[pushes.length - 1]).toBe('PUT /v2/mcr/dotnet/runtime/manifests/8.0');
+  });
+
+  test('a multi-architecture index: every platform manifest and blob, the index digest unchanged', async () => {
+    const pushed = await pushIndex(source, 'ubi9/ubi-minimal', '9.4', [
+      { os: 'linux', architecture: 'amd64', layers: [layer(200_000), layer(5_000)] },
+      { os: 'linux', architecture: 'arm64', layers: [layer(190_000)] },
+      { os: 'linux', architecture: 's390x', layers: [layer(180_000)] },
+    ]);
+    const result = await copier().copy({ sourceRepository: 'ubi9/ubi-minimal', destinationRepository: 'redhat/ubi9/ubi-minimal', tag: '9.4' });
+    expect(result).toMatchObject({ outcome: 'COPIED', digest: pushed.digest, manifests: 4, mediaType: 'application/vnd.oci.image.index.v1+json' });
+    expect(result.blobsCopied).toBe(4 + 3); // the layers and the three configs
+    await expectSameImage('ubi9/ubi-minimal', 'redhat/ubi9/ubi-minimal', '9.4');
+  });
+
+  test('a layer the destination already has is not downloaded; one another repository has is mounted', async () => {
+    const shared = layer(250_000);
+    const own = layer(40_000);
+    await pushImage(source, 'team/app', 'v1', [shared, own]);
+    await pushBlob(destination, 'mirror/team/app', shared);
+    const before = source.requests().length;
+    const knownBlobs = new Map<string, string>();
+    const first = await copier({ knownBlobs }).copy({ sourceRepository: 'team/app', destinationRepository: 'mirror/team/app', tag: 'v1' });
+    expect(first).toMatchObject({ outcome: 'COPIED', blobsSkipped: 1, blobsCopied: 2 });
+    expect(blobGets(source, before).some(r => r.endsWith(digestOf(shared)))).toBe(false);
+    await expectSameImage('team/app', 'mirror/team/app', 'v1');
+
+    // the same image under another name: every blob is mounted from the first repository, none downloaded
+    await pushImage(source, 'team/app-copy', 'v1', [shared, own]);
+    const again = source.requests().length;
+    const second = await copier({ knownBlobs }).copy({ sourceRepository: 'team/app-copy', destinationRepository: 'mirror/team/app-copy', tag: 'v1' });
+    expect(second).toMatchObject({ outcome: 'COPIED', blobsCopied: 0, blobsMounted: 3 }); // the config too: same layers, same platform
+    expect(blobGets(source, again).filter(r => r.includes(digestOf(shared)))).toEqual([]);
+    await expectSameImage('team/app-copy', 'mirror/team/app-copy', 'v1');
+  });
+
+  test('a tag is copied again only when upstream moved it', async () => {
+    await pushImage(source, 'tools/cli', 'stable', [layer(60_000)]);
+    await copier().copy({ sourceRepository: 'tools/cli', destinationRepository: 'm/tools/cli', tag: 'stable' });
+
+    const before = source.requests().length;
+    const unchanged = await copier().copy({ sourceRepository: 'tools/cli', destinationRepository: 'm/tools/cli', tag: 'stable' });
+    expect(unchanged).toMatchObject({ outcome: 'UNCHANGED', blobsCopied: 0, manifests: 0 });
+    expect(source.requests().slice(before).filter(r => r.startsWith('GET'))).toEqual([]); // HEAD requests only
+
+    const moved = await pushImage(source, 'tools/cli', 'stable', [layer(61_000)]);
+    const recopied = await copier().copy({ sourceRepository: 'tools/cli', destinationRepository: 'm/tools/cli', tag: 'stable' });
+    expect(recopied).toMatchObject({ outcome: 'COPIED', digest: moved.digest });
+    expect(digestOf((await fetchManifest(destination, 'm/tools/cli', 'stable'))!)).toBe(moved.digest);
+  });
+
+  test('a tag that vanished upstream fails with TagNotFound, and the destination keeps its last copy', async () => {
+    const pushed = await pushImage(source, 'tools/gone', '1.0', [layer(10_000)]);
+    await copier().copy({ sourceRepository: 'tools/gone', destinationRepository: 'm/tools/gone', tag: '1.0' });
+    await deleteManifest(source, 'tools/gone', pushed.digest);
+
+    const error = await copier().copy({ sourceRepository: 'tools/gone', destinationRepository: 'm/tools/gone', tag: '1.0' }).catch(e => e);
+    expect(error).toBeInstanceOf(CopyError);
+    expect(error).toMatchObject({ reason: FailureReason.TAG_NOT_FOUND, retryable: false });
+    expect(error.message).toMatch(/tools\/gone:1\.0 does not exist upstream/);
+    expect(digestOf((await fetchManifest(destination, 'm/tools/gone', '1.0'))!)).toBe(pushed.digest);
+  });
+
+  describe('through a proxy that injects faults', () => {
+    let proxy: FaultProxy | undefined;
+    afterEach(async () => proxy?.stop());
+
+    test('an upstream 5xx and a connection cut in the middle of a blob are retried; the digests still match', async () => {
+      const big = layer(2_000_000);
+      const small = layer(300_000);
+      await pushImage(source, 'flaky/app', 'v1', [big, small]);
+      const faults = new Map<string, HttpFault[]>([
+        [digestOf(big), [{ kind: 'cut', afterBytes: 700_000 }, { kind: 'status', status: 502 }]],
+        [digestOf(small), [{ kind: 'status', status: 503 }]],
+      ]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => {
+        const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path)?.[1];
+        return (method === 'GET' && digest && faults.get(digest)?.shift()) || { kind: 'pass' };
+      });
+      const retries: string[] = [];
+      const result = await copier({ onRetry: (what, _attempt, error) => retries.push(`${what}: ${error.message}`) }, proxy.endpoint)
+        .copy({ sourceRepository: 'flaky/app', destinationRepository: 'm/flaky/app', tag: 'v1' });
+      expect(result).toMatchObject({ outcome: 'COPIED', blobsCopied: 3 });
+      expect(retries).toHaveLength(3);
+      expect(retries.join('\n')).toMatch(/HTTP 50[23]/);
+      expect(retries.join('\n')).toMatch(/700000 of 2000000 bytes|aborted|premature|ECONNRESET|socket hang up/i);
+      await expectSameImage('flaky/app', 'm/flaky/app', 'v1');
+    });
+
+    test('an upstream that keeps failing ends in UpstreamUnavailable (retryable), with no tag written', async () => {
+      const pushed = await pushImage(source, 'flaky/down', 'v1', [layer(20_000)]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && /\/blobs\//.test(path) ? { kind: 'status', status: 500 } : { kind: 'pass' }));
+      const error = await copier({ attempts: 3 }, proxy.endpoint).copy({ sourceRepository: 'flaky/down', destinationRepository: 'm/flaky/down', tag: 'v1' }).catch(e => e);
+      expect(error).toMatchObject({ reason: FailureReason.UPSTREAM_UNAVAILABLE, retryable: true });
+      expect(await fetchManifest(destination, 'm/flaky/down', 'v1')).toBeUndefined();
+      expect(await fetchManifest(destination, 'm/flaky/down', pushed.digest)).toBeUndefined();
+    });
+
+    test('a destination that keeps failing uploads is DestinationRejected (retryable), not blamed on the upstream', async () => {
+      await pushImage(source, 'flaky/dest', 'v1', [layer(30_000)]);
+      proxy = await startHttpFaultProxy(destination.url, method => (method === 'PATCH' ? { kind: 'status', status: 503 } : { kind: 'pass' }));
+      const from = new RegistryClient({ url: source.url, credentials });
+      const to = new RegistryClient({ url: proxy.endpoint, authorization: destination.authorization });
+      const error = await new ImageCopier(from, to, { retryDelayMs: 10, attempts: 2 })
+        .copy({ sourceRepository: 'flaky/dest', destinationRepository: 'm/flaky/dest', tag: 'v1' }).catch(e => e);
+      expect(error).toMatchObject({ reason: FailureReason.DESTINATION_REJECTED, retryable: true });
+      expect(error.message).toMatch(/^destination: upload sha256:[a-f0-9]{64} to m\/flaky\/dest: PATCH: HTTP 503/);
+    });
+
+    test('a token that expires in the middle of a copy is fetched again, and the copy completes', async () => {
+      await pushImage(source, 'slow/app', 'v1', [layer(100_000), layer(50_000)]);
+      // tokens now really live 2 s, though the token server still announces 300 s: the client cannot see it coming
+      source.tokenServer!.setLifetime(2);
+      let delayed = false;
+      proxy = await startHttpFaultProxy(source.url, (method, path) => {
+        if (method === 'GET' && /\/blobs\//.test(path) && !delayed) {
+          delayed = true;
+          return { kind: 'delay', ms: 3_000 }; // the first blob request reaches the registry after the token expired
+        }
+        return { kind: 'pass' };
+      });
+      try {
+        const issuedBefore = source.tokenServer!.issued();
+        const result = await copier({ concurrency: 1 }, proxy.endpoint).copy({ sourceRepository: 'slow/app', destinationRepository: 'm/slow/app', tag: 'v1' });
+        expect(result.outcome).toBe('COPIED');
+        expect(source.tokenServer!.issued() - issuedBefore).toBeGreaterThanOrEqual(2); // the first token, and the one after the 401
+        expect(source.requests()).toEqual(expect.arrayContaining([expect.stringMatching(/^GET \/v2\/slow\/app\/blobs\//)]));
+        await expectSameImage('slow/app', 'm/slow/app', 'v1');
+      } finally {
+        source.tokenServer!.setLifetime(300);
+      }
+    }, 30_000);
+  });
+
+  test('a blob that cannot finish before the deadline stops the copy (OutOfTime) after what fits; the next run resumes', async () => {
+    await pushImage(source, 'big/app', 'v1', [layer(3_000_000), layer(200_000)]);
+    let left = 60_000;
+    const first = copier({ timeLeft: () => left, assumedBytesPerSecond: 1_000_000, concurrency: 1, freshInvocation: false });
+    // the big layer needs 2 x 3 s + 10 s: it does not fit in 15 s, so nothing starts
+    left = 15_000;
+    const stopped = await first.copy({ sourceRepository: 'big/app', destinationRepository: 'm/big/app', tag: 'v1' }).catch(e => e);
+    expect(stopped).toBeInstanceOf(OutOfTime);
+    expect(await fetchManifest(destination, 'm/big/app', 'v1')).toBeUndefined();
+
+    const resumed = await copier({ timeLeft: () => 60_000, assumedBytesPerSecond: 1_000_000 }).copy({ sourceRepository: 'big/app', destinationRepository: 'm/big/app', tag: 'v1' });
+    expect(resumed.outcome).toBe('COPIED');
+    await expectSameImage('big/app', 'm/big/app', 'v1');
+  });
+
+  test('a blob too large for any single invocation fails with TooLarge instead of being cut short', async () => {
+    await pushImage(source, 'huge/app', 'v1', [layer(1_000_000)]);
+    const error = await copier({ timeLeft: () => 5_000, assumedBytesPerSecond: 100_000, concurrency: 1 })
+      .copy({ sourceRepository: 'huge/app', destinationRepository: 'm/huge/app', tag: 'v1' }).catch(e => e);
+    expect(error).toMatchObject({ reason: FailureReason.TOO_LARGE, retryable: false });
+    expect(error.message).toMatch(/needs about 30 s .* more than one invocation has \(5 s\)/);
+  });
+
+  test('wrong upstream credentials are Unauthorized, not retried', async () => {
+    await pushImage(source, 'private/app', 'v1', [layer(1_000)]);
+    const from = new RegistryClient({ url: source.url, credentials: { username: REGISTRY_USER, password: 'wrong' } });
+    const to = new RegistryClient({ url: destination.url, authorization: destination.authorization });
+    const error = await new ImageCopier(from, to, { retryDelayMs: 10 }).copy({ sourceRepository: 'private/app', destinationRepository: 'm/private/app', tag: 'v1' }).catch(e => e);
+    expect(error).toMatchObject({ reason: FailureReason.UNAUTHORIZED, retryable: false });
+  });
+
+  test('a destination that refuses the token fails with DestinationRejected at its first request, not retried', async () => {
+    await pushImage(source, 'denied/app', 'v1', [layer(1_000)]);
+    const from = new RegistryClient({ url: source.url, credentials });
+    const to = new RegistryClient({ url: destination.url, authorization: `Basic ${Buffer.from('AWS:expired').toString('base64')}` });
+    const error = await new ImageCopier(from, to, { retryDelayMs: 10 }).copy({ sourceRepository: 'denied/app', destinationRepository: 'm/denied/app', tag: 'v1' })
+      .catch(e => e);
+    expect(error).toMatchObject({ reason: FailureReason.DESTINATION_REJECTED, retryable: false });
+    expect(error.message).toBe('destination: HEAD /v2/m/denied/app/manifests/v1: the registry refused the token: HTTP 401');
+    expect(to.requestCount).toBe(1);
+  });
+
+  test('tags of a repository, with a pattern and a bound: the highest versions', async () => {
+    for (const tag of ['8.0.9', '8.0.10', '8.0.2', '9.0.0', '8.0.10-alpine']) {
+      await pushImage(source, 'dotnet/sdk', tag, [layer(100)]);
+    }
+    const tags = await new RegistryClient({ url: source.url, credentials }).listTags('dotnet/sdk');
+    expect(selectTags(tags, '8.0.*', 2)).toEqual(['8.0.10-alpine', '8.0.10']);
+    expect(selectTags(tags, '8.0.?', 2)).toEqual([]);
+    expect(selectTags(tags, '8.0.*[0-9]', 5)).toEqual([]);
+  });
+});
+
+test('a blob redirected to another host (a CDN) is fetched there without the registry\'s credentials', async () => {
+  const seen: Array<string | undefined> = [];
+  const cdn = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.end('layer bytes');
+  });
+  const registry = http.createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(307, { Location: `http://127.0.0.1:${(cdn.address() as AddressInfo).port}/signed/blob?sig=abc` });
+    res.end();
+  });
+  await Promise.all([cdn, registry].map(server => new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))));
+  try {
+    const client = new RegistryClient({ url: `http://127.0.0.1:${(registry.address() as AddressInfo).port}`, authorization: 'Basic c2VjcmV0' });
+    const body = await client.getBlob('team/app', digestOf(Buffer.from('layer bytes')));
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) {
+      chunks.push(chunk as Buffer);
+    }
+    expect(String(Buffer.concat(chunks))).toBe('layer bytes');
+    expect(seen).toEqual(['Basic c2VjcmV0', undefined]);
+  } finally {
+    for (const server of [cdn, registry]) {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+});
+
+describe('pure parts', () => {
+  test('image specs: exact tags, patterns, and clear errors', () => {
+    expect(parseImageSpec('dotnet/runtime:8.0')).toEqual({ repository: 'dotnet/runtime', tag: '8.0', pattern: false });
+    expect(parseImageSpec('ubi9/ubi:9.*')).toEqual({ repository: 'ubi9/ubi', tag: '9.*', pattern: true });
+    expect(() => parseImageSpec('dotnet/runtime')).toThrow(/has no tag: write repository:tag/);
+    expect(() => parseImageSpec('mcr.microsoft.com:443/dotnet/runtime')).toThrow(/has no tag/);
+    expect(() => parseImageSpec('Dotnet/runtime:8.0')).toThrow(/is not a repository path/);
+    expect(() => parseImageSpec('dotnet/runtime@sha256:abc')).toThrow(/name a tag, not a digest/);
+    expect(() => parseImageSpec('dotnet/runtime:8.0+x')).toThrow(/is not a tag/);
+  });
+
+  test('versions compare by their numbers', () => {
+    expect(['1.10', '1.9', '1.2.3', '1.2'].sort(compareVersions)).toEqual(['1.2', '1.2.3', '1.9', '1.10']);
+  });
+
+  test('challenges are parsed with their quoted parameters', () => {
+    expect(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull"')).toEqual({
+      scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull' },
+    });
+    expect(parseChallenge('Basic realm="x"')).toEqual({ scheme: 'basic', params: { realm: 'x' } });
+  });
+});
