@@ -219,7 +219,7 @@ export class CachedImages implements IAspect {
       return;
     }
     Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${what}: the image is known only at deploy time `
-      + `(${image === undefined ? 'a token' : Stack.of(scope).toJsonString(image)}), so it was not checked against the pull `
+      + `(${image === undefined ? 'a token' : JSON.stringify(Stack.of(scope).resolve(image))}), so it was not checked against the pull `
       + 'through cache. Write it as a literal (a parameter or SSM value can hold the tag alone), or build it from cache.registryDomain.');
   }
 
