@@ -1,6 +1,5 @@
 import { App, Aspects, CfnParameter, Fn, IAspect, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -9,11 +8,9 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { IConstruct } from 'constructs';
 import { CachedImages, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry } from '../src';
 import { cfnLint } from './support/cfn-lint';
+import { ACCOUNT, ENV, REGISTRY } from './support/environments';
 import { testApp } from './util';
 
-const ACCOUNT = '111122223333';
-const REGISTRY = `${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com`;
-const ENV = { account: ACCOUNT, region: 'eu-west-1' };
 
 /** Every template these tests synthesize successfully, linted at the end. */
 const linted: Record<string, object> = {};
@@ -322,16 +319,12 @@ describe('a cache in an environment-agnostic stack, used from a concrete environ
   });
 });
 
-test('an EC2 task definition in a VPC cluster service is moved like a Fargate one', () => {
+test('an EC2 task definition (bridge network, port mappings) is moved like a Fargate one', () => {
   const { app, stack, cache } = setup();
-  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0 });
-  const cluster = new ecs.Cluster(stack, 'Cluster', { vpc });
-  cluster.addCapacity('Capacity', { instanceType: new ec2.InstanceType('t3.small'), vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } });
-  const task = new ecs.Ec2TaskDefinition(stack, 'Task');
+  const task = new ecs.Ec2TaskDefinition(stack, 'Task', { networkMode: ecs.NetworkMode.BRIDGE });
   task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('quay.io/org/web:2'), memoryLimitMiB: 256, portMappings: [{ containerPort: 80 }] });
-  new ecs.Ec2Service(stack, 'Service', { cluster, taskDefinition: task });
   Aspects.of(app).add(new CachedImages({ cache }));
-  const t = template(stack, 'ec2-service');
+  const t = template(stack, 'ec2');
   expect(containersOf(t)[0]).toMatchObject({ Image: `${REGISTRY}/quay/org/web:2`, PortMappings: [{ ContainerPort: 80 }] });
   t.hasResourceProperties('AWS::ECS::TaskDefinition', { ExecutionRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskExecutionRole'), 'Arn'] } });
 });
