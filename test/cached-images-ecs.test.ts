@@ -41,12 +41,17 @@ const containersOf = (t: Template, id?: string): any[] => {
 const errors = (stack: Stack) => Annotations.fromStack(stack).findError('*', Match.anyValue()).map(m => String(m.entry.data));
 const warnings = (stack: Stack) => Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map(m => String(m.entry.data));
 
-/** An Aspect of someone else's that adds to task definitions: a sidecar container and an environment variable. */
+/**
+ * An Aspect of someone else's that adds to task definitions when it meets their containers, which come after the
+ * task definition's L1 resource in the tree: a variable on every container, and a sidecar container.
+ */
 class AddsSidecar implements IAspect {
   public visit(node: IConstruct): void {
-    if (node instanceof ecs.TaskDefinition && !node.findContainer('sidecar')) {
-      node.defaultContainer?.addEnvironment('ADDED_LATER', 'yes');
-      node.addContainer('sidecar', { image: ecs.ContainerImage.fromRegistry('quay.io/org/sidecar:1'), memoryLimitMiB: 64, essential: false });
+    if (node instanceof ecs.ContainerDefinition && node.containerName !== 'sidecar') {
+      node.addEnvironment('ADDED_LATER', 'yes');
+      if (!node.taskDefinition.findContainer('sidecar')) {
+        node.taskDefinition.addContainer('sidecar', { image: ecs.ContainerImage.fromRegistry('quay.io/org/sidecar:1'), memoryLimitMiB: 64, essential: false });
+      }
     }
   }
 }

@@ -68,12 +68,17 @@ const appSpec = fc.record({
 });
 type AppSpec = typeof appSpec extends fc.Arbitrary<infer T> ? T : never;
 
-/** Someone else's Aspect: a sidecar and a variable on the first container of every L2 task definition. */
+/**
+ * Someone else's Aspect, acting when it meets a container (after the task definition's L1 resource in the tree): a
+ * variable on every L2 container, and a sidecar on its task definition.
+ */
 class AddsSidecar implements IAspect {
   public visit(node: IConstruct): void {
-    if (node instanceof ecs.TaskDefinition && !node.findContainer('zz-sidecar')) {
-      node.defaultContainer?.addEnvironment('ADDED_BY_ASPECT', '1');
-      node.addContainer('zz-sidecar', { image: ecs.ContainerImage.fromRegistry('quay.io/org/sidecar:1'), memoryLimitMiB: 64, essential: false });
+    if (node instanceof ecs.ContainerDefinition && node.containerName !== 'zz-sidecar') {
+      node.addEnvironment('ADDED_BY_ASPECT', '1');
+      if (!node.taskDefinition.findContainer('zz-sidecar')) {
+        node.taskDefinition.addContainer('zz-sidecar', { image: ecs.ContainerImage.fromRegistry('quay.io/org/sidecar:1'), memoryLimitMiB: 64, essential: false });
+      }
     }
   }
 }
