@@ -144,7 +144,9 @@ export class ImageMapping {
     const claimedBy = mapping && claimingRoute(mapping, this.routes);
     if (claimedBy) {
       return {
-        input: image, status: MappingStatus.NO_RULE, reason: `its cache path ${mapping.repository} lies under the prefix `
+        input: image,
+        status: MappingStatus.NO_RULE,
+        reason: `its cache path ${mapping.repository} lies under the prefix `
           + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.referenceHost}, whose rule ECR would pull it through instead`,
       };
     }

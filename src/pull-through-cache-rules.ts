@@ -299,6 +299,10 @@ export class PullThroughCacheRules extends Construct {
    * `ecr:GetAuthorizationToken`, which has no resource type, on `*`.
    *
    * For ECS, grant the task *execution* role (`taskDefinition.obtainExecutionRole()`): it pulls the images.
+   *
+   * @throws if nothing would really be granted: a principal without a policy of its own (`AccountPrincipal`,
+   * `ArnPrincipal`, `ServicePrincipal`), an immutable role, a principal of another account than the cache, or a
+   * stack of a concrete environment using a cache of an environment-agnostic one
    */
   public grantPull(grantee: iam.IGrantable): iam.Grant {
     const principal = grantee.grantPrincipal;

@@ -1,14 +1,15 @@
-import { App, Aspects, CfnParameter, Fn, IAspect, Stack } from 'aws-cdk-lib';
+import { App, Aspects, CfnParameter, Fn, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
-import { IConstruct } from 'constructs';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { CachedImages, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry } from '../src';
 import { cfnLint } from './support/cfn-lint';
 import { ACCOUNT, ENV, REGISTRY } from './support/environments';
+import { AddsSidecar, SIDECAR } from './support/other-aspects';
 import { testApp } from './util';
 
 
@@ -21,9 +22,9 @@ function template(stack: Stack, name: string): Template {
 }
 afterAll(() => expect(cfnLint(linted)).toBe(''));
 
-function cacheIn(stack: Stack, id = 'Cache', prefix?: string): PullThroughCacheRules {
-  return new PullThroughCacheRules(stack, id, {
-    upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret(), ecrRepositoryPrefix: prefix }), UpstreamRegistry.quay()],
+function cacheIn(stack: Stack): PullThroughCacheRules {
+  return new PullThroughCacheRules(stack, 'Cache', {
+    upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }), UpstreamRegistry.quay()],
     enableMonitoring: false,
     enableScanning: false,
   });
@@ -40,21 +41,6 @@ const containersOf = (t: Template, id?: string): any[] => {
 };
 const errors = (stack: Stack) => Annotations.fromStack(stack).findError('*', Match.anyValue()).map(m => String(m.entry.data));
 const warnings = (stack: Stack) => Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map(m => String(m.entry.data));
-
-/**
- * An Aspect of someone else's that adds to task definitions when it meets their containers, which come after the
- * task definition's L1 resource in the tree: a variable on every container, and a sidecar container.
- */
-class AddsSidecar implements IAspect {
-  public visit(node: IConstruct): void {
-    if (node instanceof ecs.ContainerDefinition && node.containerName !== 'sidecar') {
-      node.addEnvironment('ADDED_LATER', 'yes');
-      if (!node.taskDefinition.findContainer('sidecar')) {
-        node.taskDefinition.addContainer('sidecar', { image: ecs.ContainerImage.fromRegistry('quay.io/org/sidecar:1'), memoryLimitMiB: 64, essential: false });
-      }
-    }
-  }
-}
 
 describe('containers and variables added later are kept', () => {
   test.each([
@@ -76,7 +62,7 @@ describe('containers and variables added later are kept', () => {
     task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), memoryLimitMiB: 512, environment: { A: '1' } });
     apply(app, new CachedImages({ cache }));
     const containers = containersOf(template(stack, `later-${_name}`));
-    expect(containers.map(c => c.Name)).toEqual(['web', 'sidecar']);
+    expect(containers.map(c => c.Name)).toEqual(['web', SIDECAR]);
     expect(containers[0].Environment).toEqual([{ Name: 'A', Value: '1' }, { Name: 'ADDED_LATER', Value: 'yes' }]);
     expect(containers[0].Image).toBe(`${REGISTRY}/docker-hub/library/nginx:1.27`);
     // the sidecar is moved too when our Aspect still visits it, and is otherwise left as written: never lost
@@ -332,4 +318,17 @@ test('an EC2 task definition (bridge network, port mappings) is moved like a Far
   const t = template(stack, 'ec2');
   expect(containersOf(t)[0]).toMatchObject({ Image: `${REGISTRY}/quay/org/web:2`, PortMappings: [{ ContainerPort: 80 }] });
   t.hasResourceProperties('AWS::ECS::TaskDefinition', { ExecutionRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TaskExecutionRole'), 'Arn'] } });
+});
+
+test('cdk-nag reports on the execution role the Aspect grants exactly what the README says: the two wildcards, for the user', () => {
+  const { app, stack, cache } = setup();
+  const task = new ecs.FargateTaskDefinition(stack, 'Task');
+  task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), memoryLimitMiB: 128 });
+  Aspects.of(app).add(new CachedImages({ cache }));
+  app.synth();
+  const report = new AwsSolutionsChecks(app).validateScope(stack);
+  const findings = report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
+  const arn = (prefix: string) => `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:eu-west-1:${ACCOUNT}:repository/${prefix}/*]`;
+  expect(findings.filter(f => f.includes('ExecutionRole')).sort()).toEqual(
+    [arn('docker-hub'), arn('quay'), 'AwsSolutions-IAM5[Resource::*]'].map(id => `${id} at Apps/Task/ExecutionRole/DefaultPolicy/Resource`).sort());
 });

@@ -3,12 +3,11 @@ import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eksClassic from 'aws-cdk-lib/aws-eks';
-import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import {
   CachedImages, ImageMapping, MappingStatus, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry,
 } from '../src';
 import { cfnLint } from './support/cfn-lint';
-import { ACCOUNT, ENV, REGISTRY, existingVpc } from './support/environments';
+import { ACCOUNT, ENV, REGISTRY, eksV2Cluster, existingVpc } from './support/environments';
 import { testApp } from './util';
 
 const quiet = { enableMonitoring: false, enableScanning: false };
@@ -116,10 +115,7 @@ describe('two caches with one Aspect each: ECS and EKS decide alike', () => {
     new ecs.FargateTaskDefinition(stack, 'Task').addContainer('web', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), memoryLimitMiB: 128 });
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } };
     if (kind === 'eks-v2') {
-      new eks.Cluster(stack, 'Cluster', {
-        version: eks.KubernetesVersion.V1_33, defaultCapacity: 0, vpc: existingVpc(stack), defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
-        kubectlProviderOptions: { kubectlLayer: new KubectlV35Layer(stack, 'Kubectl') },
-      }).addManifest('Pod', pod);
+      eksV2Cluster(stack).addManifest('Pod', pod);
     } else {
       new eksClassic.Cluster(stack, 'Cluster', { version: eksClassic.KubernetesVersion.V1_33, defaultCapacity: 0, vpc: existingVpc(stack), kubectlLayer: new KubectlV35Layer(stack, 'Kubectl') })
         .addManifest('Pod', pod);
@@ -148,10 +144,7 @@ test('a second Aspect whose cache cannot serve what the first made reports it, f
   const other = new Stack(a, 'Virginia', { env: { account: ACCOUNT, region: 'us-east-1' } });
   const second = new PullThroughCacheRules(other, 'Second', { ...quiet, upstreams: [UpstreamRegistry.quay()] });
   new ecs.FargateTaskDefinition(stack, 'Task').addContainer('web', { image: ecs.ContainerImage.fromRegistry('quay.io/org/app:1'), memoryLimitMiB: 128 });
-  new eks.Cluster(stack, 'Cluster', {
-    version: eks.KubernetesVersion.V1_33, defaultCapacity: 0, vpc: existingVpc(stack), defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
-    kubectlProviderOptions: { kubectlLayer: new KubectlV35Layer(stack, 'Kubectl') },
-  }).addManifest('Pod', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'web', image: 'quay.io/org/app:1' }] } });
+  eksV2Cluster(stack).addManifest('Pod', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'web', image: 'quay.io/org/app:1' }] } });
   Aspects.of(a).add(new CachedImages({ cache: first }));
   Aspects.of(a).add(new CachedImages({ cache: second, unservedImages: UnservedImageLevel.WARNING }));
   a.synth();

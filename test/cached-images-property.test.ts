@@ -7,17 +7,15 @@
  *   fields (an image, a Helm map's registry/repository/tag/digest, `global.imageRegistry`, and the registry
  *   credentials of a moved ECS image), and every other value stays as it was.
  */
-import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
-import { App, Aspects, IAspect, Stack } from 'aws-cdk-lib';
+import { App, Aspects, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { IConstruct } from 'constructs';
 import * as fc from 'fast-check';
 import { CachedImages, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry } from '../src';
-import { ENV, REGISTRY, existingVpc } from './support/environments';
+import { ENV, REGISTRY, eksV2Cluster } from './support/environments';
+import { AddsSidecar } from './support/other-aspects';
 import { testApp } from './util';
 
 const IMAGES = [
@@ -68,21 +66,6 @@ const appSpec = fc.record({
 });
 type AppSpec = typeof appSpec extends fc.Arbitrary<infer T> ? T : never;
 
-/**
- * Someone else's Aspect, acting when it meets a container (after the task definition's L1 resource in the tree): a
- * variable on every L2 container, and a sidecar on its task definition.
- */
-class AddsSidecar implements IAspect {
-  public visit(node: IConstruct): void {
-    if (node instanceof ecs.ContainerDefinition && node.containerName !== 'zz-sidecar') {
-      node.addEnvironment('ADDED_BY_ASPECT', '1');
-      if (!node.taskDefinition.findContainer('zz-sidecar')) {
-        node.taskDefinition.addContainer('zz-sidecar', { image: ecs.ContainerImage.fromRegistry('quay.io/org/sidecar:1'), memoryLimitMiB: 64, essential: false });
-      }
-    }
-  }
-}
-
 /** Builds the app of a spec; the same spec always builds the same app. */
 function build(spec: AppSpec, mode: 'none' | 'report' | 'rewrite'): Record<string, object> {
   const app: App = testApp();
@@ -123,10 +106,7 @@ function build(spec: AppSpec, mode: 'none' | 'report' | 'rewrite'): Record<strin
     }
   });
   if (spec.manifests.length > 0 || spec.charts.length > 0) {
-    const cluster = new eks.Cluster(stack, 'Cluster', {
-      version: eks.KubernetesVersion.V1_33, defaultCapacity: 0, defaultCapacityType: eks.DefaultCapacityType.NODEGROUP, vpc: existingVpc(stack),
-      kubectlProviderOptions: { kubectlLayer: new KubectlV35Layer(stack, 'Kubectl') },
-    });
+    const cluster = eksV2Cluster(stack);
     spec.manifests.forEach((docs, i) => cluster.addManifest(`Manifest${i}`, ...docs));
     spec.charts.forEach((v, i) => cluster.addHelmChart(`Chart${i}`, { chart: `chart${i}`, repository: 'https://charts.example.com', values: v }));
   }
@@ -174,8 +154,11 @@ function differences(before: unknown, after: unknown, path: string): string[] {
 function withoutPullGrants(templates: Record<string, object>): Record<string, object> {
   return JSON.parse(JSON.stringify(templates, (key, v) => {
     if (v && typeof v === 'object' && !Array.isArray(v) && v.Resources) {
-      return { ...v, Resources: Object.fromEntries(Object.entries(v.Resources as Record<string, any>)
-        .filter(([id, r]) => !(/ExecutionRole/.test(id) && ['AWS::IAM::Role', 'AWS::IAM::Policy'].includes(r.Type)) && !/^Exec\d+Cached|CachedImagesExecutionRole/.test(id))) };
+      return {
+        ...v,
+        Resources: Object.fromEntries(Object.entries(v.Resources as Record<string, any>)
+          .filter(([id, r]) => !(/ExecutionRole/.test(id) && ['AWS::IAM::Role', 'AWS::IAM::Policy'].includes(r.Type)) && !/^Exec\d+Cached|CachedImagesExecutionRole/.test(id))),
+      };
     }
     return key === 'ExecutionRoleArn' ? undefined : v;
   }));

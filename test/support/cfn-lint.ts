@@ -13,9 +13,9 @@ function cfnLintFiles(files: readonly string[]): string {
     return ''; // cfn-lint would read a template from stdin
   }
   // through python3, not the `cfn-lint` script: after a fresh pip install the script may not be on PATH yet
-  const cfnLint = 'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())';
+  const runner = 'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())';
   try {
-    return execFileSync('python3', ['-c', cfnLint, '--ignore-checks', 'W3005', '--', ...files], { encoding: 'utf-8' });
+    return execFileSync('python3', ['-c', runner, '--ignore-checks', 'W3005', '--', ...files], { encoding: 'utf-8' });
   } catch (e: any) {
     if (/No module named '?cfnlint/.test(String(e.stderr))) {
       throw new Error('cfn-lint is not installed: run `./scripts/install-test-deps` (the README test command does).');
