@@ -118,7 +118,7 @@ export class CachedImages implements IAspect {
     const what = `container ${container.containerName}`;
     const image = movedContainers.get(container) ?? container.imageName;
     if (Token.isUnresolved(image)) {
-      this.reportTokenImage(container, what, image);
+      this.reportTokenImage(container, `${what}: the image`, image);
       return;
     }
     if (!this.inCacheEnvironment(container)) {
@@ -147,7 +147,7 @@ export class CachedImages implements IAspect {
       return;
     }
     if (!Array.isArray(containers)) {
-      this.reportTokenImage(cfn, 'containerDefinitions', undefined);
+      this.reportTokenImage(cfn, 'containerDefinitions', undefined); // a list known only at deploy time
       return;
     }
     const moved = movedL1Containers.get(cfn) ?? new Map<number, string>();
@@ -157,7 +157,7 @@ export class CachedImages implements IAspect {
       const what = `container ${typeof container?.name === 'string' ? container.name : index}`;
       const image = moved.get(index) ?? container?.image;
       if (typeof image !== 'string' || Token.isUnresolved(image)) {
-        this.reportTokenImage(cfn, what, image);
+        this.reportTokenImage(cfn, `${what}: the image`, image);
         return;
       }
       if (!this.inCacheEnvironment(cfn)) {
@@ -212,13 +212,13 @@ export class CachedImages implements IAspect {
    * An image known only at deploy time (a parameter, `Fn.join`, an SSM value): it cannot be checked. Images of
    * the app's own ECR repositories and assets carry `.dkr.ecr.` in their literal part and are the app's business.
    */
-  private reportTokenImage(scope: IConstruct, what: string, image: string | undefined): void {
+  private reportTokenImage(scope: IConstruct, subject: string, image: string | undefined): void {
     const literalText = image === undefined ? '' : String(Tokenization.reverseString(image)
       .mapTokens({ mapToken: () => ' ' }).join({ join: (left: unknown, right: unknown) => `${left}${right}` }));
     if (literalText.includes('.dkr.ecr.')) {
       return;
     }
-    Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${what}: the image is known only at deploy time `
+    Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${subject} is known only at deploy time `
       + `(${image === undefined ? 'a token' : JSON.stringify(Stack.of(scope).resolve(image))}), so it was not checked against the pull `
       + 'through cache. Write it as a literal (a parameter or SSM value can hold the tag alone), or build it from cache.registryDomain.');
   }

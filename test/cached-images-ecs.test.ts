@@ -1,4 +1,4 @@
-import { App, Aspects, CfnParameter, Fn, Stack } from 'aws-cdk-lib';
+import { App, Aspects, CfnParameter, Fn, Lazy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -140,9 +140,13 @@ describe('images built from tokens', () => {
     const { app, stack, cache } = setup();
     const tag = new CfnParameter(stack, 'Tag');
     new ecs.CfnTaskDefinition(stack, 'L1', { containerDefinitions: [{ name: 'x', image: `quay.io/org/app:${tag.valueAsString}` }] });
+    new ecs.CfnTaskDefinition(stack, 'L1List', { containerDefinitions: Lazy.any({ produce: () => [{ name: 'y', image: 'nginx:1.27' }] }) });
     Aspects.of(app).add(new CachedImages({ cache }));
     app.synth();
-    expect(warnings(stack)).toEqual([expect.stringMatching(/^container x: the image is known only at deploy time/)]);
+    expect(warnings(stack)).toEqual([
+      expect.stringMatching(/^container x: the image is known only at deploy time \(\{"Fn::Join":\["",\["quay\.io\/org\/app:",\{"Ref":"Tag"\}\]\]\}\)/),
+      expect.stringMatching(/^containerDefinitions is known only at deploy time \(a token\), so it was not checked/),
+    ]);
   });
 });
 

@@ -14,6 +14,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as fc from 'fast-check';
 import { CachedImages, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { cfnLint } from './support/cfn-lint';
 import { ENV, REGISTRY, eksV2Cluster } from './support/environments';
 import { AddsSidecar } from './support/other-aspects';
 import { testApp } from './util';
@@ -166,6 +167,10 @@ function withoutPullGrants(templates: Record<string, object>): Record<string, ob
 
 const RUNS = 20;
 
+/** The rewritten templates of every run, linted at the end (a report's are the original app's, byte for byte). */
+const linted: Record<string, object> = {};
+afterAll(() => expect(cfnLint(linted)).toBe(''));
+
 test('reportOnly: true leaves every synthesized template byte for byte as it was', () => {
   fc.assert(fc.property(appSpec, spec => {
     expect(JSON.stringify(build(spec, 'report'))).toBe(JSON.stringify(build(spec, 'none')));
@@ -176,7 +181,9 @@ test('rewriting changes image fields only: no container, variable or other key i
   let moved = 0;
   fc.assert(fc.property(appSpec, spec => {
     const before = withoutPullGrants(build(spec, 'none'));
-    const after = withoutPullGrants(build(spec, 'rewrite'));
+    const rewritten = build(spec, 'rewrite');
+    linted[`run${Object.keys(linted).length}`] = rewritten.Apps;
+    const after = withoutPullGrants(rewritten);
     expect(differences(before, after, '')).toEqual([]);
     moved += JSON.stringify(after).split(`${REGISTRY}/docker-hub/`).length - JSON.stringify(before).split(`${REGISTRY}/docker-hub/`).length;
   }), { numRuns: RUNS });
