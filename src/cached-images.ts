@@ -1,7 +1,9 @@
-import { Annotations, CfnResource, IAspect, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnResource, IAspect, IResolvable, Stack, Token, Tokenization } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import { IConstruct } from 'constructs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct, IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
+import { environmentProblem } from './private/cache-environment';
 import { DocumentFormat } from './private/image-locator';
 import { parseJsonWithTokens, rewriteObject } from './private/object-images';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
@@ -20,14 +22,15 @@ export interface CachedImagesProps {
   readonly cache: PullThroughCacheRules;
 
   /**
-   * Only report: annotate every image that does not come from the cache, and change nothing.
+   * Only report: annotate every image that does not come from the cache, and change nothing (the synthesized
+   * templates are byte for byte those of the app without the Aspect).
    * @default false
    */
   readonly reportOnly?: boolean;
 
   /**
    * How images the cache cannot serve (no rule for their registry, an unsupported registry) are reported.
-   * @default UnservedImageLevel.ERROR
+   * @default - `UnservedImageLevel.ERROR`; `UnservedImageLevel.WARNING` with `reportOnly`
    */
   readonly unservedImages?: UnservedImageLevel;
 }
@@ -36,6 +39,14 @@ export interface CachedImagesProps {
 const ECS_TASK_DEFINITION = 'AWS::ECS::TaskDefinition';
 const EKS_MANIFEST = 'Custom::AWSCDK-EKS-KubernetesResource';
 const EKS_HELM_CHART = 'Custom::AWSCDK-EKS-HelmChart';
+
+/**
+ * The image each moved ECS container has now, shared by every `CachedImages` of the app: a second Aspect (another
+ * cache) decides on what the first one made, exactly as it does on a manifest the first one rewrote.
+ */
+const movedContainers = new WeakMap<ecs.ContainerDefinition, string>();
+/** The same for the containers of L1 task definitions, by index. */
+const movedL1Containers = new WeakMap<ecs.CfnTaskDefinition, Map<number, string>>();
 
 /**
  * Rewrites the container images of a CDK app to the pull through cache: every container definition of ECS
@@ -57,51 +68,160 @@ export class CachedImages implements IAspect {
     if (!(props?.cache instanceof PullThroughCacheRules)) {
       throw new Error('CachedImages: cache is required, the PullThroughCacheRules whose rules serve the images.');
     }
+    if (props.reportOnly !== undefined && typeof props.reportOnly !== 'boolean') {
+      throw new Error(`CachedImages: reportOnly must be true or false, not ${JSON.stringify(props.reportOnly)}.`);
+    }
+    const levels: string[] = Object.values(UnservedImageLevel);
+    if (props.unservedImages !== undefined && !levels.includes(props.unservedImages)) {
+      throw new Error(`CachedImages: unservedImages must be one of ${levels.map(l => `UnservedImageLevel.${l}`).join(', ')}, `
+        + `not ${JSON.stringify(props.unservedImages)}.`);
+    }
     this.cache = props.cache;
     this.reportOnly = props.reportOnly ?? false;
-    this.level = props.unservedImages ?? UnservedImageLevel.ERROR;
+    // a report must not fail the synth it reports on, unless asked to
+    this.level = props.unservedImages ?? (this.reportOnly ? UnservedImageLevel.WARNING : UnservedImageLevel.ERROR);
   }
 
   public visit(node: IConstruct): void {
+    if (node instanceof ecs.ContainerDefinition) {
+      this.visitContainer(node);
+      return;
+    }
     if (!CfnResource.isCfnResource(node)) {
       return;
     }
     switch (node.cfnResourceType) {
       case ECS_TASK_DEFINITION:
-        this.visitTaskDefinition(node as ecs.CfnTaskDefinition);
+        if (!(node.node.scope instanceof ecs.TaskDefinition && node.node.scope.node.defaultChild === node)) {
+          this.visitL1TaskDefinition(node as ecs.CfnTaskDefinition); // an L2 task definition's containers are visited themselves
+        }
         break;
       case EKS_MANIFEST:
-        this.visitJsonProperty(node, 'Manifest', DocumentFormat.KUBERNETES);
+        if (this.inCacheEnvironment(node)) {
+          this.visitJsonProperty(node, 'Manifest', DocumentFormat.KUBERNETES);
+        }
         break;
       case EKS_HELM_CHART:
-        this.visitJsonProperty(node, 'Values', DocumentFormat.HELM_VALUES);
+        if (this.inCacheEnvironment(node)) {
+          this.visitJsonProperty(node, 'Values', DocumentFormat.HELM_VALUES);
+        }
         break;
       default:
     }
   }
 
-  private visitTaskDefinition(cfn: ecs.CfnTaskDefinition): void {
-    const containers = Stack.of(cfn).resolve(cfn.containerDefinitions);
-    if (!Array.isArray(containers)) {
+  /**
+   * An L2 container. Its image is rendered late, by the task definition's container list, so the move goes into
+   * that rendering: whatever else is added to the container or the task definition later (by code or by other
+   * Aspects) stays, and nothing is resolved (or frozen) here.
+   */
+  private visitContainer(container: ecs.ContainerDefinition): void {
+    const what = `container ${container.containerName}`;
+    const image = movedContainers.get(container) ?? container.imageName;
+    if (Token.isUnresolved(image)) {
+      this.reportTokenImage(container, `${what}: the image`, image);
       return;
     }
-    let rewritten = false;
-    // the L1 property, resolved: camelCase, as the L2 renders it
-    containers.forEach((container: { image?: unknown; name?: string }, index: number) => {
-      if (typeof container.image !== 'string') {
-        return; // an ECR repository or asset image (a token): not a public registry image
+    if (!this.inCacheEnvironment(container)) {
+      return;
+    }
+    const uri = this.decide(container, image, what);
+    if (uri === undefined) {
+      return;
+    }
+    if (!movedContainers.has(container)) {
+      const render = container.renderContainerDefinition.bind(container);
+      // the image's credentials were for the registry it leaves; ECR is pulled with the execution role
+      container.renderContainerDefinition = (taskDefinition?: ecs.TaskDefinition) => ({
+        ...render(taskDefinition), image: movedContainers.get(container)!, repositoryCredentials: undefined,
+      });
+    }
+    movedContainers.set(container, uri);
+    // ECS pulls with the execution role; a public image needed none, a cached one does.
+    this.grantPull(container, () => container.taskDefinition.obtainExecutionRole());
+  }
+
+  /** An L1 task definition of the user's own: its literal container list, moved by property overrides. */
+  private visitL1TaskDefinition(cfn: ecs.CfnTaskDefinition): void {
+    const containers = cfn.containerDefinitions;
+    if (containers === undefined) {
+      return;
+    }
+    if (!Array.isArray(containers)) {
+      this.reportTokenImage(cfn, 'containerDefinitions', undefined); // a list known only at deploy time
+      return;
+    }
+    const moved = movedL1Containers.get(cfn) ?? new Map<number, string>();
+    let movedHere = false;
+    containers.forEach((c: ecs.CfnTaskDefinition.ContainerDefinitionProperty | IResolvable, index: number) => {
+      const container = Tokenization.isResolvable(c) ? undefined : c as ecs.CfnTaskDefinition.ContainerDefinitionProperty;
+      const what = `container ${typeof container?.name === 'string' ? container.name : index}`;
+      const image = moved.get(index) ?? container?.image;
+      if (typeof image !== 'string' || Token.isUnresolved(image)) {
+        this.reportTokenImage(cfn, `${what}: the image`, image);
+        return;
       }
-      const uri = this.decide(cfn, container.image, `container ${container.name ?? index}`);
+      if (!this.inCacheEnvironment(cfn)) {
+        return;
+      }
+      const uri = this.decide(cfn, image, what);
       if (uri !== undefined) {
         cfn.addPropertyOverride(`ContainerDefinitions.${index}.Image`, uri);
-        rewritten = true;
+        if (container?.repositoryCredentials !== undefined) {
+          cfn.addPropertyDeletionOverride(`ContainerDefinitions.${index}.RepositoryCredentials`);
+        }
+        moved.set(index, uri);
+        movedHere = true;
       }
     });
-    const taskDefinition = cfn.node.scope;
-    if (rewritten && taskDefinition instanceof ecs.TaskDefinition) {
-      // ECS pulls with the execution role; a public image needed none, a cached one does.
-      this.cache.grantPull(taskDefinition.obtainExecutionRole());
+    movedL1Containers.set(cfn, moved);
+    if (!movedHere) {
+      return;
     }
+    const executionRoleArn = cfn.executionRoleArn;
+    if (executionRoleArn === undefined) {
+      Annotations.of(cfn).addError(`${cfn.node.path} has images moved to the pull through cache, but no executionRoleArn: ECS pulls `
+        + 'images from ECR with the task execution role. Set executionRoleArn to a role of this app and call cache.grantPull(role), '
+        + 'or use an ecs.TaskDefinition (the Aspect then creates and grants its execution role).');
+      return;
+    }
+    const id = `${cfn.node.id}CachedImagesExecutionRole`;
+    const scope = cfn.node.scope as Construct;
+    this.grantPull(cfn, () => (scope.node.tryFindChild(id) as iam.IRole | undefined) ?? iam.Role.fromRoleArn(scope, id, executionRoleArn));
+  }
+
+  /** Grants the role pulls from the cache, or says at synth why it cannot. */
+  private grantPull(scope: IConstruct, role: () => iam.IRole): void {
+    try {
+      this.cache.grantPull(role());
+    } catch (e) {
+      Annotations.of(scope).addError(`${scope.node.path}: its images were moved to the pull through cache, but the execution role `
+        + `cannot pull them: ${(e as Error).message}`);
+    }
+  }
+
+  /** Whether `scope` may use the cache; if not, an error says why (the URIs would name a registry with no cache). */
+  private inCacheEnvironment(scope: IConstruct): boolean {
+    const problem = environmentProblem(this.cache, scope);
+    if (problem) {
+      Annotations.of(scope).addError(`CachedImages: ${problem}`);
+    }
+    return problem === undefined;
+  }
+
+  /**
+   * An image known only at deploy time (a parameter, `Fn.join`, an SSM value): it cannot be checked. Images of
+   * the app's own ECR repositories and assets carry `.dkr.ecr.` in their literal part and are the app's business.
+   */
+  private reportTokenImage(scope: IConstruct, subject: string, image: string | undefined): void {
+    const literalText = image === undefined ? '' : String(Tokenization.reverseString(image)
+      .mapTokens({ mapToken: () => ' ' }).join({ join: (left: unknown, right: unknown) => `${left}${right}` }));
+    if (literalText.includes('.dkr.ecr.')) {
+      return;
+    }
+    Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${subject} is known only at deploy time `
+      + `(${image === undefined ? 'a token' : JSON.stringify(Stack.of(scope).resolve(image))}), so it was not checked against the pull `
+      + 'through cache. Write it as a literal (a parameter or SSM value can hold the tag alone), or build it from cache.registryDomain.');
   }
 
   /**

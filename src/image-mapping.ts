@@ -1,6 +1,6 @@
 import { ImageReference } from './image-reference';
-import { CacheRoute, mapToCache } from './private/cache-mapping';
-import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
+import { CacheRoute, claimingRoute, mapToCache } from './private/cache-mapping';
+import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
 
 /** One row of the registry-to-prefix table: images of `registry` are served under `prefix`. */
 export interface CachePrefix {
@@ -104,9 +104,15 @@ export class ImageMapping {
   private readonly routes: CacheRoute[];
 
   constructor(props: ImageMappingProps) {
-    const domain = props?.registryDomain;
-    if (typeof domain !== 'string' || domain.length === 0) {
+    const given = props?.registryDomain;
+    if (typeof given !== 'string' || given.length === 0) {
       throw new Error('ImageMapping: registryDomain is required, for example 111122223333.dkr.ecr.eu-west-1.amazonaws.com.');
+    }
+    // a host, as image references write it: a URL's scheme and trailing slash would make `https://...//repo` URIs
+    const domain = given.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, '');
+    if (domain.length === 0 || /[\/\s]/.test(domain)) {
+      throw new Error(`ImageMapping: registryDomain '${given}' is not a registry host. Give the host alone, for example `
+        + '111122223333.dkr.ecr.eu-west-1.amazonaws.com (no scheme, path or slash).');
     }
     this.registryDomain = domain;
     this.routes = (props.prefixes ?? ImageMapping.defaultPrefixes()).map(p => ({
@@ -122,7 +128,7 @@ export class ImageMapping {
    * @param image an image reference, for example `nginx:1.27`
    */
   public map(image: string): MappedImage {
-    if (image.startsWith(`${this.registryDomain}/`)) {
+    if (image.toLowerCase().startsWith(`${hostKey(this.registryDomain)}/`)) {
       return { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
     }
     let ref: ImageReference;
@@ -131,10 +137,19 @@ export class ImageMapping {
     } catch (e) {
       return { input: image, status: MappingStatus.INVALID, reason: (e as Error).message };
     }
-    if (ref.registry === this.registryDomain) {
+    if (hostKey(ref.registry) === hostKey(this.registryDomain)) {
       return { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
     }
     const mapping = mapToCache(ref, this.routes);
+    const claimedBy = mapping && claimingRoute(mapping, this.routes);
+    if (claimedBy) {
+      return {
+        input: image,
+        status: MappingStatus.NO_RULE,
+        reason: `its cache path ${mapping.repository} lies under the prefix `
+          + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.referenceHost}, whose rule ECR would pull it through instead`,
+      };
+    }
     if (!mapping) {
       return entryForHost(ref.registry)
         ? { input: image, status: MappingStatus.NO_RULE, reason: `no cache prefix for ${ref.registry}${routeHint(ref)}` }

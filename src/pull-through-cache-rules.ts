@@ -14,6 +14,7 @@ import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './moni
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
+import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
@@ -221,7 +222,8 @@ export class PullThroughCacheRules extends Construct {
     checkSharedCacheUpstreams(this, upstreams); // ECR upstreams on a SharedCache of this app: only its shared prefixes
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
-    this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`;
+    // env-agnostic: refused, at synth, by any stack of a concrete environment (it would read another account's registry)
+    this.registryDomain = checkedRegistryDomain(this, `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`);
     this.mapping = new ImageMapping({
       registryDomain: this.registryDomain,
       // a rule through a shared central cache also serves its central upstream's images (`nginx` -> `docker-hub/...`)
@@ -319,6 +321,13 @@ export class PullThroughCacheRules extends Construct {
     }
 
     const nodeRoles = props.nodeRoles ?? [];
+    for (const role of nodeRoles) {
+      // the policy names its roles by name: a role of another account would be a same-named role of this one
+      const problem = environmentProblem(this, role) ?? accountProblem(this, role.env.account, `the node role ${role.node.path}`);
+      if (problem) {
+        throw new Error(`${this.node.path} nodeRoles: ${problem}`);
+      }
+    }
     if (nodeRoles.length > 0) {
       // One policy of our own for every node role, so the wildcards it needs are acknowledged here, with
       // their reasons, instead of on the user's roles (where they could hide the user's own findings).
@@ -339,11 +348,32 @@ export class PullThroughCacheRules extends Construct {
    * `ecr:GetAuthorizationToken`, which has no resource type, on `*`.
    *
    * For ECS, grant the task *execution* role (`taskDefinition.obtainExecutionRole()`): it pulls the images.
+   *
+   * @throws if nothing would really be granted: a principal without a policy of its own (`AccountPrincipal`,
+   * `ArnPrincipal`, `ServicePrincipal`), an immutable role, a principal of another account than the cache, or a
+   * stack of a concrete environment using a cache of an environment-agnostic one
    */
   public grantPull(grantee: iam.IGrantable): iam.Grant {
-    return this.pullStatements()
+    const principal = grantee.grantPrincipal;
+    const where = `${this.node.path}.grantPull(${Construct.isConstruct(principal) ? principal.node.path : principal})`;
+    const problem = (Construct.isConstruct(principal) ? environmentProblem(this, principal) : undefined)
+      ?? accountProblem(this, principal.principalAccount, 'the grantee');
+    if (problem) {
+      throw new Error(`${where}: ${problem}`);
+    }
+    const statements = this.pullStatements();
+    const grant = statements
       .map(statement => iam.Grant.addToPrincipal({ grantee, actions: statement.actions, resourceArns: statement.resources }))
-      .reduce((all, grant) => all.combine(grant));
+      .reduce((all, next) => all.combine(next));
+    if (!grant.success || !policyLanded(principal)) {
+      throw new Error(`${where}: nothing was granted. ${grant.success
+        ? 'The role is immutable (imported with mutable: false, withoutPolicyUpdates(), or from another account), so no policy of this app can be attached to it.'
+        : 'This principal has no IAM policy of its own (an AccountPrincipal, ArnPrincipal or ServicePrincipal), so there is nothing to add the permissions to.'} `
+        + 'Grant a role or user of this app (for ECS, the task definition\'s execution role), or give the role these permissions where it is '
+        + `managed: ${statements[0].actions.join(', ')} on the repositories ${this.upstreams.map(u => u.ecrRepositoryPrefix === 'ROOT' ? '*' : `${u.ecrRepositoryPrefix}/*`).join(', ')} `
+        + 'of the cache\'s registry (cacheRepositoryArns()), and ecr:GetAuthorizationToken on *.');
+    }
+    return grant;
   }
 
   /** The ARNs that cover every repository of the cache: `arn:<partition>:ecr:<region>:<account>:repository/<prefix>/*` per prefix. */
@@ -712,4 +742,15 @@ function checkEcrUpstream(scope: Construct, upstream: UpstreamRegistry): void {
     throw new Error(`${where} is in account ${account}, not ${stack.account}: ECR needs a role to pull across accounts. `
       + 'Pass role: a role that trusts pullthroughcache.ecr.amazonaws.com, and allow this account to pull in the upstream registry policy.');
   }
+}
+
+/**
+ * Whether a principal that accepted a statement really holds it: a role or user of the app gets a policy construct
+ * beneath it, while an immutable imported role accepts every statement and keeps none.
+ */
+function policyLanded(principal: iam.IPrincipal): boolean {
+  if (!Construct.isConstruct(principal)) {
+    return true; // not a construct (PrincipalWithConditions, ...): its grant result is all there is to go by
+  }
+  return principal.node.findAll().some(c => c instanceof iam.Policy || c instanceof iam.ManagedPolicy);
 }

@@ -67,6 +67,22 @@ function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
         + `in ${entry.environment}; ECR allows one rule per prefix. Give one of them another ecrRepositoryPrefix, or cache that upstream once.`);
     }
   }
+  for (const [i, prefix] of entry.prefixes.entries()) {
+    for (const other of sameEnvironment.slice(0, index + 1)) {
+      // each pair once: against the caches before this one, and within this one against the prefixes before it
+      for (const o of other === entry ? entry.prefixes.slice(0, i) : other.prefixes) {
+        const pair = contains(prefix, o) ? [prefix, o] : contains(o, prefix) ? [o, prefix] : undefined;
+        if (pair) {
+          const [outer, inner] = pair;
+          errors.push(`${here}${other === entry ? '' : ` and ${other.construct.node.path}`} create pull through cache rules with the `
+            + `prefixes '${outer}' and '${inner}' in ${entry.environment}: an image of the '${outer}' upstream under `
+            + `'${outer === 'ROOT' ? inner : inner.slice(outer.length + 1)}/' would get the cache repository of an image of the `
+            + `'${inner}' upstream, and ECR would pull it through the wrong rule. Give the upstreams prefixes of which none is ROOT `
+            + 'or a path prefix of another.');
+        }
+      }
+    }
+  }
   const before = sameEnvironment.slice(0, index).reduce((n, c) => n + c.prefixes.length, 0);
   const total = sameEnvironment.reduce((n, c) => n + c.prefixes.length, 0);
   if (before <= MAX_RULES_PER_REGISTRY && before + entry.prefixes.length > MAX_RULES_PER_REGISTRY) {
@@ -76,6 +92,11 @@ function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
       + 'Drop upstreams, or deploy some caches to another Region.');
   }
   return errors;
+}
+
+/** Whether the repositories of prefix `outer` include those of `inner`: ROOT includes every prefix, `a` includes `a/b`. */
+function contains(outer: string, inner: string): boolean {
+  return outer !== inner && (outer === 'ROOT' || inner.startsWith(`${outer}/`));
 }
 
 /** Registers a secret the library creates; a second secret of the same name in the same environment fails. */

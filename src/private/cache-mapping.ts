@@ -1,4 +1,5 @@
 import type { ImageReference } from '../image-reference';
+import { hostKey } from './catalogue';
 
 /**
  * How images of one upstream are found in the cache: the host they are referenced by, the cache prefix,
@@ -30,8 +31,9 @@ export interface CacheMapping {
  * cache prefix (`upstream-app/image1` -> `my-app/image1`).
  */
 export function mapToCache(ref: ImageReference, routes: readonly CacheRoute[]): CacheMapping | undefined {
+  const host = hostKey(ref.registry);
   for (const route of routes) {
-    if (route.referenceHost !== ref.registry) {
+    if (hostKey(route.referenceHost) !== host) {
       continue;
     }
     let path = ref.repository;
@@ -48,4 +50,16 @@ export function mapToCache(ref: ImageReference, routes: readonly CacheRoute[]): 
     return { route, repository, suffix: ref.toString().slice(ref.name.length) };
   }
   return undefined;
+}
+
+/**
+ * The route whose cache prefix claims `repository` although another route made it: with `quay` on `ROOT` and a
+ * `k8s` rule, `quay.io/k8s/pause` would become `k8s/pause`, which ECR serves from registry.k8s.io; with the
+ * prefixes `cache` and `cache/k8s`, `cache/k8s/x` belongs to the second. Undefined when no other route claims it.
+ */
+export function claimingRoute(mapping: CacheMapping, routes: readonly CacheRoute[]): CacheRoute | undefined {
+  const own = mapping.route.ecrRepositoryPrefix;
+  return routes.find(r => r.ecrRepositoryPrefix !== own && r.ecrRepositoryPrefix !== 'ROOT'
+    && (own === 'ROOT' || r.ecrRepositoryPrefix.startsWith(`${own}/`))
+    && mapping.repository.startsWith(`${r.ecrRepositoryPrefix}/`));
 }

@@ -97,7 +97,7 @@ export function unsupportedRegistryMessage(host: string): string {
  * `myreg.azurecr.io`, `123456789012.dkr.ecr.eu-west-1.amazonaws.com`), or undefined.
  */
 export function entryForHost(host: string): CatalogueEntry | undefined {
-  const h = host.toLowerCase();
+  const h = hostKey(host);
   if (DOCKER_HUB_ALIASES.includes(h)) {
     return catalogueEntry('docker-hub');
   }
@@ -108,6 +108,14 @@ export function entryForHost(host: string): CatalogueEntry | undefined {
     return catalogueEntry('ecr');
   }
   return CATALOGUE.find(e => e.registryUrl === h);
+}
+
+/**
+ * A registry host as compared: hosts are case-insensitive, and `:443` is the HTTPS port a registry is reached on
+ * anyway (`Quay.io` and `quay.io:443` are `quay.io`).
+ */
+export function hostKey(host: string): string {
+  return host.toLowerCase().replace(/:443$/, '');
 }
 
 /** A registry host as image references name it: no scheme or trailing slash, Docker Hub's names folded into `docker.io`. */
