@@ -182,15 +182,10 @@ class YamlTree implements Tree<unknown> {
   /** Maps and sequences still to be read before the document counts as an alias bomb (or a recursive alias). */
   private budget = MAX_NODES;
 
-  constructor(private readonly doc: Document.Parsed, private readonly source: string) {
-    visit(doc, {
-      Alias: (_, alias, path) => {
-        if (path.includes(alias.resolve(doc) as never)) {
-          throw new AliasBomb(`the alias *${alias.source} is inside its own anchor (a recursive alias): not processed`);
-        }
-      },
-    });
-  }
+  /**
+   * @param used the nodes that aliases point at (`aliasTargets`): an anchor nothing uses shares nothing
+   */
+  constructor(private readonly doc: Document.Parsed, private readonly source: string, public readonly used: ReadonlySet<unknown>) {}
 
   public entries(node: unknown): ReadonlyArray<readonly [string, unknown]> | undefined {
     const map = this.resolve(node);
@@ -256,7 +251,8 @@ class YamlTree implements Tree<unknown> {
   /** A child, marked shared when its parent is shared or anchored. */
   private child(parent: unknown, node: unknown): unknown {
     const target = this.resolve(node);
-    const how = this.shared.get(parent) ?? ((parent as { anchor?: string }).anchor ? `under the anchor &${(parent as { anchor: string }).anchor}, so shared with its aliases` : undefined);
+    const anchor = this.used.has(parent) ? (parent as { anchor?: string }).anchor : undefined;
+    const how = this.shared.get(parent) ?? (anchor ? `under the anchor &${anchor}, so shared with its aliases` : undefined);
     if (how !== undefined && !this.shared.has(target)) {
       this.shared.set(target, how);
     }
@@ -269,7 +265,7 @@ class YamlTree implements Tree<unknown> {
  * line, neither reached through an alias nor anchored (an anchored value is shared with its aliases), is edited.
  */
 function notEditable(tree: YamlTree, source: string, node: unknown, onlyImages: Set<unknown>): string | undefined {
-  const anchor = (node as { anchor?: string } | undefined)?.anchor;
+  const anchor = tree.used.has(node) ? (node as { anchor?: string } | undefined)?.anchor : undefined;
   if (!onlyImages.has(node)) {
     if (anchor) {
       return `anchored (&${anchor}), so shared with its aliases`;
@@ -300,7 +296,10 @@ function notEditable(tree: YamlTree, source: string, node: unknown, onlyImages: 
  * again as `cache: *redis`. Rewriting such a scalar once rewrites every use, and nothing else. A scalar is in
  * the set when the locator finds it as an image as many times as the document, aliases expanded, reaches it.
  */
-function sharedOnlyByImages(doc: Document.Parsed, text: string): Set<unknown> {
+function sharedOnlyByImages(doc: Document.Parsed, text: string, used: ReadonlySet<unknown>): Set<unknown> {
+  if (used.size === 0) {
+    return new Set(); // no alias: nothing is shared
+  }
   const reached = new Map<unknown, number>();
   let budget = 100_000; // aliases can multiply a document: past this, nothing shared is editable
   const walk = (node: unknown, depth: number): void => {
@@ -319,7 +318,7 @@ function sharedOnlyByImages(doc: Document.Parsed, text: string): Set<unknown> {
     }
   };
   // compose `x-` extension fields are templates for services, never pulled themselves
-  const compose = formatOf(new YamlTree(doc, text), doc.contents) === DocumentFormat.COMPOSE;
+  const compose = formatOf(new YamlTree(doc, text, used), doc.contents) === DocumentFormat.COMPOSE;
   if (compose && isMap(doc.contents)) {
     for (const pair of doc.contents.items as Pair[]) {
       if (!(isScalar(pair.key) && String(pair.key.value).startsWith('x-'))) {
@@ -333,10 +332,25 @@ function sharedOnlyByImages(doc: Document.Parsed, text: string): Set<unknown> {
     return new Set();
   }
   const sites = new Map<unknown, number>();
-  for (const site of locateImages(new YamlTree(doc, text), doc.contents).strings) {
+  for (const site of locateImages(new YamlTree(doc, text, used), doc.contents).strings) {
     sites.set(site.node, (sites.get(site.node) ?? 0) + 1);
   }
   return new Set([...sites].filter(([node, count]) => reached.get(node) === count).map(([node]) => node));
+}
+
+/** The nodes aliases point at. A recursive alias (inside its own anchor) refuses the document. */
+function aliasTargets(doc: Document.Parsed): Set<unknown> {
+  const targets = new Set<unknown>();
+  visit(doc, {
+    Alias: (_, alias, path) => {
+      const target = alias.resolve(doc);
+      if (path.includes(target as never)) {
+        throw new AliasBomb(`the alias *${alias.source} is inside its own anchor (a recursive alias): not processed`);
+      }
+      targets.add(target);
+    },
+  });
+  return targets;
 }
 
 /** Whether a document that parsed holds Helm template syntax as structure: `image: {{ .Values.image }}` parses as a map key. */
@@ -355,8 +369,9 @@ function templateAsStructure(doc: Document.Parsed): boolean {
 }
 
 function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: number) => number, edits: Edit[], findings: Finding[]): void {
-  const tree = new YamlTree(doc, text);
-  const onlyImages = sharedOnlyByImages(doc, text);
+  const used = aliasTargets(doc);
+  const tree = new YamlTree(doc, text, used);
+  const onlyImages = sharedOnlyByImages(doc, text, used);
   const lineOfNode = (node: unknown) => {
     const range = (node as { range?: [number, number, number] } | undefined)?.range;
     return range ? lineOf(range[0]) : 0;
