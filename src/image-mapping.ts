@@ -1,4 +1,5 @@
 import { ImageReference } from './image-reference';
+import { specsInclude } from './mirror/contract';
 import { CacheRoute, claimingRoute, mapToCache } from './private/cache-mapping';
 import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
 
@@ -15,6 +16,13 @@ export interface CachePrefix {
    * @default - the whole upstream registry
    */
   readonly upstreamRepositoryPrefix?: string;
+
+  /**
+   * For a mirror (`UpstreamRegistry.mirror`): the only images it copies, as `repository:tag` or
+   * `repository:<tag pattern>`. Any other image of the registry is not served (`MappingStatus.NOT_MIRRORED`).
+   * @default - every image of the registry is served
+   */
+  readonly mirroredImages?: string[];
 }
 
 /** Properties of `ImageMapping`. */
@@ -37,6 +45,8 @@ export enum MappingStatus {
   ALREADY_CACHED = 'ALREADY_CACHED',
   /** ECR could pull through the registry, but the table has no prefix for it. */
   NO_RULE = 'NO_RULE',
+  /** The registry is served by a mirror, which does not copy this image (see `CachePrefix.mirroredImages`). */
+  NOT_MIRRORED = 'NOT_MIRRORED',
   /** ECR cannot pull through the registry at all (for example `mcr.microsoft.com`). */
   UNSUPPORTED_REGISTRY = 'UNSUPPORTED_REGISTRY',
   /** The reference is not a valid image reference. */
@@ -103,6 +113,9 @@ export class ImageMapping {
 
   private readonly routes: CacheRoute[];
 
+  /** The images each mirror prefix copies. */
+  private readonly mirrored: Map<string, readonly string[]>;
+
   constructor(props: ImageMappingProps) {
     const given = props?.registryDomain;
     if (typeof given !== 'string' || given.length === 0) {
@@ -120,6 +133,8 @@ export class ImageMapping {
       ecrRepositoryPrefix: p.prefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
+    this.mirrored = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
+      .map(p => [p.prefix.replace(/\/$/, ''), p.mirroredImages!]));
   }
 
   /**
@@ -148,6 +163,15 @@ export class ImageMapping {
         status: MappingStatus.NO_RULE,
         reason: `its cache path ${mapping.repository} lies under the prefix `
           + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.referenceHost}, whose rule ECR would pull it through instead`,
+      };
+    }
+    const copied = mapping && this.mirrored.get(mapping.route.ecrRepositoryPrefix);
+    if (mapping && copied && !specsInclude(copied, ref.repository, ref.tag)) {
+      return {
+        input: image,
+        status: MappingStatus.NOT_MIRRORED,
+        reason: `the '${mapping.route.ecrRepositoryPrefix}' mirror copies only ${copied.join(', ')}, so nothing copies this image`
+          + `${ref.tag === undefined ? ' (a mirror copies tags: name one)' : ''}; add it to the mirror's images`,
       };
     }
     if (!mapping) {

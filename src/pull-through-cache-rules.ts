@@ -7,9 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
-import { ImageReference } from './image-reference';
 import { CacheMirror, CacheMirrorOptions } from './mirror/cache-mirror';
-import { specsInclude } from './mirror/contract';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
@@ -228,7 +226,7 @@ export class PullThroughCacheRules extends Construct {
       registryDomain: this.registryDomain,
       // a rule through a shared central cache also serves its central upstream's images (`nginx` -> `docker-hub/...`)
       prefixes: upstreams.flatMap(u => [
-        { registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix },
+        { registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix, mirroredImages: u._mirror?.images },
         ...(u._origin
           ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
           : []),
@@ -402,7 +400,6 @@ export class PullThroughCacheRules extends Construct {
         if (mapped.warning) {
           Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', mapped.warning);
         }
-        this.warnUnlistedMirrorImage(image);
         return mapped.uri!;
       case MappingStatus.ALREADY_CACHED:
         return image;
@@ -530,15 +527,6 @@ export class PullThroughCacheRules extends Construct {
   }
 
   /** A mirrored registry serves only the images its mirror copies: any other is missing from the cache at pull time. */
-  private warnUnlistedMirrorImage(image: string): void {
-    const ref = ImageReference.parse(image);
-    const mirror = this.upstreams.find(u => isMirror(u) && u.referenceHost === ref.registry);
-    if (mirror && !specsInclude(mirror._mirror!.images, ref.repository, ref.tag)) {
-      Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:imageNotMirrored', `'${image}' is served from the '${mirror.ecrRepositoryPrefix}' `
-        + `mirror, which copies only ${mirror._mirror!.images.join(', ')}: nothing copies this image, so pulls of it fail. Add it to the mirror's images.`);
-    }
-  }
-
   private requireMonitoring(method: string): CacheMonitoring {
     if (!this.monitoring) {
       throw new Error(`${this.node.path}.${method}(): monitoring is off (enableMonitoring: false), so nothing publishes this metric.`);

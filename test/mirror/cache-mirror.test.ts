@@ -74,13 +74,21 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(containers[0].Image).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/aspnet:8.0.11`);
   });
 
-  test('imageUri warns about a mirrored registry\'s image that the mirror does not copy', () => {
+  test('an image of a mirrored registry that the mirror does not copy is not served: imageUri, the Aspect and the mapping agree', () => {
     const { stack: s, cache } = mixed();
-    cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0'); // listed
-    cache.imageUri('mcr.microsoft.com/dotnet/aspnet:8.0.11'); // matches the pattern
-    cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0'); // not copied
-    const warnings = Annotations.fromStack(s).findWarning('*', Match.stringLikeRegexp('mirror')).map(w => String(w.entry.data));
-    expect(warnings).toEqual([expect.stringMatching(/^'mcr\.microsoft\.com\/dotnet\/sdk:8\.0' is served from the 'mcr\.microsoft\.com' mirror, which copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*: nothing copies this image/)]);
+    expect(cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/runtime:8.0`); // listed
+    expect(cache.imageUri('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/aspnet:8.0.11`); // the pattern
+    const notCopied = /the 'mcr\.microsoft\.com' mirror copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*, so nothing copies this image; add it to the mirror's images/;
+    expect(() => cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0')).toThrow(notCopied);
+    expect(cache.mapping.map('mcr.microsoft.com/dotnet/runtime@sha256:' + 'a'.repeat(64))).toMatchObject({ status: MappingStatus.NOT_MIRRORED });
+
+    const task = new ecs.FargateTaskDefinition(s, 'Sdk');
+    task.addContainer('sdk', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/sdk:8.0'), memoryLimitMiB: 512 });
+    Aspects.of(s.node.root).add(new CachedImages({ cache }));
+    const containers = Object.values(Template.fromStack(s).findResources('AWS::ECS::TaskDefinition'))
+      .flatMap((t: any) => t.Properties.ContainerDefinitions).filter((c: any) => c.Name === 'sdk');
+    expect(containers[0].Image).toBe('mcr.microsoft.com/dotnet/sdk:8.0'); // not rewritten to a repository nothing fills
+    expect(Annotations.fromStack(s).findError('*', Match.stringLikeRegexp('dotnet/sdk:8\\.0.*nothing copies this image'))).toHaveLength(1);
   });
 
   test('node roles pull mirrored prefixes only: the import and create actions stay on the pull through prefixes', () => {
