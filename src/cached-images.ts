@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentProblem } from './private/cache-environment';
+import { ECR_REGISTRY_URL } from './private/catalogue';
 import { DocumentFormat } from './private/image-locator';
 import { parseJsonWithTokens, rewriteObject } from './private/object-images';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
@@ -214,9 +215,9 @@ export class CachedImages implements IAspect {
    * the app's own ECR repositories and assets carry `.dkr.ecr.` in their literal part and are the app's business.
    */
   private reportTokenImage(scope: IConstruct, subject: string, image: string | undefined): void {
-    const literalText = image === undefined ? '' : String(Tokenization.reverseString(image)
-      .mapTokens({ mapToken: () => ' ' }).join({ join: (left: unknown, right: unknown) => `${left}${right}` }));
-    if (literalText.includes('.dkr.ecr.')) {
+    // an asset's URI is a token whole (`Fn::Sub` of `${AWS::AccountId}.dkr.ecr...`): read what it resolves to
+    const rendered = image === undefined ? '' : JSON.stringify(Stack.of(scope).resolve(image));
+    if (rendered.includes('.dkr.ecr.')) {
       return;
     }
     Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${subject} is known only at deploy time `
@@ -284,7 +285,7 @@ export class CachedImages implements IAspect {
       } else if (m === undefined || m.status === MappingStatus.ALREADY_CACHED) {
         continue;
       } else if (m.status !== MappingStatus.REWRITTEN) {
-        this.report(cfn, `${what}: '${m.input}' is not served by the pull through cache: ${m.reason}`);
+        this.reportUnserved(cfn, what, m);
       } else if (result.held !== undefined) {
         this.report(cfn, `${what}: '${m.input}' was not moved to the cache: ${result.held}`);
       } else if (this.reportOnly) {
@@ -315,9 +316,21 @@ export class CachedImages implements IAspect {
       case MappingStatus.ALREADY_CACHED:
         return undefined;
       default:
-        this.report(scope, `${what}: '${image}' is not served by the pull through cache: ${mapped.reason}`);
+        this.reportUnserved(scope, what, mapped);
         return undefined;
     }
+  }
+
+  /**
+   * An image the cache does not serve. One of another private ECR registry (a shared-services account's) is the
+   * app's own business, as its own repositories are: noted, not an error.
+   */
+  private reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void {
+    if (mapped.status === MappingStatus.NO_RULE && ECR_REGISTRY_URL.test(mapped.input.split('/')[0])) {
+      Annotations.of(scope).addInfo(`${what}: '${mapped.input}' is in another private ECR registry, not pulled through the cache: left as it is`);
+      return;
+    }
+    this.report(scope, `${what}: '${mapped.input}' is not served by the pull through cache: ${mapped.reason}`);
   }
 
   private report(scope: IConstruct, message: string): void {

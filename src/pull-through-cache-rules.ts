@@ -1,4 +1,4 @@
-import { Annotations, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,6 +8,7 @@ import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping, MappingStatus } from './image-mapping';
 import { CacheMirror, CacheMirrorOptions } from './mirror/cache-mirror';
+import { MIRROR_METADATA } from './mirror/contract';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
@@ -226,7 +227,12 @@ export class PullThroughCacheRules extends Construct {
       registryDomain: this.registryDomain,
       // a rule through a shared central cache also serves its central upstream's images (`nginx` -> `docker-hub/...`)
       prefixes: upstreams.flatMap(u => [
-        { registry: u.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u.upstreamRepositoryPrefix, mirroredImages: u._mirror?.images },
+        {
+          registry: u.referenceHost,
+          prefix: u.ecrRepositoryPrefix,
+          upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
+          mirroredImages: u._mirror?.images,
+        },
         ...(u._origin
           ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
           : []),
@@ -302,6 +308,9 @@ export class PullThroughCacheRules extends Construct {
         metricNamespace: props.mirror?.metricNamespace ?? props.scanning?.metricNamespace,
         tagsRepositories: this.templatesTagRepositories,
       });
+      // what each mirror copies, for readers of the synthesized template (`ecr-ptc --from-cdk-out`)
+      (this.mirror.copyFunction.node.defaultChild as CfnResource).addMetadata(MIRROR_METADATA,
+        mirrored.map(u => ({ registryUrl: u.registryUrl, ecrRepositoryPrefix: u.ecrRepositoryPrefix, images: u._mirror!.images })));
     }
 
     if (props.enableMonitoring === false && props.monitoring) {

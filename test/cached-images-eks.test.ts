@@ -2,13 +2,16 @@
  * The CachedImages Aspect on EKS manifests and Helm values: the same locator as the ecr-ptc CLI
  * (test/locator/), on templates synthesized from aws-eks-v2 and classic aws-eks clusters.
  */
+import * as fs from 'fs';
+import { join } from 'path';
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
 import { App, Aspects, CfnParameter, Fn, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eksClassic from 'aws-cdk-lib/aws-eks';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { CachedImages, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry } from '../src';
-import { testApp } from './util';
+import { testApp, testDir } from './util';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 
@@ -261,5 +264,28 @@ describe('classic aws-eks clusters (kubectl layer)', () => {
     expect(manifest[0].spec.template.spec.containers[0].image).toBe(`${REGISTRY}/docker-hub/library/nginx:1.27`);
     expect(deployed(stack, 'Custom::AWSCDK-EKS-HelmChart', 'Values')).toEqual([{ image: { registry: REGISTRY, repository: 'quay/org/app' } }]);
     expect(app).toBeInstanceOf(App);
+  });
+});
+
+describe('images that are the app\'s own business stay quiet (second hostile review)', () => {
+  test('an image of another account\'s private ECR (a shared-services registry) is noted, not an error', () => {
+    const { app, stack, cache } = setup();
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    task.addContainer('shared', { image: ecs.ContainerImage.fromRegistry('222233334444.dkr.ecr.eu-west-1.amazonaws.com/shared/app:1'), memoryLimitMiB: 512 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    app.synth();
+    expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+    expect(Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp("'222233334444\\.dkr\\.ecr\\.eu-west-1\\.amazonaws\\.com/shared/app:1' is in another private ECR registry"))).toHaveLength(1);
+  });
+
+  test('a container image built from an asset gets no deploy-time warning', () => {
+    const { app, stack, cache } = setup();
+    const dir = testDir('asset-');
+    fs.writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    task.addContainer('built', { image: ecs.ContainerImage.fromAsset(dir), memoryLimitMiB: 512 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    app.synth();
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('known only at deploy time'))).toEqual([]);
   });
 });

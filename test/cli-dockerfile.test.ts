@@ -141,3 +141,15 @@ describe('what is not a FROM', () => {
     expect(result.output).toBe(`ARG BASE=${REGISTRY}/docker-hub/library/alpine:3\r\nFROM \${BASE}\r\nRUN <<EOF\r\nfrom x import y\r\nEOF\r\n`);
   });
 });
+
+test('a registry port from a build argument is not a tag: the reference is left alone (second hostile review)', () => {
+  const input = 'ARG PORT=5000\nFROM localhost:${PORT}/team/app:1\n';
+  const result = rewrite(input);
+  expect(result.output).toBe(input);
+  expect(result.findings.every(f => f.outcome !== Outcome.REWRITTEN)).toBe(true);
+});
+
+test('two image arguments declared on one ARG line are both rewritten in one run (second hostile review)', () => {
+  const input = 'ARG BASE=ubuntu:24.04 RUNTIME=debian:12\nFROM $BASE AS b\nFROM ${RUNTIME}\n';
+  expect(rewrite(input).output).toBe(`ARG BASE=${REGISTRY}/docker-hub/library/ubuntu:24.04 RUNTIME=${REGISTRY}/docker-hub/library/debian:12\nFROM $BASE AS b\nFROM \${RUNTIME}\n`);
+});

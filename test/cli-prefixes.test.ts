@@ -381,3 +381,28 @@ describe('the default table and --prefix', () => {
     expect(result.err).toContain('rewrite needs the cache registry: pass --registry');
   });
 });
+
+describe('--from-cdk-out reads the mirrors of the app too (they have no pull through cache rule)', () => {
+  test('a mirrored image the mirror copies is rewritten; another image of that registry is not served', () => {
+    const app = testApp();
+    new PullThroughCacheRules(new Stack(app, 'Mirrored', { env: { account: '111122223333', region: 'eu-west-1' } }), 'Cache', {
+      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] })],
+    });
+    const cdkOut = app.synth().directory;
+    const dir = testDir();
+    const file = join(dir, 'pod.yaml');
+    fs.writeFileSync(file, 'apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: a\n      image: mcr.microsoft.com/dotnet/aspnet:8.0.11\n'
+      + '    - name: b\n      image: mcr.microsoft.com/dotnet/sdk:8.0\n');
+    const result = cli(['rewrite', file, '--from-cdk-out', cdkOut, '--json']);
+    const findings = JSON.parse(result.out).files[0].findings;
+    expect(findings.map((f: { outcome: string }) => f.outcome)).toEqual(['rewritten', 'unserved']);
+    expect(findings[1].note).toMatch(/the 'mcr\.microsoft\.com' mirror copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*/);
+    expect(fs.readFileSync(file, 'utf-8')).toContain('image: 111122223333.dkr.ecr.eu-west-1.amazonaws.com/mcr.microsoft.com/dotnet/aspnet:8.0.11');
+  });
+
+  test('--prefix for a registry ECR cannot pull through points to --from-cdk-out for mirrors', () => {
+    const result = cli(['rewrite', testDir(), '--registry', '111122223333.dkr.ecr.eu-west-1.amazonaws.com', '--prefix', 'mcr.microsoft.com=mcr']);
+    expect(result.code).toBe(2);
+    expect(result.err).toMatch(/If your cache mirrors it \(UpstreamRegistry\.mirror\), pass --from-cdk-out/);
+  });
+});

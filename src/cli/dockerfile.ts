@@ -21,7 +21,7 @@ const WHOLE_ARG = /^\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)\})$
 /** Every build argument named in a value (`$A`, `${A}`, `${A:-x}`). */
 const ANY_ARG = /\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\})/g;
 /** A reference whose name is literal and whose tag or digest is not: `golang:${GO_VERSION}-alpine`. */
-const LITERAL_NAME = /^([^:@$]+(?::\d+)?(?:\/[^:@$]+)*)([:@].*\$.*)$/;
+const LITERAL_NAME = /^([^:@$]+(?::\d+)?(?:\/[^:@$]+)*)([:@][^/]*\$[^/]*)$/;
 /** A heredoc marker in RUN, COPY or ADD: `<<EOF`, `<<-EOF`, `<<"EOF"`, `5<<EOF` (not the here-string `<<<`). */
 const HEREDOC = /(?:^|\s)\d*<<(?!<)(-?)(["']?)([A-Za-z_][A-Za-z0-9_.-]*)\2/g;
 
@@ -173,7 +173,9 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
     }
   }
 
-  const edits = new Map<number, { start: number; end: number; text: string }>();
+  // several per line (`ARG A=x B=y`): applied right to left, so each keeps its offsets
+  const edits = new Map<number, Array<{ start: number; end: number; text: string }>>();
+  const addEdit = (index: number, edit: { start: number; end: number; text: string }) => edits.set(index, [...(edits.get(index) ?? []), edit]);
   const findings: Finding[] = [];
   /** Build arguments whose default was judged: the FROM lines that take them whole need no finding of their own. */
   const judgedArgs = new Set<string>();
@@ -196,7 +198,7 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
     findings.push(finding);
     judgedArgs.add(name);
     if (uri !== undefined) {
-      edits.set(arg.index, { start: arg.start, end: arg.end, text: uri });
+      addEdit(arg.index, { start: arg.start, end: arg.end, text: uri });
     }
   }
 
@@ -223,7 +225,7 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
       const moved = uri?.slice(0, -':0'.length);
       findings.push({ ...finding, image, uri: moved === undefined ? undefined : `${moved}${suffix}` });
       if (moved !== undefined) {
-        edits.set(from.index, { start: lead.length + flags.length, end: lead.length + flags.length + name.length, text: moved });
+        addEdit(from.index, { start: lead.length + flags.length, end: lead.length + flags.length + name.length, text: moved });
       }
     } else if (image.includes('$')) {
       const names = [...image.matchAll(ANY_ARG)].map(u => u[1] ?? u[2]);
@@ -236,7 +238,7 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
       const { finding, uri } = judge(image, line, j);
       findings.push(finding);
       if (uri !== undefined) {
-        edits.set(from.index, { start: lead.length + flags.length, end: lead.length + flags.length + image.length, text: uri });
+        addEdit(from.index, { start: lead.length + flags.length, end: lead.length + flags.length + image.length, text: uri });
       }
     }
     if (stage) {
@@ -245,8 +247,9 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
   }
 
   const output = lines.map(({ body, ending }, index) => {
-    const edit = edits.get(index);
-    return edit ? `${body.slice(0, edit.start)}${edit.text}${body.slice(edit.end)}${ending}` : `${body}${ending}`;
+    const edited = [...(edits.get(index) ?? [])].sort((x, y) => y.start - x.start)
+      .reduce((text, edit) => `${text.slice(0, edit.start)}${edit.text}${text.slice(edit.end)}`, body);
+    return `${edited}${ending}`;
   }).join('');
   return { output, findings: findings.sort((a, b) => a.line - b.line) };
 }

@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { CachePrefix, ImageMapping } from '../image-mapping';
+import { MIRROR_METADATA } from '../mirror/contract';
 import { ECR_REGISTRY_URL, entryForHost, prefixProblem, referenceHostOf, unsupportedRegistryMessage } from '../private/catalogue';
 import { awsErrorInfo, isTransient } from '../private/handlers/aws-errors';
 
@@ -23,6 +24,8 @@ export interface RuleDescription {
   readonly upstreamRepositoryPrefix?: string;
   /** The account the rule is in (API only). */
   readonly registryId?: string;
+  /** For a mirror (cloud assembly only): the images it copies; no other image of its registry is served. */
+  readonly mirroredImages?: string[];
 }
 
 /** One page of `DescribePullThroughCacheRules`. */
@@ -77,7 +80,12 @@ export function tableFromRules(rules: readonly RuleDescription[]): { prefixes: C
   const notices: string[] = [];
   const rows = rules.map(rule => {
     const upstream = rule.upstreamRepositoryPrefix && rule.upstreamRepositoryPrefix !== 'ROOT' ? rule.upstreamRepositoryPrefix : undefined;
-    return { registry: referenceHostOf(rule.upstreamRegistryUrl), prefix: rule.ecrRepositoryPrefix.replace(/\/$/, ''), upstreamRepositoryPrefix: upstream };
+    return {
+      registry: referenceHostOf(rule.upstreamRegistryUrl),
+      prefix: rule.ecrRepositoryPrefix.replace(/\/$/, ''),
+      upstreamRepositoryPrefix: upstream,
+      mirroredImages: rule.mirroredImages,
+    };
   }).sort((a, b) => Number(a.upstreamRepositoryPrefix === undefined) - Number(b.upstreamRepositoryPrefix === undefined)
     || a.registry.localeCompare(b.registry) || a.prefix.localeCompare(b.prefix));
   const whole = new Map<string, string>();
@@ -91,7 +99,9 @@ export function tableFromRules(rules: readonly RuleDescription[]): { prefixes: C
       }
       whole.set(row.registry, row.prefix);
     }
-    prefixes.push(row.upstreamRepositoryPrefix === undefined ? { registry: row.registry, prefix: row.prefix } : row);
+    prefixes.push(row.upstreamRepositoryPrefix === undefined
+      ? { registry: row.registry, prefix: row.prefix, ...(row.mirroredImages ? { mirroredImages: row.mirroredImages } : {}) }
+      : row);
   }
   return { prefixes, notices };
 }
@@ -119,7 +129,7 @@ export function applyOverrides(table: PrefixTable, overrides: readonly string[])
     }
     const registry = referenceHostOf(host).toLowerCase();
     if (!entryForHost(registry)) {
-      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}`);
+      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache mirrors it (UpstreamRegistry.mirror), pass --from-cdk-out: the synthesized app names the images the mirror copies`);
     }
     given.set(registry, override);
     const row = { registry, prefix };
@@ -245,10 +255,19 @@ function stacksWithRules(dir: string, notices: string[]): StackRules[] {
       continue;
     }
     const template = readJson(join(dir, artifact.properties.templateFile), `the template of ${id}`) as {
-      Resources?: Record<string, { Type?: string; Properties?: Record<string, unknown> }>;
+      Resources?: Record<string, { Type?: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> }>;
     };
     const rules: RuleDescription[] = [];
     for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
+      const mirrors = resource.Metadata?.[MIRROR_METADATA];
+      if (Array.isArray(mirrors)) {
+        // a mirror has no rule: its copy function's metadata names its prefix and the images it copies
+        for (const m of mirrors as Array<{ registryUrl?: unknown; ecrRepositoryPrefix?: unknown; images?: unknown }>) {
+          if (typeof m.registryUrl === 'string' && typeof m.ecrRepositoryPrefix === 'string' && Array.isArray(m.images)) {
+            rules.push({ ecrRepositoryPrefix: m.ecrRepositoryPrefix, upstreamRegistryUrl: m.registryUrl, mirroredImages: m.images.map(String) });
+          }
+        }
+      }
       if (resource.Type !== 'AWS::ECR::PullThroughCacheRule') {
         continue;
       }

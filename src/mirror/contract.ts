@@ -119,3 +119,9 @@ export function specsInclude(specs: readonly string[], repository: string, tag: 
   return tag !== undefined && specs.map(parseImageSpec)
     .some(s => s.repository === repository && (s.pattern ? matchesTagPattern(tag, s.tag) : s.tag === tag));
 }
+
+/**
+ * The template metadata key, on the copy function, that lists each mirror: `[{ registryUrl, ecrRepositoryPrefix,
+ * images }]`. A mirror has no `AWS::ECR::PullThroughCacheRule`, so `ecr-ptc --from-cdk-out` reads its prefix here.
+ */
+export const MIRROR_METADATA = 'cdk-ecr-pull-through-cache:mirrors';
