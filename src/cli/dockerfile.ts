@@ -248,7 +248,7 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
 
   const output = lines.map(({ body, ending }, index) => {
     const edited = [...(edits.get(index) ?? [])].sort((x, y) => y.start - x.start)
-      .reduce((text, edit) => `${text.slice(0, edit.start)}${edit.text}${text.slice(edit.end)}`, body);
+      .reduce((done, edit) => `${done.slice(0, edit.start)}${edit.text}${done.slice(edit.end)}`, body);
     return `${edited}${ending}`;
   }).join('');
   return { output, findings: findings.sort((a, b) => a.line - b.line) };
