@@ -322,11 +322,13 @@ export class CachedImages implements IAspect {
   }
 
   /**
-   * An image the cache does not serve. One of another private ECR registry (a shared-services account's) is the
-   * app's own business, as its own repositories are: noted, not an error.
+   * An image the cache does not serve. One in the private ECR registry of another account (a shared-services
+   * account's) is the app's own business, as its own repositories are: noted, not an error. (One in the cache's
+   * account, in another Region, is most likely another cache's: reported.)
    */
   private reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void {
-    if (mapped.status === MappingStatus.NO_RULE && ECR_REGISTRY_URL.test(mapped.input.split('/')[0])) {
+    const registry = ECR_REGISTRY_URL.exec(mapped.input.split('/')[0]);
+    if (mapped.status === MappingStatus.NO_RULE && registry && !this.cache.mapping.registryDomain.startsWith(`${registry[1]}.`)) {
       Annotations.of(scope).addInfo(`${what}: '${mapped.input}' is in another private ECR registry, not pulled through the cache: left as it is`);
       return;
     }

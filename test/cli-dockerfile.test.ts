@@ -153,3 +153,24 @@ test('two image arguments declared on one ARG line are both rewritten in one run
   const input = 'ARG BASE=ubuntu:24.04 RUNTIME=debian:12\nFROM $BASE AS b\nFROM ${RUNTIME}\n';
   expect(rewrite(input).output).toBe(`ARG BASE=${REGISTRY}/docker-hub/library/ubuntu:24.04 RUNTIME=${REGISTRY}/docker-hub/library/debian:12\nFROM $BASE AS b\nFROM \${RUNTIME}\n`);
 });
+
+test('images pulled by COPY --from and RUN --mount from= are reported, so check cannot pass them; stages are not (second hostile review)', () => {
+  const input = [
+    `FROM ${REGISTRY}/docker-hub/library/alpine:3 AS build`,
+    'COPY --from=build /a /b',
+    'COPY --from=0 /a /c',
+    'COPY --from=nginx:1.27 /etc/nginx /etc/nginx',
+    'RUN --mount=type=bind,from=busybox:1,target=/bb true',
+    `COPY --from=${REGISTRY}/docker-hub/library/redis:7 /x /y`,
+    '',
+  ].join('\n');
+  const result = rewrite(input);
+  expect(result.output).toBe(input);
+  expect(result.findings.map(f => [f.line, f.image, f.outcome])).toEqual([
+    [1, `${REGISTRY}/docker-hub/library/alpine:3`, Outcome.CACHED],
+    [4, 'nginx:1.27', Outcome.LEFT_ALONE],
+    [5, 'busybox:1', Outcome.LEFT_ALONE],
+    [6, `${REGISTRY}/docker-hub/library/redis:7`, Outcome.CACHED],
+  ]);
+  expect(rewriteDockerfile(input, checking).findings.filter(f => f.outcome === Outcome.LEFT_ALONE)).toHaveLength(2);
+});

@@ -246,10 +246,41 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
     }
   }
 
+  findings.push(...otherImageUses(lines, instructions, froms, j));
+
   const output = lines.map(({ body, ending }, index) => {
     const edited = [...(edits.get(index) ?? [])].sort((x, y) => y.start - x.start)
       .reduce((done, edit) => `${done.slice(0, edit.start)}${edit.text}${done.slice(edit.end)}`, body);
     return `${edited}${ending}`;
   }).join('');
   return { output, findings: findings.sort((a, b) => a.line - b.line) };
+}
+
+/**
+ * Images a build pulls outside `FROM`: `COPY --from=<image>` and `RUN --mount=...,from=<image>`. They are not
+ * rewritten (a stage is the way: `FROM <image> AS name`); one not already on the cache is reported, so `check`
+ * cannot pass a build that still pulls from an upstream. Stage names and stage numbers are not images.
+ */
+function otherImageUses(lines: readonly Line[], instructions: readonly Instruction[], froms: readonly Instruction[], j: Judge): Finding[] {
+  const stages = froms.map(f => ({ index: f.index, name: STAGE_NAME.exec(FROM_LINE.exec(lines[f.index].body)?.[4] ?? '')?.[1]?.toLowerCase() }));
+  const findings: Finding[] = [];
+  for (const instruction of instructions) {
+    const body = lines[instruction.index].body;
+    const uses = instruction.keyword === 'COPY' ? [...body.matchAll(/--from=("?)([^\s"]+)\1/gi)].map(m => ({ image: m[2], how: 'COPY --from' }))
+      : instruction.keyword === 'RUN' ? [...body.matchAll(/--mount=\S*?\bfrom=([^,\s]+)/gi)].map(m => ({ image: m[1], how: 'RUN --mount from=' }))
+        : [];
+    for (const { image, how } of uses) {
+      const earlier = stages.filter(st => st.index < instruction.index);
+      if (/^\d+$/.test(image) || earlier.some(st => st.name === image.toLowerCase())) {
+        continue; // a stage
+      }
+      const line = instruction.index + 1;
+      if (j.cacheStatus(image) === true) {
+        findings.push({ line, image, outcome: Outcome.CACHED });
+      } else {
+        findings.push({ line, image, outcome: Outcome.LEFT_ALONE, note: `an image pulled by ${how}: not rewritten; make it a stage (FROM <image> AS name) or write the cache URI` });
+      }
+    }
+  }
+  return findings;
 }
