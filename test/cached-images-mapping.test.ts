@@ -70,7 +70,7 @@ describe('two images must never share a cache URI', () => {
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: ENV });
     new PullThroughCacheRules(stack, 'Cache', { ...quiet, upstreams: [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'ROOT' }), UpstreamRegistry.kubernetes()] });
-    expect(() => app.synth()).toThrow(/Apps\/Cache create pull through cache rules with the prefixes 'ROOT' and 'k8s' in account 111122223333, Region eu-west-1: an image of the 'ROOT' upstream under 'k8s\/' would get the cache repository of an image of the 'k8s' upstream/);
+    expect(() => app.synth()).toThrow(/Apps\/Cache use the cache prefixes 'ROOT' and 'k8s' in account 111122223333, Region eu-west-1: an image of the 'ROOT' upstream under 'k8s\/' would get the cache repository of an image of the 'k8s' upstream/);
   });
 
   test('prefixes of which one is a path prefix of another are refused, across caches of one registry too', () => {
@@ -78,7 +78,19 @@ describe('two images must never share a cache URI', () => {
     const stack = new Stack(app, 'Apps', { env: ENV });
     new PullThroughCacheRules(stack, 'A', { ...quiet, upstreams: [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'cache' })] });
     new PullThroughCacheRules(stack, 'B', { ...quiet, upstreams: [UpstreamRegistry.kubernetes({ ecrRepositoryPrefix: 'cache/k8s' })] });
-    expect(() => app.synth()).toThrow(/Apps\/B and Apps\/A create pull through cache rules with the prefixes 'cache' and 'cache\/k8s'/);
+    expect(() => app.synth()).toThrow(/Apps\/B and Apps\/A use the cache prefixes 'cache' and 'cache\/k8s'/);
+  });
+
+  test('a mirror\'s prefix under a rule\'s, or under another mirror\'s, is refused at synth as well (second hostile review)', () => {
+    for (const upstreams of [
+      [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'xx' }), UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
+      [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'xx', images: ['a/b:1'] }),
+        UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
+    ]) {
+      const app = testApp();
+      new PullThroughCacheRules(new Stack(app, 'Apps', { env: ENV }), 'Cache', { ...quiet, upstreams });
+      expect(() => app.synth()).toThrow(/Apps\/Cache use the cache prefixes 'xx' and 'xx\/yy'/);
+    }
   });
 
   test('prefixes that only share a beginning are fine, and so are the same prefixes in another account', () => {

@@ -67,14 +67,16 @@ function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
         + `in ${entry.environment}; ECR allows one rule per prefix. Give one of them another ecrRepositoryPrefix, or cache that upstream once.`);
     }
   }
-  for (const [i, prefix] of entry.prefixes.entries()) {
+  // mirrors' prefixes too: a mirror under a rule's prefix (or another mirror's) collides in the same way
+  const used = (c: CacheEntry) => [...c.prefixes, ...c.copiedPrefixes];
+  for (const [i, prefix] of used(entry).entries()) {
     for (const other of sameEnvironment.slice(0, index + 1)) {
       // each pair once: against the caches before this one, and within this one against the prefixes before it
-      for (const o of other === entry ? entry.prefixes.slice(0, i) : other.prefixes) {
+      for (const o of other === entry ? used(entry).slice(0, i) : used(other)) {
         const pair = contains(prefix, o) ? [prefix, o] : contains(o, prefix) ? [o, prefix] : undefined;
         if (pair) {
           const [outer, inner] = pair;
-          errors.push(`${here}${other === entry ? '' : ` and ${other.construct.node.path}`} create pull through cache rules with the `
+          errors.push(`${here}${other === entry ? '' : ` and ${other.construct.node.path}`} use the cache `
             + `prefixes '${outer}' and '${inner}' in ${entry.environment}: an image of the '${outer}' upstream under `
             + `'${outer === 'ROOT' ? inner : inner.slice(outer.length + 1)}/' would get the cache repository of an image of the `
             + `'${inner}' upstream, and ECR would pull it through the wrong rule. Give the upstreams prefixes of which none is ROOT `
