@@ -24,7 +24,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function get(url: string): Promise<number> {
+/** The HTTP status of a GET on loopback, or 0 when nothing answers within a second: readiness polls use it. */
+export function httpStatus(url: string): Promise<number> {
   return new Promise(resolve => {
     const req = http.get(url, res => {
       res.resume();
@@ -50,7 +51,7 @@ export async function startMoto(): Promise<MotoServer> {
     if (child.exitCode !== null) {
       throw new Error(`moto server exited with ${child.exitCode}: ${stderr}\nInstall it with: ./scripts/install-test-deps`);
     }
-    if (await get(`${endpoint}/moto-api/`) === 200) {
+    if (await httpStatus(`${endpoint}/moto-api/`) === 200) {
       return {
         endpoint,
         port,

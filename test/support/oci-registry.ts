@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'fs';
 import * as http from 'http';
 import { join } from 'path';
 import { Readable } from 'stream';
-import { freePort } from './moto';
+import { freePort, httpStatus } from './moto';
 import { testDir } from '../util';
 
 /**
@@ -128,17 +128,6 @@ async function startTokenServer(dir: string, options: StartRegistryOptions): Pro
   };
 }
 
-function status(url: string): Promise<number> {
-  return new Promise(resolve => {
-    const req = http.get(url, res => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.setTimeout(1000, () => req.destroy());
-  });
-}
-
 export async function startRegistry(options: StartRegistryOptions = {}): Promise<OciRegistry> {
   const dir = testDir('oci-registry-');
   const port = await freePort();
@@ -188,7 +177,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
       throw new Error(`docker-registry did not start (${spawnError?.message ?? `exit ${child.exitCode}`}): ${log.slice(-10).join('\n')}\n`
         + 'Install it with: ./scripts/install-test-deps');
     }
-    const code = await status(`${url}/v2/`);
+    const code = await httpStatus(`${url}/v2/`);
     if (code === 200 || code === 401) {
       return {
         host: `127.0.0.1:${port}`,
