@@ -107,9 +107,14 @@ interface Descriptor {
   readonly urls?: string[];
 }
 
-/** Media types of layers that are not distributable (Windows base layers): their bytes stay with their URLs. */
+/**
+ * Layers that are not distributable (Windows base layers): their bytes stay with their URLs. Only the media type
+ * says so (`application/vnd.docker.image.rootfs.foreign.diff.tar.gzip`, the OCI `...nondistributable...` types):
+ * `urls` on a distributable layer are only alternative places to fetch it (OCI image-spec descriptor.md), and a
+ * registry such as ECR refuses a manifest whose distributable layer it does not hold (MANIFEST_BLOB_UNKNOWN).
+ */
 function isForeign(d: Descriptor): boolean {
-  return /foreign|nondistributable/.test(d.mediaType ?? '') || (Array.isArray(d.urls) && d.urls.length > 0);
+  return /foreign|nondistributable/.test(d.mediaType ?? '');
 }
 
 function parseManifest(manifest: Manifest, what: string): any {
@@ -325,7 +330,28 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** The tags of `tags` that match the pattern, highest version first, at most `limit`. */
+/** The version a tag names: its leading dotted number (`8.0.15` of `8.0.15-noble`), or the whole tag when it has none. */
+function versionOf(tag: string): string {
+  return /^v?\d+(\.\d+)*/.exec(tag)?.[0] ?? tag;
+}
+
+/**
+ * The tags of `tags` that match the pattern, at most `limit`: the highest versions first, one tag per version
+ * before any second tag of a version, so variants of one version (`8.0.15-noble`, `8.0.15-alpine`) never take the
+ * place of another version (`8.0.14`). Within a version the plain tag comes first, then its variants, highest first.
+ */
 export function selectTags(tags: readonly string[], pattern: string, limit: number): string[] {
-  return tags.filter(t => matchesTagPattern(t, pattern)).sort((a, b) => compareVersions(b, a)).slice(0, limit);
+  const versions = new Map<string, string[]>();
+  for (const tag of tags.filter(t => matchesTagPattern(t, pattern))) {
+    const version = versionOf(tag);
+    versions.set(version, [...(versions.get(version) ?? []), tag]);
+  }
+  const byVersion = [...versions.entries()]
+    .sort(([a], [b]) => compareVersions(b, a))
+    .map(([version, variants]) => variants.sort((a, b) => (a === version ? -1 : b === version ? 1 : compareVersions(b, a))));
+  const selected: string[] = [];
+  for (let round = 0; selected.length < limit && byVersion.some(v => v.length > round); round++) {
+    selected.push(...byVersion.filter(v => v.length > round).map(v => v[round]).slice(0, limit - selected.length));
+  }
+  return selected;
 }

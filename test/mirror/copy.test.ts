@@ -7,7 +7,7 @@ import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
 import {
   OciRegistry, REGISTRY_PASSWORD, REGISTRY_USER, deleteManifest, digestOf, fetchBlobDigest, fetchManifest, pushBlob, pushImage, pushIndex,
-  startRegistry,
+  pushManifest, startRegistry,
 } from '../support/oci-registry';
 
 /**
@@ -19,7 +19,9 @@ let source: OciRegistry;
 let destination: OciRegistry;
 
 beforeAll(async () => {
-  [source, destination] = await Promise.all([startRegistry({ tokenAuth: true, tokenCredentials: true }), startRegistry({ basicAuth: true })]);
+  [source, destination] = await Promise.all([
+    startRegistry({ tokenAuth: true, tokenCredentials: true, allowLayerUrls: true }), startRegistry({ basicAuth: true, allowLayerUrls: true }),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([source?.stop(), destination?.stop()]);
@@ -101,6 +103,18 @@ describe('copy between two registries on loopback', () => {
     expect(second).toMatchObject({ outcome: 'COPIED', blobsCopied: 0, blobsMounted: 3 }); // the config too: same layers, same platform
     expect(blobGets(source, again).filter(r => r.includes(digestOf(shared)))).toEqual([]);
     await expectSameImage('team/app-copy', 'mirror/team/app-copy', 'v1');
+  });
+
+  test('a distributable layer that also lists urls is copied like any layer (only the non-distributable media types are foreign)', async () => {
+    const bytes = layer(40_000);
+    const digest = await pushBlob(source, 'windows/app', bytes);
+    // the same bytes also offered at a URL: a distributable layer all the same (OCI image-spec, descriptor.md `urls`)
+    const pushed = await pushManifest(source, 'windows/app', '1.0', [{ digest, size: bytes.length, urls: ['https://cdn.example.com/layer'] }]);
+    expect(JSON.parse(String(pushed.manifest)).layers[0].urls).toEqual(['https://cdn.example.com/layer']);
+    const result = await copier().copy({ sourceRepository: 'windows/app', destinationRepository: 'mcr/windows/app', tag: '1.0' });
+    expect(result).toMatchObject({ outcome: 'COPIED', digest: pushed.digest, blobsCopied: 2 });
+    expect(await fetchBlobDigest(destination, 'mcr/windows/app', digest)).toBe(digest); // ECR would refuse the manifest without it
+    await expectSameImage('windows/app', 'mcr/windows/app', '1.0');
   });
 
   test('a tag is copied again only when upstream moved it', async () => {
@@ -248,7 +262,8 @@ describe('copy between two registries on loopback', () => {
       await pushImage(source, 'dotnet/sdk', tag, [layer(100)]);
     }
     const tags = await new RegistryClient({ url: source.url, credentials }).listTags('dotnet/sdk');
-    expect(selectTags(tags, '8.0.*', 2)).toEqual(['8.0.10-alpine', '8.0.10']);
+    expect(selectTags(tags, '8.0.*', 2)).toEqual(['8.0.10', '8.0.9']);
+    expect(selectTags(tags, '8.0.*', 4)).toEqual(['8.0.10', '8.0.9', '8.0.2', '8.0.10-alpine']);
     expect(selectTags(tags, '8.0.?', 2)).toEqual([]);
     expect(selectTags(tags, '8.0.*[0-9]', 5)).toEqual([]);
   });
@@ -292,6 +307,17 @@ describe('pure parts', () => {
     expect(() => parseImageSpec('Dotnet/runtime:8.0')).toThrow(/is not a repository path/);
     expect(() => parseImageSpec('dotnet/runtime@sha256:abc')).toThrow(/name a tag, not a digest/);
     expect(() => parseImageSpec('dotnet/runtime:8.0+x')).toThrow(/is not a tag/);
+  });
+
+  test('OS variants of one version never crowd out other versions (mcr.microsoft.com/dotnet/runtime tags)', () => {
+    const tags = ['8.0.15', '8.0.15-noble', '8.0.15-jammy', '8.0.15-alpine3.21', '8.0.15-bookworm-slim', '8.0.14', '8.0.14-noble',
+      '8.0.16-noble', '8.0.16-alpine3.21', '8.0.13', '8.0', '8.0-noble', 'latest'];
+    expect(selectTags(tags, '8.0.*', 3)).toEqual(['8.0.16-noble', '8.0.15', '8.0.14']);
+    // a version's own tags come after one tag of every version, and in order: plain first, then the variants, highest first
+    expect(selectTags(tags, '8.0.*', 6)).toEqual(['8.0.16-noble', '8.0.15', '8.0.14', '8.0.13', '8.0.16-alpine3.21', '8.0.15-noble']);
+    expect(selectTags(tags, '8.0.*-noble', 2)).toEqual(['8.0.16-noble', '8.0.15-noble']);
+    expect(selectTags(tags, '8.0*', 2)).toEqual(['8.0.16-noble', '8.0.15']);
+    expect(selectTags(tags, '*', 20)).toHaveLength(tags.length);
   });
 
   test('versions compare by their numbers', () => {
