@@ -423,8 +423,9 @@ export class PullThroughCacheRules extends Construct {
   /**
    * The node configuration that sends pulls of the cached registries through the cache with no image
    * reference changed (`docker.io/library/nginx:1.27` is pulled from `<cache>/docker-hub/library/nginx:1.27`):
-   * containerd mirrors plus ECR credentials for them, as Amazon Linux 2023 user data, Bottlerocket settings,
-   * or an EKS managed node group (`addNodegroup`). Upstreams the nodes cannot mirror are listed in `unmirrored`.
+   * containerd mirrors plus ECR credentials for them, as Amazon Linux 2023 user data or an EKS managed node group
+   * (`addNodegroup`), with the cache as the only host (no fallback, no Bottlerocket: see `NodeMirrorOptions`).
+   * Upstreams the nodes cannot mirror are listed in `unmirrored`.
    */
   public nodeMirrors(options: NodeMirrorOptions = {}): NodeMirrors {
     return new NodeMirrors(this, options);

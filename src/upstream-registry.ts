@@ -227,6 +227,12 @@ export class UpstreamRegistry {
       throw new Error(`${where}: the host '${host}' cannot be the cache prefix (${prefixProblem(host)}). Set ecrRepositoryPrefix, for example '${
         host.replace(/:\d+$/, '').split('.')[0]}'.`);
     }
+    if (prefix === 'ROOT') {
+      throw new Error(`${where} (${host}): ecrRepositoryPrefix is 'ROOT', which would give the mirror the whole registry: a `
+        + 'registry-wide CREATE_ON_PUSH repository creation template (any push to a missing repository would create it with '
+        + 'the cache\'s settings) and push rights on repository/*. Give the mirror a prefix of its own, for example '
+        + `'${host.replace(/:\d+$/, '').split('.')[0]}', or leave ecrRepositoryPrefix out to use the host.`);
+    }
     const images = options.images;
     if (!Array.isArray(images) || images.length === 0) {
       throw new Error(`${where} (${host}): images is empty. Name the images to copy, for example images: ['dotnet/runtime:8.0'].`);

@@ -54,7 +54,6 @@ function mimeParts(document: string): Array<{ contentType: string; body: string 
 describe('what is mirrored', () => {
   test('every upstream the nodes can mirror, under its cache prefix; the others with the reason', () => {
     const mirrors = cacheStack().cache.nodeMirrors();
-    expect(mirrors.fallbackToUpstream).toBe(false);
     expect(mirrors.mirrors.map(m => [m.registry, m.ecrRepositoryPrefix, m.endpoint, m.hostsTomlPath])).toEqual([
       ['docker.io', 'docker-hub', `https://${DOMAIN}/v2/docker-hub`, '/etc/containerd/certs.d/docker.io/hosts.toml'],
       ['quay.io', 'quay', `https://${DOMAIN}/v2/quay`, '/etc/containerd/certs.d/quay.io/hosts.toml'],
@@ -75,12 +74,26 @@ describe('what is mirrored', () => {
   test('a member of a shared cache mirrors the central cache\'s upstreams, through its own rules on the central registry', () => {
     const member = organizationExample(testApp()).member;
     const cache = member.node.findChild('Cache') as PullThroughCacheRules;
-    const mirrors = cache.nodeMirrors({ fallbackToUpstream: true });
+    const mirrors = cache.nodeMirrors();
     expect(mirrors.mirrors.map(m => [m.registry, m.ecrRepositoryPrefix])).toEqual([
       ['registry.k8s.io', 'k8s'], ['quay.io', 'quay'], ['docker.io', 'docker-hub'],
     ]);
     expect(mirrors.unmirrored.map(u => u.registry)).toEqual(['public.ecr.aws']);
-    expect(mirrors.mirrors[2].hostsToml).toContain('server = "https://registry-1.docker.io"'); // the fallback is the real upstream
+    expect(mirrors.mirrors[2].hostsToml).not.toContain('registry-1.docker.io'); // the cache is the only host
+  });
+
+  test('a copy-mirror registry is not mirrored node-wide: the cache holds only the images the mirror copies', () => {
+    const { cache } = cacheStack([
+      UpstreamRegistry.quay(),
+      UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] }),
+    ]);
+    const mirrors = cache.nodeMirrors();
+    expect(mirrors.mirrors.map(m => m.registry)).toEqual(['quay.io']);
+    expect(mirrors.unmirrored).toEqual([{
+      registry: 'mcr.microsoft.com',
+      reason: expect.stringMatching(/holds only the images the mirror copies, from its first scheduled copy on: a node-wide mirror would fail every other pull/),
+    }]);
+    expect(mirrors.al2023UserData()).not.toContain('mcr.microsoft.com');
   });
 
   test('a ROOT prefix is served from /v2 itself', () => {
@@ -90,33 +103,47 @@ describe('what is mirrored', () => {
 
   test('new NodeMirrors(cache) is the same as cache.nodeMirrors()', () => {
     const { cache } = cacheStack();
-    const direct = new NodeMirrors(cache, { fallbackToUpstream: true });
-    expect(direct.al2023UserData()).toBe(cache.nodeMirrors({ fallbackToUpstream: true }).al2023UserData());
+    const direct = new NodeMirrors(cache);
+    expect(direct.al2023UserData()).toBe(cache.nodeMirrors().al2023UserData());
   });
+});
+
+describe('no AWS credential is ever offered to a non-AWS host', () => {
+  test('every host of every hosts.toml is the cache', () => {
+    const mirrors = cacheStack().cache.nodeMirrors();
+    for (const mirror of mirrors.mirrors) {
+      const urls = mirror.hostsToml.match(/https?:\/\/[^"\s]+/g);
+      expect(urls).toEqual([mirror.endpoint, mirror.endpoint]); // the server and the one [host]
+    }
+  });
+
+  test('fallbackToUpstream is refused, with the reason and the safe alternative', () => {
+    const { cache } = cacheStack();
+    expect(() => cache.nodeMirrors({ fallbackToUpstream: true })).toThrow(new RegExp(
+      'Nodes/Cache: nodeMirrors\\(\\{ fallbackToUpstream: true \\}\\) is refused: it would send the node\'s ECR credentials to the upstream registry\\. '
+      + 'kubelet passes the ecr-credential-provider\'s credentials to containerd without a server address, .* AWS:<ECR token> .*'
+      + 'Drop fallbackToUpstream: .* rewrite their references instead \\(imageUri, the CachedImages Aspect or the ecr-ptc CLI\\)'));
+    expect(() => new NodeMirrors(cache, { fallbackToUpstream: true })).toThrow(/is refused/);
+  });
+
+  test.each([eks.NodegroupAmiType.BOTTLEROCKET_X86_64, eks.NodegroupAmiType.BOTTLEROCKET_ARM_64_NVIDIA])(
+    'Bottlerocket (%s) is refused: it always falls back to the upstream, with the node\'s ECR credentials', (amiType) => {
+      const mirrors = cacheStack().cache.nodeMirrors();
+      expect(() => mirrors.userData(amiType)).toThrow(new RegExp(
+        `Bottlerocket nodes \\(AMI type ${amiType}\\) cannot mirror the cache safely: Bottlerocket always pulls from the upstream registry `
+        + 'when its mirrors fail .* containerd would offer the node\'s ECR credentials to that upstream too .* Use Amazon Linux 2023 nodes'));
+    });
 });
 
 describe('generated files (exact content)', () => {
   const mirrors = cacheStack().cache.nodeMirrors();
-  const withFallback = cacheStack().cache.nodeMirrors({ fallbackToUpstream: true });
 
-  test('hosts.toml without fallback: the cache is the only host', () => {
+  test('hosts.toml: the cache is the only host', () => {
     expect(mirrors.mirrors[0].hostsToml).toMatchSnapshot();
-  });
-
-  test('hosts.toml with fallback: the cache first, the upstream last', () => {
-    expect(withFallback.mirrors.map(m => m.hostsToml)).toMatchSnapshot();
   });
 
   test('AL2023 user data', () => {
     expect(mirrors.al2023UserData()).toMatchSnapshot();
-  });
-
-  test('Bottlerocket settings', () => {
-    expect(withFallback.bottlerocketSettings()).toMatchSnapshot();
-  });
-
-  test('Bottlerocket refuses to pretend there is no fallback', () => {
-    expect(() => mirrors.bottlerocketSettings()).toThrow(/Bottlerocket always pulls from the upstream registry when its mirrors fail .* Pass nodeMirrors\(\{ fallbackToUpstream: true \}\)/);
   });
 });
 
@@ -271,13 +298,11 @@ describe('EKS managed node groups', () => {
     expect(statements[1]).toEqual({ Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' });
   });
 
-  test('a Bottlerocket node group gets the settings TOML', () => {
+  test('a Bottlerocket node group is refused before anything is added', () => {
     const { stack, cache, cluster } = clusterStack();
-    const mirrors = cache.nodeMirrors({ fallbackToUpstream: true });
-    mirrors.addNodegroup(cluster, 'Rockets', { amiType: eks.NodegroupAmiType.BOTTLEROCKET_X86_64 });
-    Template.fromStack(stack).hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({ UserData: { 'Fn::Base64': mirrors.bottlerocketSettings() } }),
-    });
+    expect(() => cache.nodeMirrors().addNodegroup(cluster, 'Rockets', { amiType: eks.NodegroupAmiType.BOTTLEROCKET_X86_64 }))
+      .toThrow(/Bottlerocket nodes \(AMI type BOTTLEROCKET_x86_64\) cannot mirror the cache safely/);
+    expect(Template.fromStack(stack).findResources('AWS::EKS::Nodegroup')).toEqual({});
   });
 
   test('cdk-nag: the helper acknowledges the grant\'s wildcards on the role it created; only eks-v2\'s own managed policies remain', () => {
@@ -285,7 +310,7 @@ describe('EKS managed node groups', () => {
     const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
     const findings = report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
     const managed = ['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly'];
-    expect(findings.sort()).toEqual(['Al2023Nodes', 'BottlerocketNodes'].flatMap(group => managed.map(policy =>
+    expect(findings.sort()).toEqual(['Al2023Nodes', 'Al2023ArmNodes'].flatMap(group => managed.map(policy =>
       `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${policy}] at NodeMirrors/Cluster/${group}/NodeGroupRole/Resource`)).sort());
   });
 
@@ -300,8 +325,8 @@ describe('EKS managed node groups', () => {
   });
 
   test.each([
-    [{}, /amiType is required: Amazon Linux 2023 and Bottlerocket nodes take different user data/],
-    [{ amiType: eks.NodegroupAmiType.AL2_X86_64 }, /nodes of AMI type AL2_x86_64 cannot mirror the cache: only Amazon Linux 2023/],
+    [{}, /amiType is required: only Amazon Linux 2023 nodes can mirror the cache/],
+    [{ amiType: eks.NodegroupAmiType.AL2_X86_64 }, /nodes of AMI type AL2_x86_64 cannot mirror the cache: only Amazon Linux 2023 \(AL2023_\*\) nodes are supported/],
     [{ amiType: eks.NodegroupAmiType.WINDOWS_CORE_2022_X86_64 }, /nodes of AMI type WINDOWS_CORE_2022_x86_64 cannot mirror the cache/],
     [{ amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, launchTemplateSpec: { id: 'lt-1' } }, /launchTemplateSpec is set, but the mirrors come in a launch template of their own/],
   ] as Array<[eks.NodegroupOptions, RegExp]>)('refuses %j', (options, message) => {

@@ -148,11 +148,18 @@ describe('SharedCacheMember (member account)', () => {
       .toBe('444455556666.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/nginx:1.27');
   });
 
-  test('the role trusts pullthroughcache.ecr.amazonaws.com and is scoped to the shared prefixes; only the token on "*"', () => {
+  test('the role trusts pullthroughcache.ecr.amazonaws.com on behalf of this account only, and is scoped to the shared prefixes; only the token on "*"', () => {
     const { memberStack } = member();
     const template = Template.fromStack(memberStack);
     template.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'pullthroughcache.ecr.amazonaws.com' } }] },
+      AssumeRolePolicyDocument: {
+        Statement: [{
+          Action: 'sts:AssumeRole',
+          Effect: 'Allow',
+          Principal: { Service: 'pullthroughcache.ecr.amazonaws.com' },
+          Condition: { StringEqualsIfExists: { 'aws:SourceAccount': '444455556666' } },
+        }],
+      },
     });
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
@@ -166,9 +173,32 @@ describe('SharedCacheMember (member account)', () => {
               arn('444455556666', 'eu-west-1', 'ecr-public'), arn('444455556666', 'eu-west-1', 'docker-hub'),
             ],
           },
+          // a chained first pull creates the central repository: cross-account, so granted on both sides
+          { Effect: 'Allow', Action: 'ecr:CreateRepository', Resource: [arn('111122223333', 'eu-west-1', 'ecr-public'), arn('111122223333', 'eu-west-1', 'docker-hub')] },
           { Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
         ],
       },
+    });
+  });
+
+  test('CreateRepository is granted on both sides of the cross-account call, on the shared prefixes only', () => {
+    const { stack, memberStack } = member();
+    const granted = (template: Template, type: string, path: string[]) => Object.values(template.findResources(type))
+      .flatMap((r: any) => path.reduce((o, k) => o[k], r.Properties).Statement)
+      .filter((st: any) => [st.Action].flat().includes('ecr:CreateRepository'))
+      .map((st: any) => [st.Resource].flat());
+    expect(granted(Template.fromStack(stack), 'AWS::ECR::RegistryPolicy', ['PolicyText']))
+      .toEqual([[arn('111122223333', 'eu-west-1', 'ecr-public'), arn('111122223333', 'eu-west-1', 'docker-hub')]]);
+    expect(granted(Template.fromStack(memberStack), 'AWS::IAM::Policy', ['PolicyDocument']))
+      .toEqual([[arn('111122223333', 'eu-west-1', 'ecr-public'), arn('111122223333', 'eu-west-1', 'docker-hub')]]);
+  });
+
+  test('in a StackSet member stack (no env), the trust condition names the account it is deployed to', () => {
+    const c = central();
+    const memberStack = new Stack(new Stage(c.app, 'Members'), 'Member', { synthesizer: new BootstraplessSynthesizer() });
+    new SharedCacheMember(memberStack, 'Central', { sharedCache: c.shared });
+    Template.fromStack(memberStack).hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Condition: { StringEqualsIfExists: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } })] },
     });
   });
 

@@ -69,7 +69,7 @@ export const SCENARIOS: Record<string, () => Stack> = {
     return stack;
   },
 
-  /** Node groups of an existing cluster that pull the cached registries through the cache: AL2023 and Bottlerocket. */
+  /** Node groups of an existing cluster that pull the cached registries through the cache: AL2023 on x86 and on Graviton. */
   'node-mirrors': () => {
     const stack = new Stack(testApp(), 'NodeMirrors', { env: { account: '111122223333', region: 'eu-west-1' } });
     const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
@@ -91,8 +91,8 @@ export const SCENARIOS: Record<string, () => Stack> = {
     cache.nodeMirrors().addNodegroup(cluster, 'Al2023Nodes', {
       amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, instanceTypes: [new ec2.InstanceType('m7i.large')],
     });
-    cache.nodeMirrors({ fallbackToUpstream: true }).addNodegroup(cluster, 'BottlerocketNodes', {
-      amiType: eks.NodegroupAmiType.BOTTLEROCKET_ARM_64, instanceTypes: [new ec2.InstanceType('m7g.large')],
+    cache.nodeMirrors().addNodegroup(cluster, 'Al2023ArmNodes', {
+      amiType: eks.NodegroupAmiType.AL2023_ARM_64_STANDARD, instanceTypes: [new ec2.InstanceType('m7g.large')],
     });
     return stack;
   },

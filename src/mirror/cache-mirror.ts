@@ -32,8 +32,11 @@ export interface CacheMirrorOptions {
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * Copies that run at once (reserved concurrency of the copy function; each copies one image). `0` reserves
-   * none: the function then shares the account's unreserved pool, uncapped.
+   * Copies that run at once (each copies one image): the work queue's event source mapping invokes the copy
+   * function at most this many times at once (`MaximumConcurrency`, at least 2), and the function reserves one
+   * execution more, for the scheduled runs that list the tags. So a copy is never throttled: a throttled SQS
+   * invocation would use up a delivery of the image and leave it invisible for 90 minutes. `0` reserves none
+   * and caps nothing: the function then shares the account's unreserved pool.
    * @default 2
    */
   readonly reservedConcurrency?: number;
@@ -120,7 +123,7 @@ export class CacheMirror extends Construct {
     this.metricNamespace = props.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
     const stack = Stack.of(this);
     const prefixes = upstreams.map(u => u.ecrRepositoryPrefix);
-    const repositoryArns = prefixes.map(p => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p === 'ROOT' ? '*' : `${p}/*` }));
+    const repositoryArns = prefixes.map(p => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${p}/*` }));
 
     const upstreamScopes = upstreams.map(u => new Construct(this, u.ecrRepositoryPrefix.replace(/\//g, '+')));
     const secrets = upstreams.map((u, i) => u.credentials?.bind(upstreamScopes[i], u.ecrRepositoryPrefix).secret);
@@ -131,6 +134,12 @@ export class CacheMirror extends Construct {
       maxTagsPerPattern: u._mirror!.maxTagsPerPattern,
       secretArn: secrets[i]?.secretArn,
     }));
+
+    const copies = props.reservedConcurrency ?? 2;
+    if (!Number.isInteger(copies) || copies < 0 || copies === 1 || copies > 1000) {
+      throw new Error(`${this.node.path}: reservedConcurrency is ${copies}; give the copies that run at once as a whole number from 2 `
+        + 'to 1000 (the range of an SQS event source mapping\'s MaximumConcurrency), or 0 to reserve none and cap nothing.');
+    }
 
     const copier = new BundledHandler(this, 'Copier', {
       code: MirrorFunction,
@@ -143,7 +152,8 @@ export class CacheMirror extends Construct {
         [MirrorEnv.METRIC_NAMESPACE]: this.metricNamespace,
       },
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      reservedConcurrency: props.reservedConcurrency ?? 2,
+      // the copies, and one for the scheduled runs, so the work queue's pollers never meet a throttle
+      reservedConcurrency: copies > 0 ? copies + 1 : 0,
       statements: [
         new iam.PolicyStatement({ actions: [...COPY_ACTIONS, ...(props.tagsRepositories ? ['ecr:TagResource'] : [])], resources: repositoryArns }),
         // GetAuthorizationToken has no resource type: AWS requires "*"
@@ -171,6 +181,9 @@ export class CacheMirror extends Construct {
       eventSourceArn: workQueue.queueArn,
       batchSize: 1, // one image per invocation: each gets the whole 15 minutes
       reportBatchItemFailures: true,
+      // pollers start at five batches at once: without a cap at the reserved copies, the surplus is throttled, and a
+      // throttled receive counts as a delivery and hides the image for a visibility timeout
+      maxConcurrency: copies > 0 ? copies : undefined,
     });
     workQueue.grantConsumeMessages(copier.role);
     copier.function.addEnvironment(MirrorEnv.WORK_QUEUE_URL, workQueue.queueUrl);

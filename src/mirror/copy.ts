@@ -9,15 +9,21 @@
  * - A multi-architecture index is copied with every platform manifest it lists (a subset would change the
  *   index, and so its digest); platform manifests are stored by digest, and the tag is written last, so it
  *   never points at a partial image.
- * - Transient failures are retried with backoff; a blob is restarted from its first byte (a fresh upload).
+ * - Transient failures are retried with backoff (a 429 or 503 waits its `Retry-After`, capped); a blob is
+ *   restarted from its first byte (a fresh upload).
  * - Before each blob, the time left is checked: when it cannot finish in this invocation the copy stops with
  *   `OutOfTime` (what is stored stays stored, so the next invocation resumes where this one stopped); a blob
- *   too large for any single invocation fails with `TOO_LARGE` instead of being cut short.
+ *   too large for any single invocation fails with `TOO_LARGE` instead of being cut short. While a blob streams
+ *   the deadline is watched too: one that slows down is stopped before it, its upload cancelled, with `OutOfTime`.
  *
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
-import { matchesTagPattern } from './contract';
 import { INDEX_TYPES, Manifest, MediaType, RegistryClient, RegistryError } from './oci-client';
+
+export { compareVersions, selectTags } from './tags';
+
+/** What a copy keeps clear of its deadline when it decides to wait or to stop a blob that is streaming. */
+const DEADLINE_MARGIN_MS = 10_000;
 
 /** Why an image could not be copied (the `Reason` dimension of the failure metric). */
 export const FailureReason = {
@@ -96,8 +102,8 @@ export interface CopyOptions {
   readonly assumedBytesPerSecond?: number;
   /** Repositories of the destination known to hold a blob (digest -> repository), shared across copies of one run. */
   readonly knownBlobs?: Map<string, string>;
-  /** Called after each retried failure (for the log). */
-  readonly onRetry?: (what: string, attempt: number, error: Error) => void;
+  /** Called after each retried failure, with the wait before the next attempt (for the log). */
+  readonly onRetry?: (what: string, attempt: number, error: Error, waitMs: number) => void;
 }
 
 interface Descriptor {
@@ -107,9 +113,14 @@ interface Descriptor {
   readonly urls?: string[];
 }
 
-/** Media types of layers that are not distributable (Windows base layers): their bytes stay with their URLs. */
+/**
+ * Layers that are not distributable (Windows base layers): their bytes stay with their URLs. Only the media type
+ * says so (`application/vnd.docker.image.rootfs.foreign.diff.tar.gzip`, the OCI `...nondistributable...` types):
+ * `urls` on a distributable layer are only alternative places to fetch it (OCI image-spec descriptor.md), and a
+ * registry such as ECR refuses a manifest whose distributable layer it does not hold (MANIFEST_BLOB_UNKNOWN).
+ */
 function isForeign(d: Descriptor): boolean {
-  return /foreign|nondistributable/.test(d.mediaType ?? '') || (Array.isArray(d.urls) && d.urls.length > 0);
+  return /foreign|nondistributable/.test(d.mediaType ?? '');
 }
 
 function parseManifest(manifest: Manifest, what: string): any {
@@ -253,7 +264,18 @@ export class ImageCopier {
     const started = Date.now();
     const bytes = await this.retry(`copy blob ${blob.digest}`, 'source', async () => {
       const body = await this.source.getBlob(from, blob.digest);
-      return this.destination.uploadBlob(to, blob.digest, blob.size, body);
+      const watch = this.watchDeadline(body);
+      try {
+        return await this.destination.uploadBlob(to, blob.digest, blob.size, body);
+      } catch (error) {
+        if (watch.stopped) {
+          throw new OutOfTime(`stopped during blob ${blob.digest} (${blob.size} bytes) after ${Math.round((Date.now() - started) / 1000)} s: `
+            + 'it streamed slower than measured and would not finish before the deadline; the upload was cancelled', progress);
+        }
+        throw error;
+      } finally {
+        watch.clear();
+      }
     });
     const seconds = (Date.now() - started) / 1000;
     if (bytes > 8 * 1024 * 1024 && seconds > 0) {
@@ -265,13 +287,35 @@ export class ImageCopier {
     this.knownBlobs.set(blob.digest, to);
   }
 
+  /**
+   * Watches the deadline while a blob streams: a blob that slows down after it started (a stalling upstream) is
+   * stopped `DEADLINE_MARGIN_MS` before the deadline, its body destroyed, so the upload is cancelled and the copy
+   * hands over with a reason (OutOfTime) instead of being killed by Lambda's timeout with none.
+   */
+  private watchDeadline(body: { destroy(error?: Error): void }): { readonly stopped: boolean; clear(): void } {
+    const timeLeft = this.options.timeLeft;
+    const watch = { stopped: false, clear: () => undefined as void };
+    if (!timeLeft) {
+      return watch;
+    }
+    const timer = setInterval(() => {
+      if (timeLeft() <= DEADLINE_MARGIN_MS) {
+        watch.stopped = true;
+        clearInterval(timer);
+        body.destroy(new Error('stopped before the deadline'));
+      }
+    }, 250);
+    watch.clear = () => clearInterval(timer);
+    return watch;
+  }
+
   /** Starts a blob only when it can finish before the deadline, at the rate measured so far (twice the estimate, plus 10 s). */
   private checkTime(blob: Descriptor, progress: CopyProgress): void {
     const timeLeft = this.options.timeLeft?.();
     if (timeLeft === undefined) {
       return;
     }
-    const needed = (blob.size / this.bytesPerSecond) * 2000 + 10_000;
+    const needed = (blob.size / this.bytesPerSecond) * 2000 + DEADLINE_MARGIN_MS;
     if (needed <= timeLeft) {
       return;
     }
@@ -297,35 +341,16 @@ export class ImageCopier {
           // a streamed blob copy says which end failed: the source's bytes, or the registry receiving them
           throw classify(error, (error instanceof RegistryError && error.origin) || side);
         }
-        this.options.onRetry?.(what, attempt, error as Error);
-        await new Promise(r => setTimeout(r, Math.random() * this.retryDelayMs * 2 ** (attempt - 1)));
+        // a 429 or 503 with Retry-After is waited out (capped): retrying sooner spends the attempts while it still refuses
+        const wait = Math.max(Math.random() * this.retryDelayMs * 2 ** (attempt - 1), (error as RegistryError).retryAfterMs ?? 0);
+        const timeLeft = this.options.timeLeft?.();
+        if (timeLeft !== undefined && wait + DEADLINE_MARGIN_MS > timeLeft) {
+          // waiting would run into the deadline: the image fails now with the registry's answer, retryable, not killed
+          throw classify(error, (error as RegistryError).origin || side);
+        }
+        this.options.onRetry?.(what, attempt, error as Error, wait);
+        await new Promise(r => setTimeout(r, wait));
       }
     }
   }
-}
-
-/** Orders tags as versions: runs of digits compare as numbers (`8.0.10` after `8.0.9`), the rest as text. */
-export function compareVersions(a: string, b: string): number {
-  const split = (s: string) => s.match(/\d+|\D+/g) ?? [];
-  const pa = split(a);
-  const pb = split(b);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === undefined || y === undefined) {
-      return x === undefined ? -1 : 1;
-    }
-    const nx = /^\d/.test(x);
-    const ny = /^\d/.test(y);
-    const c = nx && ny ? Number(x) - Number(y) || x.length - y.length : x < y ? -1 : x > y ? 1 : 0;
-    if (c !== 0) {
-      return c;
-    }
-  }
-  return 0;
-}
-
-/** The tags of `tags` that match the pattern, highest version first, at most `limit`. */
-export function selectTags(tags: readonly string[], pattern: string, limit: number): string[] {
-  return tags.filter(t => matchesTagPattern(t, pattern)).sort((a, b) => compareVersions(b, a)).slice(0, limit);
 }

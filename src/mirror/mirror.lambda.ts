@@ -228,7 +228,7 @@ class Run {
         timeLeft: this.context ? () => this.context!.getRemainingTimeInMillis() - SAFETY_MARGIN_MS : undefined,
         freshInvocation: this.bytesThisInvocation === 0,
         knownBlobs: this.knownBlobs,
-        onRetry: (what, attempt, error) => log('WARN', 'retrying', { ...context, what, attempt, error }),
+        onRetry: (what, attempt, error, waitMs) => log('WARN', 'retrying', { ...context, what, attempt, waitMs, error }),
       });
       const destinationRepository = upstream.prefix === 'ROOT' ? detail.repository : `${upstream.prefix}/${detail.repository}`;
       const result = await copier.copy({ sourceRepository: detail.repository, destinationRepository, tag: detail.tag });

@@ -18,6 +18,7 @@ import * as http from 'http';
 import * as https from 'https';
 import { Readable, Transform, TransformCallback } from 'stream';
 import { pipeline } from 'stream/promises';
+import { retryAfterMs as parseRetryAfter } from './retry-after';
 
 /** Manifest media types the copy understands, in the order they are asked for. */
 export const MediaType = {
@@ -44,6 +45,8 @@ export class RegistryError extends Error {
     public readonly code?: string,
     /** In a streamed copy: whether the bytes' source or the registry receiving them failed. */
     public readonly origin?: 'source' | 'destination',
+    /** How long the registry asked to wait before trying again (`Retry-After` of a 429 or 503, capped). */
+    public readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -160,7 +163,8 @@ async function responseError(res: http.IncomingMessage, what: string): Promise<R
   } catch {
     // not JSON
   }
-  return new RegistryError(`${what}: HTTP ${status}${detail ? ` (${detail.trim()})` : ''}`, status, isRetryableStatus(status), code);
+  return new RegistryError(`${what}: HTTP ${status}${detail ? ` (${detail.trim()})` : ''}`, status, isRetryableStatus(status), code, undefined,
+    parseRetryAfter(status, res.headers['retry-after']));
 }
 
 /** Counts and hashes what flows through it. */
@@ -361,7 +365,7 @@ export class RegistryClient {
       source.destroy();
       await this.cancelUpload(repository, location).catch(() => undefined);
       const e = networkError(error, what);
-      throw new RegistryError(e.message, e.status, e.retryable, e.code, e.origin ?? (sourceFailed ? 'source' : 'destination'));
+      throw new RegistryError(e.message, e.status, e.retryable, e.code, e.origin ?? (sourceFailed ? 'source' : 'destination'), e.retryAfterMs);
     }
   }
 
@@ -495,7 +499,8 @@ export class RegistryClient {
     const res = await this.once('GET', realm, { headers }, undefined);
     if (res.statusCode !== 200) {
       const error = await responseError(res, `token from ${realm.host}${realm.pathname}`);
-      throw new RegistryError(error.message, error.status, error.retryable, res.statusCode === 401 || res.statusCode === 403 ? 'UNAUTHORIZED' : error.code);
+      throw new RegistryError(error.message, error.status, error.retryable, res.statusCode === 401 || res.statusCode === 403 ? 'UNAUTHORIZED' : error.code,
+        undefined, error.retryAfterMs);
     }
     const body = JSON.parse((await readLimited(res, 1024 * 1024, 'token')).toString('utf-8'));
     const value = body.token ?? body.access_token;

@@ -3,7 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Construct } from 'constructs';
 import {
-  MirrorPlan, MirrorRoute, cacheEndpoint, hostsTomlPath, renderBottlerocketSettings, renderHostsToml, renderNodeadmUserData,
+  MirrorPlan, MirrorRoute, cacheEndpoint, hostsTomlPath, renderHostsToml, renderNodeadmUserData,
 } from './render';
 import { acknowledgeWildcardResources } from '../private/acknowledge';
 import type { PullThroughCacheRules } from '../pull-through-cache-rules';
@@ -12,14 +12,16 @@ import { UpstreamRegistry, UpstreamRegistryType } from '../upstream-registry';
 /** Options of `PullThroughCacheRules.nodeMirrors`. */
 export interface NodeMirrorOptions {
   /**
-   * Let containerd pull from the upstream registry itself when the cache fails (unreachable, throttled,
-   * rejected credentials, an image it cannot import).
+   * Let containerd pull from the upstream registry itself when the cache fails. Refused: `true` throws.
    *
-   * Off, a pull the cache cannot serve fails, and nodes never reach the upstream: what you want when nodes
-   * have no route to the internet, or must only run images the cache has scanned. On, pulls keep working
-   * through a cache outage, but then count against the upstream's rate limits (anonymously, for Docker Hub)
-   * and bypass scanning, and a misconfigured cache goes unnoticed. Bottlerocket always falls back, so
-   * `bottlerocketSettings()` needs this on.
+   * kubelet hands the ECR credentials it gets from `ecr-credential-provider` to containerd with no server
+   * address (kubernetes/kubernetes@4f3d0e3b `pkg/credentialprovider/keyring.go`, `BasicDockerKeyring.Add`
+   * copies only the user name, password and e-mail), and containerd offers credentials without a server
+   * address to every host it tries (containerd/containerd@28e7ad24 `internal/cri/server/images/image_pull.go`,
+   * `ParseAuth`). A fallback pull would therefore send `AWS:<ECR token>` to the upstream's token service, and
+   * containerd has no setting that scopes them to the cache. So a pull the cache cannot serve fails, on every
+   * node. To reach images the cache does not serve, rewrite their references instead (`imageUri`, the
+   * `CachedImages` Aspect, the `ecr-ptc` CLI) and leave the rest of the references as they are.
    *
    * @default false
    */
@@ -59,8 +61,11 @@ export interface UnmirroredRegistry {
  * kubelet's ECR credential provider extended to the mirrored registries.
  *
  * Get one from `PullThroughCacheRules.nodeMirrors()`. For Amazon Linux 2023 nodes use `al2023UserData()`
- * (a MIME multipart user data for a launch template or a Karpenter `EC2NodeClass`); for Bottlerocket,
- * `bottlerocketSettings()`; for an EKS managed node group, `addNodegroup()` does it all.
+ * (a MIME multipart user data for a launch template or a Karpenter `EC2NodeClass`); for an EKS managed node
+ * group, `addNodegroup()` does it all.
+ *
+ * The cache is the only host containerd tries: no AWS credential is ever offered to another host. Hence no
+ * fallback to the upstream, and no Bottlerocket nodes (which always fall back); see `fallbackToUpstream`.
  *
  * Images that already name the cache keep working (the credential provider matches ECR hosts as before).
  * Upstreams the nodes cannot mirror are listed in `unmirrored`, with the reason.
@@ -68,9 +73,6 @@ export interface UnmirroredRegistry {
 export class NodeMirrors {
   /** The cache the nodes pull through. */
   public readonly cache: PullThroughCacheRules;
-
-  /** Whether containerd falls back to the upstream registry when the cache fails. */
-  public readonly fallbackToUpstream: boolean;
 
   /** The mirrored registries, in the order of the cache's upstreams. */
   public readonly mirrors: RegistryMirror[];
@@ -82,7 +84,14 @@ export class NodeMirrors {
 
   constructor(cache: PullThroughCacheRules, options: NodeMirrorOptions = {}) {
     this.cache = cache;
-    this.fallbackToUpstream = options.fallbackToUpstream ?? false;
+    if (options.fallbackToUpstream) {
+      throw new Error(`${cache.node.path}: nodeMirrors({ fallbackToUpstream: true }) is refused: it would send the node's ECR `
+        + 'credentials to the upstream registry. kubelet passes the ecr-credential-provider\'s credentials to containerd without '
+        + 'a server address, and containerd then offers them to every host it tries, so a fallback pull hands AWS:<ECR token> '
+        + 'to the upstream\'s token service (Docker Hub, Quay, GHCR, ...). Drop fallbackToUpstream: a pull the cache cannot '
+        + 'serve then fails, visibly. For images the cache does not serve, rewrite their references instead (imageUri, the '
+        + 'CachedImages Aspect or the ecr-ptc CLI).');
+    }
     const routes: MirrorRoute[] = [];
     this.unmirrored = [];
     for (const upstream of cache.upstreams) {
@@ -91,7 +100,7 @@ export class NodeMirrors {
       if (reason) {
         this.unmirrored.push({ registry: source.referenceHost, reason });
       } else {
-        routes.push({ registry: source.referenceHost, prefix: upstream.ecrRepositoryPrefix, upstreamEndpoint: `https://${source.registryUrl}` });
+        routes.push({ registry: source.referenceHost, prefix: upstream.ecrRepositoryPrefix });
       }
     }
     if (routes.length === 0) {
@@ -103,7 +112,6 @@ export class NodeMirrors {
       registryDomain: cache.registryDomain,
       region: Stack.of(cache).region,
       routes,
-      fallbackToUpstream: this.fallbackToUpstream,
     };
     this.mirrors = routes.map(route => ({
       registry: route.registry,
@@ -128,27 +136,10 @@ export class NodeMirrors {
   }
 
   /**
-   * Settings TOML for Bottlerocket nodes: a `settings.container-registry.mirrors` entry per registry, and
-   * the registries added to the `ecr-credential-provider`'s image patterns with the cache's Region.
-   * Use it as the user data of a launch template for an EKS managed node group or as `spec.userData` of a
-   * Karpenter `EC2NodeClass` with `amiFamily: Bottlerocket`.
+   * The user data for nodes of an EKS AMI type: `al2023UserData()` for `AL2023_*`.
    *
-   * @throws unless `fallbackToUpstream` is on: Bottlerocket always tries the upstream after its mirrors
-   */
-  public bottlerocketSettings(): string {
-    if (!this.fallbackToUpstream) {
-      throw new Error(`${this.cache.node.path}: Bottlerocket always pulls from the upstream registry when its mirrors fail `
-        + '(settings.container-registry.mirrors has no way to turn that off, bottlerocket-os/bottlerocket#4891), but '
-        + 'fallbackToUpstream is false. Pass nodeMirrors({ fallbackToUpstream: true }) to accept it, or use Amazon Linux 2023 nodes.');
-    }
-    return renderBottlerocketSettings(this.plan);
-  }
-
-  /**
-   * The user data for nodes of an EKS AMI type: `al2023UserData()` for `AL2023_*`, `bottlerocketSettings()`
-   * for `BOTTLEROCKET_*`.
-   *
-   * @throws for AMI types whose nodes cannot be configured this way (Amazon Linux 2, Windows, custom AMIs)
+   * @throws for Bottlerocket (it always falls back to the upstream registry, with the node's ECR credentials)
+   * and for AMI types whose nodes cannot be configured this way (Amazon Linux 2, Windows, custom AMIs)
    */
   public userData(amiType: eks.NodegroupAmiType): ec2.UserData {
     const type = String(amiType);
@@ -156,10 +147,14 @@ export class NodeMirrors {
       return ec2.UserData.custom(this.al2023UserData());
     }
     if (type.startsWith('BOTTLEROCKET_')) {
-      return ec2.UserData.custom(this.bottlerocketSettings());
+      throw new Error(`${this.cache.node.path}: Bottlerocket nodes (AMI type ${type}) cannot mirror the cache safely: Bottlerocket `
+        + 'always pulls from the upstream registry when its mirrors fail (settings.container-registry.mirrors cannot turn that off, '
+        + 'bottlerocket-os/bottlerocket#4891), and containerd would offer the node\'s ECR credentials to that upstream too '
+        + '(kubelet passes them without a server address). Use Amazon Linux 2023 nodes (AL2023_*), or keep Bottlerocket and '
+        + 'rewrite image references instead (imageUri, the CachedImages Aspect or the ecr-ptc CLI).');
     }
     throw new Error(`${this.cache.node.path}: nodes of AMI type ${type} cannot mirror the cache: only Amazon Linux 2023 `
-      + '(AL2023_*) and Bottlerocket (BOTTLEROCKET_*) nodes are supported. Use one of those, or rewrite image references instead.');
+      + '(AL2023_*) nodes are supported. Use those, or rewrite image references instead.');
   }
 
   /**
@@ -170,12 +165,12 @@ export class NodeMirrors {
    *
    * @param cluster the cluster (eks-v2); the node group is created in its scope, as `cluster.addNodegroupCapacity` does
    * @param id the node group's construct id
-   * @param options the node group's options; `amiType` is required (it decides the user data format), `launchTemplateSpec` is not allowed
+   * @param options the node group's options; `amiType` is required (only `AL2023_*` nodes can mirror), `launchTemplateSpec` is not allowed
    */
   public addNodegroup(cluster: eks.ICluster, id: string, options: eks.NodegroupOptions): eks.Nodegroup {
     const where = `${this.cache.node.path}.nodeMirrors().addNodegroup('${id}')`;
     if (!options?.amiType) {
-      throw new Error(`${where}: amiType is required: Amazon Linux 2023 and Bottlerocket nodes take different user data. `
+      throw new Error(`${where}: amiType is required: only Amazon Linux 2023 nodes can mirror the cache. `
         + 'Set it, for example amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD.');
     }
     if (options.launchTemplateSpec) {
@@ -207,6 +202,10 @@ export class NodeMirrors {
 
 /** Why a cache upstream cannot be mirrored on the nodes, or undefined when it can. */
 function whyNotMirrored(upstream: UpstreamRegistry): string | undefined {
+  if (upstream.registryType === UpstreamRegistryType.MIRROR) {
+    return 'the cache holds only the images the mirror copies, from its first scheduled copy on: a node-wide mirror would '
+      + 'fail every other pull of that registry. Rewrite the references of the copied images instead';
+  }
   if (upstream.registryType === UpstreamRegistryType.ECR) {
     return 'it is a private ECR registry: kubelet already has credentials for it, and a node-wide mirror would send all of '
       + 'that registry to the cache, while the rule may serve part of it';

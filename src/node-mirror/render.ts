@@ -1,7 +1,7 @@
 /**
  * Pure generators of the node files that send image pulls through the cache without changing any image
  * reference: containerd `hosts.toml` files, the kubelet credential provider change, the Amazon Linux 2023
- * (nodeadm) MIME multipart user data and the Bottlerocket settings. No CDK imports: the values may hold
+ * (nodeadm) MIME multipart user data. No CDK imports: the values may hold
  * CDK tokens (account, Region), which pass through as strings and resolve in the template.
  *
  * Sources, read 2026-11-28 (the README's "Caching without changing image references: node mirrors" cites them too):
@@ -19,12 +19,12 @@
  *   registry it calls GetAuthorizationToken in the SDK's default Region (hence `AWS_REGION`) and returns the
  *   token for that host. `public.ecr.aws` is special-cased to an ECR *Public* token, which a private
  *   registry refuses, so it is never mirrored.
- * - Bottlerocket (bottlerocket-os/bottlerocket-core-kit @a10182f, 2024-10-24): `settings.container-registry
- *   .mirrors` become containerd CRI `registry.mirrors.<registry>.endpoint`, whose URL path is used as is
- *   (`/v2` is added only when the path is empty, containerd pkg/cri/server/image_pull.go) and after which
- *   the upstream is always tried (bottlerocket-os/bottlerocket#4891). Hence an endpoint with a scheme and
- *   `/v2/<prefix>`; the reports in bottlerocket-os/bottlerocket#3631 used neither. The credential provider
- *   is `settings.kubernetes.credential-providers.ecr-credential-provider` (`image-patterns`, `environment`).
+ * - Credentials (why the cache is the only host, and Bottlerocket is refused): kubelet builds the CRI pull's
+ *   `AuthConfig` with no `ServerAddress` (kubernetes/kubernetes@4f3d0e3b `pkg/credentialprovider/keyring.go`,
+ *   `BasicDockerKeyring.Add`), and containerd's `ParseAuth` scopes credentials to a host only when a server
+ *   address is set (containerd/containerd@28e7ad24 `internal/cri/server/images/image_pull.go`), so every host
+ *   of a hosts.toml is offered the node's ECR token. Bottlerocket always tries the upstream after its mirrors
+ *   (bottlerocket-os/bottlerocket#4891), so it would always offer it there.
  */
 
 /** One registry whose pulls go through the cache. */
@@ -33,8 +33,6 @@ export interface MirrorRoute {
   readonly registry: string;
   /** The cache prefix serving it, or `ROOT`. */
   readonly prefix: string;
-  /** The upstream's own endpoint, tried last when falling back: `https://registry-1.docker.io`. */
-  readonly upstreamEndpoint: string;
 }
 
 /** What the generators need: where the cache is, what it serves, and whether to fall back. */
@@ -44,8 +42,6 @@ export interface MirrorPlan {
   /** The cache's Region (`AWS_REGION` of the credential provider). */
   readonly region: string;
   readonly routes: readonly MirrorRoute[];
-  /** Try the upstream registry itself when the cache fails. */
-  readonly fallbackToUpstream: boolean;
 }
 
 /** Where containerd reads the mirror configuration of a registry (AL2023 `config_path`). */
@@ -56,19 +52,6 @@ export const NODEADM_CREDENTIAL_CONFIG = '/etc/eks/image-credential-provider/con
 export const MIRROR_CREDENTIAL_CONFIG = '/etc/eks/pull-through-cache/credential-provider-config.json';
 /** The MIME boundary of the AL2023 user data. */
 export const MIME_BOUNDARY = '//cdk-ecr-pull-through-cache//';
-
-/**
- * The patterns Bottlerocket's ecr-credential-provider matches by default (bottlerocket
- * sources/shared-defaults/kubernetes-aws-credential-provider.toml). Setting `image-patterns` replaces the
- * list, so the defaults are repeated before the mirrored registries.
- */
-export const BOTTLEROCKET_DEFAULT_IMAGE_PATTERNS: readonly string[] = [
-  '*.dkr.ecr.*.amazonaws.com',
-  '*.dkr.ecr.*.amazonaws.com.cn',
-  '*.dkr.ecr-fips.*.amazonaws.com',
-  '*.dkr.ecr.us-iso-east-1.c2s.ic.gov',
-  '*.dkr.ecr.us-isob-east-1.sc2s.sgov.gov',
-];
 
 /** The cache endpoint of a route: `https://<domain>/v2/<prefix>` (the full API path, see `override_path`). */
 export function cacheEndpoint(plan: MirrorPlan, route: MirrorRoute): string {
@@ -88,42 +71,31 @@ function tomlString(value: string): string {
 /**
  * The containerd `hosts.toml` of one mirrored registry.
  *
- * The cache is always the first `[host]`. Without fallback it is also the `server` (the host containerd
- * tries last), so containerd has no other host to try: a pull the cache cannot serve fails, and nothing
- * reaches the upstream from the node. With fallback the `server` is the upstream.
+ * The cache is the only host: the `server` (the host containerd tries last) and the one `[host]`. containerd
+ * offers the CRI pull's credentials to every host it tries (they come from kubelet without a server address),
+ * so no other host may ever be listed: a pull the cache cannot serve fails, and nothing, the node's ECR
+ * token least of all, reaches the upstream from the node.
  *
- * The `[host]` table is there even without fallback: containerd 1.6 refuses a hosts.toml without one
- * ("invalid `host` tree"), logs it, and then pulls from the upstream as if there were no file, which is
- * exactly the silent bypass this file exists to prevent (found by test/node-mirror-containerd.test.ts).
+ * The `[host]` table is there although the `server` is the same URL: containerd 1.6 refuses a hosts.toml
+ * without one ("invalid `host` tree"), logs it, and then pulls from the upstream as if there were no file,
+ * which is exactly the silent bypass this file exists to prevent (found by test/node-mirror-containerd.test.ts).
  */
 export function renderHostsToml(plan: MirrorPlan, route: MirrorRoute): string {
   const endpoint = cacheEndpoint(plan, route);
-  const lines = [
+  return [
     `# Generated by cdk-ecr-pull-through-cache: pulls of ${route.registry} images go through the ECR pull through cache`,
     `# (prefix ${route.prefix}).`,
-  ];
-  if (plan.fallbackToUpstream) {
-    lines.push(
-      '# Fallback: when the cache fails, containerd pulls from the upstream (the server, tried last).',
-      `server = ${tomlString(route.upstreamEndpoint)}`,
-    );
-  } else {
-    lines.push(
-      '# No fallback: the server (tried last) is the cache too, so when the cache fails the pull fails;',
-      '# the upstream is never contacted.',
-      `server = ${tomlString(endpoint)}`,
-      'capabilities = ["pull", "resolve"]',
-      'override_path = true',
-    );
-  }
-  lines.push(
+    '# The cache is the only host (the server, tried last, is the cache too): when the cache fails the pull fails,',
+    '# and the upstream, which must never see the node\'s ECR credentials, is never contacted.',
+    `server = ${tomlString(endpoint)}`,
+    'capabilities = ["pull", "resolve"]',
+    'override_path = true',
     '',
     `[host.${tomlString(endpoint)}]`,
     '  capabilities = ["pull", "resolve"]',
     '  override_path = true',
     '',
-  );
-  return lines.join('\n');
+  ].join('\n');
 }
 
 /**
@@ -227,37 +199,4 @@ export function renderNodeadmUserData(plan: MirrorPlan): string {
     `--${MIME_BOUNDARY}--`,
     '',
   ].join('\n');
-}
-
-/**
- * The Bottlerocket settings (user data TOML): one mirror per registry, and the registries added to the
- * ecr-credential-provider's image patterns with the cache's Region.
- */
-export function renderBottlerocketSettings(plan: MirrorPlan): string {
-  const lines = [
-    `# Generated by cdk-ecr-pull-through-cache: image pulls of ${plan.routes.map(r => r.registry).join(', ')} go through the`,
-    '# ECR pull through cache. Bottlerocket always tries the upstream registry after its mirrors.',
-  ];
-  for (const route of plan.routes) {
-    lines.push(
-      '[[settings.container-registry.mirrors]]',
-      `registry = ${tomlString(route.registry)}`,
-      `endpoint = [${tomlString(cacheEndpoint(plan, route))}]`,
-      '',
-    );
-  }
-  const patterns = [...BOTTLEROCKET_DEFAULT_IMAGE_PATTERNS, ...plan.routes.map(r => r.registry)];
-  lines.push(
-    '[settings.kubernetes.credential-providers.ecr-credential-provider]',
-    'enabled = true',
-    'cache-duration = "12h"',
-    'image-patterns = [',
-    ...patterns.map(p => `  ${tomlString(p)},`),
-    ']',
-    '',
-    '[settings.kubernetes.credential-providers.ecr-credential-provider.environment]',
-    `AWS_REGION = ${tomlString(plan.region)}`,
-    '',
-  );
-  return lines.join('\n');
 }

@@ -80,7 +80,14 @@ export class SharedCacheMember extends Construct {
       this.role = props.role;
     } else {
       const role = new iam.Role(this, 'Role', {
-        assumedBy: new iam.ServicePrincipal('pullthroughcache.ecr.amazonaws.com'),
+        // Confused deputy: the ECR User Guide's trust policy for this role has no condition
+        // (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html), and no AWS page says
+        // whether ECR's pull through cache sends aws:SourceAccount when it assumes it. IfExists: a request that carries
+        // it must come on behalf of this account; one that does not is not refused (a plain StringEquals would refuse
+        // every assume if ECR sends nothing, and break every pull).
+        assumedBy: new iam.ServicePrincipal('pullthroughcache.ecr.amazonaws.com', {
+          conditions: { StringEqualsIfExists: { 'aws:SourceAccount': stack.account } },
+        }),
         description: `Lets ECR pull through the shared cache ${shared.registryUrl} into this account's cache`,
       });
       // Which side (central or this registry) ECR calls each listed action on is not documented, so every action
@@ -90,6 +97,12 @@ export class SharedCacheMember extends Construct {
       // it, pass a role of your own (`role`).
       const resources = [...arns(shared.account, shared.region), ...arns(stack.account, stack.region)];
       role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: MEMBER_ROLE_ACTIONS, resources }));
+      // A chained first pull (an image neither cache holds) makes the central cache create its repository, and a pull
+      // through cache's first pull needs ecr:CreateRepository from the caller when "the repository storing the cached
+      // images doesn't already exist" (https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-iam.html).
+      // The caller is this role, in another account: a cross-account call needs the grant on both sides, so the central
+      // registry policy grants it (SharedCache) and this role holds it, on the shared prefixes of the central registry only.
+      role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:CreateRepository'], resources: arns(shared.account, shared.region) }));
       role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
       acknowledgeWildcardResources(role, resources,
         'Pull through cache repositories are created on first pull, so the role covers <prefix>/* of each shared prefix, in the central and this registry');

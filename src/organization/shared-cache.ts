@@ -14,9 +14,10 @@ import { PullThroughCacheRules } from '../pull-through-cache-rules';
  * https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html).
  * `ecr:CreateRepository` is added because the central registry is itself a pull through cache: the first pull
  * of an image neither cache holds makes ECR create the central repository, and the User Guide
- * (pull-through-cache-iam.html) says that first pull needs `ecr:CreateRepository`, which a registry policy may grant.
- * Whether a chained pull needs it from the member's role was not confirmed by any public source; granting it
- * on the shared prefixes only is the safe side.
+ * (pull-through-cache-iam.html) says that first pull needs `ecr:CreateRepository` from the caller "if the
+ * repository storing the cached images doesn't already exist", granted by an identity policy or the registry
+ * policy. The caller is the member's role, in another account, so it needs the grant on both sides: here, and
+ * in that role's policy (`SharedCacheMember`), both on the shared prefixes only.
  */
 const SHARED_CACHE_ACTIONS: readonly string[] = [
   'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchImportUpstreamImage', 'ecr:GetImageCopyStatus', 'ecr:CreateRepository',

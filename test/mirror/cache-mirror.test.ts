@@ -142,11 +142,42 @@ describe('a rule set mixing native upstreams and mirrors', () => {
       },
     ]);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      BatchSize: 1, FunctionResponseTypes: ['ReportBatchItemFailures'], EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorWorkQueue'), 'Arn'] },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorWorkQueue'), 'Arn'] },
+      ScalingConfig: { MaximumConcurrency: 2 },
     });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       Enabled: false, EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorCopierDeadLetterQueue'), 'Arn'] },
     });
+  });
+
+  test('copies are never throttled: the work queue invokes at most the copies at once, and the function reserves one more for scheduled runs', () => {
+    const mappingOf = (template: Template) => Object.values(template.findResources('AWS::Lambda::EventSourceMapping', {
+      Properties: { EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorWorkQueue'), 'Arn'] } },
+    })).map((m: any) => m.Properties.ScalingConfig);
+    const copierOf = (template: Template) => Object.values(template.findResources('AWS::Lambda::Function', {
+      Properties: { Description: Match.stringLikeRegexp('Copies images') },
+    })).map((f: any) => f.Properties.ReservedConcurrentExecutions);
+
+    const { template } = mixed();
+    expect(mappingOf(template)).toEqual([{ MaximumConcurrency: 2 }]);
+    expect(copierOf(template)).toEqual([3]);
+
+    const five = stack();
+    new PullThroughCacheRules(five, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 5 } });
+    expect(mappingOf(Template.fromStack(five))).toEqual([{ MaximumConcurrency: 5 }]);
+    expect(copierOf(Template.fromStack(five))).toEqual([6]);
+
+    const uncapped = stack();
+    new PullThroughCacheRules(uncapped, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 0 } });
+    expect(mappingOf(Template.fromStack(uncapped))).toEqual([undefined]);
+    expect(copierOf(Template.fromStack(uncapped))).toEqual([undefined]);
+  });
+
+  test.each([1, 1.5, -1, 1001])('reservedConcurrency %d is refused: MaximumConcurrency takes 2 to 1000', (reservedConcurrency) => {
+    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency } }))
+      .toThrow(new RegExp(`Cache/Mirror: reservedConcurrency is ${String(reservedConcurrency).replace('.', '\\.')}; give the copies that run at once as a whole number from 2 to 1000 .* or 0 to reserve none`));
   });
 
   test('one schedule per mirror, every 6 hours unless set, naming its prefix; failed runs go to the dead-letter queue', () => {
@@ -222,6 +253,8 @@ describe('validation', () => {
     [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1', 'a/b:1'] }, /images lists 'a\/b:1' twice/],
     [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1.*'], maxTagsPerPattern: 0 }, /maxTagsPerPattern is 0; use a whole number from 1 to 100/],
     [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1'], ecrRepositoryPrefix: 'MCR' }, /ecrRepositoryPrefix 'MCR' is invalid: it has uppercase letters/],
+    [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1'], ecrRepositoryPrefix: 'ROOT' },
+      /\(mcr\.microsoft\.com\): ecrRepositoryPrefix is 'ROOT', which would give the mirror the whole registry: a registry-wide CREATE_ON_PUSH repository creation template .* push rights on repository\/\*\. Give the mirror a prefix of its own, for example 'mcr'/],
   ])('%j is refused', (options, message) => {
     expect(() => UpstreamRegistry.mirror(options as any)).toThrow(message);
   });

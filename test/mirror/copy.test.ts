@@ -4,10 +4,11 @@ import { AddressInfo } from 'net';
 import { parseImageSpec } from '../../src/mirror/contract';
 import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, selectTags } from '../../src/mirror/copy';
 import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
+import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../src/mirror/retry-after';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
 import {
   OciRegistry, REGISTRY_PASSWORD, REGISTRY_USER, deleteManifest, digestOf, fetchBlobDigest, fetchManifest, pushBlob, pushImage, pushIndex,
-  startRegistry,
+  pushManifest, startRegistry,
 } from '../support/oci-registry';
 
 /**
@@ -19,7 +20,9 @@ let source: OciRegistry;
 let destination: OciRegistry;
 
 beforeAll(async () => {
-  [source, destination] = await Promise.all([startRegistry({ tokenAuth: true, tokenCredentials: true }), startRegistry({ basicAuth: true })]);
+  [source, destination] = await Promise.all([
+    startRegistry({ tokenAuth: true, tokenCredentials: true, allowLayerUrls: true }), startRegistry({ basicAuth: true, allowLayerUrls: true }),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([source?.stop(), destination?.stop()]);
@@ -103,6 +106,18 @@ describe('copy between two registries on loopback', () => {
     await expectSameImage('team/app-copy', 'mirror/team/app-copy', 'v1');
   });
 
+  test('a distributable layer that also lists urls is copied like any layer (only the non-distributable media types are foreign)', async () => {
+    const bytes = layer(40_000);
+    const digest = await pushBlob(source, 'windows/app', bytes);
+    // the same bytes also offered at a URL: a distributable layer all the same (OCI image-spec, descriptor.md `urls`)
+    const pushed = await pushManifest(source, 'windows/app', '1.0', [{ digest, size: bytes.length, urls: ['https://cdn.example.com/layer'] }]);
+    expect(JSON.parse(String(pushed.manifest)).layers[0].urls).toEqual(['https://cdn.example.com/layer']);
+    const result = await copier().copy({ sourceRepository: 'windows/app', destinationRepository: 'mcr/windows/app', tag: '1.0' });
+    expect(result).toMatchObject({ outcome: 'COPIED', digest: pushed.digest, blobsCopied: 2 });
+    expect(await fetchBlobDigest(destination, 'mcr/windows/app', digest)).toBe(digest); // ECR would refuse the manifest without it
+    await expectSameImage('windows/app', 'mcr/windows/app', '1.0');
+  });
+
   test('a tag is copied again only when upstream moved it', async () => {
     await pushImage(source, 'tools/cli', 'stable', [layer(60_000)]);
     await copier().copy({ sourceRepository: 'tools/cli', destinationRepository: 'm/tools/cli', tag: 'stable' });
@@ -176,6 +191,70 @@ describe('copy between two registries on loopback', () => {
       expect(error.message).toMatch(/^destination: upload sha256:[a-f0-9]{64} to m\/flaky\/dest: PATCH: HTTP 503/);
     });
 
+    test.each([429, 503])('an upstream %d with Retry-After is waited out before the next attempt, and the copy completes', async (status) => {
+      const blob = layer(50_000);
+      await pushImage(source, `throttled/app${status}`, 'v1', [blob]);
+      const asked: number[] = [];
+      let refused = false;
+      proxy = await startHttpFaultProxy(source.url, (method, path) => {
+        if (method === 'GET' && path.endsWith(`/blobs/${digestOf(blob)}`)) {
+          asked.push(Date.now());
+          if (!refused) {
+            refused = true;
+            return { kind: 'status', status, headers: { 'Retry-After': '2' } };
+          }
+        }
+        return { kind: 'pass' };
+      });
+      const waits: number[] = [];
+      const result = await copier({ onRetry: (_what, _attempt, _error, waitMs) => waits.push(waitMs) }, proxy.endpoint)
+        .copy({ sourceRepository: `throttled/app${status}`, destinationRepository: `m/throttled/app${status}`, tag: 'v1' });
+      expect(result.outcome).toBe('COPIED');
+      expect(waits).toEqual([2000]); // retryDelayMs is 10 ms: without Retry-After the retry would come at once
+      expect(asked).toHaveLength(2);
+      expect(asked[1] - asked[0]).toBeGreaterThanOrEqual(1_950);
+    }, 30_000);
+
+    test('a Retry-After longer than the time left fails the image now, retryable, with the registry\'s answer', async () => {
+      await pushImage(source, 'throttled/late', 'v1', [layer(20_000)]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && /\/blobs\//.test(path)
+        ? { kind: 'status', status: 429, headers: { 'Retry-After': '30' } } : { kind: 'pass' }));
+      const deadline = Date.now() + 25_000;
+      const started = Date.now();
+      const error = await copier({ timeLeft: () => deadline - Date.now(), assumedBytesPerSecond: 100 * 1024 * 1024 }, proxy.endpoint)
+        .copy({ sourceRepository: 'throttled/late', destinationRepository: 'm/throttled/late', tag: 'v1' }).catch(e => e);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(error).toMatchObject({ reason: FailureReason.UPSTREAM_UNAVAILABLE, retryable: true });
+      expect(error.message).toMatch(/HTTP 429/);
+    });
+
+    test('a blob that slows down in the middle of its stream is stopped before the deadline: a clean handover, the upload cancelled', async () => {
+      const big = layer(2_000_000);
+      await pushImage(source, 'stalling/app', 'v1', [big]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)
+        ? { kind: 'slow', afterBytes: 400_000, bytesPerSecond: 50_000 } : { kind: 'pass' }));
+      const before = destination.requests().length;
+      // 14 s left: at the assumed 20 MB/s the blob fits with room to spare, so it starts; then the source stalls
+      const deadline = Date.now() + 14_000;
+      const started = Date.now();
+      const error = await copier({ timeLeft: () => deadline - Date.now(), freshInvocation: false }, proxy.endpoint)
+        .copy({ sourceRepository: 'stalling/app', destinationRepository: 'm/stalling/app', tag: 'v1' }).catch(e => e);
+      const stoppedAfter = Date.now() - started;
+      expect(error).toBeInstanceOf(OutOfTime);
+      expect(error.message).toMatch(new RegExp(`stopped during blob ${digestOf(big)} \\(2000000 bytes\\) after \\d+ s: it streamed slower than measured`));
+      // stopped 10 s before the deadline (checked every 250 ms), long before the stalled stream would have ended (~32 s)
+      expect(stoppedAfter).toBeGreaterThanOrEqual(3_900);
+      expect(stoppedAfter).toBeLessThan(6_000);
+      const requests = destination.requests().slice(before);
+      expect(requests).toEqual(expect.arrayContaining([expect.stringMatching(/^DELETE \/v2\/m\/stalling\/app\/blobs\/uploads\//)]));
+      expect(await fetchBlobDigest(destination, 'm/stalling/app', digestOf(big))).toBeUndefined();
+      expect(await fetchManifest(destination, 'm/stalling/app', 'v1')).toBeUndefined();
+      // the next invocation, from a source that keeps its pace, finishes the image
+      const resumed = await copier().copy({ sourceRepository: 'stalling/app', destinationRepository: 'm/stalling/app', tag: 'v1' });
+      expect(resumed.outcome).toBe('COPIED');
+      await expectSameImage('stalling/app', 'm/stalling/app', 'v1');
+    }, 30_000);
+
     test('a token that expires in the middle of a copy is fetched again, and the copy completes', async () => {
       await pushImage(source, 'slow/app', 'v1', [layer(100_000), layer(50_000)]);
       // tokens now really live 2 s, though the token server still announces 300 s: the client cannot see it coming
@@ -248,7 +327,8 @@ describe('copy between two registries on loopback', () => {
       await pushImage(source, 'dotnet/sdk', tag, [layer(100)]);
     }
     const tags = await new RegistryClient({ url: source.url, credentials }).listTags('dotnet/sdk');
-    expect(selectTags(tags, '8.0.*', 2)).toEqual(['8.0.10-alpine', '8.0.10']);
+    expect(selectTags(tags, '8.0.*', 2)).toEqual(['8.0.10', '8.0.9']);
+    expect(selectTags(tags, '8.0.*', 4)).toEqual(['8.0.10', '8.0.9', '8.0.2', '8.0.10-alpine']);
     expect(selectTags(tags, '8.0.?', 2)).toEqual([]);
     expect(selectTags(tags, '8.0.*[0-9]', 5)).toEqual([]);
   });
@@ -292,6 +372,30 @@ describe('pure parts', () => {
     expect(() => parseImageSpec('Dotnet/runtime:8.0')).toThrow(/is not a repository path/);
     expect(() => parseImageSpec('dotnet/runtime@sha256:abc')).toThrow(/name a tag, not a digest/);
     expect(() => parseImageSpec('dotnet/runtime:8.0+x')).toThrow(/is not a tag/);
+  });
+
+  test('OS variants of one version never crowd out other versions (mcr.microsoft.com/dotnet/runtime tags)', () => {
+    const tags = ['8.0.15', '8.0.15-noble', '8.0.15-jammy', '8.0.15-alpine3.21', '8.0.15-bookworm-slim', '8.0.14', '8.0.14-noble',
+      '8.0.16-noble', '8.0.16-alpine3.21', '8.0.13', '8.0', '8.0-noble', 'latest'];
+    expect(selectTags(tags, '8.0.*', 3)).toEqual(['8.0.16-noble', '8.0.15', '8.0.14']);
+    // a version's own tags come after one tag of every version, and in order: plain first, then the variants, highest first
+    expect(selectTags(tags, '8.0.*', 6)).toEqual(['8.0.16-noble', '8.0.15', '8.0.14', '8.0.13', '8.0.16-alpine3.21', '8.0.15-noble']);
+    expect(selectTags(tags, '8.0.*-noble', 2)).toEqual(['8.0.16-noble', '8.0.15-noble']);
+    expect(selectTags(tags, '8.0*', 2)).toEqual(['8.0.16-noble', '8.0.15']);
+    expect(selectTags(tags, '*', 20)).toHaveLength(tags.length);
+  });
+
+  test('Retry-After: seconds or an HTTP date, for 429 and 503 only, capped at a minute', () => {
+    const now = Date.parse('Wed, 02 Dec 2026 12:00:00 GMT');
+    expect(retryAfterMs(429, '3', now)).toBe(3_000);
+    expect(retryAfterMs(503, 'Wed, 02 Dec 2026 12:00:05 GMT', now)).toBe(5_000);
+    expect(retryAfterMs(503, 'Wed, 02 Dec 2026 11:59:00 GMT', now)).toBe(0);
+    expect(retryAfterMs(429, '3600', now)).toBe(MAX_RETRY_AFTER_MS);
+    expect(MAX_RETRY_AFTER_MS).toBe(60_000);
+    expect(retryAfterMs(500, '3', now)).toBeUndefined();
+    expect(retryAfterMs(429, undefined, now)).toBeUndefined();
+    expect(retryAfterMs(429, 'soon', now)).toBeUndefined();
+    expect(retryAfterMs(429, '-1', now)).toBeUndefined();
   });
 
   test('versions compare by their numbers', () => {

@@ -6,6 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { MirrorEnv, MirrorUpstreamConfig } from '../../src/mirror/contract';
 import { ecrDestination, handler, useDestination } from '../../src/mirror/mirror.lambda';
 import { RegistryClient } from '../../src/mirror/oci-client';
+import { startHttpFaultProxy } from '../support/fault-proxy';
 import { MotoServer, captureLog, emfValues, freePort, startMoto, useEndpoint } from '../support/moto';
 import { OciRegistry, REGISTRY_PASSWORD, REGISTRY_USER, digestOf, fetchManifest, pushImage, startRegistry } from '../support/oci-registry';
 
@@ -166,6 +167,38 @@ test('out of time between blobs: the rest of the image is handed to a new invoca
   expect(emfValues(resumed.lines)).toMatchObject({ 'ImagesCopied{Cache=TestCache,Prefix=mcr}': 1 });
   expect(digestOf((await fetchManifest(destination, 'mcr/second/app', 'v1'))!)).toBe(big.digest);
 });
+
+test('a blob that slows down mid-stream ends in a clean handover with the reason, not a kill by the timeout', async () => {
+  const big = randomBytes(2_000_000);
+  const pushed = await pushImage(source, 'stalling/app', 'v1', [big]);
+  // the upstream sends 400 kB at full speed, then 50 kB/s: the 2 MB blob would need about 32 s more
+  const proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)
+    ? { kind: 'slow', afterBytes: 400_000, bytesPerSecond: 50_000 } : { kind: 'pass' }));
+  try {
+    configure([upstream(['stalling/app:v1'], { registry: proxy.endpoint })]);
+    // 44 s left in the invocation: 14 s after the handler's 30 s safety margin, room for the blob at the assumed rate
+    const endsAt = Date.now() + 44_000;
+    const started = Date.now();
+    const { error, lines } = await captureLog(() => handler(sqsEvent([imageEvent('mcr', 'stalling/app', 'v1')], workQueue),
+      { getRemainingTimeInMillis: () => endsAt - Date.now() }));
+    expect(error).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(8_000); // it stopped ~10 s before its own deadline, not at the stream's end
+    expect(emfValues(lines)).toMatchObject({ 'ImageCopyResumes{Cache=TestCache,Prefix=mcr}': 1 });
+    expect(JSON.stringify(lines)).toMatch(/out of time: the rest of the image is handed to a new invocation.*stopped during blob sha256:[a-f0-9]{64} \(2000000 bytes\) after \d+ s: it streamed slower than measured/);
+    expect(await fetchManifest(destination, 'mcr/stalling/app', 'v1')).toBeUndefined();
+    const handedOver = (await drain(workQueue)).map(m => m.body);
+    expect(handedOver).toEqual([expect.objectContaining({ detail: { prefix: 'mcr', repository: 'stalling/app', tag: 'v1', resumes: 1 } })]);
+    expect(await drain(deadLetterQueue)).toEqual([]);
+
+    // the next invocation, from an upstream at full speed again, finishes the image
+    configure([upstream(['stalling/app:v1'])]);
+    const resumed = await captureLog(() => handler(sqsEvent(handedOver, workQueue), plenty));
+    expect(emfValues(resumed.lines)).toMatchObject({ 'ImagesCopied{Cache=TestCache,Prefix=mcr}': 1 });
+    expect(digestOf((await fetchManifest(destination, 'mcr/stalling/app', 'v1'))!)).toBe(pushed.digest);
+  } finally {
+    await proxy.stop();
+  }
+}, 60_000);
 
 test('a transient failure stays in the work queue until its last delivery, then goes to the dead-letter queue with its reason', async () => {
   const closed = await freePort(); // nothing listens there: every connection is refused

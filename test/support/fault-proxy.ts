@@ -102,8 +102,10 @@ export function seededRandom(seed: number): () => number {
 /** What the HTTP proxy does with one request. */
 export type HttpFault =
   | { readonly kind: 'pass' }
-  /** answer this status without forwarding */
-  | { readonly kind: 'status'; readonly status: number }
+  /** answer this status without forwarding (with these headers, e.g. `Retry-After`) */
+  | { readonly kind: 'status'; readonly status: number; readonly headers?: Record<string, string> }
+  /** forward, then slow the response body to this many bytes per second after this many bytes */
+  | { readonly kind: 'slow'; readonly afterBytes: number; readonly bytesPerSecond: number }
   /** forward, then cut the connection after this many bytes of the response body */
   | { readonly kind: 'cut'; readonly afterBytes: number }
   /** wait this long before forwarding */
@@ -121,7 +123,7 @@ export async function startHttpFaultProxy(target: string, decide: (method: strin
     const fault = decide(req.method ?? 'GET', req.url ?? '/');
     if (fault.kind === 'status') {
       req.resume();
-      res.writeHead(fault.status, { 'content-type': 'application/json' });
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
       res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }));
       return;
     }
@@ -129,6 +131,10 @@ export async function startHttpFaultProxy(target: string, decide: (method: strin
       const options = { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers };
       const proxied = http.request(options, upstreamRes => {
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        if (fault.kind === 'slow') {
+          slowDown(upstreamRes, res, fault.afterBytes, fault.bytesPerSecond);
+          return;
+        }
         if (fault.kind !== 'cut') {
           upstreamRes.pipe(res);
           return;
@@ -164,4 +170,52 @@ export async function startHttpFaultProxy(target: string, decide: (method: strin
       server.close(() => resolve());
     }),
   };
+}
+
+/** Passes `from` to `to` at full speed for `afterBytes`, then in 1 KiB pieces at `bytesPerSecond` (a stalling network). */
+function slowDown(from: http.IncomingMessage, to: http.ServerResponse, afterBytes: number, bytesPerSecond: number): void {
+  let sent = 0;
+  const pending: Buffer[] = [];
+  let ended = false;
+  let timer: NodeJS.Timeout | undefined;
+  const drip = () => {
+    const chunk = pending.shift();
+    if (!chunk) {
+      timer = undefined;
+      if (ended) {
+        to.end();
+      }
+      return;
+    }
+    const piece = chunk.subarray(0, 1024);
+    if (chunk.length > 1024) {
+      pending.unshift(chunk.subarray(1024));
+    }
+    to.write(piece);
+    timer = setTimeout(drip, (piece.length / bytesPerSecond) * 1000);
+  };
+  from.on('data', (chunk: Buffer) => {
+    const fast = Math.max(0, Math.min(chunk.length, afterBytes - sent));
+    sent += chunk.length;
+    if (fast > 0 && pending.length === 0) {
+      to.write(chunk.subarray(0, fast));
+    }
+    const rest = fast > 0 && pending.length === 0 ? chunk.subarray(fast) : chunk;
+    if (rest.length > 0) {
+      pending.push(rest);
+      timer ??= setTimeout(drip, 0);
+    }
+  });
+  from.on('end', () => {
+    ended = true;
+    if (!timer && pending.length === 0) {
+      to.end();
+    }
+  });
+  to.on('close', () => {
+    if (timer) {
+      clearTimeout(timer);
+    }
+    from.destroy();
+  });
 }

@@ -69,6 +69,13 @@ export interface StartRegistryOptions {
 
   /** With `tokenAuth`: the `expires_in` the token server announces (may differ from the real lifetime). @default 300 */
   readonly tokenExpiresIn?: number;
+
+  /**
+   * Accept manifests whose layers list `urls` (https only): Distribution refuses any layer URL unless
+   * `validation.manifests.urls.allow` matches it.
+   * @default false
+   */
+  readonly allowLayerUrls?: boolean;
 }
 
 /** Distribution's leeway on a token's `exp` and `nbf` (registry/auth/token/token.go). */
@@ -144,6 +151,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     'log: {level: info, formatter: text, accesslog: {disabled: false}}',
     `storage: {filesystem: {rootdirectory: ${JSON.stringify(join(dir, 'data'))}}, delete: {enabled: true}}`,
     `http: {addr: "127.0.0.1:${port}", secret: ${JSON.stringify(createHash('sha256').update(dir).digest('hex'))}}`,
+    options.allowLayerUrls ? 'validation: {manifests: {urls: {allow: ["^https://"]}}}' : '',
     auth,
   ].join('\n');
   writeFileSync(join(dir, 'config.yml'), config);
@@ -329,7 +337,7 @@ export async function pushImage(registry: OciRegistry, repository: string, tag: 
 
 /** Pushes the config and manifest of an image whose layers are already in the repository, under `reference` (a tag or its digest). */
 export async function pushManifest(registry: OciRegistry, repository: string, reference: string | undefined,
-  layers: ReadonlyArray<{ digest: string; size: number }>, platform: { os: string; architecture: string } = { os: 'linux', architecture: 'amd64' }): Promise<PushedImage> {
+  layers: ReadonlyArray<{ digest: string; size: number; urls?: string[] }>, platform: { os: string; architecture: string } = { os: 'linux', architecture: 'amd64' }): Promise<PushedImage> {
   const config = Buffer.from(JSON.stringify({
     architecture: platform.architecture,
     os: platform.os,
@@ -341,7 +349,7 @@ export async function pushManifest(registry: OciRegistry, repository: string, re
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-    layers: layers.map(l => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
+    layers: layers.map(l => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size, ...(l.urls ? { urls: l.urls } : {}) })),
   }));
   const digest = digestOf(manifest);
   const put = await request(registry, 'PUT', `/v2/${repository}/manifests/${reference ?? digest}`, manifest,
