@@ -106,6 +106,7 @@ describe('ecr-ptc rewrite: reporting', () => {
       cached: 0,
       unserved: 0,
       leftAlone: 0,
+      settings: 0,
       failedFiles: 0,
       templateFiles: 0,
       skipped: 0,

@@ -6,7 +6,11 @@
 import { Document, LineCounter, Pair, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { rewriteDocument } from '../private/document-images';
-import { DocumentFormat, Tree, formatOf, locateImages } from '../private/image-locator';
+import { DocumentFormat, LocateOptions, Tree, formatOf, locateImages } from '../private/image-locator';
+import { SETTING_ADVICE } from '../private/setting-images';
+
+/** The CLI looks for images in settings too: check must see every image a workload pulls. */
+const LOCATE: LocateOptions = { settings: true };
 
 /** What happened to one image value. */
 export enum Outcome {
@@ -20,6 +24,11 @@ export enum Outcome {
   LEFT_ALONE = 'left-alone',
   /** Names an image that is not pulled as written: the image a compose service builds and tags. */
   NOT_PULLED = 'not-pulled',
+  /**
+   * A whole reference held in a setting of no known convention (an environment variable, a ConfigMap's data, a
+   * param's default): "an image in a setting", not rewritten; check fails on it unless settings are allowed.
+   */
+  SETTING = 'setting',
 }
 
 /** One image value found in a file. */
@@ -332,7 +341,8 @@ function sharedOnlyByImages(doc: Document.Parsed, text: string, used: ReadonlySe
     return new Set();
   }
   const sites = new Map<unknown, number>();
-  for (const site of locateImages(new YamlTree(doc, text, used), doc.contents).strings) {
+  const tree = new YamlTree(doc, text, used);
+  for (const site of locateImages(tree, doc.contents, undefined, LOCATE).strings) {
     sites.set(site.node, (sites.get(site.node) ?? 0) + 1);
   }
   return new Set([...sites].filter(([node, count]) => reached.get(node) === count).map(([node]) => node));
@@ -389,9 +399,17 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
   const results = rewriteDocument(tree, doc.contents, (image: string) => {
     const verdict = judge(image, 0, j);
     return { ...verdict, cachePath: verdict.repository };
-  }, editor, j.mapping?.registryDomain);
+  }, editor, j.mapping?.registryDomain, undefined, LOCATE);
   for (const result of results) {
     const line = lineOfNode(result.node);
+    if ('skipped' in result && result.setting) {
+      // a setting already on the cache is cached; one on the cache registry but not under a prefix is not served
+      const cached = j.cacheStatus(result.image);
+      findings.push(cached === true ? { line, image: result.image, outcome: Outcome.CACHED }
+        : typeof cached === 'string' ? { line, image: result.image, outcome: Outcome.UNSERVED, note: `${result.skipped}: ${cached}` }
+          : { line, image: result.image, outcome: Outcome.SETTING, note: `${result.skipped}: ${SETTING_ADVICE}` });
+      continue;
+    }
     if ('skipped' in result) {
       findings.push({ line, image: result.image, outcome: result.informational ? Outcome.NOT_PULLED : Outcome.LEFT_ALONE, note: result.skipped });
       continue;

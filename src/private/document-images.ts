@@ -4,7 +4,7 @@
  * CachedImages Aspect edits a plain object; the decisions are made here, once.
  */
 import { HelmPlanInput, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
-import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, Tree, locateImages } from './image-locator';
+import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, LocateOptions, Tree, locateImages } from './image-locator';
 
 /** The fields of a Helm image map that a plan may set. */
 const EDITED_FIELDS: ReadonlySet<HelmField> = new Set(['registry', 'repository', 'image']);
@@ -42,6 +42,7 @@ export type DocumentImage<N, V> =
     readonly skipped: string;
     readonly informational?: boolean;
     readonly uncertain?: boolean;
+    readonly setting?: boolean;
   };
 
 /**
@@ -50,9 +51,9 @@ export type DocumentImage<N, V> =
  */
 export function rewriteDocument<N, V extends Verdict>(
   tree: Tree<N>, root: N, judge: (image: string) => V, editor: Editor<N>, registryDomain: string | undefined,
-  format?: DocumentFormat,
+  format?: DocumentFormat, options: LocateOptions = {},
 ): Array<DocumentImage<N, V>> {
-  const sites = locateImages(tree, root, format);
+  const sites = locateImages(tree, root, format, options);
   const results: Array<DocumentImage<N, V>> = [];
   for (const skipped of sites.skipped) {
     results.push({ ...skipped, skipped: skipped.reason });

@@ -32,6 +32,7 @@ interface SummaryCounts {
   rewritten: number;
   unserved: number;
   leftAlone: number;
+  settings: number;
   templateFiles: number;
   failedFiles: number;
   cached: number;
@@ -154,7 +155,7 @@ withFixtures(`ecr-ptc on real files (test/cli/real-world: ${present.length} of $
     const summaryText = (s: SummaryCounts) => [
       `files: ${s.files} (${s.filesChanged} changed)`,
       `images moved: ${s.rewritten}`,
-      `reported: ${s.unserved} not served, ${s.leftAlone} left alone, ${s.templateFiles} template files, ${s.failedFiles} refused`,
+      `reported: ${s.unserved} not served, ${s.leftAlone} left alone, ${s.settings} images in settings, ${s.templateFiles} template files, ${s.failedFiles} refused`,
       `already cached: ${s.cached}`,
       '',
     ].join('\n');
@@ -191,6 +192,7 @@ withFixtures(`ecr-ptc on real files (test/cli/real-world: ${present.length} of $
       rewritten: count('rewritten'),
       unserved: count('unserved'),
       leftAlone: count('left-alone'),
+      settings: count('setting'),
       cached: count('cached'),
       templateFiles: summary.templateFiles,
       failedFiles: summary.failedFiles,
