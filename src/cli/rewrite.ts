@@ -395,6 +395,7 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
       }
       edits.push({ start: (node as Scalar).range![0], end: (node as Scalar).range![1], text: replacement });
     },
+    addKey: (map: unknown, key: string, value: string) => addKey(tree, text, onlyImages, map, key, value, edits),
   };
   const results = rewriteDocument(tree, doc.contents, (image: string) => {
     const verdict = judge(image, 0, j);
@@ -425,6 +426,32 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
       findings.push({ ...finding, note: `${finding.note} (and ${result.held.replace(/^Helm image map left whole: /, 'the Helm image map is not plain: ')})` });
     }
   }
+}
+
+/**
+ * Adds `key: value` on a line of its own after a block map's last entry, at the column of its first key (in the
+ * file's line ending). Returns why it cannot (a flow map, a shared map, a last value over several lines), or
+ * undefined once the edit is queued. Only a kustomize image entry's `newName` is ever added.
+ */
+function addKey(tree: YamlTree, text: string, onlyImages: Set<unknown>, map: unknown, key: string, value: string, edits: Edit[]): string | undefined {
+  if (!isMap(map) || map.flow) {
+    return 'a flow map ({ })';
+  }
+  const shared = notEditable(tree, text, map, onlyImages);
+  const pairs = map.items as Pair[];
+  const first = pairs[0]?.key as Scalar | undefined;
+  const last = pairs[pairs.length - 1]?.value as Scalar | undefined;
+  if (shared !== undefined) {
+    return shared;
+  }
+  if (!isScalar(first) || !first.range || !isScalar(last) || !last.range || text.slice(last.range[0], last.range[1]).includes('\n')) {
+    return 'its entries are not one plain value a line';
+  }
+  const column = first.range[0] - (text.lastIndexOf('\n', first.range[0] - 1) + 1);
+  const lineEnd = text.indexOf('\n', last.range[1]);
+  const at = lineEnd < 0 ? text.length : text[lineEnd - 1] === '\r' ? lineEnd - 1 : lineEnd;
+  edits.push({ start: at, end: at, text: `${text.includes('\r\n') ? '\r\n' : '\n'}${' '.repeat(column)}${key}: ${value}` });
+  return undefined;
 }
 
 /** `image: <value>` alone on a line (in a list item or not), with an optional trailing comment. */

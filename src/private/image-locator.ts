@@ -14,6 +14,7 @@
  * CRD's schema. Containers of kinds that are not known are reported (left alone), never rewritten on a guess.
  */
 import { ImageReference } from '../image-reference';
+import { KustomizeImageSite, isKustomization, kustomizeImages } from './kustomize-images';
 import { knownImageVariable, settingImages } from './setting-images';
 
 /** A read-only view of a parsed document: a YAML syntax tree or a plain object. */
@@ -116,6 +117,8 @@ export interface DocumentSites<N> {
   readonly format: DocumentFormat;
   readonly strings: StringSite<N>[];
   readonly hubs: HubSite<N>[];
+  /** The `images:` entries of a kustomization (kustomize-images.ts). */
+  readonly kustomize: KustomizeImageSite<N>[];
   readonly helmMaps: HelmMapSite<N>[];
   readonly shared: Partial<Record<HelmShared, { readonly node: N; readonly path: string }>>;
   readonly skipped: SkippedSite<N>[];
@@ -182,6 +185,9 @@ function tektonTask(spec: string[]): string[][] {
   return [[...spec, 'steps', '[]', 'image'], [...spec, 'sidecars', '[]', 'image'], [...spec, 'stepTemplate', 'image']];
 }
 
+/** Kinds whose `images:` entries override the images of the resources they build (kustomize-images.ts). */
+const KUSTOMIZATIONS = new Set(['kustomize.config.k8s.io/Kustomization', 'kustomize.config.k8s.io/Component']);
+
 /** Kinds that hold Helm values: the values are read as a values file. */
 const HELM_VALUES_OF: Record<string, readonly string[]> = {
   'helm.toolkit.fluxcd.io/HelmRelease': ['spec', 'values'],
@@ -247,7 +253,7 @@ export interface LocateOptions {
 /** Finds the image sites of one document. */
 export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat = formatOf(tree, root),
   options: LocateOptions = {}): DocumentSites<N> {
-  const sites: DocumentSites<N> = { format, strings: [], hubs: [], helmMaps: [], shared: {}, skipped: [] };
+  const sites: DocumentSites<N> = { format, strings: [], hubs: [], kustomize: [], helmMaps: [], shared: {}, skipped: [] };
   switch (format) {
     case DocumentFormat.KUBERNETES:
       kubernetes(tree, root, '', sites);
@@ -256,7 +262,11 @@ export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat =
       compose(tree, root, sites);
       break;
     case DocumentFormat.HELM_VALUES:
-      helmValues(tree, root, '', sites);
+      if (isKustomization(tree, root)) {
+        sites.kustomize.push(...kustomizeImages(tree, root, '')); // a kustomization.yaml without apiVersion and kind
+      } else {
+        helmValues(tree, root, '', sites);
+      }
       break;
     case DocumentFormat.CI:
       break;
@@ -278,6 +288,7 @@ function notPulled<N>(tree: Tree<N>, root: N): boolean {
 function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
   const seen = new Set<unknown>([
     ...sites.strings.map(s => s.node), ...sites.hubs.map(h => h.node), ...sites.skipped.map(s => s.node),
+    ...sites.kustomize.flatMap(k => [k.node, ...k.values]),
     ...sites.helmMaps.flatMap(m => [m.node, ...Object.values(m.fields)]), ...Object.values(sites.shared).map(s => s?.node),
   ]);
   for (const found of settingImages(tree, root, seen)) {
@@ -350,6 +361,9 @@ function kubernetes<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSit
     if (image !== undefined && image !== '') {
       sites.strings.push({ kind: SiteKind.CUSTOM_RESOURCE, path: field.path, node: field.node, image });
     }
+  }
+  if (KUSTOMIZATIONS.has(key)) {
+    sites.kustomize.push(...kustomizeImages(tree, root, where.replace(/\.$/, '')));
   }
   const values = HELM_VALUES_OF[key];
   for (const found of values === undefined ? [] : at(tree, root, values, where.replace(/\.$/, ''))) {
