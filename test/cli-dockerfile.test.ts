@@ -43,7 +43,8 @@ describe('ARG defaults', () => {
     ].join('\n'));
     // one finding per default, on its ARG line; the FROM lines that take it whole add none
     // (and the frontend of # syntax= on line 1)
-    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[1, Outcome.REWRITTEN], [2, Outcome.REWRITTEN], [3, Outcome.UNSERVED], [4, Outcome.REWRITTEN]]);
+    expect(result.findings.map(f => [f.line, f.outcome]))
+      .toEqual([[1, Outcome.REWRITTEN], [2, Outcome.REWRITTEN], [3, Outcome.UNSERVED], [4, Outcome.REWRITTEN]]);
     // check on the rewritten file: the defaults are cached, the gcr.io one is not
     expect(rewriteDockerfile(result.output, checking).findings.map(f => [f.line, f.outcome]))
       .toEqual([[1, Outcome.CACHED], [2, Outcome.CACHED], [3, Outcome.UNSERVED], [4, Outcome.CACHED]]);
