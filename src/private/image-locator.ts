@@ -289,7 +289,9 @@ function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
   const seen = new Set<unknown>([
     ...sites.strings.map(s => s.node), ...sites.hubs.map(h => h.node), ...sites.skipped.map(s => s.node),
     ...sites.kustomize.flatMap(k => [k.node, ...k.values]),
-    ...sites.helmMaps.flatMap(m => [m.node, ...Object.values(m.fields)]), ...Object.values(sites.shared).map(s => s?.node),
+    // a Helm map's values are read by its convention; a map or list under one of its fields is not, so is searched
+    ...sites.helmMaps.flatMap(m => Object.values(m.fields).filter(f => tree.text(f as N) !== undefined)),
+    ...Object.values(sites.shared).map(s => s?.node),
   ]);
   for (const found of settingImages(tree, root, seen)) {
     const convention = found.variable === undefined ? undefined : knownImageVariable(found.variable);
