@@ -14,6 +14,8 @@
  * CRD's schema. Containers of kinds that are not known are reported (left alone), never rewritten on a guess.
  */
 import { ImageReference } from '../image-reference';
+import { KustomizeImageSite, isKustomization, kustomizeImages } from './kustomize-images';
+import { knownImageVariable, settingImages } from './setting-images';
 
 /** A read-only view of a parsed document: a YAML syntax tree or a plain object. */
 export interface Tree<N> {
@@ -47,6 +49,8 @@ export enum SiteKind {
   HELM_STRING = 'Helm image value',
   HELM_HUB = 'Helm image hub',
   COMPOSE = 'compose service',
+  /** A setting of a known convention that holds a whole image (setting-images.ts): an OLM `RELATED_IMAGE_*` variable. */
+  SETTING = 'image setting',
 }
 
 /** An image written whole in one string value. */
@@ -92,6 +96,8 @@ export interface SkippedSite<N = unknown> {
   readonly informational?: boolean;
   /** The value may not be an image at all (a field of a custom resource the locator does not know). */
   readonly uncertain?: boolean;
+  /** A whole reference held in a setting of no known convention (setting-images.ts): "an image in a setting". */
+  readonly setting?: boolean;
 }
 
 /**
@@ -111,6 +117,8 @@ export interface DocumentSites<N> {
   readonly format: DocumentFormat;
   readonly strings: StringSite<N>[];
   readonly hubs: HubSite<N>[];
+  /** The `images:` entries of a kustomization (kustomize-images.ts). */
+  readonly kustomize: KustomizeImageSite<N>[];
   readonly helmMaps: HelmMapSite<N>[];
   readonly shared: Partial<Record<HelmShared, { readonly node: N; readonly path: string }>>;
   readonly skipped: SkippedSite<N>[];
@@ -177,6 +185,9 @@ function tektonTask(spec: string[]): string[][] {
   return [[...spec, 'steps', '[]', 'image'], [...spec, 'sidecars', '[]', 'image'], [...spec, 'stepTemplate', 'image']];
 }
 
+/** Kinds whose `images:` entries override the images of the resources they build (kustomize-images.ts). */
+const KUSTOMIZATIONS = new Set(['kustomize.config.k8s.io/Kustomization', 'kustomize.config.k8s.io/Component']);
+
 /** Kinds that hold Helm values: the values are read as a values file. */
 const HELM_VALUES_OF: Record<string, readonly string[]> = {
   'helm.toolkit.fluxcd.io/HelmRelease': ['spec', 'values'],
@@ -228,9 +239,21 @@ export function formatOf<N>(tree: Tree<N>, root: N): DocumentFormat {
 /** The top-level keys of a compose file (the Compose Specification), besides `x-` extensions. */
 const COMPOSE_KEYS = new Set(['version', 'name', 'include', 'services', 'networks', 'volumes', 'configs', 'secrets', 'models']);
 
+/** What the locator looks for beyond image fields. */
+export interface LocateOptions {
+  /**
+   * Also every other string value that is a whole reference with a registry host (setting-images.ts): rewritten
+   * where a known convention says it is an image, else reported as a setting. The CLI asks for it (check must
+   * see every image a workload pulls).
+   * @default false
+   */
+  readonly settings?: boolean;
+}
+
 /** Finds the image sites of one document. */
-export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat = formatOf(tree, root)): DocumentSites<N> {
-  const sites: DocumentSites<N> = { format, strings: [], hubs: [], helmMaps: [], shared: {}, skipped: [] };
+export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat = formatOf(tree, root),
+  options: LocateOptions = {}): DocumentSites<N> {
+  const sites: DocumentSites<N> = { format, strings: [], hubs: [], kustomize: [], helmMaps: [], shared: {}, skipped: [] };
   switch (format) {
     case DocumentFormat.KUBERNETES:
       kubernetes(tree, root, '', sites);
@@ -239,12 +262,46 @@ export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat =
       compose(tree, root, sites);
       break;
     case DocumentFormat.HELM_VALUES:
-      helmValues(tree, root, '', sites);
+      if (isKustomization(tree, root)) {
+        sites.kustomize.push(...kustomizeImages(tree, root, '')); // a kustomization.yaml without apiVersion and kind
+      } else {
+        helmValues(tree, root, '', sites);
+      }
       break;
     case DocumentFormat.CI:
       break;
   }
+  if (options.settings && format !== DocumentFormat.CI && !notPulled(tree, root)) {
+    settings(tree, root, sites);
+  }
   return sites;
+}
+
+/** Whether a Kubernetes document is of a kind that names images without pulling them (`NOT_PULLED`). */
+function notPulled<N>(tree: Tree<N>, root: N): boolean {
+  const apiVersion = textOf(tree, get(tree, root, 'apiVersion')) ?? '';
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
+  return NOT_PULLED.has(`${group}/${textOf(tree, get(tree, root, 'kind')) ?? ''}`);
+}
+
+/** The settings that hold whole references, beyond the sites found so far: rewritten by a known convention, else reported. */
+function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
+  const seen = new Set<unknown>([
+    ...sites.strings.map(s => s.node), ...sites.hubs.map(h => h.node), ...sites.skipped.map(s => s.node),
+    ...sites.kustomize.flatMap(k => [k.node, ...k.values]),
+    // a Helm map's values are read by its convention; a map or list under one of its fields is not, so is searched
+    ...sites.helmMaps.flatMap(m => Object.values(m.fields).filter(f => tree.text(f as N) !== undefined)),
+    ...Object.values(sites.shared).map(s => s?.node),
+  ]);
+  for (const found of settingImages(tree, root, seen)) {
+    const convention = found.variable === undefined ? undefined : knownImageVariable(found.variable);
+    if (convention !== undefined) {
+      sites.strings.push({ kind: SiteKind.SETTING, path: found.path, node: found.node, image: found.image });
+    } else {
+      const what = found.variable !== undefined ? `the environment variable ${found.variable}` : found.path;
+      sites.skipped.push({ path: found.path, node: found.node, image: found.image, setting: true, reason: `an image in a setting (${what})` });
+    }
+  }
 }
 
 // ---------------------------------------------------------------- helpers over a Tree
@@ -306,6 +363,9 @@ function kubernetes<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSit
     if (image !== undefined && image !== '') {
       sites.strings.push({ kind: SiteKind.CUSTOM_RESOURCE, path: field.path, node: field.node, image });
     }
+  }
+  if (KUSTOMIZATIONS.has(key)) {
+    sites.kustomize.push(...kustomizeImages(tree, root, where.replace(/\.$/, '')));
   }
   const values = HELM_VALUES_OF[key];
   for (const found of values === undefined ? [] : at(tree, root, values, where.replace(/\.$/, ''))) {
