@@ -1,12 +1,15 @@
 import { Annotations, CfnResource, IAspect, IResolvable, Stack, Token, Tokenization } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Construct, IConstruct } from 'constructs';
+import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentProblem } from './private/cache-environment';
 import { ECR_REGISTRY_URL } from './private/catalogue';
+import { readCfnProperty } from './private/cfn-json-property';
+import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
 import { parseJsonWithTokens, rewriteObject } from './private/object-images';
+import { unreachedStagesProblem } from './private/stage-coverage';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
 
 /** How an image the cache cannot serve is reported. */
@@ -84,6 +87,17 @@ export class CachedImages implements IAspect {
   }
 
   public visit(node: IConstruct): void {
+    const unreached = unreachedStagesProblem(node, aspect => aspect instanceof CachedImages);
+    if (unreached) {
+      throw new Error(unreached); // fail closed: a Stage was synthesized already, its images unchecked
+    }
+    if (node instanceof ecs.TaskDefinition) {
+      // Its containers are moved here, before any Aspect meets its L1 resource (a child, visited after it): a reader
+      // of that resource (cdk-nag's AwsSolutions-ECS2) resolves the container list, and CDK caches that rendering.
+      node.node.children.filter((c): c is ecs.ContainerDefinition => c instanceof ecs.ContainerDefinition)
+        .forEach(c => this.visitContainer(c));
+      return;
+    }
     if (node instanceof ecs.ContainerDefinition) {
       this.visitContainer(node);
       return;
@@ -119,6 +133,13 @@ export class CachedImages implements IAspect {
   private visitContainer(container: ecs.ContainerDefinition): void {
     const what = `container ${container.containerName}`;
     const image = movedContainers.get(container) ?? container.imageName;
+    if (this.servedAsWritten(image)) {
+      if (!movedContainers.has(container)) {
+        // written for the cache already (imageUri, registryDomain): nothing to move, but ECS pulls it with the execution role
+        this.grantPull(container, () => container.taskDefinition.obtainExecutionRole());
+      }
+      return;
+    }
     if (Token.isUnresolved(image)) {
       this.reportTokenImage(container, `${what}: the image`, image);
       return;
@@ -154,10 +175,15 @@ export class CachedImages implements IAspect {
     }
     const moved = movedL1Containers.get(cfn) ?? new Map<number, string>();
     let movedHere = false;
+    let pullsFromCache = false;
     containers.forEach((c: ecs.CfnTaskDefinition.ContainerDefinitionProperty | IResolvable, index: number) => {
       const container = Tokenization.isResolvable(c) ? undefined : c as ecs.CfnTaskDefinition.ContainerDefinitionProperty;
       const what = `container ${typeof container?.name === 'string' ? container.name : index}`;
       const image = moved.get(index) ?? container?.image;
+      if (typeof image === 'string' && !moved.has(index) && this.servedAsWritten(image)) {
+        pullsFromCache = true; // written for the cache already: pulled with the execution role all the same
+        return;
+      }
       if (typeof image !== 'string' || Token.isUnresolved(image)) {
         this.reportTokenImage(cfn, `${what}: the image`, image);
         return;
@@ -176,19 +202,22 @@ export class CachedImages implements IAspect {
       }
     });
     movedL1Containers.set(cfn, moved);
-    if (!movedHere) {
+    if (!movedHere && !pullsFromCache) {
       return;
     }
     const executionRoleArn = cfn.executionRoleArn;
     if (executionRoleArn === undefined) {
-      Annotations.of(cfn).addError(`${cfn.node.path} has images moved to the pull through cache, but no executionRoleArn: ECS pulls `
+      Annotations.of(cfn).addError(`${cfn.node.path} has images in the pull through cache, but no executionRoleArn: ECS pulls `
         + 'images from ECR with the task execution role. Set executionRoleArn to a role of this app and call cache.grantPull(role), '
         + 'or use an ecs.TaskDefinition (the Aspect then creates and grants its execution role).');
       return;
     }
-    const id = `${cfn.node.id}CachedImagesExecutionRole`;
-    const scope = cfn.node.scope as Construct;
-    this.grantPull(cfn, () => (scope.node.tryFindChild(id) as iam.IRole | undefined) ?? iam.Role.fromRoleArn(scope, id, executionRoleArn));
+    this.grantPull(cfn, () => executionRoleOf(cfn, executionRoleArn));
+  }
+
+  /** Whether an image is written for this cache already (`imageUri`, or built on `registryDomain`, literal or token). */
+  private servedAsWritten(image: string): boolean {
+    return !this.reportOnly && this.cache.mapping.map(image).status === MappingStatus.ALREADY_CACHED;
   }
 
   /** Grants the role pulls from the cache, or says at synth why it cannot. */
@@ -231,7 +260,8 @@ export class CachedImages implements IAspect {
    * and only the images that hold one are reported.
    */
   private visitJsonProperty(cfn: CfnResource, property: string, format: DocumentFormat): void {
-    const resolved = cfnProperties(cfn)?.[property];
+    const kept = readCfnProperty(cfn, property); // references stay tokens: another stack's become imports when CDK prepares
+    const resolved = kept?.value;
     const chartDefaults = () => Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
       'The values of this Helm chart name no image, so its images are the chart\'s defaults, which the Aspect cannot see or move. '
       + 'Set its image values (the README lists the conventions), or acknowledge this warning.');
@@ -296,7 +326,7 @@ export class CachedImages implements IAspect {
     }
     const written = JSON.stringify(value);
     if (!this.reportOnly && written !== JSON.stringify(json.value)) {
-      cfn.addPropertyOverride(property, json.restore(written));
+      cfn.addPropertyOverride(property, kept!.restore(json.restore(written)));
     }
   }
 
@@ -342,16 +372,6 @@ export class CachedImages implements IAspect {
       Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:unservedImage', message);
     }
   }
-}
-
-/**
- * The properties of an L1 resource as CloudFormation will see them. Custom resources expose no typed getter for
- * them, so this reads the resource's own rendering (`_toCloudFormation`, the same call synthesis makes).
- */
-function cfnProperties(cfn: CfnResource): Record<string, unknown> | undefined {
-  const rendered = (cfn as unknown as { _toCloudFormation(): object })._toCloudFormation();
-  const resolved: { Resources: Record<string, { Properties?: Record<string, unknown> }> } = Stack.of(cfn).resolve(rendered);
-  return Object.values(resolved.Resources)[0]?.Properties;
 }
 
 /** A Kubernetes object's kind and name, for messages about one object of a manifest. */

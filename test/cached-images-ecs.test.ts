@@ -195,7 +195,7 @@ describe('pull rights follow the images, or synth says why not', () => {
     new ecs.CfnTaskDefinition(stack, 'L1', { containerDefinitions: [{ name: 'web', image: 'nginx:1.27', memory: 128 }] });
     Aspects.of(app).add(new CachedImages({ cache }));
     app.synth();
-    expect(errors(stack)).toEqual([expect.stringMatching(/Apps\/L1 has images moved to the pull through cache, but no executionRoleArn: .*cache\.grantPull\(role\)/)]);
+    expect(errors(stack)).toEqual([expect.stringMatching(/Apps\/L1 has images in the pull through cache, but no executionRoleArn: .*cache\.grantPull\(role\)/)]);
   });
 
   test.each([
