@@ -10,6 +10,7 @@ import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
 import { parseJsonWithTokens, rewriteObject } from './private/object-images';
 import { unreachedStagesProblem } from './private/stage-coverage';
+import { CDK_TOKEN, mapTokenTag, tokensOnlyInTag } from './private/token-tags';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
 
 /** How an image the cache cannot serve is reported. */
@@ -140,7 +141,7 @@ export class CachedImages implements IAspect {
       }
       return;
     }
-    if (Token.isUnresolved(image)) {
+    if (Token.isUnresolved(image) && !tokensOnlyInTag(image, CDK_TOKEN)) {
       this.reportTokenImage(container, `${what}: the image`, image);
       return;
     }
@@ -184,7 +185,7 @@ export class CachedImages implements IAspect {
         pullsFromCache = true; // written for the cache already: pulled with the execution role all the same
         return;
       }
-      if (typeof image !== 'string' || Token.isUnresolved(image)) {
+      if (typeof image !== 'string' || (Token.isUnresolved(image) && !tokensOnlyInTag(image, CDK_TOKEN))) {
         this.reportTokenImage(cfn, `${what}: the image`, image);
         return;
       }
@@ -278,21 +279,24 @@ export class CachedImages implements IAspect {
       return;
     }
     const mapping = this.cache.mapping;
+    const shown = (image: string) => json.hasToken(image) ? image.replace(new RegExp(JSON_TOKEN.source, 'g'), '${Token}') : image;
     const mapped = new Map<string, MappedImage>(); // each reference is mapped once, then reported from here
     const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, mapping.map(image)).get(image)!;
     const judge = (image: string) => {
-      if (json.hasToken(image)) {
+      // a deploy-time tag alone (`nginx:${Tag}`) still has a known cache path: the value moves with the tag kept a token
+      const tagged = json.hasToken(image) ? mapTokenTag(mapping, image, JSON_TOKEN) : undefined;
+      if (json.hasToken(image) && tagged === undefined) {
         return { deployTime: true };
       }
-      const m = mapOnce(image);
+      const m = tagged ? { ...tagged, input: shown(image) } : mapOnce(image);
       // planned in reportOnly too (on a copy that is not applied), so a map that would be held says so
       return m.status === MappingStatus.REWRITTEN ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
     };
     const value = structuredClone(json.value);
     const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
-    const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, json.hasToken)
+    const deployTimeOnly = (text: string) => json.hasToken(text) && !tokensOnlyInTag(text, JSON_TOKEN);
+    const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, deployTimeOnly)
       .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
-    const shown = (image: string) => json.hasToken(image) ? image.replace(/@@ptc-[0-9a-f]+-\d+@@/g, '${Token}') : image;
     if (format === DocumentFormat.HELM_VALUES && results.length === 0) {
       chartDefaults();
     }
@@ -332,7 +336,7 @@ export class CachedImages implements IAspect {
 
   /** The cache URI to use, or undefined to keep the image (reporting why). */
   private decide(scope: IConstruct, image: string, what: string): string | undefined {
-    const mapped = this.cache.mapping.map(image);
+    const mapped = (Token.isUnresolved(image) ? mapTokenTag(this.cache.mapping, image, CDK_TOKEN) : undefined) ?? this.cache.mapping.map(image);
     switch (mapped.status) {
       case MappingStatus.REWRITTEN:
         if (this.reportOnly) {
@@ -373,6 +377,9 @@ export class CachedImages implements IAspect {
     }
   }
 }
+
+/** A deploy-time value in JSON read by `parseJsonWithTokens` (object-images.ts). */
+const JSON_TOKEN = /@@ptc-[0-9a-f]+-\d+@@/;
 
 /** A Kubernetes object's kind and name, for messages about one object of a manifest. */
 function describeObject(document: unknown): string {

@@ -3,7 +3,7 @@
  * like cdk-nag, an add-ons stack feeding a cluster stack, nested stacks, images already written for the cache, and
  * execution roles with a path. Every template these tests synthesize is linted with cfn-lint at the end.
  */
-import { App, AspectPriority, Aspects, IAspect, NestedStack, Stack, Stage, StageProps } from 'aws-cdk-lib';
+import { App, AspectPriority, Aspects, CfnParameter, IAspect, NestedStack, Stack, Stage, StageProps } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -277,5 +277,47 @@ describe('4. grants land on the role that pulls', () => {
     app.synth();
     expect(rolesGrantedPull(Template.fromStack(stack))).toEqual([{ Ref: expect.stringMatching(/^Exec/) }]);
     expect(errors(stack)).toEqual([expect.stringMatching(/^Apps\/NoRole has images in the pull through cache, but no executionRoleArn/)]);
+  });
+});
+
+describe('8. a tag known only at deploy time moves with the tag kept a token', () => {
+  test('ECS L2 and L1 containers, manifest strings and imageUri', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const tag = new CfnParameter(stack, 'Tag', { default: '1.27' });
+    const role = new iam.Role(stack, 'Exec', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    task.addContainer('web', { image: ecs.ContainerImage.fromRegistry(`nginx:${tag.valueAsString}`), memoryLimitMiB: 512 });
+    task.addContainer('written', { image: ecs.ContainerImage.fromRegistry(cache.imageUri(`quay.io/org/app:v${tag.valueAsString}-slim`)), memoryLimitMiB: 128 });
+    new ecs.CfnTaskDefinition(stack, 'L1', { executionRoleArn: role.roleArn, containerDefinitions: [{ name: 'l1', image: `quay.io/org/app:${tag.valueAsString}`, memory: 128 }] });
+    eksV2Cluster(stack).addManifest('Pod', {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: `bitnami/kubectl:${tag.valueAsString}` }] },
+    });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'token-tags');
+    const join = (...parts: unknown[]) => ({ 'Fn::Join': ['', parts] });
+    const images = Object.values(t.findResources('AWS::ECS::TaskDefinition')).flatMap((r: any) => r.Properties.ContainerDefinitions.map((c: any) => c.Image));
+    expect(images).toEqual([
+      join(`${REGISTRY}/docker-hub/library/nginx:`, { Ref: 'Tag' }),
+      join(`${REGISTRY}/quay/org/app:v`, { Ref: 'Tag' }, '-slim'),
+      join(`${REGISTRY}/quay/org/app:`, { Ref: 'Tag' }),
+    ]);
+    const manifest = Object.values(t.findResources('Custom::AWSCDK-EKS-KubernetesResource'))[0].Properties.Manifest;
+    expect(JSON.stringify(manifest)).toContain(`"image\\":\\"${REGISTRY}/docker-hub/bitnami/kubectl:",{"Ref":"Tag"}`);
+    expect(rolesGrantedPull(t)).toEqual(expect.arrayContaining([{ Ref: expect.stringMatching(/^Exec/) }, executionRoleRef(t)]));
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('known only at deploy time'))).toEqual([]);
+  });
+
+  test('a token outside the tag is still reported, and imageUri still refuses what no rule serves', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const name = new CfnParameter(stack, 'Name');
+    new ecs.FargateTaskDefinition(stack, 'Task').addContainer('web', { image: ecs.ContainerImage.fromRegistry(`quay.io/${name.valueAsString}:1`), memoryLimitMiB: 512 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    app.synth();
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('^container web: the image is known only at deploy time'))).toHaveLength(1);
+    expect(() => cache.imageUri(`ghcr.io/org/app:${name.valueAsString}`)).toThrow(/no pull through cache rule serves 'ghcr\.io\/org\/app:\$\{Token\[/);
   });
 });
