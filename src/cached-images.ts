@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentProblem } from './private/cache-environment';
+import { canonicalEcrHost } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
 import { readCfnProperty } from './private/cfn-json-property';
 import { executionRoleOf } from './private/execution-role';
@@ -218,7 +219,8 @@ export class CachedImages implements IAspect {
 
   /** Whether an image is written for this cache already (`imageUri`, or built on `registryDomain`, literal or token). */
   private servedAsWritten(image: string): boolean {
-    return !this.reportOnly && this.cache.mapping.map(image).status === MappingStatus.ALREADY_CACHED;
+    const mapped = this.cache.mapping.map(image);
+    return !this.reportOnly && mapped.status === MappingStatus.ALREADY_CACHED && mapped.repository !== undefined;
   }
 
   /** Grants the role pulls from the cache, or says at synth why it cannot. */
@@ -361,7 +363,7 @@ export class CachedImages implements IAspect {
    * account, in another Region, is most likely another cache's: reported.)
    */
   private reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void {
-    const registry = ECR_REGISTRY_URL.exec(mapped.input.split('/')[0]);
+    const registry = ECR_REGISTRY_URL.exec(canonicalEcrHost(mapped.input.split('/')[0])); // dual-stack and FIPS hosts too
     if (mapped.status === MappingStatus.NO_RULE && registry && !this.cache.mapping.registryDomain.startsWith(`${registry[1]}.`)) {
       Annotations.of(scope).addInfo(`${what}: '${mapped.input}' is in another private ECR registry, not pulled through the cache: left as it is`);
       return;

@@ -321,3 +321,45 @@ describe('8. a tag known only at deploy time moves with the tag kept a token', (
     expect(() => cache.imageUri(`ghcr.io/org/app:${name.valueAsString}`)).toThrow(/no pull through cache rule serves 'ghcr\.io\/org\/app:\$\{Token\[/);
   });
 });
+
+describe('7 and 10. cache URIs are checked like any image, on every host of the cache registry', () => {
+  test('a wrong path or an uncopied mirror tag is refused by the Aspect and by imageUri; dual-stack and FIPS hosts are the cache', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [
+        UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
+        UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', images: ['dotnet/aspnet:8.0'] }),
+      ],
+      enableMonitoring: false,
+      enableScanning: false,
+    });
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    const images = {
+      noLibrary: `${REGISTRY}/docker-hub/nginx:1.27`,
+      uncopied: `${REGISTRY}/mcr/dotnet/aspnet:9.0`,
+      copied: `${REGISTRY}/mcr/dotnet/aspnet:8.0`,
+      dualStack: `${ACCOUNT}.dkr-ecr.eu-west-1.on.aws/docker-hub/library/redis:7`,
+      fips: `${ACCOUNT}.dkr.ecr-fips.eu-west-1.amazonaws.com/docker-hub/library/busybox:1.36`,
+      otherAccount: '444455556666.dkr-ecr.eu-west-1.on.aws/shared/app:1',
+    };
+    for (const [name, image] of Object.entries(images)) {
+      task.addContainer(name, { image: ecs.ContainerImage.fromRegistry(image), memoryLimitMiB: 128 });
+    }
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'cache-uris');
+    expect(containersOf(t).map(c => c.Image)).toEqual(Object.values(images)); // nothing rewritten
+    expect(errors(stack)).toEqual([
+      `container noLibrary: '${images.noLibrary}' is not served by the pull through cache: 'docker-hub/nginx' is not where the cache serves `
+        + 'docker.io/nginx: it is cached as docker-hub/library/nginx (Docker Hub official images keep library/: without it ECR answers 403). '
+        + `Write ${REGISTRY}/docker-hub/library/nginx:1.27, or pass the upstream reference to imageUri.`,
+      expect.stringMatching(new RegExp(`^container uncopied: '${images.uncopied}' is not served by the pull through cache: the 'mcr' mirror copies only dotnet/aspnet:8.0`)),
+    ]);
+    expect(Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('another private ECR registry')).map(m => m.entry.data))
+      .toEqual([expect.stringContaining(`container otherAccount: '${images.otherAccount}'`)]);
+    expect(rolesGrantedPull(t)).toEqual([executionRoleRef(t)]); // the copied, dual-stack and FIPS images are pulled from the cache
+    expect(() => cache.imageUri(images.noLibrary)).toThrow(/'docker-hub\/nginx' is not where the cache serves docker\.io\/nginx/);
+    expect(() => cache.imageUri(images.uncopied)).toThrow(/the 'mcr' mirror copies only dotnet\/aspnet:8\.0/);
+    expect(cache.imageUri(images.dualStack)).toBe(images.dualStack);
+  });
+});
