@@ -99,7 +99,7 @@ describe('ImageMapping', () => {
     expect(mapping.map(wrong)).toEqual({
       input: wrong,
       status: MappingStatus.INVALID,
-      reason: `'docker-hub/nginx' is not where the cache serves docker.io/nginx: it is cached as docker-hub/library/nginx (Docker Hub official `
+      reason: '\'docker-hub/nginx\' is not where the cache serves docker.io/nginx: it is cached as docker-hub/library/nginx (Docker Hub official '
         + `images keep library/: without it ECR answers 403). Write ${REGISTRY}/docker-hub/library/nginx:1.27, or pass the upstream reference to imageUri.`,
     });
   });
