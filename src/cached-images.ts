@@ -1,15 +1,14 @@
-import { Annotations, CfnResource, IAspect, IResolvable, Stack, Token, Tokenization } from 'aws-cdk-lib';
+import { Annotations, CfnParameter, CfnResource, IAspect, IResolvable, Reference, Stack, Token, Tokenization } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
-import { environmentProblem } from './private/cache-environment';
+import { environmentCaution, environmentProblem } from './private/cache-environment';
 import { canonicalEcrHost } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
-import { readCfnProperty } from './private/cfn-json-property';
 import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
-import { parseJsonWithTokens, rewriteObject } from './private/object-images';
+import { moveJsonPropertyImages } from './private/json-property-images';
 import { unreachedStagesProblem } from './private/stage-coverage';
 import { CDK_TOKEN, mapTokenTag, tokensOnlyInTag } from './private/token-tags';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
@@ -239,6 +238,11 @@ export class CachedImages implements IAspect {
     if (problem) {
       Annotations.of(scope).addError(`CachedImages: ${problem}`);
     }
+    const caution = problem === undefined ? environmentCaution(this.cache, scope) : undefined;
+    if (caution && !cautioned.has(Stack.of(scope))) {
+      cautioned.add(Stack.of(scope));
+      Annotations.of(Stack.of(scope)).addWarningV2('cdk-ecr-pull-through-cache:stackWithoutEnvironment', `CachedImages: ${caution}`);
+    }
     return problem === undefined;
   }
 
@@ -252,88 +256,24 @@ export class CachedImages implements IAspect {
     if (rendered.includes('.dkr.ecr.')) {
       return;
     }
+    if (image !== undefined && isAwsFluentBit(image)) {
+      Annotations.of(scope).addInfo(`${subject} is AWS's own FireLens image (aws-for-fluent-bit, from its public SSM parameter), `
+        + 'in an ECR registry of AWS that the execution role may pull from: left as it is');
+      return;
+    }
     Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${subject} is known only at deploy time `
       + `(${image === undefined ? 'a token' : JSON.stringify(Stack.of(scope).resolve(image))}), so it was not checked against the pull `
       + 'through cache. Write it as a literal (a parameter or SSM value can hold the tag alone), or build it from cache.registryDomain.');
   }
 
-  /**
-   * A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values. Images are found where
-   * they live (image-locator.ts, shared with the ecr-ptc CLI); values known only at deploy time stay as they are,
-   * and only the images that hold one are reported.
-   */
+  /** A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values (json-property-images.ts). */
   private visitJsonProperty(cfn: CfnResource, property: string, format: DocumentFormat): void {
-    const kept = readCfnProperty(cfn, property); // references stay tokens: another stack's become imports when CDK prepares
-    const resolved = kept?.value;
-    const chartDefaults = () => Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
-      'The values of this Helm chart name no image, so its images are the chart\'s defaults, which the Aspect cannot see or move. '
-      + 'Set its image values (the README lists the conventions), or acknowledge this warning.');
-    if (resolved === undefined) {
-      if (format === DocumentFormat.HELM_VALUES) {
-        chartDefaults();
-      }
-      return;
-    }
-    const json = parseJsonWithTokens(resolved);
-    if (json === undefined) {
-      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:unreadableJson',
-        `${property} is not JSON that can be read before deployment, so its images were not checked against the pull through cache.`);
-      return;
-    }
-    const mapping = this.cache.mapping;
-    const shown = (image: string) => json.hasToken(image) ? image.replace(new RegExp(JSON_TOKEN.source, 'g'), '${Token}') : image;
-    const mapped = new Map<string, MappedImage>(); // each reference is mapped once, then reported from here
-    const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, mapping.map(image)).get(image)!;
-    const judge = (image: string) => {
-      // a deploy-time tag alone (`nginx:${Tag}`) still has a known cache path: the value moves with the tag kept a token
-      const tagged = json.hasToken(image) ? mapTokenTag(mapping, image, JSON_TOKEN) : undefined;
-      if (json.hasToken(image) && tagged === undefined) {
-        return { deployTime: true };
-      }
-      const m = tagged ? { ...tagged, input: shown(image) } : mapOnce(image);
-      // planned in reportOnly too (on a copy that is not applied), so a map that would be held says so
-      return m.status === MappingStatus.REWRITTEN ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
-    };
-    const value = structuredClone(json.value);
-    const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
-    const deployTimeOnly = (text: string) => json.hasToken(text) && !tokensOnlyInTag(text, JSON_TOKEN);
-    const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, deployTimeOnly)
-      .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
-    if (format === DocumentFormat.HELM_VALUES && results.length === 0) {
-      chartDefaults();
-    }
-
-    for (const result of results) {
-      const what = `${property} ${result.path}`;
-      if ('skipped' in result) {
-        if (result.uncertain) {
-          Annotations.of(cfn).addInfo(`${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
-        } else if (!result.informational) {
-          this.report(cfn, `${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
-        }
-        continue;
-      }
-      const { mapped: m, deployTime } = result.verdict as { mapped?: MappedImage; deployTime?: boolean };
-      if (deployTime) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:deployTimeImage',
-          `${what}: '${shown(result.image)}' is known only at deploy time, so it was not checked against the pull through cache: `
-          + 'pass an image the cache serves (PullThroughCacheRules.imageUri), or acknowledge this warning.');
-      } else if (m === undefined || m.status === MappingStatus.ALREADY_CACHED) {
-        continue;
-      } else if (m.status !== MappingStatus.REWRITTEN) {
-        this.reportUnserved(cfn, what, m);
-      } else if (result.held !== undefined) {
-        this.report(cfn, `${what}: '${m.input}' was not moved to the cache: ${result.held}`);
-      } else if (this.reportOnly) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${what}: '${m.input}' would be pulled through the cache as ${m.uri}`);
-      } else if (m.warning) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', `${what}: ${m.warning}`);
-      }
-    }
-    const written = JSON.stringify(value);
-    if (!this.reportOnly && written !== JSON.stringify(json.value)) {
-      cfn.addPropertyOverride(property, kept!.restore(json.restore(written)));
-    }
+    moveJsonPropertyImages(cfn, property, format, {
+      mapping: this.cache.mapping,
+      reportOnly: this.reportOnly,
+      report: (scope, message) => this.report(scope, message),
+      reportUnserved: (scope, what, mapped) => this.reportUnserved(scope, what, mapped),
+    });
   }
 
   /** The cache URI to use, or undefined to keep the image (reporting why). */
@@ -380,11 +320,16 @@ export class CachedImages implements IAspect {
   }
 }
 
-/** A deploy-time value in JSON read by `parseJsonWithTokens` (object-images.ts). */
-const JSON_TOKEN = /@@ptc-[0-9a-f]+-\d+@@/;
+/** Stacks already told that they have no environment (once each, however many images they hold). */
+const cautioned = new WeakSet<Stack>();
 
-/** A Kubernetes object's kind and name, for messages about one object of a manifest. */
-function describeObject(document: unknown): string {
-  const object = document as { kind?: unknown; metadata?: { name?: unknown } } | undefined;
-  return `${typeof object?.kind === 'string' ? object.kind : 'object'}/${typeof object?.metadata?.name === 'string' ? object.metadata.name : '?'}`;
+/**
+ * Whether an image is the one `ecs.obtainDefaultFluentBitECRImage` (and the FireLens log router ECS adds) names: the
+ * value of AWS's public SSM parameter `/aws/service/aws-for-fluent-bit/...`
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/firelens-using-fluentbit.html).
+ */
+function isAwsFluentBit(image: string): boolean {
+  const reference = Tokenization.reverse(image, { failConcat: false }); // a whole token, or nothing
+  const target = Reference.isReference(reference) ? reference.target : undefined;
+  return target instanceof CfnParameter && typeof target.default === 'string' && target.default.startsWith('/aws/service/aws-for-fluent-bit/');
 }

@@ -182,7 +182,7 @@ export class ImageMapping {
     }
     if (!mapping) {
       return entryForHost(ref.registry)
-        ? { input: image, status: MappingStatus.NO_RULE, reason: `no cache prefix for ${ref.registry}${routeHint(ref)}` }
+        ? { input: image, status: MappingStatus.NO_RULE, reason: `no cache prefix for ${ref.registry}${routeHint(ref)}${addUpstreamHint(ref.registry)}` }
         : { input: image, status: MappingStatus.UNSUPPORTED_REGISTRY, reason: unsupportedRegistryMessage(ref.registry) };
     }
     return {
@@ -233,6 +233,25 @@ function cachedPathProblem(path: string, upstream: string, forward: MappedImage,
   const libraryHint = forward.repository!.endsWith(`/library/${path.split('/').pop()}`) ? ' (Docker Hub official images keep library/: without it ECR answers 403)' : '';
   return `'${path}' is not where the cache serves ${upstream}: it is cached as ${forward.repository}${libraryHint}. `
     + `Write ${domain}/${forward.repository}${suffix}, or pass the upstream reference to imageUri.`;
+}
+
+/** The factory of each upstream type, for the advice to add one. */
+const FACTORIES: Readonly<Record<string, string>> = {
+  'ecr-public': 'ecrPublic()',
+  'k8s': 'kubernetes()',
+  'quay': 'quay()',
+  'docker-hub': 'dockerHub({ credentials })',
+  'github-container-registry': 'githubContainerRegistry({ credentials })',
+  'gitlab-container-registry': 'gitlabContainerRegistry({ credentials })',
+  'azure-container-registry': 'azureContainerRegistry({ registryUrl, credentials })',
+  'chainguard': 'chainguard({ credentials })',
+  'ecr': 'ecr({ registryUrl })',
+};
+
+/** `: add UpstreamRegistry.x(...) ...` for a host ECR pulls through, naming its upstream. */
+function addUpstreamHint(host: string): string {
+  const factory = FACTORIES[entryForHost(host)?.registryType ?? ''];
+  return factory ? `: add UpstreamRegistry.${factory} to the cache's upstreams` : '';
 }
 
 function routeHint(ref: ImageReference): string {

@@ -363,3 +363,59 @@ describe('7 and 10. cache URIs are checked like any image, on every host of the 
     expect(cache.imageUri(images.dualStack)).toBe(images.dualStack);
   });
 });
+
+describe('11. every message says what to do', () => {
+  test('unserved registries name the upstream to add, or advice that works', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    task.addContainer('gh', { image: ecs.ContainerImage.fromRegistry('ghcr.io/org/app:1'), memoryLimitMiB: 128 });
+    task.addContainer('port', { image: ecs.ContainerImage.fromRegistry('registry.example.com:5000/team/app:1'), memoryLimitMiB: 128 });
+    task.addContainer('frozen', { image: ecs.ContainerImage.fromRegistry('k8s.gcr.io/pause:3.9'), memoryLimitMiB: 128 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    template(stack, 'messages');
+    const [gh, port, frozen] = errors(stack);
+    expect(gh).toBe("container gh: 'ghcr.io/org/app:1' is not served by the pull through cache: no cache prefix for ghcr.io: "
+      + "add UpstreamRegistry.githubContainerRegistry({ credentials }) to the cache's upstreams");
+    expect(frozen).toBe("container frozen: 'k8s.gcr.io/pause:3.9' is not served by the pull through cache: ECR cannot pull through 'k8s.gcr.io', "
+      + 'which is frozen: its images are on registry.k8s.io, which ECR pulls through (UpstreamRegistry.kubernetes()). '
+      + 'Write the image as registry.k8s.io/<the same path>.');
+    const advice = /UpstreamRegistry\.mirror\(\{ registryUrl: 'registry\.example\.com:5000', ecrRepositoryPrefix: 'registry', images/;
+    expect(port).toMatch(advice);
+    // the advice, followed, is accepted
+    expect(() => UpstreamRegistry.mirror({ registryUrl: 'registry.example.com:5000', ecrRepositoryPrefix: 'registry', images: ['team/app:1'] })).not.toThrow();
+  });
+
+  test('AWS\'s own FireLens image is noted, not warned about', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    task.addFirelensLogRouter('router', {
+      image: ecs.obtainDefaultFluentBitECRImage(task, undefined, '2.1.0'),
+      firelensConfig: { type: ecs.FirelensLogRouterType.FLUENTBIT },
+      memoryLimitMiB: 128,
+    });
+    task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), memoryLimitMiB: 256 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    template(stack, 'firelens');
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('known only at deploy time'))).toEqual([]);
+    expect(Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp("^container router: the image is AWS's own FireLens image"))).toHaveLength(1);
+  });
+
+  test('a stack with no environment using a cache of a concrete one is warned, once', () => {
+    const app = testApp();
+    const cache = cacheIn(new Stack(app, 'Shared', { env: ENV }));
+    const service = new Stack(app, 'Service');
+    const task = new ecs.FargateTaskDefinition(service, 'Task');
+    task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), memoryLimitMiB: 256 });
+    task.addContainer('cache', { image: ecs.ContainerImage.fromRegistry('redis:7'), memoryLimitMiB: 256 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    template(service, 'agnostic-service');
+    expect(Annotations.fromStack(service).findWarning('*', Match.anyValue()).map(m => m.entry.data)).toEqual([
+      expect.stringMatching(new RegExp(`^CachedImages: Service has no environment, but its images now name the registry of Shared/Cache \\(account ${ACCOUNT}, `
+        + `Region eu-west-1\\): .* Give Service env: \\{ account: '${ACCOUNT}', region: 'eu-west-1' \\}`)),
+    ]);
+  });
+});
