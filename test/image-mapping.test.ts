@@ -115,7 +115,9 @@ describe('ImageMapping', () => {
 
   test('unserved and invalid references are reported, never rewritten', () => {
     expect(mapping.map('myregistry.azurecr.io/app:1')).toEqual({
-      input: 'myregistry.azurecr.io/app:1', status: MappingStatus.NO_RULE, reason: 'no cache prefix for myregistry.azurecr.io: '
+      input: 'myregistry.azurecr.io/app:1',
+      status: MappingStatus.NO_RULE,
+      reason: 'no cache prefix for myregistry.azurecr.io: '
         + 'add UpstreamRegistry.azureContainerRegistry({ registryUrl, credentials }) to the cache\'s upstreams',
     });
     expect(mapping.map('mcr.microsoft.com/dotnet/runtime:8.0')).toEqual({
