@@ -1,12 +1,16 @@
-import { Annotations, CfnResource, IAspect, IResolvable, Stack, Token, Tokenization } from 'aws-cdk-lib';
+import { Annotations, CfnParameter, CfnResource, IAspect, IResolvable, Reference, Stack, Token, Tokenization } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { Construct, IConstruct } from 'constructs';
+import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
-import { environmentProblem } from './private/cache-environment';
+import { environmentCaution, environmentProblem } from './private/cache-environment';
+import { canonicalEcrHost } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
+import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
-import { parseJsonWithTokens, rewriteObject } from './private/object-images';
+import { moveJsonPropertyImages } from './private/json-property-images';
+import { unreachedStagesProblem } from './private/stage-coverage';
+import { CDK_TOKEN, mapTokenTag, tokensOnlyInTag } from './private/token-tags';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
 
 /** How an image the cache cannot serve is reported. */
@@ -84,6 +88,17 @@ export class CachedImages implements IAspect {
   }
 
   public visit(node: IConstruct): void {
+    const unreached = unreachedStagesProblem(node, aspect => aspect instanceof CachedImages);
+    if (unreached) {
+      throw new Error(unreached); // fail closed: a Stage was synthesized already, its images unchecked
+    }
+    if (node instanceof ecs.TaskDefinition) {
+      // Its containers are moved here, before any Aspect meets its L1 resource (a child, visited after it): a reader
+      // of that resource (cdk-nag's AwsSolutions-ECS2) resolves the container list, and CDK caches that rendering.
+      node.node.children.filter((c): c is ecs.ContainerDefinition => c instanceof ecs.ContainerDefinition)
+        .forEach(c => this.visitContainer(c));
+      return;
+    }
     if (node instanceof ecs.ContainerDefinition) {
       this.visitContainer(node);
       return;
@@ -119,7 +134,14 @@ export class CachedImages implements IAspect {
   private visitContainer(container: ecs.ContainerDefinition): void {
     const what = `container ${container.containerName}`;
     const image = movedContainers.get(container) ?? container.imageName;
-    if (Token.isUnresolved(image)) {
+    if (this.servedAsWritten(image)) {
+      if (!movedContainers.has(container)) {
+        // written for the cache already (imageUri, registryDomain): nothing to move, but ECS pulls it with the execution role
+        this.grantPull(container, () => container.taskDefinition.obtainExecutionRole());
+      }
+      return;
+    }
+    if (Token.isUnresolved(image) && !tokensOnlyInTag(image, CDK_TOKEN)) {
       this.reportTokenImage(container, `${what}: the image`, image);
       return;
     }
@@ -154,11 +176,16 @@ export class CachedImages implements IAspect {
     }
     const moved = movedL1Containers.get(cfn) ?? new Map<number, string>();
     let movedHere = false;
+    let pullsFromCache = false;
     containers.forEach((c: ecs.CfnTaskDefinition.ContainerDefinitionProperty | IResolvable, index: number) => {
       const container = Tokenization.isResolvable(c) ? undefined : c as ecs.CfnTaskDefinition.ContainerDefinitionProperty;
       const what = `container ${typeof container?.name === 'string' ? container.name : index}`;
       const image = moved.get(index) ?? container?.image;
-      if (typeof image !== 'string' || Token.isUnresolved(image)) {
+      if (typeof image === 'string' && !moved.has(index) && this.servedAsWritten(image)) {
+        pullsFromCache = true; // written for the cache already: pulled with the execution role all the same
+        return;
+      }
+      if (typeof image !== 'string' || (Token.isUnresolved(image) && !tokensOnlyInTag(image, CDK_TOKEN))) {
         this.reportTokenImage(cfn, `${what}: the image`, image);
         return;
       }
@@ -176,19 +203,23 @@ export class CachedImages implements IAspect {
       }
     });
     movedL1Containers.set(cfn, moved);
-    if (!movedHere) {
+    if (!movedHere && !pullsFromCache) {
       return;
     }
     const executionRoleArn = cfn.executionRoleArn;
     if (executionRoleArn === undefined) {
-      Annotations.of(cfn).addError(`${cfn.node.path} has images moved to the pull through cache, but no executionRoleArn: ECS pulls `
+      Annotations.of(cfn).addError(`${cfn.node.path} has images in the pull through cache, but no executionRoleArn: ECS pulls `
         + 'images from ECR with the task execution role. Set executionRoleArn to a role of this app and call cache.grantPull(role), '
         + 'or use an ecs.TaskDefinition (the Aspect then creates and grants its execution role).');
       return;
     }
-    const id = `${cfn.node.id}CachedImagesExecutionRole`;
-    const scope = cfn.node.scope as Construct;
-    this.grantPull(cfn, () => (scope.node.tryFindChild(id) as iam.IRole | undefined) ?? iam.Role.fromRoleArn(scope, id, executionRoleArn));
+    this.grantPull(cfn, () => executionRoleOf(cfn, executionRoleArn));
+  }
+
+  /** Whether an image is written for this cache already (`imageUri`, or built on `registryDomain`, literal or token). */
+  private servedAsWritten(image: string): boolean {
+    const mapped = this.cache.mapping.map(image);
+    return !this.reportOnly && mapped.status === MappingStatus.ALREADY_CACHED && mapped.repository !== undefined;
   }
 
   /** Grants the role pulls from the cache, or says at synth why it cannot. */
@@ -207,6 +238,11 @@ export class CachedImages implements IAspect {
     if (problem) {
       Annotations.of(scope).addError(`CachedImages: ${problem}`);
     }
+    const caution = problem === undefined ? environmentCaution(this.cache, scope) : undefined;
+    if (caution && !cautioned.has(Stack.of(scope))) {
+      cautioned.add(Stack.of(scope));
+      Annotations.of(Stack.of(scope)).addWarningV2('cdk-ecr-pull-through-cache:stackWithoutEnvironment', `CachedImages: ${caution}`);
+    }
     return problem === undefined;
   }
 
@@ -220,89 +256,29 @@ export class CachedImages implements IAspect {
     if (rendered.includes('.dkr.ecr.')) {
       return;
     }
+    if (image !== undefined && isAwsFluentBit(image)) {
+      Annotations.of(scope).addInfo(`${subject} is AWS's own FireLens image (aws-for-fluent-bit, from its public SSM parameter), `
+        + 'in an ECR registry of AWS that the execution role may pull from: left as it is');
+      return;
+    }
     Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${subject} is known only at deploy time `
       + `(${image === undefined ? 'a token' : JSON.stringify(Stack.of(scope).resolve(image))}), so it was not checked against the pull `
       + 'through cache. Write it as a literal (a parameter or SSM value can hold the tag alone), or build it from cache.registryDomain.');
   }
 
-  /**
-   * A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values. Images are found where
-   * they live (image-locator.ts, shared with the ecr-ptc CLI); values known only at deploy time stay as they are,
-   * and only the images that hold one are reported.
-   */
+  /** A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values (json-property-images.ts). */
   private visitJsonProperty(cfn: CfnResource, property: string, format: DocumentFormat): void {
-    const resolved = cfnProperties(cfn)?.[property];
-    const chartDefaults = () => Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
-      'The values of this Helm chart name no image, so its images are the chart\'s defaults, which the Aspect cannot see or move. '
-      + 'Set its image values (the README lists the conventions), or acknowledge this warning.');
-    if (resolved === undefined) {
-      if (format === DocumentFormat.HELM_VALUES) {
-        chartDefaults();
-      }
-      return;
-    }
-    const json = parseJsonWithTokens(resolved);
-    if (json === undefined) {
-      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:unreadableJson',
-        `${property} is not JSON that can be read before deployment, so its images were not checked against the pull through cache.`);
-      return;
-    }
-    const mapping = this.cache.mapping;
-    const mapped = new Map<string, MappedImage>(); // each reference is mapped once, then reported from here
-    const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, mapping.map(image)).get(image)!;
-    const judge = (image: string) => {
-      if (json.hasToken(image)) {
-        return { deployTime: true };
-      }
-      const m = mapOnce(image);
-      // planned in reportOnly too (on a copy that is not applied), so a map that would be held says so
-      return m.status === MappingStatus.REWRITTEN ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
-    };
-    const value = structuredClone(json.value);
-    const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
-    const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, json.hasToken)
-      .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
-    const shown = (image: string) => json.hasToken(image) ? image.replace(/@@ptc-[0-9a-f]+-\d+@@/g, '${Token}') : image;
-    if (format === DocumentFormat.HELM_VALUES && results.length === 0) {
-      chartDefaults();
-    }
-
-    for (const result of results) {
-      const what = `${property} ${result.path}`;
-      if ('skipped' in result) {
-        if (result.uncertain) {
-          Annotations.of(cfn).addInfo(`${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
-        } else if (!result.informational) {
-          this.report(cfn, `${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
-        }
-        continue;
-      }
-      const { mapped: m, deployTime } = result.verdict as { mapped?: MappedImage; deployTime?: boolean };
-      if (deployTime) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:deployTimeImage',
-          `${what}: '${shown(result.image)}' is known only at deploy time, so it was not checked against the pull through cache: `
-          + 'pass an image the cache serves (PullThroughCacheRules.imageUri), or acknowledge this warning.');
-      } else if (m === undefined || m.status === MappingStatus.ALREADY_CACHED) {
-        continue;
-      } else if (m.status !== MappingStatus.REWRITTEN) {
-        this.reportUnserved(cfn, what, m);
-      } else if (result.held !== undefined) {
-        this.report(cfn, `${what}: '${m.input}' was not moved to the cache: ${result.held}`);
-      } else if (this.reportOnly) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${what}: '${m.input}' would be pulled through the cache as ${m.uri}`);
-      } else if (m.warning) {
-        Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', `${what}: ${m.warning}`);
-      }
-    }
-    const written = JSON.stringify(value);
-    if (!this.reportOnly && written !== JSON.stringify(json.value)) {
-      cfn.addPropertyOverride(property, json.restore(written));
-    }
+    moveJsonPropertyImages(cfn, property, format, {
+      mapping: this.cache.mapping,
+      reportOnly: this.reportOnly,
+      report: (scope, message) => this.report(scope, message),
+      reportUnserved: (scope, what, mapped) => this.reportUnserved(scope, what, mapped),
+    });
   }
 
   /** The cache URI to use, or undefined to keep the image (reporting why). */
   private decide(scope: IConstruct, image: string, what: string): string | undefined {
-    const mapped = this.cache.mapping.map(image);
+    const mapped = (Token.isUnresolved(image) ? mapTokenTag(this.cache.mapping, image, CDK_TOKEN) : undefined) ?? this.cache.mapping.map(image);
     switch (mapped.status) {
       case MappingStatus.REWRITTEN:
         if (this.reportOnly) {
@@ -327,7 +303,7 @@ export class CachedImages implements IAspect {
    * account, in another Region, is most likely another cache's: reported.)
    */
   private reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void {
-    const registry = ECR_REGISTRY_URL.exec(mapped.input.split('/')[0]);
+    const registry = ECR_REGISTRY_URL.exec(canonicalEcrHost(mapped.input.split('/')[0])); // dual-stack and FIPS hosts too
     if (mapped.status === MappingStatus.NO_RULE && registry && !this.cache.mapping.registryDomain.startsWith(`${registry[1]}.`)) {
       Annotations.of(scope).addInfo(`${what}: '${mapped.input}' is in another private ECR registry, not pulled through the cache: left as it is`);
       return;
@@ -344,18 +320,16 @@ export class CachedImages implements IAspect {
   }
 }
 
-/**
- * The properties of an L1 resource as CloudFormation will see them. Custom resources expose no typed getter for
- * them, so this reads the resource's own rendering (`_toCloudFormation`, the same call synthesis makes).
- */
-function cfnProperties(cfn: CfnResource): Record<string, unknown> | undefined {
-  const rendered = (cfn as unknown as { _toCloudFormation(): object })._toCloudFormation();
-  const resolved: { Resources: Record<string, { Properties?: Record<string, unknown> }> } = Stack.of(cfn).resolve(rendered);
-  return Object.values(resolved.Resources)[0]?.Properties;
-}
+/** Stacks already told that they have no environment (once each, however many images they hold). */
+const cautioned = new WeakSet<Stack>();
 
-/** A Kubernetes object's kind and name, for messages about one object of a manifest. */
-function describeObject(document: unknown): string {
-  const object = document as { kind?: unknown; metadata?: { name?: unknown } } | undefined;
-  return `${typeof object?.kind === 'string' ? object.kind : 'object'}/${typeof object?.metadata?.name === 'string' ? object.metadata.name : '?'}`;
+/**
+ * Whether an image is the one `ecs.obtainDefaultFluentBitECRImage` (and the FireLens log router ECS adds) names: the
+ * value of AWS's public SSM parameter `/aws/service/aws-for-fluent-bit/...`
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/firelens-using-fluentbit.html).
+ */
+function isAwsFluentBit(image: string): boolean {
+  const reference = Tokenization.reverse(image, { failConcat: false }); // a whole token, or nothing
+  const target = Reference.isReference(reference) ? reference.target : undefined;
+  return target instanceof CfnParameter && typeof target.default === 'string' && target.default.startsWith('/aws/service/aws-for-fluent-bit/');
 }

@@ -1,6 +1,6 @@
 import { ImageReference } from './image-reference';
 import { specsInclude } from './mirror/contract';
-import { CacheRoute, claimingRoute, mapToCache } from './private/cache-mapping';
+import { CacheRoute, canonicalEcrHost, claimingRoute, mapToCache, routeOfCachePath } from './private/cache-mapping';
 import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
 
 /** One row of the registry-to-prefix table: images of `registry` are served under `prefix`. */
@@ -74,8 +74,9 @@ export interface MappedImage {
   readonly reason?: string;
 
   /**
-   * The repository path inside the cache (`docker-hub/library/nginx`), without registry, tag or digest.
-   * @default - none: not rewritten
+   * The repository path inside the cache (`docker-hub/library/nginx`), without registry, tag or digest: of a
+   * `REWRITTEN` reference, or of an `ALREADY_CACHED` one under a cache prefix.
+   * @default - none: not served by the cache (or a repository of the registry's own)
    */
   readonly repository?: string;
 
@@ -144,7 +145,8 @@ export class ImageMapping {
    */
   public map(image: string): MappedImage {
     if (image.toLowerCase().startsWith(`${hostKey(this.registryDomain)}/`)) {
-      return { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
+      // the registry domain may be a token (an environment-agnostic cache): the path after it is literal
+      return this.checkCached(image, image.slice(this.registryDomain.length + 1));
     }
     let ref: ImageReference;
     try {
@@ -152,8 +154,12 @@ export class ImageMapping {
     } catch (e) {
       return { input: image, status: MappingStatus.INVALID, reason: (e as Error).message };
     }
-    if (hostKey(ref.registry) === hostKey(this.registryDomain)) {
-      return { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
+    const host = canonicalEcrHost(ref.registry); // ECR's dual-stack and FIPS hosts are the same registry
+    if (host === hostKey(canonicalEcrHost(this.registryDomain))) {
+      return this.checkCached(image, image.slice(image.indexOf('/') + 1));
+    }
+    if (host !== hostKey(ref.registry)) {
+      ref = ImageReference.parse(`${host}/${image.slice(image.indexOf('/') + 1)}`);
     }
     const mapping = mapToCache(ref, this.routes);
     const claimedBy = mapping && claimingRoute(mapping, this.routes);
@@ -176,7 +182,7 @@ export class ImageMapping {
     }
     if (!mapping) {
       return entryForHost(ref.registry)
-        ? { input: image, status: MappingStatus.NO_RULE, reason: `no cache prefix for ${ref.registry}${routeHint(ref)}` }
+        ? { input: image, status: MappingStatus.NO_RULE, reason: `no cache prefix for ${ref.registry}${routeHint(ref)}${addUpstreamHint(ref.registry)}` }
         : { input: image, status: MappingStatus.UNSUPPORTED_REGISTRY, reason: unsupportedRegistryMessage(ref.registry) };
     }
     return {
@@ -190,6 +196,62 @@ export class ImageMapping {
         : undefined,
     };
   }
+
+  /**
+   * A URI in the cache registry, checked like any image: its path must be one the cache serves, as the upstream
+   * reference it stands for maps to (`<cache>/docker-hub/nginx` is not: ECR serves `docker-hub/library/nginx`), and
+   * a mirror's must be an image the mirror copies. A repository under no cache prefix is the registry's own.
+   */
+  private checkCached(image: string, rest: string): MappedImage {
+    const cached: MappedImage = { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
+    let inCache: ImageReference;
+    try {
+      inCache = ImageReference.parse(`cache.invalid/${rest}`);
+    } catch (e) {
+      return { input: image, status: MappingStatus.INVALID, reason: (e as Error).message };
+    }
+    const path = inCache.repository;
+    const found = routeOfCachePath(path, this.routes);
+    if (found === undefined) {
+      return cached;
+    }
+    const suffix = inCache.toString().slice(inCache.name.length);
+    const upstream = `${found.route.referenceHost}/${found.upstreamPath}`;
+    const forward = this.map(`${upstream}${suffix}`);
+    if (forward.status === MappingStatus.REWRITTEN && forward.repository === path) {
+      return { ...cached, repository: path, ...(forward.warning ? { warning: forward.warning } : {}) };
+    }
+    if (forward.status === MappingStatus.REWRITTEN) {
+      return { input: image, status: MappingStatus.INVALID, reason: cachedPathProblem(path, upstream, forward, this.registryDomain, suffix) };
+    }
+    return { ...forward, input: image };
+  }
+}
+
+/** How the URI of an image in the cache should read, when `path` is not it. */
+function cachedPathProblem(path: string, upstream: string, forward: MappedImage, domain: string, suffix: string): string {
+  const libraryHint = forward.repository!.endsWith(`/library/${path.split('/').pop()}`) ? ' (Docker Hub official images keep library/: without it ECR answers 403)' : '';
+  return `'${path}' is not where the cache serves ${upstream}: it is cached as ${forward.repository}${libraryHint}. `
+    + `Write ${domain}/${forward.repository}${suffix}, or pass the upstream reference to imageUri.`;
+}
+
+/** The factory of each upstream type, for the advice to add one. */
+const FACTORIES: Readonly<Record<string, string>> = {
+  'ecr-public': 'ecrPublic()',
+  'k8s': 'kubernetes()',
+  'quay': 'quay()',
+  'docker-hub': 'dockerHub({ credentials })',
+  'github-container-registry': 'githubContainerRegistry({ credentials })',
+  'gitlab-container-registry': 'gitlabContainerRegistry({ credentials })',
+  'azure-container-registry': 'azureContainerRegistry({ registryUrl, credentials })',
+  'chainguard': 'chainguard({ credentials })',
+  'ecr': 'ecr({ registryUrl })',
+};
+
+/** `: add UpstreamRegistry.x(...) ...` for a host ECR pulls through, naming its upstream. */
+function addUpstreamHint(host: string): string {
+  const factory = FACTORIES[entryForHost(host)?.registryType ?? ''];
+  return factory ? `: add UpstreamRegistry.${factory} to the cache's upstreams` : '';
 }
 
 function routeHint(ref: ImageReference): string {

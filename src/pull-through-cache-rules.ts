@@ -16,6 +16,7 @@ import { checkSharedCacheUpstreams, registerCache } from './private/app-validati
 import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
+import { CDK_TOKEN, mapTokenTag } from './private/token-tags';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
@@ -403,7 +404,8 @@ export class PullThroughCacheRules extends Construct {
    * @throws if the reference is invalid or no rule of this cache serves its registry
    */
   public imageUri(image: string): string {
-    const mapped = this.mapping.map(image);
+    // a tag known only at deploy time (`nginx:${tag.valueAsString}`) keeps its token; the cache path is known
+    const mapped = (Token.isUnresolved(image) ? mapTokenTag(this.mapping, image, CDK_TOKEN) : undefined) ?? this.mapping.map(image);
     switch (mapped.status) {
       case MappingStatus.REWRITTEN:
         if (mapped.warning) {

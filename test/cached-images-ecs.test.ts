@@ -139,12 +139,13 @@ describe('images built from tokens', () => {
   test('an L1 task definition whose container list or image is a token is annotated', () => {
     const { app, stack, cache } = setup();
     const tag = new CfnParameter(stack, 'Tag');
-    new ecs.CfnTaskDefinition(stack, 'L1', { containerDefinitions: [{ name: 'x', image: `quay.io/org/app:${tag.valueAsString}` }] });
+    // a token in the repository (one in the tag alone moves: cached-images-apps.test.ts)
+    new ecs.CfnTaskDefinition(stack, 'L1', { containerDefinitions: [{ name: 'x', image: `quay.io/org/${tag.valueAsString}:1` }] });
     new ecs.CfnTaskDefinition(stack, 'L1List', { containerDefinitions: Lazy.any({ produce: () => [{ name: 'y', image: 'nginx:1.27' }] }) });
     Aspects.of(app).add(new CachedImages({ cache }));
     app.synth();
     expect(warnings(stack)).toEqual([
-      expect.stringMatching(/^container x: the image is known only at deploy time \(\{"Fn::Join":\["",\["quay\.io\/org\/app:",\{"Ref":"Tag"\}\]\]\}\)/),
+      expect.stringMatching(/^container x: the image is known only at deploy time \(\{"Fn::Join":\["",\["quay\.io\/org\/",\{"Ref":"Tag"\},":1"\]\]\}\)/),
       expect.stringMatching(/^containerDefinitions is known only at deploy time \(a token\), so it was not checked/),
     ]);
   });
@@ -195,7 +196,7 @@ describe('pull rights follow the images, or synth says why not', () => {
     new ecs.CfnTaskDefinition(stack, 'L1', { containerDefinitions: [{ name: 'web', image: 'nginx:1.27', memory: 128 }] });
     Aspects.of(app).add(new CachedImages({ cache }));
     app.synth();
-    expect(errors(stack)).toEqual([expect.stringMatching(/Apps\/L1 has images moved to the pull through cache, but no executionRoleArn: .*cache\.grantPull\(role\)/)]);
+    expect(errors(stack)).toEqual([expect.stringMatching(/Apps\/L1 has images in the pull through cache, but no executionRoleArn: .*cache\.grantPull\(role\)/)]);
   });
 
   test.each([

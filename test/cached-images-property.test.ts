@@ -158,7 +158,9 @@ function withoutPullGrants(templates: Record<string, object>): Record<string, ob
       return {
         ...v,
         Resources: Object.fromEntries(Object.entries(v.Resources as Record<string, any>)
-          .filter(([id, r]) => !(/ExecutionRole/.test(id) && ['AWS::IAM::Role', 'AWS::IAM::Policy'].includes(r.Type)) && !/^Exec\d+Cached|CachedImagesExecutionRole/.test(id))),
+          .filter(([id, r]) => !(/ExecutionRole/.test(id) && ['AWS::IAM::Role', 'AWS::IAM::Policy'].includes(r.Type))
+            // a grant to a role of the app's own (an L1 task definition's execution role) is a policy of that role
+            && !(r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties.PolicyDocument).includes('ecr:BatchImportUpstreamImage')))),
       };
     }
     return key === 'ExecutionRoleArn' ? undefined : v;

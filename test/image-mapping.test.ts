@@ -87,15 +87,38 @@ describe('ImageMapping', () => {
     expect(mapping.map(input)).toEqual({ input, status: MappingStatus.REWRITTEN, uri, repository: uri.slice(REGISTRY.length + 1).replace(/[:@].*$/, ''), warning: undefined });
   });
 
-  test('already cached references come back unchanged', () => {
-    for (const input of [`${REGISTRY}/docker-hub/library/nginx:1.27`, `${REGISTRY}/my-own-repo`]) {
-      expect(mapping.map(input)).toEqual({ input, status: MappingStatus.ALREADY_CACHED, uri: input });
+  test('already cached references come back unchanged, with their cache path when under a prefix', () => {
+    const served = `${REGISTRY}/docker-hub/library/nginx:1.27`;
+    expect(mapping.map(served)).toEqual({ input: served, status: MappingStatus.ALREADY_CACHED, uri: served, repository: 'docker-hub/library/nginx' });
+    const own = `${REGISTRY}/my-own-repo`; // a repository of the registry's own, under no cache prefix
+    expect(mapping.map(own)).toEqual({ input: own, status: MappingStatus.ALREADY_CACHED, uri: own });
+  });
+
+  test('a cache URI is checked like any image: a path the cache does not serve is refused, saying the right one', () => {
+    const wrong = `${REGISTRY}/docker-hub/nginx:1.27`; // ECR answers 403 without library/
+    expect(mapping.map(wrong)).toEqual({
+      input: wrong,
+      status: MappingStatus.INVALID,
+      reason: '\'docker-hub/nginx\' is not where the cache serves docker.io/nginx: it is cached as docker-hub/library/nginx (Docker Hub official '
+        + `images keep library/: without it ECR answers 403). Write ${REGISTRY}/docker-hub/library/nginx:1.27, or pass the upstream reference to imageUri.`,
+    });
+  });
+
+  test('ECR\'s dual-stack and FIPS hosts of the cache registry are the cache, checked the same way', () => {
+    for (const host of ['111122223333.dkr-ecr.eu-west-1.on.aws', '111122223333.dkr.ecr-fips.eu-west-1.amazonaws.com']) {
+      expect(mapping.map(`${host}/quay/org/app:1`)).toMatchObject({ status: MappingStatus.ALREADY_CACHED, uri: `${host}/quay/org/app:1`, repository: 'quay/org/app' });
+      expect(mapping.map(`${host}/docker-hub/nginx:1`)).toMatchObject({ status: MappingStatus.INVALID });
     }
+    // another account's registry through those hosts is another private ECR registry, not an unsupported one
+    expect(mapping.map('444455556666.dkr-ecr.eu-west-1.on.aws/app:1')).toMatchObject({ status: MappingStatus.NO_RULE });
   });
 
   test('unserved and invalid references are reported, never rewritten', () => {
     expect(mapping.map('myregistry.azurecr.io/app:1')).toEqual({
-      input: 'myregistry.azurecr.io/app:1', status: MappingStatus.NO_RULE, reason: 'no cache prefix for myregistry.azurecr.io',
+      input: 'myregistry.azurecr.io/app:1',
+      status: MappingStatus.NO_RULE,
+      reason: 'no cache prefix for myregistry.azurecr.io: '
+        + 'add UpstreamRegistry.azureContainerRegistry({ registryUrl, credentials }) to the cache\'s upstreams',
     });
     expect(mapping.map('mcr.microsoft.com/dotnet/runtime:8.0')).toEqual({
       input: 'mcr.microsoft.com/dotnet/runtime:8.0', status: MappingStatus.UNSUPPORTED_REGISTRY, reason: expect.stringMatching(/ECR cannot pull through 'mcr\.microsoft\.com'/),

@@ -37,6 +37,22 @@ export function environmentProblem(cache: IConstruct, consumer: IConstruct): str
   return accountProblem(cache, there.account, `${consumer.node.path} in ${describe(there)}`);
 }
 
+/**
+ * A caution for a `consumer` in an environment-agnostic stack using a cache of a concrete environment: the URIs name
+ * the cache's account and Region, right only where the stack is deployed to that account (elsewhere the pulls need
+ * cross-account access). Undefined in every other case.
+ */
+export function environmentCaution(cache: IConstruct, consumer: IConstruct): string | undefined {
+  const home = Stack.of(cache);
+  const there = Stack.of(consumer);
+  if (home === there || isEnvironmentAgnostic(home) || !isEnvironmentAgnostic(there)) {
+    return undefined;
+  }
+  return `${there.node.path} has no environment, but its images now name the registry of ${cache.node.path} `
+    + `(account ${home.account}, Region ${home.region}): deployed to another account, its tasks and pods cannot pull them. `
+    + `Give ${there.node.path} env: { account: '${home.account}', region: '${home.region}' } (or the account it is deployed to, sharing the cache with SharedCache).`;
+}
+
 /** Why a puller of `account` cannot be granted pulls from `cache`, or undefined (same or unknown account). */
 export function accountProblem(cache: IConstruct, account: string | undefined, who: string): string | undefined {
   const home = Stack.of(cache);

@@ -63,3 +63,40 @@ export function claimingRoute(mapping: CacheMapping, routes: readonly CacheRoute
     && (own === 'ROOT' || r.ecrRepositoryPrefix.startsWith(`${own}/`))
     && mapping.repository.startsWith(`${r.ecrRepositoryPrefix}/`));
 }
+
+/**
+ * ECR's other hosts for one registry: dual-stack `<account>.dkr-ecr.<region>.on.aws` and FIPS
+ * `<account>.dkr.ecr-fips.<region>.amazonaws.com` serve the same repositories as `<account>.dkr.ecr.<region>.amazonaws.com`
+ * (https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-requests.html).
+ */
+const ECR_OTHER_HOSTS = /^(\d{12})\.(?:dkr-ecr\.([a-z]{2}(?:-[a-z]+)+-\d+)\.on\.aws|dkr\.ecr-fips\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com)$/;
+
+/** A registry host with ECR's dual-stack and FIPS hosts written as the IPv4 host of the same registry; others lower-cased. */
+export function canonicalEcrHost(host: string): string {
+  const h = hostKey(host);
+  const other = ECR_OTHER_HOSTS.exec(h);
+  return other ? `${other[1]}.dkr.ecr.${other[2] ?? other[3]}.amazonaws.com` : h;
+}
+
+/**
+ * The route whose cache prefix `path` (a repository of the cache registry) lies under, and the upstream repository
+ * it stands for; undefined for a repository under no prefix of the cache (one of the registry's own).
+ */
+export function routeOfCachePath(path: string, routes: readonly CacheRoute[]): { route: CacheRoute; upstreamPath: string } | undefined {
+  const byLength = [...routes].sort((a, b) => prefixLength(b) - prefixLength(a));
+  for (const route of byLength) {
+    const prefix = route.ecrRepositoryPrefix;
+    if (prefix !== 'ROOT' && !path.startsWith(`${prefix}/`)) {
+      continue;
+    }
+    const rest = prefix === 'ROOT' ? path : path.slice(prefix.length + 1);
+    const upstreamPrefix = route.upstreamRepositoryPrefix;
+    const upstreamPath = upstreamPrefix !== undefined && upstreamPrefix !== 'ROOT' ? `${upstreamPrefix.replace(/\/$/, '')}/${rest}` : rest;
+    return { route, upstreamPath };
+  }
+  return undefined;
+}
+
+function prefixLength(route: CacheRoute): number {
+  return route.ecrRepositoryPrefix === 'ROOT' ? 0 : route.ecrRepositoryPrefix.length;
+}

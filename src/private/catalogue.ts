@@ -85,10 +85,17 @@ export function supportedUpstreamsText(): string {
 
 /** The message for a registry host ECR cannot pull through. */
 export function unsupportedRegistryMessage(host: string): string {
+  if (hostKey(host) === 'k8s.gcr.io') {
+    // frozen since 2023, its images served from registry.k8s.io (https://kubernetes.io/blog/2023/03/10/k8s-gcr-io-freeze-announcement/)
+    return 'ECR cannot pull through \'k8s.gcr.io\', which is frozen: its images are on registry.k8s.io, which ECR pulls through '
+      + '(UpstreamRegistry.kubernetes()). Write the image as registry.k8s.io/<the same path>.';
+  }
   const known = KNOWN_UNSUPPORTED.find(k => k.test.test(host));
+  // a mirror's default prefix is its host, which a port (`:5000`) makes an invalid prefix: name one
+  const prefix = prefixProblem(hostKey(host)) === undefined ? '' : `, ecrRepositoryPrefix: '${hostKey(host).replace(/:\d+$/, '').split('.')[0]}'`;
   return `ECR cannot pull through '${host}'${known ? `: ${known.why}` : ''}. `
     + `Supported upstreams: ${supportedUpstreamsText()}. `
-    + `Serve it by copying the images you need into the cache: UpstreamRegistry.mirror({ registryUrl: '${host}', images: ['<repository>:<tag>'] }) `
+    + `Serve it by copying the images you need into the cache: UpstreamRegistry.mirror({ registryUrl: '${host}'${prefix}, images: ['<repository>:<tag>'] }) `
     + '(see "Registries ECR cannot pull through" in the README).';
 }
 

@@ -1,0 +1,31 @@
+/**
+ * The execution role of an L1 task definition, as a role a grant can land on. `iam.Role.fromRoleArn` reads the
+ * name of a role from its ARN; from an ARN known only at deploy time it takes the first part after `role/`, which
+ * for a role with a path (`role/service-role/x`) is the path, so the grant would go to a role named "service-role"
+ * (aws/aws-cdk#26175, https://github.com/aws/aws-cdk/issues/26175). A role of the app itself is found instead, by
+ * the reference the ARN is.
+ */
+import { Reference, Token, Tokenization } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+
+/** The role `executionRoleArn` names: the app's own role when it is one, otherwise a role imported by that ARN. */
+export function executionRoleOf(cfn: ecs.CfnTaskDefinition, executionRoleArn: string): iam.IRole {
+  const scope = cfn.node.scope as Construct;
+  const id = `${cfn.node.id}CachedImagesExecutionRole`;
+  const made = scope.node.tryFindChild(id) as iam.IRole | undefined;
+  if (made) {
+    return made;
+  }
+  const reference = Token.isUnresolved(executionRoleArn) ? Tokenization.reverse(executionRoleArn) : undefined;
+  const target = Reference.isReference(reference) ? reference.target : undefined;
+  if (target instanceof iam.CfnRole) {
+    const owner = target.node.scope;
+    if (owner instanceof iam.Role && owner.node.defaultChild === target) {
+      return owner; // an L2 role: its own default policy
+    }
+    return iam.Role.fromRoleName(scope, id, target.ref); // the Ref of an AWS::IAM::Role is its name, path or not
+  }
+  return iam.Role.fromRoleArn(scope, id, executionRoleArn);
+}

@@ -1,0 +1,110 @@
+/**
+ * The images of a custom resource property holding JSON, for the CachedImages Aspect: a manifest (Kubernetes objects)
+ * or Helm values. Images are found where they live (image-locator.ts, shared with the ecr-ptc CLI); references to
+ * other stacks stay tokens (cfn-json-property.ts); a tag known only at deploy time moves with the tag kept a token
+ * (token-tags.ts); values known only at deploy time elsewhere stay as they are, and only the images that hold one
+ * are reported.
+ */
+import { Annotations, CfnResource } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+import { ImageMapping, MappedImage, MappingStatus } from '../image-mapping';
+import { readCfnProperty } from './cfn-json-property';
+import { DocumentFormat } from './image-locator';
+import { parseJsonWithTokens, rewriteObject } from './object-images';
+import { mapTokenTag, tokensOnlyInTag } from './token-tags';
+
+/** What the Aspect lends: its cache's mapping, its mode, and how it reports. */
+export interface JsonPropertyAspect {
+  readonly mapping: ImageMapping;
+  readonly reportOnly: boolean;
+  report(scope: IConstruct, message: string): void;
+  reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void;
+}
+
+/** A deploy-time value in JSON read by `parseJsonWithTokens` (object-images.ts). */
+const JSON_TOKEN = /@@ptc-[0-9a-f]+-\d+@@/;
+
+/**
+ * A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values. Images are found where
+ * they live (image-locator.ts, shared with the ecr-ptc CLI); values known only at deploy time stay as they are,
+ * and only the images that hold one are reported.
+ */
+export function moveJsonPropertyImages(cfn: CfnResource, property: string, format: DocumentFormat, aspect: JsonPropertyAspect): void {
+  const kept = readCfnProperty(cfn, property); // references stay tokens: another stack's become imports when CDK prepares
+  const resolved = kept?.value;
+  const chartDefaults = () => Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
+    'The values of this Helm chart name no image, so its images are the chart\'s defaults, which the Aspect cannot see or move. '
+    + 'Set its image values (the README lists the conventions), or acknowledge this warning.');
+  if (resolved === undefined) {
+    if (format === DocumentFormat.HELM_VALUES) {
+      chartDefaults();
+    }
+    return;
+  }
+  const json = parseJsonWithTokens(resolved);
+  if (json === undefined) {
+    Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:unreadableJson',
+      `${property} is not JSON that can be read before deployment, so its images were not checked against the pull through cache.`);
+    return;
+  }
+  const mapping = aspect.mapping;
+  const shown = (image: string) => json.hasToken(image) ? image.replace(new RegExp(JSON_TOKEN.source, 'g'), '${Token}') : image;
+  const mapped = new Map<string, MappedImage>(); // each reference is mapped once, then reported from here
+  const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, mapping.map(image)).get(image)!;
+  const judge = (image: string) => {
+    // a deploy-time tag alone (`nginx:${Tag}`) still has a known cache path: the value moves with the tag kept a token
+    const tagged = json.hasToken(image) ? mapTokenTag(mapping, image, JSON_TOKEN) : undefined;
+    if (json.hasToken(image) && tagged === undefined) {
+      return { deployTime: true };
+    }
+    const m = tagged ? { ...tagged, input: shown(image) } : mapOnce(image);
+    // planned in reportOnly too (on a copy that is not applied), so a map that would be held says so
+    return m.status === MappingStatus.REWRITTEN ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
+  };
+  const value = structuredClone(json.value);
+  const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
+  const deployTimeOnly = (text: string) => json.hasToken(text) && !tokensOnlyInTag(text, JSON_TOKEN);
+  const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, deployTimeOnly)
+    .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
+  if (format === DocumentFormat.HELM_VALUES && results.length === 0) {
+    chartDefaults();
+  }
+
+  for (const result of results) {
+    const what = `${property} ${result.path}`;
+    if ('skipped' in result) {
+      if (result.uncertain) {
+        Annotations.of(cfn).addInfo(`${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
+      } else if (!result.informational) {
+        aspect.report(cfn, `${what}: '${shown(result.image)}' was left alone: ${result.skipped}`);
+      }
+      continue;
+    }
+    const { mapped: m, deployTime } = result.verdict as { mapped?: MappedImage; deployTime?: boolean };
+    if (deployTime) {
+      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:deployTimeImage',
+        `${what}: '${shown(result.image)}' is known only at deploy time, so it was not checked against the pull through cache: `
+        + 'pass an image the cache serves (PullThroughCacheRules.imageUri), or acknowledge this warning.');
+    } else if (m === undefined || m.status === MappingStatus.ALREADY_CACHED) {
+      continue;
+    } else if (m.status !== MappingStatus.REWRITTEN) {
+      aspect.reportUnserved(cfn, what, m);
+    } else if (result.held !== undefined) {
+      aspect.report(cfn, `${what}: '${m.input}' was not moved to the cache: ${result.held}`);
+    } else if (aspect.reportOnly) {
+      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${what}: '${m.input}' would be pulled through the cache as ${m.uri}`);
+    } else if (m.warning) {
+      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', `${what}: ${m.warning}`);
+    }
+  }
+  const written = JSON.stringify(value);
+  if (!aspect.reportOnly && written !== JSON.stringify(json.value)) {
+    cfn.addPropertyOverride(property, kept!.restore(json.restore(written)));
+  }
+}
+
+/** A Kubernetes object's kind and name, for messages about one object of a manifest. */
+function describeObject(document: unknown): string {
+  const object = document as { kind?: unknown; metadata?: { name?: unknown } } | undefined;
+  return `${typeof object?.kind === 'string' ? object.kind : 'object'}/${typeof object?.metadata?.name === 'string' ? object.metadata.name : '?'}`;
+}
