@@ -14,7 +14,8 @@ import { HealthEnv, HealthMetric, HealthTask } from './contract';
 import { CacheMirror } from '../mirror/cache-mirror';
 import { MirrorMetric } from '../mirror/contract';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
-import { BundledHandler, cacheMetric } from '../private/bundled-handler';
+import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
+import { REDRIVE_METRIC } from '../private/redrive-contract';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 
@@ -75,10 +76,11 @@ export interface CacheMonitoringOptions {
   readonly metricNamespace?: string;
 
   /**
-   * Reserved concurrency of the health handler; `0` reserves none (see `CacheScanningOptions.reservedConcurrency`).
-   * @default 1
+   * Concurrent executions reserved for the health handler (Lambda's `reservedConcurrentExecutions`; see
+   * `CacheScanningOptions.reservedConcurrentExecutions`).
+   * @default - none reserved, so the cache deploys in an account whose concurrency quota is 10
    */
-  readonly reservedConcurrency?: number;
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /** A pull through cache rule with credentials, which the credential canary validates. */
@@ -149,7 +151,7 @@ export class CacheMonitoring extends Construct {
   public readonly healthFunction: lambda.IFunction;
   /** The health handler's dead-letter queue. */
   public readonly healthDeadLetterQueue: sqs.IQueue;
-  /** The alarms, by name: SyncFailures, CriticalFindings, HandlerErrors, DeadLetters, CredentialCheck. */
+  /** The alarms, by name: SyncFailures, CriticalFindings, HandlerErrors, DeadLetters, EventsGivenUp, CredentialCheck. */
   public readonly alarms: cloudwatch.IAlarm[];
   /** The dashboard, unless `createDashboard` is false. */
   public readonly dashboard?: cloudwatch.Dashboard;
@@ -166,6 +168,8 @@ export class CacheMonitoring extends Construct {
   private readonly pullPeriod: Duration;
   private readonly credentialPeriod: Duration;
   private readonly validatedPrefixes: string[];
+  /** The (namespace, cache name) pairs the cache's handlers publish under. */
+  private readonly metricSources: Array<[string, string]>;
 
   constructor(scope: Construct, id: string, props: CacheMonitoringProps) {
     super(scope, id);
@@ -202,7 +206,7 @@ export class CacheMonitoring extends Construct {
         [HealthEnv.PULL_COUNT_PERIOD]: String(this.pullPeriod.toSeconds()),
       },
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      reservedConcurrency: props.reservedConcurrency ?? 1,
+      reservedConcurrency: checkedReservation(this, props.reservedConcurrentExecutions),
       statements: [
         // ListMetrics and GetMetricData have no resource type: AWS requires "*"
         new iam.PolicyStatement({ actions: ['cloudwatch:ListMetrics', 'cloudwatch:GetMetricData'], resources: ['*'] }),
@@ -256,6 +260,11 @@ export class CacheMonitoring extends Construct {
       targets: [health.target()],
     });
 
+    this.metricSources = [
+      [this.metricNamespace, this.cacheName],
+      ...(props.scanning ? [[props.scanning.metricNamespace, props.scanning.cacheName] as [string, string]] : []),
+      ...(props.mirror ? [[props.mirror.metricNamespace, props.mirror.cacheName] as [string, string]] : []),
+    ];
     this.functions = [...(props.scanning?.functions ?? []), ...(props.mirror?.functions ?? []), health.function];
     this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.mirror?.deadLetterQueues ?? []), health.deadLetterQueue];
     this.alarms = this.createAlarms(props);
@@ -311,6 +320,18 @@ export class CacheMonitoring extends Construct {
   /** Throttles of every bundled function of the cache, summed. @default - sum over 5 minutes */
   public metricHandlerThrottles(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
     return sumOf('Throttles of the cache\'s handlers', 'throttles', this.functions.map(f => f.metricThrottles({ period: props?.period })), props);
+  }
+
+  /**
+   * Redriven events the cache's handlers gave up after their last real attempt (logged whole, removed from
+   * their dead-letter queue). @default - sum over 5 minutes, over every handler of the cache
+   */
+  public metricEventsGivenUp(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    const sources = new Map<string, cloudwatch.IMetric>();
+    for (const [namespace, cache] of this.metricSources) {
+      sources.set(`${namespace}\u0000${cache}`, cacheMetric(namespace, cache, REDRIVE_METRIC.GIVEN_UP, { period: props?.period }));
+    }
+    return sumOf('Redriven events given up', 'givenup', [...sources.values()], props);
   }
 
   /** Messages waiting in the cache's dead-letter queues. @default - the maximum over 5 minutes, summed over the queues */
@@ -394,6 +415,16 @@ export class CacheMonitoring extends Construct {
     add('DeadLetters', {
       alarmDescription: 'Events wait in a dead-letter queue of the pull through cache: fix the cause, then redrive. See the README runbook: DeadLetters.',
       metric: this.metricDeadLetterMessages(),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // A give-up is the end of an event: each one needs a person to read its logged body. No data is no give-up.
+    add('EventsGivenUp', {
+      alarmDescription: 'A redriven event failed its last attempt and left its dead-letter queue; its whole body is in the handler\'s log. '
+        + 'See the README runbook: EventsGivenUp.',
+      metric: this.metricEventsGivenUp(),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -494,7 +525,7 @@ export class CacheMonitoring extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: 'Dead-letter queues',
-        left: [this.metricDeadLetterMessages({ label: 'messages' })],
+        left: [this.metricDeadLetterMessages({ label: 'messages' }), this.metricEventsGivenUp({ label: 'given up' })],
         right: [this.metricDeadLetterAge({ label: 'oldest (s)' })],
         width: 8,
       }),

@@ -12,7 +12,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_METRIC_NAMESPACE, ScanEnv, ScanMetric } from './contract';
 import { FindingsReportFunction } from './findings-report-function';
 import { ScanTriggerFunction } from './scan-trigger-function';
-import { BundledHandler, cacheMetric } from '../private/bundled-handler';
+import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 
 /** Severity of a vulnerability finding, as ECR and Amazon Inspector rank them. */
 export enum FindingSeverity {
@@ -74,13 +74,14 @@ export interface CacheScanningOptions {
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * Reserved concurrency of each handler: the most executions it can run at once, reserved from the
-   * account's pool. Events beyond it wait in Lambda's queue (up to 6 hours) instead of being lost.
-   * `0` reserves none: the handlers then share the account's unreserved pool, uncapped. Use it where the
-   * account's concurrency quota is 10 (new accounts), since Lambda keeps 10 executions unreserved.
-   * @default 2
+   * Concurrent executions reserved for each handler (Lambda's `reservedConcurrentExecutions`, same meaning).
+   * Nothing is reserved by default, so the cache deploys in a new account (concurrency quota 10, all of it
+   * kept unreserved by Lambda). Reserve only to cap a handler in a busy account; throttled events wait in
+   * Lambda's queue up to 6 hours, then in the dead-letter queue, and a throttled redrive costs a dead-letter
+   * message none of its attempts.
+   * @default - none reserved: the handlers share the account's unreserved pool
    */
-  readonly reservedConcurrency?: number;
+  readonly reservedConcurrentExecutions?: number;
 
   /**
    * The CloudWatch namespace of the handlers' metrics.
@@ -165,7 +166,7 @@ export class CacheScanning extends Construct {
     this.cacheName = props.cacheName ?? Names.uniqueId(this);
     this.metricNamespace = props.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-    const reservedConcurrency = props.reservedConcurrency ?? 2;
+    const reservedConcurrency = checkedReservation(this, props.reservedConcurrentExecutions);
     const stack = Stack.of(this);
     const repositoryArns = prefixes.map(p => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p === 'ROOT' ? '*' : `${p}/*` }));
     const common = {

@@ -30,11 +30,11 @@ const alarm = (template: Template, id: string) => {
 describe('alarms', () => {
   const { template, cache } = synth();
 
-  test('five alarms, each notifying the alarm topic on ALARM and on OK', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+  test('six alarms, each notifying the alarm topic on ALARM and on OK', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
     const topic = { Ref: Match.stringLikeRegexp('^CacheMonitoringAlarmTopic') };
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic], OKActions: [topic] });
-    expect(cache.monitoring!.alarms).toHaveLength(5);
+    expect(cache.monitoring!.alarms).toHaveLength(6);
   });
 
   test('SyncFailures: the failure rule\'s MatchedEvents >= 1 in 5 minutes; no events is no failure', () => {
@@ -84,6 +84,30 @@ describe('alarms', () => {
     expect(props).toMatchObject({ Threshold: 1, TreatMissingData: 'notBreaching' });
   });
 
+  test('EventsGivenUp: any redriven event a handler gave up (its body is in the log); one metric per cache, not per handler', () => {
+    const props = alarm(template, 'EventsGivenUp');
+    expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    expect(props.AlarmDescription).toMatch(/runbook: EventsGivenUp/);
+    expect(props.Metrics.find((m: any) => m.Expression).Expression).toBe('FILL(givenup0, 0)');
+    expect(props.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat))
+      .toEqual([{
+        Metric: { Namespace: 'EcrPullThroughCache', MetricName: 'EventsGivenUp', Dimensions: [{ Name: 'Cache', Value: cache.scanning!.cacheName }] },
+        Period: 300,
+        Stat: 'Sum',
+      }]);
+  });
+
+  test('EventsGivenUp sums every namespace and cache name the handlers publish under', () => {
+    const stack = new Stack(testApp(), 'G', { env: { account: ACCOUNT, region: REGION } });
+    const rules = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableMonitoring: false });
+    const monitoring = new CacheMonitoring(stack, 'Own', { repositoryPrefixes: ['quay'], scanning: rules.scanning, cacheName: 'other', metricNamespace: 'Mine' });
+    const metrics = Template.fromStack(stack).toJSON().Resources;
+    const props = (Object.entries(metrics).find(([id]) => id.startsWith('OwnEventsGivenUp'))![1] as any).Properties;
+    expect(props.Metrics.filter((m: any) => m.MetricStat).map((m: any) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.Dimensions[0].Value]))
+      .toEqual([['Mine', 'other'], ['EcrPullThroughCache', rules.scanning!.cacheName]]);
+    expect(monitoring.alarms).toHaveLength(5);
+  });
+
   test('CredentialCheck: a rejected credential, or a canary gone silent for two intervals (missing data breaches)', () => {
     expect(alarm(template, 'CredentialCheck')).toMatchObject({
       Namespace: 'EcrPullThroughCache',
@@ -105,7 +129,7 @@ describe('alarms', () => {
 
   test('without scanning there is no findings alarm, and the handler alarms cover the health handler only', () => {
     const { template: t } = synth({ enableScanning: false });
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     expect(alarm(t, 'HandlerErrors').Metrics.find((m: any) => m.Expression).Expression).toBe('FILL(errors0, 0)');
   });
 
@@ -113,7 +137,7 @@ describe('alarms', () => {
     const stack = new Stack(testApp(), 'T', { env: { account: ACCOUNT, region: REGION } });
     new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()] });
     const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     expect(Object.keys(t.findResources('AWS::Events::Rule')).filter(id => id.includes('CredentialCheck'))).toEqual([]);
   });
 });

@@ -82,15 +82,15 @@ export function destinationRecord(event: any): any {
   };
 }
 
-/** The SQS event the redrive mapping delivers. */
-export function sqsBatch(bodies: string[], receiveCount = 1): any {
+/** The SQS event the redrive mapping delivers; `attempts` is the real failures recorded in the message (redrive.ts). */
+export function sqsBatch(bodies: string[], receiveCount = 1, attempts?: number): any {
   return {
     Records: bodies.map((body, i) => ({
       messageId: `m-${i}`,
       receiptHandle: `h-${i}`,
       body,
       attributes: { ApproximateReceiveCount: String(receiveCount) },
-      messageAttributes: {},
+      messageAttributes: attempts === undefined ? {} : { RedriveAttempts: { stringValue: String(attempts), dataType: 'Number', stringListValues: [], binaryListValues: [] } },
       md5OfBody: '',
       eventSource: 'aws:sqs',
       eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:dlq',

@@ -1,7 +1,9 @@
 import { BatchGetImageCommand, DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { destinationRecord, imagePushEvent, pullThroughCacheEvent, sqsBatch } from './events';
 import { putImage } from './images';
+import { resetRedriveClient } from '../../src/private/handlers/redrive';
 import { handler, resetClient } from '../../src/scanning/scan-trigger.lambda';
 import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
 
@@ -105,6 +107,7 @@ describe('error paths (the ECR client mocked)', () => {
   beforeEach(() => {
     ecrMock.reset();
     resetClient();
+    resetRedriveClient();
   });
 
   test('LimitExceededException for an image with a scan on record: already scanned, skipped', async () => {
@@ -190,15 +193,27 @@ describe('error paths (the ECR client mocked)', () => {
     expect(emfValues(lines)).toHaveProperty(['ScanFailures{Cache=TestCache}'], 1);
   });
 
-  test('a redriven message that keeps failing is given up after 5 deliveries: logged whole, then removed', async () => {
-    ecrMock.on(StartImageScanCommand).rejects(awsError('AccessDeniedException', 400));
-    const body = JSON.stringify(event);
-    const early = await captureLog(() => handler(sqsBatch([body], 4)));
-    expect(early.result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-0' }] }); // stays in the queue
-    const late = await captureLog(() => handler(sqsBatch([body, 'garbage'], 5)));
-    expect(late.result).toEqual({ batchItemFailures: [] }); // given up
-    const givenUp = late.lines.filter(l => /given up and removed from the queue/.test(l.message));
-    expect(givenUp.map(l => l.body)).toEqual([body, 'garbage']); // the message survives in the log
+  test('a redriven message is given up on its 5th real failure, whatever its receive count: logged whole, counted, removed', async () => {
+    const sqsMock = mockClient(SQSClient);
+    try {
+      sqsMock.on(GetQueueUrlCommand).resolves({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq' });
+      sqsMock.on(SendMessageCommand).resolves({ MessageId: 'again' });
+      ecrMock.on(StartImageScanCommand).rejects(awsError('AccessDeniedException', 400));
+      const body = JSON.stringify(event);
+      // received 40 times (throttles), failed by a handler 3 times: sent back with its 4th attempt recorded
+      const early = await captureLog(() => handler(sqsBatch([body], 40, 3)));
+      expect(early.result).toEqual({ batchItemFailures: [] });
+      expect(sqsMock.commandCalls(SendMessageCommand).map(c => c.args[0].input.MessageAttributes?.RedriveAttempts?.StringValue)).toEqual(['4']);
+      expect(early.lines.some(l => /given up/.test(l.message))).toBe(false);
+      const late = await captureLog(() => handler(sqsBatch([body, 'garbage'], 5, 4)));
+      expect(late.result).toEqual({ batchItemFailures: [] }); // given up
+      expect(sqsMock.commandCalls(SendMessageCommand)).toHaveLength(1);
+      const givenUp = late.lines.filter(l => /given up and removed from the queue/.test(l.message));
+      expect(givenUp.map(l => l.body)).toEqual([body, 'garbage']); // the message survives in the log
+      expect(emfValues(late.lines)).toMatchObject({ 'EventsGivenUp{Cache=TestCache}': 2 });
+    } finally {
+      sqsMock.restore();
+    }
   });
 
   test('an invocation that is no event at all is rejected with the reason', async () => {
