@@ -17,7 +17,7 @@ import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/ack
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 import { REDRIVE_METRIC } from '../private/redrive-contract';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
-import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
+import { DEFAULT_METRIC_NAMESPACE, ScanMetric } from '../scanning/contract';
 
 /** How the health of a cache is measured, alarmed and shown. */
 export interface CacheMonitoringOptions {
@@ -487,6 +487,8 @@ export class CacheMonitoring extends Construct {
             scanning.metricScansSkipped({ label: 'skipped' }),
             scanning.metricScanFailures({ label: 'failed' }),
             scanning.metricScansReported({ label: 'reported' }),
+            scanning.metricImagesNotScanned({ label: 'not scannable' }),
+            scanning.metricReportsNotPublished({ label: 'reports not published' }),
           ],
           width: 12,
         }),
@@ -495,6 +497,17 @@ export class CacheMonitoring extends Construct {
           left: Object.values(FindingSeverity).map(s => scanning.metricFindings(s as FindingSeverity, { label: s })),
           stacked: true,
           width: 12,
+        }),
+      );
+      dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Images not scanned, by prefix and reason (UnsupportedImageError: FROM scratch, distroless)',
+          left: [new cloudwatch.MathExpression({
+            expression: `SEARCH('{${scanning.metricNamespace},Cache,Prefix,Reason} MetricName="${ScanMetric.NOT_SCANNED}" Cache="${scanning.cacheName}"', 'Sum', 3600)`,
+            label: '',
+            period: Duration.hours(1),
+          })],
+          width: 24,
         }),
       );
     }

@@ -108,9 +108,13 @@ export interface CacheScanningProps extends CacheScanningOptions {
  * ```text
  *  ECR Pull Through Cache Action (SUCCESS) --+                                  +--> StartImageScan (basic, by digest)
  *  ECR Image Action (PUSH, SUCCESS)        --+--> rules --> scan trigger  ------+
- *  ECR Image Scan (COMPLETE)               --+                                  +--> DLQ (after retries) --(redrive)--+
- *  Inspector2 Scan (INITIAL_SCAN_COMPLETE) --+--> rules --> findings reporter --> SNS report + EMF metrics
+ *  ECR Image Scan (all but IN_PROGRESS)    --+                                  +--> DLQ (after retries) --(redrive)--+
+ *  Inspector2 Scan (INITIAL_SCAN_COMPLETE) --+--> rules --> findings reporter --> EMF metrics, then SNS report
+ *  Inspector2 Finding (ACTIVE, ECR image)  --+
  * ```
+ *
+ * A basic scan that ends FAILED (images FROM scratch, distroless images: `UnsupportedImageError`) is counted
+ * in `ImagesNotScanned` per prefix and reason; it is not a vulnerability-free image.
  *
  * `PullThroughCacheRules` creates one for its prefixes (its `scanning` member); create one yourself for
  * caches made otherwise.
@@ -133,8 +137,10 @@ export class CacheScanning extends Construct {
   public readonly reportDeadLetterQueue: sqs.IQueue;
   /** The disabled mapping that redrives `reportDeadLetterQueue` into the reporter when enabled. */
   public readonly reportRedriveMapping: lambda.IEventSourceMapping;
-  /** The rule on `ECR Image Scan` COMPLETE under the cache's prefixes. */
+  /** The rule on `ECR Image Scan` (every status but IN_PROGRESS: COMPLETE, FAILED, ...) under the cache's prefixes. */
   public readonly scanCompletedRule: events.IRule;
+  /** The rule on `Inspector2 Finding` (ACTIVE findings of ECR images) under the cache's prefixes: new CVEs of continuous scanning. */
+  public readonly inspectorFindingRule: events.IRule;
   /** The rule on `Inspector2 Scan` INITIAL_SCAN_COMPLETE under the cache's prefixes. */
   public readonly inspectorScanRule: events.IRule;
 
@@ -250,12 +256,13 @@ export class CacheScanning extends Construct {
     this.findingsTopic.grantPublish(reporter.role);
     const reportTarget = reporter.target();
     this.scanCompletedRule = new events.Rule(this, 'ScanCompletedRule', {
-      description: 'Completed basic scans of cached images: report their findings',
+      description: 'Finished basic scans of cached images (COMPLETE, FAILED, ...): report findings, count images not scanned',
       eventPattern: {
         source: ['aws.ecr'],
         detailType: ['ECR Image Scan'],
         account: [stack.account],
-        detail: { 'scan-status': ['COMPLETE'], ...repositoryNames },
+        // FAILED is how basic scanning answers an image it cannot scan: it must be counted, not missed
+        detail: { 'scan-status': [{ 'anything-but': ['IN_PROGRESS'] }], ...repositoryNames },
       },
       targets: [reportTarget],
     });
@@ -269,6 +276,25 @@ export class CacheScanning extends Construct {
         detailType: ['Inspector2 Scan'],
         account: [stack.account],
         detail: { 'scan-status': ['INITIAL_SCAN_COMPLETE'], ...repositoryNameFilter(prefixes, arnPrefix) },
+      },
+      targets: [reportTarget],
+    });
+    // Continuous enhanced scanning reports a vulnerability found after the initial scan only as a finding
+    // (https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html); its image is in
+    // detail.resources[].details.awsEcrContainerImage, by plain repository name.
+    this.inspectorFindingRule = new events.Rule(this, 'InspectorFindingRule', {
+      description: 'New Amazon Inspector findings of cached images (continuous scanning): count and report them',
+      eventPattern: {
+        source: ['aws.inspector2'],
+        detailType: ['Inspector2 Finding'],
+        account: [stack.account],
+        detail: {
+          status: ['ACTIVE'],
+          resources: {
+            type: ['AWS_ECR_CONTAINER_IMAGE'],
+            ...(prefixes.includes('ROOT') ? {} : { details: { awsEcrContainerImage: { repositoryName: prefixes.map(p => ({ prefix: `${p}/` })) } } }),
+          },
+        },
       },
       targets: [reportTarget],
     });
@@ -309,6 +335,19 @@ export class CacheScanning extends Construct {
   /** Completed scans the reporter read. @default - sum over 5 minutes */
   public metricScansReported(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(ScanMetric.REPORTED, props);
+  }
+
+  /**
+   * Images the scanner could not scan (basic scanning's FAILED, mostly `UnsupportedImageError`), for the
+   * whole cache; dimensions `Prefix` and `Reason` split it. @default - sum over 5 minutes
+   */
+  public metricImagesNotScanned(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(ScanMetric.NOT_SCANNED, props);
+  }
+
+  /** Findings reports SNS refused (their metrics were written). @default - sum over 5 minutes */
+  public metricReportsNotPublished(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(ScanMetric.REPORTS_NOT_PUBLISHED, props);
   }
 
   /** Findings of completed scans at one severity. @default - sum over 5 minutes */

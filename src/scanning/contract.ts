@@ -29,8 +29,18 @@ export const ScanMetric = {
   FAILED: 'ScanFailures',
   /** A completed scan was reported (ECR Image Scan or Inspector2 Scan). */
   REPORTED: 'ScansReported',
-  /** Findings of a completed scan; dimension `Severity`. */
+  /**
+   * Findings of a completed scan, and each new finding Amazon Inspector reports later (continuous
+   * scanning); dimension `Severity`.
+   */
   FINDINGS: 'Findings',
+  /**
+   * An image the scanner answered without a completed scan (basic scanning's FAILED, mostly
+   * `UnsupportedImageError` for images FROM scratch and distroless ones); dimensions `Prefix`, `Reason`.
+   */
+  NOT_SCANNED: 'ImagesNotScanned',
+  /** A findings report SNS refused (deleted topic, KMS key denied); its metrics were written first. */
+  REPORTS_NOT_PUBLISHED: 'ReportsNotPublished',
 } as const;
 
 /** Why a scan was skipped (the `Reason` dimension of `ScansSkipped`). */

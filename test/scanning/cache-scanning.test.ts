@@ -45,9 +45,9 @@ describe('event rules', () => {
     });
   });
 
-  test('completed basic scans and Inspector scans (which name the repository by ARN) under the prefixes', () => {
+  test('finished basic scans (FAILED too: images ECR cannot scan) and Inspector scans (which name the repository by ARN) under the prefixes', () => {
     expect(ruleWith(template, 'ECR Image Scan').EventPattern.detail).toEqual({
-      'scan-status': ['COMPLETE'], 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'docker-hub/' }],
+      'scan-status': [{ 'anything-but': ['IN_PROGRESS'] }], 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'docker-hub/' }],
     });
     const inspector = ruleWith(template, 'Inspector2 Scan').EventPattern;
     expect(inspector.source).toEqual(['aws.inspector2']);
@@ -59,9 +59,24 @@ describe('event rules', () => {
     ]);
   });
 
+  test('new Inspector findings (continuous scanning): ACTIVE findings of ECR images under the prefixes, by plain repository name', () => {
+    expect(ruleWith(template, 'Inspector2 Finding').EventPattern).toEqual({
+      'source': ['aws.inspector2'],
+      'detail-type': ['Inspector2 Finding'],
+      'account': [ACCOUNT],
+      'detail': {
+        status: ['ACTIVE'],
+        resources: {
+          type: ['AWS_ECR_CONTAINER_IMAGE'],
+          details: { awsEcrContainerImage: { repositoryName: [{ prefix: 'ecr-public/' }, { prefix: 'docker-hub/' }] } },
+        },
+      },
+    });
+  });
+
   test('every target retries for a day, then writes to its handler\'s dead-letter queue', () => {
     const rules = Object.values(template.findResources('AWS::Events::Rule')) as any[];
-    expect(rules).toHaveLength(4);
+    expect(rules).toHaveLength(5);
     for (const rule of rules) {
       expect(rule.Properties.Targets).toHaveLength(1);
       expect(rule.Properties.Targets[0].RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
@@ -72,7 +87,8 @@ describe('event rules', () => {
   test('a ROOT cache matches every repository (and every pull through cache event) of the registry', () => {
     const root = synth({ upstreams: [UpstreamRegistry.ecrPublic({ ecrRepositoryPrefix: 'ROOT' })] }).template;
     expect(ruleWith(root, 'ECR Pull Through Cache Action').EventPattern.detail).toEqual({ 'sync-status': ['SUCCESS'] });
-    expect(ruleWith(root, 'ECR Image Scan').EventPattern.detail).toEqual({ 'scan-status': ['COMPLETE'] });
+    expect(ruleWith(root, 'ECR Image Scan').EventPattern.detail).toEqual({ 'scan-status': [{ 'anything-but': ['IN_PROGRESS'] }] });
+    expect(ruleWith(root, 'Inspector2 Finding').EventPattern.detail).toEqual({ status: ['ACTIVE'], resources: { type: ['AWS_ECR_CONTAINER_IMAGE'] } });
   });
 });
 
