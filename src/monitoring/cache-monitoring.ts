@@ -40,8 +40,9 @@ export interface CacheMonitoringOptions {
   readonly pullCountInterval?: Duration;
 
   /**
-   * Alarm when this many syncs fail in 5 minutes.
-   * @default 1
+   * Alarm when this many syncs fail in 5 minutes. One failure is usually one bad reference (a mistyped or
+   * deleted tag), which its puller already sees; several mean the upstream fails for everyone.
+   * @default 5
    */
   readonly syncFailureThreshold?: number;
 
@@ -82,6 +83,9 @@ export interface CacheMonitoringOptions {
    */
   readonly reservedConcurrentExecutions?: number;
 }
+
+/** Failed syncs in 5 minutes that page by default (see `syncFailureThreshold`). */
+const DEFAULT_SYNC_FAILURE_THRESHOLD = 5;
 
 /** A pull through cache rule with credentials, which the credential canary validates. */
 export interface CredentialCheck {
@@ -379,13 +383,15 @@ export class CacheMonitoring extends Construct {
       created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
       created.addOkAction(new actions.SnsAction(this.alarmTopic));
       alarms.push(created);
+      return created;
     };
-    // No event means no failure: missing data is fine (notBreaching).
+    // One failed sync is usually one bad reference (a mistyped or deleted tag), which its puller sees; several
+    // in 5 minutes mean an upstream or its credentials fail for everyone. No event is no failure.
     add('SyncFailures', {
-      alarmDescription: 'The pull through cache failed to sync an image from its upstream (expired token, upstream outage, rate limit). '
+      alarmDescription: 'The pull through cache failed to sync images from its upstream (expired token, upstream outage, rate limit). '
         + 'See the README runbook: SyncFailures.',
       metric: this.metricSyncFailures(),
-      threshold: props.syncFailureThreshold ?? 1,
+      threshold: props.syncFailureThreshold ?? DEFAULT_SYNC_FAILURE_THRESHOLD,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -401,14 +407,17 @@ export class CacheMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     }
+    // Errors that retries fix (a throttle, a brief 5xx) must not page: only errors in 3 consecutive 5-minute
+    // periods do. An event that fails every retry reaches a dead-letter queue, which DeadLetters pages on.
     // Lambda publishes Errors whenever a function runs; an idle function has none to report.
     add('HandlerErrors', {
-      alarmDescription: 'A handler of the pull through cache failed (its events are retried, then kept in its dead-letter queue). '
-        + 'See the README runbook: HandlerErrors.',
+      alarmDescription: 'Handlers of the pull through cache have failed for 15 minutes (their events are retried, then kept in their '
+        + 'dead-letter queue). See the README runbook: HandlerErrors.',
       metric: this.metricHandlerErrors(),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     // SQS stops reporting an idle queue after a few hours; an empty, idle queue is the healthy state.
@@ -431,17 +440,21 @@ export class CacheMonitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     if (this.validatedPrefixes.length > 0) {
-      // The canary reports every interval: silence means it is not checking, which must not look healthy.
-      add('CredentialCheck', {
-        alarmDescription: 'ECR rejected upstream credentials of the pull through cache (expired or revoked token), or the credential canary '
-          + 'stopped reporting. See the README runbook: CredentialCheck.',
+      // A fresh stack has no check yet: missing data is INSUFFICIENT_DATA, never ALARM, so a new deploy cannot
+      // page. The first rejected check (within one interval) alarms; a canary silent for two intervals goes to
+      // INSUFFICIENT_DATA, which notifies the topic too (a dead canary must not look healthy).
+      const credentialCheck = add('CredentialCheck', {
+        alarmDescription: 'ECR\'s ValidatePullThroughCacheRule answered "not valid" for filled-in upstream credentials: the token expired, '
+          + 'was revoked or is wrong, or the upstream refused the login (ECR\'s failure text is in the health function\'s log). '
+          + 'INSUFFICIENT_DATA means the canary stopped reporting. See the README runbook: CredentialCheck.',
         metric: this.metricCredentialCheckFailures(),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 2,
-        datapointsToAlarm: 2,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        datapointsToAlarm: 1,
+        treatMissingData: cloudwatch.TreatMissingData.MISSING,
       });
+      credentialCheck.addInsufficientDataAction(new actions.SnsAction(this.alarmTopic));
     }
     return alarms;
   }
@@ -485,7 +498,7 @@ export class CacheMonitoring extends Construct {
           left: [
             scanning.metricScansStarted({ label: 'started' }),
             scanning.metricScansSkipped({ label: 'skipped' }),
-            scanning.metricScanFailures({ label: 'failed' }),
+            scanning.metricScanFailures({ label: 'failed attempts' }),
             scanning.metricScansReported({ label: 'reported' }),
             scanning.metricImagesNotScanned({ label: 'not scannable' }),
             scanning.metricReportsNotPublished({ label: 'reports not published' }),

@@ -327,7 +327,11 @@ export class CacheScanning extends Construct {
     return this.metric(ScanMetric.SKIPPED, props);
   }
 
-  /** Scans that could not be started after every retry (their events are in the dead-letter queue). @default - sum over 5 minutes */
+  /**
+   * Attempts to start a scan that failed after the SDK's retries. Counts attempts, not events: an event that
+   * ends in the dead-letter queue counts once per Lambda attempt (up to 3, and again per redrive); the
+   * dead-letter queue's depth counts the events. @default - sum over 5 minutes
+   */
   public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(ScanMetric.FAILED, props);
   }
