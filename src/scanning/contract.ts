@@ -53,6 +53,11 @@ export const SkipReason = {
   ARCHIVED: 'ImageArchived',
   /** The image or its repository is gone (expired by the lifecycle policy, deleted). */
   GONE: 'ImageGone',
+  /**
+   * A platform image of a multi-architecture image that is not in the repository (yet): not gone, not
+   * scanned. See the README (Scanning, multi-architecture images) for how to scan it when it arrives.
+   */
+  PLATFORM_NOT_CACHED: 'PlatformNotCached',
   /** The event names a repository outside the cache's prefixes. */
   OUTSIDE_CACHE: 'OutsideCache',
 } as const;

@@ -153,6 +153,31 @@ describe('error paths (the ECR client mocked)', () => {
     expect(emfValues(lines)).toMatchObject({ 'ScansStarted{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}': 1 });
   });
 
+  test('a platform image missing under a cached index is counted as PlatformNotCached, not as gone', async () => {
+    const child = (n: string) => `sha256:${n.repeat(64)}`;
+    ecrMock.on(StartImageScanCommand).resolves({ imageScanStatus: { status: 'IN_PROGRESS' } });
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: digest } }).rejects(awsError('UnsupportedImageTypeException', 400));
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: child('5') } }).rejects(awsError('ImageNotFoundException', 400));
+    ecrMock.on(BatchGetImageCommand).resolves({
+      images: [{
+        imageManifestMediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+        imageManifest: JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+          manifests: [
+            { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: child('4'), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+            { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: child('5'), size: 1, platform: { os: 'linux', architecture: 's390x' } },
+          ],
+        }),
+      }],
+    });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    const values = emfValues(lines);
+    expect(values).toMatchObject({ 'ScansStarted{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Reason=PlatformNotCached}': 1 });
+    expect(values['ScansSkipped{Cache=TestCache,Reason=ImageGone}']).toBeUndefined();
+  });
+
   test.each([
     ['UnsupportedImageTypeException', 400, 'UnsupportedImage'],
     ['ImageArchivedException', 400, 'ImageArchived'],
