@@ -303,6 +303,34 @@ describe('error paths (SNS mocked)', () => {
     expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
   });
 
+  test('REPORT_SEVERITY=CRITICAL: a scan with HIGH findings only is counted, not published', async () => {
+    process.env.REPORT_SEVERITY = 'CRITICAL';
+    try {
+      const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'3'.repeat(64)}`, { HIGH: 9 })));
+      expect(error).toBeUndefined();
+      expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+      expect(emfValues(lines)).toHaveProperty(['Findings{Cache=TestCache,Severity=HIGH}'], 9);
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('every page of findings is read (up to 5): the most severe may be on the last', async () => {
+    const finding = (name: string, severity: string) => ({ name, severity, uri: `https://example.org/${name}` });
+    ecrMock.on(DescribeImageScanFindingsCommand)
+      .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0001', 'LOW')] }, nextToken: 'p2' })
+      .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0002', 'MEDIUM')] }, nextToken: 'p3' })
+      .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0003', 'CRITICAL'), finding('CVE-2026-0001', 'HIGH')] } });
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { CRITICAL: 1, HIGH: 1, MEDIUM: 1 })));
+    expect(error).toBeUndefined();
+    expect(ecrMock.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input.nextToken)).toEqual([undefined, 'p2', 'p3']);
+    const message = (snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
+    // one line per CVE, at its most severe rating (CVE-2026-0001 is LOW on page 1, HIGH on page 3)
+    expect(message.split('\n').filter(l => l.startsWith('  ')).map(l => l.trim().split(/\s+/).slice(0, 2).join(' ')))
+      .toEqual(['CRITICAL CVE-2026-0003', 'HIGH CVE-2026-0001', 'MEDIUM CVE-2026-0002']);
+  });
+
   test('a throttled DescribeImageScanFindings degrades to a report of the counts', async () => {
     ecrMock.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
     snsMock.on(PublishCommand).resolves({ MessageId: 'm1' });

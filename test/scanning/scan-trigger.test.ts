@@ -118,6 +118,14 @@ describe('error paths (the ECR client mocked)', () => {
     expect(emfValues(lines)).toHaveProperty(['ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}'], 1);
   });
 
+  test('LimitExceededException whose scan lookup fails is a failure, kept for a retry: never skipped as "already scanned"', async () => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('LimitExceededException', 400));
+    ecrMock.on(DescribeImageScanFindingsCommand).rejects(awsError('ThrottlingException', 400));
+    const { error, lines } = await captureLog(() => handler(event));
+    expect((error as Error).name).toBe('ThrottlingException');
+    expect(emfValues(lines)).toEqual({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=docker-hub}': 1 });
+  });
+
   test('LimitExceededException for an image with no scan is the registry\'s daily quota: a failure, kept for a retry', async () => {
     ecrMock.on(StartImageScanCommand).rejects(awsError('LimitExceededException', 400));
     ecrMock.on(DescribeImageScanFindingsCommand).rejects(awsError('ScanNotFoundException', 400));
@@ -210,6 +218,11 @@ describe('error paths (the ECR client mocked)', () => {
     ['a digest that is not one', { ...event, detail: { ...event.detail, 'image-digest': 'latest' } }],
     ['a repository name that is not one', { ...event, detail: { ...event.detail, 'repository-name': '../../etc' } }],
     ['another event type', { ...event, 'detail-type': 'ECR Image Scan' }],
+    ['another source', { ...event, source: 'aws.inspector2' }],
+    ['a digest with text around it', { ...event, detail: { ...event.detail, 'image-digest': `${digest} ` } }],
+    ['a digest with text before it', { ...event, detail: { ...event.detail, 'image-digest': `x/${digest}` } }],
+    ['a repository name with a trailing slash', { ...event, detail: { ...event.detail, 'repository-name': 'docker-hub/library/alpine/' } }],
+    ['a repository name with a leading slash', { ...event, detail: { ...event.detail, 'repository-name': '/docker-hub/library/alpine' } }],
   ])('an event with %s is rejected loudly and kept (thrown), never scanned', async (_, bad) => {
     const { error, lines } = await captureLog(() => handler(bad));
     expect(error).toBeInstanceOf(Error);
