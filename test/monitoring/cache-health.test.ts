@@ -175,7 +175,8 @@ describe('pull counter paging (CloudWatch mocked: moto answers in one page)', ()
     const { error, lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
     expect(error).toBeUndefined();
     expect(cwMock.commandCalls(ListMetricsCommand).map(c => c.args[0].input.NextToken)).toEqual([undefined, 'l2']);
-    const batches = cwMock.commandCalls(GetMetricDataCommand).filter(c => !c.args[0].input.NextToken).map(c => c.args[0].input.MetricDataQueries!.length);
+    const batches = cwMock.commandCalls(GetMetricDataCommand).filter(c => !c.args[0].input.NextToken)
+      .map(c => c.args[0].input.MetricDataQueries!.length);
     expect(batches).toEqual([500, 500, 201]);
     expect(emfValues(lines)).toMatchObject({ 'Pulls{Cache=TestCache,Prefix=quay}': 1201, 'Pulls{Cache=TestCache,Prefix=docker-hub}': 0 });
   });
