@@ -1,3 +1,4 @@
+// Over 400 lines: the construct with its options, metric methods and alarms, read together (the dashboard is in dashboard.ts).
 import { Duration, Names, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -11,13 +12,13 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CacheHealthFunction } from './cache-health-function';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
+import { createDashboard } from './dashboard';
 import { CacheMirror } from '../mirror/cache-mirror';
-import { MirrorMetric } from '../mirror/contract';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 import { REDRIVE_METRIC } from '../private/redrive-contract';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
-import { DEFAULT_METRIC_NAMESPACE, ScanMetric } from '../scanning/contract';
+import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 
 /** How the health of a cache is measured, alarmed and shown. */
 export interface CacheMonitoringOptions {
@@ -273,7 +274,14 @@ export class CacheMonitoring extends Construct {
     this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.mirror?.deadLetterQueues ?? []), health.deadLetterQueue];
     this.alarms = this.createAlarms(props);
     if (props.createDashboard ?? true) {
-      this.dashboard = this.createDashboard(props.dashboardName, props.scanning, props.mirror);
+      this.dashboard = createDashboard(this, {
+        dashboardName: props.dashboardName,
+        scanning: props.scanning,
+        mirror: props.mirror,
+        prefixes: this.prefixes,
+        validatedPrefixes: this.validatedPrefixes,
+        credentialPeriod: this.credentialPeriod,
+      });
     }
   }
 
@@ -457,114 +465,6 @@ export class CacheMonitoring extends Construct {
       credentialCheck.addInsufficientDataAction(new actions.SnsAction(this.alarmTopic));
     }
     return alarms;
-  }
-
-  private createDashboard(dashboardName: string | undefined, scanning?: CacheScanning, mirror?: CacheMirror): cloudwatch.Dashboard {
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(1) });
-    const search = (metricName: string, dimension: string, statistic: string, period: Duration,
-      namespace = this.metricNamespace, cache = this.cacheName) => new cloudwatch.MathExpression({
-      expression: `SEARCH('{${namespace},Cache,${dimension}} MetricName="${metricName}" Cache="${cache}"', '${statistic}', ${period.toSeconds()})`,
-      label: '',
-      period,
-    });
-    dashboard.addWidgets(
-      new cloudwatch.TextWidget({
-        markdown: `# ECR pull through cache \`${this.cacheName}\`\nPrefixes: ${this.prefixes.map(p => `\`${p}\``).join(', ')}. Runbook: the project README, section Monitoring.`,
-        width: 24,
-        height: 2,
-      }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Pulls per upstream prefix',
-        left: this.prefixes.map(p => this.metricPrefixPulls(p, { label: p })),
-        stacked: true,
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Sync failures, by failure code',
-        left: [this.metricSyncFailures({ label: 'failed syncs (EventBridge)' })],
-        right: [search(HealthMetric.SYNC_FAILURES, 'FailureCode', 'Sum', Duration.minutes(5))],
-        width: 12,
-      }),
-    );
-    if (scanning) {
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Scans',
-          left: [
-            scanning.metricScansStarted({ label: 'started' }),
-            scanning.metricScansSkipped({ label: 'skipped' }),
-            scanning.metricScanFailures({ label: 'failed attempts' }),
-            scanning.metricScansReported({ label: 'reported' }),
-            scanning.metricImagesNotScanned({ label: 'not scannable' }),
-            scanning.metricReportsNotPublished({ label: 'reports not published' }),
-          ],
-          width: 12,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Findings by severity',
-          left: Object.values(FindingSeverity).map(s => scanning.metricFindings(s as FindingSeverity, { label: s })),
-          stacked: true,
-          width: 12,
-        }),
-      );
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Images not scanned, by prefix and reason (UnsupportedImageError: FROM scratch, distroless)',
-          left: [new cloudwatch.MathExpression({
-            expression: `SEARCH('{${scanning.metricNamespace},Cache,Prefix,Reason} MetricName="${ScanMetric.NOT_SCANNED}" Cache="${scanning.cacheName}"', 'Sum', 3600)`,
-            label: '',
-            period: Duration.hours(1),
-          })],
-          width: 24,
-        }),
-      );
-    }
-    if (mirror) {
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Mirror: images',
-          left: [
-            mirror.metricImagesCopied({ label: 'copied' }),
-            mirror.metricImagesUnchanged({ label: 'unchanged' }),
-            mirror.metricCopyFailures({ label: 'failed' }),
-          ],
-          right: [mirror.metricBytesCopied({ label: 'bytes copied' })],
-          width: 12,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Mirror: failed images, by reason',
-          left: [search(MirrorMetric.FAILED, 'Reason', 'Sum', Duration.minutes(5), mirror.metricNamespace, mirror.cacheName)],
-          width: 12,
-        }),
-      );
-    }
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Handlers: errors and throttles',
-        left: [this.metricHandlerErrors({ label: 'errors' }), this.metricHandlerThrottles({ label: 'throttles' })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Dead-letter queues',
-        left: [this.metricDeadLetterMessages({ label: 'messages' }), this.metricEventsGivenUp({ label: 'given up' })],
-        right: [this.metricDeadLetterAge({ label: 'oldest (s)' })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Credential canary',
-        left: this.validatedPrefixes.length > 0
-          ? [this.metricCredentialCheckFailures({ label: 'rejected' }), this.metricCredentialsNotFilledIn({ label: 'not filled in' })]
-          : [],
-        right: this.validatedPrefixes.length > 0 ? [search(HealthMetric.CREDENTIAL_FAILURES, 'Prefix', 'Maximum', this.credentialPeriod)] : [],
-        width: 8,
-      }),
-    );
-    return dashboard;
   }
 }
 
