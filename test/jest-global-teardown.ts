@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, rmSync } from 'fs';
 import { join } from 'path';
-import { RUN_DIR_VARIABLE } from './util';
+import { restoreTmpdir, RUN_DIR_VARIABLE } from './util';
 
 /** Caches tools keep in the temp folder on purpose (removed with the run folder), not leftovers of a test. */
 const TOOL_CACHES = [/^v8-compile-cache-\d+$/];
@@ -22,6 +22,7 @@ export function removeRunDir(run: string): void {
 
 export default function globalTeardown(): void {
   const run = process.env[RUN_DIR_VARIABLE];
+  restoreTmpdir(); // first: the next run in this process starts clean even when this one failed
   if (run) {
     removeRunDir(run);
   }

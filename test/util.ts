@@ -10,6 +10,24 @@ import { App, AppProps } from 'aws-cdk-lib';
 /** Names the run folder for the test workers. */
 export const RUN_DIR_VARIABLE = 'CDK_ECR_PTC_TEST_RUN';
 
+/** Keeps the TMPDIR the global setup found ('' when it was unset), for the teardown to put back. */
+export const ORIGINAL_TMPDIR_VARIABLE = 'CDK_ECR_PTC_TEST_TMPDIR_BEFORE';
+
+/** Put back the TMPDIR a global setup found, and forget the run; nothing to do when no setup is pending. */
+export function restoreTmpdir(): void {
+  const original = process.env[ORIGINAL_TMPDIR_VARIABLE];
+  if (original === undefined) {
+    return;
+  }
+  if (original === '') {
+    delete process.env.TMPDIR;
+  } else {
+    process.env.TMPDIR = original;
+  }
+  delete process.env[ORIGINAL_TMPDIR_VARIABLE];
+  delete process.env[RUN_DIR_VARIABLE];
+}
+
 /** This run's folder; outside jest (benchmarks), undefined. */
 export function runDir(): string | undefined {
   return process.env[RUN_DIR_VARIABLE] || undefined;

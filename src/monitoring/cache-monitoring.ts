@@ -1,3 +1,4 @@
+// Over 400 lines: the construct with its options, metric methods and alarms, read together (the dashboard is in dashboard.ts).
 import { Duration, Names, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -11,10 +12,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CacheHealthFunction } from './cache-health-function';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
+import { createDashboard } from './dashboard';
 import { CacheMirror } from '../mirror/cache-mirror';
-import { MirrorMetric } from '../mirror/contract';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
-import { BundledHandler, cacheMetric } from '../private/bundled-handler';
+import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
+import { REDRIVE_METRIC } from '../private/redrive-contract';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 
@@ -39,8 +41,9 @@ export interface CacheMonitoringOptions {
   readonly pullCountInterval?: Duration;
 
   /**
-   * Alarm when this many syncs fail in 5 minutes.
-   * @default 1
+   * Alarm when this many syncs fail in 5 minutes. One failure is usually one bad reference (a mistyped or
+   * deleted tag), which its puller already sees; several mean the upstream fails for everyone.
+   * @default 5
    */
   readonly syncFailureThreshold?: number;
 
@@ -75,11 +78,15 @@ export interface CacheMonitoringOptions {
   readonly metricNamespace?: string;
 
   /**
-   * Reserved concurrency of the health handler; `0` reserves none (see `CacheScanningOptions.reservedConcurrency`).
-   * @default 1
+   * Concurrent executions reserved for the health handler (Lambda's `reservedConcurrentExecutions`; see
+   * `CacheScanningOptions.reservedConcurrentExecutions`).
+   * @default - none reserved, so the cache deploys in an account whose concurrency quota is 10
    */
-  readonly reservedConcurrency?: number;
+  readonly reservedConcurrentExecutions?: number;
 }
+
+/** Failed syncs in 5 minutes that page by default (see `syncFailureThreshold`). */
+const DEFAULT_SYNC_FAILURE_THRESHOLD = 5;
 
 /** A pull through cache rule with credentials, which the credential canary validates. */
 export interface CredentialCheck {
@@ -149,7 +156,7 @@ export class CacheMonitoring extends Construct {
   public readonly healthFunction: lambda.IFunction;
   /** The health handler's dead-letter queue. */
   public readonly healthDeadLetterQueue: sqs.IQueue;
-  /** The alarms, by name: SyncFailures, CriticalFindings, HandlerErrors, DeadLetters, CredentialCheck. */
+  /** The alarms, by name: SyncFailures, CriticalFindings, HandlerErrors, DeadLetters, EventsGivenUp, CredentialCheck. */
   public readonly alarms: cloudwatch.IAlarm[];
   /** The dashboard, unless `createDashboard` is false. */
   public readonly dashboard?: cloudwatch.Dashboard;
@@ -166,6 +173,8 @@ export class CacheMonitoring extends Construct {
   private readonly pullPeriod: Duration;
   private readonly credentialPeriod: Duration;
   private readonly validatedPrefixes: string[];
+  /** The (namespace, cache name) pairs the cache's handlers publish under. */
+  private readonly metricSources: Array<[string, string]>;
 
   constructor(scope: Construct, id: string, props: CacheMonitoringProps) {
     super(scope, id);
@@ -202,7 +211,7 @@ export class CacheMonitoring extends Construct {
         [HealthEnv.PULL_COUNT_PERIOD]: String(this.pullPeriod.toSeconds()),
       },
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      reservedConcurrency: props.reservedConcurrency ?? 1,
+      reservedConcurrency: checkedReservation(this, props.reservedConcurrentExecutions),
       statements: [
         // ListMetrics and GetMetricData have no resource type: AWS requires "*"
         new iam.PolicyStatement({ actions: ['cloudwatch:ListMetrics', 'cloudwatch:GetMetricData'], resources: ['*'] }),
@@ -256,11 +265,23 @@ export class CacheMonitoring extends Construct {
       targets: [health.target()],
     });
 
+    this.metricSources = [
+      [this.metricNamespace, this.cacheName],
+      ...(props.scanning ? [[props.scanning.metricNamespace, props.scanning.cacheName] as [string, string]] : []),
+      ...(props.mirror ? [[props.mirror.metricNamespace, props.mirror.cacheName] as [string, string]] : []),
+    ];
     this.functions = [...(props.scanning?.functions ?? []), ...(props.mirror?.functions ?? []), health.function];
     this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.mirror?.deadLetterQueues ?? []), health.deadLetterQueue];
     this.alarms = this.createAlarms(props);
     if (props.createDashboard ?? true) {
-      this.dashboard = this.createDashboard(props.dashboardName, props.scanning, props.mirror);
+      this.dashboard = createDashboard(this, {
+        dashboardName: props.dashboardName,
+        scanning: props.scanning,
+        mirror: props.mirror,
+        prefixes: this.prefixes,
+        validatedPrefixes: this.validatedPrefixes,
+        credentialPeriod: this.credentialPeriod,
+      });
     }
   }
 
@@ -313,6 +334,18 @@ export class CacheMonitoring extends Construct {
     return sumOf('Throttles of the cache\'s handlers', 'throttles', this.functions.map(f => f.metricThrottles({ period: props?.period })), props);
   }
 
+  /**
+   * Redriven events the cache's handlers gave up after their last real attempt (logged whole, removed from
+   * their dead-letter queue). @default - sum over 5 minutes, over every handler of the cache
+   */
+  public metricEventsGivenUp(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
+    const sources = new Map<string, cloudwatch.IMetric>();
+    for (const [namespace, cache] of this.metricSources) {
+      sources.set(`${namespace}\u0000${cache}`, cacheMetric(namespace, cache, REDRIVE_METRIC.GIVEN_UP, { period: props?.period }));
+    }
+    return sumOf('Redriven events given up', 'givenup', [...sources.values()], props);
+  }
+
   /** Messages waiting in the cache's dead-letter queues. @default - the maximum over 5 minutes, summed over the queues */
   public metricDeadLetterMessages(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
     return sumOf('Messages in the cache\'s dead-letter queues', 'dlq',
@@ -358,13 +391,15 @@ export class CacheMonitoring extends Construct {
       created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
       created.addOkAction(new actions.SnsAction(this.alarmTopic));
       alarms.push(created);
+      return created;
     };
-    // No event means no failure: missing data is fine (notBreaching).
+    // One failed sync is usually one bad reference (a mistyped or deleted tag), which its puller sees; several
+    // in 5 minutes mean an upstream or its credentials fail for everyone. No event is no failure.
     add('SyncFailures', {
-      alarmDescription: 'The pull through cache failed to sync an image from its upstream (expired token, upstream outage, rate limit). '
+      alarmDescription: 'The pull through cache failed to sync images from its upstream (expired token, upstream outage, rate limit). '
         + 'See the README runbook: SyncFailures.',
       metric: this.metricSyncFailures(),
-      threshold: props.syncFailureThreshold ?? 1,
+      threshold: props.syncFailureThreshold ?? DEFAULT_SYNC_FAILURE_THRESHOLD,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -380,14 +415,17 @@ export class CacheMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
     }
+    // Errors that retries fix (a throttle, a brief 5xx) must not page: only errors in 3 consecutive 5-minute
+    // periods do. An event that fails every retry reaches a dead-letter queue, which DeadLetters pages on.
     // Lambda publishes Errors whenever a function runs; an idle function has none to report.
     add('HandlerErrors', {
-      alarmDescription: 'A handler of the pull through cache failed (its events are retried, then kept in its dead-letter queue). '
-        + 'See the README runbook: HandlerErrors.',
+      alarmDescription: 'Handlers of the pull through cache have failed for 15 minutes (their events are retried, then kept in their '
+        + 'dead-letter queue). See the README runbook: HandlerErrors.',
       metric: this.metricHandlerErrors(),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     // SQS stops reporting an idle queue after a few hours; an empty, idle queue is the healthy state.
@@ -399,115 +437,34 @@ export class CacheMonitoring extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    // A give-up is the end of an event: each one needs a person to read its logged body. No data is no give-up.
+    add('EventsGivenUp', {
+      alarmDescription: 'A redriven event failed its last attempt and left its dead-letter queue; its whole body is in the handler\'s log. '
+        + 'See the README runbook: EventsGivenUp.',
+      metric: this.metricEventsGivenUp(),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
     if (this.validatedPrefixes.length > 0) {
-      // The canary reports every interval: silence means it is not checking, which must not look healthy.
-      add('CredentialCheck', {
-        alarmDescription: 'ECR rejected upstream credentials of the pull through cache (expired or revoked token), or the credential canary '
-          + 'stopped reporting. See the README runbook: CredentialCheck.',
+      // A fresh stack has no check yet: missing data is INSUFFICIENT_DATA, never ALARM, so a new deploy cannot
+      // page. The first rejected check (within one interval) alarms; a canary silent for two intervals goes to
+      // INSUFFICIENT_DATA, which notifies the topic too (a dead canary must not look healthy).
+      const credentialCheck = add('CredentialCheck', {
+        alarmDescription: 'ECR\'s ValidatePullThroughCacheRule answered "not valid" for filled-in upstream credentials: the token expired, '
+          + 'was revoked or is wrong, or the upstream refused the login (ECR\'s failure text is in the health function\'s log). '
+          + 'INSUFFICIENT_DATA means the canary stopped reporting. See the README runbook: CredentialCheck.',
         metric: this.metricCredentialCheckFailures(),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 2,
-        datapointsToAlarm: 2,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        datapointsToAlarm: 1,
+        treatMissingData: cloudwatch.TreatMissingData.MISSING,
       });
+      credentialCheck.addInsufficientDataAction(new actions.SnsAction(this.alarmTopic));
     }
     return alarms;
-  }
-
-  private createDashboard(dashboardName: string | undefined, scanning?: CacheScanning, mirror?: CacheMirror): cloudwatch.Dashboard {
-    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName, defaultInterval: Duration.days(1) });
-    const search = (metricName: string, dimension: string, statistic: string, period: Duration,
-      namespace = this.metricNamespace, cache = this.cacheName) => new cloudwatch.MathExpression({
-      expression: `SEARCH('{${namespace},Cache,${dimension}} MetricName="${metricName}" Cache="${cache}"', '${statistic}', ${period.toSeconds()})`,
-      label: '',
-      period,
-    });
-    dashboard.addWidgets(
-      new cloudwatch.TextWidget({
-        markdown: `# ECR pull through cache \`${this.cacheName}\`\nPrefixes: ${this.prefixes.map(p => `\`${p}\``).join(', ')}. Runbook: the project README, section Monitoring.`,
-        width: 24,
-        height: 2,
-      }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Pulls per upstream prefix',
-        left: this.prefixes.map(p => this.metricPrefixPulls(p, { label: p })),
-        stacked: true,
-        width: 12,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Sync failures, by failure code',
-        left: [this.metricSyncFailures({ label: 'failed syncs (EventBridge)' })],
-        right: [search(HealthMetric.SYNC_FAILURES, 'FailureCode', 'Sum', Duration.minutes(5))],
-        width: 12,
-      }),
-    );
-    if (scanning) {
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Scans',
-          left: [
-            scanning.metricScansStarted({ label: 'started' }),
-            scanning.metricScansSkipped({ label: 'skipped' }),
-            scanning.metricScanFailures({ label: 'failed' }),
-            scanning.metricScansReported({ label: 'reported' }),
-          ],
-          width: 12,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Findings by severity',
-          left: Object.values(FindingSeverity).map(s => scanning.metricFindings(s as FindingSeverity, { label: s })),
-          stacked: true,
-          width: 12,
-        }),
-      );
-    }
-    if (mirror) {
-      dashboard.addWidgets(
-        new cloudwatch.GraphWidget({
-          title: 'Mirror: images',
-          left: [
-            mirror.metricImagesCopied({ label: 'copied' }),
-            mirror.metricImagesUnchanged({ label: 'unchanged' }),
-            mirror.metricCopyFailures({ label: 'failed' }),
-          ],
-          right: [mirror.metricBytesCopied({ label: 'bytes copied' })],
-          width: 12,
-        }),
-        new cloudwatch.GraphWidget({
-          title: 'Mirror: failed images, by reason',
-          left: [search(MirrorMetric.FAILED, 'Reason', 'Sum', Duration.minutes(5), mirror.metricNamespace, mirror.cacheName)],
-          width: 12,
-        }),
-      );
-    }
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Handlers: errors and throttles',
-        left: [this.metricHandlerErrors({ label: 'errors' }), this.metricHandlerThrottles({ label: 'throttles' })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Dead-letter queues',
-        left: [this.metricDeadLetterMessages({ label: 'messages' })],
-        right: [this.metricDeadLetterAge({ label: 'oldest (s)' })],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Credential canary',
-        left: this.validatedPrefixes.length > 0
-          ? [this.metricCredentialCheckFailures({ label: 'rejected' }), this.metricCredentialsNotFilledIn({ label: 'not filled in' })]
-          : [],
-        right: this.validatedPrefixes.length > 0 ? [search(HealthMetric.CREDENTIAL_FAILURES, 'Prefix', 'Maximum', this.credentialPeriod)] : [],
-        width: 8,
-      }),
-    );
-    return dashboard;
   }
 }
 

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -9,6 +9,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeFinding, acknowledgeWildcardResources } from './acknowledge';
+import { REDRIVE_ENV } from './redrive-contract';
+
+/**
+ * The `MaximumConcurrency` of every redrive mapping: the fewest concurrent invocations the SQS pollers may
+ * make (2 is Lambda's minimum), so a redrive cannot take the account's unreserved concurrency.
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html#events-sqs-max-concurrency
+ */
+export const REDRIVE_MAX_CONCURRENCY = 2;
 
 /** How a projen-generated `XxxFunction` class is made: `new XxxFunction(scope, id, props)`. */
 export type FunctionFactory = new (scope: Construct, id: string, props: lambda.FunctionOptions) => lambda.Function;
@@ -20,8 +28,13 @@ export interface BundledHandlerProps {
   readonly timeout: Duration;
   readonly environment: Record<string, string>;
   readonly logRetention: logs.RetentionDays;
-  /** At most this many concurrent executions, reserved from the account's pool; 0 reserves none (no cap). */
-  readonly reservedConcurrency: number;
+  /**
+   * Concurrent executions reserved for the function from the account's pool (Lambda's
+   * `ReservedConcurrentExecutions`). Only where a handler must be capped: a new account (concurrency quota 10,
+   * of which Lambda keeps 10 unreserved) cannot reserve any, so a default that reserves fails to deploy there.
+   * @default - none reserved (undefined or 0): the function shares the account's unreserved pool
+   */
+  readonly reservedConcurrency?: number;
   /** Statements of the handler's own permissions. */
   readonly statements: iam.PolicyStatement[];
   /** Memory in MB (Lambda gives CPU and network in proportion). @default 256 */
@@ -34,12 +47,14 @@ export interface BundledHandlerProps {
  * - its own role with exactly its statements, and log permissions on its own log group only (no managed
  *   policy);
  * - a log group with a retention;
- * - Node.js 22 on ARM64, a timeout, reserved concurrency that caps it (and so cannot starve the account),
- *   unless the user reserves none (accounts whose concurrency quota is 10 cannot reserve any);
+ * - Node.js 22 on ARM64, a timeout, no reserved concurrency unless asked for (so it deploys in an account
+ *   whose concurrency quota is 10);
  * - asynchronous invocations retried twice, then sent with the original event to the dead-letter queue
  *   (an encrypted SQS queue that keeps messages 14 days);
- * - a disabled event source mapping from that queue back to the function: enabling it redrives the queue
- *   (the handlers unwrap dead-letter messages), disabling it stops.
+ * - a disabled event source mapping from that queue back to the function, its concurrency bounded by
+ *   `MaximumConcurrency` (`REDRIVE_MAX_CONCURRENCY`): enabling it redrives the queue (the handlers unwrap
+ *   dead-letter messages and send failed ones back with their real attempts, `handlers/redrive.ts`),
+ *   disabling it stops.
  */
 export class BundledHandler extends Construct {
   public readonly function: lambda.Function;
@@ -50,7 +65,8 @@ export class BundledHandler extends Construct {
 
   constructor(scope: Construct, id: string, props: BundledHandlerProps) {
     super(scope, id);
-    if (!Number.isInteger(props.reservedConcurrency) || props.reservedConcurrency < 0) {
+    const reserved = props.reservedConcurrency ?? 0;
+    if (!Number.isInteger(reserved) || reserved < 0) {
       throw new Error(`${this.node.path}: reservedConcurrency is ${props.reservedConcurrency}; it must be a whole number, `
         + '0 to reserve none (the function then shares the account\'s unreserved pool, uncapped).');
     }
@@ -82,8 +98,8 @@ export class BundledHandler extends Construct {
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout,
-      reservedConcurrentExecutions: props.reservedConcurrency > 0 ? props.reservedConcurrency : undefined,
-      environment: { LOG_LEVEL: 'INFO', ...props.environment },
+      reservedConcurrentExecutions: reserved > 0 ? reserved : undefined,
+      environment: { LOG_LEVEL: 'INFO', [REDRIVE_ENV.HANDLER_NAME]: id, ...props.environment },
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
       onFailure: new destinations.SqsDestination(this.deadLetterQueue),
@@ -95,8 +111,11 @@ export class BundledHandler extends Construct {
       enabled: false,
       batchSize: 10,
       reportBatchItemFailures: true,
+      maxConcurrency: REDRIVE_MAX_CONCURRENCY,
     });
     this.deadLetterQueue.grantConsumeMessages(this.role);
+    // a failed redriven event is sent back with its attempts counted (handlers/redrive.ts)
+    this.deadLetterQueue.grantSendMessages(this.role);
 
     acknowledgeFinding(this.deadLetterQueue, 'AwsSolutions-SQS3',
       'This queue is itself the dead-letter queue of the handler (Lambda on-failure destination and EventBridge target DLQ)');
@@ -131,4 +150,13 @@ export function cacheMetric(namespace: string, cacheName: string, metricName: st
     ...props,
     dimensionsMap: { Cache: cacheName, ...props?.dimensionsMap },
   });
+}
+
+/** A reservation as `BundledHandler` takes it; 0 is refused, since Lambda's 0 means "never run". */
+export function checkedReservation(scope: Construct, value: number | undefined): number | undefined {
+  if (value !== undefined && !Token.isUnresolved(value) && (!Number.isInteger(value) || value < 1)) {
+    throw new Error(`${scope.node.path}: reservedConcurrentExecutions is ${value}; reserve a whole number from 1, or leave it unset `
+      + 'to reserve none (0 would stop the handlers from ever running, as in Lambda).');
+  }
+  return value;
 }

@@ -12,7 +12,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_METRIC_NAMESPACE, ScanEnv, ScanMetric } from './contract';
 import { FindingsReportFunction } from './findings-report-function';
 import { ScanTriggerFunction } from './scan-trigger-function';
-import { BundledHandler, cacheMetric } from '../private/bundled-handler';
+import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 
 /** Severity of a vulnerability finding, as ECR and Amazon Inspector rank them. */
 export enum FindingSeverity {
@@ -74,13 +74,14 @@ export interface CacheScanningOptions {
   readonly logRetention?: logs.RetentionDays;
 
   /**
-   * Reserved concurrency of each handler: the most executions it can run at once, reserved from the
-   * account's pool. Events beyond it wait in Lambda's queue (up to 6 hours) instead of being lost.
-   * `0` reserves none: the handlers then share the account's unreserved pool, uncapped. Use it where the
-   * account's concurrency quota is 10 (new accounts), since Lambda keeps 10 executions unreserved.
-   * @default 2
+   * Concurrent executions reserved for each handler (Lambda's `reservedConcurrentExecutions`, same meaning).
+   * Nothing is reserved by default, so the cache deploys in a new account (concurrency quota 10, all of it
+   * kept unreserved by Lambda). Reserve only to cap a handler in a busy account; throttled events wait in
+   * Lambda's queue up to 6 hours, then in the dead-letter queue, and a throttled redrive costs a dead-letter
+   * message none of its attempts.
+   * @default - none reserved: the handlers share the account's unreserved pool
    */
-  readonly reservedConcurrency?: number;
+  readonly reservedConcurrentExecutions?: number;
 
   /**
    * The CloudWatch namespace of the handlers' metrics.
@@ -107,9 +108,13 @@ export interface CacheScanningProps extends CacheScanningOptions {
  * ```text
  *  ECR Pull Through Cache Action (SUCCESS) --+                                  +--> StartImageScan (basic, by digest)
  *  ECR Image Action (PUSH, SUCCESS)        --+--> rules --> scan trigger  ------+
- *  ECR Image Scan (COMPLETE)               --+                                  +--> DLQ (after retries) --(redrive)--+
- *  Inspector2 Scan (INITIAL_SCAN_COMPLETE) --+--> rules --> findings reporter --> SNS report + EMF metrics
+ *  ECR Image Scan (all but IN_PROGRESS)    --+                                  +--> DLQ (after retries) --(redrive)--+
+ *  Inspector2 Scan (INITIAL_SCAN_COMPLETE) --+--> rules --> findings reporter --> EMF metrics, then SNS report
+ *  Inspector2 Finding (ACTIVE, ECR image)  --+
  * ```
+ *
+ * A basic scan that ends FAILED (images FROM scratch, distroless images: `UnsupportedImageError`) is counted
+ * in `ImagesNotScanned` per prefix and reason; it is not a vulnerability-free image.
  *
  * `PullThroughCacheRules` creates one for its prefixes (its `scanning` member); create one yourself for
  * caches made otherwise.
@@ -132,8 +137,10 @@ export class CacheScanning extends Construct {
   public readonly reportDeadLetterQueue: sqs.IQueue;
   /** The disabled mapping that redrives `reportDeadLetterQueue` into the reporter when enabled. */
   public readonly reportRedriveMapping: lambda.IEventSourceMapping;
-  /** The rule on `ECR Image Scan` COMPLETE under the cache's prefixes. */
+  /** The rule on `ECR Image Scan` (every status but IN_PROGRESS: COMPLETE, FAILED, ...) under the cache's prefixes. */
   public readonly scanCompletedRule: events.IRule;
+  /** The rule on `Inspector2 Finding` (ACTIVE findings of ECR images) under the cache's prefixes: new CVEs of continuous scanning. */
+  public readonly inspectorFindingRule: events.IRule;
   /** The rule on `Inspector2 Scan` INITIAL_SCAN_COMPLETE under the cache's prefixes. */
   public readonly inspectorScanRule: events.IRule;
 
@@ -165,7 +172,7 @@ export class CacheScanning extends Construct {
     this.cacheName = props.cacheName ?? Names.uniqueId(this);
     this.metricNamespace = props.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-    const reservedConcurrency = props.reservedConcurrency ?? 2;
+    const reservedConcurrency = checkedReservation(this, props.reservedConcurrentExecutions);
     const stack = Stack.of(this);
     const repositoryArns = prefixes.map(p => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p === 'ROOT' ? '*' : `${p}/*` }));
     const common = {
@@ -249,12 +256,13 @@ export class CacheScanning extends Construct {
     this.findingsTopic.grantPublish(reporter.role);
     const reportTarget = reporter.target();
     this.scanCompletedRule = new events.Rule(this, 'ScanCompletedRule', {
-      description: 'Completed basic scans of cached images: report their findings',
+      description: 'Finished basic scans of cached images (COMPLETE, FAILED, ...): report findings, count images not scanned',
       eventPattern: {
         source: ['aws.ecr'],
         detailType: ['ECR Image Scan'],
         account: [stack.account],
-        detail: { 'scan-status': ['COMPLETE'], ...repositoryNames },
+        // FAILED is how basic scanning answers an image it cannot scan: it must be counted, not missed
+        detail: { 'scan-status': [{ 'anything-but': ['IN_PROGRESS'] }], ...repositoryNames },
       },
       targets: [reportTarget],
     });
@@ -268,6 +276,25 @@ export class CacheScanning extends Construct {
         detailType: ['Inspector2 Scan'],
         account: [stack.account],
         detail: { 'scan-status': ['INITIAL_SCAN_COMPLETE'], ...repositoryNameFilter(prefixes, arnPrefix) },
+      },
+      targets: [reportTarget],
+    });
+    // Continuous enhanced scanning reports a vulnerability found after the initial scan only as a finding
+    // (https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html); its image is in
+    // detail.resources[].details.awsEcrContainerImage, by plain repository name.
+    this.inspectorFindingRule = new events.Rule(this, 'InspectorFindingRule', {
+      description: 'New Amazon Inspector findings of cached images (continuous scanning): count and report them',
+      eventPattern: {
+        source: ['aws.inspector2'],
+        detailType: ['Inspector2 Finding'],
+        account: [stack.account],
+        detail: {
+          status: ['ACTIVE'],
+          resources: {
+            type: ['AWS_ECR_CONTAINER_IMAGE'],
+            ...(prefixes.includes('ROOT') ? {} : { details: { awsEcrContainerImage: { repositoryName: prefixes.map(p => ({ prefix: `${p}/` })) } } }),
+          },
+        },
       },
       targets: [reportTarget],
     });
@@ -300,7 +327,11 @@ export class CacheScanning extends Construct {
     return this.metric(ScanMetric.SKIPPED, props);
   }
 
-  /** Scans that could not be started after every retry (their events are in the dead-letter queue). @default - sum over 5 minutes */
+  /**
+   * Attempts to start a scan that failed after the SDK's retries. Counts attempts, not events: an event that
+   * ends in the dead-letter queue counts once per Lambda attempt (up to 3, and again per redrive); the
+   * dead-letter queue's depth counts the events. @default - sum over 5 minutes
+   */
   public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(ScanMetric.FAILED, props);
   }
@@ -308,6 +339,19 @@ export class CacheScanning extends Construct {
   /** Completed scans the reporter read. @default - sum over 5 minutes */
   public metricScansReported(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(ScanMetric.REPORTED, props);
+  }
+
+  /**
+   * Images the scanner could not scan (basic scanning's FAILED, mostly `UnsupportedImageError`), for the
+   * whole cache; dimensions `Prefix` and `Reason` split it. @default - sum over 5 minutes
+   */
+  public metricImagesNotScanned(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(ScanMetric.NOT_SCANNED, props);
+  }
+
+  /** Findings reports SNS refused (their metrics were written). @default - sum over 5 minutes */
+  public metricReportsNotPublished(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(ScanMetric.REPORTS_NOT_PUBLISHED, props);
   }
 
   /** Findings of completed scans at one severity. @default - sum over 5 minutes */

@@ -29,8 +29,18 @@ export const ScanMetric = {
   FAILED: 'ScanFailures',
   /** A completed scan was reported (ECR Image Scan or Inspector2 Scan). */
   REPORTED: 'ScansReported',
-  /** Findings of a completed scan; dimension `Severity`. */
+  /**
+   * Findings of a completed scan, and each new finding Amazon Inspector reports later (continuous
+   * scanning); dimension `Severity`.
+   */
   FINDINGS: 'Findings',
+  /**
+   * An image the scanner answered without a completed scan (basic scanning's FAILED, mostly
+   * `UnsupportedImageError` for images FROM scratch and distroless ones); dimensions `Prefix`, `Reason`.
+   */
+  NOT_SCANNED: 'ImagesNotScanned',
+  /** A findings report SNS refused (deleted topic, KMS key denied); its metrics were written first. */
+  REPORTS_NOT_PUBLISHED: 'ReportsNotPublished',
 } as const;
 
 /** Why a scan was skipped (the `Reason` dimension of `ScansSkipped`). */
@@ -43,6 +53,11 @@ export const SkipReason = {
   ARCHIVED: 'ImageArchived',
   /** The image or its repository is gone (expired by the lifecycle policy, deleted). */
   GONE: 'ImageGone',
+  /**
+   * A platform image of a multi-architecture image that is not in the repository (yet): not gone, not
+   * scanned. See the README (Scanning, multi-architecture images) for how to scan it when it arrives.
+   */
+  PLATFORM_NOT_CACHED: 'PlatformNotCached',
   /** The event names a repository outside the cache's prefixes. */
   OUTSIDE_CACHE: 'OutsideCache',
 } as const;

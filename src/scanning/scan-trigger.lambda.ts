@@ -9,7 +9,8 @@
  *   repeated event never starts a second scan. The same exception also means the registry's 100,000 scans a
  *   day are used up, so it is checked: an image with no scan on record is a failure, not a skip.
  * - A multi-architecture image (an image index or manifest list, which ECR cannot scan) is scanned through
- *   its platform images, each by digest; attestation manifests (platform unknown/unknown) are left out.
+ *   its platform images, each by digest; attestation manifests (platform unknown/unknown) are left out. A
+ *   platform image not in the repository is counted as `PlatformNotCached`, not as gone.
  * - Permanent refusals (unsupported image type, archived, image or repository gone) are skipped and
  *   counted, never retried.
  * - Throttling and server errors are retried by the SDK with backoff and jitter; what still fails is
@@ -165,7 +166,11 @@ async function scan(event: CloudEvent): Promise<void> {
       if (platforms) {
         log('INFO', `multi-architecture image: scanning its ${platforms.length} platform images`, { ...context, platforms });
         for (const platform of platforms) {
-          record(platform, await startScan(ecr, repositoryName, platform), { index: imageDigest });
+          const answer = await startScan(ecr, repositoryName, platform);
+          // the index is here, so a missing platform image was never imported (or expired alone): not "gone"
+          const platformOutcome: Outcome = !answer.started && answer.errorCode === 'ImageNotFoundException'
+            ? { ...answer, reason: SkipReason.PLATFORM_NOT_CACHED } : answer;
+          record(platform, platformOutcome, { index: imageDigest });
         }
         return;
       }

@@ -1,4 +1,4 @@
-import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, GetMetricDataCommand, ListMetricsCommand, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { ECRClient, ValidatePullThroughCacheRuleCommand } from '@aws-sdk/client-ecr';
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -153,6 +153,35 @@ describe('credential canary', () => {
   });
 });
 
+describe('pull counter paging (CloudWatch mocked: moto answers in one page)', () => {
+  let cwMock: ReturnType<typeof mockClient>;
+  beforeAll(() => {
+    cwMock = mockClient(CloudWatchClient);
+  });
+  afterAll(() => cwMock.restore());
+
+  test('every page of ListMetrics and GetMetricData is read, and 1,201 repositories go in batches of at most 500 queries', async () => {
+    const names = Array.from({ length: 1201 }, (_, i) => `quay/team/app${i}`);
+    const metric = (name: string) => ({ Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', Dimensions: [{ Name: 'RepositoryName', Value: name }] });
+    cwMock.on(ListMetricsCommand)
+      .resolvesOnce({ Metrics: names.slice(0, 700).map(metric), NextToken: 'l2' })
+      .resolvesOnce({ Metrics: names.slice(700).map(metric) });
+    // each batch answers in two pages, one pull per repository over both
+    cwMock.on(GetMetricDataCommand).callsFake((input: any) => {
+      const results = input.MetricDataQueries.map((q: any) => ({ Id: q.Id, Values: [1] }));
+      const half = Math.ceil(results.length / 2);
+      return input.NextToken ? { MetricDataResults: results.slice(half) } : { MetricDataResults: results.slice(0, half), NextToken: 'g2' };
+    });
+    const { error, lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
+    expect(error).toBeUndefined();
+    expect(cwMock.commandCalls(ListMetricsCommand).map(c => c.args[0].input.NextToken)).toEqual([undefined, 'l2']);
+    const batches = cwMock.commandCalls(GetMetricDataCommand).filter(c => !c.args[0].input.NextToken)
+      .map(c => c.args[0].input.MetricDataQueries!.length);
+    expect(batches).toEqual([500, 500, 201]);
+    expect(emfValues(lines)).toMatchObject({ 'Pulls{Cache=TestCache,Prefix=quay}': 1201, 'Pulls{Cache=TestCache,Prefix=docker-hub}': 0 });
+  });
+});
+
 describe('sync failure recorder', () => {
   test('a failed sync is logged whole and counted by prefix and failure code', async () => {
     const event = pullThroughCacheEvent('docker-hub/library/nginx', `sha256:${'1'.repeat(64)}`, 'docker-hub', '1.27');
@@ -165,6 +194,13 @@ describe('sync failure recorder', () => {
       'SyncFailures{Cache=TestCache,FailureCode=UPSTREAM_AUTHENTICATION_FAILED}': 1,
     });
     expect(lines[0]).toMatchObject({ level: 'ERROR', failureCode: 'UPSTREAM_AUTHENTICATION_FAILED', failureReason: 'unauthorized', imageTag: '1.27' });
+  });
+
+  test('a SUCCESS sync that reaches the recorder is ignored, never counted as a failure', async () => {
+    const { error, lines } = await captureLog(() => handler(pullThroughCacheEvent('quay/a/b', `sha256:${'3'.repeat(64)}`, 'quay')));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toEqual({});
+    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'a successful sync reached the failure recorder; ignored' });
   });
 
   test('a failure without a code is counted as Unknown', async () => {

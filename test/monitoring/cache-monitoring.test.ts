@@ -30,21 +30,21 @@ const alarm = (template: Template, id: string) => {
 describe('alarms', () => {
   const { template, cache } = synth();
 
-  test('five alarms, each notifying the alarm topic on ALARM and on OK', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+  test('six alarms, each notifying the alarm topic on ALARM and on OK', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
     const topic = { Ref: Match.stringLikeRegexp('^CacheMonitoringAlarmTopic') };
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic], OKActions: [topic] });
-    expect(cache.monitoring!.alarms).toHaveLength(5);
+    expect(cache.monitoring!.alarms).toHaveLength(6);
   });
 
-  test('SyncFailures: the failure rule\'s MatchedEvents >= 1 in 5 minutes; no events is no failure', () => {
+  test('SyncFailures: the failure rule\'s MatchedEvents >= 5 in 5 minutes (one mistyped tag does not page); no events is no failure', () => {
     expect(alarm(template, 'SyncFailures')).toMatchObject({
       Namespace: 'AWS/Events',
       MetricName: 'MatchedEvents',
       Statistic: 'Sum',
       Period: 300,
       Dimensions: [{ Name: 'RuleName', Value: { Ref: expect.stringMatching(/^CacheMonitoringSyncFailureRule/) } }],
-      Threshold: 1,
+      Threshold: 5,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       EvaluationPeriods: 1,
       TreatMissingData: 'notBreaching',
@@ -65,9 +65,11 @@ describe('alarms', () => {
     });
   });
 
-  test('HandlerErrors: the errors of the three handlers, summed', () => {
+  test('HandlerErrors: the errors of the three handlers, summed, in 3 consecutive 5-minute periods (errors that retries fix do not page)', () => {
     const props = alarm(template, 'HandlerErrors');
-    expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    expect(props).toMatchObject({
+      Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 3, DatapointsToAlarm: 3, TreatMissingData: 'notBreaching',
+    });
     const expression = props.Metrics.find((m: any) => m.Expression);
     expect(expression.Expression).toBe('FILL(errors0, 0) + FILL(errors1, 0) + FILL(errors2, 0)');
     const inputs = props.Metrics.filter((m: any) => m.MetricStat);
@@ -84,28 +86,62 @@ describe('alarms', () => {
     expect(props).toMatchObject({ Threshold: 1, TreatMissingData: 'notBreaching' });
   });
 
-  test('CredentialCheck: a rejected credential, or a canary gone silent for two intervals (missing data breaches)', () => {
-    expect(alarm(template, 'CredentialCheck')).toMatchObject({
+  test('EventsGivenUp: any redriven event a handler gave up (its body is in the log); one metric per cache, not per handler', () => {
+    const props = alarm(template, 'EventsGivenUp');
+    expect(props).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+    expect(props.AlarmDescription).toMatch(/runbook: EventsGivenUp/);
+    expect(props.Metrics.find((m: any) => m.Expression).Expression).toBe('FILL(givenup0, 0)');
+    expect(props.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat))
+      .toEqual([{
+        Metric: { Namespace: 'EcrPullThroughCache', MetricName: 'EventsGivenUp', Dimensions: [{ Name: 'Cache', Value: cache.scanning!.cacheName }] },
+        Period: 300,
+        Stat: 'Sum',
+      }]);
+  });
+
+  test('EventsGivenUp sums every namespace and cache name the handlers publish under', () => {
+    const stack = new Stack(testApp(), 'G', { env: { account: ACCOUNT, region: REGION } });
+    const rules = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableMonitoring: false });
+    const monitoring = new CacheMonitoring(stack, 'Own', { repositoryPrefixes: ['quay'], scanning: rules.scanning, cacheName: 'other', metricNamespace: 'Mine' });
+    const metrics = Template.fromStack(stack).toJSON().Resources;
+    const props = (Object.entries(metrics).find(([id]) => id.startsWith('OwnEventsGivenUp'))![1] as any).Properties;
+    expect(props.Metrics.filter((m: any) => m.MetricStat).map((m: any) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.Dimensions[0].Value]))
+      .toEqual([['Mine', 'other'], ['EcrPullThroughCache', rules.scanning!.cacheName]]);
+    expect(monitoring.alarms).toHaveLength(5);
+  });
+
+  test('CredentialCheck: no page on a fresh deploy (missing data is INSUFFICIENT_DATA, not ALARM); the first rejected check alarms', () => {
+    const props = alarm(template, 'CredentialCheck');
+    expect(props).toMatchObject({
       Namespace: 'EcrPullThroughCache',
       MetricName: 'CredentialCheckFailures',
       Statistic: 'Maximum',
       Period: 3600,
       Threshold: 1,
       EvaluationPeriods: 2,
-      DatapointsToAlarm: 2,
-      TreatMissingData: 'breaching',
+      DatapointsToAlarm: 1,
+      TreatMissingData: 'missing',
     });
+    // a canary silent for two intervals notifies too
+    expect(props.InsufficientDataActions).toEqual([{ Ref: expect.stringMatching(/^CacheMonitoringAlarmTopic/) }]);
+    expect(props.AlarmDescription).toMatch(/or the upstream refused the login/);
+  });
+
+  test('only CredentialCheck notifies on INSUFFICIENT_DATA: every other alarm is quiet while it has no data', () => {
+    const withInsufficient = Object.entries(template.findResources('AWS::CloudWatch::Alarm'))
+      .filter(([, a]) => (a as any).Properties.InsufficientDataActions).map(([id]) => id.replace(/[0-9A-F]{8}$/, ''));
+    expect(withInsufficient).toEqual(['CacheMonitoringCredentialCheck']);
   });
 
   test('thresholds are overridable', () => {
-    const custom = synth({ monitoring: { syncFailureThreshold: 5, criticalFindingsThreshold: 3 } }).template;
-    expect(alarm(custom, 'SyncFailures').Threshold).toBe(5);
+    const custom = synth({ monitoring: { syncFailureThreshold: 2, criticalFindingsThreshold: 3 } }).template;
+    expect(alarm(custom, 'SyncFailures').Threshold).toBe(2);
     expect(alarm(custom, 'CriticalFindings').Threshold).toBe(3);
   });
 
   test('without scanning there is no findings alarm, and the handler alarms cover the health handler only', () => {
     const { template: t } = synth({ enableScanning: false });
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     expect(alarm(t, 'HandlerErrors').Metrics.find((m: any) => m.Expression).Expression).toBe('FILL(errors0, 0)');
   });
 
@@ -113,7 +149,7 @@ describe('alarms', () => {
     const stack = new Stack(testApp(), 'T', { env: { account: ACCOUNT, region: REGION } });
     new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()] });
     const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 5);
     expect(Object.keys(t.findResources('AWS::Events::Rule')).filter(id => id.includes('CredentialCheck'))).toEqual([]);
   });
 });

@@ -45,9 +45,9 @@ describe('event rules', () => {
     });
   });
 
-  test('completed basic scans and Inspector scans (which name the repository by ARN) under the prefixes', () => {
+  test('finished basic scans (FAILED too: images ECR cannot scan) and Inspector scans (which name the repository by ARN) under the prefixes', () => {
     expect(ruleWith(template, 'ECR Image Scan').EventPattern.detail).toEqual({
-      'scan-status': ['COMPLETE'], 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'docker-hub/' }],
+      'scan-status': [{ 'anything-but': ['IN_PROGRESS'] }], 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'docker-hub/' }],
     });
     const inspector = ruleWith(template, 'Inspector2 Scan').EventPattern;
     expect(inspector.source).toEqual(['aws.inspector2']);
@@ -59,9 +59,24 @@ describe('event rules', () => {
     ]);
   });
 
+  test('new Inspector findings (continuous scanning): ACTIVE findings of ECR images under the prefixes, by plain repository name', () => {
+    expect(ruleWith(template, 'Inspector2 Finding').EventPattern).toEqual({
+      'source': ['aws.inspector2'],
+      'detail-type': ['Inspector2 Finding'],
+      'account': [ACCOUNT],
+      'detail': {
+        status: ['ACTIVE'],
+        resources: {
+          type: ['AWS_ECR_CONTAINER_IMAGE'],
+          details: { awsEcrContainerImage: { repositoryName: [{ prefix: 'ecr-public/' }, { prefix: 'docker-hub/' }] } },
+        },
+      },
+    });
+  });
+
   test('every target retries for a day, then writes to its handler\'s dead-letter queue', () => {
     const rules = Object.values(template.findResources('AWS::Events::Rule')) as any[];
-    expect(rules).toHaveLength(4);
+    expect(rules).toHaveLength(5);
     for (const rule of rules) {
       expect(rule.Properties.Targets).toHaveLength(1);
       expect(rule.Properties.Targets[0].RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
@@ -72,18 +87,50 @@ describe('event rules', () => {
   test('a ROOT cache matches every repository (and every pull through cache event) of the registry', () => {
     const root = synth({ upstreams: [UpstreamRegistry.ecrPublic({ ecrRepositoryPrefix: 'ROOT' })] }).template;
     expect(ruleWith(root, 'ECR Pull Through Cache Action').EventPattern.detail).toEqual({ 'sync-status': ['SUCCESS'] });
-    expect(ruleWith(root, 'ECR Image Scan').EventPattern.detail).toEqual({ 'scan-status': ['COMPLETE'] });
+    expect(ruleWith(root, 'ECR Image Scan').EventPattern.detail).toEqual({ 'scan-status': [{ 'anything-but': ['IN_PROGRESS'] }] });
+    expect(ruleWith(root, 'Inspector2 Finding').EventPattern.detail).toEqual({ status: ['ACTIVE'], resources: { type: ['AWS_ECR_CONTAINER_IMAGE'] } });
+  });
+});
+
+describe('an account whose Lambda concurrency quota is 10 (a new account: Lambda keeps 10 unreserved)', () => {
+  // the defaults with everything on: scanning, monitoring with a credential canary
+  const { template } = synth({ enableMonitoring: true });
+
+  test('the defaults reserve no concurrency, so the stack deploys there', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as any[];
+    expect(functions.length).toBeGreaterThanOrEqual(3);
+    const reserved = functions.reduce((n, fn) => n + (fn.Properties.ReservedConcurrentExecutions ?? 0), 0);
+    expect(reserved).toBe(0);
+  });
+
+  test('every redrive mapping is bounded by MaximumConcurrency (2, Lambda\'s minimum) instead', () => {
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping')) as any[];
+    expect(mappings).toHaveLength(3);
+    for (const mapping of mappings) {
+      expect(mapping.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 2 });
+    }
+  });
+
+  test('each handler may send a failed redriven event back to its own dead-letter queue, and to no other', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as any[];
+    const sends = policies.flatMap(p => (p.Properties.PolicyDocument.Statement as any[])
+      .filter(st => [st.Action].flat().includes('sqs:SendMessage')).map(st => ({ policy: p.Properties.PolicyName, queue: st.Resource['Fn::GetAtt'][0] })));
+    expect(sends).toHaveLength(3);
+    for (const { policy, queue } of sends) {
+      expect(queue.replace(/DeadLetterQueue.*$/, '')).toBe(policy.replace(/ServiceRoleDefaultPolicy.*$/, ''));
+    }
   });
 });
 
 describe('handlers', () => {
   const { template, cache } = synth();
 
-  test('two bundled functions: Node.js 22 on ARM64, a timeout, capped reserved concurrency, their own log groups', () => {
+  test('two bundled functions: Node.js 22 on ARM64, a timeout, no reserved concurrency, their own log groups', () => {
     const functions = template.findResources('AWS::Lambda::Function');
     expect(Object.keys(functions)).toHaveLength(2);
     for (const fn of Object.values(functions) as any[]) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 60, MemorySize: 256, ReservedConcurrentExecutions: 2 });
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 60, MemorySize: 256 });
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
       expect(fn.Properties.LoggingConfig.LogGroup.Ref).toMatch(/LogGroup/);
     }
     template.resourceCountIs('AWS::Logs::LogGroup', 2);
@@ -102,7 +149,9 @@ describe('handlers', () => {
   test('dead-letter queues: encrypted, TLS only, 14 days; a disabled redrive mapping from each back to its function', () => {
     template.resourceCountIs('AWS::SQS::Queue', 2);
     template.allResourcesProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 1209600, SqsManagedSseEnabled: true, VisibilityTimeout: 360 });
-    template.allResourcesProperties('AWS::Lambda::EventSourceMapping', { Enabled: false, BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'] });
+    template.allResourcesProperties('AWS::Lambda::EventSourceMapping', {
+      Enabled: false, BatchSize: 10, FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 2 },
+    });
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     expect(cache.scanning?.deadLetterQueues).toHaveLength(2);
     expect(cache.scanning?.functions).toHaveLength(2);
@@ -187,12 +236,13 @@ describe('options', () => {
       .toThrow(/'quay--mirror' cannot be written as a registry scanning filter/);
   });
 
-  test('reserved concurrency: a whole number; 0 reserves none (accounts whose concurrency quota is 10)', () => {
-    expect(() => synth({ scanning: { reservedConcurrency: -1 } })).toThrow(/reservedConcurrency is -1; it must be a whole number, 0 to reserve none/);
-    expect(() => synth({ scanning: { reservedConcurrency: 1.5 } })).toThrow(/reservedConcurrency is 1.5/);
-    const none = synth({ scanning: { reservedConcurrency: 0 } }).template;
-    for (const fn of Object.values(none.findResources('AWS::Lambda::Function')) as any[]) {
-      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+  test('reservedConcurrentExecutions: Lambda\'s meaning, a whole number from 1; 0 (never run) is refused with the fix', () => {
+    expect(() => synth({ scanning: { reservedConcurrentExecutions: 0 } }))
+      .toThrow(/reservedConcurrentExecutions is 0; reserve a whole number from 1, or leave it unset to reserve none/);
+    expect(() => synth({ scanning: { reservedConcurrentExecutions: 1.5 } })).toThrow(/reservedConcurrentExecutions is 1.5/);
+    const capped = synth({ scanning: { reservedConcurrentExecutions: 3 } }).template;
+    for (const fn of Object.values(capped.findResources('AWS::Lambda::Function')) as any[]) {
+      expect(fn.Properties.ReservedConcurrentExecutions).toBe(3);
     }
   });
 

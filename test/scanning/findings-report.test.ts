@@ -2,7 +2,7 @@ import { DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } fr
 import { CreateTopicCommand, PublishCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
-import { destinationRecord, imageScanEvent, inspectorScanEvent, sqsBatch } from './events';
+import { destinationRecord, failedImageScanEvent, imageScanEvent, inspectorFindingEvent, inspectorScanEvent, sqsBatch } from './events';
 import { putImage } from './images';
 import { handler, resetClients, subjectFor, topFindings } from '../../src/scanning/findings-report.lambda';
 import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
@@ -66,7 +66,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     }
   }
 
-  async function scannedImage(repositoryName: string, tag: string, findings: object): Promise<string> {
+  async function scannedImage(repositoryName: string, tag: string, findings: object, status = { status: 'COMPLETE', description: 'done' }): Promise<string> {
     const digest = await putImage(ecr, repositoryName, tag);
     await ecr.send(new StartImageScanCommand({ repositoryName, imageId: { imageDigest: digest } }));
     const response = await fetch(`${moto.endpoint}/moto-api/static/ecr/scan-finding-results`, {
@@ -78,7 +78,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
           registryId: '123456789012',
           repositoryName,
           imageId: { imageDigest: digest },
-          imageScanStatus: { status: 'COMPLETE', description: 'done' },
+          imageScanStatus: status,
           imageScanFindings: findings,
         }],
       }),
@@ -164,6 +164,58 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     expect(lines[0]).toMatchObject({ level: 'WARN', message: 'scan not reported: the repository is outside the cache' });
   });
 
+  test('an image basic scanning cannot scan (FAILED, UnsupportedImageError) is counted per prefix and reason, never thrown', async () => {
+    const digest = await scannedImage('docker-hub/library/distroless', 'static', {},
+      { status: 'FAILED', description: 'UnsupportedImageError: The operating system and/or package manager are not supported.' });
+    const { error, lines } = await captureLog(() => handler(failedImageScanEvent('docker-hub/library/distroless', digest, ['static'])));
+    expect(error).toBeUndefined();
+    expect(await reports()).toEqual([]);
+    expect(emfValues(lines)).toEqual({
+      'ImagesNotScanned{Cache=TestCache}': 1,
+      'ImagesNotScanned{Cache=TestCache,Prefix=docker-hub}': 1,
+      'ImagesNotScanned{Cache=TestCache,Reason=UnsupportedImageError}': 1,
+      'ImagesNotScanned{Cache=TestCache,Prefix=docker-hub,Reason=UnsupportedImageError}': 1,
+    });
+    expect(lines.find(l => l.message === 'image not scanned: the scanner could not scan it'))
+      .toMatchObject({ level: 'WARN', reason: 'UnsupportedImageError', repositoryName: 'docker-hub/library/distroless', tags: ['static'] });
+  });
+
+  test('Inspector\'s scan event counts no LOW: a LOW-only image (TOTAL 7) is reported at reportSeverity LOW, its counts read from ECR', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      const enhancedFindings = [{ severity: 'LOW', title: 'CVE-2022-0001 - bash', packageVulnerabilityDetails: { vulnerabilityId: 'CVE-2022-0001', vulnerablePackages: [{ name: 'bash' }] } }];
+      const digest = await scannedImage('quay/app/low', 'v1', { enhancedFindings, findingSeverityCounts: { LOW: 5, INFORMATIONAL: 2 } });
+      const { error, lines } = await captureLog(() => handler(inspectorScanEvent('quay/app/low', digest, { TOTAL: 7 }, ['v1'])));
+      expect(error).toBeUndefined();
+      expect((await reports()).map(r => r.subject)).toEqual(['ECR scan: 5 LOW in quay/app/low:v1']);
+      expect(emfValues(lines)).toMatchObject({ 'Findings{Cache=TestCache,Severity=LOW}': 5, 'Findings{Cache=TestCache,Severity=INFORMATIONAL}': 2 });
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('a new CRITICAL finding of continuous scanning (Inspector2 Finding, days after the push) is counted and reported', async () => {
+    const digest = `sha256:${'7'.repeat(64)}`;
+    const event = inspectorFindingEvent('quay/app/api', digest, 'CRITICAL', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' }, 'CVE-2026-9999', ['v2']);
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    const [report, ...more] = await reports();
+    expect(more).toEqual([]);
+    expect(report.subject).toBe('New finding: 1 CRITICAL in quay/app/api:v2');
+    expect(report.message).toMatch(/CRITICAL CVE-2026-9999 \(openssl\) {2}https:\/\/nvd\.nist\.gov\/vuln\/detail\/CVE-2026-9999/);
+    expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=CRITICAL}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=CRITICAL}': 1 });
+  });
+
+  test.each([
+    ['of the initial scan (observed minutes after the push: the scan report covers it)', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 2, 2026, 9:04:10 AM' }],
+    ['that is an update of a finding reported when new', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 10, 2026, 9:00:00 AM', updatedAt: 'Nov 30, 2026, 9:00:00 AM' }],
+  ])('a finding %s is neither counted nor reported', async (_, times) => {
+    const { error, lines } = await captureLog(() => handler(inspectorFindingEvent('quay/app/api', `sha256:${'8'.repeat(64)}`, 'CRITICAL', times)));
+    expect(error).toBeUndefined();
+    expect(await reports()).toEqual([]);
+    expect(emfValues(lines)).toEqual({});
+  });
+
   test('a redriven destination record is reported', async () => {
     const digest = await scannedImage('docker-hub/library/postgres', '17', { findings: [basic('CVE-2025-7', 'HIGH', 'pg')], findingSeverityCounts: { HIGH: 1 } });
     const { result } = await captureLog(() => handler(sqsBatch([JSON.stringify(destinationRecord(imageScanEvent('docker-hub/library/postgres', digest, { HIGH: 1 }, ['17'])))])));
@@ -190,12 +242,93 @@ describe('error paths (SNS mocked)', () => {
     resetClients();
   });
 
-  test('a publish that fails is thrown (Lambda retries, then the dead-letter queue keeps the event) and logged with the reason', async () => {
+  test.each([
+    ['AuthorizationErrorException', 'User is not authorized to perform: SNS:Publish'],
+    ['KMSAccessDeniedException', 'The ciphertext refers to a customer master key that does not exist or that you do not have access to.'],
+    ['NotFoundException', 'Topic does not exist'],
+  ])('metrics first: a publish refused with %s still counts the CRITICAL finding, counts the refusal, and is thrown', async (name, message) => {
     ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
-    snsMock.on(PublishCommand).rejects(Object.assign(new Error('User is not authorized to perform: SNS:Publish'), { name: 'AuthorizationErrorException' }));
+    snsMock.on(PublishCommand).rejects(Object.assign(new Error(message), { name }));
     const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'c'.repeat(64)}`, { CRITICAL: 1 })));
-    expect((error as Error).name).toBe('AuthorizationErrorException');
-    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({ errorCode: 'AuthorizationErrorException', repositoryName: 'quay/a/b' });
+    expect((error as Error).name).toBe(name);
+    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({ errorCode: name, repositoryName: 'quay/a/b' });
+    expect(emfValues(lines)).toEqual({
+      'ScansReported{Cache=TestCache}': 1,
+      'ScansReported{Cache=TestCache,Prefix=quay}': 1,
+      'Findings{Cache=TestCache,Severity=CRITICAL}': 1,
+      'Findings{Cache=TestCache,Prefix=quay,Severity=CRITICAL}': 1,
+      'ReportsNotPublished{Cache=TestCache}': 1,
+      'ReportsNotPublished{Cache=TestCache,Prefix=quay}': 1,
+    });
+  });
+
+  test('a FAILED scan whose status cannot be read is still counted, under its event status, and never thrown', async () => {
+    ecrMock.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const { error, lines } = await captureLog(() => handler(failedImageScanEvent('quay/a/b', `sha256:${'9'.repeat(64)}`)));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toHaveProperty(['ImagesNotScanned{Cache=TestCache,Prefix=quay,Reason=FAILED}'], 1);
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  test('LOW-only under enhanced scanning with the counts unreadable: reported as LOW rather than missed', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      ecrMock.onAnyCommand().rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { error } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'a'.repeat(64)}`, { TOTAL: 3 })));
+      expect(error).toBeUndefined();
+      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 3 LOW in quay/a/b:latest');
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('at the default report severity an Inspector scan with TOTAL only above its counts asks ECR nothing', async () => {
+    const { error } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'b'.repeat(64)}`, { MEDIUM: 1, TOTAL: 9 })));
+    expect(error).toBeUndefined();
+    expect(ecrMock.calls()).toHaveLength(0);
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+  });
+
+  test.each([
+    ['no ECR image resource', (e: any) => { e.detail.resources[0].type = 'AWS_LAMBDA_FUNCTION'; }],
+    ['no severity', (e: any) => { delete e.detail.severity; }],
+    ['an image hash that is not a digest', (e: any) => { e.detail.resources[0].details.awsEcrContainerImage.imageHash = 'latest'; }],
+  ])('an Inspector2 Finding with %s is rejected loudly, never published', async (_, change) => {
+    const event = inspectorFindingEvent('quay/a/b', `sha256:${'5'.repeat(64)}`, 'CRITICAL', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' });
+    change(event);
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeInstanceOf(Error);
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
+  });
+
+  test('REPORT_SEVERITY=CRITICAL: a scan with HIGH findings only is counted, not published', async () => {
+    process.env.REPORT_SEVERITY = 'CRITICAL';
+    try {
+      const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'3'.repeat(64)}`, { HIGH: 9 })));
+      expect(error).toBeUndefined();
+      expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+      expect(emfValues(lines)).toHaveProperty(['Findings{Cache=TestCache,Severity=HIGH}'], 9);
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('every page of findings is read (up to 5): the most severe may be on the last', async () => {
+    const finding = (name: string, severity: string) => ({ name, severity, uri: `https://example.org/${name}` });
+    ecrMock.on(DescribeImageScanFindingsCommand)
+      .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0001', 'LOW')] }, nextToken: 'p2' })
+      .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0002', 'MEDIUM')] }, nextToken: 'p3' })
+      .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0003', 'CRITICAL'), finding('CVE-2026-0001', 'HIGH')] } });
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { CRITICAL: 1, HIGH: 1, MEDIUM: 1 })));
+    expect(error).toBeUndefined();
+    expect(ecrMock.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input.nextToken)).toEqual([undefined, 'p2', 'p3']);
+    const message = (snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
+    // one line per CVE, at its most severe rating (CVE-2026-0001 is LOW on page 1, HIGH on page 3)
+    expect(message.split('\n').filter(l => l.startsWith('  ')).map(l => l.trim().split(/\s+/).slice(0, 2).join(' ')))
+      .toEqual(['CRITICAL CVE-2026-0003', 'HIGH CVE-2026-0001', 'MEDIUM CVE-2026-0002']);
   });
 
   test('a throttled DescribeImageScanFindings degrades to a report of the counts', async () => {
@@ -208,11 +341,13 @@ describe('error paths (SNS mocked)', () => {
   });
 
   test.each([
-    ['a scan that is not complete', { 'scan-status': 'FAILED' }],
-    ['no digest', { 'image-digest': undefined }],
-    ['no repository', { 'repository-name': 42 }],
-  ])('an event with %s is rejected loudly, never published', async (_, change) => {
-    const event = imageScanEvent('quay/a/b', `sha256:${'e'.repeat(64)}`, { CRITICAL: 1 });
+    ['an Inspector scan that is not complete', { 'scan-status': 'IN_PROGRESS' }, inspectorScanEvent],
+    ['a FAILED basic scan with no digest', { 'image-digest': undefined }, failedImageScanEvent],
+    ['a FAILED basic scan with no repository', { 'repository-name': 'Not/A/Repo' }, failedImageScanEvent],
+    ['no digest', { 'image-digest': undefined }, imageScanEvent],
+    ['no repository', { 'repository-name': 42 }, imageScanEvent],
+  ])('an event with %s is rejected loudly, never published', async (_, change, make: (...a: any[]) => any) => {
+    const event = make('quay/a/b', `sha256:${'e'.repeat(64)}`, { CRITICAL: 1 });
     Object.assign(event.detail, change);
     const { error, lines } = await captureLog(() => handler(event));
     expect(error).toBeInstanceOf(Error);

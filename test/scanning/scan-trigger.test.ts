@@ -1,7 +1,9 @@
 import { BatchGetImageCommand, DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { GetQueueUrlCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { destinationRecord, imagePushEvent, pullThroughCacheEvent, sqsBatch } from './events';
 import { putImage } from './images';
+import { resetRedriveClient } from '../../src/private/handlers/redrive';
 import { handler, resetClient } from '../../src/scanning/scan-trigger.lambda';
 import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
 
@@ -105,6 +107,7 @@ describe('error paths (the ECR client mocked)', () => {
   beforeEach(() => {
     ecrMock.reset();
     resetClient();
+    resetRedriveClient();
   });
 
   test('LimitExceededException for an image with a scan on record: already scanned, skipped', async () => {
@@ -113,6 +116,14 @@ describe('error paths (the ECR client mocked)', () => {
     const { error, lines } = await captureLog(() => handler(event));
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toHaveProperty(['ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}'], 1);
+  });
+
+  test('LimitExceededException whose scan lookup fails is a failure, kept for a retry: never skipped as "already scanned"', async () => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('LimitExceededException', 400));
+    ecrMock.on(DescribeImageScanFindingsCommand).rejects(awsError('ThrottlingException', 400));
+    const { error, lines } = await captureLog(() => handler(event));
+    expect((error as Error).name).toBe('ThrottlingException');
+    expect(emfValues(lines)).toEqual({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=docker-hub}': 1 });
   });
 
   test('LimitExceededException for an image with no scan is the registry\'s daily quota: a failure, kept for a retry', async () => {
@@ -150,6 +161,31 @@ describe('error paths (the ECR client mocked)', () => {
     expect(emfValues(lines)).toMatchObject({ 'ScansStarted{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}': 1 });
   });
 
+  test('a platform image missing under a cached index is counted as PlatformNotCached, not as gone', async () => {
+    const child = (n: string) => `sha256:${n.repeat(64)}`;
+    ecrMock.on(StartImageScanCommand).resolves({ imageScanStatus: { status: 'IN_PROGRESS' } });
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: digest } }).rejects(awsError('UnsupportedImageTypeException', 400));
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: child('5') } }).rejects(awsError('ImageNotFoundException', 400));
+    ecrMock.on(BatchGetImageCommand).resolves({
+      images: [{
+        imageManifestMediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+        imageManifest: JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+          manifests: [
+            { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: child('4'), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+            { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: child('5'), size: 1, platform: { os: 'linux', architecture: 's390x' } },
+          ],
+        }),
+      }],
+    });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    const values = emfValues(lines);
+    expect(values).toMatchObject({ 'ScansStarted{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Reason=PlatformNotCached}': 1 });
+    expect(values['ScansSkipped{Cache=TestCache,Reason=ImageGone}']).toBeUndefined();
+  });
+
   test.each([
     ['UnsupportedImageTypeException', 400, 'UnsupportedImage'],
     ['ImageArchivedException', 400, 'ImageArchived'],
@@ -182,6 +218,11 @@ describe('error paths (the ECR client mocked)', () => {
     ['a digest that is not one', { ...event, detail: { ...event.detail, 'image-digest': 'latest' } }],
     ['a repository name that is not one', { ...event, detail: { ...event.detail, 'repository-name': '../../etc' } }],
     ['another event type', { ...event, 'detail-type': 'ECR Image Scan' }],
+    ['another source', { ...event, source: 'aws.inspector2' }],
+    ['a digest with text around it', { ...event, detail: { ...event.detail, 'image-digest': `${digest} ` } }],
+    ['a digest with text before it', { ...event, detail: { ...event.detail, 'image-digest': `x/${digest}` } }],
+    ['a repository name with a trailing slash', { ...event, detail: { ...event.detail, 'repository-name': 'docker-hub/library/alpine/' } }],
+    ['a repository name with a leading slash', { ...event, detail: { ...event.detail, 'repository-name': '/docker-hub/library/alpine' } }],
   ])('an event with %s is rejected loudly and kept (thrown), never scanned', async (_, bad) => {
     const { error, lines } = await captureLog(() => handler(bad));
     expect(error).toBeInstanceOf(Error);
@@ -190,15 +231,27 @@ describe('error paths (the ECR client mocked)', () => {
     expect(emfValues(lines)).toHaveProperty(['ScanFailures{Cache=TestCache}'], 1);
   });
 
-  test('a redriven message that keeps failing is given up after 5 deliveries: logged whole, then removed', async () => {
-    ecrMock.on(StartImageScanCommand).rejects(awsError('AccessDeniedException', 400));
-    const body = JSON.stringify(event);
-    const early = await captureLog(() => handler(sqsBatch([body], 4)));
-    expect(early.result).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-0' }] }); // stays in the queue
-    const late = await captureLog(() => handler(sqsBatch([body, 'garbage'], 5)));
-    expect(late.result).toEqual({ batchItemFailures: [] }); // given up
-    const givenUp = late.lines.filter(l => /given up and removed from the queue/.test(l.message));
-    expect(givenUp.map(l => l.body)).toEqual([body, 'garbage']); // the message survives in the log
+  test('a redriven message is given up on its 5th real failure, whatever its receive count: logged whole, counted, removed', async () => {
+    const sqsMock = mockClient(SQSClient);
+    try {
+      sqsMock.on(GetQueueUrlCommand).resolves({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq' });
+      sqsMock.on(SendMessageCommand).resolves({ MessageId: 'again' });
+      ecrMock.on(StartImageScanCommand).rejects(awsError('AccessDeniedException', 400));
+      const body = JSON.stringify(event);
+      // received 40 times (throttles), failed by a handler 3 times: sent back with its 4th attempt recorded
+      const early = await captureLog(() => handler(sqsBatch([body], 40, 3)));
+      expect(early.result).toEqual({ batchItemFailures: [] });
+      expect(sqsMock.commandCalls(SendMessageCommand).map(c => c.args[0].input.MessageAttributes?.RedriveAttempts?.StringValue)).toEqual(['4']);
+      expect(early.lines.some(l => /given up/.test(l.message))).toBe(false);
+      const late = await captureLog(() => handler(sqsBatch([body, 'garbage'], 5, 4)));
+      expect(late.result).toEqual({ batchItemFailures: [] }); // given up
+      expect(sqsMock.commandCalls(SendMessageCommand)).toHaveLength(1);
+      const givenUp = late.lines.filter(l => /given up and removed from the queue/.test(l.message));
+      expect(givenUp.map(l => l.body)).toEqual([body, 'garbage']); // the message survives in the log
+      expect(emfValues(late.lines)).toMatchObject({ 'EventsGivenUp{Cache=TestCache}': 2 });
+    } finally {
+      sqsMock.restore();
+    }
   });
 
   test('an invocation that is no event at all is rejected with the reason', async () => {

@@ -1,22 +1,23 @@
 import { CloudEvent, openEnvelope } from './envelope';
 import { log } from './log';
+import { MAX_REDRIVES, retryLater } from './redrive';
+
+export { MAX_REDRIVES };
 
 /** What a batch invocation (the dead-letter redrive mapping) returns: the records to keep in the queue. */
 export interface BatchResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
 }
 
-/** A redriven message that fails this many times is given up: logged whole, then deleted from the queue. */
-export const MAX_REDRIVES = 5;
-
 /**
  * Run `handle` on every event an invocation carries.
  *
  * A direct event that fails throws, so Lambda retries it and then sends it to the function's on-failure
- * destination (the dead-letter queue). In a redrive batch, each failed record is returned as a batch item
- * failure and stays in the queue; the others are deleted. A record that has failed `MAX_REDRIVES` times is
- * given up: its whole body goes to the log (an ERROR line) and it leaves the queue, so one poison message
- * cannot keep the queue (and its alarm) busy for 14 days. Input that holds no event is logged and thrown
+ * destination (the dead-letter queue). In a redrive batch, a failed record goes to `retryLater`: sent back
+ * to its queue with one more real attempt recorded, or, after `MAX_REDRIVES` real attempts, given up (its
+ * whole body logged, `EventsGivenUp` counted and alarmed), so one poison message cannot keep the queue busy
+ * for 14 days while a throttled receive never counts as an attempt. A record that cannot be sent back is
+ * returned as a batch item failure and stays in the queue. Input that holds no event is logged and thrown
  * (direct) or treated as a failed record (batch): it is never dropped silently.
  */
 export async function dispatch(input: unknown, handle: (event: CloudEvent) => Promise<void>): Promise<BatchResult | void> {
@@ -36,12 +37,7 @@ export async function dispatch(input: unknown, handle: (event: CloudEvent) => Pr
           }
           await handle(record.event);
         } catch (error) {
-          if (record.receiveCount >= MAX_REDRIVES) {
-            log('ERROR', `redriven message failed ${record.receiveCount} times: given up and removed from the queue; its body follows`, {
-              messageId: record.messageId, receiveCount: record.receiveCount, error, body: record.body,
-            });
-          } else {
-            log('ERROR', 'redriven message failed; it stays in the queue', { messageId: record.messageId, receiveCount: record.receiveCount, error });
+          if (await retryLater(record, error) === 'kept') {
             batchItemFailures.push({ itemIdentifier: record.messageId });
           }
         }

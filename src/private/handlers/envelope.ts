@@ -23,8 +23,18 @@ export interface CloudEvent {
 /** One SQS record of a redrive batch: its id (for a partial batch failure) and its event. */
 export interface QueuedEvent {
   readonly messageId: string;
-  /** How many times the queue has delivered this message (SQS `ApproximateReceiveCount`). */
+  /**
+   * How many times the queue has delivered this message (SQS `ApproximateReceiveCount`). Informational only:
+   * a delivery Lambda throttled raises it without the handler ever running, so it must not decide a give-up.
+   */
   readonly receiveCount: number;
+  /**
+   * How many times a handler really tried this event from the queue and failed (the `RedriveAttempts`
+   * message attribute, written by `retryLater` in `redrive.ts`); 0 for a message no handler has failed yet.
+   */
+  readonly attempts: number;
+  /** The message's attributes (an EventBridge dead letter carries its error code and rule there), kept when it is sent again. */
+  readonly messageAttributes: Record<string, { readonly stringValue: string; readonly dataType: string }>;
   /** The ARN of the queue the message came from. */
   readonly queueArn?: string;
   /** The message body as received, kept for the log when the message is given up. */
@@ -63,6 +73,27 @@ interface SqsRecord {
   readonly body: string;
   readonly eventSourceARN?: string;
   readonly attributes?: { readonly ApproximateReceiveCount?: string };
+  readonly messageAttributes?: Record<string, { readonly stringValue?: string; readonly dataType?: string } | undefined>;
+}
+
+/** The message attribute that carries the real attempts of a redriven event (see `redrive.ts`). */
+export const ATTEMPTS_ATTRIBUTE = 'RedriveAttempts';
+
+/** The attempts recorded in a message; a missing or malformed value is 0 (the message was never failed by a handler). */
+function attemptsOf(record: SqsRecord): number {
+  const value = Number(record.messageAttributes?.[ATTEMPTS_ATTRIBUTE]?.stringValue);
+  return Number.isInteger(value) && value > 0 ? value : 0;
+}
+
+/** The string and number attributes of a message (binary ones cannot be sent back through SendMessage as text). */
+function textAttributesOf(record: SqsRecord): QueuedEvent['messageAttributes'] {
+  const kept: Record<string, { stringValue: string; dataType: string }> = {};
+  for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
+    if (typeof value?.stringValue === 'string' && typeof value.dataType === 'string' && /^(String|Number)/.test(value.dataType)) {
+      kept[name] = { stringValue: value.stringValue, dataType: value.dataType };
+    }
+  }
+  return kept;
 }
 
 /** Classify what the handler was invoked with. */
@@ -73,7 +104,14 @@ export function openEnvelope(input: unknown): Envelope {
       kind: 'queue',
       records: records.map((record: SqsRecord) => {
         const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1;
-        const base = { messageId: record.messageId, body: record.body, receiveCount, queueArn: record.eventSourceARN };
+        const base = {
+          messageId: record.messageId,
+          body: record.body,
+          receiveCount,
+          attempts: attemptsOf(record),
+          messageAttributes: textAttributesOf(record),
+          queueArn: record.eventSourceARN,
+        };
         let body: unknown;
         try {
           body = JSON.parse(record.body);
