@@ -111,9 +111,13 @@ function prefixMoveSteps(prefix: string, entry: CacheEntry, other: CacheEntry): 
   if (mine !== undefined && theirs !== undefined && mine !== theirs) {
     return twoStepProcedure(prefix, `To give the prefix '${prefix}' to ${mine} instead of ${theirs}`);
   }
-  return `To move the rule to ${Stack.of(entry.construct).stackName === Stack.of(other.construct).stackName ? 'another cache' : 'another stack'}: `
-    + `remove it from ${other.construct.node.path} and deploy that stack first (its rule is deleted), then add it to `
-    + `${entry.construct.node.path} and deploy this one; or keep the rule and move it with \`cdk refactor\` (README, "Changing a cache").`;
+  if (Stack.of(entry.construct) === Stack.of(other.construct)) {
+    return `To move the rule to another cache of the stack: remove it from ${other.construct.node.path} and deploy (its rule is `
+      + `deleted), then add it to ${entry.construct.node.path} and deploy again.`;
+  }
+  return `To move the rule to another stack: remove it from ${other.construct.node.path} and deploy that stack first (its rule `
+    + `is deleted), then add it to ${entry.construct.node.path} and deploy this one. The README ("Changing a cache") says when `
+    + '`cdk refactor` can move it instead.';
 }
 
 /** Whether the repositories of prefix `outer` include those of `inner`: ROOT includes every prefix, `a` includes `a/b`. */

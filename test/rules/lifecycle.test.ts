@@ -178,6 +178,13 @@ describe('changes that cannot deploy in one step are caught', () => {
     expect(() => app.synth()).toThrow(/prefix 'quay'.*ECR holds one rule per prefix.*\(1\) remove the upstream with the prefix 'quay'.*\(2\) add the new upstream/s);
   });
 
+  test('the same upstream and prefix in two stacks at once (a move done in one go): refused at synth, saying which deploys first', () => {
+    const app = testApp();
+    new PullThroughCacheRules(new Stack(app, 'Old', { env: ENV }), 'Cache', { upstreams: [UpstreamRegistry.quay()] });
+    new PullThroughCacheRules(new Stack(app, 'New', { env: ENV }), 'Cache', { upstreams: [UpstreamRegistry.quay()] });
+    expect(() => app.synth()).toThrow(/To move the rule to another stack: remove it from Old\/Cache and deploy that stack first.*then add it to New\/Cache.*cdk refactor/s);
+  });
+
   test('a cache moved to another stack: deploys when the old stack goes first, collides when the new one does', () => {
     const stacks = (where: 'A' | 'B') => {
       const app = testApp();
