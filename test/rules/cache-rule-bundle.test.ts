@@ -58,7 +58,9 @@ async function ecr(req: IncomingMessage, res: ServerResponse) {
       if (!existing) {
         return fail('PullThroughCacheRuleNotFoundException', 'The pull through cache rule was not found');
       }
-      rules.set(existing.ecrRepositoryPrefix, { ...existing, credentialArn: input.credentialArn ?? existing.credentialArn, customRoleArn: input.customRoleArn ?? existing.customRoleArn });
+      rules.set(existing.ecrRepositoryPrefix, {
+        ...existing, credentialArn: input.credentialArn ?? existing.credentialArn, customRoleArn: input.customRoleArn ?? existing.customRoleArn,
+      });
       return ok({ ecrRepositoryPrefix: existing.ecrRepositoryPrefix, credentialArn: input.credentialArn, updatedAt: Date.now() / 1000 });
     case 'DeletePullThroughCacheRule':
       if (!existing) {
