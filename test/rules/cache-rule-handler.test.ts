@@ -237,6 +237,13 @@ describe('the custom resource protocol (src/private/handlers/custom-resource.ts)
     expect(received[0].body).toMatchObject({ Status: 'FAILED', Reason: expect.stringMatching(/must have EcrRepositoryPrefix, UpstreamRegistryUrl and UpstreamRegistry.*"UpstreamRegistry":"quay"/) });
   });
 
+  test('an invocation that is not CloudFormation\'s fails at once, with nothing sent', async () => {
+    const { error, lines } = await captureLog(() => handler({ nothing: true } as any));
+    expect(String(error)).toMatch(/not a CloudFormation custom resource request/);
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'ERROR', keys: ['nothing'] }));
+    expect(received).toEqual([]);
+  });
+
   test('an unknown request type is FAILED, not ignored', async () => {
     await handler({ ...request('Create', HUB), RequestType: 'Import' as any });
     expect(received[0].body).toMatchObject({ Status: 'FAILED', Reason: "unknown RequestType 'Import'; expected Create, Update or Delete" });

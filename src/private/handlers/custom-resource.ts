@@ -75,6 +75,11 @@ export interface ResponseOptions {
 export function customResourceHandler(handlers: CustomResourceHandlers, options: ResponseOptions = {}):
 (event: CustomResourceEvent) => Promise<void> {
   return async (event: CustomResourceEvent) => {
+    if (typeof event?.ResponseURL !== 'string' || typeof event.RequestId !== 'string') {
+      // nothing to answer: not CloudFormation's (a mistaken or manual invocation); fail it visibly instead
+      log('ERROR', 'invocation rejected: not a CloudFormation custom resource request', { keys: Object.keys(event ?? {}) });
+      throw new Error('invocation rejected: not a CloudFormation custom resource request (no ResponseURL or RequestId)');
+    }
     const request = {
       requestType: event.RequestType,
       requestId: event.RequestId,
