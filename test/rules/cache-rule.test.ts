@@ -111,3 +111,18 @@ test('a stack without assets (a StackSet member template) gets CloudFormation\'s
   template.resourceCountIs('AWS::Lambda::Function', 0);
   template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', { EcrRepositoryPrefix: 'platform', CustomRoleArn: ROLE });
 });
+
+describe('keyed ids never hide a clash: the app-level checks name it first', () => {
+  test.each([
+    ['the same prefix', [UpstreamRegistry.quay()], [UpstreamRegistry.quay()], /both create a pull through cache rule with the prefix 'quay'/],
+    ['the same secret name', [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret({ secretName: 'ecr-pullthroughcache/hub' }) })],
+      [UpstreamRegistry.githubContainerRegistry({ credentials: UpstreamCredentials.createSecret({ secretName: 'ecr-pullthroughcache/hub' }) })],
+      /both create the secret 'ecr-pullthroughcache\/hub'/],
+  ])('two caches of one stack with %s', (_, one, two, message) => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env: ENV });
+    new PullThroughCacheRules(stack, 'One', { upstreams: one, enableScanning: false, enableMonitoring: false });
+    new PullThroughCacheRules(stack, 'Two', { upstreams: two, enableScanning: false, enableMonitoring: false });
+    expect(() => app.synth()).toThrow(message);
+  });
+});
