@@ -22,7 +22,8 @@ for (const file of templates) {
   for (const [type, count] of [...byType].sort()) {
     console.log(`  ${String(count).padStart(3)}  ${type}`);
   }
-  const rules = resources.filter(r => r.Type === 'AWS::ECR::PullThroughCacheRule');
+  // rules with credentials or a role are the library's custom resource, with the same properties (src/rules/contract.ts)
+  const rules = resources.filter(r => r.Type === 'AWS::ECR::PullThroughCacheRule' || r.Type === 'Custom::EcrPullThroughCacheRule');
   if (rules.length > 0) {
     console.log('  pull through cache rules:');
     for (const r of rules) {

@@ -17,6 +17,8 @@ import { accountProblem, checkedRegistryDomain, environmentProblem } from './pri
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { CDK_TOKEN, mapTokenTag } from './private/token-tags';
+import { createCacheRule } from './rules/cache-rule';
+import { LogicalIdKind, followKey } from './rules/logical-ids';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
@@ -169,10 +171,11 @@ export class PullThroughCacheRules extends Construct {
   public readonly upstreams: UpstreamRegistry[];
 
   /**
-   * One `AWS::ECR::PullThroughCacheRule` per upstream ECR pulls through, in the order of `upstreams`
-   * (mirrored upstreams have none).
+   * One rule per upstream ECR pulls through, in the order of `upstreams` (mirrored upstreams have none): an
+   * `AWS::ECR::PullThroughCacheRule`, or for an upstream with credentials or a role a `Custom::EcrPullThroughCacheRule`,
+   * which changes them in place (CloudFormation's type cannot).
    */
-  public readonly rules: ecr.CfnPullThroughCacheRule[];
+  public readonly rules: ecr.IPullThroughCacheRuleRef[];
 
   /** One `AWS::ECR::RepositoryCreationTemplate` per cache prefix (empty when `createRepositoryTemplates` is false). */
   public readonly repositoryTemplates: ecr.CfnRepositoryCreationTemplate[];
@@ -218,7 +221,8 @@ export class PullThroughCacheRules extends Construct {
     this.upstreams = [...upstreams];
     // prefix clashes and the 50-rule quota across the app (mirrored prefixes clash too, but have no rule)
     const prefixesOf = (list: UpstreamRegistry[]) => list.map(u => u.ecrRepositoryPrefix);
-    registerCache(this, prefixesOf(upstreams.filter(u => !isMirror(u))), prefixesOf(upstreams.filter(isMirror)));
+    registerCache(this, prefixesOf(upstreams.filter(u => !isMirror(u))), prefixesOf(upstreams.filter(isMirror)),
+      new Map(upstreams.map(u => [u.ecrRepositoryPrefix, u.registryUrl])));
     checkSharedCacheUpstreams(this, upstreams); // ECR upstreams on a SharedCache of this app: only its shared prefixes
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
@@ -258,12 +262,12 @@ export class PullThroughCacheRules extends Construct {
       const upstreamScope = new Construct(this, constructIdFor(upstream.ecrRepositoryPrefix));
       if (template && isMirror(upstream)) {
         // no rule: the mirror pushes, and ECR creates each repository on its first push from this template
-        this.repositoryTemplates.push(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
+        this.repositoryTemplates.push(keyedTemplate(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
           prefix: upstream.ecrRepositoryPrefix,
           appliedFor: ['CREATE_ON_PUSH'],
           description: `Repositories of the '${upstream.ecrRepositoryPrefix}' mirror (images copied from ${upstream.registryUrl})`,
           ...template.properties,
-        }));
+        })));
       }
       if (isMirror(upstream)) {
         continue;
@@ -278,12 +282,12 @@ export class PullThroughCacheRules extends Construct {
         });
       }
       if (template) {
-        this.repositoryTemplates.push(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
+        this.repositoryTemplates.push(keyedTemplate(new ecr.CfnRepositoryCreationTemplate(upstreamScope, 'RepositoryTemplate', {
           prefix: upstream.ecrRepositoryPrefix,
           appliedFor: ['PULL_THROUGH_CACHE'],
           description: `Repositories of the '${upstream.ecrRepositoryPrefix}' pull through cache (${upstream.registryUrl})`,
           ...template.properties,
-        }));
+        })));
       }
     }
 
@@ -577,18 +581,20 @@ export class PullThroughCacheRules extends Construct {
     ];
   }
 
-  private createRule(scope: Construct, upstream: UpstreamRegistry): { rule: ecr.CfnPullThroughCacheRule; secret?: secretsmanager.ISecret } {
+  private createRule(scope: Construct, upstream: UpstreamRegistry): { rule: ecr.IPullThroughCacheRuleRef; secret?: secretsmanager.ISecret } {
     const credentials = upstream.credentials?.bind(scope, upstream.ecrRepositoryPrefix);
     if (upstream.registryType === UpstreamRegistryType.ECR) {
       checkEcrUpstream(this, upstream);
     }
-    const rule = new ecr.CfnPullThroughCacheRule(scope, 'Rule', {
+    const rule = createCacheRule(scope, {
       ecrRepositoryPrefix: upstream.ecrRepositoryPrefix,
       upstreamRegistry: upstream.registryType,
       upstreamRegistryUrl: upstream.registryUrl,
-      credentialArn: credentials?.secret.secretFullArn,
-      customRoleArn: upstream.role?.roleArn,
       upstreamRepositoryPrefix: upstream.upstreamRepositoryPrefix,
+      credentials: credentials?.secret,
+      role: upstream.role,
+      // whether this kind of upstream can carry a credential or role, now or after a later change
+      authenticated: upstream.credentials !== undefined || upstream.registryType === UpstreamRegistryType.ECR,
     });
     return { rule, secret: credentials?.secret };
   }
@@ -668,6 +674,12 @@ export class PullThroughCacheRules extends Construct {
       'ECR creates cached repositories on demand under each cache prefix, so the role covers <prefix>/* of each prefix');
     return role;
   }
+}
+
+/** A template's logical id follows its prefix (`rules/logical-ids.ts`): renaming or moving the cache keeps it. */
+function keyedTemplate(template: ecr.CfnRepositoryCreationTemplate): ecr.CfnRepositoryCreationTemplate {
+  followKey(template, LogicalIdKind.TEMPLATE, template.prefix);
+  return template;
 }
 
 function isMirror(upstream: UpstreamRegistry): boolean {

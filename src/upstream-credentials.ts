@@ -3,6 +3,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledgeFinding } from './private/acknowledge';
 import { registerCreatedSecret } from './private/app-validation';
+import { LogicalIdKind, followKey } from './rules/logical-ids';
 
 /** The name every pull through cache secret must start with (the ECR service role can read only these). */
 const SECRET_NAME_PREFIX = 'ecr-pullthroughcache/';
@@ -120,6 +121,9 @@ class CreatedSecretCredentials extends UpstreamCredentials {
       },
       removalPolicy: this.options.removalPolicy ?? RemovalPolicy.DESTROY,
     });
+    // the logical id follows the secret's name (unique in its environment), so renaming or moving the cache keeps it
+    followKey(secret.node.defaultChild as secretsmanager.CfnSecret, LogicalIdKind.SECRET,
+      Token.isUnresolved(secretName) ? `prefix ${ecrRepositoryPrefix}` : secretName);
     registerCreatedSecret(secret, secretName); // one secret per name across the app
     acknowledgeFinding(secret, 'AwsSolutions-SMG4', 'Upstream registry tokens are issued by the upstream (Docker Hub, GitHub, ...) '
       + 'and cannot be rotated by a Lambda; rotate them there and put the new value into this secret.');

@@ -76,7 +76,7 @@ describe('ECS task definitions', () => {
     expect(Object.values(template.findResources('AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions[0].Image).toBe('nginx:1.27');
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(`'nginx:1.27' would be pulled through the cache as ${REGISTRY}/docker-hub/library/nginx:1.27`))).toHaveLength(1);
     // the task role only: no execution role was added (the cache's handlers have their own)
-    expect(Object.keys(template.findResources('AWS::IAM::Role')).filter(id => !/^Cache(Scanning|Monitoring)/.test(id))).toHaveLength(1);
+    expect(Object.keys(template.findResources('AWS::IAM::Role')).filter(id => !/^(Cache(Scanning|Monitoring)|EcrPullThroughCacheRuleHandler)/.test(id))).toHaveLength(1);
   });
 });
 

@@ -40,17 +40,23 @@ function scanning(prefixes: string[], region?: string, account?: string): Record
     ...MONITORING,
   };
 }
+/** What the rule handler acknowledges (a stack with a rule that has credentials or a role): the rule APIs' "*", runtime pin. */
+const RULE_HANDLER: Record<string, string[]> = {
+  'EcrPullThroughCacheRuleHandler/ServiceRole/DefaultPolicy': ['AwsSolutions-IAM5[Resource::*]'],
+  'EcrPullThroughCacheRuleHandler/Function': ['AwsSolutions-L1'],
+};
 const EVERY_PREFIX = ['ecr-public', 'k8s', 'quay', 'docker-hub', 'ghcr', 'gitlab', 'azure', 'chainguard', 'us-east-1'];
 
 describe.each([
   // scenario, and exactly the acknowledgements it must carry (path below the stack: finding ids)
-  ['every-upstream', scanning(EVERY_PREFIX, 'eu-west-1', '111122223333')],
-  ['ecr-to-ecr', scanning(['platform'], 'eu-west-1', '111122223333')],
+  ['every-upstream', { ...scanning(EVERY_PREFIX, 'eu-west-1', '111122223333'), ...RULE_HANDLER }],
+  ['ecr-to-ecr', { ...scanning(['platform'], 'eu-west-1', '111122223333'), ...RULE_HANDLER }],
   ['kms-and-tags', {
     ...scanning(['ecr-public', 'docker-hub']),
     'Cache/TemplateRole': [arn('ecr-public'), arn('docker-hub')],
     'Cache/NodePullPolicy': [arn('ecr-public'), arn('docker-hub'), 'AwsSolutions-IAM5[Resource::*]'],
     'Cache/docker-hub/Credentials': ['AwsSolutions-SMG4'],
+    ...RULE_HANDLER,
   }],
   ['mirror', {
     ...scanning(['ecr-public', 'mcr.microsoft.com', 'redhat'], 'eu-west-1', '111122223333'),
@@ -68,6 +74,7 @@ describe.each([
     ...scanning(['ecr-public', 'k8s', 'quay', 'docker-hub'], 'eu-west-1', '111122223333'),
     'Cache/docker-hub/Credentials': ['AwsSolutions-SMG4'],
     'Shared/Resource': ['AwsSolutions-ECR1'],
+    ...RULE_HANDLER,
   }],
   ['organization-member', {
     'Central/Role': [

@@ -7,6 +7,7 @@ import {
   PullThroughCacheRules, SharedCache, SharedCacheMember, SharedCacheProps, SharedCacheStackSet, UpstreamCredentials, UpstreamRegistry,
 } from '../src';
 import { testApp } from './util';
+import { RULE_RESOURCE_TYPE } from '../src/rules/contract';
 
 const CENTRAL_ENV = { account: '111122223333', region: 'eu-west-1' };
 const CENTRAL_URL = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
@@ -130,9 +131,10 @@ describe('SharedCacheMember (member account)', () => {
     const { memberStack, member: m } = member();
     const cache = new PullThroughCacheRules(memberStack, 'Cache', { upstreams: m.upstreams, enableScanning: false, enableMonitoring: false });
     const template = Template.fromStack(memberStack);
-    template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 2);
+    // ECR upstreams: the rule type whose role changes in place (a StackSet member template, with no assets, has the L1)
+    template.resourceCountIs(RULE_RESOURCE_TYPE, 2);
     for (const prefix of ['ecr-public', 'docker-hub']) {
-      template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
+      template.hasResourceProperties(RULE_RESOURCE_TYPE, {
         EcrRepositoryPrefix: prefix,
         UpstreamRegistry: 'ecr',
         UpstreamRegistryUrl: CENTRAL_URL,

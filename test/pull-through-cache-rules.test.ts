@@ -8,6 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PullThroughCacheRules, PullThroughCacheRulesProps, UpstreamCredentials, UpstreamRegistry } from '../src';
 import { testApp } from './util';
+import { RULE_RESOURCE_TYPE } from '../src/rules/contract';
 
 const ACCOUNT = '111122223333';
 const REGION = 'us-east-1';
@@ -28,7 +29,7 @@ function cache(stack: Stack, props: PullThroughCacheRulesProps): PullThroughCach
 /** The statements of every IAM policy in the template, flattened (the handlers' own are tested in test/scanning/ and test/monitoring/). */
 function statements(template: Template): any[] {
   return Object.entries(template.findResources('AWS::IAM::Policy'))
-    .filter(([id]) => !/^Cache(Scanning|Monitoring)/.test(id))
+    .filter(([id]) => !/^(Cache(Scanning|Monitoring)|EcrPullThroughCacheRuleHandler)/.test(id))
     .flatMap(([, p]: [string, any]) => p.Properties.PolicyDocument.Statement);
 }
 
@@ -52,7 +53,9 @@ describe('rules', () => {
       createRepositoryTemplates: false,
     });
     const template = Template.fromStack(stack);
-    template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 9);
+    // anonymous upstreams: CloudFormation's own type; credentials or a role: the custom resource that updates in place
+    template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 3);
+    template.resourceCountIs(RULE_RESOURCE_TYPE, 6);
     const expected: Array<[string, string, string, boolean]> = [
       ['ecr-public', 'public.ecr.aws', 'ecr-public', false],
       ['k8s', 'registry.k8s.io', 'k8s', false],
@@ -64,7 +67,7 @@ describe('rules', () => {
       ['chainguard', 'cgr.dev', 'chainguard', true],
     ];
     for (const [prefix, url, type, needsSecret] of expected) {
-      const rules = template.findResources('AWS::ECR::PullThroughCacheRule', {
+      const rules = template.findResources(needsSecret ? RULE_RESOURCE_TYPE : 'AWS::ECR::PullThroughCacheRule', {
         Properties: { EcrRepositoryPrefix: prefix, UpstreamRegistryUrl: url, UpstreamRegistry: type },
       });
       expect(Object.keys(rules)).toHaveLength(1);
@@ -73,7 +76,7 @@ describe('rules', () => {
       expect(props.CustomRoleArn).toBeUndefined();
       expect(props.UpstreamRepositoryPrefix).toBeUndefined();
     }
-    template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
+    template.hasResourceProperties(RULE_RESOURCE_TYPE, {
       EcrRepositoryPrefix: 'team',
       UpstreamRegistryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com',
       UpstreamRegistry: 'ecr',
@@ -106,7 +109,7 @@ describe('credentials', () => {
       KmsKeyId: Match.absent(),
     });
     const secretId = Object.keys(template.findResources('AWS::SecretsManager::Secret'))[0];
-    template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', { CredentialArn: { Ref: secretId } });
+    template.hasResourceProperties(RULE_RESOURCE_TYPE, { CredentialArn: { Ref: secretId } });
   });
 
   test('createSecret takes a name of your own under ecr-pullthroughcache/ and refuses any other', () => {
@@ -122,7 +125,7 @@ describe('credentials', () => {
     const stack = newStack();
     const secret = new secretsmanager.Secret(stack, 'HubSecret', { secretName: 'ecr-pullthroughcache/hub' });
     cache(stack, { upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.fromSecret(secret) })] });
-    Template.fromStack(stack).hasResourceProperties('AWS::ECR::PullThroughCacheRule', { CredentialArn: { Ref: Match.stringLikeRegexp('^HubSecret') } });
+    Template.fromStack(stack).hasResourceProperties(RULE_RESOURCE_TYPE, { CredentialArn: { Ref: Match.stringLikeRegexp('^HubSecret') } });
   });
 
   test.each([
@@ -369,7 +372,8 @@ describe('validation', () => {
     expect(stack.resolve(rules.imageUri('quay.io/org/img:1'))).toEqual({
       'Fn::Join': ['', [{ Ref: 'AWS::AccountId' }, '.dkr.ecr.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/quay/org/img:1']],
     });
-    Template.fromStack(stack).resourceCountIs('AWS::ECR::PullThroughCacheRule', 2);
+    Template.fromStack(stack).resourceCountIs('AWS::ECR::PullThroughCacheRule', 1);
+    Template.fromStack(stack).resourceCountIs(RULE_RESOURCE_TYPE, 1); // the ECR upstream, which may gain a role later
   });
 });
 

@@ -13,6 +13,7 @@ import { CachePrefix, ImageMapping } from '../image-mapping';
 import { MIRROR_METADATA } from '../mirror/contract';
 import { ECR_REGISTRY_URL, entryForHost, prefixProblem, referenceHostOf, unsupportedRegistryMessage } from '../private/catalogue';
 import { awsErrorInfo, isTransient } from '../private/handlers/aws-errors';
+import { RULE_RESOURCE_TYPE } from '../rules/contract';
 
 /** The prefix table could not be built: a wrong `--prefix`, or a rules source that cannot be read. */
 export class PrefixTableError extends Error {}
@@ -268,7 +269,8 @@ function stacksWithRules(dir: string, notices: string[]): StackRules[] {
           }
         }
       }
-      if (resource.Type !== 'AWS::ECR::PullThroughCacheRule') {
+      // a rule with credentials or a role is the library's updatable custom resource, with the same properties
+      if (resource.Type !== 'AWS::ECR::PullThroughCacheRule' && resource.Type !== RULE_RESOURCE_TYPE) {
         continue;
       }
       const p = resource.Properties ?? {};

@@ -9,6 +9,7 @@
  */
 import { Stack, Token } from 'aws-cdk-lib';
 import { Construct, IConstruct } from 'constructs';
+import { twoStepProcedure } from '../rules/contract';
 
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
 export const MAX_RULES_PER_REGISTRY = 50;
@@ -20,6 +21,8 @@ interface CacheEntry {
   readonly prefixes: readonly string[];
   /** Prefixes the mirror copies into: no rule, but a repository creation template of their own. */
   readonly copiedPrefixes: readonly string[];
+  /** The upstream registry URL of each prefix, to tell a prefix given to another upstream from a cache defined twice. */
+  readonly upstreamOf: ReadonlyMap<string, string>;
 }
 interface SecretEntry { readonly construct: Construct; readonly environment: string; readonly name: string }
 interface AppEntries { readonly caches: CacheEntry[]; readonly secrets: SecretEntry[] }
@@ -46,10 +49,11 @@ function environmentOf(scope: IConstruct): string {
 }
 
 /** Registers a cache's rule prefixes; clashes with caches registered before it fail its validation. */
-export function registerCache(cache: Construct, prefixes: readonly string[], copiedPrefixes: readonly string[] = []): void {
+export function registerCache(cache: Construct, prefixes: readonly string[], copiedPrefixes: readonly string[] = [],
+  upstreamOf: ReadonlyMap<string, string> = new Map()): void {
   const entries = entriesOf(cache);
   const entry: CacheEntry = {
-    construct: cache, environment: environmentOf(cache), prefixes: prefixes.filter(p => !Token.isUnresolved(p)), copiedPrefixes,
+    construct: cache, environment: environmentOf(cache), prefixes: prefixes.filter(p => !Token.isUnresolved(p)), copiedPrefixes, upstreamOf,
   };
   entries.caches.push(entry);
   cache.node.addValidation({ validate: () => validateCache(entries, entry) });
@@ -64,7 +68,8 @@ function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
     const other = sameEnvironment.slice(0, index).find(c => c.prefixes.includes(prefix) || c.copiedPrefixes.includes(prefix));
     if (other) {
       errors.push(`${here} and ${other.construct.node.path} both create a pull through cache rule with the prefix '${prefix}' `
-        + `in ${entry.environment}; ECR allows one rule per prefix. Give one of them another ecrRepositoryPrefix, or cache that upstream once.`);
+        + `in ${entry.environment}; ECR allows one rule per prefix. Give one of them another ecrRepositoryPrefix, or cache that upstream once.`
+        + ` ${prefixMoveSteps(prefix, entry, other)}`);
     }
   }
   // mirrors' prefixes too: a mirror under a rule's prefix (or another mirror's) collides in the same way
@@ -94,6 +99,25 @@ function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
       + 'Drop upstreams, or deploy some caches to another Region.');
   }
   return errors;
+}
+
+/**
+ * What to do when the clash is a change between two deploys: another upstream under a prefix (two steps), or a cache
+ * moved to another stack (the stack that gives the prefix up deploys first).
+ */
+function prefixMoveSteps(prefix: string, entry: CacheEntry, other: CacheEntry): string {
+  const mine = entry.upstreamOf.get(prefix);
+  const theirs = other.upstreamOf.get(prefix);
+  if (mine !== undefined && theirs !== undefined && mine !== theirs) {
+    return twoStepProcedure(prefix, `To give the prefix '${prefix}' to ${mine} instead of ${theirs}`);
+  }
+  if (Stack.of(entry.construct) === Stack.of(other.construct)) {
+    return `To move the rule to another cache of the stack: remove it from ${other.construct.node.path} and deploy (its rule is `
+      + `deleted), then add it to ${entry.construct.node.path} and deploy again.`;
+  }
+  return `To move the rule to another stack: remove it from ${other.construct.node.path} and deploy that stack first (its rule `
+    + `is deleted), then add it to ${entry.construct.node.path} and deploy this one. The README ("Changing a cache") says when `
+    + '`cdk refactor` can move it instead.';
 }
 
 /** Whether the repositories of prefix `outer` include those of `inner`: ROOT includes every prefix, `a` includes `a/b`. */

@@ -196,7 +196,7 @@ describe('the health handler and its rules', () => {
     const star = statements.filter(s => s.Resource === '*').flatMap(s => [s.Action].flat()).sort();
     expect(star).toEqual(['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics', 'ecr:ValidatePullThroughCacheRule']);
     const secretStatements = statements.filter(s => [s.Action].flat().some((a: string) => a.startsWith('secretsmanager:')));
-    expect(secretStatements).toEqual([{ Action: 'secretsmanager:DescribeSecret', Effect: 'Allow', Resource: { Ref: expect.stringMatching(/^CachedockerhubCredentials/) } }]);
+    expect(secretStatements).toEqual([{ Action: 'secretsmanager:DescribeSecret', Effect: 'Allow', Resource: { Ref: expect.stringMatching(/^CacheSecretEcrPullthroughcacheDockerHub/) } }]);
   });
 
   test('the alarm topic refuses plain HTTP', () => {

@@ -1,0 +1,178 @@
+/**
+ * A pull through cache rule whose credential and role change in place: the handler of `Custom::EcrPullThroughCacheRule`.
+ *
+ * `AWS::ECR::PullThroughCacheRule` makes every property create-only, so CloudFormation replaces a rule whose secret or
+ * role changes, creating the new rule before deleting the old one, and ECR refuses a second rule for the prefix.
+ * The ECR API changes both in place (`UpdatePullThroughCacheRule`,
+ * https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_UpdatePullThroughCacheRule.html), which is what this
+ * handler does on an update, so the prefix keeps its rule throughout.
+ *
+ * - Create: `CreatePullThroughCacheRule`. A rule that already exists with exactly these settings is this request's
+ *   own (a retried invocation) and is taken; any other rule under the prefix fails the create, never taken over.
+ * - Update: a credential or role change is `UpdatePullThroughCacheRule` (idempotent: a retry or a rollback's update
+ *   back sets the same values); a change of the prefix, upstream URL, type or upstream prefix, or removing the
+ *   credential or role, fails with the two-step procedure. The physical id (the prefix) never changes, so
+ *   CloudFormation never deletes the rule after an update.
+ * - Delete: `DeletePullThroughCacheRule`, unless the create had failed, the rule is already gone, or the rule under
+ *   the prefix now points at another upstream (not this resource's to delete: logged and left).
+ */
+import {
+  CreatePullThroughCacheRuleCommand, DeletePullThroughCacheRuleCommand, DescribePullThroughCacheRulesCommand, ECRClient,
+  PullThroughCacheRule, UpdatePullThroughCacheRuleCommand,
+} from '@aws-sdk/client-ecr';
+import { FIXED_PROPERTIES, IN_PLACE_PROPERTIES, RuleProperties, twoStepProcedure } from './contract';
+import { awsErrorInfo } from '../private/handlers/aws-errors';
+import { CustomResourceEvent, customResourceHandler, isFailedCreateId } from '../private/handlers/custom-resource';
+import { log } from '../private/handlers/log';
+import { sdkClientConfig } from '../private/handlers/sdk-config';
+
+let client: ECRClient | undefined;
+function ecr(): ECRClient {
+  client ??= new ECRClient(sdkClientConfig());
+  return client;
+}
+
+/** The rule's properties from a request, checked: a missing prefix or URL is the template's fault, said plainly. */
+export function ruleProperties(raw: Record<string, unknown> | undefined, which = 'ResourceProperties'): RuleProperties {
+  const text = (key: keyof RuleProperties) => {
+    const value = raw?.[key];
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  };
+  const prefix = text('EcrRepositoryPrefix');
+  const url = text('UpstreamRegistryUrl');
+  const type = text('UpstreamRegistry');
+  if (!prefix || !url || !type) {
+    throw new Error(`${which} must have EcrRepositoryPrefix, UpstreamRegistryUrl and UpstreamRegistry as strings; got ${JSON.stringify(raw)}`);
+  }
+  return {
+    EcrRepositoryPrefix: prefix,
+    UpstreamRegistryUrl: url,
+    UpstreamRegistry: type,
+    UpstreamRepositoryPrefix: text('UpstreamRepositoryPrefix'),
+    CredentialArn: text('CredentialArn'),
+    CustomRoleArn: text('CustomRoleArn'),
+  };
+}
+
+/** ECR reports an unset upstream prefix as ROOT. */
+function upstreamPrefixOf(value: string | undefined): string {
+  return value ?? 'ROOT';
+}
+
+function matches(rule: PullThroughCacheRule, wanted: RuleProperties): boolean {
+  return rule.upstreamRegistryUrl === wanted.UpstreamRegistryUrl
+    && upstreamPrefixOf(rule.upstreamRepositoryPrefix) === upstreamPrefixOf(wanted.UpstreamRepositoryPrefix)
+    && (rule.credentialArn ?? undefined) === wanted.CredentialArn
+    && (rule.customRoleArn ?? undefined) === wanted.CustomRoleArn;
+}
+
+async function describeRule(prefix: string): Promise<PullThroughCacheRule | undefined> {
+  try {
+    const found = await ecr().send(new DescribePullThroughCacheRulesCommand({ ecrRepositoryPrefixes: [prefix] }));
+    return found.pullThroughCacheRules?.find(r => r.ecrRepositoryPrefix === prefix);
+  } catch (error) {
+    if (awsErrorInfo(error).name === 'PullThroughCacheRuleNotFoundException') {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+async function create(event: CustomResourceEvent) {
+  const wanted = ruleProperties(event.ResourceProperties);
+  const prefix = wanted.EcrRepositoryPrefix;
+  try {
+    await ecr().send(new CreatePullThroughCacheRuleCommand({
+      ecrRepositoryPrefix: prefix,
+      upstreamRegistryUrl: wanted.UpstreamRegistryUrl,
+      upstreamRegistry: wanted.UpstreamRegistry as PullThroughCacheRule['upstreamRegistry'],
+      upstreamRepositoryPrefix: wanted.UpstreamRepositoryPrefix,
+      credentialArn: wanted.CredentialArn,
+      customRoleArn: wanted.CustomRoleArn,
+    }));
+    log('INFO', 'rule created', { prefix, upstreamRegistryUrl: wanted.UpstreamRegistryUrl });
+  } catch (error) {
+    const info = awsErrorInfo(error);
+    if (info.name !== 'PullThroughCacheRuleAlreadyExistsException') {
+      throw new Error(`CreatePullThroughCacheRule for the prefix '${prefix}' failed: ${info.name}: ${info.message}`);
+    }
+    const existing = await describeRule(prefix);
+    if (!existing || !matches(existing, wanted)) {
+      throw new Error(twoStepProcedure(prefix, `The prefix '${prefix}' already has a rule (upstream ${existing?.upstreamRegistryUrl ?? 'unknown'}`
+        + `${existing?.credentialArn ? `, credential ${existing.credentialArn}` : ''}) that this resource did not create, `
+        + `so it cannot create one for ${wanted.UpstreamRegistryUrl}`));
+    }
+    log('INFO', 'rule already exists with these settings (a retried create): taken', { prefix });
+  }
+  return { physicalResourceId: prefix };
+}
+
+async function update(event: CustomResourceEvent) {
+  const wanted = ruleProperties(event.ResourceProperties);
+  const before = ruleProperties(event.OldResourceProperties, 'OldResourceProperties');
+  const prefix = before.EcrRepositoryPrefix;
+  const physicalResourceId = event.PhysicalResourceId ?? prefix;
+  const fixed = FIXED_PROPERTIES.filter(k => (k === 'UpstreamRepositoryPrefix'
+    ? upstreamPrefixOf(before[k]) !== upstreamPrefixOf(wanted[k]) : before[k] !== wanted[k]));
+  if (fixed.length > 0) {
+    const what = fixed.map(k => `${k} '${before[k] ?? 'ROOT'}' -> '${wanted[k] ?? 'ROOT'}'`).join(', ');
+    throw new Error(twoStepProcedure(prefix, `The rule for the prefix '${prefix}' cannot change its ${what} in place`));
+  }
+  const removed = IN_PLACE_PROPERTIES.filter(k => before[k] !== undefined && wanted[k] === undefined);
+  if (removed.length > 0) {
+    throw new Error(twoStepProcedure(prefix, `The rule for the prefix '${prefix}' would drop its ${removed.join(' and ')}, `
+      + 'which UpdatePullThroughCacheRule cannot unset'));
+  }
+  const changed = IN_PLACE_PROPERTIES.filter(k => before[k] !== wanted[k]);
+  if (changed.length === 0) {
+    log('INFO', 'nothing of the rule changed', { prefix });
+    return { physicalResourceId };
+  }
+  try {
+    await ecr().send(new UpdatePullThroughCacheRuleCommand({
+      ecrRepositoryPrefix: prefix, credentialArn: wanted.CredentialArn, customRoleArn: wanted.CustomRoleArn,
+    }));
+  } catch (error) {
+    const info = awsErrorInfo(error);
+    throw new Error(`UpdatePullThroughCacheRule of the prefix '${prefix}' (${changed.join(', ')}) failed, the rule keeps its `
+      + `previous settings: ${info.name}: ${info.message}`);
+  }
+  log('INFO', 'rule updated in place', { prefix, changed, credentialArn: wanted.CredentialArn, customRoleArn: wanted.CustomRoleArn });
+  return { physicalResourceId };
+}
+
+async function remove(event: CustomResourceEvent) {
+  if (isFailedCreateId(event.PhysicalResourceId)) {
+    log('INFO', 'the create had failed: nothing to delete', { physicalResourceId: event.PhysicalResourceId });
+    return;
+  }
+  const wanted = ruleProperties(event.ResourceProperties);
+  const prefix = wanted.EcrRepositoryPrefix;
+  if (event.PhysicalResourceId !== prefix) {
+    log('WARN', 'physical id is not the rule prefix: left alone', { physicalResourceId: event.PhysicalResourceId, prefix });
+    return;
+  }
+  const existing = await describeRule(prefix);
+  if (!existing) {
+    log('INFO', 'rule already gone', { prefix });
+    return;
+  }
+  if (existing.upstreamRegistryUrl !== wanted.UpstreamRegistryUrl) {
+    log('WARN', 'the rule under the prefix now points at another upstream: not this resource\'s, left alone',
+      { prefix, upstreamRegistryUrl: existing.upstreamRegistryUrl, expected: wanted.UpstreamRegistryUrl });
+    return;
+  }
+  try {
+    await ecr().send(new DeletePullThroughCacheRuleCommand({ ecrRepositoryPrefix: prefix }));
+  } catch (error) {
+    const info = awsErrorInfo(error);
+    if (info.name === 'PullThroughCacheRuleNotFoundException') {
+      log('INFO', 'rule already gone', { prefix });
+      return;
+    }
+    throw new Error(`DeletePullThroughCacheRule of the prefix '${prefix}' failed: ${info.name}: ${info.message}`);
+  }
+  log('INFO', 'rule deleted', { prefix });
+}
+
+export const handler = customResourceHandler({ create, update, delete: remove });
