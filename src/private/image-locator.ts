@@ -294,12 +294,13 @@ function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
     ...Object.values(sites.shared).map(s => s?.node),
   ]);
   for (const found of settingImages(tree, root, seen)) {
-    const convention = found.variable === undefined ? undefined : knownImageVariable(found.variable);
+    const convention = found.variable === undefined || found.within ? undefined : knownImageVariable(found.variable);
     if (convention !== undefined) {
       sites.strings.push({ kind: SiteKind.SETTING, path: found.path, node: found.node, image: found.image });
     } else {
       const what = found.variable !== undefined ? `the environment variable ${found.variable}` : found.path;
-      sites.skipped.push({ path: found.path, node: found.node, image: found.image, setting: true, reason: `an image in a setting (${what})` });
+      const reason = found.within ? `an image in a setting (${what}, one of several references in its value)` : `an image in a setting (${what})`;
+      sites.skipped.push({ path: found.path, node: found.node, image: found.image, setting: true, reason });
     }
   }
 }
