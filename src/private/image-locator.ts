@@ -83,6 +83,10 @@ export const HELM_SHARED = {
   imageRegistry: ['imageRegistry'],
   /** Top-level `imageNamespace` (cert-manager): the path between that registry and `name`. */
   imageNamespace: ['imageNamespace'],
+  /** Top-level `defaultImageRegistry` (Strimzi): the registry of maps whose own `registry` is empty. */
+  defaultImageRegistry: ['defaultImageRegistry'],
+  /** Top-level `defaultImageRepository` (Strimzi): the path between that registry and `name`. */
+  defaultImageRepository: ['defaultImageRepository'],
 } as const;
 export type HelmShared = keyof typeof HELM_SHARED;
 
