@@ -159,10 +159,19 @@ describe('images in settings', () => {
     expect(findings[0].note).toMatch(/^an image in a setting \(data\.docker_image\)/);
   });
 
-  test('a Tekton param default is reported; a Helm value named *_image is reported', () => {
-    expect(rewrite('task.yaml', TEKTON_TASK).findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
-      '8 setting gcr.io/kaniko-project/executor:v1.23.2',
+  test('a Tekton param default is rewritten when a step takes it as its image, else reported; a Helm value named *_image is reported', () => {
+    const task = rewrite('task.yaml', TEKTON_TASK);
+    expect(task.findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
+      // gcr.io is no ECR upstream: not served, and said so
+      '8 unserved gcr.io/kaniko-project/executor:v1.23.2',
       '13 left-alone $(params.builderImage)',
+    ]);
+    const served = rewrite('task.yaml', TEKTON_TASK.replace(/gcr\.io\/kaniko-project/g, 'quay.io/kaniko-project'));
+    expect(served.output).toContain(`default: ${REGISTRY}/quay/kaniko-project/executor:v1.23.2`);
+    const unused = rewrite('task.yaml', TEKTON_TASK.replace('image: $(params.builderImage)', 'image: alpine:3.20'));
+    expect(unused.findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
+      '8 setting gcr.io/kaniko-project/executor:v1.23.2',
+      '13 rewritten alpine:3.20',
     ]);
     const helm = rewrite('values.yaml', HELM_SETTINGS);
     expect(helm.findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([

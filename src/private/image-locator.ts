@@ -1,4 +1,7 @@
 /**
+ * (Over 400 lines on purpose: every kind of place an image can live is decided in this one reading; the conventions
+ * that need more than a path live beside it in helm-images.ts, kustomize-images.ts and setting-images.ts.)
+ *
  * Where images live, decided once for the ecr-ptc CLI (YAML syntax trees, edited byte for byte) and the
  * CachedImages Aspect (plain objects in a CDK app). Both see a document through `Tree` and get the same image
  * sites; they differ only in how they apply an edit.
@@ -185,6 +188,24 @@ const CUSTOM_RESOURCE_IMAGES: Record<string, readonly string[][]> = {
   'sparkoperator.k8s.io/ScheduledSparkApplication': [['spec', 'template', 'image'], ['spec', 'template', 'driver', 'image'], ['spec', 'template', 'executor', 'image']],
 };
 
+/**
+ * A Tekton Task param whose value is a step's whole image (`image: $(params.builderImage)`): its `default` is an
+ * image, rewritten like the step's would be (https://tekton.dev/docs/pipelines/tasks/#specifying-parameters).
+ * A TaskRun or Pipeline may pass another value: that value is where it is written, not here.
+ */
+function tektonParamImages<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSites<N>): void {
+  const used = new Set(['steps', 'sidecars'].flatMap(list => at(tree, root, ['spec', list, '[]', 'image'], where))
+    .map(step => /^\$\(params(?:\.([A-Za-z0-9_-]+)|\[["']([A-Za-z0-9_.-]+)["']\])\)$/.exec(tree.text(step.node) ?? ''))
+    .filter((m): m is RegExpExecArray => m !== null).map(m => m[1] ?? m[2]));
+  for (const param of at(tree, root, ['spec', 'params', '[]'], where)) {
+    const fallback = get(tree, param.node, 'default');
+    const image = textOf(tree, fallback);
+    if (fallback !== undefined && image !== undefined && image !== '' && used.has(textOf(tree, get(tree, param.node, 'name')) ?? '')) {
+      sites.strings.push({ kind: SiteKind.SETTING, path: `${param.path}.default`, node: fallback, image });
+    }
+  }
+}
+
 function tektonTask(spec: string[]): string[][] {
   return [[...spec, 'steps', '[]', 'image'], [...spec, 'sidecars', '[]', 'image'], [...spec, 'stepTemplate', 'image']];
 }
@@ -368,6 +389,9 @@ function kubernetes<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSit
     if (image !== undefined && image !== '') {
       sites.strings.push({ kind: SiteKind.CUSTOM_RESOURCE, path: field.path, node: field.node, image });
     }
+  }
+  if (key === 'tekton.dev/Task' || key === 'tekton.dev/ClusterTask') {
+    tektonParamImages(tree, root, where.replace(/\.$/, ''), sites);
   }
   if (KUSTOMIZATIONS.has(key)) {
     sites.kustomize.push(...kustomizeImages(tree, root, where.replace(/\.$/, '')));
