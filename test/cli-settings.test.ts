@@ -53,6 +53,12 @@ spec:
               value: "300000"
             - name: SIDECAR_IMAGE
               value: quay.io/example/sidecar:1.2
+            - name: STRIMZI_KAFKA_IMAGES
+              value: |
+                3.9.0=quay.io/strimzi/kafka:0.45.0-kafka-3.9.0
+                3.8.1=quay.io/strimzi/kafka:0.45.0-kafka-3.8.1
+            - name: STRIMZI_DEFAULT_MAVEN_BUILDER
+              value: quay.io/strimzi/maven-builder:0.45.0
 `;
 
 // the shape of an operator bundle's manager Deployment that follows the OLM RELATED_IMAGE_* convention
@@ -120,14 +126,20 @@ describe('images in settings', () => {
     expect(output).toBe(STRIMZI_OPERATOR
       .replace('image: quay.io/strimzi/operator:0.45.0', `image: ${REGISTRY}/quay/strimzi/operator:0.45.0`)
       .replace('value: quay.io/strimzi/kafka:0.45.0-kafka-3.9.0', `value: ${REGISTRY}/quay/strimzi/kafka:0.45.0-kafka-3.9.0`)
-      .replace('value: "quay.io/strimzi/kafka:0.45.0-kafka-3.9.0"', `value: "${REGISTRY}/quay/strimzi/kafka:0.45.0-kafka-3.9.0"`));
+      .replace('value: "quay.io/strimzi/kafka:0.45.0-kafka-3.9.0"', `value: "${REGISTRY}/quay/strimzi/kafka:0.45.0-kafka-3.9.0"`)
+      .replace('value: quay.io/strimzi/maven-builder:0.45.0', `value: ${REGISTRY}/quay/strimzi/maven-builder:0.45.0`));
     expect(findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
       '10 rewritten quay.io/strimzi/operator:0.45.0',
       '17 rewritten quay.io/strimzi/kafka:0.45.0-kafka-3.9.0',
       '19 rewritten quay.io/strimzi/kafka:0.45.0-kafka-3.9.0',
       '23 setting quay.io/example/sidecar:1.2',
+      // a block of <version>=<image> pairs (documented by Strimzi) cannot be edited in place: each image is reported
+      '25 setting quay.io/strimzi/kafka:0.45.0-kafka-3.9.0',
+      '25 setting quay.io/strimzi/kafka:0.45.0-kafka-3.8.1',
+      '29 rewritten quay.io/strimzi/maven-builder:0.45.0',
     ]);
     expect(findings[3].note).toMatch(/^an image in a setting \(the environment variable SIDECAR_IMAGE\): .*pass --allow-settings/);
+    expect(findings[4].note).toMatch(/^an image in a setting \(the environment variable STRIMZI_KAFKA_IMAGES, one of several references in its value\)/);
   });
 
   test('an OLM operator: every RELATED_IMAGE_* is rewritten or reported as not served', () => {
@@ -147,10 +159,19 @@ describe('images in settings', () => {
     expect(findings[0].note).toMatch(/^an image in a setting \(data\.docker_image\)/);
   });
 
-  test('a Tekton param default is reported; a Helm value named *_image is reported', () => {
-    expect(rewrite('task.yaml', TEKTON_TASK).findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
-      '8 setting gcr.io/kaniko-project/executor:v1.23.2',
+  test('a Tekton param default is rewritten when a step takes it as its image, else reported; a Helm value named *_image is reported', () => {
+    const task = rewrite('task.yaml', TEKTON_TASK);
+    expect(task.findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
+      // gcr.io is no ECR upstream: not served, and said so
+      '8 unserved gcr.io/kaniko-project/executor:v1.23.2',
       '13 left-alone $(params.builderImage)',
+    ]);
+    const served = rewrite('task.yaml', TEKTON_TASK.replace(/gcr\.io\/kaniko-project/g, 'quay.io/kaniko-project'));
+    expect(served.output).toContain(`default: ${REGISTRY}/quay/kaniko-project/executor:v1.23.2`);
+    const unused = rewrite('task.yaml', TEKTON_TASK.replace('image: $(params.builderImage)', 'image: alpine:3.20'));
+    expect(unused.findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
+      '8 setting gcr.io/kaniko-project/executor:v1.23.2',
+      '13 rewritten alpine:3.20',
     ]);
     const helm = rewrite('values.yaml', HELM_SETTINGS);
     expect(helm.findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /**
+ * (Over 400 lines: the command line, the run over files and the report are one program's surface.)
+ *
  * ecr-ptc: move Kubernetes manifests, Helm values, Dockerfiles and compose files onto the ECR pull through cache.
  *
  *   ecr-ptc rewrite <files or folders...> [--registry <account>.dkr.ecr.<region>.amazonaws.com] [--from-account | --from-cdk-out <dir>] [--prefix host=prefix ...] [--dry-run] [--follow-symlinks] [--json]

@@ -1,4 +1,6 @@
 /**
+ * (Over 400 lines: the YAML view, the byte edits and the Helm template reader share one edit machinery.)
+ *
  * Finding and rewriting image references in files, byte for byte: every byte that is not an image value is
  * kept as it was (comments, key order, quoting, blank lines, document separators, CRLF). Pure functions of the
  * file text; reading and writing files is in files.ts.

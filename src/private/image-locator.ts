@@ -1,4 +1,7 @@
 /**
+ * (Over 400 lines on purpose: every kind of place an image can live is decided in this one reading; the conventions
+ * that need more than a path live beside it in helm-images.ts, kustomize-images.ts and setting-images.ts.)
+ *
  * Where images live, decided once for the ecr-ptc CLI (YAML syntax trees, edited byte for byte) and the
  * CachedImages Aspect (plain objects in a CDK app). Both see a document through `Tree` and get the same image
  * sites; they differ only in how they apply an edit.
@@ -83,6 +86,10 @@ export const HELM_SHARED = {
   imageRegistry: ['imageRegistry'],
   /** Top-level `imageNamespace` (cert-manager): the path between that registry and `name`. */
   imageNamespace: ['imageNamespace'],
+  /** Top-level `defaultImageRegistry` (Strimzi): the registry of maps whose own `registry` is empty. */
+  defaultImageRegistry: ['defaultImageRegistry'],
+  /** Top-level `defaultImageRepository` (Strimzi): the path between that registry and `name`. */
+  defaultImageRepository: ['defaultImageRepository'],
 } as const;
 export type HelmShared = keyof typeof HELM_SHARED;
 
@@ -180,6 +187,24 @@ const CUSTOM_RESOURCE_IMAGES: Record<string, readonly string[][]> = {
   'sparkoperator.k8s.io/SparkApplication': [['spec', 'image'], ['spec', 'driver', 'image'], ['spec', 'executor', 'image']],
   'sparkoperator.k8s.io/ScheduledSparkApplication': [['spec', 'template', 'image'], ['spec', 'template', 'driver', 'image'], ['spec', 'template', 'executor', 'image']],
 };
+
+/**
+ * A Tekton Task param whose value is a step's whole image (`image: $(params.builderImage)`): its `default` is an
+ * image, rewritten like the step's would be (https://tekton.dev/docs/pipelines/tasks/#specifying-parameters).
+ * A TaskRun or Pipeline may pass another value: that value is where it is written, not here.
+ */
+function tektonParamImages<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSites<N>): void {
+  const used = new Set(['steps', 'sidecars'].flatMap(list => at(tree, root, ['spec', list, '[]', 'image'], where))
+    .map(step => /^\$\(params(?:\.([A-Za-z0-9_-]+)|\[["']([A-Za-z0-9_.-]+)["']\])\)$/.exec(tree.text(step.node) ?? ''))
+    .filter((m): m is RegExpExecArray => m !== null).map(m => m[1] ?? m[2]));
+  for (const param of at(tree, root, ['spec', 'params', '[]'], where)) {
+    const fallback = get(tree, param.node, 'default');
+    const image = textOf(tree, fallback);
+    if (fallback !== undefined && image !== undefined && image !== '' && used.has(textOf(tree, get(tree, param.node, 'name')) ?? '')) {
+      sites.strings.push({ kind: SiteKind.SETTING, path: `${param.path}.default`, node: fallback, image });
+    }
+  }
+}
 
 function tektonTask(spec: string[]): string[][] {
   return [[...spec, 'steps', '[]', 'image'], [...spec, 'sidecars', '[]', 'image'], [...spec, 'stepTemplate', 'image']];
@@ -294,12 +319,13 @@ function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
     ...Object.values(sites.shared).map(s => s?.node),
   ]);
   for (const found of settingImages(tree, root, seen)) {
-    const convention = found.variable === undefined ? undefined : knownImageVariable(found.variable);
+    const convention = found.variable === undefined || found.within ? undefined : knownImageVariable(found.variable);
     if (convention !== undefined) {
       sites.strings.push({ kind: SiteKind.SETTING, path: found.path, node: found.node, image: found.image });
     } else {
       const what = found.variable !== undefined ? `the environment variable ${found.variable}` : found.path;
-      sites.skipped.push({ path: found.path, node: found.node, image: found.image, setting: true, reason: `an image in a setting (${what})` });
+      const reason = found.within ? `an image in a setting (${what}, one of several references in its value)` : `an image in a setting (${what})`;
+      sites.skipped.push({ path: found.path, node: found.node, image: found.image, setting: true, reason });
     }
   }
 }
@@ -363,6 +389,9 @@ function kubernetes<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSit
     if (image !== undefined && image !== '') {
       sites.strings.push({ kind: SiteKind.CUSTOM_RESOURCE, path: field.path, node: field.node, image });
     }
+  }
+  if (key === 'tekton.dev/Task' || key === 'tekton.dev/ClusterTask') {
+    tektonParamImages(tree, root, where.replace(/\.$/, ''), sites);
   }
   if (KUSTOMIZATIONS.has(key)) {
     sites.kustomize.push(...kustomizeImages(tree, root, where.replace(/\.$/, '')));

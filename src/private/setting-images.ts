@@ -46,7 +46,8 @@ export function isHostedReference(value: string): boolean {
  */
 const KNOWN_IMAGE_VARIABLES: ReadonlyArray<{ readonly pattern: RegExp; readonly convention: string }> = [
   { pattern: /^RELATED_IMAGE_[A-Za-z0-9_]+$/, convention: 'the OLM RELATED_IMAGE_* convention' },
-  { pattern: /^STRIMZI_DEFAULT_[A-Z0-9_]+_IMAGE$/, convention: 'a Strimzi Cluster Operator default image' },
+  // (STRIMZI_DEFAULT_MAVEN_BUILDER has no _IMAGE suffix; any STRIMZI_DEFAULT_* holding a whole reference is an image)
+  { pattern: /^STRIMZI_DEFAULT_[A-Z0-9_]+$/, convention: 'a Strimzi Cluster Operator default image' },
 ];
 
 /** The convention of a container environment variable known to hold an image, or undefined. */
@@ -73,6 +74,19 @@ export interface SettingImage<N> {
   readonly image: string;
   /** The container environment variable that holds it, when it is one. */
   readonly variable?: string;
+  /** The reference is one of several in the value (`4.3.1=quay.io/strimzi/kafka:...` lines), so never rewritten. */
+  readonly within?: boolean;
+}
+
+/**
+ * The references a setting's value holds: the value itself, or the references among its words, where a value
+ * lists several (Strimzi's `STRIMZI_KAFKA_IMAGES`: `<version>=<image>` pairs separated by whitespace or commas).
+ */
+function referencesIn(value: string): Array<{ image: string; within: boolean }> {
+  if (isHostedReference(value)) {
+    return [{ image: value, within: false }];
+  }
+  return value.split(/[\s,;]+/).map(word => word.replace(/^[^=/]*=/, '')).filter(isHostedReference).map(image => ({ image, within: true }));
 }
 
 /**
@@ -90,9 +104,7 @@ export function settingImages<N>(tree: SettingTree<N>, root: N, seen: ReadonlySe
     visited.add(node);
     const text = tree.text(node);
     if (text !== undefined) {
-      if (isHostedReference(text)) {
-        found.push({ path, node, image: text });
-      }
+      found.push(...referencesIn(text).map(r => ({ path, node, ...r })));
       return;
     }
     const entries = tree.entries(node);
@@ -105,9 +117,7 @@ export function settingImages<N>(tree: SettingTree<N>, root: N, seen: ReadonlySe
         const value = variable !== undefined && key === 'value' && !seen.has(child) ? tree.text(child) : undefined;
         if (value !== undefined) {
           visited.add(child);
-          if (isHostedReference(value)) {
-            found.push({ path: childPath, node: child, image: value, variable });
-          }
+          found.push(...referencesIn(value).map(r => ({ path: childPath, node: child, variable, ...r })));
           continue;
         }
         visit(child, childPath, key);

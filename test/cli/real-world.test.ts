@@ -155,7 +155,7 @@ withFixtures(`ecr-ptc on real files (test/cli/real-world: ${present.length} of $
     const summaryText = (s: SummaryCounts) => [
       `files: ${s.files} (${s.filesChanged} changed)`,
       `images moved: ${s.rewritten}`,
-      `reported: ${s.unserved} not served, ${s.leftAlone} left alone, ${s.settings} images in settings, ${s.templateFiles} template files, ${s.failedFiles} refused`,
+      `reported: ${s.unserved} not served, ${s.leftAlone} left alone, ${s.settings} in settings, ${s.templateFiles} template files, ${s.failedFiles} refused`,
       `already cached: ${s.cached}`,
       '',
     ].join('\n');
