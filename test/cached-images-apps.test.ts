@@ -3,8 +3,11 @@
  * like cdk-nag, an add-ons stack feeding a cluster stack, nested stacks, images already written for the cache, and
  * execution roles with a path. Every template these tests synthesize is linted with cfn-lint at the end.
  */
-import { App, AspectPriority, Aspects, CfnParameter, IAspect, NestedStack, Stack, Stage, StageProps } from 'aws-cdk-lib';
+import { App, AspectPriority, Aspects, CfnParameter, IAspect, NestedStack, Size, Stack, Stage, StageProps } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as apprunner from 'aws-cdk-lib/aws-apprunner';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -417,5 +420,69 @@ describe('11. every message says what to do', () => {
       expect.stringMatching(new RegExp(`^CachedImages: Service has no environment, but its images now name the registry of Shared/Cache \\(account ${ACCOUNT}, `
         + `Region eu-west-1\\): .* Give Service env: \\{ account: '${ACCOUNT}', region: 'eu-west-1' \\}`)),
     ]);
+  });
+});
+
+describe('9. images of other services: Batch jobs move, the rest are reported', () => {
+  test('a Batch EcsJobDefinition (Fargate and EC2) moves, its execution role granted; CodeBuild and App Runner images are reported', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const fargate = new batch.EcsJobDefinition(stack, 'FargateJob', {
+      container: new batch.EcsFargateContainerDefinition(stack, 'FargateContainer', {
+        image: ecs.ContainerImage.fromRegistry('quay.io/org/etl:2'), cpu: 1, memory: Size.gibibytes(2),
+      }),
+    });
+    const ec2 = new batch.EcsJobDefinition(stack, 'Ec2Job', {
+      container: new batch.EcsEc2ContainerDefinition(stack, 'Ec2Container', {
+        image: ecs.ContainerImage.fromRegistry('python:3.13'), cpu: 1, memory: Size.gibibytes(2),
+      }),
+    });
+    new codebuild.Project(stack, 'Build', {
+      buildSpec: codebuild.BuildSpec.fromObject({ version: '0.2', phases: { build: { commands: ['npm test'] } } }),
+      environment: { buildImage: codebuild.LinuxBuildImage.fromDockerRegistry('node:22') },
+    });
+    new codebuild.Project(stack, 'Curated', {
+      buildSpec: codebuild.BuildSpec.fromObject({ version: '0.2', phases: { build: { commands: ['npm test'] } } }),
+      environment: { buildImage: codebuild.LinuxBuildImage.STANDARD_7_0 },
+    });
+    new apprunner.CfnService(stack, 'Web', {
+      sourceConfiguration: {
+        autoDeploymentsEnabled: false,
+        imageRepository: { imageIdentifier: 'public.ecr.aws/aws-containers/hello-app-runner:latest', imageRepositoryType: 'ECR_PUBLIC' },
+      },
+    });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'other-services');
+    const jobs = t.findResources('AWS::Batch::JobDefinition');
+    const imageOf = (job: batch.EcsJobDefinition) =>
+      jobs[stack.getLogicalId(job.node.defaultChild as batch.CfnJobDefinition)].Properties.ContainerProperties;
+    expect(imageOf(fargate).Image).toBe(`${REGISTRY}/quay/org/etl:2`);
+    expect(imageOf(ec2).Image).toBe(`${REGISTRY}/docker-hub/library/python:3.13`);
+    // each job's container pulls with its own execution role, which is the one granted
+    const roleOf = (job: batch.EcsJobDefinition) => ({ Ref: imageOf(job).ExecutionRoleArn['Fn::GetAtt'][0] });
+    expect(rolesGrantedPull(t)).toEqual(expect.arrayContaining([roleOf(fargate), roleOf(ec2)]));
+    expect(rolesGrantedPull(t)).toHaveLength(2);
+    const notMoved = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('is left on its registry')).map(m => `${m.id} ${m.entry.data}`);
+    expect(notMoved).toHaveLength(2); // not the curated CodeBuild image
+    expect(notMoved).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp('^/Apps/Build/Resource Environment\\.Image: \'node:22\' is left on its registry: CachedImages does not move the images of '
+        + `AWS::CodeBuild::Project\\. Write it as cache\\.imageUri\\('node:22'\\) \\(${REGISTRY}/docker-hub/library/node:22\\) and grant the role`)),
+      expect.stringMatching(new RegExp('^/Apps/Web SourceConfiguration\\.ImageRepository\\.ImageIdentifier: \'public\\.ecr\\.aws/aws-containers/hello-app-runner:latest\' '
+        + `is left on its registry: .* \\(${REGISTRY}/ecr-public/aws-containers/hello-app-runner:latest\\)`)),
+    ]));
+  });
+
+  test('in report-only mode a Batch job is reported, not moved', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    new batch.EcsJobDefinition(stack, 'Job', {
+      container: new batch.EcsFargateContainerDefinition(stack, 'Container', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), cpu: 1, memory: Size.gibibytes(2) }),
+    });
+    Aspects.of(app).add(new CachedImages({ cache, reportOnly: true }));
+    const t = template(stack, 'batch-report');
+    expect(Object.values(t.findResources('AWS::Batch::JobDefinition'))[0].Properties.ContainerProperties.Image).toBe('nginx:1.27');
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(`container: 'nginx:1.27' would be pulled through the cache as ${REGISTRY}/`))).toHaveLength(1);
   });
 });
