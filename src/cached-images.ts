@@ -9,7 +9,7 @@ import { canonicalEcrHost } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
 import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
-import { moveJsonPropertyImages } from './private/json-property-images';
+import { moveJsonPropertyImages, nodeRolesProblem } from './private/json-property-images';
 import { unreachedStagesProblem } from './private/stage-coverage';
 import { CDK_TOKEN, mapTokenTag, tokensOnlyInTag } from './private/token-tags';
 import { reportUnmovedImages, reportsImagesOf } from './private/unmoved-images';
@@ -319,12 +319,16 @@ export class CachedImages implements IAspect {
 
   /** A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values (json-property-images.ts). */
   private visitJsonProperty(cfn: CfnResource, property: string, format: DocumentFormat): void {
-    moveJsonPropertyImages(cfn, property, format, {
+    const moved = moveJsonPropertyImages(cfn, property, format, {
       mapping: this.cache.mapping,
       reportOnly: this.reportOnly,
       report: (scope, message) => this.report(scope, message),
       reportUnserved: (scope, what, mapped) => this.reportUnserved(scope, what, mapped),
     });
+    const unpermitted = moved ? nodeRolesProblem(this.cache, cfn) : undefined;
+    if (unpermitted) {
+      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:nodeRoles', unpermitted);
+    }
   }
 
   /** The cache URI to use, or undefined to keep the image (reporting why). */

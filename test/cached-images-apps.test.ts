@@ -269,6 +269,32 @@ describe('4. grants land on the role that pulls', () => {
     expect(containersOf(t)[0].Image).toBe(`${REGISTRY}/docker-hub/library/nginx:1.27`);
   });
 
+  test('EKS: moved manifests warn that node groups need the cache\'s pull rights, until their roles are the cache\'s nodeRoles', () => {
+    for (const given of [false, true]) {
+      const app = testApp();
+      const stack = new Stack(app, 'Apps', { env: ENV });
+      const cluster = eksV2Cluster(stack);
+      const nodes = cluster.addNodegroupCapacity('Nodes', { minSize: 1 });
+      const cache = new PullThroughCacheRules(stack, 'Cache', {
+        upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
+        nodeRoles: given ? [nodes.role] : undefined,
+        enableMonitoring: false,
+        enableScanning: false,
+      });
+      cluster.addManifest('Pod', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'nginx:1.27' }] } });
+      Aspects.of(app).add(new CachedImages({ cache }));
+      const t = template(stack, `node-roles-${given}`);
+      const warned = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('was given no nodeRoles')).map(m => m.entry.data);
+      if (given) {
+        expect(warned).toEqual([]);
+        expect(rolesGrantedPull(t)).toEqual([{ Ref: stack.getLogicalId(nodes.role.node.defaultChild as iam.CfnRole) }]);
+      } else {
+        expect(warned).toEqual([expect.stringContaining('the node groups Apps/Cluster/NodegroupNodes keep only what the cluster gave them '
+          + '(AmazonEC2ContainerRegistryReadOnly has no ecr:BatchImportUpstreamImage or ecr:CreateRepository')]);
+      }
+    }
+  });
+
   test('an L1 task definition with a literal cache URI still needs, and gets, its execution role granted', () => {
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: ENV });
