@@ -127,7 +127,7 @@ export function nodeRolesProblem(cache: IConstruct, manifest: CfnResource): stri
     .filter(c => c instanceof eks.Nodegroup || c instanceof eksClassic.Nodegroup)
     .map(c => c.node.path);
   const which = nodegroups.length > 0 ? `the node groups ${nodegroups.join(', ')}` : 'its nodes';
-  return `Images of this resource were moved to the pull through cache, which pods pull with their node's role, but the cache `
+  return 'Images of this resource were moved to the pull through cache, which pods pull with their node\'s role, but the cache '
     + `was given no nodeRoles: ${which} keep only what the cluster gave them (AmazonEC2ContainerRegistryReadOnly has no `
     + 'ecr:BatchImportUpstreamImage or ecr:CreateRepository, so the first pull of an image not cached yet fails). Pass their roles as '
     + 'the cache\'s nodeRoles (or cache.grantPull(role) each), then acknowledge this warning.';
