@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
-import { canonicalEcrHost } from './private/cache-mapping';
+import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
 import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
@@ -341,7 +341,7 @@ export class CachedImages implements IAspect {
           return undefined;
         }
         if (mapped.warning) {
-          Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', mapped.warning);
+          Annotations.of(scope).addWarningV2(mappingWarningId(mapped.warning), `${what}: ${mapped.warning}`);
         }
         return mapped.uri;
       case MappingStatus.ALREADY_CACHED:

@@ -512,3 +512,27 @@ describe('9. images of other services: Batch jobs move, the rest are reported', 
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(`container: 'nginx:1.27' would be pulled through the cache as ${REGISTRY}/`))).toHaveLength(1);
   });
 });
+
+describe('6. a tag only a mirror\'s pattern names is served only while the mirror copies it, and says so', () => {
+  test('an exact tag moves quietly; a pattern-only tag moves with a mirrorTagPattern warning naming the limit', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.mirror({
+        registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', images: ['dotnet/aspnet:8.0.*', 'dotnet/aspnet:8.0.15'], maxTagsPerPattern: 3,
+      })],
+      enableMonitoring: false,
+      enableScanning: false,
+    });
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    task.addContainer('exact', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/aspnet:8.0.15'), memoryLimitMiB: 128 });
+    task.addContainer('variant', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/aspnet:8.0.15-noble'), memoryLimitMiB: 128 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'mirror-patterns');
+    expect(containersOf(t).map(c => c.Image)).toEqual([`${REGISTRY}/mcr/dotnet/aspnet:8.0.15`, `${REGISTRY}/mcr/dotnet/aspnet:8.0.15-noble`]);
+    const warned = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('mirrorTagPattern')).map(m => m.entry.data);
+    expect(warned).toEqual([expect.stringContaining("container variant: 'mcr.microsoft.com/dotnet/aspnet:8.0.15-noble' matches the 'mcr' mirror's tag "
+      + 'pattern dotnet/aspnet:8.0.*, of which the mirror copies only the 3 highest tags (OS variants of one version count as tags): it is served only '
+      + "while it is among them. Name the tag exactly in the mirror's images ('dotnet/aspnet:8.0.15-noble') to be sure it is copied.")]);
+  });
+});

@@ -10,6 +10,7 @@ import * as eksClassic from 'aws-cdk-lib/aws-eks';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { IConstruct } from 'constructs';
 import { ImageMapping, MappedImage, MappingStatus } from '../image-mapping';
+import { mappingWarningId } from './cache-mapping';
 import { readCfnProperty } from './cfn-json-property';
 import { DocumentFormat } from './image-locator';
 import { parseJsonWithTokens, rewriteObject } from './object-images';
@@ -97,7 +98,7 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
     } else if (aspect.reportOnly) {
       Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${what}: '${m.input}' would be pulled through the cache as ${m.uri}`);
     } else if (m.warning) {
-      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', `${what}: ${m.warning}`);
+      Annotations.of(cfn).addWarningV2(mappingWarningId(m.warning), `${what}: ${m.warning}`);
     }
   }
   const written = JSON.stringify(value);
