@@ -536,3 +536,26 @@ describe('6. a tag only a mirror\'s pattern names is served only while the mirro
       + "while it is among them. Name the tag exactly in the mirror's images ('dotnet/aspnet:8.0.15-noble') to be sure it is copied.")]);
   });
 });
+
+describe('5. Bitnami charts get the companion value they need for relocated images', () => {
+  test('global.security.allowInsecureImages is set, and said, only where a Bitnami image moved and it is not set yet', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const cluster = eksV2Cluster(stack);
+    const bitnami = { chart: 'redis', repository: 'oci://registry-1.docker.io/bitnamicharts', version: '20.6.0' };
+    cluster.addHelmChart('Redis', { ...bitnami, values: { image: { registry: 'docker.io', repository: 'bitnami/redis', tag: '7.4.1' } } });
+    cluster.addHelmChart('Set', { ...bitnami, values: { global: { security: { allowInsecureImages: true } }, image: { repository: 'bitnami/redis', tag: '7.4.1' } } });
+    cluster.addHelmChart('Other', { chart: 'app', repository: 'https://charts.example.com', values: { image: { repository: 'quay.io/org/app', tag: '1' } } });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'bitnami');
+    const values = Object.fromEntries(Object.values(t.findResources('Custom::AWSCDK-EKS-HelmChart'))
+      .map((r: any) => [r.Properties.Release ?? r.Properties.Chart, JSON.parse(r.Properties.Values)]));
+    expect(Object.values(values).map(v => v.global)).toEqual([
+      { security: { allowInsecureImages: true } }, { security: { allowInsecureImages: true } }, undefined,
+    ]);
+    expect(JSON.stringify(values)).toContain('"repository":"docker-hub/bitnami/redis"');
+    const notes = Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('allowInsecureImages: set to true')).map(m => m.id);
+    expect(notes).toEqual(['/Apps/Cluster/chart-Redis/Resource/Default']);
+  });
+});

@@ -12,6 +12,7 @@ import { IConstruct } from 'constructs';
 import { ImageMapping, MappedImage, MappingStatus } from '../image-mapping';
 import { mappingWarningId } from './cache-mapping';
 import { readCfnProperty } from './cfn-json-property';
+import { missingCompanionValues, setCompanionValue } from './helm-companions';
 import { DocumentFormat } from './image-locator';
 import { parseJsonWithTokens, rewriteObject } from './object-images';
 import { mapTokenTag, tokensOnlyInTag } from './token-tags';
@@ -74,6 +75,7 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
     chartDefaults();
   }
 
+  const moved: string[] = []; // the images that move, as written
   for (const result of results) {
     const what = `${property} ${result.path}`;
     if ('skipped' in result) {
@@ -97,8 +99,17 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
       aspect.report(cfn, `${what}: '${m.input}' was not moved to the cache: ${result.held}`);
     } else if (aspect.reportOnly) {
       Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${what}: '${m.input}' would be pulled through the cache as ${m.uri}`);
-    } else if (m.warning) {
-      Annotations.of(cfn).addWarningV2(mappingWarningId(m.warning), `${what}: ${m.warning}`);
+    } else {
+      moved.push(m.input);
+      if (m.warning) {
+        Annotations.of(cfn).addWarningV2(mappingWarningId(m.warning), `${what}: ${m.warning}`);
+      }
+    }
+  }
+  if (format === DocumentFormat.HELM_VALUES && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const companion of missingCompanionValues(value, moved)) {
+      setCompanionValue(value as Record<string, unknown>, companion);
+      Annotations.of(cfn).addInfo(`${property} ${companion.path.join('.')}: set to ${JSON.stringify(companion.value)}: ${companion.why}`);
     }
   }
   const written = JSON.stringify(value);
