@@ -551,7 +551,7 @@ describe('5. Bitnami charts get the companion value they need for relocated imag
     const t = template(stack, 'bitnami');
     const values = Object.fromEntries(Object.values(t.findResources('Custom::AWSCDK-EKS-HelmChart'))
       .map((r: any) => [r.Properties.Release ?? r.Properties.Chart, JSON.parse(r.Properties.Values)]));
-    expect(Object.values(values).map(v => v.global)).toEqual([
+    expect(Object.values(values).map((v: any) => v.global)).toEqual([
       { security: { allowInsecureImages: true } }, { security: { allowInsecureImages: true } }, undefined,
     ]);
     expect(JSON.stringify(values)).toContain('"repository":"docker-hub/bitnami/redis"');
