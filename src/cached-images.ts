@@ -1,16 +1,18 @@
 import { Annotations, CfnParameter, CfnResource, IAspect, IResolvable, Reference, Stack, Token, Tokenization } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
-import { canonicalEcrHost } from './private/cache-mapping';
+import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
 import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
-import { moveJsonPropertyImages } from './private/json-property-images';
+import { moveJsonPropertyImages, nodeRolesProblem } from './private/json-property-images';
 import { unreachedStagesProblem } from './private/stage-coverage';
 import { CDK_TOKEN, mapTokenTag, tokensOnlyInTag } from './private/token-tags';
+import { reportUnmovedImages, reportsImagesOf } from './private/unmoved-images';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
 
 /** How an image the cache cannot serve is reported. */
@@ -52,6 +54,8 @@ const EKS_HELM_CHART = 'Custom::AWSCDK-EKS-HelmChart';
 const movedContainers = new WeakMap<ecs.ContainerDefinition, string>();
 /** The same for the containers of L1 task definitions, by index. */
 const movedL1Containers = new WeakMap<ecs.CfnTaskDefinition, Map<number, string>>();
+/** The same for AWS Batch job definitions (their single container). */
+const movedJobs = new WeakMap<batch.CfnJobDefinition, string>();
 
 /**
  * Rewrites the container images of a CDK app to the pull through cache: every container definition of ECS
@@ -123,7 +127,54 @@ export class CachedImages implements IAspect {
         }
         break;
       default:
+        if (node instanceof batch.CfnJobDefinition) {
+          this.visitJobDefinition(node);
+        }
+        if (reportsImagesOf(node)) {
+          this.reportUnmoved(node); // (a Batch job's container property is moved above, and skipped there)
+        }
     }
+  }
+
+  /**
+   * An AWS Batch job definition (`batch.EcsJobDefinition`, or L1) of one container: its image moves by a property
+   * override (the L2 renders its container when it is made, so nothing is frozen), and the container's execution
+   * role, which Batch pulls with, is granted.
+   */
+  private visitJobDefinition(cfn: batch.CfnJobDefinition): void {
+    const container = cfn.containerProperties as batch.CfnJobDefinition.ContainerPropertiesProperty | undefined;
+    const image = movedJobs.get(cfn) ?? container?.image;
+    if (typeof image !== 'string' || Tokenization.isResolvable(container)) {
+      return;
+    }
+    const owner = cfn.node.scope instanceof batch.EcsJobDefinition && cfn.node.scope.node.defaultChild === cfn ? cfn.node.scope : undefined;
+    const arn = container!.executionRoleArn;
+    const role = () => owner?.container.executionRole
+      ?? (typeof arn === 'string' ? executionRoleOf(cfn, arn) : undefined);
+    const grant = () => role() === undefined
+      ? Annotations.of(cfn).addError(`${cfn.node.path} has an image in the pull through cache, but its container has no executionRoleArn, `
+        + 'which Batch pulls images from ECR with. Set one, and the Aspect grants it.')
+      : this.grantPull(cfn, () => role()!);
+    if (this.servedAsWritten(image)) {
+      return movedJobs.has(cfn) ? undefined : grant();
+    }
+    if (Token.isUnresolved(image) && !tokensOnlyInTag(image, CDK_TOKEN)) {
+      return this.reportTokenImage(cfn, 'container: the image', image);
+    }
+    const uri = this.inCacheEnvironment(cfn) ? this.decide(cfn, image, 'container') : undefined;
+    if (uri !== undefined) {
+      cfn.addPropertyOverride('ContainerProperties.Image', uri);
+      if (container!.repositoryCredentials !== undefined) {
+        cfn.addPropertyDeletionOverride('ContainerProperties.RepositoryCredentials');
+      }
+      movedJobs.set(cfn, uri);
+      grant();
+    }
+  }
+
+  /** The images of a resource the Aspect does not move, each one said (unmoved-images.ts). */
+  private reportUnmoved(cfn: CfnResource): void {
+    reportUnmovedImages(cfn, this.cache.mapping, cfn instanceof batch.CfnJobDefinition ? ['ContainerProperties'] : []);
   }
 
   /**
@@ -268,12 +319,16 @@ export class CachedImages implements IAspect {
 
   /** A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values (json-property-images.ts). */
   private visitJsonProperty(cfn: CfnResource, property: string, format: DocumentFormat): void {
-    moveJsonPropertyImages(cfn, property, format, {
+    const moved = moveJsonPropertyImages(cfn, property, format, {
       mapping: this.cache.mapping,
       reportOnly: this.reportOnly,
       report: (scope, message) => this.report(scope, message),
       reportUnserved: (scope, what, mapped) => this.reportUnserved(scope, what, mapped),
     });
+    const unpermitted = moved ? nodeRolesProblem(this.cache, cfn) : undefined;
+    if (unpermitted) {
+      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:nodeRoles', unpermitted);
+    }
   }
 
   /** The cache URI to use, or undefined to keep the image (reporting why). */
@@ -286,7 +341,7 @@ export class CachedImages implements IAspect {
           return undefined;
         }
         if (mapped.warning) {
-          Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', mapped.warning);
+          Annotations.of(scope).addWarningV2(mappingWarningId(mapped.warning), `${what}: ${mapped.warning}`);
         }
         return mapped.uri;
       case MappingStatus.ALREADY_CACHED:

@@ -1,5 +1,5 @@
 import { ImageReference } from './image-reference';
-import { specsInclude } from './mirror/contract';
+import { parseImageSpec, specsInclude } from './mirror/contract';
 import { CacheRoute, canonicalEcrHost, claimingRoute, mapToCache, routeOfCachePath } from './private/cache-mapping';
 import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
 
@@ -23,6 +23,13 @@ export interface CachePrefix {
    * @default - every image of the registry is served
    */
   readonly mirroredImages?: string[];
+
+  /**
+   * For a mirror: how many of the tags matching each tag pattern of `mirroredImages` it copies (the highest).
+   * A tag that only a pattern names is then mapped with a warning: it is served only while it is among them.
+   * @default - 5, the mirror's default
+   */
+  readonly mirroredTagsPerPattern?: number;
 }
 
 /** Properties of `ImageMapping`. */
@@ -117,6 +124,9 @@ export class ImageMapping {
   /** The images each mirror prefix copies. */
   private readonly mirrored: Map<string, readonly string[]>;
 
+  /** How many tags of each pattern each mirror prefix copies. */
+  private readonly tagsPerPattern: Map<string, number>;
+
   constructor(props: ImageMappingProps) {
     const given = props?.registryDomain;
     if (typeof given !== 'string' || given.length === 0) {
@@ -136,6 +146,8 @@ export class ImageMapping {
     }));
     this.mirrored = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
       .map(p => [p.prefix.replace(/\/$/, ''), p.mirroredImages!]));
+    this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
+      .map(p => [p.prefix.replace(/\/$/, ''), p.mirroredTagsPerPattern ?? 5]));
   }
 
   /**
@@ -193,7 +205,9 @@ export class ImageMapping {
       warning: ref.tag === undefined && ref.digest !== undefined
         ? `'${image}' is pinned by digest only: ECR fills the cache only on a pull by tag, so the first pull of an image `
           + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.'
-        : undefined,
+        : copied && !specsInclude(copied.filter(spec => !parseImageSpec(spec).pattern), ref.repository, ref.tag)
+          ? patternOnlyWarning(image, mapping.route.ecrRepositoryPrefix, copied, ref, this.tagsPerPattern.get(mapping.route.ecrRepositoryPrefix)!)
+          : undefined,
     };
   }
 
@@ -226,6 +240,17 @@ export class ImageMapping {
     }
     return { ...forward, input: image };
   }
+}
+
+/**
+ * A mirror copies, of the tags matching a pattern, only the highest few; "highest" may be OS variants of one version
+ * (`8.0.15-noble`, `8.0.15-jammy`...), so a tag that only a pattern names may never be copied.
+ */
+function patternOnlyWarning(image: string, prefix: string, copied: readonly string[], ref: ImageReference, perPattern: number): string {
+  const patterns = copied.filter(spec => parseImageSpec(spec).pattern && specsInclude([spec], ref.repository, ref.tag));
+  return `'${image}' matches the '${prefix}' mirror's tag pattern ${patterns.join(', ')}, of which the mirror copies only the ${perPattern} `
+    + 'highest tags (OS variants of one version count as tags): it is served only while it is among them. Name the tag '
+    + `exactly in the mirror's images ('${ref.repository}:${ref.tag}') to be sure it is copied.`;
 }
 
 /** How the URI of an image in the cache should read, when `path` is not it. */

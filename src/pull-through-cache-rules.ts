@@ -14,6 +14,7 @@ import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
 import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
+import { mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { CDK_TOKEN, mapTokenTag } from './private/token-tags';
@@ -237,6 +238,7 @@ export class PullThroughCacheRules extends Construct {
           prefix: u.ecrRepositoryPrefix,
           upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
           mirroredImages: u._mirror?.images,
+          mirroredTagsPerPattern: u._mirror?.maxTagsPerPattern,
         },
         ...(u._origin
           ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
@@ -413,14 +415,14 @@ export class PullThroughCacheRules extends Construct {
     switch (mapped.status) {
       case MappingStatus.REWRITTEN:
         if (mapped.warning) {
-          Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', mapped.warning);
+          Annotations.of(this).addWarningV2(mappingWarningId(mapped.warning), mapped.warning);
         }
         return mapped.uri!;
       case MappingStatus.ALREADY_CACHED:
         return image;
       case MappingStatus.NO_RULE:
-        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}': ${mapped.reason}. `
-          + 'Add an upstream for that registry to this cache\'s upstreams.');
+        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}': ${mapped.reason}.${
+          mapped.reason!.includes('UpstreamRegistry.') ? '' : ' Add an upstream for that registry to this cache\'s upstreams.'}`);
       default:
         throw new Error(`${this.node.path}: no pull through cache rule serves '${image}'. ${mapped.reason}`);
     }

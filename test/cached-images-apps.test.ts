@@ -3,8 +3,11 @@
  * like cdk-nag, an add-ons stack feeding a cluster stack, nested stacks, images already written for the cache, and
  * execution roles with a path. Every template these tests synthesize is linted with cfn-lint at the end.
  */
-import { App, AspectPriority, Aspects, CfnParameter, IAspect, NestedStack, Stack, Stage, StageProps } from 'aws-cdk-lib';
+import { App, AspectPriority, Aspects, CfnParameter, IAspect, NestedStack, Size, Stack, Stage, StageProps } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as apprunner from 'aws-cdk-lib/aws-apprunner';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -266,6 +269,32 @@ describe('4. grants land on the role that pulls', () => {
     expect(containersOf(t)[0].Image).toBe(`${REGISTRY}/docker-hub/library/nginx:1.27`);
   });
 
+  test('EKS: moved manifests warn that node groups need the cache\'s pull rights, until their roles are the cache\'s nodeRoles', () => {
+    for (const given of [false, true]) {
+      const app = testApp();
+      const stack = new Stack(app, 'Apps', { env: ENV });
+      const cluster = eksV2Cluster(stack);
+      const nodes = cluster.addNodegroupCapacity('Nodes', { minSize: 1 });
+      const cache = new PullThroughCacheRules(stack, 'Cache', {
+        upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
+        nodeRoles: given ? [nodes.role] : undefined,
+        enableMonitoring: false,
+        enableScanning: false,
+      });
+      cluster.addManifest('Pod', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'nginx:1.27' }] } });
+      Aspects.of(app).add(new CachedImages({ cache }));
+      const t = template(stack, `node-roles-${given}`);
+      const warned = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('was given no nodeRoles')).map(m => m.entry.data);
+      if (given) {
+        expect(warned).toEqual([]);
+        expect(rolesGrantedPull(t)).toEqual([{ Ref: stack.getLogicalId(nodes.role.node.defaultChild as iam.CfnRole) }]);
+      } else {
+        expect(warned).toEqual([expect.stringContaining('the node groups Apps/Cluster/NodegroupNodes keep only what the cluster gave them '
+          + '(AmazonEC2ContainerRegistryReadOnly has no ecr:BatchImportUpstreamImage or ecr:CreateRepository')]);
+      }
+    }
+  });
+
   test('an L1 task definition with a literal cache URI still needs, and gets, its execution role granted', () => {
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: ENV });
@@ -417,5 +446,116 @@ describe('11. every message says what to do', () => {
       expect.stringMatching(new RegExp(`^CachedImages: Service has no environment, but its images now name the registry of Shared/Cache \\(account ${ACCOUNT}, `
         + `Region eu-west-1\\): .* Give Service env: \\{ account: '${ACCOUNT}', region: 'eu-west-1' \\}`)),
     ]);
+  });
+});
+
+describe('9. images of other services: Batch jobs move, the rest are reported', () => {
+  test('a Batch EcsJobDefinition (Fargate and EC2) moves, its execution role granted; CodeBuild and App Runner images are reported', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const fargate = new batch.EcsJobDefinition(stack, 'FargateJob', {
+      container: new batch.EcsFargateContainerDefinition(stack, 'FargateContainer', {
+        image: ecs.ContainerImage.fromRegistry('quay.io/org/etl:2'), cpu: 1, memory: Size.gibibytes(2),
+      }),
+    });
+    const ec2 = new batch.EcsJobDefinition(stack, 'Ec2Job', {
+      container: new batch.EcsEc2ContainerDefinition(stack, 'Ec2Container', {
+        image: ecs.ContainerImage.fromRegistry('python:3.13'), cpu: 1, memory: Size.gibibytes(2),
+      }),
+    });
+    new codebuild.Project(stack, 'Build', {
+      buildSpec: codebuild.BuildSpec.fromObject({ version: '0.2', phases: { build: { commands: ['npm test'] } } }),
+      environment: { buildImage: codebuild.LinuxBuildImage.fromDockerRegistry('node:22') },
+    });
+    new codebuild.Project(stack, 'Curated', {
+      buildSpec: codebuild.BuildSpec.fromObject({ version: '0.2', phases: { build: { commands: ['npm test'] } } }),
+      environment: { buildImage: codebuild.LinuxBuildImage.STANDARD_7_0 },
+    });
+    new apprunner.CfnService(stack, 'Web', {
+      sourceConfiguration: {
+        autoDeploymentsEnabled: false,
+        imageRepository: { imageIdentifier: 'public.ecr.aws/aws-containers/hello-app-runner:latest', imageRepositoryType: 'ECR_PUBLIC' },
+      },
+    });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'other-services');
+    const jobs = t.findResources('AWS::Batch::JobDefinition');
+    const imageOf = (job: batch.EcsJobDefinition) =>
+      jobs[stack.getLogicalId(job.node.defaultChild as batch.CfnJobDefinition)].Properties.ContainerProperties;
+    expect(imageOf(fargate).Image).toBe(`${REGISTRY}/quay/org/etl:2`);
+    expect(imageOf(ec2).Image).toBe(`${REGISTRY}/docker-hub/library/python:3.13`);
+    // each job's container pulls with its own execution role, which is the one granted
+    const roleOf = (job: batch.EcsJobDefinition) => ({ Ref: imageOf(job).ExecutionRoleArn['Fn::GetAtt'][0] });
+    expect(rolesGrantedPull(t)).toEqual(expect.arrayContaining([roleOf(fargate), roleOf(ec2)]));
+    expect(rolesGrantedPull(t)).toHaveLength(2);
+    const notMoved = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('is left on its registry')).map(m => `${m.id} ${m.entry.data}`);
+    expect(notMoved).toHaveLength(2); // not the curated CodeBuild image
+    expect(notMoved).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp('^/Apps/Build/Resource Environment\\.Image: \'node:22\' is left on its registry: CachedImages does not move the images of '
+        + `AWS::CodeBuild::Project\\. Write it as cache\\.imageUri\\('node:22'\\) \\(${REGISTRY}/docker-hub/library/node:22\\) and grant the role`)),
+      expect.stringMatching(new RegExp('^/Apps/Web SourceConfiguration\\.ImageRepository\\.ImageIdentifier: \'public\\.ecr\\.aws/aws-containers/hello-app-runner:latest\' '
+        + `is left on its registry: .* \\(${REGISTRY}/ecr-public/aws-containers/hello-app-runner:latest\\)`)),
+    ]));
+  });
+
+  test('in report-only mode a Batch job is reported, not moved', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    new batch.EcsJobDefinition(stack, 'Job', {
+      container: new batch.EcsFargateContainerDefinition(stack, 'Container', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), cpu: 1, memory: Size.gibibytes(2) }),
+    });
+    Aspects.of(app).add(new CachedImages({ cache, reportOnly: true }));
+    const t = template(stack, 'batch-report');
+    expect(Object.values(t.findResources('AWS::Batch::JobDefinition'))[0].Properties.ContainerProperties.Image).toBe('nginx:1.27');
+    expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp(`container: 'nginx:1.27' would be pulled through the cache as ${REGISTRY}/`))).toHaveLength(1);
+  });
+});
+
+describe('6. a tag only a mirror\'s pattern names is served only while the mirror copies it, and says so', () => {
+  test('an exact tag moves quietly; a pattern-only tag moves with a mirrorTagPattern warning naming the limit', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.mirror({
+        registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', images: ['dotnet/aspnet:8.0.*', 'dotnet/aspnet:8.0.15'], maxTagsPerPattern: 3,
+      })],
+      enableMonitoring: false,
+      enableScanning: false,
+    });
+    const task = new ecs.FargateTaskDefinition(stack, 'Task');
+    task.addContainer('exact', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/aspnet:8.0.15'), memoryLimitMiB: 128 });
+    task.addContainer('variant', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/aspnet:8.0.15-noble'), memoryLimitMiB: 128 });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'mirror-patterns');
+    expect(containersOf(t).map(c => c.Image)).toEqual([`${REGISTRY}/mcr/dotnet/aspnet:8.0.15`, `${REGISTRY}/mcr/dotnet/aspnet:8.0.15-noble`]);
+    const warned = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('mirrorTagPattern')).map(m => m.entry.data);
+    expect(warned).toEqual([expect.stringContaining("container variant: 'mcr.microsoft.com/dotnet/aspnet:8.0.15-noble' matches the 'mcr' mirror's tag "
+      + 'pattern dotnet/aspnet:8.0.*, of which the mirror copies only the 3 highest tags (OS variants of one version count as tags): it is served only '
+      + "while it is among them. Name the tag exactly in the mirror's images ('dotnet/aspnet:8.0.15-noble') to be sure it is copied.")]);
+  });
+});
+
+describe('5. Bitnami charts get the companion value they need for relocated images', () => {
+  test('global.security.allowInsecureImages is set, and said, only where a Bitnami image moved and it is not set yet', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const cluster = eksV2Cluster(stack);
+    const bitnami = { chart: 'redis', repository: 'oci://registry-1.docker.io/bitnamicharts', version: '20.6.0' };
+    cluster.addHelmChart('Redis', { ...bitnami, values: { image: { registry: 'docker.io', repository: 'bitnami/redis', tag: '7.4.1' } } });
+    cluster.addHelmChart('Set', { ...bitnami, values: { global: { security: { allowInsecureImages: true } }, image: { repository: 'bitnami/redis', tag: '7.4.1' } } });
+    cluster.addHelmChart('Other', { chart: 'app', repository: 'https://charts.example.com', values: { image: { repository: 'quay.io/org/app', tag: '1' } } });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'bitnami');
+    const values = Object.fromEntries(Object.values(t.findResources('Custom::AWSCDK-EKS-HelmChart'))
+      .map((r: any) => [r.Properties.Release ?? r.Properties.Chart, JSON.parse(r.Properties.Values)]));
+    expect(Object.values(values).map((v: any) => v.global)).toEqual([
+      { security: { allowInsecureImages: true } }, { security: { allowInsecureImages: true } }, undefined,
+    ]);
+    expect(JSON.stringify(values)).toContain('"repository":"docker-hub/bitnami/redis"');
+    const notes = Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('allowInsecureImages: set to true')).map(m => m.id);
+    expect(notes).toEqual(['/Apps/Cluster/chart-Redis/Resource/Default']);
   });
 });

@@ -130,7 +130,7 @@ const IMAGE_FIELDS = new Set(['Image', 'RepositoryCredentials', 'image', 'regist
 /** Where `after` differs from `before` other than in image fields; [] when nothing else changed. */
 function differences(before: unknown, after: unknown, path: string): string[] {
   if (typeof before === 'string' && typeof after === 'string' && /\.(Manifest|Values)$/.test(path) && before.startsWith('[') === after.startsWith('[')) {
-    return differences(JSON.parse(before), JSON.parse(after), `${path}(json)`);
+    return differences(JSON.parse(before), path.endsWith('.Values') ? withoutCompanions(JSON.parse(after)) : JSON.parse(after), `${path}(json)`);
   }
   if (Array.isArray(before) || Array.isArray(after)) {
     if (!Array.isArray(before) || !Array.isArray(after) || before.length !== after.length) {
@@ -149,6 +149,20 @@ function differences(before: unknown, after: unknown, path: string): string[] {
       ? [] : differences(b[k], a[k], `${path}.${k}`));
   }
   return before === after ? [] : [`${path}: ${JSON.stringify(before)} became ${JSON.stringify(after)}`];
+}
+
+/** Helm values without the companion value the Aspect adds for Bitnami images (helm-companions.ts): the one other allowed change. */
+function withoutCompanions(chartValues: any): any {
+  if (chartValues?.global?.security?.allowInsecureImages === true) {
+    delete chartValues.global.security.allowInsecureImages;
+    if (Object.keys(chartValues.global.security).length === 0) {
+      delete chartValues.global.security;
+    }
+    if (Object.keys(chartValues.global).length === 0) {
+      delete chartValues.global;
+    }
+  }
+  return chartValues;
 }
 
 /** The rewritten app differs from the original only by pull grants: the execution roles and their policies. */

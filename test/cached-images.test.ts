@@ -121,6 +121,7 @@ describe('EKS manifests and Helm charts', () => {
       sidecar: { image: `${REGISTRY}/docker-hub/library/busybox:1.36` },
       other: { image: { repository: 'mcr.microsoft.com/mssql/server', tag: '2022-latest' } },
       replicas: 3,
+      global: { security: { allowInsecureImages: true } }, // Bitnami charts refuse relocated images without it
     });
     expect(Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp("other\\.image: 'mcr\\.microsoft\\.com/mssql/server:2022-latest' is not served"))).toHaveLength(1);
   });
@@ -146,7 +147,7 @@ describe('EKS manifests and Helm charts', () => {
     Aspects.of(app).add(new CachedImages({ cache, unservedImages: UnservedImageLevel.WARNING }));
     const charts = Object.values(Template.fromStack(stack).findResources('Custom::AWSCDK-EKS-HelmChart')).map((r: any) => [r.Properties.Chart, JSON.parse(r.Properties.Values)]);
     expect(Object.fromEntries(charts)).toEqual({
-      a: { global: { imageRegistry: REGISTRY }, image: { repository: 'docker-hub/bitnami/redis', tag: '7' } },
+      a: { global: { imageRegistry: REGISTRY, security: { allowInsecureImages: true } }, image: { repository: 'docker-hub/bitnami/redis', tag: '7' } },
       b: { global: { imageRegistry: 'registry.access.redhat.com' }, image: { repository: 'ubi9/ubi', tag: '9' } },
     });
   });

@@ -412,7 +412,7 @@ describe('imageUri', () => {
   });
 
   test('a registry without a rule, or one ECR cannot pull through, is an error that says what to do', () => {
-    expect(() => rules.imageUri('cgr.dev/chainguard/static:latest')).toThrow(/no pull through cache rule serves 'cgr\.dev\/chainguard\/static:latest': no cache prefix for cgr\.dev\. Add an upstream/);
+    expect(() => rules.imageUri('cgr.dev/chainguard/static:latest')).toThrow(/no pull through cache rule serves 'cgr\.dev\/chainguard\/static:latest': no cache prefix for cgr\.dev: add UpstreamRegistry\.chainguard\(\{ credentials \}\) to the cache's upstreams\.$/);
     expect(() => rules.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toThrow(/ECR cannot pull through 'mcr\.microsoft\.com'/);
     expect(() => rules.imageUri(`${ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/other/image1`)).toThrow(/no pull through cache rule serves/);
     expect(() => rules.imageUri('NGINX')).toThrow(/Invalid image reference 'NGINX'/);

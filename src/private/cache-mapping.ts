@@ -100,3 +100,8 @@ export function routeOfCachePath(path: string, routes: readonly CacheRoute[]): {
 function prefixLength(route: CacheRoute): number {
   return route.ecrRepositoryPrefix === 'ROOT' ? 0 : route.ecrRepositoryPrefix.length;
 }
+
+/** The acknowledgeable id of a mapping's warning: a digest-only pin, or a tag only a mirror's pattern names. */
+export function mappingWarningId(warning: string): string {
+  return `cdk-ecr-pull-through-cache:${warning.includes('pinned by digest only') ? 'firstPullByDigest' : 'mirrorTagPattern'}`;
+}

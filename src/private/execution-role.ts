@@ -5,13 +5,15 @@
  * (aws/aws-cdk#26175, https://github.com/aws/aws-cdk/issues/26175). A role of the app itself is found instead, by
  * the reference the ARN is.
  */
-import { Reference, Token, Tokenization } from 'aws-cdk-lib';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { CfnResource, Reference, Token, Tokenization } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
-/** The role `executionRoleArn` names: the app's own role when it is one, otherwise a role imported by that ARN. */
-export function executionRoleOf(cfn: ecs.CfnTaskDefinition, executionRoleArn: string): iam.IRole {
+/**
+ * The role `executionRoleArn` (of an L1 ECS task definition or Batch job definition) names: the app's own role when
+ * it is one, otherwise a role imported by that ARN.
+ */
+export function executionRoleOf(cfn: CfnResource, executionRoleArn: string): iam.IRole {
   const scope = cfn.node.scope as Construct;
   const id = `${cfn.node.id}CachedImagesExecutionRole`;
   const made = scope.node.tryFindChild(id) as iam.IRole | undefined;

@@ -5,10 +5,14 @@
  * (token-tags.ts); values known only at deploy time elsewhere stay as they are, and only the images that hold one
  * are reported.
  */
-import { Annotations, CfnResource } from 'aws-cdk-lib';
+import { Annotations, CfnResource, Stack } from 'aws-cdk-lib';
+import * as eksClassic from 'aws-cdk-lib/aws-eks';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { IConstruct } from 'constructs';
 import { ImageMapping, MappedImage, MappingStatus } from '../image-mapping';
+import { mappingWarningId } from './cache-mapping';
 import { readCfnProperty } from './cfn-json-property';
+import { missingCompanionValues, setCompanionValue } from './helm-companions';
 import { DocumentFormat } from './image-locator';
 import { parseJsonWithTokens, rewriteObject } from './object-images';
 import { mapTokenTag, tokensOnlyInTag } from './token-tags';
@@ -29,7 +33,8 @@ const JSON_TOKEN = /@@ptc-[0-9a-f]+-\d+@@/;
  * they live (image-locator.ts, shared with the ecr-ptc CLI); values known only at deploy time stay as they are,
  * and only the images that hold one are reported.
  */
-export function moveJsonPropertyImages(cfn: CfnResource, property: string, format: DocumentFormat, aspect: JsonPropertyAspect): void {
+/** Moves (or, in report-only mode, reports) the images of one property; true when images were moved. */
+export function moveJsonPropertyImages(cfn: CfnResource, property: string, format: DocumentFormat, aspect: JsonPropertyAspect): boolean {
   const kept = readCfnProperty(cfn, property); // references stay tokens: another stack's become imports when CDK prepares
   const resolved = kept?.value;
   const chartDefaults = () => Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:chartDefaults',
@@ -39,13 +44,13 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
     if (format === DocumentFormat.HELM_VALUES) {
       chartDefaults();
     }
-    return;
+    return false;
   }
   const json = parseJsonWithTokens(resolved);
   if (json === undefined) {
     Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:unreadableJson',
       `${property} is not JSON that can be read before deployment, so its images were not checked against the pull through cache.`);
-    return;
+    return false;
   }
   const mapping = aspect.mapping;
   const shown = (image: string) => json.hasToken(image) ? image.replace(new RegExp(JSON_TOKEN.source, 'g'), '${Token}') : image;
@@ -70,6 +75,7 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
     chartDefaults();
   }
 
+  const moved: string[] = []; // the images that move, as written
   for (const result of results) {
     const what = `${property} ${result.path}`;
     if ('skipped' in result) {
@@ -93,18 +99,48 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
       aspect.report(cfn, `${what}: '${m.input}' was not moved to the cache: ${result.held}`);
     } else if (aspect.reportOnly) {
       Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:notCached', `${what}: '${m.input}' would be pulled through the cache as ${m.uri}`);
-    } else if (m.warning) {
-      Annotations.of(cfn).addWarningV2('cdk-ecr-pull-through-cache:firstPullByDigest', `${what}: ${m.warning}`);
+    } else {
+      moved.push(m.input);
+      if (m.warning) {
+        Annotations.of(cfn).addWarningV2(mappingWarningId(m.warning), `${what}: ${m.warning}`);
+      }
+    }
+  }
+  if (format === DocumentFormat.HELM_VALUES && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const companion of missingCompanionValues(value, moved)) {
+      setCompanionValue(value as Record<string, unknown>, companion);
+      Annotations.of(cfn).addInfo(`${property} ${companion.path.join('.')}: set to ${JSON.stringify(companion.value)}: ${companion.why}`);
     }
   }
   const written = JSON.stringify(value);
   if (!aspect.reportOnly && written !== JSON.stringify(json.value)) {
     cfn.addPropertyOverride(property, kept!.restore(json.restore(written)));
+    return true;
   }
+  return false;
 }
 
 /** A Kubernetes object's kind and name, for messages about one object of a manifest. */
 function describeObject(document: unknown): string {
   const object = document as { kind?: unknown; metadata?: { name?: unknown } } | undefined;
   return `${typeof object?.kind === 'string' ? object.kind : 'object'}/${typeof object?.metadata?.name === 'string' ? object.metadata.name : '?'}`;
+}
+
+/**
+ * Pods pull with their node's role, and the managed policy node groups get, `AmazonEC2ContainerRegistryReadOnly`,
+ * lacks `ecr:BatchImportUpstreamImage` and `ecr:CreateRepository`: the first pull of an image not cached yet fails.
+ * Why the node groups of the manifest's stack may lack them (the cache was given no `nodeRoles`), or undefined.
+ */
+export function nodeRolesProblem(cache: IConstruct, manifest: CfnResource): string | undefined {
+  if (cache.node.tryFindChild('NodePullPolicy') !== undefined) {
+    return undefined; // the cache grants its nodeRoles
+  }
+  const nodegroups = Stack.of(manifest).node.findAll()
+    .filter(c => c instanceof eks.Nodegroup || c instanceof eksClassic.Nodegroup)
+    .map(c => c.node.path);
+  const which = nodegroups.length > 0 ? `the node groups ${nodegroups.join(', ')}` : 'its nodes';
+  return 'Images of this resource were moved to the pull through cache, which pods pull with their node\'s role, but the cache '
+    + `was given no nodeRoles: ${which} keep only what the cluster gave them (AmazonEC2ContainerRegistryReadOnly has no `
+    + 'ecr:BatchImportUpstreamImage or ecr:CreateRepository, so the first pull of an image not cached yet fails). Pass their roles as '
+    + 'the cache\'s nodeRoles (or cache.grantPull(role) each), then acknowledge this warning.';
 }

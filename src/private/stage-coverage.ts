@@ -13,6 +13,10 @@ export const IMAGE_BEARING_TYPES: readonly string[] = [
   'AWS::ECS::TaskDefinition',
   'Custom::AWSCDK-EKS-KubernetesResource',
   'Custom::AWSCDK-EKS-HelmChart',
+  'AWS::Batch::JobDefinition',
+  'AWS::CodeBuild::Project',
+  'AWS::AppRunner::Service',
+  'AWS::SageMaker::Model',
 ];
 
 function bearsImages(node: IConstruct): boolean {
