@@ -244,8 +244,8 @@ export class RegistryTransport {
       const sameHost = next.host === target.host;
       const portable = Object.fromEntries(Object.entries(options.headers ?? {})
         .filter(([name]) => PORTABLE_HEADERS.includes(name.toLowerCase())));
-      const headers = sameHost ? options.headers : portable;
-      return this.once(method, next, { ...options, headers }, sameHost ? authorization : undefined, redirects + 1);
+      const forwarded = sameHost ? options.headers : portable;
+      return this.once(method, next, { ...options, headers: forwarded }, sameHost ? authorization : undefined, redirects + 1);
     }
     if (isRetryableStatus(status)) {
       throw await responseError(res, `${method} ${target.host}${target.pathname}`);
