@@ -281,6 +281,9 @@ export class ImageCopier {
     } catch (error) {
       body?.destroy();
       const open = upload && upload.session.offset > 0 ? upload.session : undefined;
+      if (open) {
+        progress.bytesCopied += upload!.sent; // stored in the session, kept for the next attempt or invocation
+      }
       if (error instanceof UploadPaused || watch.stopped) {
         if (open) {
           this.handover.push(open);
