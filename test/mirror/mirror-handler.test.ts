@@ -217,7 +217,10 @@ test('a blob stopped after its first chunk is handed over with its upload sessio
     const handedOver = (await drain(workQueue)).map(m => m.body);
     expect(handedOver).toEqual([expect.objectContaining({
       detail: {
-        prefix: 'mcr', repository: 'resumable/app', tag: 'v1', resumes: 1,
+        prefix: 'mcr',
+        repository: 'resumable/app',
+        tag: 'v1',
+        resumes: 1,
         uploads: [{ digest: digestOf(big), location: expect.stringContaining(`${destination.url}/v2/mcr/resumable/app/blobs/uploads/`), offset: chunk }],
       },
     })]);
