@@ -15,7 +15,9 @@
  * ECR's registry endpoint maps these to its layer-part API: every part but the last must be at least 5 MiB
  * (`LayerPartTooSmallException`, https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CompleteLayerUpload.html)
  * and at most 20971520 bytes (`UploadLayerPart`, https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_UploadLayerPart.html);
- * `DEFAULT_CHUNK_BYTES` sits between the two.
+ * `DEFAULT_CHUNK_BYTES` sits between the two. ECR also refuses a part whose first byte does not follow the last one
+ * it holds (`InvalidLayerPartException`, same page), as the spec's `416` does. ECR does not document the status
+ * `GET` of its registry endpoint: any answer but `204` is taken as "cannot resume" (`uploadStatus`).
  *
  * Memory stays flat: one chunk buffer per blob being uploaded, filled from the source stream and sent whole,
  * so a chunk either reaches the registry or is not counted.
@@ -89,16 +91,16 @@ Promise<{ session: UploadSession; chunkBytes: number }> {
 
 /**
  * Where a handed-over session stands (`GET <location>`), or the reason it cannot be resumed: gone (404, or the
- * 400/416 a registry answers for a session whose state no longer matches), or holding nothing.
+ * 400/416 a registry answers for a session whose state no longer matches), holding nothing, or any other answer
+ * (a registry that does not report upload status): the blob then starts again from byte 0, never fails for it.
  */
 export async function uploadStatus(client: RegistryClient, repository: string, session: UploadSession): Promise<UploadSession | string> {
   const res = await client.send('GET', session.location, { repository, push: true });
-  if (res.statusCode === 404 || res.statusCode === 400 || res.statusCode === 416) {
-    const error = await responseError(res, 'status');
-    return `the registry no longer has the upload session (${error.message})`;
-  }
   if (res.statusCode !== 204 && res.statusCode !== 202) {
-    throw await responseError(res, `upload ${session.digest} to ${repository}: status`);
+    const error = await responseError(res, 'status');
+    return res.statusCode === 404 || res.statusCode === 400 || res.statusCode === 416
+      ? `the registry no longer has the upload session (${error.message})`
+      : `the registry does not report the upload session's status (${error.message})`;
   }
   res.resume();
   const offset = rangeEnd(res.headers.range);

@@ -76,17 +76,18 @@ async function startCounter(target: string, ignoreRange = false): Promise<{ endp
 
 const CHUNK = 256 * 1024;
 const configSize = (manifest: Buffer): number => JSON.parse(String(manifest)).config.size;
-const destinationClient = () => new RegistryClient({ url: destination.url, authorization: destination.authorization });
+const destinationClient = (url = destination.url) => new RegistryClient({ url, authorization: destination.authorization });
 
-function copier(sourceUrl: string, options: ConstructorParameters<typeof ImageCopier>[2] = {}): ImageCopier {
-  return new ImageCopier(new RegistryClient({ url: sourceUrl }), destinationClient(), { retryDelayMs: 10, chunkBytes: CHUNK, ...options });
+function copier(sourceUrl: string, options: ConstructorParameters<typeof ImageCopier>[2] = {}, destinationUrl?: string): ImageCopier {
+  const options_ = { retryDelayMs: 10, chunkBytes: CHUNK, ...options };
+  return new ImageCopier(new RegistryClient({ url: sourceUrl }), destinationClient(destinationUrl), options_);
 }
 
 /** An upload session at the destination holding the first `bytes` of `content`, opened and filled with plain HTTP. */
-async function openSession(repository: string, content: Buffer, bytes: number): Promise<UploadSession> {
+async function openSession(repository: string, content: Buffer, bytes: number, url = destination.url): Promise<UploadSession> {
   const call = (method: string, path: string, body?: Buffer, headers: Record<string, string> = {}) => new Promise<http.IncomingMessage>((resolve,
     reject) => {
-    const req = http.request(new URL(path, destination.url), {
+    const req = http.request(new URL(path, url), {
       method, headers: { 'Authorization': destination.authorization!, 'Content-Length': String(body?.length ?? 0), ...headers },
     }, res => resolve(res.resume()));
     req.on('error', reject);
@@ -100,6 +101,14 @@ async function openSession(repository: string, content: Buffer, bytes: number): 
   expect(rangeEnd(patch.headers.range)).toBe(bytes);
   return { digest: digestOf(content), location: String(patch.headers.location), offset: bytes };
 }
+
+test('Range headers of upload answers: 0-<last> is last + 1 bytes; anything else is not a range', () => {
+  expect(rangeEnd('0-524287')).toBe(524288);
+  expect(rangeEnd('bytes=0-99')).toBe(100);
+  expect(rangeEnd(undefined)).toBeUndefined();
+  expect(rangeEnd('5-10')).toBeUndefined();
+  expect(rangeEnd('0-x')).toBeUndefined();
+});
 
 describe('a blob stopped part-way resumes where the destination\'s upload session stands', () => {
   let proxy: FaultProxy | undefined;
@@ -195,6 +204,20 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length + configSize(pushed.manifest) });
     expect(counter.served.every(s => s.range === undefined)).toBe(true);
     expect(await fetchBlobDigest(destination, 'm/expired/app', digestOf(big))).toBe(digestOf(big));
+  });
+
+  test('a destination that does not report upload status (405): the blob starts again from byte 0 instead of failing', async () => {
+    const big = randomBytes(400_000);
+    const pushed = await pushImage(source, 'nostatus/app', 'v1', [big]);
+    proxy = await startHttpFaultProxy(destination.url, (method, path): HttpFault => (method === 'GET' && path.includes('/blobs/uploads/')
+      ? { kind: 'status', status: 405 } : { kind: 'pass' }));
+    const session = await openSession('m/nostatus/app', big, CHUNK, proxy.endpoint);
+    const notes: string[] = [];
+    const result = await copier(source.url, { uploads: [session], onNote: m => notes.push(m) }, proxy.endpoint)
+      .copy({ sourceRepository: 'nostatus/app', destinationRepository: 'm/nostatus/app', tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(/^the registry does not report the upload session's status \(status: HTTP 405.*\): blob sha256:[a-f0-9]{64} starts again from byte 0$/)]);
+    expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length + configSize(pushed.manifest) });
+    expect(await fetchBlobDigest(destination, 'm/nostatus/app', digestOf(big))).toBe(digestOf(big));
   });
 
   test('a handed-over location that is not one of the destination\'s sessions of the repository is never followed', async () => {
