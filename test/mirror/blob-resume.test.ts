@@ -79,8 +79,8 @@ const configSize = (manifest: Buffer): number => JSON.parse(String(manifest)).co
 const destinationClient = (url = destination.url) => new RegistryClient({ url, authorization: destination.authorization });
 
 function copier(sourceUrl: string, options: ConstructorParameters<typeof ImageCopier>[2] = {}, destinationUrl?: string): ImageCopier {
-  const options_ = { retryDelayMs: 10, chunkBytes: CHUNK, ...options };
-  return new ImageCopier(new RegistryClient({ url: sourceUrl }), destinationClient(destinationUrl), options_);
+  const settings = { retryDelayMs: 10, chunkBytes: CHUNK, ...options };
+  return new ImageCopier(new RegistryClient({ url: sourceUrl }), destinationClient(destinationUrl), settings);
 }
 
 /** An upload session at the destination holding the first `bytes` of `content`, opened and filled with plain HTTP. */
