@@ -259,16 +259,17 @@ export class ImageCopier {
   private async transfer(blob: Descriptor, from: string, to: string, progress: CopyProgress, started: number): Promise<number> {
     const watch = watchDeadline(this.options.timeLeft);
     let upload: ChunkedUpload | undefined;
+    let resumed: UploadSession | undefined;
     let body: { destroy(error?: Error): void } | undefined;
     try {
-      let session = await this.resumable(blob, to);
+      let session = resumed = await this.resumable(blob, to);
       const source = await this.source.getBlob(from, blob.digest, session?.offset ?? 0);
       body = source.body;
       watch.onStop(() => source.body.destroy(new Error('stopped before the deadline')));
       if (session && source.offset !== session.offset) {
         this.note(`the source ignored the range request (200, not 206): blob ${blob.digest} starts again from byte 0`, blob, session);
         await this.destination.cancelUpload(to, session.location).catch(() => undefined);
-        session = undefined;
+        session = resumed = undefined;
       }
       const opened = session ? { session, chunkBytes: this.chunkBytes } : await startUpload(this.destination, to, blob.digest, this.chunkBytes);
       upload = new ChunkedUpload(this.destination, to, blob.size, opened.session);
@@ -280,10 +281,9 @@ export class ImageCopier {
       return upload.sent;
     } catch (error) {
       body?.destroy();
-      const open = upload && upload.session.offset > 0 ? upload.session : undefined;
-      if (open) {
-        progress.bytesCopied += upload!.sent; // stored in the session, kept for the next attempt or invocation
-      }
+      // the session that holds bytes: this attempt's, or the resumed one when the attempt failed before it sent any
+      const open = upload ? (upload.session.offset > 0 ? upload.session : undefined) : resumed;
+      progress.bytesCopied += open ? upload?.sent ?? 0 : 0; // stored in the session, kept for the next attempt or invocation
       if (error instanceof UploadPaused || watch.stopped) {
         if (open) {
           this.handover.push(open);

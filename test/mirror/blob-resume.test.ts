@@ -243,6 +243,29 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     }
   });
 
+  test('a resumed blob whose ranged GET fails (503) is retried from the same offset, not from byte 0', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'retryrange/app', 'v1', [big]);
+    const session = await openSession('m/retryrange/app', big, CHUNK);
+    let refused = false;
+    proxy = await startHttpFaultProxy(source.url, (method, path): HttpFault => {
+      if (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`) && !refused) {
+        refused = true;
+        return { kind: 'status', status: 503 };
+      }
+      return { kind: 'pass' };
+    });
+    counter = await startCounter(proxy.endpoint);
+    const notes: string[] = [];
+    const result = await copier(counter.endpoint, { uploads: [session], onNote: m => notes.push(m) })
+      .copy({ sourceRepository: 'retryrange/app', destinationRepository: 'm/retryrange/app', tag: 'v1' });
+    expect(notes).toEqual([]);
+    expect(counter.served.filter(s => s.digest === digestOf(big)).map(({ range, status }) => ({ range, status })))
+      .toEqual([{ range: `bytes=${CHUNK}-`, status: 503 }, { range: `bytes=${CHUNK}-`, status: 206 }]);
+    expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length - CHUNK + configSize(pushed.manifest) });
+    expect(await fetchBlobDigest(destination, 'm/retryrange/app', digestOf(big))).toBe(digestOf(big));
+  });
+
   test('a connection cut in the middle of a blob: the retry resumes from the last chunk the destination acknowledged', async () => {
     const big = randomBytes(1_000_000);
     const pushed = await pushImage(source, 'cut/app', 'v1', [big]);
