@@ -334,11 +334,17 @@ describe('copy between two registries on loopback', () => {
   });
 });
 
-test('a blob redirected to another host (a CDN) is fetched there without the registry\'s credentials', async () => {
+test('a blob redirected to another host (a CDN) is fetched there without the registry\'s credentials; a range request keeps its Range', async () => {
   const seen: Array<string | undefined> = [];
+  const ranges: Array<string | undefined> = [];
   const cdn = http.createServer((req, res) => {
     seen.push(req.headers.authorization);
-    res.end('layer bytes');
+    ranges.push(req.headers.range);
+    const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+    if (start > 0) {
+      res.writeHead(206, { 'Content-Range': `bytes ${start}-10/11` });
+    }
+    res.end('layer bytes'.slice(start));
   });
   const registry = http.createServer((req, res) => {
     seen.push(req.headers.authorization);
@@ -355,6 +361,16 @@ test('a blob redirected to another host (a CDN) is fetched there without the reg
     }
     expect(String(Buffer.concat(chunks))).toBe('layer bytes');
     expect(seen).toEqual(['Basic c2VjcmV0', undefined]);
+    // the rest of the blob from byte 6: the CDN gets the Range, still no credentials
+    const rest = await client.getBlob('team/app', digestOf(Buffer.from('layer bytes')), 6);
+    expect(rest.offset).toBe(6);
+    const restChunks: Buffer[] = [];
+    for await (const chunk of rest.body) {
+      restChunks.push(chunk as Buffer);
+    }
+    expect(String(Buffer.concat(restChunks))).toBe('bytes');
+    expect(seen).toEqual(['Basic c2VjcmV0', undefined, 'Basic c2VjcmV0', undefined]);
+    expect(ranges).toEqual([undefined, 'bytes=6-']);
   } finally {
     for (const server of [cdn, registry]) {
       server.closeAllConnections();
