@@ -318,7 +318,14 @@ export class ImageCopier {
         blob, session);
       return undefined;
     }
-    const status = await uploadStatus(this.destination, to, session);
+    const status = await uploadStatus(this.destination, to, session).catch(error => {
+      if (error instanceof RegistryError && !error.retryable) {
+        return `the registry refused the upload session's status (${error.message})`; // a refusal costs a restart, never the image
+      }
+      this.sessions.set(blob.digest, session); // a transient failure: the next attempt asks again
+      throw error instanceof RegistryError
+        ? new RegistryError(error.message, error.status, error.retryable, error.code, 'destination', error.retryAfterMs) : error;
+    });
     if (typeof status === 'string') {
       this.note(`${status}: blob ${blob.digest} starts again from byte 0`, blob, session);
       return undefined;

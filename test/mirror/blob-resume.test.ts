@@ -206,18 +206,23 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     expect(await fetchBlobDigest(destination, 'm/expired/app', digestOf(big))).toBe(digestOf(big));
   });
 
-  test('a destination that does not report upload status (405): the blob starts again from byte 0 instead of failing', async () => {
+  test.each([
+    [405, /^the registry does not report the upload session's status \(status: HTTP 405/],
+    [401, /^the registry refused the upload session's status \(GET .*: HTTP 401/],
+  ])('a destination that answers the status request with %d: the blob starts again from byte 0 instead of failing', async (status, note) => {
     const big = randomBytes(400_000);
-    const pushed = await pushImage(source, 'nostatus/app', 'v1', [big]);
+    const repository = `nostatus${status}/app`;
+    const pushed = await pushImage(source, repository, 'v1', [big]);
     proxy = await startHttpFaultProxy(destination.url, (method, path): HttpFault => (method === 'GET' && path.includes('/blobs/uploads/')
-      ? { kind: 'status', status: 405 } : { kind: 'pass' }));
-    const session = await openSession('m/nostatus/app', big, CHUNK, proxy.endpoint);
+      ? { kind: 'status', status } : { kind: 'pass' }));
+    const session = await openSession(`m/${repository}`, big, CHUNK, proxy.endpoint);
     const notes: string[] = [];
     const result = await copier(source.url, { uploads: [session], onNote: m => notes.push(m) }, proxy.endpoint)
-      .copy({ sourceRepository: 'nostatus/app', destinationRepository: 'm/nostatus/app', tag: 'v1' });
-    expect(notes).toEqual([expect.stringMatching(/^the registry does not report the upload session's status \(status: HTTP 405.*\): blob sha256:[a-f0-9]{64} starts again from byte 0$/)]);
+      .copy({ sourceRepository: repository, destinationRepository: `m/${repository}`, tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(note)]);
+    expect(notes[0]).toMatch(/: blob sha256:[a-f0-9]{64} starts again from byte 0$/);
     expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length + configSize(pushed.manifest) });
-    expect(await fetchBlobDigest(destination, 'm/nostatus/app', digestOf(big))).toBe(digestOf(big));
+    expect(await fetchBlobDigest(destination, `m/${repository}`, digestOf(big))).toBe(digestOf(big));
   });
 
   test('a handed-over location that is not one of the destination\'s sessions of the repository is never followed', async () => {
