@@ -50,9 +50,23 @@ export interface MirrorImageDetail {
   readonly tag: string;
   /** Invocations that already worked on this image and ran out of time. */
   readonly resumes?: number;
+  /**
+   * Blob uploads the last invocation stopped part-way (a hand-over only): the destination's upload session of each
+   * blob and the bytes it holds, so the next invocation sends only the rest.
+   */
+  readonly uploads?: MirrorUploadDetail[];
   /** Dead-letter messages only: why the image was not copied (a `FailureReason`), and the error. */
   readonly reason?: string;
   readonly error?: string;
+}
+
+/** An open blob upload handed from one invocation to the next. */
+export interface MirrorUploadDetail {
+  readonly digest: string;
+  /** The destination's upload location (only followed when it is one of the destination's sessions of the repository). */
+  readonly location: string;
+  /** Bytes of the blob the session holds. */
+  readonly offset: number;
 }
 
 export const MirrorMetric = {

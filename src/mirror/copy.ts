@@ -9,68 +9,29 @@
  * - A multi-architecture index is copied with every platform manifest it lists (a subset would change the
  *   index, and so its digest); platform manifests are stored by digest, and the tag is written last, so it
  *   never points at a partial image.
- * - Transient failures are retried with backoff (a 429 or 503 waits its `Retry-After`, capped); a blob is
- *   restarted from its first byte (a fresh upload).
+ * - Transient failures are retried with backoff (a 429 or 503 waits its `Retry-After`, capped).
+ * - Blobs are uploaded in chunks (blob-upload.ts). A blob whose upload stops part-way (a transient failure, or
+ *   the deadline) is resumed from the last chunk the destination acknowledged, with the rest of the source blob
+ *   asked for by `Range`: the bytes already stored are not fetched again. When the source ignores `Range` or the
+ *   destination no longer has the session, the blob starts again from byte 0, and the copy says so (`onNote`).
  * - Before each blob, the time left is checked: when it cannot finish in this invocation the copy stops with
  *   `OutOfTime` (what is stored stays stored, so the next invocation resumes where this one stopped); a blob
  *   too large for any single invocation fails with `TOO_LARGE` instead of being cut short. While a blob streams
- *   the deadline is watched too: one that slows down is stopped before it, its upload cancelled, with `OutOfTime`.
+ *   the deadline is watched too: one that slows down is stopped between chunks, or before the deadline in the
+ *   middle of one, with `OutOfTime`, which hands over its open upload session (`uploads`) to the next invocation.
  *
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
+import { ChunkedUpload, DEFAULT_CHUNK_BYTES, UploadPaused, UploadSession, isSessionOf, startUpload, uploadStatus } from './blob-upload';
+import { CopyError, CopyProgress, FailureReason, OutOfTime } from './copy-outcome';
+import { DEADLINE_MARGIN_MS, watchDeadline } from './deadline';
 import { INDEX_TYPES, Manifest, MediaType, RegistryClient, RegistryError } from './oci-client';
 
+export type { UploadSession } from './blob-upload';
+export { CopyError, FailureReason, OutOfTime } from './copy-outcome';
+export type { CopyProgress } from './copy-outcome';
+
 export { compareVersions, selectTags } from './tags';
-
-/** What a copy keeps clear of its deadline when it decides to wait or to stop a blob that is streaming. */
-const DEADLINE_MARGIN_MS = 10_000;
-
-/** Why an image could not be copied (the `Reason` dimension of the failure metric). */
-export const FailureReason = {
-  /** The tag (or the repository) does not exist upstream (any more). */
-  TAG_NOT_FOUND: 'TagNotFound',
-  /** The upstream refused the credentials, or asks for some and none are set. */
-  UNAUTHORIZED: 'Unauthorized',
-  /** The manifest is of a kind the copy does not handle (Docker schema 1, an unknown media type). */
-  UNSUPPORTED_MANIFEST: 'UnsupportedManifest',
-  /** A blob is too large to stream within one invocation at the measured rate. */
-  TOO_LARGE: 'TooLarge',
-  /** The upstream kept failing (5xx, resets, short bodies) through every retry. */
-  UPSTREAM_UNAVAILABLE: 'UpstreamUnavailable',
-  /** The destination refused what was pushed (no repository, denied, invalid). */
-  DESTINATION_REJECTED: 'DestinationRejected',
-  /** A tag pattern matched nothing upstream. */
-  NO_MATCHING_TAG: 'NoMatchingTag',
-  /** The image did not finish within the allowed number of invocations. */
-  TOO_MANY_RESUMES: 'TooManyResumes',
-  /** The upstream credentials secret still holds the placeholder the construct created. */
-  CREDENTIALS_NOT_SET: 'CredentialsNotSet',
-  /** Anything else (a bug, an unexpected answer): see the log line. */
-  INTERNAL: 'Internal',
-} as const;
-
-/** A copy that failed, with its reason and whether trying again later may help. */
-export class CopyError extends Error {
-  constructor(message: string, public readonly reason: string, public readonly retryable: boolean) {
-    super(message);
-    this.name = 'CopyError';
-  }
-}
-
-/** The copy stopped before its deadline; everything stored so far stays, the next run resumes. */
-export class OutOfTime extends Error {
-  constructor(message: string, public readonly progress: CopyProgress) {
-    super(message);
-    this.name = 'OutOfTime';
-  }
-}
-
-export interface CopyProgress {
-  blobsCopied: number;
-  blobsSkipped: number;
-  blobsMounted: number;
-  bytesCopied: number;
-}
 
 export interface CopyResult extends CopyProgress {
   /** `COPIED` (the tag now points at `digest`) or `UNCHANGED` (it already did). */
@@ -104,6 +65,12 @@ export interface CopyOptions {
   readonly knownBlobs?: Map<string, string>;
   /** Called after each retried failure, with the wait before the next attempt (for the log). */
   readonly onRetry?: (what: string, attempt: number, error: Error, waitMs: number) => void;
+  /** Upload sessions a previous invocation handed over (`OutOfTime.uploads`): their blobs resume where they stopped. @default none */
+  readonly uploads?: readonly UploadSession[];
+  /** Bytes per uploaded chunk (ECR takes 5 MiB to 20 MiB). @default DEFAULT_CHUNK_BYTES */
+  readonly chunkBytes?: number;
+  /** Called when a blob cannot resume and starts again from byte 0, with the reason (for the log). */
+  readonly onNote?: (message: string, details: Record<string, unknown>) => void;
 }
 
 interface Descriptor {
@@ -158,16 +125,23 @@ export class ImageCopier {
   private readonly retryDelayMs: number;
   private readonly concurrency: number;
   private readonly knownBlobs: Map<string, string>;
+  private readonly chunkBytes: number;
   private bytesPerSecond: number;
   private fresh: boolean;
+  /** Open upload sessions by digest: handed over by the last invocation, or kept by a failed attempt for the next. */
+  private readonly sessions: Map<string, UploadSession>;
+  /** Sessions of blobs stopped by the deadline, for the next invocation. */
+  private readonly handover: UploadSession[] = [];
 
   constructor(private readonly source: RegistryClient, private readonly destination: RegistryClient, private readonly options: CopyOptions = {}) {
     this.attempts = options.attempts ?? 4;
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.concurrency = options.concurrency ?? 3;
+    this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.knownBlobs = options.knownBlobs ?? new Map();
     this.bytesPerSecond = options.assumedBytesPerSecond ?? 20 * 1024 * 1024;
     this.fresh = options.freshInvocation ?? true;
+    this.sessions = new Map((options.uploads ?? []).map(u => [u.digest, u]));
   }
 
   /** The source's digest of a tag, or a TAG_NOT_FOUND error. */
@@ -242,6 +216,10 @@ export class ImageCopier {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, unique.length) }, worker));
+    if (failure instanceof OutOfTime) {
+      // every worker has stopped: hand over the sessions of all the blobs the deadline interrupted
+      throw new OutOfTime(failure.message, failure.progress, [...this.handover]);
+    }
     if (failure !== undefined) {
       throw failure;
     }
@@ -260,23 +238,10 @@ export class ImageCopier {
       this.knownBlobs.set(blob.digest, to);
       return;
     }
-    this.checkTime(blob, progress);
+    const handedOver = this.sessions.get(blob.digest);
+    this.checkTime(blob, blob.size - (handedOver?.offset ?? 0), progress);
     const started = Date.now();
-    const bytes = await this.retry(`copy blob ${blob.digest}`, 'source', async () => {
-      const body = await this.source.getBlob(from, blob.digest);
-      const watch = this.watchDeadline(body);
-      try {
-        return await this.destination.uploadBlob(to, blob.digest, blob.size, body);
-      } catch (error) {
-        if (watch.stopped) {
-          throw new OutOfTime(`stopped during blob ${blob.digest} (${blob.size} bytes) after ${Math.round((Date.now() - started) / 1000)} s: `
-            + 'it streamed slower than measured and would not finish before the deadline; the upload was cancelled', progress);
-        }
-        throw error;
-      } finally {
-        watch.clear();
-      }
-    });
+    const bytes = await this.retry(`copy blob ${blob.digest}`, 'source', () => this.transfer(blob, from, to, progress, started));
     const seconds = (Date.now() - started) / 1000;
     if (bytes > 8 * 1024 * 1024 && seconds > 0) {
       this.bytesPerSecond = bytes / seconds;
@@ -288,34 +253,103 @@ export class ImageCopier {
   }
 
   /**
-   * Watches the deadline while a blob streams: a blob that slows down after it started (a stalling upstream) is
-   * stopped `DEADLINE_MARGIN_MS` before the deadline, its body destroyed, so the upload is cancelled and the copy
-   * hands over with a reason (OutOfTime) instead of being killed by Lambda's timeout with none.
+   * One attempt at a blob: resumes its open session when there is one (else opens one), streams the rest of the
+   * source blob into it in chunks and commits. Returns the bytes streamed by this attempt.
    */
-  private watchDeadline(body: { destroy(error?: Error): void }): { readonly stopped: boolean; clear(): void } {
-    const timeLeft = this.options.timeLeft;
-    const watch = { stopped: false, clear: () => undefined as void };
-    if (!timeLeft) {
-      return watch;
-    }
-    const timer = setInterval(() => {
-      if (timeLeft() <= DEADLINE_MARGIN_MS) {
-        watch.stopped = true;
-        clearInterval(timer);
-        body.destroy(new Error('stopped before the deadline'));
+  private async transfer(blob: Descriptor, from: string, to: string, progress: CopyProgress, started: number): Promise<number> {
+    const watch = watchDeadline(this.options.timeLeft);
+    let upload: ChunkedUpload | undefined;
+    let resumed: UploadSession | undefined;
+    let body: { destroy(error?: Error): void } | undefined;
+    try {
+      let session = resumed = await this.resumable(blob, to);
+      const source = await this.source.getBlob(from, blob.digest, session?.offset ?? 0);
+      body = source.body;
+      watch.onStop(() => source.body.destroy(new Error('stopped before the deadline')));
+      if (session && source.offset !== session.offset) {
+        this.note(`the source ignored the range request (200, not 206): blob ${blob.digest} starts again from byte 0`, blob, session);
+        await this.destination.cancelUpload(to, session.location).catch(() => undefined);
+        session = resumed = undefined;
       }
-    }, 250);
-    watch.clear = () => clearInterval(timer);
-    return watch;
+      const opened = session ? { session, chunkBytes: this.chunkBytes } : await startUpload(this.destination, to, blob.digest, this.chunkBytes);
+      upload = new ChunkedUpload(this.destination, to, blob.size, opened.session);
+      await upload.write(source.body, {
+        chunkBytes: opened.chunkBytes,
+        signal: watch.signal,
+        beforeChunk: bytes => this.fits(bytes),
+      });
+      return upload.sent;
+    } catch (error) {
+      body?.destroy();
+      // the session that holds bytes: this attempt's, or the resumed one when the attempt failed before it sent any
+      const open = upload ? (upload.session.offset > 0 ? upload.session : undefined) : resumed;
+      progress.bytesCopied += open ? upload?.sent ?? 0 : 0; // stored in the session, kept for the next attempt or invocation
+      if (error instanceof UploadPaused || watch.stopped) {
+        if (open) {
+          this.handover.push(open);
+        } else if (upload) {
+          await this.destination.cancelUpload(to, upload.session.location).catch(() => undefined);
+        }
+        throw new OutOfTime(`stopped during blob ${blob.digest} (${blob.size} bytes) after ${Math.round((Date.now() - started) / 1000)} s: `
+          + `it streamed slower than measured and would not finish before the deadline; ${open
+            ? `its upload session, holding ${open.offset} bytes, is handed over to the next invocation`
+            : 'the upload was cancelled'}`, progress);
+      }
+      if (open && error instanceof RegistryError && error.retryable) {
+        this.sessions.set(blob.digest, open); // the next attempt goes on from the last acknowledged chunk
+      } else if (upload) {
+        await this.destination.cancelUpload(to, upload.session.location).catch(() => undefined);
+      }
+      throw error;
+    } finally {
+      watch.clear();
+    }
+  }
+
+  /** The open session of a blob, where the destination says it stands; undefined (with a note) when it cannot be resumed. */
+  private async resumable(blob: Descriptor, to: string): Promise<UploadSession | undefined> {
+    const session = this.sessions.get(blob.digest);
+    this.sessions.delete(blob.digest);
+    if (!session) {
+      return undefined;
+    }
+    if (!isSessionOf(this.destination, to, session.location)) {
+      this.note(`the handed-over upload location is not one of the destination's sessions of ${to}: blob ${blob.digest} starts again from byte 0`,
+        blob, session);
+      return undefined;
+    }
+    const status = await uploadStatus(this.destination, to, session).catch(error => {
+      if (error instanceof RegistryError && !error.retryable) {
+        return `the registry refused the upload session's status (${error.message})`; // a refusal costs a restart, never the image
+      }
+      this.sessions.set(blob.digest, session); // a transient failure: the next attempt asks again
+      throw error instanceof RegistryError
+        ? new RegistryError(error.message, error.status, error.retryable, error.code, 'destination', error.retryAfterMs) : error;
+    });
+    if (typeof status === 'string') {
+      this.note(`${status}: blob ${blob.digest} starts again from byte 0`, blob, session);
+      return undefined;
+    }
+    return status;
+  }
+
+  private note(message: string, blob: Descriptor, session: UploadSession): void {
+    this.options.onNote?.(message, { digest: blob.digest, size: blob.size, offset: session.offset });
+  }
+
+  /** Whether `bytes` more can be streamed before the deadline, at twice the time the measured rate gives. */
+  private fits(bytes: number): boolean {
+    const timeLeft = this.options.timeLeft?.();
+    return timeLeft === undefined || (bytes / this.bytesPerSecond) * 2000 + DEADLINE_MARGIN_MS <= timeLeft;
   }
 
   /** Starts a blob only when it can finish before the deadline, at the rate measured so far (twice the estimate, plus 10 s). */
-  private checkTime(blob: Descriptor, progress: CopyProgress): void {
+  private checkTime(blob: Descriptor, remaining: number, progress: CopyProgress): void {
     const timeLeft = this.options.timeLeft?.();
     if (timeLeft === undefined) {
       return;
     }
-    const needed = (blob.size / this.bytesPerSecond) * 2000 + DEADLINE_MARGIN_MS;
+    const needed = (remaining / this.bytesPerSecond) * 2000 + DEADLINE_MARGIN_MS;
     if (needed <= timeLeft) {
       return;
     }

@@ -20,7 +20,8 @@ import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import {
-  MAX_DELIVERIES, MAX_RESUMES, MIRROR_SOURCE, MirrorEnv, MirrorEvent, MirrorImageDetail, MirrorMetric, MirrorUpstreamConfig, parseImageSpec,
+  MAX_DELIVERIES, MAX_RESUMES, MIRROR_SOURCE, MirrorEnv, MirrorEvent, MirrorImageDetail, MirrorMetric, MirrorUploadDetail, MirrorUpstreamConfig,
+  parseImageSpec,
 } from './contract';
 import { CopyError, FailureReason, ImageCopier, OutOfTime, selectTags } from './copy';
 import { RegistryClient, RegistryCredentials, RegistryError } from './oci-client';
@@ -229,6 +230,8 @@ class Run {
         freshInvocation: this.bytesThisInvocation === 0,
         knownBlobs: this.knownBlobs,
         onRetry: (what, attempt, error, waitMs) => log('WARN', 'retrying', { ...context, what, attempt, waitMs, error }),
+        onNote: (message, details) => log('WARN', message, { ...context, ...details }),
+        uploads: handedOverUploads(detail.uploads),
       });
       const destinationRepository = upstream.prefix === 'ROOT' ? detail.repository : `${upstream.prefix}/${detail.repository}`;
       const result = await copier.copy({ sourceRepository: detail.repository, destinationRepository, tag: detail.tag });
@@ -266,10 +269,15 @@ class Run {
       return 'done';
     }
     sqs ??= new SQSClient(sdkClientConfig());
-    const next = imageMessage({ prefix: detail.prefix, repository: detail.repository, tag: detail.tag, resumes });
+    const uploads = stop.uploads.map(u => ({ digest: u.digest, location: u.location, offset: u.offset }));
+    const next = imageMessage({
+      prefix: detail.prefix, repository: detail.repository, tag: detail.tag, resumes, ...(uploads.length ? { uploads } : {}),
+    });
     await sqs.send(new SendMessageCommand({ QueueUrl: this.s.workQueueUrl, MessageBody: next }));
     count(this.s, detail.prefix, { [MirrorMetric.RESUMED]: 1, [MirrorMetric.BYTES]: stop.progress.bytesCopied });
-    log('INFO', 'out of time: the rest of the image is handed to a new invocation', { ...context, ...stop.progress, stoppedAt: stop.message });
+    log('INFO', 'out of time: the rest of the image is handed to a new invocation', {
+      ...context, ...stop.progress, stoppedAt: stop.message, openUploads: uploads.map(u => ({ digest: u.digest, offset: u.offset })),
+    });
     return 'done';
   }
 
@@ -287,6 +295,12 @@ class Run {
       }),
     }));
   }
+}
+
+/** The well-formed upload sessions of a hand-over message (a malformed entry is dropped: its blob starts from byte 0). */
+function handedOverUploads(uploads: unknown): MirrorUploadDetail[] {
+  return (Array.isArray(uploads) ? uploads : []).filter((u: any) => typeof u?.digest === 'string' && /^sha256:[a-f0-9]{64}$/.test(u.digest)
+    && typeof u.location === 'string' && Number.isSafeInteger(u.offset) && u.offset > 0);
 }
 
 /** Any error as a `CopyError`: registry errors by what they mean, AWS and unknown errors as transient `Internal` ones. */

@@ -1,24 +1,16 @@
 /**
  * A small client of the OCI distribution API (https://github.com/opencontainers/distribution-spec), for the
- * mirror's copy: manifests by tag or digest, tag lists, blobs streamed in and out, cross-repository mounts.
- *
- * - Authentication follows the registry's challenge: `WWW-Authenticate: Basic` gets the credentials;
- *   `WWW-Authenticate: Bearer realm=...,service=...,scope=...` gets a token from the realm (anonymously, or with
- *   the credentials), cached per repository for its `expires_in`. A token that stops working early (revoked,
- *   expired mid-copy) is dropped and fetched again on the next 401.
- * - A fixed `Authorization` header (ECR's token from `GetAuthorizationToken`) is sent as it is.
- * - Blob bodies are streams end to end: nothing holds a whole layer in memory.
- * - Transient failures (connection resets, 5xx, 429, a body cut short) are `RegistryError`s with
- *   `retryable: true`; the copy retries them. Everything else says what the registry answered.
+ * mirror's copy: manifests by tag or digest, tag lists, blobs read as streams (from an offset, where the
+ * registry serves ranges), cross-repository mounts. Requests and authentication are in oci-http.ts; blob
+ * uploads, in chunks that a later invocation can resume, in blob-upload.ts.
  *
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
-import { createHash } from 'crypto';
 import * as http from 'http';
-import * as https from 'https';
-import { Readable, Transform, TransformCallback } from 'stream';
-import { pipeline } from 'stream/promises';
-import { retryAfterMs as parseRetryAfter } from './retry-after';
+import { RegistryError, RegistryTransport, networkError, readLimited, responseError, sha256Digest } from './oci-http';
+
+export { RegistryError, parseChallenge, sha256Digest } from './oci-http';
+export type { RegistryClientOptions, RegistryCredentials } from './oci-http';
 
 /** Manifest media types the copy understands, in the order they are asked for. */
 export const MediaType = {
@@ -33,42 +25,6 @@ export const INDEX_TYPES: readonly string[] = [MediaType.OCI_INDEX, MediaType.DO
 /** A manifest is small: anything larger than this is refused rather than read into memory. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-/** Why a registry call failed. */
-export class RegistryError extends Error {
-  constructor(
-    message: string,
-    /** HTTP status, or undefined for a network error. */
-    public readonly status: number | undefined,
-    /** Worth trying again (network error, 5xx, 429, a body cut short). */
-    public readonly retryable: boolean,
-    /** The registry's error code (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `DENIED`, ...), when it sent one. */
-    public readonly code?: string,
-    /** In a streamed copy: whether the bytes' source or the registry receiving them failed. */
-    public readonly origin?: 'source' | 'destination',
-    /** How long the registry asked to wait before trying again (`Retry-After` of a 429 or 503, capped). */
-    public readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'RegistryError';
-  }
-}
-
-export interface RegistryCredentials {
-  readonly username: string;
-  readonly password: string;
-}
-
-export interface RegistryClientOptions {
-  /** `https://mcr.microsoft.com` or `http://127.0.0.1:5000`. */
-  readonly url: string;
-  /** For a Basic challenge, or for the token realm of a Bearer challenge. @default anonymous */
-  readonly credentials?: RegistryCredentials;
-  /** A fixed `Authorization` header value, sent with every request (ECR: `Basic <token>`). */
-  readonly authorization?: string;
-  /** Milliseconds a request may stay silent before it fails (retryable). @default 60000 */
-  readonly idleTimeoutMs?: number;
-}
-
 /** A manifest as read: its bytes, its media type and the digest of exactly those bytes. */
 export interface Manifest {
   readonly digest: string;
@@ -76,137 +32,16 @@ export interface Manifest {
   readonly body: Buffer;
 }
 
-interface Token {
-  readonly value: string;
-  readonly expiresAt: number;
+
+/** A blob's bytes as a stream, from `offset` on. */
+export interface BlobBody {
+  readonly body: http.IncomingMessage;
+  /** Where the body starts: the offset asked for (206 Partial Content), or 0 when the registry ignored the range (200). */
+  readonly offset: number;
 }
 
-interface Challenge {
-  readonly scheme: string;
-  readonly params: Record<string, string>;
-}
-
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
-};
-
-export function sha256Digest(content: Buffer): string {
-  return `sha256:${createHash('sha256').update(content).digest('hex')}`;
-}
-
-/** `WWW-Authenticate: Bearer realm="...",service="...",scope="..."`, parsed. */
-export function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header) {
-    return undefined;
-  }
-  const match = /^\s*(\w+)\s*(.*)$/.exec(header);
-  if (!match) {
-    return undefined;
-  }
-  const params: Record<string, string> = {};
-  const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(match[2])) !== null) {
-    params[m[1].toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3];
-  }
-  return { scheme: match[1].toLowerCase(), params };
-}
-
-function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 429 || status === 408;
-}
-
-const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
-
-/** Turns a network error into a `RegistryError` (retryable unless it is clearly not). */
-function networkError(error: unknown, what: string): RegistryError {
-  if (error instanceof RegistryError) {
-    return error;
-  }
-  const e = error as NodeJS.ErrnoException;
-  const retryable = e?.code === undefined || RETRYABLE_NETWORK.has(e.code) || /socket hang up|aborted|premature/i.test(String(e?.message));
-  return new RegistryError(`${what}: ${e?.code ?? ''} ${e?.message ?? String(error)}`.trim(), undefined, retryable);
-}
-
-async function readLimited(res: http.IncomingMessage, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of res) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      res.destroy();
-      throw new RegistryError(`${what}: more than ${limit} bytes`, res.statusCode, false);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** The error a non-success response stands for, with the registry's own error code and message. */
-async function responseError(res: http.IncomingMessage, what: string): Promise<RegistryError> {
-  const status = res.statusCode ?? 0;
-  let body = '';
-  try {
-    body = (await readLimited(res, 64 * 1024, what)).toString('utf-8');
-  } catch {
-    // the status says enough
-  }
-  let code: string | undefined;
-  let detail = body.slice(0, 300);
-  try {
-    const first = JSON.parse(body)?.errors?.[0];
-    if (first) {
-      code = String(first.code);
-      detail = `${first.code}: ${first.message ?? ''}`;
-    }
-  } catch {
-    // not JSON
-  }
-  return new RegistryError(`${what}: HTTP ${status}${detail ? ` (${detail.trim()})` : ''}`, status, isRetryableStatus(status), code, undefined,
-    parseRetryAfter(status, res.headers['retry-after']));
-}
-
-/** Counts and hashes what flows through it. */
-class DigestTap extends Transform {
-  public bytes = 0;
-  private readonly hash = createHash('sha256');
-  public _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-  public digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
-  }
-}
-
-interface SendOptions {
-  readonly repository?: string;
-  readonly push?: boolean;
-  readonly headers?: Record<string, string>;
-  readonly body?: Buffer;
-  /** Follow redirects (blob downloads are often redirected to a CDN). */
-  readonly followRedirects?: boolean;
-}
-
-export class RegistryClient {
-  public readonly url: string;
-  private readonly credentials?: RegistryCredentials;
-  private readonly authorization?: string;
-  private readonly idleTimeoutMs: number;
-  private readonly tokens = new Map<string, Token>();
-  private basic = false;
-  /** Requests sent, for tests and logs. */
-  public requestCount = 0;
-
-  constructor(options: RegistryClientOptions) {
-    this.url = options.url.replace(/\/+$/, '');
-    this.credentials = options.credentials;
-    this.authorization = options.authorization;
-    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-  }
-
+/** The registry operations the copy uses. */
+export class RegistryClient extends RegistryTransport {
   /** The manifest's digest and media type by tag or digest, or undefined when the registry has none. */
   public async headManifest(repository: string, reference: string): Promise<{ digest: string; mediaType: string } | undefined> {
     const res = await this.send('HEAD', `/v2/${repository}/manifests/${reference}`, { repository, headers: { Accept: MANIFEST_ACCEPT } });
@@ -296,13 +131,29 @@ export class RegistryClient {
     throw await responseError(res, `HEAD blob ${repository}@${digest}`);
   }
 
-  /** A blob's bytes, as a stream (redirects followed; `Authorization` is never sent to another host). */
-  public async getBlob(repository: string, digest: string): Promise<http.IncomingMessage> {
-    const res = await this.send('GET', `/v2/${repository}/blobs/${digest}`, { repository, followRedirects: true });
-    if (res.statusCode !== 200) {
-      throw await responseError(res, `GET blob ${repository}@${digest}`);
+  /**
+   * A blob's bytes as a stream (redirects followed; `Authorization` is never sent to another host). From
+   * `offset` on, the blob is asked for with `Range: bytes=<offset>-` (RFC 9110 section 14.2; the distribution
+   * spec lets a registry serve ranges of a blob, spec.md "Pulling blobs"): a `206` whose `Content-Range` starts
+   * there is the rest of the blob; a `200` is the whole blob (the registry ignored the range), and says so with
+   * `offset: 0`.
+   */
+  public async getBlob(repository: string, digest: string, offset = 0): Promise<BlobBody> {
+    const what = `GET blob ${repository}@${digest}${offset > 0 ? ` from byte ${offset}` : ''}`;
+    const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
+    const res = await this.send('GET', `/v2/${repository}/blobs/${digest}`, { repository, followRedirects: true, headers });
+    if (res.statusCode === 200) {
+      return { body: res, offset: 0 };
     }
-    return res;
+    if (res.statusCode === 206 && offset > 0) {
+      const start = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
+      if (start === undefined || Number(start) !== offset) {
+        res.destroy();
+        throw new RegistryError(`${what}: the registry answered 206 with Content-Range '${res.headers['content-range'] ?? ''}'`, 206, true);
+      }
+      return { body: res, offset };
+    }
+    throw await responseError(res, what);
   }
 
   /**
@@ -324,196 +175,9 @@ export class RegistryClient {
     throw await responseError(res, `mount ${digest} into ${repository}`);
   }
 
-  /**
-   * Streams `source` into the repository as the blob `digest` of `size` bytes: one upload session, the bytes
-   * in one streamed PATCH (hashed and counted on the way), then the PUT that commits it. A source that ends
-   * early or hashes differently cancels the upload and fails (retryable): nothing partial is committed.
-   */
-  public async uploadBlob(repository: string, digest: string, size: number, source: Readable): Promise<number> {
-    const what = `upload ${digest} to ${repository}`;
-    const start = await this.send('POST', `/v2/${repository}/blobs/uploads/`, { repository, push: true, headers: { 'Content-Length': '0' } });
-    if (start.statusCode !== 202 || typeof start.headers.location !== 'string') {
-      source.destroy();
-      throw await responseError(start, `${what}: start`);
-    }
-    start.resume();
-    let location = start.headers.location;
-    const tap = new DigestTap();
-    let sourceFailed = false;
-    source.once('error', () => sourceFailed = true);
-    source.once('aborted', () => sourceFailed = true);
-    try {
-      const res = await this.stream('PATCH', location, repository, source, tap);
-      if (res.statusCode !== 202 && res.statusCode !== 204) {
-        throw await responseError(res, `${what}: PATCH`);
-      }
-      res.resume();
-      location = typeof res.headers.location === 'string' ? res.headers.location : location;
-      if (tap.bytes !== size || tap.digest() !== digest) {
-        throw new RegistryError(`${what}: the source sent ${tap.bytes} of ${size} bytes${tap.bytes === size ? ', with another digest' : ''}`,
-          undefined, true, undefined, 'source');
-      }
-      const commit = new URL(location, this.url);
-      commit.searchParams.set('digest', digest);
-      const put = await this.send('PUT', commit.toString(), { repository, push: true, headers: { 'Content-Length': '0' } });
-      if (put.statusCode !== 201) {
-        throw await responseError(put, `${what}: commit`);
-      }
-      put.resume();
-      return tap.bytes;
-    } catch (error) {
-      source.destroy();
-      await this.cancelUpload(repository, location).catch(() => undefined);
-      const e = networkError(error, what);
-      throw new RegistryError(e.message, e.status, e.retryable, e.code, e.origin ?? (sourceFailed ? 'source' : 'destination'), e.retryAfterMs);
-    }
-  }
-
-  private async cancelUpload(repository: string, location: string): Promise<void> {
+  /** Cancels an upload session (`DELETE` on its location): the registry drops what it received. */
+  public async cancelUpload(repository: string, location: string): Promise<void> {
     const res = await this.send('DELETE', location, { repository, push: true });
     res.resume();
   }
-
-  /** One streamed request body (`source` through `tap`), authenticated like any other request. */
-  private async stream(method: string, location: string, repository: string, source: Readable, tap: DigestTap): Promise<http.IncomingMessage> {
-    const target = new URL(location, this.url);
-    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Transfer-Encoding': 'chunked' };
-    const auth = this.authHeader(repository);
-    if (auth) {
-      headers.Authorization = auth;
-    }
-    this.requestCount++;
-    const req = this.request(target, method, headers);
-    const response = new Promise<http.IncomingMessage>((resolve, reject) => {
-      req.once('response', resolve);
-      req.once('error', reject);
-    });
-    await Promise.all([pipeline(source, tap, req), response]);
-    const res = await response;
-    if (res.statusCode === 401) {
-      // the token expired during the upload: forget it; the caller retries the blob
-      this.tokens.delete(repository);
-      res.resume();
-      throw new RegistryError(`${method} ${target.pathname}: HTTP 401 (token expired during the upload)`, 401, true);
-    }
-    return res;
-  }
-
-  private request(target: URL, method: string, headers: Record<string, string>): http.ClientRequest {
-    const transport = target.protocol === 'https:' ? https : http;
-    const req = transport.request(target, { method, headers, agent: agents[target.protocol as 'http:' | 'https:'] });
-    req.setTimeout(this.idleTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${this.idleTimeoutMs} ms`), { code: 'ETIMEDOUT' })));
-    return req;
-  }
-
-  private authHeader(repository: string | undefined): string | undefined {
-    if (this.authorization) {
-      return this.authorization;
-    }
-    const token = this.tokens.get(repository ?? '');
-    if (token && token.expiresAt > Date.now()) {
-      return `Bearer ${token.value}`;
-    }
-    if (this.basic && this.credentials) {
-      return basicHeader(this.credentials);
-    }
-    return undefined;
-  }
-
-  /**
-   * One request with a small body (or none), authenticated by challenge: a 401 is answered once with the
-   * credentials or a fresh token, then the request is sent again.
-   */
-  private async send(method: string, pathOrUrl: string, options: SendOptions): Promise<http.IncomingMessage> {
-    const target = new URL(pathOrUrl, this.url);
-    for (let attempt = 0; ; attempt++) {
-      const res = await this.once(method, target, options, this.authHeader(options.repository));
-      if (res.statusCode !== 401 || attempt > 0 || this.authorization) {
-        if (res.statusCode === 401) {
-          throw await responseError(res, `${method} ${target.pathname}: the registry refused the ${this.authorization ? 'token' : 'credentials'}`);
-        }
-        return res;
-      }
-      res.resume();
-      await this.answerChallenge(parseChallenge(res.headers['www-authenticate'] as string | undefined), options);
-    }
-  }
-
-  private async once(method: string, target: URL, options: SendOptions, authorization: string | undefined, redirects = 0):
-  Promise<http.IncomingMessage> {
-    const headers: Record<string, string> = { ...options.headers };
-    if (authorization) {
-      headers.Authorization = authorization;
-    }
-    if (options.body) {
-      headers['Content-Length'] = String(options.body.length);
-    }
-    this.requestCount++;
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = this.request(target, method, headers);
-      req.once('response', resolve);
-      req.once('error', e => reject(networkError(e, `${method} ${target.host}${target.pathname}`)));
-      req.end(options.body);
-    });
-    const status = res.statusCode ?? 0;
-    if (options.followRedirects && [301, 302, 303, 307, 308].includes(status) && typeof res.headers.location === 'string') {
-      res.resume();
-      if (redirects >= 5) {
-        throw new RegistryError(`${method} ${target.pathname}: more than 5 redirects`, status, false);
-      }
-      const next = new URL(res.headers.location, target);
-      // credentials stay with the registry: a CDN or storage host gets a presigned URL, not our token
-      const sameHost = next.host === target.host;
-      return this.once(method, next, { ...options, headers: sameHost ? options.headers : {} }, sameHost ? authorization : undefined, redirects + 1);
-    }
-    if (isRetryableStatus(status)) {
-      throw await responseError(res, `${method} ${target.host}${target.pathname}`);
-    }
-    return res;
-  }
-
-  private async answerChallenge(challenge: Challenge | undefined, options: SendOptions): Promise<void> {
-    if (challenge?.scheme === 'basic') {
-      if (!this.credentials) {
-        throw new RegistryError(`${this.url} asks for a username and password, and none were given`, 401, false, 'UNAUTHORIZED');
-      }
-      this.basic = true;
-      return;
-    }
-    if (challenge?.scheme !== 'bearer' || !challenge.params.realm) {
-      throw new RegistryError(`${this.url} answered 401 without a Basic or Bearer challenge`, 401, false, 'UNAUTHORIZED');
-    }
-    const repository = options.repository ?? '';
-    const scope = repository ? `repository:${repository}:${options.push ? 'pull,push' : 'pull'}` : challenge.params.scope;
-    const realm = new URL(challenge.params.realm);
-    if (challenge.params.service) {
-      realm.searchParams.set('service', challenge.params.service);
-    }
-    if (scope) {
-      realm.searchParams.set('scope', scope);
-    }
-    const headers: Record<string, string> = {};
-    if (this.credentials) {
-      headers.Authorization = basicHeader(this.credentials);
-    }
-    const res = await this.once('GET', realm, { headers }, undefined);
-    if (res.statusCode !== 200) {
-      const error = await responseError(res, `token from ${realm.host}${realm.pathname}`);
-      throw new RegistryError(error.message, error.status, error.retryable, res.statusCode === 401 || res.statusCode === 403 ? 'UNAUTHORIZED' : error.code,
-        undefined, error.retryAfterMs);
-    }
-    const body = JSON.parse((await readLimited(res, 1024 * 1024, 'token')).toString('utf-8'));
-    const value = body.token ?? body.access_token;
-    if (typeof value !== 'string' || value === '') {
-      throw new RegistryError(`token from ${realm.host}: the answer holds no token`, 200, false);
-    }
-    // the spec's default lifetime is 60 s; refresh 10 s early (or halfway, for very short tokens)
-    const seconds = Number(body.expires_in) > 0 ? Number(body.expires_in) : 60;
-    const margin = Math.min(10, seconds / 2);
-    this.tokens.set(repository, { value, expiresAt: Date.now() + (seconds - margin) * 1000 });
-  }
-}
-
-function basicHeader(credentials: RegistryCredentials): string {
-  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }

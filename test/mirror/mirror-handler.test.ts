@@ -200,6 +200,49 @@ test('a blob that slows down mid-stream ends in a clean handover with the reason
   }
 }, 60_000);
 
+test('a blob stopped after its first chunk is handed over with its upload session; the next invocation sends only the rest', async () => {
+  const big = randomBytes(9_000_000);
+  const pushed = await pushImage(source, 'resumable/app', 'v1', [big]);
+  const chunk = 8 * 1024 * 1024; // DEFAULT_CHUNK_BYTES
+  // the first 8 MiB chunk reaches the destination at full speed; then the upstream drops to 20 kB/s
+  const proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)
+    ? { kind: 'slow', afterBytes: 8_500_000, bytesPerSecond: 20_000 } : { kind: 'pass' }));
+  try {
+    configure([upstream(['resumable/app:v1'], { registry: proxy.endpoint })]);
+    const endsAt = Date.now() + 44_000;
+    const { error, lines } = await captureLog(() => handler(sqsEvent([imageEvent('mcr', 'resumable/app', 'v1')], workQueue),
+      { getRemainingTimeInMillis: () => endsAt - Date.now() }));
+    expect(error).toBeUndefined();
+    expect(lines.find(l => /out of time/.test(String(l.message)))).toMatchObject({ openUploads: [{ digest: digestOf(big), offset: chunk }] });
+    const handedOver = (await drain(workQueue)).map(m => m.body);
+    expect(handedOver).toEqual([expect.objectContaining({
+      detail: {
+        prefix: 'mcr',
+        repository: 'resumable/app',
+        tag: 'v1',
+        resumes: 1,
+        uploads: [{ digest: digestOf(big), location: expect.stringContaining(`${destination.url}/v2/mcr/resumable/app/blobs/uploads/`), offset: chunk }],
+      },
+    })]);
+
+    // the next invocation resumes the session: only the bytes after the first chunk (and the config) are streamed
+    configure([upstream(['resumable/app:v1'])]);
+    const resumed = await captureLog(() => handler(sqsEvent(handedOver, workQueue), plenty));
+    expect(resumed.lines.filter(l => l.level === 'WARN')).toEqual([]);
+    const config = JSON.parse(String(pushed.manifest)).config;
+    const copiedFirst = emfValues(lines)['BytesCopied{Cache=TestCache}'];
+    const copiedThen = emfValues(resumed.lines)['BytesCopied{Cache=TestCache}'];
+    expect(emfValues(resumed.lines)).toMatchObject({ 'ImagesCopied{Cache=TestCache,Prefix=mcr}': 1 });
+    // the first chunk counts once, in the invocation that stored it; every byte of the image is counted exactly once
+    expect(copiedFirst).toBeGreaterThanOrEqual(chunk);
+    expect(copiedThen).toBeGreaterThanOrEqual(big.length - chunk);
+    expect(copiedFirst + copiedThen).toBe(big.length + config.size);
+    expect(digestOf((await fetchManifest(destination, 'mcr/resumable/app', 'v1'))!)).toBe(pushed.digest);
+  } finally {
+    await proxy.stop();
+  }
+}, 60_000);
+
 test('a transient failure stays in the work queue until its last delivery, then goes to the dead-letter queue with its reason', async () => {
   const closed = await freePort(); // nothing listens there: every connection is refused
   configure([upstream(['down/app:v1'], { prefix: 'down', registry: `http://127.0.0.1:${closed}`, secretArn: undefined })]);

@@ -1,0 +1,227 @@
+/**
+ * Blob uploads in chunks, so that an upload stopped before a deadline is finished by the next invocation from
+ * where it stopped instead of from byte 0.
+ *
+ * The protocol (OCI distribution spec v1.1, spec.md, "Pushing a blob in chunks" and "Pushing Blobs"):
+ * - `POST /v2/<name>/blobs/uploads/` opens a session: `202` with its `Location` (and, optionally,
+ *   `OCI-Chunk-Min-Length`, the smallest chunk the registry takes);
+ * - each `PATCH <location>` carries the next chunk with `Content-Range: <first>-<last>` (inclusive) and
+ *   `Content-Length`; the registry answers `202` with the session's new `Location` and `Range: 0-<last>`, and a
+ *   chunk out of order with `416`;
+ * - `GET <location>` asks a session's status: `204` with `Location` and `Range: 0-<last>`, or `404` when it is
+ *   gone (expired, cancelled);
+ * - `PUT <location>?digest=<digest>` commits it: the registry checks the digest of everything it received.
+ *
+ * ECR's registry endpoint maps these to its layer-part API: every part but the last must be at least 5 MiB
+ * (`LayerPartTooSmallException`, https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CompleteLayerUpload.html)
+ * and at most 20971520 bytes (`UploadLayerPart`, https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_UploadLayerPart.html);
+ * `DEFAULT_CHUNK_BYTES` sits between the two. ECR also refuses a part whose first byte does not follow the last one
+ * it holds (`InvalidLayerPartException`, same page), as the spec's `416` does. ECR does not document the status
+ * `GET` of its registry endpoint: any answer but `204` is taken as "cannot resume" (`uploadStatus`).
+ *
+ * Memory stays flat: one chunk buffer per blob being uploaded, filled from the source stream and sent whole,
+ * so a chunk either reaches the registry or is not counted.
+ *
+ * Pure Node.js: no AWS SDK, no aws-cdk-lib.
+ */
+import { createHash, Hash } from 'crypto';
+import { RegistryClient, RegistryError } from './oci-client';
+import { networkError, responseError } from './oci-http';
+
+/** ECR's smallest layer part (all but the last). */
+export const MIN_CHUNK_BYTES = 5 * 1024 * 1024;
+/** ECR's largest layer part. */
+export const MAX_CHUNK_BYTES = 20 * 1024 * 1024;
+/** The chunk the copy sends: ECR's minimum with room to spare, and 8 MiB of memory per blob in flight. */
+export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/** An open upload session of a blob: where it is, and how many of its first bytes the registry holds. */
+export interface UploadSession {
+  readonly digest: string;
+  readonly location: string;
+  readonly offset: number;
+}
+
+/** The upload stopped between two chunks because the next one would not finish in time; its session stays open. */
+export class UploadPaused extends Error {
+  constructor(public readonly session: UploadSession) {
+    super(`paused after ${session.offset} bytes`);
+    this.name = 'UploadPaused';
+  }
+}
+
+/** An error of one side of the copy, as a `RegistryError` that says which side failed and during what. */
+function fromSide(error: unknown, origin: 'source' | 'destination', what: string): RegistryError {
+  const e = networkError(error, what);
+  const message = e.message.startsWith(what) ? e.message : `${what}: ${e.message}`;
+  return new RegistryError(message, e.status, e.retryable, e.code, e.origin ?? origin, e.retryAfterMs);
+}
+
+/** `Range: 0-<last>` as the number of bytes it says the registry holds, or undefined when absent or malformed. */
+export function rangeEnd(header: string | string[] | undefined): number | undefined {
+  const match = /^(?:bytes=)?0-(\d+)$/.exec(String(header ?? '').trim());
+  return match ? Number(match[1]) + 1 : undefined;
+}
+
+/**
+ * Whether a location handed over in a message belongs to this registry's upload sessions of `repository`: the
+ * registry's token is sent with every request to it, so a location elsewhere is never followed.
+ */
+export function isSessionOf(client: RegistryClient, repository: string, location: string): boolean {
+  try {
+    const target = new URL(location, client.url);
+    return target.origin === new URL(client.url).origin && target.pathname.startsWith(`/v2/${repository}/blobs/uploads/`);
+  } catch {
+    return false;
+  }
+}
+
+/** Opens an upload session; the chunk size is raised to the registry's minimum when it states one. */
+export async function startUpload(client: RegistryClient, repository: string, digest: string, chunkBytes: number):
+Promise<{ session: UploadSession; chunkBytes: number }> {
+  const res = await client.send('POST', `/v2/${repository}/blobs/uploads/`, { repository, push: true, headers: { 'Content-Length': '0' } });
+  if (res.statusCode !== 202 || typeof res.headers.location !== 'string') {
+    throw await responseError(res, `upload ${digest} to ${repository}: start`);
+  }
+  res.resume();
+  const minimum = Number(res.headers['oci-chunk-min-length']);
+  const session = { digest, location: res.headers.location, offset: 0 };
+  return { session, chunkBytes: Number.isSafeInteger(minimum) ? Math.max(chunkBytes, minimum) : chunkBytes };
+}
+
+/**
+ * Where a handed-over session stands (`GET <location>`), or the reason it cannot be resumed: gone (404, or the
+ * 400/416 a registry answers for a session whose state no longer matches), holding nothing, or any other answer
+ * (a registry that does not report upload status): the blob then starts again from byte 0, never fails for it.
+ */
+export async function uploadStatus(client: RegistryClient, repository: string, session: UploadSession): Promise<UploadSession | string> {
+  const res = await client.send('GET', session.location, { repository, push: true });
+  if (res.statusCode !== 204 && res.statusCode !== 202) {
+    const error = await responseError(res, 'status');
+    return res.statusCode === 404 || res.statusCode === 400 || res.statusCode === 416
+      ? `the registry no longer has the upload session (${error.message})`
+      : `the registry does not report the upload session's status (${error.message})`;
+  }
+  res.resume();
+  const offset = rangeEnd(res.headers.range);
+  // "0-0" is ambiguous (nothing, or one byte): a session is only handed over after a whole chunk, so it means nothing
+  if (offset === undefined || offset <= 1) {
+    return `the upload session holds no bytes (Range '${res.headers.range ?? ''}')`;
+  }
+  const location = typeof res.headers.location === 'string' ? res.headers.location : session.location;
+  return { digest: session.digest, location, offset };
+}
+
+export interface ChunkedUploadOptions {
+  /** Bytes per PATCH (all but the last). */
+  readonly chunkBytes: number;
+  /** Asked before each chunk after the first of this call: false stops the upload between chunks (`UploadPaused`). */
+  readonly beforeChunk?: (bytes: number) => boolean;
+  /** Aborts the PATCH in flight (the deadline). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Sends one blob's bytes from `session.offset` on, in chunks, then commits it. `session` always says what the
+ * registry has acknowledged, so a caller that stops it (or sees it fail) can hand it over.
+ */
+export class ChunkedUpload {
+  public session: UploadSession;
+  /** Bytes sent by this object (not those the session held before). */
+  public sent = 0;
+  /** The digest of every byte, when the upload started at byte 0 (a resumed one is checked by the registry's commit). */
+  private readonly hash?: Hash;
+
+  constructor(private readonly client: RegistryClient, private readonly repository: string, private readonly size: number, session: UploadSession) {
+    this.session = session;
+    this.hash = session.offset === 0 ? createHash('sha256') : undefined;
+  }
+
+  /** Streams `source` (the blob from `session.offset` on) into the session in chunks, and commits. */
+  public async write(source: AsyncIterable<Buffer>, options: ChunkedUploadOptions): Promise<void> {
+    const what = `upload ${this.session.digest} to ${this.repository}`;
+    let buffer = Buffer.alloc(Math.min(options.chunkBytes, Math.max(1, this.size - this.session.offset)));
+    let filled = 0;
+    let chunks = 0;
+    const flush = async () => {
+      if (chunks > 0 && options.beforeChunk && !options.beforeChunk(filled)) {
+        throw new UploadPaused(this.session);
+      }
+      const first = this.session.offset;
+      await this.patch(buffer.subarray(0, filled), options.signal).catch(error => {
+        throw fromSide(error, 'destination', `${what}: PATCH ${first}-${first + filled - 1}`);
+      });
+      chunks++;
+      filled = 0;
+    };
+    try {
+      for await (const piece of source) {
+        let rest: Buffer = piece;
+        while (rest.length > 0) {
+          if (this.session.offset + filled + rest.length > this.size) {
+            throw new RegistryError(`${what}: the source sent more than the ${this.size} bytes the manifest lists`, undefined, true, undefined, 'source');
+          }
+          const take = Math.min(rest.length, buffer.length - filled);
+          rest.copy(buffer, filled, 0, take);
+          filled += take;
+          rest = rest.subarray(take);
+          if (filled === buffer.length) {
+            await flush();
+          }
+        }
+      }
+      if (filled > 0) {
+        await flush();
+      }
+    } catch (error) {
+      // a chunk the destination refused says so already; anything else failed while the source's bytes came in
+      throw error instanceof UploadPaused || (error instanceof RegistryError && error.origin) ? error : fromSide(error, 'source', `${what}: reading the source`);
+    }
+    buffer = Buffer.alloc(0);
+    if (this.session.offset !== this.size) {
+      throw new RegistryError(`${what}: the source sent ${this.session.offset} of ${this.size} bytes`, undefined, true, undefined, 'source');
+    }
+    if (this.hash && `sha256:${this.hash.digest('hex')}` !== this.session.digest) {
+      throw new RegistryError(`${what}: the source sent ${this.size} bytes with another digest`, undefined, true, undefined, 'source');
+    }
+    const commit = new URL(this.session.location, this.client.url);
+    commit.searchParams.set('digest', this.session.digest);
+    const put = await this.client.send('PUT', commit.toString(), { repository: this.repository, push: true, headers: { 'Content-Length': '0' } })
+      .catch(error => {
+        throw fromSide(error, 'destination', `${what}: commit`);
+      });
+    if (put.statusCode !== 201) {
+      throw fromSide(await responseError(put, `${what}: commit`), 'destination', `${what}: commit`);
+    }
+    put.resume();
+  }
+
+  /** One chunk; the session moves on only when the registry acknowledges exactly these bytes. */
+  private async patch(chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    const first = this.session.offset;
+    const last = first + chunk.length - 1;
+    const res = await this.client.send('PATCH', this.session.location, {
+      repository: this.repository,
+      push: true,
+      body: chunk,
+      signal,
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${first}-${last}` },
+    });
+    if (res.statusCode !== 202 && res.statusCode !== 204) {
+      throw await responseError(res, `upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last}`);
+    }
+    res.resume();
+    const held = rangeEnd(res.headers.range);
+    if (held !== undefined && held !== last + 1) {
+      throw new RegistryError(`upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last} answered Range '${res.headers.range}'`,
+        res.statusCode, true, undefined, 'destination');
+    }
+    this.hash?.update(chunk);
+    this.sent += chunk.length;
+    this.session = {
+      digest: this.session.digest,
+      location: typeof res.headers.location === 'string' ? res.headers.location : this.session.location,
+      offset: last + 1,
+    };
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The copy's watch on the invocation's deadline while a blob streams.
+ *
+ * Pure Node.js: no AWS SDK, no aws-cdk-lib.
+ */
+
+/** What a copy keeps clear of its deadline when it decides to wait or to stop a blob that is streaming. */
+export const DEADLINE_MARGIN_MS = 10_000;
+
+/** A running watch: whether it fired, a signal for the requests in flight, and actions to take when it fires. */
+export interface DeadlineWatch {
+  readonly stopped: boolean;
+  readonly signal: AbortSignal;
+  onStop(action: () => void): void;
+  clear(): void;
+}
+
+/**
+ * Watches the deadline while a blob streams: a blob that slows down after it started (a stalling upstream) is
+ * stopped `DEADLINE_MARGIN_MS` before the deadline (its source destroyed, its PATCH in flight aborted), so the
+ * copy hands over with a reason (OutOfTime) instead of being killed by Lambda's timeout with none. Without
+ * `timeLeft` it never fires.
+ */
+export function watchDeadline(timeLeft: (() => number) | undefined, pollMs = 250): DeadlineWatch {
+  const controller = new AbortController();
+  const actions: Array<() => void> = [];
+  let timer: NodeJS.Timeout | undefined;
+  const watch = {
+    stopped: false,
+    signal: controller.signal,
+    onStop: (action: () => void) => {
+      actions.push(action);
+    },
+    clear: () => clearInterval(timer),
+  };
+  if (timeLeft) {
+    timer = setInterval(() => {
+      if (timeLeft() <= DEADLINE_MARGIN_MS) {
+        watch.stopped = true;
+        clearInterval(timer);
+        controller.abort();
+        actions.forEach(action => action());
+      }
+    }, pollMs);
+  }
+  return watch;
+}

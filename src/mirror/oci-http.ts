@@ -1,0 +1,299 @@
+/**
+ * The HTTP side of the OCI distribution client (https://github.com/opencontainers/distribution-spec): requests,
+ * authentication, redirects and errors. `RegistryClient` (oci-client.ts) builds the registry operations on it,
+ * blob-upload.ts the chunked blob uploads.
+ *
+ * - Authentication follows the registry's challenge: `WWW-Authenticate: Basic` gets the credentials;
+ *   `WWW-Authenticate: Bearer realm=...,service=...,scope=...` gets a token from the realm (anonymously, or with
+ *   the credentials), cached per repository for its `expires_in`. A token that stops working early (revoked,
+ *   expired mid-copy) is dropped and fetched again on the next 401.
+ * - A fixed `Authorization` header (ECR's token from `GetAuthorizationToken`) is sent as it is.
+ * - Transient failures (connection resets, 5xx, 429, a body cut short) are `RegistryError`s with
+ *   `retryable: true`; the copy retries them. Everything else says what the registry answered.
+ *
+ * Pure Node.js: no AWS SDK, no aws-cdk-lib.
+ */
+import { createHash } from 'crypto';
+import * as http from 'http';
+import * as https from 'https';
+import { retryAfterMs as parseRetryAfter } from './retry-after';
+
+/** Why a registry call failed. */
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    /** HTTP status, or undefined for a network error. */
+    public readonly status: number | undefined,
+    /** Worth trying again (network error, 5xx, 429, a body cut short). */
+    public readonly retryable: boolean,
+    /** The registry's error code (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`, `DENIED`, ...), when it sent one. */
+    public readonly code?: string,
+    /** In a streamed copy: whether the bytes' source or the registry receiving them failed. */
+    public readonly origin?: 'source' | 'destination',
+    /** How long the registry asked to wait before trying again (`Retry-After` of a 429 or 503, capped). */
+    public readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+export interface RegistryCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface RegistryClientOptions {
+  /** `https://mcr.microsoft.com` or `http://127.0.0.1:5000`. */
+  readonly url: string;
+  /** For a Basic challenge, or for the token realm of a Bearer challenge. @default anonymous */
+  readonly credentials?: RegistryCredentials;
+  /** A fixed `Authorization` header value, sent with every request (ECR: `Basic <token>`). */
+  readonly authorization?: string;
+  /** Milliseconds a request may stay silent before it fails (retryable). @default 60000 */
+  readonly idleTimeoutMs?: number;
+}
+
+interface Token {
+  readonly value: string;
+  readonly expiresAt: number;
+}
+
+interface Challenge {
+  readonly scheme: string;
+  readonly params: Record<string, string>;
+}
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
+};
+
+export function sha256Digest(content: Buffer): string {
+  return `sha256:${createHash('sha256').update(content).digest('hex')}`;
+}
+
+/** `WWW-Authenticate: Bearer realm="...",service="...",scope="..."`, parsed. */
+export function parseChallenge(header: string | undefined): Challenge | undefined {
+  if (!header) {
+    return undefined;
+  }
+  const match = /^\s*(\w+)\s*(.*)$/.exec(header);
+  if (!match) {
+    return undefined;
+  }
+  const params: Record<string, string> = {};
+  const re = /(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(match[2])) !== null) {
+    params[m[1].toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3];
+  }
+  return { scheme: match[1].toLowerCase(), params };
+}
+
+function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
+const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** Turns a network error into a `RegistryError` (retryable unless it is clearly not). */
+export function networkError(error: unknown, what: string): RegistryError {
+  if (error instanceof RegistryError) {
+    return error;
+  }
+  const e = error as NodeJS.ErrnoException;
+  const retryable = e?.code === undefined || RETRYABLE_NETWORK.has(e.code) || /socket hang up|aborted|premature/i.test(String(e?.message));
+  return new RegistryError(`${what}: ${e?.code ?? ''} ${e?.message ?? String(error)}`.trim(), undefined, retryable);
+}
+
+export async function readLimited(res: http.IncomingMessage, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of res) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      res.destroy();
+      throw new RegistryError(`${what}: more than ${limit} bytes`, res.statusCode, false);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The error a non-success response stands for, with the registry's own error code and message. */
+export async function responseError(res: http.IncomingMessage, what: string): Promise<RegistryError> {
+  const status = res.statusCode ?? 0;
+  let body = '';
+  try {
+    body = (await readLimited(res, 64 * 1024, what)).toString('utf-8');
+  } catch {
+    // the status says enough
+  }
+  let code: string | undefined;
+  let detail = body.slice(0, 300);
+  try {
+    const first = JSON.parse(body)?.errors?.[0];
+    if (first) {
+      code = String(first.code);
+      detail = `${first.code}: ${first.message ?? ''}`;
+    }
+  } catch {
+    // not JSON
+  }
+  return new RegistryError(`${what}: HTTP ${status}${detail ? ` (${detail.trim()})` : ''}`, status, isRetryableStatus(status), code, undefined,
+    parseRetryAfter(status, res.headers['retry-after']));
+}
+
+export interface SendOptions {
+  readonly repository?: string;
+  readonly push?: boolean;
+  readonly headers?: Record<string, string>;
+  readonly body?: Buffer;
+  /** Follow redirects (blob downloads are often redirected to a CDN). */
+  readonly followRedirects?: boolean;
+  /** Aborts the request (the copy's deadline). */
+  readonly signal?: AbortSignal;
+}
+
+/** Headers that may follow a redirect to another host: what to fetch, never who asks. */
+const PORTABLE_HEADERS = ['range', 'accept'];
+
+/** The request side of a registry client: every request authenticated by the registry's challenge. */
+export class RegistryTransport {
+  public readonly url: string;
+  private readonly credentials?: RegistryCredentials;
+  private readonly authorization?: string;
+  private readonly idleTimeoutMs: number;
+  private readonly tokens = new Map<string, Token>();
+  private basic = false;
+  /** Requests sent, for tests and logs. */
+  public requestCount = 0;
+
+  constructor(options: RegistryClientOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.credentials = options.credentials;
+    this.authorization = options.authorization;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  }
+
+  private request(target: URL, method: string, headers: Record<string, string>, signal?: AbortSignal): http.ClientRequest {
+    const transport = target.protocol === 'https:' ? https : http;
+    const req = transport.request(target, { method, headers, signal, agent: agents[target.protocol as 'http:' | 'https:'] });
+    req.setTimeout(this.idleTimeoutMs, () => req.destroy(Object.assign(new Error(`no data for ${this.idleTimeoutMs} ms`), { code: 'ETIMEDOUT' })));
+    return req;
+  }
+
+  private authHeader(repository: string | undefined): string | undefined {
+    if (this.authorization) {
+      return this.authorization;
+    }
+    const token = this.tokens.get(repository ?? '');
+    if (token && token.expiresAt > Date.now()) {
+      return `Bearer ${token.value}`;
+    }
+    if (this.basic && this.credentials) {
+      return basicHeader(this.credentials);
+    }
+    return undefined;
+  }
+
+  /**
+   * One request with a body held in memory (or none), authenticated by challenge: a 401 is answered once with
+   * the credentials or a fresh token, then the request is sent again. For the operations built on this client.
+   */
+  public async send(method: string, pathOrUrl: string, options: SendOptions): Promise<http.IncomingMessage> {
+    const target = new URL(pathOrUrl, this.url);
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.once(method, target, options, this.authHeader(options.repository));
+      if (res.statusCode !== 401 || attempt > 0 || this.authorization) {
+        if (res.statusCode === 401) {
+          throw await responseError(res, `${method} ${target.pathname}: the registry refused the ${this.authorization ? 'token' : 'credentials'}`);
+        }
+        return res;
+      }
+      res.resume();
+      await this.answerChallenge(parseChallenge(res.headers['www-authenticate'] as string | undefined), options);
+    }
+  }
+
+  private async once(method: string, target: URL, options: SendOptions, authorization: string | undefined, redirects = 0):
+  Promise<http.IncomingMessage> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (authorization) {
+      headers.Authorization = authorization;
+    }
+    if (options.body) {
+      headers['Content-Length'] = String(options.body.length);
+    }
+    this.requestCount++;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = this.request(target, method, headers, options.signal);
+      req.once('response', resolve);
+      req.once('error', e => reject(networkError(e, `${method} ${target.host}${target.pathname}`)));
+      req.end(options.body);
+    });
+    const status = res.statusCode ?? 0;
+    if (options.followRedirects && [301, 302, 303, 307, 308].includes(status) && typeof res.headers.location === 'string') {
+      res.resume();
+      if (redirects >= 5) {
+        throw new RegistryError(`${method} ${target.pathname}: more than 5 redirects`, status, false);
+      }
+      const next = new URL(res.headers.location, target);
+      // credentials stay with the registry: a CDN or storage host gets a presigned URL, not our token
+      const sameHost = next.host === target.host;
+      const portable = Object.fromEntries(Object.entries(options.headers ?? {})
+        .filter(([name]) => PORTABLE_HEADERS.includes(name.toLowerCase())));
+      const forwarded = sameHost ? options.headers : portable;
+      return this.once(method, next, { ...options, headers: forwarded }, sameHost ? authorization : undefined, redirects + 1);
+    }
+    if (isRetryableStatus(status)) {
+      throw await responseError(res, `${method} ${target.host}${target.pathname}`);
+    }
+    return res;
+  }
+
+  private async answerChallenge(challenge: Challenge | undefined, options: SendOptions): Promise<void> {
+    if (challenge?.scheme === 'basic') {
+      if (!this.credentials) {
+        throw new RegistryError(`${this.url} asks for a username and password, and none were given`, 401, false, 'UNAUTHORIZED');
+      }
+      this.basic = true;
+      return;
+    }
+    if (challenge?.scheme !== 'bearer' || !challenge.params.realm) {
+      throw new RegistryError(`${this.url} answered 401 without a Basic or Bearer challenge`, 401, false, 'UNAUTHORIZED');
+    }
+    const repository = options.repository ?? '';
+    const scope = repository ? `repository:${repository}:${options.push ? 'pull,push' : 'pull'}` : challenge.params.scope;
+    const realm = new URL(challenge.params.realm);
+    if (challenge.params.service) {
+      realm.searchParams.set('service', challenge.params.service);
+    }
+    if (scope) {
+      realm.searchParams.set('scope', scope);
+    }
+    const headers: Record<string, string> = {};
+    if (this.credentials) {
+      headers.Authorization = basicHeader(this.credentials);
+    }
+    const res = await this.once('GET', realm, { headers }, undefined);
+    if (res.statusCode !== 200) {
+      const error = await responseError(res, `token from ${realm.host}${realm.pathname}`);
+      throw new RegistryError(error.message, error.status, error.retryable, res.statusCode === 401 || res.statusCode === 403 ? 'UNAUTHORIZED' : error.code,
+        undefined, error.retryAfterMs);
+    }
+    const body = JSON.parse((await readLimited(res, 1024 * 1024, 'token')).toString('utf-8'));
+    const value = body.token ?? body.access_token;
+    if (typeof value !== 'string' || value === '') {
+      throw new RegistryError(`token from ${realm.host}: the answer holds no token`, 200, false);
+    }
+    // the spec's default lifetime is 60 s; refresh 10 s early (or halfway, for very short tokens)
+    const seconds = Number(body.expires_in) > 0 ? Number(body.expires_in) : 60;
+    const margin = Math.min(10, seconds / 2);
+    this.tokens.set(repository, { value, expiresAt: Date.now() + (seconds - margin) * 1000 });
+  }
+}
+function basicHeader(credentials: RegistryCredentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}

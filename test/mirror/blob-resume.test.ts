@@ -1,0 +1,299 @@
+import { randomBytes } from 'crypto';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+import { UploadSession, rangeEnd } from '../../src/mirror/blob-upload';
+import { ImageCopier, OutOfTime } from '../../src/mirror/copy';
+import { RegistryClient } from '../../src/mirror/oci-client';
+import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
+import { OciRegistry, digestOf, fetchBlobDigest, fetchManifest, pushImage, startRegistry } from '../support/oci-registry';
+
+/**
+ * A blob stopped part-way is finished from where the destination's upload session stands, between two CNCF
+ * Distribution registries on loopback: the rest of the source blob is fetched with `Range`, and every byte the
+ * destination already holds is fetched from the source once. In front of the source, a fault proxy slows the
+ * blob down, and a counting proxy records what the source served to each request (and can drop `Range`, as a
+ * registry that does not serve ranges would).
+ */
+let source: OciRegistry;
+let destination: OciRegistry;
+
+beforeAll(async () => {
+  [source, destination] = await Promise.all([startRegistry(), startRegistry({ basicAuth: true })]);
+});
+afterAll(async () => {
+  await Promise.all([source?.stop(), destination?.stop()]);
+});
+
+/** One blob GET as the source served it. */
+interface Served {
+  readonly digest: string;
+  readonly range?: string;
+  readonly status: number;
+  bytes: number;
+}
+
+/** A proxy that forwards everything and counts the bytes each blob GET received; `ignoreRange` drops the `Range` header. */
+async function startCounter(target: string, ignoreRange = false): Promise<{ endpoint: string; served: Served[]; stop(): Promise<void> }> {
+  const upstream = new URL(target);
+  const served: Served[] = [];
+  const server = http.createServer((req, res) => {
+    const headers = { ...req.headers };
+    if (ignoreRange) {
+      delete headers.range;
+    }
+    const proxied = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, upstreamRes => {
+      const digest = req.method === 'GET' ? /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url ?? '')?.[1] : undefined;
+      const range = headers.range as string | undefined;
+      const record: Served | undefined = digest ? { digest, range, status: upstreamRes.statusCode ?? 0, bytes: 0 } : undefined;
+      if (record) {
+        served.push(record);
+      }
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+      upstreamRes.on('data', (chunk: Buffer) => {
+        if (record) {
+          record.bytes += chunk.length;
+        }
+        res.write(chunk);
+      });
+      upstreamRes.on('end', () => res.end());
+      // a body cut upstream is cut here too
+      upstreamRes.on('close', () => !upstreamRes.complete && res.socket?.destroy());
+      res.on('close', () => upstreamRes.destroy());
+    });
+    proxied.on('error', () => res.socket?.destroy());
+    req.pipe(proxied);
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    served,
+    stop: () => new Promise<void>(resolve => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+const CHUNK = 256 * 1024;
+const configSize = (manifest: Buffer): number => JSON.parse(String(manifest)).config.size;
+const destinationClient = (url = destination.url) => new RegistryClient({ url, authorization: destination.authorization });
+
+function copier(sourceUrl: string, options: ConstructorParameters<typeof ImageCopier>[2] = {}, destinationUrl?: string): ImageCopier {
+  const settings = { retryDelayMs: 10, chunkBytes: CHUNK, ...options };
+  return new ImageCopier(new RegistryClient({ url: sourceUrl }), destinationClient(destinationUrl), settings);
+}
+
+/** An upload session at the destination holding the first `bytes` of `content`, opened and filled with plain HTTP. */
+async function openSession(repository: string, content: Buffer, bytes: number, url = destination.url): Promise<UploadSession> {
+  const call = (method: string, path: string, body?: Buffer, headers: Record<string, string> = {}) => new Promise<http.IncomingMessage>((resolve,
+    reject) => {
+    const req = http.request(new URL(path, url), {
+      method, headers: { 'Authorization': destination.authorization!, 'Content-Length': String(body?.length ?? 0), ...headers },
+    }, res => resolve(res.resume()));
+    req.on('error', reject);
+    req.end(body);
+  });
+  const start = await call('POST', `/v2/${repository}/blobs/uploads/`);
+  expect(start.statusCode).toBe(202);
+  const patch = await call('PATCH', String(start.headers.location), content.subarray(0, bytes),
+    { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${bytes - 1}` });
+  expect(patch.statusCode).toBe(202);
+  expect(rangeEnd(patch.headers.range)).toBe(bytes);
+  return { digest: digestOf(content), location: String(patch.headers.location), offset: bytes };
+}
+
+test('Range headers of upload answers: 0-<last> is last + 1 bytes; anything else is not a range', () => {
+  expect(rangeEnd('0-524287')).toBe(524288);
+  expect(rangeEnd('bytes=0-99')).toBe(100);
+  expect(rangeEnd(undefined)).toBeUndefined();
+  expect(rangeEnd('5-10')).toBeUndefined();
+  expect(rangeEnd('0-x')).toBeUndefined();
+});
+
+describe('a blob stopped part-way resumes where the destination\'s upload session stands', () => {
+  let proxy: FaultProxy | undefined;
+  let counter: Awaited<ReturnType<typeof startCounter>> | undefined;
+  afterEach(async () => {
+    await Promise.all([proxy?.stop(), counter?.stop()]);
+    proxy = counter = undefined;
+  });
+
+  test('a blob that slows down is handed over with its session, and the next invocation fetches only the rest (no byte twice)', async () => {
+    const big = randomBytes(1_300_000);
+    const pushed = await pushImage(source, 'resume/app', 'v1', [big]);
+    // 600 kB at full speed, then 20 kB/s: two 256 KiB chunks reach the destination, the third never fills before the deadline
+    let stalling = true;
+    proxy = await startHttpFaultProxy(source.url, (method, path): HttpFault => (stalling && method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)
+      ? { kind: 'slow', afterBytes: 600_000, bytesPerSecond: 20_000 } : { kind: 'pass' }));
+    counter = await startCounter(proxy.endpoint);
+    const deadline = Date.now() + 14_000;
+    const stopped = await copier(counter.endpoint, { timeLeft: () => deadline - Date.now(), freshInvocation: false })
+      .copy({ sourceRepository: 'resume/app', destinationRepository: 'm/resume/app', tag: 'v1' }).catch(e => e);
+    expect(stopped).toBeInstanceOf(OutOfTime);
+    expect(stopped.message).toMatch(/its upload session, holding 524288 bytes, is handed over to the next invocation/);
+    const handedOver: UploadSession[] = stopped.uploads;
+    expect(handedOver).toEqual([{ digest: digestOf(big), location: expect.stringContaining(`${destination.url}/v2/m/resume/app/blobs/uploads/`), offset: 2 * CHUNK }]);
+    // the session stays open (not cancelled), and nothing is committed
+    expect(destination.requests().filter(r => r.startsWith('DELETE /v2/m/resume/app/blobs/uploads/'))).toEqual([]);
+    expect(await fetchBlobDigest(destination, 'm/resume/app', digestOf(big))).toBeUndefined();
+    const ofBig = () => counter!.served.filter(s => s.digest === digestOf(big)).map(({ digest, ...rest }) => rest);
+    const firstServed = ofBig();
+    expect(firstServed).toEqual([{ range: undefined, status: 200, bytes: expect.any(Number) }]);
+    expect(firstServed[0].bytes).toBeGreaterThanOrEqual(2 * CHUNK);
+    expect(firstServed[0].bytes).toBeLessThan(3 * CHUNK); // the third chunk was cut short: it never reached the destination
+
+    // the next invocation: the source at full speed again (the config blob was copied by the first one)
+    stalling = false;
+    const notes: string[] = [];
+    const result = await copier(counter.endpoint, { uploads: handedOver, onNote: m => notes.push(m) })
+      .copy({ sourceRepository: 'resume/app', destinationRepository: 'm/resume/app', tag: 'v1' });
+    expect(notes).toEqual([]);
+    expect(result).toMatchObject({ outcome: 'COPIED', blobsCopied: 1, blobsSkipped: 1, bytesCopied: big.length - 2 * CHUNK });
+    // the rest of the blob, asked for from the first byte the destination lacks: no byte of the first 512 KiB is served again
+    expect(ofBig()).toEqual([{ range: undefined, status: 200, bytes: expect.any(Number) }, { range: `bytes=${2 * CHUNK}-`, status: 206, bytes: big.length - 2 * CHUNK }]);
+    expect(destination.requests()).toEqual(expect.arrayContaining([expect.stringMatching(/^GET \/v2\/m\/resume\/app\/blobs\/uploads\//)]));
+    expect(digestOf((await fetchManifest(destination, 'm/resume/app', 'v1'))!)).toBe(pushed.digest);
+    expect(await fetchBlobDigest(destination, 'm/resume/app', digestOf(big))).toBe(digestOf(big));
+  }, 30_000);
+
+  test('the next chunk would not finish before the deadline: the upload pauses between chunks and hands over its session', async () => {
+    const big = randomBytes(1_300_000);
+    const pushed = await pushImage(source, 'pause/app', 'v1', [big]);
+    // after the first chunk reached the destination, 12 s are left: at 100 kB/s the next 256 KiB chunk needs 2 x 2.6 s + 10 s
+    const timeLeft = () => (destination.requests().some(r => r.startsWith('PATCH /v2/m/pause/app/blobs/uploads/')) ? 12_000 : 60_000);
+    const started = Date.now();
+    const stopped = await copier(source.url, { timeLeft, assumedBytesPerSecond: 100_000, concurrency: 1, freshInvocation: false })
+      .copy({ sourceRepository: 'pause/app', destinationRepository: 'm/pause/app', tag: 'v1' }).catch(e => e);
+    expect(Date.now() - started).toBeLessThan(3_000); // not at the deadline watch's 10 s margin: before the next chunk
+    expect(stopped).toBeInstanceOf(OutOfTime);
+    expect(stopped.uploads).toEqual([{ digest: digestOf(big), location: expect.any(String), offset: CHUNK }]);
+    const resumed = await copier(source.url, { uploads: stopped.uploads }).copy({ sourceRepository: 'pause/app', destinationRepository: 'm/pause/app', tag: 'v1' });
+    // the largest blob goes first: the config blob is copied by the second invocation
+    expect(resumed).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length - CHUNK + configSize(pushed.manifest) });
+    expect(await fetchBlobDigest(destination, 'm/pause/app', digestOf(big))).toBe(digestOf(big));
+  });
+
+  test('a source that ignores Range (200, not 206): the blob starts again from byte 0, the stale session is cancelled, and the copy says so', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'norange/app', 'v1', [big]);
+    const session = await openSession('m/norange/app', big, CHUNK);
+    counter = await startCounter(source.url, true);
+    const notes: string[] = [];
+    const result = await copier(counter.endpoint, { uploads: [session], onNote: m => notes.push(m) })
+      .copy({ sourceRepository: 'norange/app', destinationRepository: 'm/norange/app', tag: 'v1' });
+    expect(notes).toEqual([`the source ignored the range request (200, not 206): blob ${digestOf(big)} starts again from byte 0`]);
+    expect(result.outcome).toBe('COPIED');
+    expect(counter.served.filter(s => s.digest === digestOf(big)))
+      .toEqual([{ digest: digestOf(big), range: undefined, status: 200, bytes: big.length }]);
+    expect(destination.requests()).toEqual(expect.arrayContaining([expect.stringMatching(/^DELETE \/v2\/m\/norange\/app\/blobs\/uploads\//)]));
+    expect(digestOf((await fetchManifest(destination, 'm/norange/app', 'v1'))!)).toBe(pushed.digest);
+    expect(await fetchBlobDigest(destination, 'm/norange/app', digestOf(big))).toBe(digestOf(big));
+  });
+
+  test('a session the destination no longer has (expired): the blob starts again from byte 0, and the copy says so', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'expired/app', 'v1', [big]);
+    const session = await openSession('m/expired/app', big, CHUNK);
+    // the destination forgets the session (an expired upload, as a registry purges them)
+    await destinationClient().cancelUpload('m/expired/app', session.location);
+    counter = await startCounter(source.url);
+    const notes: string[] = [];
+    const result = await copier(counter.endpoint, { uploads: [session], onNote: m => notes.push(m) })
+      .copy({ sourceRepository: 'expired/app', destinationRepository: 'm/expired/app', tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(new RegExp(`^the registry no longer has the upload session \\(status: HTTP 404 .*BLOB_UPLOAD_UNKNOWN.*\\): blob ${digestOf(big)} starts again from byte 0$`))]);
+    expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length + configSize(pushed.manifest) });
+    expect(counter.served.every(s => s.range === undefined)).toBe(true);
+    expect(await fetchBlobDigest(destination, 'm/expired/app', digestOf(big))).toBe(digestOf(big));
+  });
+
+  test.each([
+    [405, /^the registry does not report the upload session's status \(status: HTTP 405/],
+    [401, /^the registry refused the upload session's status \(GET .*: HTTP 401/],
+  ])('a destination that answers the status request with %d: the blob starts again from byte 0 instead of failing', async (status, note) => {
+    const big = randomBytes(400_000);
+    const repository = `nostatus${status}/app`;
+    const pushed = await pushImage(source, repository, 'v1', [big]);
+    proxy = await startHttpFaultProxy(destination.url, (method, path): HttpFault => (method === 'GET' && path.includes('/blobs/uploads/')
+      ? { kind: 'status', status } : { kind: 'pass' }));
+    const session = await openSession(`m/${repository}`, big, CHUNK, proxy.endpoint);
+    const notes: string[] = [];
+    const result = await copier(source.url, { uploads: [session], onNote: m => notes.push(m) }, proxy.endpoint)
+      .copy({ sourceRepository: repository, destinationRepository: `m/${repository}`, tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(note)]);
+    expect(notes[0]).toMatch(/: blob sha256:[a-f0-9]{64} starts again from byte 0$/);
+    expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length + configSize(pushed.manifest) });
+    expect(await fetchBlobDigest(destination, `m/${repository}`, digestOf(big))).toBe(digestOf(big));
+  });
+
+  test('a handed-over location that is not one of the destination\'s sessions of the repository is never followed', async () => {
+    const big = randomBytes(300_000);
+    await pushImage(source, 'foreign/app', 'v1', [big]);
+    let contacted = 0;
+    const elsewhere = http.createServer((_req, res) => {
+      contacted++;
+      res.writeHead(204, { Range: '0-262143' }).end();
+    });
+    await new Promise<void>(resolve => elsewhere.listen(0, '127.0.0.1', resolve));
+    try {
+      const location = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/v2/m/foreign/app/blobs/uploads/x`;
+      const notes: string[] = [];
+      const result = await copier(source.url, { uploads: [{ digest: digestOf(big), location, offset: CHUNK }], onNote: m => notes.push(m) })
+        .copy({ sourceRepository: 'foreign/app', destinationRepository: 'm/foreign/app', tag: 'v1' });
+      expect(result.outcome).toBe('COPIED');
+      expect(contacted).toBe(0); // the destination's token never went there
+      expect(notes).toEqual([`the handed-over upload location is not one of the destination's sessions of m/foreign/app: blob ${digestOf(big)} starts again from byte 0`]);
+    } finally {
+      elsewhere.closeAllConnections();
+      elsewhere.close();
+    }
+  });
+
+  test('a resumed blob whose ranged GET fails (503) is retried from the same offset, not from byte 0', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'retryrange/app', 'v1', [big]);
+    const session = await openSession('m/retryrange/app', big, CHUNK);
+    let refused = false;
+    proxy = await startHttpFaultProxy(source.url, (method, path): HttpFault => {
+      if (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`) && !refused) {
+        refused = true;
+        return { kind: 'status', status: 503 };
+      }
+      return { kind: 'pass' };
+    });
+    counter = await startCounter(proxy.endpoint);
+    const notes: string[] = [];
+    const result = await copier(counter.endpoint, { uploads: [session], onNote: m => notes.push(m) })
+      .copy({ sourceRepository: 'retryrange/app', destinationRepository: 'm/retryrange/app', tag: 'v1' });
+    expect(notes).toEqual([]);
+    expect(counter.served.filter(s => s.digest === digestOf(big)).map(({ range, status }) => ({ range, status })))
+      .toEqual([{ range: `bytes=${CHUNK}-`, status: 503 }, { range: `bytes=${CHUNK}-`, status: 206 }]);
+    expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length - CHUNK + configSize(pushed.manifest) });
+    expect(await fetchBlobDigest(destination, 'm/retryrange/app', digestOf(big))).toBe(digestOf(big));
+  });
+
+  test('a connection cut in the middle of a blob: the retry resumes from the last chunk the destination acknowledged', async () => {
+    const big = randomBytes(1_000_000);
+    const pushed = await pushImage(source, 'cut/app', 'v1', [big]);
+    let cut = false;
+    proxy = await startHttpFaultProxy(source.url, (method, path): HttpFault => {
+      if (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`) && !cut) {
+        cut = true;
+        return { kind: 'cut', afterBytes: 600_000 };
+      }
+      return { kind: 'pass' };
+    });
+    counter = await startCounter(proxy.endpoint);
+    const result = await copier(counter.endpoint).copy({ sourceRepository: 'cut/app', destinationRepository: 'm/cut/app', tag: 'v1' });
+    expect(result.outcome).toBe('COPIED');
+    const gets = counter.served.filter(s => s.digest === digestOf(big));
+    // the first GET was cut after two whole chunks reached the destination; the retry asks for the rest only
+    expect(gets).toEqual([
+      { digest: digestOf(big), range: undefined, status: 200, bytes: expect.any(Number) },
+      { digest: digestOf(big), range: `bytes=${2 * CHUNK}-`, status: 206, bytes: big.length - 2 * CHUNK },
+    ]);
+    expect(gets[0].bytes).toBeGreaterThan(2 * CHUNK);
+    expect(gets[0].bytes).toBeLessThanOrEqual(600_000);
+    expect(digestOf((await fetchManifest(destination, 'm/cut/app', 'v1'))!)).toBe(pushed.digest);
+    expect(await fetchBlobDigest(destination, 'm/cut/app', digestOf(big))).toBe(digestOf(big));
+  });
+});
