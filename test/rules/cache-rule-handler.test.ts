@@ -260,6 +260,17 @@ describe('the custom resource protocol (src/private/handlers/custom-resource.ts)
     expect(lines.find(l => l.level === 'ERROR')?.reason).toHaveLength(10_000);
   });
 
+  test('a request that would outlive the function is answered FAILED before Lambda stops it (no hour-long wait)', async () => {
+    const hung = customResourceHandler({
+      create: () => new Promise(() => {}), update: async () => ({ physicalResourceId: 'p' }), delete: async () => {},
+    });
+    const started = Date.now();
+    await hung(request('Create', HUB), { getRemainingTimeInMillis: () => 10_050 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(received[0].body).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'FAILED-CREATE:req-Create' });
+    expect(received[0].body.Reason).toMatch(/no answer within the function's timeout/);
+  });
+
   test('a response S3 refuses is sent again', async () => {
     failNext = 2;
     const quick = customResourceHandler({
