@@ -9,7 +9,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { PullThroughCacheRules, PullThroughCacheRulesProps, UpstreamCredentials, UpstreamRegistry } from '../../src';
+import { PullThroughCacheRules, PullThroughCacheRulesProps, RegistryScanning, SharedCache, UpstreamCredentials, UpstreamRegistry } from '../../src';
 import { RULE_RESOURCE_TYPE } from '../../src/rules/contract';
 import { StackTemplate, UpdateJudgement, judgeAppUpdate, judgeUpdate } from '../support/cfn-update';
 import { testApp } from '../util';
@@ -109,6 +109,27 @@ describe('changes that deploy in one step', () => {
     expect(namedIds(j.before)).toHaveLength(5 + 5 + 1); // 5 rules, 5 templates, 1 created secret
     const touched = [...j.created, ...j.deleted, ...j.replaced];
     expect(touched.filter(id => namedIds(j.before).includes(id) || namedIds(j.after).includes(id))).toEqual([]);
+  });
+
+  test('construct renamed with registry scanning on: the registry\'s one scanning configuration keeps its logical id', () => {
+    const scanned = (id: string): Variant => ({ id, props: s => base(s, { scanning: { registryScanning: RegistryScanning.BASIC_SCAN_ON_PUSH } }) });
+    const j = judge(scanned('Cache'), scanned('Mirror'));
+    expect(j.problems).toEqual([]);
+    const ids = (t: StackTemplate) => Object.entries(t.Resources!).filter(([, r]) => r.Type === 'AWS::ECR::RegistryScanningConfiguration').map(([id]) => id);
+    expect(ids(j.after)).toEqual(ids(j.before));
+    expect(ids(j.after)).toHaveLength(1);
+  });
+
+  test('shared cache renamed: the registry\'s one registry policy keeps its logical id', () => {
+    const central = (id: string) => {
+      const stack = new Stack(testApp(), 'Central', { env: ENV });
+      const cache = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableScanning: false, enableMonitoring: false });
+      new SharedCache(stack, id, { cache, organizationId: 'o-a1b2c3d4e5' });
+      return Template.fromStack(stack).toJSON() as StackTemplate;
+    };
+    const j = judgeUpdate(central('Shared'), central('Organization'));
+    expect(j.problems).toEqual([]);
+    expect(j.created).toEqual([]);
   });
 
   test('lifecycle settings changed: the templates are updated in place, nothing replaced', () => {
@@ -225,6 +246,12 @@ describe('the judge itself', () => {
       { Resources: { S: secret('ecr-pullthroughcache/b'), Rule: rule({ Ref: 'S' } as any) } });
     expect(j.replaced.sort()).toEqual(['Rule', 'S']);
     expect(j.deploys).toBe(false);
+  });
+
+  test('a per-registry setting under a new logical id: the old copy\'s delete would remove it', () => {
+    const scanning = { Type: 'AWS::ECR::RegistryScanningConfiguration', Properties: { ScanType: 'BASIC', Rules: [] } };
+    const j = judgeUpdate({ Resources: { A: scanning } }, { Resources: { B: scanning } });
+    expect(j.problems).toEqual([expect.stringMatching(/RegistryScanningConfiguration \(one per registry.*A \(deleted at cleanup\) and B \(new\)/)]);
   });
 
   test('a type change under one logical id fails', () => {
