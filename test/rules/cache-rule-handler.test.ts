@@ -39,6 +39,8 @@ let url: string;
 let received: Received[] = [];
 /** How many of the next PUTs the server answers 500 (S3 having a bad moment). */
 let failNext = 0;
+/** How many of the next PUTs the server never answers (a connection that hangs). */
+let hangNext = 0;
 
 beforeAll(async () => {
   process.env.AWS_REGION = 'eu-west-1';
@@ -46,6 +48,10 @@ beforeAll(async () => {
     let data = '';
     req.on('data', chunk => (data += chunk));
     req.on('end', () => {
+      if (hangNext > 0) {
+        hangNext--;
+        return;
+      }
       if (failNext > 0) {
         failNext--;
         res.writeHead(500).end('InternalError');
@@ -60,6 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  server.closeAllConnections();
   await new Promise(resolve => server.close(resolve));
 });
 
@@ -67,6 +74,7 @@ beforeEach(() => {
   ecr.reset();
   received = [];
   failNext = 0;
+  hangNext = 0;
 });
 
 function request(type: 'Create' | 'Update' | 'Delete', props: Record<string, unknown>, extra: Partial<CustomResourceEvent> = {}): CustomResourceEvent {
@@ -358,6 +366,18 @@ describe('the custom resource protocol (src/private/handlers/custom-resource.ts)
     const { lines } = await captureLog(() => quick(request('Create', HUB)));
     expect(received.map(r => r.body.Status)).toEqual(['SUCCESS']);
     expect(lines.filter(l => l.message === 'custom resource response not accepted')).toHaveLength(2);
+  });
+
+  test('a response PUT that hangs is given up after its attempt timeout and sent again (a hung PUT would outlive the function)', async () => {
+    hangNext = 1;
+    const quick = customResourceHandler({
+      create: async () => ({ physicalResourceId: 'p' }), update: async () => ({ physicalResourceId: 'p' }), delete: async () => {},
+    }, { backoffMs: 5, attemptTimeoutMs: 300 });
+    const started = Date.now();
+    const { lines } = await captureLog(() => quick(request('Create', HUB)));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(received.map(r => r.body.Status)).toEqual(['SUCCESS']);
+    expect(lines).toContainEqual(expect.objectContaining({ message: 'custom resource response not accepted', attempt: 1, problem: expect.stringMatching(/timeout|abort/i) }));
   });
 
   test('a response that is never accepted fails the invocation (so Lambda retries it), after every attempt', async () => {

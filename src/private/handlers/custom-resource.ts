@@ -12,8 +12,8 @@
  *   the old one (a replacement), so handlers here return the event's id unless they mean that; a create that
  *   failed is answered with `FAILED_CREATE_ID`-style id (`isFailedCreateId`), which the delete of its rollback
  *   must treat as "nothing was created" and never resolve to a real resource;
- * - the response is retried (the URL is S3; a dropped PUT would leave the stack waiting an hour) and cut to the
- *   4 KB CloudFormation accepts;
+ * - the response is retried, each attempt with a timeout (the URL is S3; a dropped or hung PUT would leave the
+ *   stack waiting an hour) and cut to the 4 KB CloudFormation accepts;
  * - a request still running 10 s before the function's timeout is answered FAILED, for the same reason;
  * - an invocation that is not CloudFormation's (no `ResponseURL`) has nobody to answer: it fails, logged.
  * Handlers must be idempotent: Lambda retries an asynchronous invocation that crashed or timed out, and a
@@ -79,6 +79,8 @@ export interface ResponseOptions {
   readonly attempts?: number;
   /** Milliseconds before the second attempt, doubled for each next one. */
   readonly backoffMs?: number;
+  /** Milliseconds one attempt may take before it is abandoned (a PUT that hangs would otherwise outlive the function). */
+  readonly attemptTimeoutMs?: number;
 }
 
 /** Wraps the three handlers in the protocol: the returned function is the Lambda handler. */
@@ -175,7 +177,9 @@ export async function sendResponse(url: string, body: object, options: ResponseO
   let problem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      const response = await fetch(url, { method: 'PUT', body: json, headers: { 'content-type': '' } });
+      const response = await fetch(url, {
+        method: 'PUT', body: json, headers: { 'content-type': '' }, signal: AbortSignal.timeout(options.attemptTimeoutMs ?? 5_000),
+      });
       if (response.ok) {
         return;
       }
