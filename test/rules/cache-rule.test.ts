@@ -68,6 +68,15 @@ describe('the rule handler', () => {
     }
   });
 
+  test('a request the handler never answers (a crash, an answer S3 never took) fails the deploy in 15 minutes, not CloudFormation\'s hour', () => {
+    // 15 min: the function's 2 min, and Lambda's two retries of an asynchronous invocation, minutes apart
+    const rules = Object.values(template.findResources(RULE_RESOURCE_TYPE));
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) {
+      expect(rule.Properties.ServiceTimeout).toBe('900'); // CDK renders it as a string, which CloudFormation takes
+    }
+  });
+
   test('rules expose their prefix through IPullThroughCacheRuleRef, whatever their type', () => {
     const stack = Stack.of(first);
     expect(first.rules.map(r => stack.resolve(r.pullThroughCacheRuleRef.ecrRepositoryPrefix))).toEqual([
