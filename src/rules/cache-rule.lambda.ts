@@ -109,10 +109,11 @@ async function describeRule(prefix: string): Promise<PullThroughCacheRule | unde
     const found = await ecr().send(new DescribePullThroughCacheRulesCommand({ ecrRepositoryPrefixes: [prefix] }));
     return found.pullThroughCacheRules?.find(r => r.ecrRepositoryPrefix === prefix);
   } catch (error) {
-    if (awsErrorInfo(error).name === 'PullThroughCacheRuleNotFoundException') {
+    const info = awsErrorInfo(error);
+    if (info.name === 'PullThroughCacheRuleNotFoundException') {
       return undefined;
     }
-    throw error;
+    throw new Error(`DescribePullThroughCacheRules of the prefix '${prefix}' failed: ${info.name}: ${info.message}`);
   }
 }
 

@@ -310,6 +310,16 @@ describe('delete', () => {
     expect(lines).toContainEqual(expect.objectContaining({ level: 'WARN', upstreamRegistryUrl: 'ghcr.io', expected: 'registry-1.docker.io' }));
   });
 
+  test('a describe that ECR refuses fails with which call, which prefix and ECR\'s reason', async () => {
+    ecr.on(DescribePullThroughCacheRulesCommand).rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' }));
+    await handler(request('Delete', HUB));
+    expect(received[0].body).toMatchObject({
+      Status: 'FAILED',
+      Reason: "DescribePullThroughCacheRules of the prefix 'docker-hub' failed: AccessDeniedException: User is not authorized",
+    });
+    expect(ecr.commandCalls(DeletePullThroughCacheRuleCommand)).toHaveLength(0);
+  });
+
   test('a delete that ECR refuses fails with the reason', async () => {
     ecr.on(DescribePullThroughCacheRulesCommand).resolves({ pullThroughCacheRules: [{ ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io' }] });
     ecr.on(DeletePullThroughCacheRuleCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
