@@ -15,7 +15,8 @@
  *   back sets the same values); a change of the prefix, upstream URL, type or upstream prefix, or removing the
  *   credential or role, fails with the two-step procedure. Such a refusal is judged against the live rule too, so
  *   that the Update UPDATE_ROLLBACK then sends back (old and new swapped) succeeds when the rule still is what it asks
- *   for, instead of leaving the stack in UPDATE_ROLLBACK_FAILED. The physical id (the prefix) never changes, so
+ *   for, instead of leaving the stack in UPDATE_ROLLBACK_FAILED. A rule deleted outside CloudFormation is created again
+ *   by the update that finds it gone. The physical id (the prefix) never changes, so
  *   CloudFormation never deletes the rule after an update.
  * - Delete: `DeletePullThroughCacheRule`, unless the create had failed, the rule is already gone, or the rule under
  *   the prefix now points at another upstream (not this resource's to delete: logged and left).
@@ -117,18 +118,22 @@ async function describeRule(prefix: string): Promise<PullThroughCacheRule | unde
   }
 }
 
+async function createRule(wanted: RuleProperties): Promise<void> {
+  await ecr().send(new CreatePullThroughCacheRuleCommand({
+    ecrRepositoryPrefix: wanted.EcrRepositoryPrefix,
+    upstreamRegistryUrl: wanted.UpstreamRegistryUrl,
+    upstreamRegistry: wanted.UpstreamRegistry as PullThroughCacheRule['upstreamRegistry'],
+    upstreamRepositoryPrefix: wanted.UpstreamRepositoryPrefix,
+    credentialArn: wanted.CredentialArn,
+    customRoleArn: wanted.CustomRoleArn,
+  }));
+}
+
 async function create(event: CustomResourceEvent) {
   const wanted = ruleProperties(event.ResourceProperties);
   const prefix = wanted.EcrRepositoryPrefix;
   try {
-    await ecr().send(new CreatePullThroughCacheRuleCommand({
-      ecrRepositoryPrefix: prefix,
-      upstreamRegistryUrl: wanted.UpstreamRegistryUrl,
-      upstreamRegistry: wanted.UpstreamRegistry as PullThroughCacheRule['upstreamRegistry'],
-      upstreamRepositoryPrefix: wanted.UpstreamRepositoryPrefix,
-      credentialArn: wanted.CredentialArn,
-      customRoleArn: wanted.CustomRoleArn,
-    }));
+    await createRule(wanted);
     log('INFO', 'rule created', { prefix, upstreamRegistryUrl: wanted.UpstreamRegistryUrl });
   } catch (error) {
     const info = awsErrorInfo(error);
@@ -184,8 +189,21 @@ async function applyInPlace(prefix: string, current: Pick<RuleProperties, 'Crede
     }));
   } catch (error) {
     const info = awsErrorInfo(error);
-    throw new Error(`UpdatePullThroughCacheRule of the prefix '${prefix}' (${changed.join(', ')}) failed, the rule keeps its `
-      + `previous settings: ${info.name}: ${info.message}`);
+    if (info.name !== 'PullThroughCacheRuleNotFoundException') {
+      throw new Error(`UpdatePullThroughCacheRule of the prefix '${prefix}' (${changed.join(', ')}) failed, the rule keeps its `
+        + `previous settings: ${info.name}: ${info.message}`);
+    }
+    // Drift: the rule is gone, so the prefix is free. Putting back the rule the template declares is the only way this
+    // update (and the rollback's update back) can succeed; without it the stack would be stuck in UPDATE_ROLLBACK_FAILED.
+    log('WARN', 'the rule was deleted outside CloudFormation: created again with the requested settings', { prefix, changed });
+    try {
+      await createRule({ ...wanted, EcrRepositoryPrefix: prefix });
+    } catch (createError) {
+      const created = awsErrorInfo(createError);
+      throw new Error(`The rule of the prefix '${prefix}' was deleted outside CloudFormation, and creating it again failed: `
+        + `${created.name}: ${created.message}`);
+    }
+    return { physicalResourceId };
   }
   log('INFO', 'rule updated in place', { prefix, changed, credentialArn: wanted.CredentialArn, customRoleArn: wanted.CustomRoleArn });
   return { physicalResourceId };

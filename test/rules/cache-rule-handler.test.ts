@@ -209,6 +209,17 @@ describe('update', () => {
     expect(ecr.commandCalls(DeletePullThroughCacheRuleCommand)).toHaveLength(0);
   });
 
+  test('a rule deleted outside CloudFormation is created again with the new credential (else the update and its rollback both fail)', async () => {
+    ecr.on(UpdatePullThroughCacheRuleCommand).rejects(notFound());
+    ecr.on(CreatePullThroughCacheRuleCommand).resolves({});
+    const { lines } = await captureLog(() => handler(toB()));
+    expect(received[0].body).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'docker-hub' });
+    expect(ecr.commandCalls(CreatePullThroughCacheRuleCommand)[0].args[0].input).toMatchObject({
+      ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io', upstreamRegistry: 'docker-hub', credentialArn: SECRET_B,
+    });
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'WARN', message: expect.stringMatching(/deleted outside CloudFormation/), prefix: 'docker-hub' }));
+  });
+
   test('a role change of an ECR upstream is in place too', async () => {
     const ecrRule = { EcrRepositoryPrefix: 'platform', UpstreamRegistry: 'ecr', UpstreamRegistryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com' };
     ecr.on(UpdatePullThroughCacheRuleCommand).resolves({});
