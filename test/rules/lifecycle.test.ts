@@ -260,6 +260,21 @@ describe('the judge itself', () => {
     expect(j.problems.join('\n')).toMatch(/type changes from AWS::ECR::PullThroughCacheRule to Custom::EcrPullThroughCacheRule/);
   });
 
+  const custom = (credentialArn: string, serviceToken = 'arn:aws:lambda:eu-west-1:111122223333:function:h') =>
+    ({ Type: RULE_RESOURCE_TYPE, Properties: { ...rule(credentialArn).Properties, ServiceToken: serviceToken } });
+
+  test('the custom rule with a swapped secret is updated in place; with another ServiceToken it fails, as CloudFormation refuses that', () => {
+    expect(judgeUpdate({ Resources: { Rule: custom(SECRET_A) } }, { Resources: { Rule: custom(SECRET_B) } }))
+      .toMatchObject({ deploys: true, updated: ['Rule'], replaced: [] });
+    const moved = judgeUpdate({ Resources: { Rule: custom(SECRET_A) } }, { Resources: { Rule: custom(SECRET_A, 'arn:aws:lambda:eu-west-1:111122223333:function:other') } });
+    expect(moved.problems).toEqual([expect.stringMatching(/Rule: a custom resource's ServiceToken cannot change/)]);
+  });
+
+  test('CloudFormation\'s rule replaced by the custom rule under another logical id collides: the handler never takes over an existing rule', () => {
+    const j = judgeUpdate({ Resources: { CfnRule: rule(SECRET_A) } }, { Resources: { CustomRule: custom(SECRET_A) } });
+    expect(j.problems).toEqual([expect.stringMatching(/EcrRepositoryPrefix="docker-hub" would be held twice.*CfnRule \(deleted at cleanup\) and CustomRule \(new\)/)]);
+  });
+
   test('an in-place property change of a template is an update', () => {
     const template = (policy: string) => ({ Type: 'AWS::ECR::RepositoryCreationTemplate', Properties: { Prefix: 'quay', AppliedFor: ['PULL_THROUGH_CACHE'], LifecyclePolicy: policy } });
     const j = judgeUpdate({ Resources: { T: template('a') } }, { Resources: { T: template('b') } });
