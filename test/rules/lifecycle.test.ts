@@ -163,6 +163,27 @@ describe('changes that deploy in one step', () => {
     expect(removed.deleted.map(id => removed.before.Resources![id].Type)).toEqual(expect.arrayContaining([RULE_RESOURCE_TYPE, 'AWS::ECR::RepositoryCreationTemplate']));
   });
 
+  test('an upstream moved to another cache of the same stack in one change: its rule and template keep their ids; both at once is refused saying so', () => {
+    const twoCaches = (quayIn: 'Public' | 'Private', both = false) => {
+      const stack = new Stack(testApp(), 'Platform', { env: ENV });
+      const options = { enableScanning: false, enableMonitoring: false };
+      new PullThroughCacheRules(stack, 'Public', { ...options, upstreams: [UpstreamRegistry.ecrPublic(), ...(quayIn === 'Public' || both ? [UpstreamRegistry.quay()] : [])] });
+      new PullThroughCacheRules(stack, 'Private', { ...options, upstreams: [UpstreamRegistry.kubernetes(), ...(quayIn === 'Private' || both ? [UpstreamRegistry.quay()] : [])] });
+      return Template.fromStack(stack).toJSON() as StackTemplate;
+    };
+    const before = twoCaches('Public');
+    const after = twoCaches('Private');
+    const j = judgeUpdate(before, after);
+    expect(j.problems).toEqual([]);
+    const quay = (t: StackTemplate) => Object.entries(t.Resources!)
+      .filter(([, r]) => [r.Properties?.EcrRepositoryPrefix, r.Properties?.Prefix].includes('quay')).map(([id]) => id).sort();
+    expect(quay(before)).toHaveLength(2); // the rule and its template
+    expect(quay(after)).toEqual(quay(before));
+    expect([...j.created, ...j.deleted, ...j.replaced].filter(id => quay(before).includes(id))).toEqual([]);
+    // with the upstream in both caches, the error must not send the user through two deploys (a gap with no rule)
+    expect(() => twoCaches('Public', true)).toThrow(/Remove it from Platform\/Public and add it to Platform\/Private in the same deploy/);
+  });
+
   test('an upstream moved to another prefix: a new rule, then the old one deleted (no name held twice)', () => {
     const moved: Variant = { props: s => ({ upstreams: base(s).upstreams.map(u => (u.ecrRepositoryPrefix === 'quay' ? UpstreamRegistry.quay({ ecrRepositoryPrefix: 'quay-io' }) : u)) }) };
     const j = judge(BASE, moved);
