@@ -112,8 +112,9 @@ function prefixMoveSteps(prefix: string, entry: CacheEntry, other: CacheEntry): 
     return twoStepProcedure(prefix, `To give the prefix '${prefix}' to ${mine} instead of ${theirs}`);
   }
   if (Stack.of(entry.construct) === Stack.of(other.construct)) {
-    return `To move the rule to another cache of the stack: remove it from ${other.construct.node.path} and deploy (its rule is `
-      + `deleted), then add it to ${entry.construct.node.path} and deploy again.`;
+    // the rule's logical id follows its prefix, not its cache (rules/logical-ids.ts): moved in one change, it stays
+    return `To move the rule to another cache of the stack: Remove it from ${other.construct.node.path} and add it to `
+      + `${entry.construct.node.path} in the same deploy; its rule keeps its logical id, so nothing is replaced.`;
   }
   return `To move the rule to another stack: remove it from ${other.construct.node.path} and deploy that stack first (its rule `
     + `is deleted), then add it to ${entry.construct.node.path} and deploy this one. The README ("Changing a cache") says when `

@@ -74,6 +74,10 @@ class UpdatableCacheRule extends Resource implements ecr.IPullThroughCacheRuleRe
     const resource = new CustomResource(this, 'Resource', {
       serviceToken: handler.function.functionArn,
       resourceType: RULE_RESOURCE_TYPE,
+      // A request the handler never answers (a crash, or an answer S3 never accepted) would keep the deploy waiting
+      // CloudFormation's default hour. 15 minutes cover the function's 2 and Lambda's two retries of the
+      // asynchronous invocation, minutes apart (RETRY_WINDOW_MS in the handler is the same span).
+      serviceTimeout: Duration.minutes(15),
       properties: { ...properties },
     });
     // its permissions first: the create needs iam:PassRole and the secret, and the delete runs before they go
@@ -86,8 +90,10 @@ class UpdatableCacheRule extends Resource implements ecr.IPullThroughCacheRuleRe
 /**
  * The one handler of a stack's updatable rules, whichever cache they belong to, at a fixed place under the stack (so
  * renaming a cache does not replace it). Built directly rather than with `BundledHandler`: CloudFormation invokes it
- * synchronously and waits for its answer, so there is no event to keep in a dead-letter queue or redrive; a failure
- * is the stack event's reason and a log line.
+ * asynchronously (https://docs.aws.amazon.com/lambda/latest/dg/services-cloudformation.html) and the handler answers
+ * every request itself, a failure as the stack event's reason and a log line. The one invocation that fails is an
+ * answer S3 never accepted: Lambda retries it twice (each step is idempotent), the log has each attempt's reason, and
+ * the resource's service timeout ends the deploy; a dead-letter queue would only keep a request nobody waits for.
  */
 class RuleHandler extends Construct {
   public static of(scope: Construct): RuleHandler {

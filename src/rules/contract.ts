@@ -21,7 +21,7 @@ export interface RuleProperties {
  * (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_UpdatePullThroughCacheRule.html). A change of any
  * other property cannot be made to a rule: the handler refuses it, with `twoStepProcedure`.
  */
-export const IN_PLACE_PROPERTIES: ReadonlyArray<keyof RuleProperties> = ['CredentialArn', 'CustomRoleArn'];
+export const IN_PLACE_PROPERTIES: ReadonlyArray<'CredentialArn' | 'CustomRoleArn'> = ['CredentialArn', 'CustomRoleArn'];
 
 /** The properties that name the rule and its upstream: changing one is a new rule, which a prefix can hold only one of. */
 export const FIXED_PROPERTIES: ReadonlyArray<keyof RuleProperties> =

@@ -1,5 +1,5 @@
 import { createHash } from 'crypto';
-import { CfnElement } from 'aws-cdk-lib';
+import { CfnElement, Stack } from 'aws-cdk-lib';
 
 /**
  * Logical ids that follow what a resource is (its cache prefix, its secret name), not where its construct sits.
@@ -31,9 +31,34 @@ export const LogicalIdKind = {
   TEMPLATE: 'CacheTemplate',
   /** An `AWS::SecretsManager::Secret` the library creates, by its name. */
   SECRET: 'CacheSecret',
+  /** The registry's one `AWS::ECR::RegistryScanningConfiguration`. */
+  REGISTRY_SCANNING: 'CacheRegistryScanning',
+  /** The registry's one `AWS::ECR::RegistryPolicy`. */
+  REGISTRY_POLICY: 'CacheRegistryPolicy',
 } as const;
 
 /** Gives a resource the keyed logical id of its kind. */
 export function followKey(resource: CfnElement, kind: string, key: string): void {
   resource.overrideLogicalId(keyedLogicalId(kind, key));
+}
+
+const registrySettings = new WeakMap<Stack, Map<string, string>>();
+
+/**
+ * Gives a setting the registry has only one of (registry policy, registry scanning) a logical id of its own kind,
+ * the same wherever its construct sits. Under a path-derived id a rename creates the new copy, which overwrites the
+ * registry's setting, and then deletes the old one, which removes it. A second one in the stack is refused here, as
+ * its keyed id would be the same.
+ */
+export function followRegistry(resource: CfnElement, kind: string, what: string): void {
+  const stack = Stack.of(resource);
+  const seen = registrySettings.get(stack) ?? new Map<string, string>();
+  registrySettings.set(stack, seen);
+  const other = seen.get(kind);
+  if (other !== undefined) {
+    throw new Error(`${resource.node.path} and ${other} both set the ${what} of the stack's registry; a registry has one, and each `
+      + 'would replace the other. Keep one of them.');
+  }
+  seen.set(kind, resource.node.path);
+  followKey(resource, kind, 'registry');
 }

@@ -47,7 +47,7 @@ async function ecr(req: IncomingMessage, res: ServerResponse) {
       if (existing) {
         return fail('PullThroughCacheRuleAlreadyExistsException', `A pull through cache rule with prefix '${input.ecrRepositoryPrefix}' already exists`);
       }
-      rules.set(input.ecrRepositoryPrefix, { ...input });
+      rules.set(input.ecrRepositoryPrefix, { ...input, createdAt: Date.now() / 1000 });
       return ok({ ...input, registryId: '111122223333', createdAt: Date.now() / 1000 });
     case 'DescribePullThroughCacheRules':
       if (!existing) {
@@ -126,7 +126,13 @@ test('a rule\'s life through the bundled handler: create, credential swap in pla
 
   const created = await run('Create', hub);
   expect(created.response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'docker-hub' });
-  expect(rules.get('docker-hub')).toEqual({ ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io', upstreamRegistry: 'docker-hub', credentialArn: SECRET_A });
+  expect(rules.get('docker-hub')).toEqual({
+    ecrRepositoryPrefix: 'docker-hub',
+    upstreamRegistryUrl: 'registry-1.docker.io',
+    upstreamRegistry: 'docker-hub',
+    credentialArn: SECRET_A,
+    createdAt: expect.any(Number),
+  });
 
   const retried = await run('Create', hub); // a retried invocation finds its own rule
   expect(retried.response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'docker-hub' });
@@ -140,8 +146,16 @@ test('a rule\'s life through the bundled handler: create, credential swap in pla
     { PhysicalResourceId: 'docker-hub', OldResourceProperties: { ...hub, CredentialArn: SECRET_B } });
   expect(moved.response.Status).toBe('FAILED');
   expect(moved.response.Reason).toMatch(/deploy twice/);
-  expect(calls).toEqual([]);
+  expect(calls).toEqual(['DescribePullThroughCacheRules']);
   expect(moved.log).toContainEqual(expect.objectContaining({ level: 'ERROR', message: 'custom resource failed', reason: moved.response.Reason }));
+
+  // UPDATE_ROLLBACK sends the refused change back (old and new swapped): it finds the rule as it asks and succeeds
+  calls.length = 0;
+  const rolledBack = await run('Update', { ...hub, CredentialArn: SECRET_B },
+    { PhysicalResourceId: 'docker-hub', OldResourceProperties: { ...hub, CredentialArn: SECRET_B, UpstreamRegistryUrl: 'ghcr.io' } });
+  expect(rolledBack.response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'docker-hub' });
+  expect(calls).toEqual(['DescribePullThroughCacheRules']);
+  expect(rules.get('docker-hub')).toMatchObject({ upstreamRegistryUrl: 'registry-1.docker.io', credentialArn: SECRET_B });
 
   const deleted = await run('Delete', { ...hub, CredentialArn: SECRET_B }, { PhysicalResourceId: 'docker-hub' });
   expect(deleted.response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'docker-hub' });

@@ -20,6 +20,17 @@ const ecr = mockClient(ECRClient);
 const SECRET_A = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:ecr-pullthroughcache/hub-a-AbCdEf';
 const SECRET_B = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:ecr-pullthroughcache/hub-b-GhIjKl';
 const HUB = { EcrRepositoryPrefix: 'docker-hub', UpstreamRegistry: 'docker-hub', UpstreamRegistryUrl: 'registry-1.docker.io', CredentialArn: SECRET_A };
+/** HUB as DescribePullThroughCacheRules reports it. */
+const LIVE_HUB = {
+  ecrRepositoryPrefix: 'docker-hub',
+  upstreamRegistry: 'docker-hub' as const,
+  upstreamRegistryUrl: 'registry-1.docker.io',
+  credentialArn: SECRET_A,
+  upstreamRepositoryPrefix: 'ROOT',
+  createdAt: new Date('2026-01-01T00:00:00Z'),
+};
+/** The calls that change a rule. */
+const changesMade = () => ecr.calls().map(c => c.args[0].constructor.name).filter(n => !n.startsWith('Describe'));
 const notFound = () => new PullThroughCacheRuleNotFoundException({ message: 'not found', $metadata: {} });
 
 interface Received { readonly body: Record<string, any>; readonly headers: IncomingHttpHeaders }
@@ -28,6 +39,8 @@ let url: string;
 let received: Received[] = [];
 /** How many of the next PUTs the server answers 500 (S3 having a bad moment). */
 let failNext = 0;
+/** How many of the next PUTs the server never answers (a connection that hangs). */
+let hangNext = 0;
 
 beforeAll(async () => {
   process.env.AWS_REGION = 'eu-west-1';
@@ -35,6 +48,10 @@ beforeAll(async () => {
     let data = '';
     req.on('data', chunk => (data += chunk));
     req.on('end', () => {
+      if (hangNext > 0) {
+        hangNext--;
+        return;
+      }
       if (failNext > 0) {
         failNext--;
         res.writeHead(500).end('InternalError');
@@ -49,6 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  server.closeAllConnections();
   await new Promise(resolve => server.close(resolve));
 });
 
@@ -56,6 +74,7 @@ beforeEach(() => {
   ecr.reset();
   received = [];
   failNext = 0;
+  hangNext = 0;
 });
 
 function request(type: 'Create' | 'Update' | 'Delete', props: Record<string, unknown>, extra: Partial<CustomResourceEvent> = {}): CustomResourceEvent {
@@ -87,7 +106,13 @@ describe('create', () => {
     ecr.on(CreatePullThroughCacheRuleCommand).resolvesOnce({ ecrRepositoryPrefix: 'docker-hub' })
       .rejects(new PullThroughCacheRuleAlreadyExistsException({ message: 'exists', $metadata: {} }));
     ecr.on(DescribePullThroughCacheRulesCommand).resolves({
-      pullThroughCacheRules: [{ ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io', credentialArn: SECRET_A, upstreamRepositoryPrefix: 'ROOT' }],
+      pullThroughCacheRules: [{
+        ecrRepositoryPrefix: 'docker-hub',
+        upstreamRegistryUrl: 'registry-1.docker.io',
+        credentialArn: SECRET_A,
+        upstreamRepositoryPrefix: 'ROOT',
+        createdAt: new Date(Date.now() - 60_000), // by the first invocation, a minute ago
+      }],
     });
     const { first, second } = await twice(request('Create', HUB));
     expect(ecr.commandCalls(CreatePullThroughCacheRuleCommand)[0].args[0].input).toEqual({
@@ -129,6 +154,39 @@ describe('create', () => {
     expect(ecr.commandCalls(DeletePullThroughCacheRuleCommand)).toHaveLength(0);
   });
 
+  test('an identical rule created long before this request is not taken: deleting this resource would delete another owner\'s rule', async () => {
+    // e.g. a rule made by hand or by another app, or the AWS::ECR::PullThroughCacheRule this resource replaces, whose
+    // delete CloudFormation sends after this create succeeds: either way the prefix would end up with no rule
+    ecr.on(CreatePullThroughCacheRuleCommand).rejects(new PullThroughCacheRuleAlreadyExistsException({ message: 'exists', $metadata: {} }));
+    ecr.on(DescribePullThroughCacheRulesCommand).resolves({
+      pullThroughCacheRules: [{
+        ecrRepositoryPrefix: 'docker-hub',
+        upstreamRegistryUrl: 'registry-1.docker.io',
+        credentialArn: SECRET_A,
+        upstreamRepositoryPrefix: 'ROOT',
+        createdAt: new Date(Date.now() - 2 * 24 * 3600_000),
+      }],
+    });
+    const { first, second } = await twice(request('Create', HUB));
+    for (const body of [first, second]) {
+      expect(body).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'FAILED-CREATE:req-Create' });
+      expect(body.Reason).toMatch(/prefix 'docker-hub' already has a rule .* created at 20\d\d-.*that this resource did not create/);
+    }
+    received = [];
+    await twice(request('Delete', HUB, { PhysicalResourceId: first.PhysicalResourceId }));
+    expect(received.map(r => r.body.Status)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect(ecr.commandCalls(DeletePullThroughCacheRuleCommand)).toHaveLength(0);
+  });
+
+  test('an identical rule without a creation time is not taken either (fail closed)', async () => {
+    ecr.on(CreatePullThroughCacheRuleCommand).rejects(new PullThroughCacheRuleAlreadyExistsException({ message: 'exists', $metadata: {} }));
+    ecr.on(DescribePullThroughCacheRulesCommand).resolves({
+      pullThroughCacheRules: [{ ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io', credentialArn: SECRET_A }],
+    });
+    await handler(request('Create', HUB));
+    expect(received[0].body).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'FAILED-CREATE:req-Create' });
+  });
+
   test('any other create error fails with its code and message', async () => {
     ecr.on(CreatePullThroughCacheRuleCommand).rejects(new UnableToAccessSecretException({ message: 'cannot read the secret', $metadata: {} }));
     await handler(request('Create', HUB));
@@ -149,6 +207,17 @@ describe('update', () => {
     expect([first.Status, first.PhysicalResourceId, second.Status, second.PhysicalResourceId]).toEqual(['SUCCESS', 'docker-hub', 'SUCCESS', 'docker-hub']);
     expect(ecr.commandCalls(CreatePullThroughCacheRuleCommand)).toHaveLength(0);
     expect(ecr.commandCalls(DeletePullThroughCacheRuleCommand)).toHaveLength(0);
+  });
+
+  test('a rule deleted outside CloudFormation is created again with the new credential (else the update and its rollback both fail)', async () => {
+    ecr.on(UpdatePullThroughCacheRuleCommand).rejects(notFound());
+    ecr.on(CreatePullThroughCacheRuleCommand).resolves({});
+    const { lines } = await captureLog(() => handler(toB()));
+    expect(received[0].body).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'docker-hub' });
+    expect(ecr.commandCalls(CreatePullThroughCacheRuleCommand)[0].args[0].input).toMatchObject({
+      ecrRepositoryPrefix: 'docker-hub', upstreamRegistryUrl: 'registry-1.docker.io', upstreamRegistry: 'docker-hub', credentialArn: SECRET_B,
+    });
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'WARN', message: expect.stringMatching(/deleted outside CloudFormation/), prefix: 'docker-hub' }));
   });
 
   test('a role change of an ECR upstream is in place too', async () => {
@@ -182,12 +251,41 @@ describe('update', () => {
     ['another upstream type', { UpstreamRegistry: 'github-container-registry' }, /UpstreamRegistry 'docker-hub' -> 'github-container-registry'/],
     ['another upstream prefix', { UpstreamRepositoryPrefix: 'library' }, /UpstreamRepositoryPrefix 'ROOT' -> 'library'/],
     ['the credential dropped', { CredentialArn: undefined }, /would drop its CredentialArn, which UpdatePullThroughCacheRule cannot unset/],
-  ])('%s is refused with the two-step procedure, and ECR is not called', async (_, change, reason) => {
+  ])('%s is refused with the two-step procedure, the rule untouched; its rollback succeeds and changes nothing', async (_, change, reason) => {
+    ecr.on(DescribePullThroughCacheRulesCommand).resolves({ pullThroughCacheRules: [LIVE_HUB] });
     await handler(request('Update', { ...HUB, ...change }, { OldResourceProperties: HUB }));
     expect(received[0].body).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'docker-hub' });
     expect(received[0].body.Reason).toMatch(reason);
     expect(received[0].body.Reason).toMatch(/deploy twice: \(1\) remove the upstream with the prefix 'docker-hub'/);
-    expect(ecr.calls()).toHaveLength(0);
+    expect(changesMade()).toEqual([]);
+
+    // UPDATE_ROLLBACK sends the failed resource an Update back (old and new swapped): refusing that too would leave
+    // the stack in UPDATE_ROLLBACK_FAILED, so the handler judges it by the live rule, which is still what is asked for
+    received = [];
+    ecr.on(UpdatePullThroughCacheRuleCommand).resolves({});
+    await twice(request('Update', HUB, { OldResourceProperties: { ...HUB, ...change } }));
+    expect(received.map(r => r.body.Status)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect(received[0].body.PhysicalResourceId).toBe('docker-hub');
+    // at most the credential the rule already has is set again (the credential-dropped case reads as adding it back)
+    expect(changesMade().filter(n => n !== 'UpdatePullThroughCacheRuleCommand')).toEqual([]);
+    expect(ecr.commandCalls(UpdatePullThroughCacheRuleCommand).map(c => c.args[0].input.credentialArn)).not.toContain(undefined);
+  });
+
+  test('a refused change whose rollback finds the rule no longer as it was asks for the operator, with what it found', async () => {
+    ecr.on(DescribePullThroughCacheRulesCommand).resolves({ pullThroughCacheRules: [{ ...LIVE_HUB, upstreamRegistryUrl: 'ghcr.io' }] });
+    await handler(request('Update', HUB, { OldResourceProperties: { ...HUB, UpstreamRegistryUrl: 'ghcr.io' } }));
+    expect(received[0].body).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'docker-hub' });
+    expect(received[0].body.Reason).toMatch(/UpstreamRegistryUrl 'ghcr\.io' -> 'registry-1\.docker\.io'.*the rule under the prefix now has upstream ghcr\.io/);
+    expect(changesMade()).toEqual([]);
+  });
+
+  test('the rollback of a refused change also sets back a credential the live rule no longer has', async () => {
+    ecr.on(DescribePullThroughCacheRulesCommand).resolves({ pullThroughCacheRules: [{ ...LIVE_HUB, credentialArn: SECRET_B }] });
+    ecr.on(UpdatePullThroughCacheRuleCommand).resolves({});
+    await handler(request('Update', HUB, { OldResourceProperties: { ...HUB, CredentialArn: SECRET_B, UpstreamRegistryUrl: 'ghcr.io' } }));
+    expect(received[0].body.Status).toBe('SUCCESS');
+    expect(ecr.commandCalls(UpdatePullThroughCacheRuleCommand).map(c => c.args[0].input))
+      .toEqual([{ ecrRepositoryPrefix: 'docker-hub', credentialArn: SECRET_A, customRoleArn: undefined }]);
   });
 
   test('nothing of the rule changed (a new handler version, say): no ECR call', async () => {
@@ -221,6 +319,16 @@ describe('delete', () => {
     expect(received[0].body.Status).toBe('SUCCESS');
     expect(ecr.commandCalls(DeletePullThroughCacheRuleCommand)).toHaveLength(0);
     expect(lines).toContainEqual(expect.objectContaining({ level: 'WARN', upstreamRegistryUrl: 'ghcr.io', expected: 'registry-1.docker.io' }));
+  });
+
+  test('a describe that ECR refuses fails with which call, which prefix and ECR\'s reason', async () => {
+    ecr.on(DescribePullThroughCacheRulesCommand).rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' }));
+    await handler(request('Delete', HUB));
+    expect(received[0].body).toMatchObject({
+      Status: 'FAILED',
+      Reason: "DescribePullThroughCacheRules of the prefix 'docker-hub' failed: AccessDeniedException: User is not authorized",
+    });
+    expect(ecr.commandCalls(DeletePullThroughCacheRuleCommand)).toHaveLength(0);
   });
 
   test('a delete that ECR refuses fails with the reason', async () => {
@@ -260,6 +368,17 @@ describe('the custom resource protocol (src/private/handlers/custom-resource.ts)
     expect(lines.find(l => l.level === 'ERROR')?.reason).toHaveLength(10_000);
   });
 
+  test('a request that would outlive the function is answered FAILED before Lambda stops it (no hour-long wait)', async () => {
+    const hung = customResourceHandler({
+      create: () => new Promise(() => {}), update: async () => ({ physicalResourceId: 'p' }), delete: async () => {},
+    });
+    const started = Date.now();
+    await hung(request('Create', HUB), { getRemainingTimeInMillis: () => 10_050 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(received[0].body).toMatchObject({ Status: 'FAILED', PhysicalResourceId: 'FAILED-CREATE:req-Create' });
+    expect(received[0].body.Reason).toMatch(/no answer within the function's timeout/);
+  });
+
   test('a response S3 refuses is sent again', async () => {
     failNext = 2;
     const quick = customResourceHandler({
@@ -268,6 +387,18 @@ describe('the custom resource protocol (src/private/handlers/custom-resource.ts)
     const { lines } = await captureLog(() => quick(request('Create', HUB)));
     expect(received.map(r => r.body.Status)).toEqual(['SUCCESS']);
     expect(lines.filter(l => l.message === 'custom resource response not accepted')).toHaveLength(2);
+  });
+
+  test('a response PUT that hangs is given up after its attempt timeout and sent again (a hung PUT would outlive the function)', async () => {
+    hangNext = 1;
+    const quick = customResourceHandler({
+      create: async () => ({ physicalResourceId: 'p' }), update: async () => ({ physicalResourceId: 'p' }), delete: async () => {},
+    }, { backoffMs: 5, attemptTimeoutMs: 300 });
+    const started = Date.now();
+    const { lines } = await captureLog(() => quick(request('Create', HUB)));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(received.map(r => r.body.Status)).toEqual(['SUCCESS']);
+    expect(lines).toContainEqual(expect.objectContaining({ message: 'custom resource response not accepted', attempt: 1, problem: expect.stringMatching(/timeout|abort/i) }));
   });
 
   test('a response that is never accepted fails the invocation (so Lambda retries it), after every attempt', async () => {

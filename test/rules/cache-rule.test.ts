@@ -2,7 +2,7 @@ import { BootstraplessSynthesizer, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../../src';
+import { PullThroughCacheRules, RegistryScanning, UpstreamCredentials, UpstreamRegistry } from '../../src';
 import { RULE_RESOURCE_TYPE } from '../../src/rules/contract';
 import { keyedLogicalId } from '../../src/rules/logical-ids';
 import { testApp } from '../util';
@@ -68,6 +68,15 @@ describe('the rule handler', () => {
     }
   });
 
+  test('a request the handler never answers (a crash, an answer S3 never took) fails the deploy in 15 minutes, not CloudFormation\'s hour', () => {
+    // 15 min: the function's 2 min, and Lambda's two retries of an asynchronous invocation, minutes apart
+    const rules = Object.values(template.findResources(RULE_RESOURCE_TYPE));
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) {
+      expect(rule.Properties.ServiceTimeout).toBe('900'); // CDK renders it as a string, which CloudFormation takes
+    }
+  });
+
   test('rules expose their prefix through IPullThroughCacheRuleRef, whatever their type', () => {
     const stack = Stack.of(first);
     expect(first.rules.map(r => stack.resolve(r.pullThroughCacheRuleRef.ecrRepositoryPrefix))).toEqual([
@@ -125,4 +134,12 @@ describe('keyed ids never hide a clash: the app-level checks name it first', () 
     new PullThroughCacheRules(stack, 'Two', { upstreams: two, enableScanning: false, enableMonitoring: false });
     expect(() => app.synth()).toThrow(message);
   });
+});
+
+test('a second registry scanning configuration in one stack is refused (the registry has one; both would share one logical id)', () => {
+  const stack = new Stack(testApp(), 'S', { env: ENV });
+  const scanned = { scanning: { registryScanning: RegistryScanning.BASIC_SCAN_ON_PUSH }, enableMonitoring: false };
+  new PullThroughCacheRules(stack, 'One', { upstreams: [UpstreamRegistry.quay()], ...scanned });
+  expect(() => new PullThroughCacheRules(stack, 'Two', { upstreams: [UpstreamRegistry.kubernetes()], ...scanned }))
+    .toThrow(/S\/Two\/Scanning\/RegistryScanning and S\/One\/Scanning\/RegistryScanning both set the scanning configuration of the stack's registry/);
 });

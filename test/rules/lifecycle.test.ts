@@ -9,7 +9,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { PullThroughCacheRules, PullThroughCacheRulesProps, UpstreamCredentials, UpstreamRegistry } from '../../src';
+import { PullThroughCacheRules, PullThroughCacheRulesProps, RegistryScanning, SharedCache, UpstreamCredentials, UpstreamRegistry } from '../../src';
 import { RULE_RESOURCE_TYPE } from '../../src/rules/contract';
 import { StackTemplate, UpdateJudgement, judgeAppUpdate, judgeUpdate } from '../support/cfn-update';
 import { testApp } from '../util';
@@ -111,6 +111,27 @@ describe('changes that deploy in one step', () => {
     expect(touched.filter(id => namedIds(j.before).includes(id) || namedIds(j.after).includes(id))).toEqual([]);
   });
 
+  test('construct renamed with registry scanning on: the registry\'s one scanning configuration keeps its logical id', () => {
+    const scanned = (id: string): Variant => ({ id, props: s => base(s, { scanning: { registryScanning: RegistryScanning.BASIC_SCAN_ON_PUSH } }) });
+    const j = judge(scanned('Cache'), scanned('Mirror'));
+    expect(j.problems).toEqual([]);
+    const ids = (t: StackTemplate) => Object.entries(t.Resources!).filter(([, r]) => r.Type === 'AWS::ECR::RegistryScanningConfiguration').map(([id]) => id);
+    expect(ids(j.after)).toEqual(ids(j.before));
+    expect(ids(j.after)).toHaveLength(1);
+  });
+
+  test('shared cache renamed: the registry\'s one registry policy keeps its logical id', () => {
+    const central = (id: string) => {
+      const stack = new Stack(testApp(), 'Central', { env: ENV });
+      const cache = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableScanning: false, enableMonitoring: false });
+      new SharedCache(stack, id, { cache, organizationId: 'o-a1b2c3d4e5' });
+      return Template.fromStack(stack).toJSON() as StackTemplate;
+    };
+    const j = judgeUpdate(central('Shared'), central('Organization'));
+    expect(j.problems).toEqual([]);
+    expect(j.created).toEqual([]);
+  });
+
   test('lifecycle settings changed: the templates are updated in place, nothing replaced', () => {
     const j = judge(BASE, { props: s => base(s, { repositoryOptions: { untaggedImageExpiration: Duration.days(3), maxImageCount: 20 } }) });
     expect(j.problems).toEqual([]);
@@ -140,6 +161,27 @@ describe('changes that deploy in one step', () => {
     const removed = judge(more, BASE);
     expect(removed.problems).toEqual([]);
     expect(removed.deleted.map(id => removed.before.Resources![id].Type)).toEqual(expect.arrayContaining([RULE_RESOURCE_TYPE, 'AWS::ECR::RepositoryCreationTemplate']));
+  });
+
+  test('an upstream moved to another cache of the same stack in one change: its rule and template keep their ids; both at once is refused saying so', () => {
+    const twoCaches = (quayIn: 'Public' | 'Private', both = false) => {
+      const stack = new Stack(testApp(), 'Platform', { env: ENV });
+      const options = { enableScanning: false, enableMonitoring: false };
+      new PullThroughCacheRules(stack, 'Public', { ...options, upstreams: [UpstreamRegistry.ecrPublic(), ...(quayIn === 'Public' || both ? [UpstreamRegistry.quay()] : [])] });
+      new PullThroughCacheRules(stack, 'Private', { ...options, upstreams: [UpstreamRegistry.kubernetes(), ...(quayIn === 'Private' || both ? [UpstreamRegistry.quay()] : [])] });
+      return Template.fromStack(stack).toJSON() as StackTemplate;
+    };
+    const before = twoCaches('Public');
+    const after = twoCaches('Private');
+    const j = judgeUpdate(before, after);
+    expect(j.problems).toEqual([]);
+    const quay = (t: StackTemplate) => Object.entries(t.Resources!)
+      .filter(([, r]) => [r.Properties?.EcrRepositoryPrefix, r.Properties?.Prefix].includes('quay')).map(([id]) => id).sort();
+    expect(quay(before)).toHaveLength(2); // the rule and its template
+    expect(quay(after)).toEqual(quay(before));
+    expect([...j.created, ...j.deleted, ...j.replaced].filter(id => quay(before).includes(id))).toEqual([]);
+    // with the upstream in both caches, the error must not send the user through two deploys (a gap with no rule)
+    expect(() => twoCaches('Public', true)).toThrow(/Remove it from Platform\/Public and add it to Platform\/Private in the same deploy/);
   });
 
   test('an upstream moved to another prefix: a new rule, then the old one deleted (no name held twice)', () => {
@@ -227,10 +269,31 @@ describe('the judge itself', () => {
     expect(j.deploys).toBe(false);
   });
 
+  test('a per-registry setting under a new logical id: the old copy\'s delete would remove it', () => {
+    const scanning = { Type: 'AWS::ECR::RegistryScanningConfiguration', Properties: { ScanType: 'BASIC', Rules: [] } };
+    const j = judgeUpdate({ Resources: { A: scanning } }, { Resources: { B: scanning } });
+    expect(j.problems).toEqual([expect.stringMatching(/RegistryScanningConfiguration \(one per registry.*A \(deleted at cleanup\) and B \(new\)/)]);
+  });
+
   test('a type change under one logical id fails', () => {
     const j = judgeUpdate({ Resources: { Rule: rule(SECRET_A) } },
       { Resources: { Rule: { Type: RULE_RESOURCE_TYPE, Properties: { ...rule(SECRET_A).Properties, ServiceToken: 'x' } } } });
     expect(j.problems.join('\n')).toMatch(/type changes from AWS::ECR::PullThroughCacheRule to Custom::EcrPullThroughCacheRule/);
+  });
+
+  const custom = (credentialArn: string, serviceToken = 'arn:aws:lambda:eu-west-1:111122223333:function:h') =>
+    ({ Type: RULE_RESOURCE_TYPE, Properties: { ...rule(credentialArn).Properties, ServiceToken: serviceToken } });
+
+  test('the custom rule with a swapped secret is updated in place; with another ServiceToken it fails, as CloudFormation refuses that', () => {
+    expect(judgeUpdate({ Resources: { Rule: custom(SECRET_A) } }, { Resources: { Rule: custom(SECRET_B) } }))
+      .toMatchObject({ deploys: true, updated: ['Rule'], replaced: [] });
+    const moved = judgeUpdate({ Resources: { Rule: custom(SECRET_A) } }, { Resources: { Rule: custom(SECRET_A, 'arn:aws:lambda:eu-west-1:111122223333:function:other') } });
+    expect(moved.problems).toEqual([expect.stringMatching(/Rule: a custom resource's ServiceToken cannot change/)]);
+  });
+
+  test('CloudFormation\'s rule replaced by the custom rule under another logical id collides: the handler never takes over an existing rule', () => {
+    const j = judgeUpdate({ Resources: { CfnRule: rule(SECRET_A) } }, { Resources: { CustomRule: custom(SECRET_A) } });
+    expect(j.problems).toEqual([expect.stringMatching(/EcrRepositoryPrefix="docker-hub" would be held twice.*CfnRule \(deleted at cleanup\) and CustomRule \(new\)/)]);
   });
 
   test('an in-place property change of a template is an update', () => {

@@ -10,7 +10,8 @@
  * - a new logical id is created, and a logical id that is gone is deleted in the cleanup phase.
  * So for a moment the old and the new copies of everything exist together: names that must be unique in a registry
  * (a pull through cache rule's prefix, a repository creation template's prefix, a secret's name; generically a
- * writable primary identifier such as a function name) collide, and the update fails and rolls back.
+ * writable primary identifier such as a function name) collide, and the update fails and rolls back; and of a
+ * per-registry setting (registry policy, registry scanning) the old copy's delete removes what the new one set.
  *
  * The create-only properties and primary identifiers come from the resource schemas cfn-lint ships (the
  * CloudFormation registry's own), read once through Python. The library's custom rule type has no schema: its
@@ -39,6 +40,13 @@ const ALSO_UNIQUE: Record<string, string[]> = {
   'AWS::SecretsManager::Secret': ['Name'], // primary identifier: the ARN; the name is unique per account and Region
   'AWS::Events::Rule': ['Name'],
 };
+
+/**
+ * Types of which a registry (account and Region) has one: their primary identifier is the read-only `RegistryId`, so
+ * a second copy does not fail, it overwrites the first, and the old copy's delete at cleanup then removes the
+ * setting (for scanning, CloudFormation's delete handler even calls `inspector2:Disable`, ECR-FACTS.md section 2).
+ */
+const ONE_PER_REGISTRY = new Set(['AWS::ECR::RegistryPolicy', 'AWS::ECR::RegistryScanningConfiguration', 'AWS::ECR::ReplicationConfiguration']);
 
 const schemas = new Map<string, TypeSchema>();
 
@@ -82,6 +90,9 @@ function claimsOf(resource: TemplateResource): string[] {
   const props = resource.Properties ?? {};
   if (resource.Type === RULE_RESOURCE_TYPE) {
     return [`AWS::ECR::PullThroughCacheRule EcrRepositoryPrefix=${JSON.stringify(props.EcrRepositoryPrefix)}`];
+  }
+  if (ONE_PER_REGISTRY.has(resource.Type)) {
+    return [`${resource.Type} (one per registry: the second copy overwrites the first, and the old copy's delete removes it)`];
   }
   const schema = schemas.get(resource.Type);
   return (schema?.unique ?? []).filter(p => props[p] !== undefined).map(p => `${resource.Type} ${p}=${JSON.stringify(props[p])}`);

@@ -12,8 +12,10 @@
  *   the old one (a replacement), so handlers here return the event's id unless they mean that; a create that
  *   failed is answered with `FAILED_CREATE_ID`-style id (`isFailedCreateId`), which the delete of its rollback
  *   must treat as "nothing was created" and never resolve to a real resource;
- * - the response is retried (the URL is S3; a dropped PUT would leave the stack waiting an hour) and cut to the
- *   4 KB CloudFormation accepts.
+ * - the response is retried, each attempt with a timeout (the URL is S3; a dropped or hung PUT would leave the
+ *   stack waiting an hour) and cut to the 4 KB CloudFormation accepts;
+ * - a request still running 10 s before the function's timeout is answered FAILED, for the same reason;
+ * - an invocation that is not CloudFormation's (no `ResponseURL`) has nobody to answer: it fails, logged.
  * Handlers must be idempotent: Lambda retries an asynchronous invocation that crashed or timed out, and a
  * rollback replays the previous properties as an update.
  */
@@ -49,6 +51,14 @@ export interface CustomResourceHandlers {
   delete(event: CustomResourceEvent): Promise<void>;
 }
 
+/** The part of the Lambda context the protocol reads. */
+export interface InvocationContext {
+  getRemainingTimeInMillis?(): number;
+}
+
+/** Time kept before the function's timeout to send a FAILED answer for a request that has not finished. */
+const TIMEOUT_MARGIN_MS = 10_000;
+
 /** CloudFormation rejects a response body over 4096 bytes; the reason gives way first. */
 const MAX_RESPONSE_BYTES = 4096;
 const FAILED_CREATE_PREFIX = 'FAILED-CREATE:';
@@ -69,12 +79,14 @@ export interface ResponseOptions {
   readonly attempts?: number;
   /** Milliseconds before the second attempt, doubled for each next one. */
   readonly backoffMs?: number;
+  /** Milliseconds one attempt may take before it is abandoned (a PUT that hangs would otherwise outlive the function). */
+  readonly attemptTimeoutMs?: number;
 }
 
 /** Wraps the three handlers in the protocol: the returned function is the Lambda handler. */
 export function customResourceHandler(handlers: CustomResourceHandlers, options: ResponseOptions = {}):
-(event: CustomResourceEvent) => Promise<void> {
-  return async (event: CustomResourceEvent) => {
+(event: CustomResourceEvent, context?: InvocationContext) => Promise<void> {
+  return async (event: CustomResourceEvent, context?: InvocationContext) => {
     if (typeof event?.ResponseURL !== 'string' || typeof event.RequestId !== 'string') {
       // nothing to answer: not CloudFormation's (a mistaken or manual invocation); fail it visibly instead
       log('ERROR', 'invocation rejected: not a CloudFormation custom resource request', { keys: Object.keys(event ?? {}) });
@@ -89,13 +101,23 @@ export function customResourceHandler(handlers: CustomResourceHandlers, options:
     };
     log('INFO', 'custom resource request', request);
     let body: ResponseBody;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      body = await run(handlers, event);
+      // answer FAILED before Lambda kills a hung request: otherwise CloudFormation would wait an hour for an answer
+      const remaining = context?.getRemainingTimeInMillis?.();
+      const deadline = remaining === undefined ? undefined : new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within the function's timeout (${Math.round(remaining / 1000)} s left at `
+          + 'the start); the request may have been applied partly: deploy again, which repeats it (each step is idempotent)')),
+        Math.max(0, remaining - TIMEOUT_MARGIN_MS));
+      });
+      body = await (deadline ? Promise.race([run(handlers, event), deadline]) : run(handlers, event));
       log('INFO', 'custom resource succeeded', { ...request, physicalResourceId: body.PhysicalResourceId });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       log('ERROR', 'custom resource failed', { ...request, reason, error });
       body = responseBody(event, 'FAILED', event.PhysicalResourceId ?? failedCreateId(event), reason);
+    } finally {
+      clearTimeout(timer);
     }
     await sendResponse(event.ResponseURL, body, options);
   };
@@ -155,7 +177,9 @@ export async function sendResponse(url: string, body: object, options: ResponseO
   let problem = '';
   for (let attempt = 1; attempt <= attempts; attempt++) {
     try {
-      const response = await fetch(url, { method: 'PUT', body: json, headers: { 'content-type': '' } });
+      const response = await fetch(url, {
+        method: 'PUT', body: json, headers: { 'content-type': '' }, signal: AbortSignal.timeout(options.attemptTimeoutMs ?? 5_000),
+      });
       if (response.ok) {
         return;
       }
