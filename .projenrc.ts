@@ -186,6 +186,16 @@ project.addTask('bench:handlers', {
   exec: 'ts-node --project bench/tsconfig.json bench/handlers.bench.ts',
 });
 
+// Mutation testing of the handlers (StrykerJS with its jest runner), by hand or on a schedule, never in CI:
+// it takes tens of minutes. Run through npx at a pinned version (with TypeScript, which Stryker's tsconfig
+// preprocessor imports) so the project's lockfile carries no mutation tooling. Scores: docs/BENCHMARKS.md.
+project.addTask('mutation', {
+  description: 'Mutation test of the bundled handlers (StrykerJS 9.6.1, jest runner); report in reports/mutation/',
+  exec: 'npx -y -p @stryker-mutator/core@9.6.1 -p @stryker-mutator/jest-runner@9.6.1 -p typescript@6.0.3 stryker run stryker.config.json',
+});
+project.gitignore.exclude('/.stryker-tmp/', '/reports/mutation/');
+project.npmignore?.exclude('/stryker.config.json', '/.stryker-tmp/', '/reports/');
+
 project.addTask('bench:monitoring', {
   description: 'CloudWatch resources per number of upstreams, and their monthly cost at list prices',
   exec: 'ts-node --project bench/tsconfig.json bench/monitoring.bench.ts',
