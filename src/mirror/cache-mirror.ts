@@ -8,7 +8,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { MAX_DELIVERIES, MirrorEnv, MirrorEvent, MirrorMetric, MirrorUpstreamConfig } from './contract';
 import { MirrorFunction } from './mirror-function';
-import { BundledHandler, cacheMetric } from '../private/bundled-handler';
+import { BundledHandler, REDRIVE_MAX_CONCURRENCY, cacheMetric } from '../private/bundled-handler';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 import { UpstreamRegistry, UpstreamRegistryType } from '../upstream-registry';
 
@@ -33,8 +33,9 @@ export interface CacheMirrorOptions {
 
   /**
    * Copies that run at once (each copies one image): the work queue's event source mapping invokes the copy
-   * function at most this many times at once (`MaximumConcurrency`, at least 2), and the function reserves one
-   * execution more, for the scheduled runs that list the tags. So a copy is never throttled: a throttled SQS
+   * function at most this many times at once (`MaximumConcurrency`, at least 2), and the function reserves three
+   * executions more: two for the dead-letter queue's redrive pollers, one for the scheduled runs that list the tags.
+   * So a copy is never throttled: a throttled SQS
    * invocation would use up a delivery of the image and leave it invisible for 90 minutes. `0` reserves none
    * and caps nothing: the function then shares the account's unreserved pool.
    * @default 2
@@ -152,8 +153,8 @@ export class CacheMirror extends Construct {
         [MirrorEnv.METRIC_NAMESPACE]: this.metricNamespace,
       },
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      // the copies, and one for the scheduled runs, so the work queue's pollers never meet a throttle
-      reservedConcurrency: copies > 0 ? copies + 1 : 0,
+      // the copies, the dead-letter queue's redrive pollers and one for the scheduled runs, so no poller meets a throttle
+      reservedConcurrency: copies > 0 ? copies + REDRIVE_MAX_CONCURRENCY + 1 : 0,
       statements: [
         new iam.PolicyStatement({ actions: [...COPY_ACTIONS, ...(props.tagsRepositories ? ['ecr:TagResource'] : [])], resources: repositoryArns }),
         // GetAuthorizationToken has no resource type: AWS requires "*"

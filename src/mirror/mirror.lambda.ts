@@ -26,10 +26,11 @@ import {
 import { CopyError, FailureReason, ImageCopier, OutOfTime, selectTags } from './copy';
 import { RegistryClient, RegistryCredentials, RegistryError } from './oci-client';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
-import { BatchResult, MAX_REDRIVES, requiredEnv } from '../private/handlers/dispatch';
-import { CloudEvent, openEnvelope } from '../private/handlers/envelope';
+import { BatchResult, requiredEnv } from '../private/handlers/dispatch';
+import { CloudEvent, QueuedEvent, openEnvelope } from '../private/handlers/envelope';
 import { log } from '../private/handlers/log';
 import { putMetrics } from '../private/handlers/metrics';
+import { retryLater } from '../private/handlers/redrive';
 import { sdkClientConfig } from '../private/handlers/sdk-config';
 
 /** What the Lambda runtime tells the handler about its time. */
@@ -215,7 +216,13 @@ class Run {
   }
 
   /** Copy one image; what became of it decides whether its message leaves the queue. */
-  public async copy(detail: MirrorImageDetail, fromDeadLetterQueue: boolean, deliveries: number): Promise<Disposition> {
+  /**
+   * Copy one image. `redriven` is the dead-letter queue record when the image comes from a redrive: its failures
+   * then follow the shared give-up rule (`retryLater`: real attempts, never SQS's receive count, which throttled
+   * receives raise too).
+   */
+  public async copy(detail: MirrorImageDetail, deliveries: number, redriven?: QueuedEvent): Promise<Disposition> {
+    const fromDeadLetterQueue = redriven !== undefined;
     const { prefix, repository, tag } = detail;
     const context = { prefix, repository, tag, resumes: detail.resumes ?? 0, deliveries, fromDeadLetterQueue };
     try {
@@ -245,16 +252,14 @@ class Run {
         return this.resume(detail, error, context);
       }
       const failure = asCopyError(error);
-      if (failure.retryable && (fromDeadLetterQueue ? deliveries < MAX_REDRIVES : deliveries < MAX_DELIVERIES)) {
+      if (redriven) {
+        // already in the dead-letter queue: sent back with one more real attempt, or given up (EventsGivenUp) after MAX_REDRIVES
+        count(this.s, detail.prefix, { [MirrorMetric.FAILED]: 1 }, failure.reason, context);
+        return await retryLater(redriven, failure) === 'kept' ? 'retry' : 'done';
+      }
+      if (failure.retryable && deliveries < MAX_DELIVERIES) {
         log('WARN', 'copy failed; the message is delivered again later', { ...context, reason: failure.reason, error: failure });
         return 'retry';
-      }
-      if (fromDeadLetterQueue) {
-        // already in the dead-letter queue: stays there until it is redriven MAX_REDRIVES times
-        count(this.s, detail.prefix, { [MirrorMetric.FAILED]: 1 }, failure.reason, context);
-        log('ERROR', deliveries >= MAX_REDRIVES ? 'redriven image failed again: given up and removed from the queue'
-          : 'redriven image failed again; it stays in the dead-letter queue', { ...context, reason: failure.reason, error: failure });
-        return deliveries >= MAX_REDRIVES ? 'done' : 'retry';
       }
       await this.fail(detail, failure);
       return 'done';
@@ -329,7 +334,7 @@ export async function handler(input: unknown, context?: InvocationContext): Prom
     const event = envelope.event;
     if (event['detail-type'] === MirrorEvent.IMAGE) {
       // a hand-made invocation for one image: its failures are recorded like any other
-      await run.copy(event.detail as unknown as MirrorImageDetail, false, MAX_DELIVERIES);
+      await run.copy(event.detail as unknown as MirrorImageDetail, MAX_DELIVERIES);
       return;
     }
     return run.plan(event);
@@ -342,7 +347,8 @@ export async function handler(input: unknown, context?: InvocationContext): Prom
         throw new Error(record.problem);
       }
       if (record.event['detail-type'] === MirrorEvent.IMAGE) {
-        if (await run.copy(record.event.detail as unknown as MirrorImageDetail, fromDeadLetterQueue, record.receiveCount) === 'retry') {
+        const detail = record.event.detail as unknown as MirrorImageDetail;
+        if (await run.copy(detail, record.receiveCount, fromDeadLetterQueue ? record : undefined) === 'retry') {
           batchItemFailures.push({ itemIdentifier: record.messageId });
         }
       } else {

@@ -152,7 +152,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     });
   });
 
-  test('copies are never throttled: the work queue invokes at most the copies at once, and the function reserves one more for scheduled runs', () => {
+  test('copies are never throttled: the work queue invokes at most the copies at once, and the function reserves two more for the redrive pollers and one for scheduled runs', () => {
     const mappingOf = (template: Template) => Object.values(template.findResources('AWS::Lambda::EventSourceMapping', {
       Properties: { EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('MirrorWorkQueue'), 'Arn'] } },
     })).map((m: any) => m.Properties.ScalingConfig);
@@ -162,12 +162,12 @@ describe('a rule set mixing native upstreams and mirrors', () => {
 
     const { template } = mixed();
     expect(mappingOf(template)).toEqual([{ MaximumConcurrency: 2 }]);
-    expect(copierOf(template)).toEqual([3]);
+    expect(copierOf(template)).toEqual([5]);
 
     const five = stack();
     new PullThroughCacheRules(five, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 5 } });
     expect(mappingOf(Template.fromStack(five))).toEqual([{ MaximumConcurrency: 5 }]);
-    expect(copierOf(Template.fromStack(five))).toEqual([6]);
+    expect(copierOf(Template.fromStack(five))).toEqual([8]);
 
     const uncapped = stack();
     new PullThroughCacheRules(uncapped, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 0 } });

@@ -268,19 +268,39 @@ test('credentials the user never filled in are a failure that says so', async ()
   expect(emfValues(lines)).toMatchObject({ 'ImageCopyFailures{Cache=TestCache,Reason=CredentialsNotSet}': 1 });
 });
 
-test('a redriven dead letter is copied when it can be, and stays in the dead-letter queue (not sent again) when it still fails', async () => {
+test('a redriven dead letter is copied when it can be; one that still fails goes back to the dead-letter queue with its real attempts', async () => {
   const pushed = await pushImage(source, 'later/app', 'v2', [randomBytes(10_000)]);
   configure([upstream(['later/app:v2'])]);
+  process.env.REDRIVE_BASE_DELAY_SECONDS = '0';
   const letters = [
     { ...imageEvent('mcr', 'later/app', 'v2'), detail: { prefix: 'mcr', repository: 'later/app', tag: 'v2', reason: 'TagNotFound', error: 'was missing' } },
     { ...imageEvent('mcr', 'still/gone', 'v1'), detail: { prefix: 'mcr', repository: 'still/gone', tag: 'v1', reason: 'TagNotFound', error: 'missing' } },
   ];
-  const event = sqsEvent(letters, deadLetterQueue, 2);
+  // received 7 times (throttled receives raise the count) but failed by a handler only once before: not given up
+  const event = sqsEvent(letters, deadLetterQueue, 7);
+  (event.Records[1] as any).messageAttributes = { RedriveAttempts: { stringValue: '1', dataType: 'Number' } };
   const { result, lines } = await captureLog(() => handler(event, plenty));
   expect(digestOf((await fetchManifest(destination, 'mcr/later/app', 'v2'))!)).toBe(pushed.digest);
-  expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: event.Records[1].messageId }] });
+  // the failed record was sent back by the shared give-up rule, so the batch reports no failure (nothing is lost)
+  expect(result).toEqual({ batchItemFailures: [] });
+  const back = await sqs.send(new ReceiveMessageCommand({ QueueUrl: deadLetterQueue.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
+  expect(back.Messages).toHaveLength(1);
+  expect(JSON.parse(back.Messages![0].Body!).detail.repository).toBe('still/gone');
+  expect(back.Messages![0].MessageAttributes?.RedriveAttempts?.StringValue).toBe('2');
+  expect(lines.find(l => l.level === 'ERROR' && /attempt 2 of 5/.test(String(l.message)))).toBeDefined();
+  await drain(deadLetterQueue);
+});
+
+test('a redriven dead letter that fails its fifth real attempt is given up: removed, logged with its body and counted', async () => {
+  configure([upstream(['still/gone:v1'])]);
+  const letter = { ...imageEvent('mcr', 'still/gone', 'v1'), detail: { prefix: 'mcr', repository: 'still/gone', tag: 'v1', reason: 'TagNotFound', error: 'missing' } };
+  const event = sqsEvent([letter], deadLetterQueue, 1);
+  (event.Records[0] as any).messageAttributes = { RedriveAttempts: { stringValue: '4', dataType: 'Number' } };
+  const { result, lines } = await captureLog(() => handler(event, plenty));
+  expect(result).toEqual({ batchItemFailures: [] });
   expect(await drain(deadLetterQueue)).toEqual([]);
-  expect(lines.find(l => l.level === 'ERROR')).toMatchObject({ message: expect.stringMatching(/stays in the dead-letter queue/), reason: 'TagNotFound' });
+  expect(lines.find(l => l.level === 'ERROR' && /given up/.test(String(l.message)))).toMatchObject({ body: event.Records[0].body });
+  expect(emfValues(lines)).toMatchObject({ 'EventsGivenUp{Cache=TestCache}': 1, 'ImageCopyFailures{Cache=TestCache,Reason=TagNotFound}': 1 });
 });
 
 test('an invocation with no event is rejected with the reason (Lambda retries it, then the dead-letter queue keeps it)', async () => {
