@@ -31,7 +31,7 @@ describe('ARG defaults', () => {
       '',
     ].join('\n'));
     expect(result.output).toBe([
-      '# syntax=docker/dockerfile:1',
+      `# syntax=${REGISTRY}/docker-hub/docker/dockerfile:1`,
       `ARG BASE_IMAGE=${REGISTRY}/docker-hub/library/ubuntu:24.04`,
       'ARG RUNTIME="gcr.io/distroless/static:nonroot"',
       `ARG TOOLS='${REGISTRY}/quay/org/tools:1'`,
@@ -42,10 +42,12 @@ describe('ARG defaults', () => {
       '',
     ].join('\n'));
     // one finding per default, on its ARG line; the FROM lines that take it whole add none
-    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[2, Outcome.REWRITTEN], [3, Outcome.UNSERVED], [4, Outcome.REWRITTEN]]);
+    // (and the frontend of # syntax= on line 1)
+    expect(result.findings.map(f => [f.line, f.outcome]))
+      .toEqual([[1, Outcome.REWRITTEN], [2, Outcome.REWRITTEN], [3, Outcome.UNSERVED], [4, Outcome.REWRITTEN]]);
     // check on the rewritten file: the defaults are cached, the gcr.io one is not
     expect(rewriteDockerfile(result.output, checking).findings.map(f => [f.line, f.outcome]))
-      .toEqual([[2, Outcome.CACHED], [3, Outcome.UNSERVED], [4, Outcome.CACHED]]);
+      .toEqual([[1, Outcome.CACHED], [2, Outcome.CACHED], [3, Outcome.UNSERVED], [4, Outcome.CACHED]]);
   });
 
   test('left alone when a FROM uses it inside a longer reference, and that FROM is reported', () => {
@@ -173,4 +175,41 @@ test('images pulled by COPY --from and RUN --mount from= are reported, so check 
     [6, `${REGISTRY}/docker-hub/library/redis:7`, Outcome.CACHED],
   ]);
   expect(rewriteDockerfile(input, checking).findings.filter(f => f.outcome === Outcome.LEFT_ALONE)).toHaveLength(2);
+});
+
+describe('images BuildKit pulls that are not a plain FROM', () => {
+  test('the frontend of a # syntax= directive is rewritten (spacing kept) and checked; a later # syntax= comment is not a directive', () => {
+    const text = ['#  syntax = docker/dockerfile:1.7', '# check=skip=all', 'FROM alpine:3.20', '# syntax=docker/dockerfile:1', ''].join('\n');
+    expect(rewriteDockerfile(text, checking).findings.map(f => `${f.line} ${f.outcome} ${f.image}`))
+      .toEqual(['1 unserved docker/dockerfile:1.7', '3 unserved alpine:3.20']);
+    const result = rewrite(text);
+    expect(result.output.split('\n')[0]).toBe(`#  syntax = ${REGISTRY}/docker-hub/docker/dockerfile:1.7`);
+    expect(result.output.split('\n').slice(1).join('\n')).toBe(text.split('\n').slice(1).join('\n').replace('alpine:3.20', `${REGISTRY}/docker-hub/library/alpine:3.20`));
+    expect(rewriteDockerfile(result.output, checking).findings.map(f => f.outcome)).toEqual([Outcome.CACHED, Outcome.CACHED]);
+    // a directive after a blank line is a comment: BuildKit reads directives only at the very top
+    expect(rewrite(['', '# syntax=docker/dockerfile:1', 'FROM scratch', ''].join('\n')).findings).toEqual([]);
+  });
+
+  test('a reference built from build arguments with a literal registry host moves its host, the rest kept as written', () => {
+    // the shape of prometheus/busybox's Dockerfile: FROM quay.io/prometheus/busybox-${OS}-${ARCH}:latest
+    const text = ['ARG ARCH="amd64"', 'ARG OS="linux"', 'FROM quay.io/prometheus/busybox-${OS}-${ARCH}:latest', 'FROM ghcr.io/org/${IMAGE}:${TAG} AS tools',
+      'FROM docker.io/${IMAGE}:1', 'FROM registry.example.com/${IMAGE}:1', ''].join('\n');
+    const result = rewrite(text);
+    expect(result.output.split('\n').slice(2, 6)).toEqual([
+      `FROM ${REGISTRY}/quay/prometheus/busybox-\${OS}-\${ARCH}:latest`,
+      `FROM ${REGISTRY}/ghcr/org/\${IMAGE}:\${TAG} AS tools`,
+      'FROM docker.io/${IMAGE}:1',
+      'FROM registry.example.com/${IMAGE}:1',
+    ]);
+    expect(result.findings.map(f => `${f.line} ${f.outcome} ${f.image}`)).toEqual([
+      '3 rewritten quay.io/prometheus/busybox-${OS}-${ARCH}:latest',
+      '4 rewritten ghcr.io/org/${IMAGE}:${TAG}',
+      // Docker Hub's cache path depends on the repository (library/ for one component): left alone, and said why
+      '5 left-alone docker.io/${IMAGE}:1',
+      '6 unserved registry.example.com/${IMAGE}:1',
+    ]);
+    expect(result.findings[0].uri).toBe(`${REGISTRY}/quay/prometheus/busybox-\${OS}-\${ARCH}:latest`);
+    // check: the moved ones are on the cache, the others still reported
+    expect(rewriteDockerfile(result.output, checking).findings.map(f => `${f.line} ${f.outcome}`)).toEqual(['3 cached', '4 cached', '5 left-alone', '6 unserved']);
+  });
 });

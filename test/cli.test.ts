@@ -73,7 +73,7 @@ describe('ecr-ptc rewrite: reporting', () => {
     expect(result.err).toContain(`${join(dir, 'invalid.yaml')}:7: Sequence item without - indicator`);
     expect(result.out).toContain(`${join(dir, 'chart-template.yaml')}:8: "{{ .Values.image.repository }}:{{ .Values.image.tag }}": `
       + 'left alone: an image line of a Helm template whose value is not a literal reference');
-    expect(result.out.trim().split('\n').pop()).toBe('9 files scanned, 25 references rewritten in 6 files, 1 already cached, '
+    expect(result.out.trim().split('\n').pop()).toBe('9 files scanned, 26 references rewritten in 6 files, 1 already cached, '
       + '4 not served from the cache, 2 left alone (templated, build arguments), 1 file refused (see above)');
   });
 
@@ -91,7 +91,7 @@ describe('ecr-ptc rewrite: reporting', () => {
     const dir = fixtureTree();
     const before = fs.readdirSync(dir).map(n => fs.readFileSync(join(dir, n), 'utf-8'));
     const result = cli(['rewrite', dir, '--registry', REGISTRY, '--dry-run']);
-    expect(result.out).toMatch(/25 references to rewrite \(dry run\) in 6 files/);
+    expect(result.out).toMatch(/26 references to rewrite \(dry run\) in 6 files/);
     expect(fs.readdirSync(dir).map(n => fs.readFileSync(join(dir, n), 'utf-8'))).toEqual(before);
   });
 
@@ -106,6 +106,7 @@ describe('ecr-ptc rewrite: reporting', () => {
       cached: 0,
       unserved: 0,
       leftAlone: 0,
+      settings: 0,
       failedFiles: 0,
       templateFiles: 0,
       skipped: 0,

@@ -7,6 +7,7 @@
  * `# escape=` directive), comments, and the bodies of heredocs (`RUN <<EOF ... EOF`), so a `from x import y` inside
  * a heredoc or a continued `RUN` is not taken for a `FROM`.
  */
+import { ImageReference } from '../image-reference';
 import { FileResult, Finding, Judge, Outcome, judge } from './rewrite';
 
 /** `FROM [--flag=value ...] image [AS name]`, case-insensitive, any spacing. */
@@ -227,6 +228,13 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
       if (moved !== undefined) {
         addEdit(from.index, { start: lead.length + flags.length, end: lead.length + flags.length + name.length, text: moved });
       }
+    } else if (movedHost(image, j) !== undefined) {
+      // the registry host is literal and the rest comes from build arguments: the host moves, the rest is kept
+      const moved = movedHost(image, j)!;
+      findings.push({ ...moved.finding, line });
+      if (moved.text !== undefined) {
+        addEdit(from.index, { start: lead.length + flags.length, end: lead.length + flags.length + image.length, text: moved.text });
+      }
     } else if (image.includes('$')) {
       const names = [...image.matchAll(ANY_ARG)].map(u => u[1] ?? u[2]);
       const why = wholeName !== undefined
@@ -247,6 +255,15 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
   }
 
   findings.push(...otherImageUses(lines, instructions, froms, j));
+  const syntax = syntaxDirective(lines);
+  if (syntax !== undefined) {
+    // BuildKit pulls the frontend named by `# syntax=` before it reads the rest: an image like any FROM's
+    const { finding, uri } = judge(syntax.image, syntax.index + 1, j);
+    findings.push(finding);
+    if (uri !== undefined) {
+      addEdit(syntax.index, { start: syntax.start, end: syntax.start + syntax.image.length, text: uri });
+    }
+  }
 
   const output = lines.map(({ body, ending }, index) => {
     const edited = [...(edits.get(index) ?? [])].sort((x, y) => y.start - x.start)
@@ -254,6 +271,55 @@ export function rewriteDockerfile(text: string, j: Judge): FileResult {
     return `${edited}${ending}`;
   }).join('');
   return { output, findings: findings.sort((a, b) => a.line - b.line) };
+}
+
+/**
+ * The image of a `# syntax=` parser directive, with where it is: the BuildKit frontend that parses the file
+ * (https://docs.docker.com/reference/dockerfile/#syntax). Parser directives are only read at the very top, before
+ * any instruction, comment or blank line.
+ */
+function syntaxDirective(lines: readonly Line[]): { index: number; start: number; image: string } | undefined {
+  for (let index = 0; index < lines.length; index++) {
+    const directive = /^(\s*#\s*([a-z]+)\s*=\s*)(\S+)\s*$/i.exec(lines[index].body);
+    if (!directive) {
+      return undefined;
+    }
+    if (directive[2].toLowerCase() === 'syntax') {
+      return { index, start: directive[1].length, image: directive[3] };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A `FROM` reference built from build arguments whose registry host is literal
+ * (`quay.io/prometheus/busybox-${OS}-${ARCH}:latest`): the host is known, so it moves to its cache path and
+ * everything after it is kept as written. Judged with each build argument read as `x`; undefined when the host is
+ * not literal, or is Docker Hub's (whose cache path depends on the repository: `library/` for one component).
+ */
+function movedHost(image: string, j: Judge): { finding: Finding; text?: string } | undefined {
+  const slash = image.indexOf('/');
+  const host = image.slice(0, Math.max(slash, 0));
+  if (slash <= 0 || host.includes('$') || !image.includes('$') || (!/[.:]/.test(host) && host !== 'localhost')) {
+    return undefined;
+  }
+  const sample = image.replace(ANY_ARG, 'x');
+  let registry: string;
+  try {
+    registry = ImageReference.parse(sample).registry;
+  } catch {
+    return undefined;
+  }
+  if (registry === 'docker.io') {
+    return undefined;
+  }
+  const { finding, uri } = judge(sample, 0, j);
+  const rest = sample.slice(slash + 1);
+  if (uri === undefined || !uri.endsWith(`/${rest}`)) {
+    return { finding: { ...finding, image, uri: undefined } };
+  }
+  const text = `${uri.slice(0, -rest.length)}${image.slice(slash + 1)}`;
+  return { finding: { ...finding, image, uri: text, note: 'the registry host moved; the rest comes from build arguments' }, text };
 }
 
 /**

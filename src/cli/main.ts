@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
+ * (Over 400 lines: the command line, the run over files and the report are one program's surface.)
+ *
  * ecr-ptc: move Kubernetes manifests, Helm values, Dockerfiles and compose files onto the ECR pull through cache.
  *
  *   ecr-ptc rewrite <files or folders...> [--registry <account>.dkr.ecr.<region>.amazonaws.com] [--from-account | --from-cdk-out <dir>] [--prefix host=prefix ...] [--dry-run] [--follow-symlinks] [--json]
- *   ecr-ptc check   <files or folders...> [--registry <account>.dkr.ecr.<region>.amazonaws.com] [--from-account | --from-cdk-out <dir>] [--prefix host=prefix ...] [--allow-skipped] [--follow-symlinks] [--json]
+ *   ecr-ptc check   <files or folders...> [--registry <account>.dkr.ecr.<region>.amazonaws.com] [--from-account | --from-cdk-out <dir>] [--prefix host=prefix ...] [--allow-skipped] [--allow-settings] [--follow-symlinks] [--json]
  */
 import { readFileSync, realpathSync } from 'fs';
 import { dirname, join } from 'path';
@@ -137,12 +139,18 @@ function program(io: Io, deps: Deps, state: RunState): Command {
   'cache prefix of an upstream host, adding to or overriding the table (repeatable); a cached reference must be under a known prefix')
     .option('--follow-symlinks', 'follow symbolic links inside folders', false)
     .option('--allow-skipped', 'exit 0 even when folders, links, Helm templates or templated values were skipped (they are still listed)', false)
+    .option('--allow-settings', 'exit 0 even when images in settings (environment variables, ConfigMap data, params) point elsewhere (they are still listed)', false)
     .option('--json', 'print a JSON report instead of text', false)
-    .action((paths: string[], options: SourceOptions & { json: boolean; followSymlinks: boolean; allowSkipped: boolean }) => {
+    .action((paths: string[], options: SourceOptions & { json: boolean; followSymlinks: boolean; allowSkipped: boolean; allowSettings: boolean }) => {
       withTable(options, false, (table, registry) => {
         const judge = { cacheStatus: cacheStatusOf(registry, table.prefixes) };
-        state.exitCode = processPaths(paths, judge,
-          { write: false, json: options.json, followSymlinks: options.followSymlinks, failOnSkipped: !options.allowSkipped }, io);
+        state.exitCode = processPaths(paths, judge, {
+          write: false,
+          json: options.json,
+          followSymlinks: options.followSymlinks,
+          failOnSkipped: !options.allowSkipped,
+          failOnSettings: !options.allowSettings,
+        }, io);
       });
     });
   return cli;
@@ -242,6 +250,8 @@ interface RunOptions {
   readonly followSymlinks: boolean;
   /** check: anything skipped or left alone fails the run. */
   readonly failOnSkipped?: boolean;
+  /** check: an image in a setting (not rewritten, of no known convention) fails the run. */
+  readonly failOnSettings?: boolean;
 }
 
 interface LeftoverReport { readonly path: string; readonly removed: boolean; readonly reason?: string }
@@ -291,7 +301,8 @@ function processPaths(paths: string[], judge: Judge, options: RunOptions, io: Io
   }
   const summary = summarize(reports, files.filter(f => f.kind).length, walk.skipped.length, leftovers.length);
   const incomplete = summary.skipped + summary.templateFiles + summary.leftAlone > 0;
-  const failed = summary.unserved > 0 || summary.failedFiles > 0 || errors.length > 0 || (options.failOnSkipped === true && incomplete);
+  const failed = summary.unserved > 0 || summary.failedFiles > 0 || errors.length > 0 || (options.failOnSkipped === true && incomplete)
+    || (options.failOnSettings === true && summary.settings > 0);
   if (json) {
     io.out(`${JSON.stringify({
       dryRun: judge.mapping ? !write : undefined,
@@ -321,6 +332,10 @@ function processPaths(paths: string[], judge: Judge, options: RunOptions, io: Io
     if (options.failOnSkipped && incomplete) {
       io.err(`ecr-ptc: check is incomplete: ${plural(summary.skipped, 'path')} skipped, ${plural(summary.templateFiles, 'Helm template file')} and `
         + `${plural(summary.leftAlone, 'value')} left alone were not checked; pass --allow-skipped to accept that\n`);
+    }
+    if (options.failOnSettings && summary.settings > 0) {
+      io.err(`ecr-ptc: ${plural(summary.settings, 'image')} in settings (listed above) may be pulled from outside the cache; `
+        + 'point them at the cache, or pass --allow-settings to accept them\n');
     }
     printSummary(summary, judge.mapping !== undefined, write, io);
   }
@@ -374,6 +389,8 @@ interface Summary {
   readonly cached: number;
   readonly unserved: number;
   readonly leftAlone: number;
+  /** Whole references in settings of no known convention: reported, not rewritten. */
+  readonly settings: number;
   readonly failedFiles: number;
   readonly templateFiles: number;
   /** Folders and symbolic links passed over while walking. */
@@ -393,6 +410,7 @@ function summarize(reports: FileReport[], filesScanned: number, skipped: number,
     cached: count(Outcome.CACHED),
     unserved: count(Outcome.UNSERVED),
     leftAlone: count(Outcome.LEFT_ALONE),
+    settings: count(Outcome.SETTING),
     failedFiles: reports.filter(r => r.error && !r.error.template).length,
     templateFiles: reports.filter(r => r.error?.template).length,
     skipped,
@@ -430,6 +448,8 @@ function printFindings(reports: FileReport[], io: Io): void {
         io.out(`${where}: ${e(f.image)}: ${e(f.note?.split('. Supported upstreams')[0] ?? '')}\n`);
       } else if (f.outcome === Outcome.LEFT_ALONE) {
         io.out(`${where}: ${e(f.image)}: left alone: ${e(f.note ?? '')}\n`);
+      } else if (f.outcome === Outcome.SETTING) {
+        io.out(`${where}: ${e(f.image)}: ${e(f.note ?? 'an image in a setting')}\n`);
       }
     }
   }
@@ -443,6 +463,7 @@ function printSummary(s: Summary, rewriting: boolean, write: boolean, io: Io): v
     `${s.cached} already cached`,
     `${s.unserved} not served from the cache`,
     `${s.leftAlone} left alone (templated, build arguments)`,
+    ...(s.settings ? [`${plural(s.settings, 'image')} in settings`] : []),
     ...(s.templateFiles ? [`${plural(s.templateFiles, 'Helm template file')} left alone`] : []),
     ...(s.failedFiles ? [`${plural(s.failedFiles, 'file')} refused (see above)`] : []),
     ...(s.skipped ? [`${s.skipped} ${s.skipped === 1 ? 'folder or link' : 'folders and links'} skipped (see above)`] : []),

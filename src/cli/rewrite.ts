@@ -1,4 +1,6 @@
 /**
+ * (Over 400 lines: the YAML view, the byte edits and the Helm template reader share one edit machinery.)
+ *
  * Finding and rewriting image references in files, byte for byte: every byte that is not an image value is
  * kept as it was (comments, key order, quoting, blank lines, document separators, CRLF). Pure functions of the
  * file text; reading and writing files is in files.ts.
@@ -6,7 +8,11 @@
 import { Document, LineCounter, Pair, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { rewriteDocument } from '../private/document-images';
-import { DocumentFormat, Tree, formatOf, locateImages } from '../private/image-locator';
+import { DocumentFormat, LocateOptions, Tree, formatOf, locateImages } from '../private/image-locator';
+import { SETTING_ADVICE } from '../private/setting-images';
+
+/** The CLI looks for images in settings too: check must see every image a workload pulls. */
+const LOCATE: LocateOptions = { settings: true };
 
 /** What happened to one image value. */
 export enum Outcome {
@@ -20,6 +26,11 @@ export enum Outcome {
   LEFT_ALONE = 'left-alone',
   /** Names an image that is not pulled as written: the image a compose service builds and tags. */
   NOT_PULLED = 'not-pulled',
+  /**
+   * A whole reference held in a setting of no known convention (an environment variable, a ConfigMap's data, a
+   * param's default): "an image in a setting", not rewritten; check fails on it unless settings are allowed.
+   */
+  SETTING = 'setting',
 }
 
 /** One image value found in a file. */
@@ -332,7 +343,8 @@ function sharedOnlyByImages(doc: Document.Parsed, text: string, used: ReadonlySe
     return new Set();
   }
   const sites = new Map<unknown, number>();
-  for (const site of locateImages(new YamlTree(doc, text, used), doc.contents).strings) {
+  const tree = new YamlTree(doc, text, used);
+  for (const site of locateImages(tree, doc.contents, undefined, LOCATE).strings) {
     sites.set(site.node, (sites.get(site.node) ?? 0) + 1);
   }
   return new Set([...sites].filter(([node, count]) => reached.get(node) === count).map(([node]) => node));
@@ -385,13 +397,22 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
       }
       edits.push({ start: (node as Scalar).range![0], end: (node as Scalar).range![1], text: replacement });
     },
+    addKey: (map: unknown, key: string, value: string) => addKey(tree, text, onlyImages, map, key, value, edits),
   };
   const results = rewriteDocument(tree, doc.contents, (image: string) => {
     const verdict = judge(image, 0, j);
     return { ...verdict, cachePath: verdict.repository };
-  }, editor, j.mapping?.registryDomain);
+  }, editor, j.mapping?.registryDomain, undefined, LOCATE);
   for (const result of results) {
     const line = lineOfNode(result.node);
+    if ('skipped' in result && result.setting) {
+      // a setting already on the cache is cached; one on the cache registry but not under a prefix is not served
+      const cached = j.cacheStatus(result.image);
+      findings.push(cached === true ? { line, image: result.image, outcome: Outcome.CACHED }
+        : typeof cached === 'string' ? { line, image: result.image, outcome: Outcome.UNSERVED, note: `${result.skipped}: ${cached}` }
+          : { line, image: result.image, outcome: Outcome.SETTING, note: `${result.skipped}: ${SETTING_ADVICE}` });
+      continue;
+    }
     if ('skipped' in result) {
       findings.push({ line, image: result.image, outcome: result.informational ? Outcome.NOT_PULLED : Outcome.LEFT_ALONE, note: result.skipped });
       continue;
@@ -407,6 +428,32 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
       findings.push({ ...finding, note: `${finding.note} (and ${result.held.replace(/^Helm image map left whole: /, 'the Helm image map is not plain: ')})` });
     }
   }
+}
+
+/**
+ * Adds `key: value` on a line of its own after a block map's last entry, at the column of its first key (in the
+ * file's line ending). Returns why it cannot (a flow map, a shared map, a last value over several lines), or
+ * undefined once the edit is queued. Only a kustomize image entry's `newName` is ever added.
+ */
+function addKey(tree: YamlTree, text: string, onlyImages: Set<unknown>, map: unknown, key: string, value: string, edits: Edit[]): string | undefined {
+  if (!isMap(map) || map.flow) {
+    return 'a flow map ({ })';
+  }
+  const shared = notEditable(tree, text, map, onlyImages);
+  const pairs = map.items as Pair[];
+  const first = pairs[0]?.key as Scalar | undefined;
+  const last = pairs[pairs.length - 1]?.value as Scalar | undefined;
+  if (shared !== undefined) {
+    return shared;
+  }
+  if (!isScalar(first) || !first.range || !isScalar(last) || !last.range || text.slice(last.range[0], last.range[1]).includes('\n')) {
+    return 'its entries are not one plain value a line';
+  }
+  const column = first.range[0] - (text.lastIndexOf('\n', first.range[0] - 1) + 1);
+  const lineEnd = text.indexOf('\n', last.range[1]);
+  const at = lineEnd < 0 ? text.length : text[lineEnd - 1] === '\r' ? lineEnd - 1 : lineEnd;
+  edits.push({ start: at, end: at, text: `${text.includes('\r\n') ? '\r\n' : '\n'}${' '.repeat(column)}${key}: ${value}` });
+  return undefined;
 }
 
 /** `image: <value>` alone on a line (in a list item or not), with an optional trailing comment. */

@@ -4,7 +4,7 @@
  * CachedImages Aspect edits a plain object; the decisions are made here, once.
  */
 import { HelmPlanInput, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
-import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, Tree, locateImages } from './image-locator';
+import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, LocateOptions, Tree, locateImages } from './image-locator';
 
 /** The fields of a Helm image map that a plan may set. */
 const EDITED_FIELDS: ReadonlySet<HelmField> = new Set(['registry', 'repository', 'image']);
@@ -25,6 +25,11 @@ export interface Editor<N> {
   set(node: N, value: string): void;
   /** Adds a key with an empty string value to a map, when the caller can add keys. */
   addEmpty?(map: N, key: string): void;
+  /**
+   * Adds a key with a value after a map's last key, when the caller can; returns why not (a flow map...), or
+   * undefined when added.
+   */
+  addKey?(map: N, key: string, value: string): string | undefined;
 }
 
 /** What became of one image of the document. */
@@ -42,6 +47,7 @@ export type DocumentImage<N, V> =
     readonly skipped: string;
     readonly informational?: boolean;
     readonly uncertain?: boolean;
+    readonly setting?: boolean;
   };
 
 /**
@@ -50,9 +56,9 @@ export type DocumentImage<N, V> =
  */
 export function rewriteDocument<N, V extends Verdict>(
   tree: Tree<N>, root: N, judge: (image: string) => V, editor: Editor<N>, registryDomain: string | undefined,
-  format?: DocumentFormat,
+  format?: DocumentFormat, options: LocateOptions = {},
 ): Array<DocumentImage<N, V>> {
-  const sites = locateImages(tree, root, format);
+  const sites = locateImages(tree, root, format, options);
   const results: Array<DocumentImage<N, V>> = [];
   for (const skipped of sites.skipped) {
     results.push({ ...skipped, skipped: skipped.reason });
@@ -78,6 +84,24 @@ export function rewriteDocument<N, V extends Verdict>(
       }
     }
     results.push({ path: hub.path, node: hub.node, image: `${hub.hub}/${name}`, verdict, held });
+  }
+  for (const entry of sites.kustomize) {
+    // kustomize: the entry moves by its newName, set or added; name, newTag and digest stay
+    const verdict = judge(entry.image);
+    let held: string | undefined;
+    if (verdict.cachePath !== undefined && registryDomain !== undefined) {
+      const newName = `${registryDomain}/${verdict.cachePath}`;
+      if (entry.newName !== undefined) {
+        held = editor.notEditable(entry.newName);
+        if (held === undefined) {
+          editor.set(entry.newName, newName);
+        }
+      } else {
+        const why = editor.addKey === undefined ? 'keys cannot be added here' : editor.addKey(entry.node, 'newName', newName);
+        held = why && `the kustomize image entry has no newName and one cannot be added (${why}): add newName: ${newName}`;
+      }
+    }
+    results.push({ path: entry.path, node: entry.node, image: entry.image, verdict, held });
   }
   if (sites.helmMaps.length === 0) {
     return results;

@@ -22,6 +22,8 @@ export enum HelmConvention {
   REPOSITORY_IMAGE = 'repository + image',
   /** Top-level `imageRegistry` + `imageNamespace` + the map's `name`: cert-manager. */
   NAMESPACE_NAME = 'imageRegistry + imageNamespace + name',
+  /** Top-level `defaultImageRegistry` + `defaultImageRepository` + the map's `name`, unless it has its own: Strimzi. */
+  DEFAULT_REGISTRY_NAME = 'defaultImageRegistry + defaultImageRepository + name',
 }
 
 /** What a map stands for. */
@@ -102,6 +104,11 @@ function readFields(values: HelmMapValues, present: ReadonlySet<HelmField>, shar
     return { problem: `its registry '${registry}' differs from ${sharedPath(globalFrom!)} '${globalRegistry}': which one the chart uses depends on its template` };
   }
 
+  const strimzi = readStrimziMap(values, shared, suffix);
+  if (strimzi !== undefined) {
+    return strimzi;
+  }
+
   const withRepository = (convention: HelmConvention, path: string, host: string | undefined, hostFrom?: 'registry' | HelmShared): HelmReading => {
     const inline = inlineSuffix(path);
     if (inline !== '' && suffix !== '') {
@@ -149,6 +156,32 @@ function readFields(values: HelmMapValues, present: ReadonlySet<HelmField>, shar
     return { problem: `'name: ${name}' without cert-manager's imageRegistry or imageNamespace: what the chart puts in front of it is not known` };
   }
   return { empty: true };
+}
+
+/**
+ * Strimzi's chart: each image map has `registry`, `repository` and `name` (and `tag`, or a `tagPrefix` the
+ * template completes with the Kafka version), and an empty `registry` or `repository` falls back to the top-level
+ * `defaultImageRegistry` / `defaultImageRepository` (strimzi/strimzi-kafka-operator@8541da1e:
+ * helm-charts/helm3/strimzi-kafka-operator/templates/_helpers.tpl, `strimzi.image`). A map that names both of its
+ * own is read by the repository convention; one that sets only one of them is left whole. Undefined when the
+ * document does not follow this convention.
+ */
+function readStrimziMap(values: HelmMapValues, shared: HelmSharedValues, suffix: string): HelmReading | undefined {
+  const name = nonEmpty(values.name);
+  const registry = nonEmpty(shared.defaultImageRegistry);
+  const repository = nonEmpty(shared.defaultImageRepository);
+  if (name === undefined || registry === undefined || repository === undefined || nonEmpty(values.image) !== undefined) {
+    return undefined;
+  }
+  const ownRegistry = nonEmpty(values.registry) !== undefined;
+  const ownRepository = nonEmpty(values.repository) !== undefined;
+  if (ownRegistry || ownRepository) {
+    // with one of its own, the map still takes the other default: that default must stay as it is
+    const uses: HelmShared | undefined = ownRegistry && !ownRepository ? 'defaultImageRepository' : !ownRegistry ? 'defaultImageRegistry' : undefined;
+    return { problem: `'name: ${name}' with a registry or repository of its own beside defaultImageRegistry and defaultImageRepository: left whole`, uses };
+  }
+  // a tag or digest the template completes (tagPrefix + the Kafka version) does not change the cache path
+  return { convention: HelmConvention.DEFAULT_REGISTRY_NAME, reference: `${registry}/${repository}/${name}${suffix}`, inlineSuffix: '' };
 }
 
 /** One map to plan: its reading, and why it may not be edited (a caller's constraint, such as a YAML alias). */
@@ -200,6 +233,7 @@ export function planHelmMaps(
   const plans: Array<{ set: Partial<Record<HelmField, string>>; addEmpty: HelmField[]; held?: string; group?: HelmShared[] }> = [];
   const newShared: Partial<Record<HelmShared, string>> = {};
   const namespaces = new Set<string>();
+  const defaultRepositories = new Set<string>();
 
   inputs.forEach((input, i) => {
     const decision = decisions[i];
@@ -210,7 +244,8 @@ export function planHelmMaps(
     }
     const group: HelmShared[] = reading.convention === HelmConvention.NAMESPACE_NAME
       ? (['imageRegistry', 'imageNamespace'] as HelmShared[]).filter(s => nonEmpty(shared[s]) !== undefined)
-      : reading.hostFrom !== undefined && reading.hostFrom !== 'registry' ? [reading.hostFrom] : [];
+      : reading.convention === HelmConvention.DEFAULT_REGISTRY_NAME ? ['defaultImageRegistry', 'defaultImageRepository']
+        : reading.hostFrom !== undefined && reading.hostFrom !== 'registry' ? [reading.hostFrom] : [];
     if (decision?.cachePath === undefined) {
       plans.push({ set: {}, addEmpty: [], group, held: input.blocked ?? (group.length > 0 ? 'kept' : undefined) });
       return;
@@ -272,6 +307,18 @@ export function planHelmMaps(
         newShared.imageNamespace = path.slice(0, -name.length - 1);
         break;
       }
+      case HelmConvention.DEFAULT_REGISTRY_NAME: {
+        // Strimzi: the two defaults move, every name stays
+        const name = reading.reference.replace(/[:@].*$/, '').split('/').pop()!;
+        if (!path.endsWith(`/${name}`)) {
+          held = held ?? `the cache path ${path} does not end with the name ${name}`;
+          break;
+        }
+        defaultRepositories.add(path.slice(0, -name.length - 1));
+        newShared.defaultImageRegistry = registryDomain;
+        newShared.defaultImageRepository = path.slice(0, -name.length - 1);
+        break;
+      }
     }
     plans.push(held !== undefined ? { set: {}, addEmpty: [], held, group } : { set, addEmpty, group });
   });
@@ -284,7 +331,9 @@ export function planHelmMaps(
       : users.some(p => p.held === 'kept') ? `${sharedPath(s)} also serves images that stay where they are`
         : users.some(p => p.held !== undefined) ? `another image under ${sharedPath(s)} cannot be rewritten`
           : s === 'imageNamespace' && namespaces.size > 1 ? `the images under ${sharedPath(s)} would need different namespaces (${[...namespaces].join(', ')})`
-            : undefined;
+            : s === 'defaultImageRepository' && defaultRepositories.size > 1
+              ? `the images under ${sharedPath(s)} would need different repositories (${[...defaultRepositories].join(', ')})`
+              : undefined;
     if (why !== undefined) {
       heldShared.set(s, why);
     }
@@ -304,6 +353,13 @@ export function planHelmMaps(
     delete newShared.imageRegistry;
     delete newShared.imageNamespace;
   }
+  // so do Strimzi's; a map that moved with one of them alone is held
+  if ((newShared.defaultImageRegistry === undefined) !== (newShared.defaultImageRepository === undefined)) {
+    const held = `${sharedPath('defaultImageRegistry')} and ${sharedPath('defaultImageRepository')} move together, and one of them cannot`;
+    delete newShared.defaultImageRegistry;
+    delete newShared.defaultImageRepository;
+    return { maps: maps.map((m, i) => plans[i].group?.includes('defaultImageRegistry') && m.held === undefined ? { set: {}, addEmpty: [], held } : m), shared: newShared };
+  }
   return { maps, shared: newShared };
 }
 
@@ -314,5 +370,7 @@ export function sharedPath(shared: HelmShared): string {
     globalImageMapRegistry: 'global.image.registry',
     imageRegistry: 'imageRegistry',
     imageNamespace: 'imageNamespace',
+    defaultImageRegistry: 'defaultImageRegistry',
+    defaultImageRepository: 'defaultImageRepository',
   }[shared];
 }

@@ -1,4 +1,7 @@
 /**
+ * (Over 400 lines on purpose: every kind of place an image can live is decided in this one reading; the conventions
+ * that need more than a path live beside it in helm-images.ts, kustomize-images.ts and setting-images.ts.)
+ *
  * Where images live, decided once for the ecr-ptc CLI (YAML syntax trees, edited byte for byte) and the
  * CachedImages Aspect (plain objects in a CDK app). Both see a document through `Tree` and get the same image
  * sites; they differ only in how they apply an edit.
@@ -14,6 +17,8 @@
  * CRD's schema. Containers of kinds that are not known are reported (left alone), never rewritten on a guess.
  */
 import { ImageReference } from '../image-reference';
+import { KustomizeImageSite, isKustomization, kustomizeImages } from './kustomize-images';
+import { knownImageVariable, settingImages } from './setting-images';
 
 /** A read-only view of a parsed document: a YAML syntax tree or a plain object. */
 export interface Tree<N> {
@@ -47,6 +52,8 @@ export enum SiteKind {
   HELM_STRING = 'Helm image value',
   HELM_HUB = 'Helm image hub',
   COMPOSE = 'compose service',
+  /** A setting of a known convention that holds a whole image (setting-images.ts): an OLM `RELATED_IMAGE_*` variable. */
+  SETTING = 'image setting',
 }
 
 /** An image written whole in one string value. */
@@ -79,6 +86,10 @@ export const HELM_SHARED = {
   imageRegistry: ['imageRegistry'],
   /** Top-level `imageNamespace` (cert-manager): the path between that registry and `name`. */
   imageNamespace: ['imageNamespace'],
+  /** Top-level `defaultImageRegistry` (Strimzi): the registry of maps whose own `registry` is empty. */
+  defaultImageRegistry: ['defaultImageRegistry'],
+  /** Top-level `defaultImageRepository` (Strimzi): the path between that registry and `name`. */
+  defaultImageRepository: ['defaultImageRepository'],
 } as const;
 export type HelmShared = keyof typeof HELM_SHARED;
 
@@ -92,6 +103,8 @@ export interface SkippedSite<N = unknown> {
   readonly informational?: boolean;
   /** The value may not be an image at all (a field of a custom resource the locator does not know). */
   readonly uncertain?: boolean;
+  /** A whole reference held in a setting of no known convention (setting-images.ts): "an image in a setting". */
+  readonly setting?: boolean;
 }
 
 /**
@@ -111,6 +124,8 @@ export interface DocumentSites<N> {
   readonly format: DocumentFormat;
   readonly strings: StringSite<N>[];
   readonly hubs: HubSite<N>[];
+  /** The `images:` entries of a kustomization (kustomize-images.ts). */
+  readonly kustomize: KustomizeImageSite<N>[];
   readonly helmMaps: HelmMapSite<N>[];
   readonly shared: Partial<Record<HelmShared, { readonly node: N; readonly path: string }>>;
   readonly skipped: SkippedSite<N>[];
@@ -173,9 +188,30 @@ const CUSTOM_RESOURCE_IMAGES: Record<string, readonly string[][]> = {
   'sparkoperator.k8s.io/ScheduledSparkApplication': [['spec', 'template', 'image'], ['spec', 'template', 'driver', 'image'], ['spec', 'template', 'executor', 'image']],
 };
 
+/**
+ * A Tekton Task param whose value is a step's whole image (`image: $(params.builderImage)`): its `default` is an
+ * image, rewritten like the step's would be (https://tekton.dev/docs/pipelines/tasks/#specifying-parameters).
+ * A TaskRun or Pipeline may pass another value: that value is where it is written, not here.
+ */
+function tektonParamImages<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSites<N>): void {
+  const used = new Set(['steps', 'sidecars'].flatMap(list => at(tree, root, ['spec', list, '[]', 'image'], where))
+    .map(step => /^\$\(params(?:\.([A-Za-z0-9_-]+)|\[["']([A-Za-z0-9_.-]+)["']\])\)$/.exec(tree.text(step.node) ?? ''))
+    .filter((m): m is RegExpExecArray => m !== null).map(m => m[1] ?? m[2]));
+  for (const param of at(tree, root, ['spec', 'params', '[]'], where)) {
+    const fallback = get(tree, param.node, 'default');
+    const image = textOf(tree, fallback);
+    if (fallback !== undefined && image !== undefined && image !== '' && used.has(textOf(tree, get(tree, param.node, 'name')) ?? '')) {
+      sites.strings.push({ kind: SiteKind.SETTING, path: `${param.path}.default`, node: fallback, image });
+    }
+  }
+}
+
 function tektonTask(spec: string[]): string[][] {
   return [[...spec, 'steps', '[]', 'image'], [...spec, 'sidecars', '[]', 'image'], [...spec, 'stepTemplate', 'image']];
 }
+
+/** Kinds whose `images:` entries override the images of the resources they build (kustomize-images.ts). */
+const KUSTOMIZATIONS = new Set(['kustomize.config.k8s.io/Kustomization', 'kustomize.config.k8s.io/Component']);
 
 /** Kinds that hold Helm values: the values are read as a values file. */
 const HELM_VALUES_OF: Record<string, readonly string[]> = {
@@ -228,9 +264,21 @@ export function formatOf<N>(tree: Tree<N>, root: N): DocumentFormat {
 /** The top-level keys of a compose file (the Compose Specification), besides `x-` extensions. */
 const COMPOSE_KEYS = new Set(['version', 'name', 'include', 'services', 'networks', 'volumes', 'configs', 'secrets', 'models']);
 
+/** What the locator looks for beyond image fields. */
+export interface LocateOptions {
+  /**
+   * Also every other string value that is a whole reference with a registry host (setting-images.ts): rewritten
+   * where a known convention says it is an image, else reported as a setting. The CLI asks for it (check must
+   * see every image a workload pulls).
+   * @default false
+   */
+  readonly settings?: boolean;
+}
+
 /** Finds the image sites of one document. */
-export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat = formatOf(tree, root)): DocumentSites<N> {
-  const sites: DocumentSites<N> = { format, strings: [], hubs: [], helmMaps: [], shared: {}, skipped: [] };
+export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat = formatOf(tree, root),
+  options: LocateOptions = {}): DocumentSites<N> {
+  const sites: DocumentSites<N> = { format, strings: [], hubs: [], kustomize: [], helmMaps: [], shared: {}, skipped: [] };
   switch (format) {
     case DocumentFormat.KUBERNETES:
       kubernetes(tree, root, '', sites);
@@ -239,12 +287,47 @@ export function locateImages<N>(tree: Tree<N>, root: N, format: DocumentFormat =
       compose(tree, root, sites);
       break;
     case DocumentFormat.HELM_VALUES:
-      helmValues(tree, root, '', sites);
+      if (isKustomization(tree, root)) {
+        sites.kustomize.push(...kustomizeImages(tree, root, '')); // a kustomization.yaml without apiVersion and kind
+      } else {
+        helmValues(tree, root, '', sites);
+      }
       break;
     case DocumentFormat.CI:
       break;
   }
+  if (options.settings && format !== DocumentFormat.CI && !notPulled(tree, root)) {
+    settings(tree, root, sites);
+  }
   return sites;
+}
+
+/** Whether a Kubernetes document is of a kind that names images without pulling them (`NOT_PULLED`). */
+function notPulled<N>(tree: Tree<N>, root: N): boolean {
+  const apiVersion = textOf(tree, get(tree, root, 'apiVersion')) ?? '';
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
+  return NOT_PULLED.has(`${group}/${textOf(tree, get(tree, root, 'kind')) ?? ''}`);
+}
+
+/** The settings that hold whole references, beyond the sites found so far: rewritten by a known convention, else reported. */
+function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
+  const seen = new Set<unknown>([
+    ...sites.strings.map(s => s.node), ...sites.hubs.map(h => h.node), ...sites.skipped.map(s => s.node),
+    ...sites.kustomize.flatMap(k => [k.node, ...k.values]),
+    // a Helm map's values are read by its convention; a map or list under one of its fields is not, so is searched
+    ...sites.helmMaps.flatMap(m => Object.values(m.fields).filter(f => tree.text(f as N) !== undefined)),
+    ...Object.values(sites.shared).map(s => s?.node),
+  ]);
+  for (const found of settingImages(tree, root, seen)) {
+    const convention = found.variable === undefined || found.within ? undefined : knownImageVariable(found.variable);
+    if (convention !== undefined) {
+      sites.strings.push({ kind: SiteKind.SETTING, path: found.path, node: found.node, image: found.image });
+    } else {
+      const what = found.variable !== undefined ? `the environment variable ${found.variable}` : found.path;
+      const reason = found.within ? `an image in a setting (${what}, one of several references in its value)` : `an image in a setting (${what})`;
+      sites.skipped.push({ path: found.path, node: found.node, image: found.image, setting: true, reason });
+    }
+  }
 }
 
 // ---------------------------------------------------------------- helpers over a Tree
@@ -306,6 +389,12 @@ function kubernetes<N>(tree: Tree<N>, root: N, where: string, sites: DocumentSit
     if (image !== undefined && image !== '') {
       sites.strings.push({ kind: SiteKind.CUSTOM_RESOURCE, path: field.path, node: field.node, image });
     }
+  }
+  if (key === 'tekton.dev/Task' || key === 'tekton.dev/ClusterTask') {
+    tektonParamImages(tree, root, where.replace(/\.$/, ''), sites);
+  }
+  if (KUSTOMIZATIONS.has(key)) {
+    sites.kustomize.push(...kustomizeImages(tree, root, where.replace(/\.$/, '')));
   }
   const values = HELM_VALUES_OF[key];
   for (const found of values === undefined ? [] : at(tree, root, values, where.replace(/\.$/, ''))) {
