@@ -138,11 +138,11 @@ describe('rewrite sets global.security.allowInsecureImages beside moved Bitnami 
 describe('left as written, reported with the line to change, and failing closed', () => {
   test.each([
     ['an explicit false (the Bitnami charts\' own default)', `global:\n  security:\n    allowInsecureImages: false\n${IMAGE}`, 3,
-      /is false in the file, left as written: change it to allowInsecureImages: true/],
+      /^false in the file, left as written: change line 3 to allowInsecureImages: true\. Bitnami/],
     ['a flow map', `global: {imageRegistry: ""}\n${IMAGE}`, 1,
-      /cannot be added to global \(a flow map \(\{ \}\)\): add security: allowInsecureImages: true under global/],
+      /^not set, and cannot be added to global \(a flow map \(\{ \}\)\): add security: allowInsecureImages: true under global/],
     ['an empty global', `global:\n${IMAGE}`, 1, /global is empty, so global\.security\.allowInsecureImages is not set: write global as a map/],
-    ['a string "true"', `global:\n  security:\n    allowInsecureImages: "true"\n${IMAGE}`, 3, /is "true" in the file, left as written/],
+    ['a string "true"', `global:\n  security:\n    allowInsecureImages: "true"\n${IMAGE}`, 3, /^"true" in the file, left as written/],
   ])('%s', (_, input, line, note) => {
     const path = write(input);
     const { code, report } = json('rewrite', path);
@@ -173,7 +173,7 @@ describe('check', () => {
   test('Bitnami images on the cache without the companion value: reported with what to add, exit non-zero', () => {
     const path = write(`global:\n  imageRegistry: ""\nimage:\n  registry: ${REGISTRY}\n  repository: docker-hub/bitnami/nginx\n  tag: "1.29"\n`);
     const result = cli(['check', path, '--registry', REGISTRY]);
-    expect(result.out).toMatch(/values\.yaml:2: global\.security\.allowInsecureImages: global\.security\.allowInsecureImages is not set: add security: allowInsecureImages: true under global, or run ecr-ptc rewrite/);
+    expect(result.out).toMatch(/values\.yaml:2: global\.security\.allowInsecureImages: not set: add security: allowInsecureImages: true under global, or run ecr-ptc rewrite/);
     expect(result.out).toMatch(/1 chart value missing beside moved images/);
     expect(result.code).toBe(EXIT_FINDINGS);
     expect(fs.readFileSync(path, 'utf-8')).not.toMatch(/allowInsecureImages/);

@@ -58,8 +58,8 @@ export function companionFindings(root: unknown, moved: readonly string[], edits
     } else if ('scalar' in found) {
       if (found.scalar.value !== companion.value) {
         const range = found.scalar.range!;
-        findings.push(missing(range[0], `${name} is ${edits.text.slice(range[0], range[1]) || 'empty'} in the file, left as written: `
-          + `change it to ${found.key}: ${value}`));
+        findings.push(missing(range[0], `${edits.text.slice(range[0], range[1]) || 'empty'} in the file, left as written: `
+          + `change line ${edits.lineOf(range[0])} to ${found.key}: ${value}`));
       }
     } else {
       const rest = companion.path.slice(found.depth);
@@ -69,8 +69,8 @@ export function companionFindings(root: unknown, moved: readonly string[], edits
       } else {
         // check (which writes nothing), or a map that cannot take a key
         const fix = `add ${rest.join(': ')}: ${value} ${found.depth === 0 ? 'at the top of the values' : `under ${where(companion.path, found.depth)}`}`;
-        findings.push(missing(found.map.range?.[0], added === undefined ? `${name} is not set: ${fix}, or run ecr-ptc rewrite`
-          : `${name} is not set, and cannot be added to ${where(companion.path, found.depth)} (${added}): ${fix}`));
+        findings.push(missing(found.map.range?.[0], added === undefined ? `not set: ${fix}, or run ecr-ptc rewrite`
+          : `not set, and cannot be added to ${where(companion.path, found.depth)} (${added}): ${fix}`));
       }
     }
   }
