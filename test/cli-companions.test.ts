@@ -160,6 +160,16 @@ describe('left as written, reported with the line to change, and failing closed'
     expect(checked.report.files[0].findings.filter(f => f.outcome === 'cached').map(f => f.image)).toEqual([`${CACHED_NGINX}:1.29.1-debian-12-r0`]);
   });
 
+  test('a global that merges another map in with <<: not edited, since a key beside << would hide the merged one', () => {
+    const input = `base: &base\n  security:\n    allowInsecureImages: false\nglobal:\n  <<: *base\n  imageRegistry: ""\n${IMAGE}`;
+    const path = write(input);
+    const { code, report } = json('rewrite', path);
+    expect(companions(report)).toEqual([expect.objectContaining({ line: 5, outcome: 'companion-missing' })]);
+    expect(companions(report)[0].note).toMatch(/^global merges other maps in with <<, which may hold security: set global\.security\.allowInsecureImages: true where it is written/);
+    expect(code).toBe(EXIT_FINDINGS);
+    expect(fs.readFileSync(path, 'utf-8')).not.toMatch(/allowInsecureImages: true/);
+  });
+
   test('an anchored global used elsewhere is shared: not edited', () => {
     const input = `global: &g\n  imageRegistry: ""\nsub:\n  global: *g\n${IMAGE}`;
     const path = write(input);

@@ -83,7 +83,7 @@ type Walked =
   | { readonly map: YAMLMap; readonly depth: number }
   | { readonly problem: string; readonly offset?: number };
 
-/** Follows `path` down block and flow maps; aliases and merge keys are not followed (editing them edits their anchor). */
+/** Follows `path` down block and flow maps; aliases and merge keys are not followed (editing them edits their anchor): reported. */
 function walk(root: unknown, path: readonly string[]): Walked {
   let node = root;
   for (let depth = 0; depth < path.length; depth++) {
@@ -94,7 +94,12 @@ function walk(root: unknown, path: readonly string[]): Walked {
     }
     const pair = (node.items as Pair[]).find(p => isScalar(p.key) && String(p.key.value) === path[depth]);
     if (pair === undefined) {
-      return { map: node, depth };
+      const merge = (node.items as Pair[]).find(p => isScalar(p.key) && p.key.value === '<<');
+      // a key added beside `<<` would hide the merged map's own, with every other key under it
+      return merge === undefined ? { map: node, depth } : {
+        problem: `${where(path, depth)} merges other maps in with <<, which may hold ${path[depth]}: set ${path.join('.')}: true where it is written`,
+        offset: (merge.key as Scalar).range?.[0],
+      };
     }
     if (depth === path.length - 1) {
       return isScalar(pair.value) ? { scalar: pair.value, key: path[depth] }
