@@ -143,6 +143,12 @@ describe('left as written, reported with the line to change, and failing closed'
       /^not set, and cannot be added to global \(a flow map \(\{ \}\)\): add security: allowInsecureImages: true under global/],
     ['an empty global', `global:\n${IMAGE}`, 1, /global is empty, so global\.security\.allowInsecureImages is not set: write global as a map/],
     ['a string "true"', `global:\n  security:\n    allowInsecureImages: "true"\n${IMAGE}`, 3, /^"true" in the file, left as written/],
+    ['a global that is a single value', `global: none\n${IMAGE}`, 1,
+      /^global is a single value, so global\.security\.allowInsecureImages is not set: write global as a map holding security: allowInsecureImages: true/],
+    ['a map where the value goes', `global:\n  security:\n    allowInsecureImages:\n      enabled: true\n${IMAGE}`, 3,
+      /^global\.security\.allowInsecureImages is not a single value\. Bitnami/],
+    ['a last entry written over several lines', `global:\n  security:\n    note: |\n      kept\n${IMAGE}`, 3,
+      /^not set, and cannot be added to global\.security \(its entries are not one plain value a line\): add allowInsecureImages: true under global\.security/],
   ])('%s', (_, input, line, note) => {
     const path = write(input);
     const { code, report } = json('rewrite', path);
