@@ -14,6 +14,8 @@ const DEFAULTS_NOTICE = /^ecr-ptc: no --from-account or --from-cdk-out: assuming
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const mapping = new ImageMapping({ registryDomain: REGISTRY });
 const judge = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
+/** What rewrite adds beside moved Bitnami images (src/cli/companions.ts): the one addition a values file may get. */
+const COMPANION = 'global:\n  security:\n    allowInsecureImages: true\n';
 
 function cli(args: string[]): { code: number; out: string; err: string } {
   let out = '';
@@ -69,14 +71,16 @@ describe('Helm image maps are rewritten whole or left whole, and never grow on a
     const result = rewriteYaml(input, judge);
     expect(result.output).toBe(input
       .replace('registry: docker.io\n  repository: bitnami/redis', `registry: ${REGISTRY}\n  repository: docker-hub/bitnami/redis`)
-      .replace('registry: quay.io\n    repository: org/app', `registry: ${REGISTRY}\n    repository: quay/org/app`));
-    expect(result.findings.map(f => f.outcome)).toEqual([Outcome.REWRITTEN, Outcome.REWRITTEN]);
+      .replace('registry: quay.io\n    repository: org/app', `registry: ${REGISTRY}\n    repository: quay/org/app`)
+      + COMPANION);
+    expect(result.findings.map(f => f.outcome)).toEqual([Outcome.REWRITTEN, Outcome.REWRITTEN, Outcome.COMPANION_SET]);
   });
 
   test('a plain map next to a refused one is still rewritten, whole', () => {
     const input = 'a:\n  image:\n    registry: >-\n      docker.io\n    repository: bitnami/redis\nb:\n  image:\n    registry: docker.io\n    repository: bitnami/nginx\n    tag: "1"\n';
     const once = rewriteYaml(input, judge).output;
-    expect(once).toBe(input.replace('registry: docker.io\n    repository: bitnami/nginx', `registry: ${REGISTRY}\n    repository: docker-hub/bitnami/nginx`));
+    expect(once).toBe(input.replace('registry: docker.io\n    repository: bitnami/nginx', `registry: ${REGISTRY}\n    repository: docker-hub/bitnami/nginx`)
+      + COMPANION);
     expect(rewriteYaml(once, judge).output).toBe(once);
   });
 

@@ -36,7 +36,7 @@ function fixtureTree(): string {
 
 const fixtureNames = fs.readdirSync(FIXTURES).filter(n => n.includes('.input')).map(n => n.replace('.input', ''));
 
-describe('ecr-ptc rewrite: fixtures (the output differs from the input only in image values)', () => {
+describe('ecr-ptc rewrite: fixtures (the output differs from the input only in image values, and in the companion values of moved Bitnami images)', () => {
   test.each(fixtureNames)('%s', name => {
     const dir = fixtureTree();
     const file = join(dir, name);
@@ -74,7 +74,7 @@ describe('ecr-ptc rewrite: reporting', () => {
     expect(result.out).toContain(`${join(dir, 'chart-template.yaml')}:8: "{{ .Values.image.repository }}:{{ .Values.image.tag }}": `
       + 'left alone: an image line of a Helm template whose value is not a literal reference');
     expect(result.out.trim().split('\n').pop()).toBe('9 files scanned, 26 references rewritten in 6 files, 1 already cached, '
-      + '4 not served from the cache, 2 left alone (templated, build arguments), 1 file refused (see above)');
+      + '4 not served from the cache, 2 left alone (templated, build arguments), 2 chart values added beside moved images, 1 file refused (see above)');
   });
 
   test('an invalid YAML file is named with its line and not touched', () => {
@@ -107,6 +107,8 @@ describe('ecr-ptc rewrite: reporting', () => {
       unserved: 0,
       leftAlone: 0,
       settings: 0,
+      companionsSet: 0,
+      companionsMissing: 0,
       failedFiles: 0,
       templateFiles: 0,
       skipped: 0,

@@ -11,6 +11,7 @@ import { readFileSync, realpathSync } from 'fs';
 import { dirname, join } from 'path';
 import { Command, CommanderError, Option } from 'commander';
 import { CachePrefix, ImageMapping } from '../image-mapping';
+import { upstreamOfCache } from './companions';
 import { rewriteDockerfile } from './dockerfile';
 import { FileKind, FoundFile, Locks, ReadFile, decodeText, findFiles, readRegularFile, reasonOf, removeLeftover, replaceFile, syncFolders } from './files';
 import { FileResult, Finding, Judge, Outcome, rewriteYaml } from './rewrite';
@@ -127,7 +128,7 @@ function program(io: Io, deps: Deps, state: RunState): Command {
           throw new UsageError('rewrite needs the cache registry: pass --registry <account>.dkr.ecr.<region>.amazonaws.com');
         }
         const mapping = new ImageMapping({ registryDomain: registry, prefixes: table.prefixes });
-        const judge = { mapping, cacheStatus: cacheStatusOf(mapping.registryDomain, table.prefixes) };
+        const judge = { mapping, cacheStatus: cacheStatusOf(mapping.registryDomain, table.prefixes), upstreamOf: upstreamOfCache(table.prefixes) };
         state.exitCode = processPaths(paths, judge, { write: !options.dryRun, json: options.json, followSymlinks: options.followSymlinks }, io);
       });
     });
@@ -143,7 +144,7 @@ function program(io: Io, deps: Deps, state: RunState): Command {
     .option('--json', 'print a JSON report instead of text', false)
     .action((paths: string[], options: SourceOptions & { json: boolean; followSymlinks: boolean; allowSkipped: boolean; allowSettings: boolean }) => {
       withTable(options, false, (table, registry) => {
-        const judge = { cacheStatus: cacheStatusOf(registry, table.prefixes) };
+        const judge = { cacheStatus: cacheStatusOf(registry, table.prefixes), upstreamOf: upstreamOfCache(table.prefixes) };
         state.exitCode = processPaths(paths, judge, {
           write: false,
           json: options.json,
@@ -301,7 +302,8 @@ function processPaths(paths: string[], judge: Judge, options: RunOptions, io: Io
   }
   const summary = summarize(reports, files.filter(f => f.kind).length, walk.skipped.length, leftovers.length);
   const incomplete = summary.skipped + summary.templateFiles + summary.leftAlone > 0;
-  const failed = summary.unserved > 0 || summary.failedFiles > 0 || errors.length > 0 || (options.failOnSkipped === true && incomplete)
+  const failed = summary.unserved > 0 || summary.companionsMissing > 0 || summary.failedFiles > 0 || errors.length > 0
+    || (options.failOnSkipped === true && incomplete)
     || (options.failOnSettings === true && summary.settings > 0);
   if (json) {
     io.out(`${JSON.stringify({
@@ -391,6 +393,10 @@ interface Summary {
   readonly leftAlone: number;
   /** Whole references in settings of no known convention: reported, not rewritten. */
   readonly settings: number;
+  /** Values charts need beside their moved images (Bitnami's global.security.allowInsecureImages), added by rewrite. */
+  readonly companionsSet: number;
+  /** Such values missing or written otherwise, and left so: they fail the run. */
+  readonly companionsMissing: number;
   readonly failedFiles: number;
   readonly templateFiles: number;
   /** Folders and symbolic links passed over while walking. */
@@ -411,6 +417,8 @@ function summarize(reports: FileReport[], filesScanned: number, skipped: number,
     unserved: count(Outcome.UNSERVED),
     leftAlone: count(Outcome.LEFT_ALONE),
     settings: count(Outcome.SETTING),
+    companionsSet: reports.filter(r => r.changed).flatMap(r => r.findings).filter(f => f.outcome === Outcome.COMPANION_SET).length,
+    companionsMissing: count(Outcome.COMPANION_MISSING),
     failedFiles: reports.filter(r => r.error && !r.error.template).length,
     templateFiles: reports.filter(r => r.error?.template).length,
     skipped,
@@ -450,6 +458,10 @@ function printFindings(reports: FileReport[], io: Io): void {
         io.out(`${where}: ${e(f.image)}: left alone: ${e(f.note ?? '')}\n`);
       } else if (f.outcome === Outcome.SETTING) {
         io.out(`${where}: ${e(f.image)}: ${e(f.note ?? 'an image in a setting')}\n`);
+      } else if (f.outcome === Outcome.COMPANION_SET) {
+        io.out(`${where}: ${e(f.image)}: ${e(f.uri!)} added (note: ${e(f.note ?? '')})\n`);
+      } else if (f.outcome === Outcome.COMPANION_MISSING) {
+        io.out(`${where}: ${e(f.image)}: ${e(f.note ?? '')}\n`);
       }
     }
   }
@@ -464,6 +476,8 @@ function printSummary(s: Summary, rewriting: boolean, write: boolean, io: Io): v
     `${s.unserved} not served from the cache`,
     `${s.leftAlone} left alone (templated, build arguments)`,
     ...(s.settings ? [`${plural(s.settings, 'image')} in settings`] : []),
+    ...(s.companionsSet ? [`${plural(s.companionsSet, 'chart value')} ${rewriting && !write ? 'to add' : 'added'} beside moved images`] : []),
+    ...(s.companionsMissing ? [`${plural(s.companionsMissing, 'chart value')} missing beside moved images (see above)`] : []),
     ...(s.templateFiles ? [`${plural(s.templateFiles, 'Helm template file')} left alone`] : []),
     ...(s.failedFiles ? [`${plural(s.failedFiles, 'file')} refused (see above)`] : []),
     ...(s.skipped ? [`${s.skipped} ${s.skipped === 1 ? 'folder or link' : 'folders and links'} skipped (see above)`] : []),

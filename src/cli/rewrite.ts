@@ -5,7 +5,8 @@
  * kept as it was (comments, key order, quoting, blank lines, document separators, CRLF). Pure functions of the
  * file text; reading and writing files is in files.ts.
  */
-import { Document, LineCounter, Pair, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
+import { Document, LineCounter, Pair, Scalar, YAMLMap, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit } from 'yaml';
+import { companionFindings } from './companions';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { rewriteDocument } from '../private/document-images';
 import { DocumentFormat, LocateOptions, Tree, formatOf, locateImages } from '../private/image-locator';
@@ -31,6 +32,13 @@ export enum Outcome {
    * param's default): "an image in a setting", not rewritten; check fails on it unless settings are allowed.
    */
   SETTING = 'setting',
+  /**
+   * A value a chart needs beside its moved images (companions.ts; Bitnami's `global.security.allowInsecureImages`),
+   * added by rewrite: `image` is its path, `uri` the value written.
+   */
+  COMPANION_SET = 'companion-set',
+  /** Such a value missing, or written otherwise, and left so: the note says which line to change. Fails check and rewrite. */
+  COMPANION_MISSING = 'companion-missing',
 }
 
 /** One image value found in a file. */
@@ -66,6 +74,11 @@ export interface Judge {
    * a reason when it points at the cache registry but is not that, `false` when it points elsewhere.
    */
   cacheStatus(image: string): true | false | string;
+  /**
+   * The upstream reference a cache URI stands for (`docker.io/bitnami/git:2` for `<cache>/docker-hub/bitnami/git:2`),
+   * or undefined when it is under no prefix: what the companion values of a chart are judged on.
+   */
+  upstreamOf?(image: string): string | undefined;
 }
 
 interface Edit { readonly start: number; readonly end: number; readonly text: string }
@@ -397,8 +410,12 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
       }
       edits.push({ start: (node as Scalar).range![0], end: (node as Scalar).range![1], text: replacement });
     },
-    addKey: (map: unknown, key: string, value: string) => addKey(tree, text, onlyImages, map, key, value, edits),
+    addKey: (map: unknown, key: string, value: string) => {
+      const added = addKeys(tree, text, onlyImages, map, [key], value, edits);
+      return typeof added === 'string' ? added : undefined;
+    },
   };
+  const first = findings.length;
   const results = rewriteDocument(tree, doc.contents, (image: string) => {
     const verdict = judge(image, 0, j);
     return { ...verdict, cachePath: verdict.repository };
@@ -428,32 +445,63 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
       findings.push({ ...finding, note: `${finding.note} (and ${result.held.replace(/^Helm image map left whole: /, 'the Helm image map is not plain: ')})` });
     }
   }
+  if (formatOf(tree, doc.contents) === DocumentFormat.HELM_VALUES) {
+    // the images that leave upstream with this file: rewritten now, or already on the cache
+    const moved = findings.slice(first).flatMap(f => f.outcome === Outcome.REWRITTEN ? [f.image]
+      : f.outcome === Outcome.CACHED ? [j.upstreamOf?.(f.image)].filter((u): u is string => u !== undefined) : []);
+    const add = j.mapping && ((map: unknown, keys: readonly string[], value: string) =>
+      addKeys(tree, text, onlyImages, map, keys, value, edits));
+    for (const c of companionFindings(doc.contents, moved, { text, lineOf, add })) {
+      findings.push(c.set !== undefined ? { line: c.line, image: c.name, outcome: Outcome.COMPANION_SET, uri: c.set, note: c.note }
+        : { line: c.line, image: c.name, outcome: Outcome.COMPANION_MISSING, note: c.note });
+    }
+  }
 }
 
 /**
  * Adds `key: value` on a line of its own after a block map's last entry, at the column of its first key (in the
- * file's line ending). Returns why it cannot (a flow map, a shared map, a last value over several lines), or
- * undefined once the edit is queued. Only a kustomize image entry's `newName` is ever added.
+ * file's line ending); with more than one key, the maps on the way, one indentation step deeper each (the step the
+ * map's own nested maps use, else two spaces): `security:` then `  allowInsecureImages: true`. Returns why it
+ * cannot (a flow map, a shared map, a last value over several lines), or the offset it goes in at once queued. A
+ * kustomize image entry's `newName` and a chart's companion value (companions.ts) are added this way.
  */
-function addKey(tree: YamlTree, text: string, onlyImages: Set<unknown>, map: unknown, key: string, value: string, edits: Edit[]): string | undefined {
+function addKeys(
+  tree: YamlTree, text: string, onlyImages: Set<unknown>, map: unknown, keys: readonly string[], value: string, edits: Edit[],
+): number | string {
   if (!isMap(map) || map.flow) {
     return 'a flow map ({ })';
   }
   const shared = notEditable(tree, text, map, onlyImages);
-  const pairs = map.items as Pair[];
-  const first = pairs[0]?.key as Scalar | undefined;
-  const last = pairs[pairs.length - 1]?.value as Scalar | undefined;
   if (shared !== undefined) {
     return shared;
   }
-  if (!isScalar(first) || !first.range || !isScalar(last) || !last.range || text.slice(last.range[0], last.range[1]).includes('\n')) {
+  const pairs = map.items as Pair[];
+  const first = pairs[0]?.key as Scalar | undefined;
+  const last = lastLine(pairs[pairs.length - 1]?.value);
+  if (!isScalar(first) || !first.range || last === undefined || text.slice(last.range![0], last.range![1]).includes('\n')) {
     return 'its entries are not one plain value a line';
   }
-  const column = first.range[0] - (text.lastIndexOf('\n', first.range[0] - 1) + 1);
-  const lineEnd = text.indexOf('\n', last.range[1]);
+  const columnOf = (offset: number) => offset - (text.lastIndexOf('\n', offset - 1) + 1);
+  const column = columnOf(first.range[0]);
+  const nested = pairs.map(p => p.value)
+    .find((v): v is YAMLMap => isMap(v) && !v.flow && isScalar(v.items[0]?.key) && !!(v.items[0].key as Scalar).range);
+  const step = nested ? columnOf((nested.items[0].key as Scalar).range![0]) - column : 2;
+  const lineEnd = text.indexOf('\n', last.range![1]);
   const at = lineEnd < 0 ? text.length : text[lineEnd - 1] === '\r' ? lineEnd - 1 : lineEnd;
-  edits.push({ start: at, end: at, text: `${text.includes('\r\n') ? '\r\n' : '\n'}${' '.repeat(column)}${key}: ${value}` });
-  return undefined;
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const lines = keys.map((key, i) => `${eol}${' '.repeat(column + i * Math.max(step, 1))}${key}:${i === keys.length - 1 ? ` ${value}` : ''}`);
+  edits.push({ start: at, end: at, text: lines.join('') });
+  return at;
+}
+
+/** The scalar a block node's text ends with (a nested map's or list's last value), or undefined when it ends otherwise. */
+function lastLine(node: unknown): Scalar | undefined {
+  if ((isMap(node) || isSeq(node)) && !node.flow) {
+    const items = node.items as unknown[];
+    const item = items[items.length - 1];
+    return item === undefined ? undefined : lastLine(isMap(node) ? (item as Pair).value : item);
+  }
+  return isScalar(node) && node.range && node.value !== null ? node : undefined;
 }
 
 /** `image: <value>` alone on a line (in a list item or not), with an optional trailing comment. */

@@ -1,5 +1,5 @@
 /**
- * Values some charts need beside relocated images, for the CachedImages Aspect and (to wire) the ecr-ptc CLI alike:
+ * Values some charts need beside relocated images, for the CachedImages Aspect and the ecr-ptc CLI alike:
  * the companion to the image conventions of helm-images.ts (docs/HELM-CONVENTIONS.md, "Companion values").
  *
  * Bitnami charts refuse to render when an image is not the one the chart names, unless
@@ -21,10 +21,10 @@ export interface CompanionValue {
 const BITNAMI_REPOSITORY = /^(bitnami|bitnamilegacy|bitnamisecure)\//;
 
 /**
- * The companion values `values` lacks, given the references (as written) of the images that move out of it.
- * Pure: the caller sets them its own way.
+ * The companion values the charts of these images need once the images move, given their references as written
+ * upstream (`bitnami/postgresql:17`, `docker.io/bitnami/git`): the one list, whatever the values already say.
  */
-export function missingCompanionValues(values: unknown, moved: readonly string[]): CompanionValue[] {
+export function companionValuesFor(moved: readonly string[]): CompanionValue[] {
   const bitnami = moved.some(image => {
     try {
       const ref = ImageReference.parse(image);
@@ -33,16 +33,20 @@ export function missingCompanionValues(values: unknown, moved: readonly string[]
       return false;
     }
   });
-  const path = ['global', 'security', 'allowInsecureImages'];
-  if (!bitnami || valueAt(values, path) === true) {
-    return [];
-  }
-  return [{
-    path,
+  return bitnami ? [{
+    path: ['global', 'security', 'allowInsecureImages'],
     value: true,
     why: 'Bitnami charts refuse images other than their own (bitnami/charts#30850) unless global.security.allowInsecureImages is '
       + 'true; the images are the same, copied by ECR from Docker Hub',
-  }];
+  }] : [];
+}
+
+/**
+ * The companion values `values` lacks, given the references (as written) of the images that move out of it.
+ * Pure: the caller sets them its own way.
+ */
+export function missingCompanionValues(values: unknown, moved: readonly string[]): CompanionValue[] {
+  return companionValuesFor(moved).filter(companion => valueAt(values, companion.path) !== companion.value);
 }
 
 /** Sets a companion value in a values object, making the maps on its path. */

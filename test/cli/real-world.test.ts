@@ -13,6 +13,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import { dirname, join, relative } from 'path';
 import { Stack } from 'aws-cdk-lib';
+import { parse } from 'yaml';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../../src';
 import { EXIT_FINDINGS, EXIT_OK, run } from '../../src/cli/main';
 import { testApp, testDir } from '../util';
@@ -33,6 +34,8 @@ interface SummaryCounts {
   unserved: number;
   leftAlone: number;
   settings: number;
+  companionsSet: number;
+  companionsMissing: number;
   templateFiles: number;
   failedFiles: number;
   cached: number;
@@ -157,6 +160,7 @@ withFixtures(`ecr-ptc on real files (test/cli/real-world: ${present.length} of $
       `images moved: ${s.rewritten}`,
       `reported: ${s.unserved} not served, ${s.leftAlone} left alone, ${s.settings} in settings, ${s.templateFiles} template files, ${s.failedFiles} refused`,
       `already cached: ${s.cached}`,
+      `chart values beside moved images (Bitnami's allowInsecureImages): ${s.companionsSet} added, ${s.companionsMissing} left as written and reported`,
       '',
     ].join('\n');
     const measured = summaryText({ files: present.length, ...summary });
@@ -194,6 +198,8 @@ withFixtures(`ecr-ptc on real files (test/cli/real-world: ${present.length} of $
       leftAlone: count('left-alone'),
       settings: count('setting'),
       cached: count('cached'),
+      companionsSet: count('companion-set'),
+      companionsMissing: count('companion-missing'),
       templateFiles: summary.templateFiles,
       failedFiles: summary.failedFiles,
     }));
@@ -216,8 +222,10 @@ withFixtures(`ecr-ptc on real files (test/cli/real-world: ${present.length} of $
     const rewritten = report.files.flatMap(file => file.findings.filter(f => f.outcome === 'rewritten').map(f => `${relative(tree, file.path)}:${f.line}`));
     const cachedAfter = new Set(checked.files.flatMap(file => file.findings.filter(f => f.outcome === 'cached').map(f => `${relative(tree, file.path)}:${f.line}`)));
     expect(rewritten.filter(r => !cachedAfter.has(r))).toEqual([]);
-    // (a map held whole is "left alone" to rewrite and "not served" to check, which judges it as it stands)
-    const notMoved = (r: JsonReport) => r.files.flatMap(file => file.findings.filter(f => f.outcome !== 'rewritten' && f.outcome !== 'cached')
+    // (a map held whole is "left alone" to rewrite and "not served" to check, which judges it as it stands; a chart
+    // value rewrite added is there for check, which says nothing of it)
+    const notMoved = (r: JsonReport) => r.files.flatMap(file => file.findings
+      .filter(f => f.outcome !== 'rewritten' && f.outcome !== 'cached' && f.outcome !== 'companion-set')
       .map(f => key(file, f))).sort();
     expect(notMoved(checked)).toEqual(notMoved(report));
 
@@ -230,4 +238,38 @@ withFixtures(`ecr-ptc on real files (test/cli/real-world: ${present.length} of $
       expect(`${name} ${cli(['check', join(FIXTURES, name), ...args]).code}`).toBe(`${name} ${EXIT_FINDINGS}`);
     }
   }, 120_000);
+
+  // Bitnami's own values.yaml says allowInsecureImages: false, so the goldens show it reported, not set: here the
+  // two shapes a user's copy has instead, on the real files (their comments, nesting and length)
+  const bitnami = present.filter(s => s.file.startsWith('bitnami-') && s.file.endsWith('values.yaml'));
+  test.each(bitnami.map(s => s.file))('%s: set to true by its user, rewrite adds nothing and check has no chart value to ask for', file => {
+    const path = join(testDir('bitnami-true-'), 'values.yaml');
+    fs.writeFileSync(path, fs.readFileSync(join(FIXTURES, file), 'utf-8').replace(/allowInsecureImages: false$/m, 'allowInsecureImages: true'));
+    const args = [path, '--registry', REGISTRY, '--json'];
+    const rewritten = JSON.parse(cli(['rewrite', ...args]).out) as JsonReport;
+    expect(rewritten.files[0].findings.filter(f => f.outcome.startsWith('companion-'))).toEqual([]);
+    expect(rewritten.summary.rewritten).toBeGreaterThan(0);
+    const checked = JSON.parse(cli(['check', ...args]).out) as JsonReport;
+    expect(checked.files[0].findings.filter(f => f.outcome.startsWith('companion-'))).toEqual([]);
+  });
+
+  test.each(bitnami.map(s => s.file))('%s: without global.security, rewrite adds it inside global, every other line kept in order', file => {
+    const original = fs.readFileSync(join(FIXTURES, file), 'utf-8').split('\n');
+    // the security: line and the lines under it, as a user who removed the section has it
+    const at = original.findIndex(l => /^ {2}security:$/.test(l));
+    const end = original.findIndex((l, i) => i > at && !/^ {4}/.test(l));
+    const input = [...original.slice(0, at), ...original.slice(end)];
+    const path = join(testDir('bitnami-nosecurity-'), 'values.yaml');
+    fs.writeFileSync(path, input.join('\n'));
+    const report = JSON.parse(cli(['rewrite', path, '--registry', REGISTRY, '--json']).out) as JsonReport;
+    const output = fs.readFileSync(path, 'utf-8').split('\n');
+    const [set] = report.files[0].findings.filter(f => f.outcome === 'companion-set');
+    expect(set).toEqual(expect.objectContaining({ image: 'global.security.allowInsecureImages', uri: 'true' }));
+    // its line is the first line added
+    expect(output.slice(set.line - 1, set.line + 1)).toEqual(['  security:', '    allowInsecureImages: true']);
+    expect([...output.slice(0, set.line - 1), ...output.slice(set.line + 1)].map(l => l.replace(/(registry|repository): .*/, '$1')))
+      .toEqual(input.map(l => l.replace(/(registry|repository): .*/, '$1')));
+    expect(parse(output.join('\n')).global.security).toEqual({ allowInsecureImages: true });
+    expect(cli(['check', path, '--registry', REGISTRY, '--json']).out).not.toMatch(/companion-missing/);
+  });
 });

@@ -20,12 +20,14 @@ function rewrite(input: string): FileResult {
 }
 
 const lines = (...l: string[]) => l.map(x => `${x}\n`).join('');
+/** Added beside moved Bitnami images (src/cli/companions.ts; test/cli-companions.test.ts tests it). */
+const BITNAMI_COMPANION = ['global:', '  security:', '    allowInsecureImages: true'];
 
 describe('Helm image-map conventions', () => {
   test.each([
     ['Bitnami: registry + repository + tag + digest',
       lines('image:', '  registry: docker.io', '  repository: bitnami/nginx', '  tag: 1.27.3', '  digest: ""'),
-      lines('image:', `  registry: ${REGISTRY}`, '  repository: docker-hub/bitnami/nginx', '  tag: 1.27.3', '  digest: ""')],
+      lines('image:', `  registry: ${REGISTRY}`, '  repository: docker-hub/bitnami/nginx', '  tag: 1.27.3', '  digest: ""', ...BITNAMI_COMPANION)],
     ['prometheus-community: sha instead of digest (kept, and read as a digest)',
       lines('image:', '  registry: quay.io', '  repository: prometheus/node-exporter', '  tag: v1.8.2', '  sha: ""'),
       lines('image:', `  registry: ${REGISTRY}`, '  repository: quay/prometheus/node-exporter', '  tag: v1.8.2', '  sha: ""')],
@@ -55,7 +57,7 @@ describe('Helm image-map conventions', () => {
       lines('image:', '  registry: ""', `  repository: ${REGISTRY}/quay/a/b@sha256:d5f8217feeac4887cb1ed21f27c2674e58be06bd8f5184cacea2a69abaf78dce`)],
     ['a numeric tag stays as written',
       lines('image:', '  registry: docker.io', '  repository: bitnami/redis', '  tag: 7.40'),
-      lines('image:', `  registry: ${REGISTRY}`, '  repository: docker-hub/bitnami/redis', '  tag: 7.40')],
+      lines('image:', `  registry: ${REGISTRY}`, '  repository: docker-hub/bitnami/redis', '  tag: 7.40', ...BITNAMI_COMPANION)],
   ])('%s', (_, input, expected) => {
     expect(rewrite(input).output).toBe(expected);
   });
@@ -379,7 +381,7 @@ describe('compose extension fields and override files', () => {
     expect(result.findings).toEqual([expect.objectContaining({
       outcome: Outcome.REWRITTEN,
       note: 'the map has no registry: if the chart has a default one (Bitnami: docker.io), set registry: "" beside it',
-    })]);
+    }), expect.objectContaining({ outcome: Outcome.COMPANION_SET })]);
   });
 });
 
