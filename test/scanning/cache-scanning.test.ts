@@ -246,7 +246,9 @@ describe('options', () => {
       .toThrow(/reservedConcurrentExecutions is 0; reserve a whole number from 1, or leave it unset to reserve none/);
     expect(() => synth({ scanning: { reservedConcurrentExecutions: 1.5 } })).toThrow(/reservedConcurrentExecutions is 1.5/);
     const capped = synth({ scanning: { reservedConcurrentExecutions: 3 } }).template;
-    for (const fn of Object.values(capped.findResources('AWS::Lambda::Function')) as any[]) {
+    const scanners = Object.values(featureFunctions(capped)) as any[];
+    expect(scanners).toHaveLength(2);
+    for (const fn of scanners) {
       expect(fn.Properties.ReservedConcurrentExecutions).toBe(3);
     }
   });
