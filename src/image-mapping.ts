@@ -1,6 +1,6 @@
 import { ImageReference } from './image-reference';
 import { parseImageSpec, specsInclude } from './mirror/contract';
-import { CacheRoute, canonicalEcrHost, claimingRoute, mapToCache, routeOfCachePath } from './private/cache-mapping';
+import { CacheRoute, canonicalEcrHost, claimingRoute, digestOnlyWarning, mapToCache, routeOfCachePath } from './private/cache-mapping';
 import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
 
 /** One row of the registry-to-prefix table: images of `registry` are served under `prefix`. */
@@ -203,8 +203,7 @@ export class ImageMapping {
       uri: `${this.registryDomain}/${mapping.repository}${mapping.suffix}`,
       repository: mapping.repository,
       warning: ref.tag === undefined && ref.digest !== undefined
-        ? `'${image}' is pinned by digest only: ECR fills the cache only on a pull by tag, so the first pull of an image `
-          + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.'
+        ? digestOnlyWarning(image)
         : copied && !specsInclude(copied.filter(spec => !parseImageSpec(spec).pattern), ref.repository, ref.tag)
           ? patternOnlyWarning(image, mapping.route.ecrRepositoryPrefix, copied, ref, this.tagsPerPattern.get(mapping.route.ecrRepositoryPrefix)!)
           : undefined,

@@ -155,6 +155,20 @@ describe('ecr-ptc check', () => {
     expect(cli(['check', dir, '--registry', REGISTRY]).code).toBe(EXIT_OK);
     expect(cli(['check', dir, '--registry', '444455556666.dkr.ecr.eu-west-1.amazonaws.com']).code).toBe(EXIT_FINDINGS);
   });
+
+  test('a cached reference pinned by digest only is listed with the caution (its first pull fails while ECR does not hold it)', () => {
+    const dir = tempDir();
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    fs.writeFileSync(join(dir, 'pod.yaml'), ['apiVersion: v1', 'kind: Pod', 'metadata: {name: p}', 'spec:', '  containers:',
+      `  - {name: a, image: ${REGISTRY}/docker-hub/library/nginx@${digest}}`,
+      `  - {name: b, image: ${REGISTRY}/docker-hub/library/nginx:1.27@${digest}}`, ''].join('\n'));
+    const result = cli(['check', dir, '--registry', REGISTRY]);
+    // it pulls from nowhere but the cache, so check still passes; the caution names the line and the fix
+    expect(result.code).toBe(EXIT_OK);
+    expect(result.out).toContain(`${join(dir, 'pod.yaml')}:6: ${REGISTRY}/docker-hub/library/nginx@${digest}: cached, with a caution: `);
+    expect(result.out).toMatch(/pinned by digest only: ECR fills the cache only on a pull by tag.*Write it as name:tag@digest/);
+    expect(result.out).not.toContain(':7:');
+  });
 });
 
 describe('ecr-ptc: usage errors say what is wrong', () => {

@@ -17,6 +17,7 @@ import { FileKind, FoundFile, Locks, ReadFile, decodeText, findFiles, readRegula
 import { FileResult, Finding, Judge, Outcome, rewriteYaml } from './rewrite';
 import { ImageReference } from '../image-reference';
 import { AccountRules, PrefixTable, PrefixTableError, applyOverrides, defaultTable, registryParts, tableFromAccount, tableFromCloudAssembly } from './prefixes';
+import { digestOnlyWarning } from '../private/cache-mapping';
 import { ECR_REGISTRY_URL } from '../private/catalogue';
 
 /** Where the CLI writes; a test passes its own. */
@@ -442,6 +443,16 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
+/** A reference with a digest and no tag (`repo@sha256:...`): ECR cannot fill the cache from it. */
+function isDigestOnly(image: string): boolean {
+  try {
+    const ref = ImageReference.parse(image);
+    return ref.tag === undefined && ref.digest !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 function printFindings(reports: FileReport[], io: Io): void {
   const e = escapeText;
   for (const report of reports) {
@@ -462,6 +473,9 @@ function printFindings(reports: FileReport[], io: Io): void {
         io.out(`${where}: ${e(f.image)}: ${e(f.uri!)} added (note: ${e(f.note ?? '')})\n`);
       } else if (f.outcome === Outcome.COMPANION_MISSING) {
         io.out(`${where}: ${e(f.image)}: ${e(f.note ?? '')}\n`);
+      } else if (f.outcome === Outcome.CACHED && isDigestOnly(f.image)) {
+        // on the cache, but its first pull fails while the cache does not hold it: said, not failed (it pulls from nowhere else)
+        io.out(`${where}: ${e(f.image)}: cached, with a caution: ${e(digestOnlyWarning(f.image))}\n`);
       }
     }
   }

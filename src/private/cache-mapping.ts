@@ -101,6 +101,15 @@ function prefixLength(route: CacheRoute): number {
   return route.ecrRepositoryPrefix === 'ROOT' ? 0 : route.ecrRepositoryPrefix.length;
 }
 
+/**
+ * Why a reference pinned by digest only (no tag) may not pull from the cache: ECR fills the cache on a pull by tag
+ * only (aws/containers-roadmap#2837). The one text for `imageUri`, the Aspect and `ecr-ptc`.
+ */
+export function digestOnlyWarning(image: string): string {
+  return `'${image}' is pinned by digest only: ECR fills the cache only on a pull by tag, so the first pull of an image `
+    + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.';
+}
+
 /** The acknowledgeable id of a mapping's warning: a digest-only pin, or a tag only a mirror's pattern names. */
 export function mappingWarningId(warning: string): string {
   return `cdk-ecr-pull-through-cache:${warning.includes('pinned by digest only') ? 'firstPullByDigest' : 'mirrorTagPattern'}`;
