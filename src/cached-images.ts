@@ -7,6 +7,7 @@ import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
 import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
+import { withLiteralUrlSuffix } from './private/ecr-url-suffix';
 import { executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
 import { moveJsonPropertyImages, nodeRolesProblem } from './private/json-property-images';
@@ -143,7 +144,7 @@ export class CachedImages implements IAspect {
    */
   private visitJobDefinition(cfn: batch.CfnJobDefinition): void {
     const container = cfn.containerProperties as batch.CfnJobDefinition.ContainerPropertiesProperty | undefined;
-    const image = movedJobs.get(cfn) ?? container?.image;
+    const image = movedJobs.get(cfn) ?? this.inCacheRegistry(cfn, container?.image);
     if (typeof image !== 'string' || Tokenization.isResolvable(container)) {
       return;
     }
@@ -184,7 +185,7 @@ export class CachedImages implements IAspect {
    */
   private visitContainer(container: ecs.ContainerDefinition): void {
     const what = `container ${container.containerName}`;
-    const image = movedContainers.get(container) ?? container.imageName;
+    const image = movedContainers.get(container) ?? this.inCacheRegistry(container, container.imageName);
     if (this.servedAsWritten(image)) {
       if (!movedContainers.has(container)) {
         // written for the cache already (imageUri, registryDomain): nothing to move, but ECS pulls it with the execution role
@@ -231,7 +232,7 @@ export class CachedImages implements IAspect {
     containers.forEach((c: ecs.CfnTaskDefinition.ContainerDefinitionProperty | IResolvable, index: number) => {
       const container = Tokenization.isResolvable(c) ? undefined : c as ecs.CfnTaskDefinition.ContainerDefinitionProperty;
       const what = `container ${typeof container?.name === 'string' ? container.name : index}`;
-      const image = moved.get(index) ?? container?.image;
+      const image = moved.get(index) ?? this.inCacheRegistry(cfn, container?.image);
       if (typeof image === 'string' && !moved.has(index) && this.servedAsWritten(image)) {
         pullsFromCache = true; // written for the cache already: pulled with the execution role all the same
         return;
@@ -265,6 +266,15 @@ export class CachedImages implements IAspect {
       return;
     }
     this.grantPull(cfn, () => executionRoleOf(cfn, executionRoleArn));
+  }
+
+  /**
+   * A URI of a repository of the cache registry as the cache names it: `fromEcrRepository` writes its domain with the
+   * `AWS::URLSuffix` token (ecr-url-suffix.ts), so it is checked, and granted, like `imageUri`. Anything else as it is.
+   */
+  private inCacheRegistry<T>(scope: IConstruct, image: T): T | string {
+    const literal = typeof image === 'string' ? withLiteralUrlSuffix(scope, image) : undefined;
+    return literal?.toLowerCase().startsWith(`${this.cache.mapping.registryDomain.toLowerCase()}/`) ? literal : image;
   }
 
   /** Whether an image is written for this cache already (`imageUri`, or built on `registryDomain`, literal or token). */

@@ -1,0 +1,24 @@
+/**
+ * The URI of an ECR repository of the app (`ecs.ContainerImage.fromEcrRepository`, `repository.repositoryUriForTag`)
+ * names its domain with the `AWS::URLSuffix` pseudo parameter, while a cache in a concrete Region names it literally
+ * (`amazonaws.com`): read as written, an image of the cache's own repository is not recognised as the cache's, and its
+ * execution role misses the first-pull grant. In a stack of a concrete Region the suffix is known at synth
+ * (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html#cfn-pseudo-param-urlsuffix).
+ */
+import { Stack, Token } from 'aws-cdk-lib';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
+import { IConstruct } from 'constructs';
+import { CDK_TOKEN } from './token-tags';
+
+/** `image` with each `AWS::URLSuffix` token replaced by the suffix of the Region of `scope`'s stack, when it is known. */
+export function withLiteralUrlSuffix(scope: IConstruct, image: string): string {
+  const stack = Stack.of(scope);
+  const suffix = Token.isUnresolved(image) && !Token.isUnresolved(stack.region) ? RegionInfo.get(stack.region).domainSuffix : undefined;
+  if (suffix === undefined) {
+    return image;
+  }
+  return image.replace(new RegExp(CDK_TOKEN.source, 'g'), token => {
+    const resolved = stack.resolve(token) as { Ref?: unknown } | undefined;
+    return typeof resolved === 'object' && resolved !== null && Object.keys(resolved).length === 1 && resolved.Ref === 'AWS::URLSuffix' ? suffix : token;
+  });
+}
