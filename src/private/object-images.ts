@@ -122,7 +122,8 @@ export function parseJsonWithTokens(resolved: unknown): JsonWithTokens | undefin
         return json;
       }
       const out: unknown[] = [];
-      const push = (p: unknown) => typeof p === 'string' && typeof out[out.length - 1] === 'string'
+      // adjacent strings merged and empty ones dropped, as CDK renders a Fn::Join of tokens
+      const push = (p: unknown) => p === '' ? undefined : typeof p === 'string' && typeof out[out.length - 1] === 'string'
         ? out[out.length - 1] += p : out.push(p);
       let at = 0;
       for (const match of json.matchAll(pattern)) {
