@@ -8,6 +8,7 @@
 import { Stack, Token } from 'aws-cdk-lib';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { IConstruct } from 'constructs';
+import { ImageMapping } from '../image-mapping';
 import { CDK_TOKEN } from './token-tags';
 
 /** `image` with each `AWS::URLSuffix` token replaced by the suffix of the Region of `scope`'s stack, when it is known. */
@@ -21,4 +22,13 @@ export function withLiteralUrlSuffix(scope: IConstruct, image: string): string {
     const resolved = stack.resolve(token) as { Ref?: unknown } | undefined;
     return typeof resolved === 'object' && resolved !== null && Object.keys(resolved).length === 1 && resolved.Ref === 'AWS::URLSuffix' ? suffix : token;
   });
+}
+
+/**
+ * An image of the cache registry as the cache names it, so that it is checked and granted like `imageUri`'s; any
+ * other image (or a value that is not a string) as it is.
+ */
+export function inCacheRegistry<T>(scope: IConstruct, mapping: ImageMapping, image: T): T | string {
+  const literal = typeof image === 'string' ? withLiteralUrlSuffix(scope, image) : undefined;
+  return literal?.toLowerCase().startsWith(`${mapping.registryDomain.toLowerCase()}/`) ? literal : image;
 }
