@@ -92,6 +92,26 @@ describe('an image of the cache\'s own repository, by ecs.ContainerImage.fromEcr
   });
 });
 
+describe('an image of the cache\'s own repository in a manifest (repository.repositoryUriForTag)', () => {
+  test('is checked as the cache\'s: served is quiet, a path the cache does not serve is refused, the app\'s own repository left alone', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'Apps', { env: ENV });
+    const cache = cacheIn(stack);
+    const cluster = eksV2Cluster(stack);
+    const uri = (name: string) => ecr.Repository.fromRepositoryName(stack, name.replace(/\W/g, ''), name).repositoryUriForTag('1.27');
+    const containers = [uri('docker-hub/library/nginx'), uri('docker-hub/nginx'), uri('platform/api'), 'quay.io/org/app:1']
+      .map((image, i) => ({ name: `c${i}`, image }));
+    cluster.addManifest('Pod', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers } });
+    Aspects.of(app).add(new CachedImages({ cache }));
+    const t = template(stack, 'manifest-own-repositories');
+    expect(warningsOf(stack, 'cdk-ecr-pull-through-cache:deployTimeImage')).toEqual([]);
+    expect(errors(stack)).toEqual([expect.stringMatching(/Manifest Pod\/p spec\.containers\[1\]\.image: .*docker-hub\/nginx:1\.27.*docker-hub\/library\/nginx/)]);
+    const manifest = JSON.stringify(Object.values(t.findResources('Custom::AWSCDK-EKS-KubernetesResource'))[0].Properties.Manifest);
+    expect(manifest).toContain(`${REGISTRY}/quay/org/app:1`); // the others moved as ever
+    expect(manifest.match(/\{"Ref":"AWS::URLSuffix"\}/g)).toHaveLength(3); // and the repositories' URIs are as written
+  });
+});
+
 describe('an execution role imported from an ARN known only at deploy time', () => {
   test.each([
     ['an L2 task definition', (stack: Stack, arn: string) => {

@@ -11,24 +11,29 @@ import { IConstruct } from 'constructs';
 import { ImageMapping } from '../image-mapping';
 import { CDK_TOKEN } from './token-tags';
 
+/** The URL suffix of the Region of `scope`'s stack, when the Region is known at synth. */
+export function literalUrlSuffix(scope: IConstruct): string | undefined {
+  const region = Stack.of(scope).region;
+  return Token.isUnresolved(region) ? undefined : RegionInfo.get(region).domainSuffix;
+}
+
+/** Whether a value (a token string, or a token) is the `AWS::URLSuffix` pseudo parameter. */
+export function isUrlSuffix(scope: IConstruct, token: unknown): boolean {
+  const resolved = Stack.of(scope).resolve(token) as { Ref?: unknown } | undefined;
+  return typeof resolved === 'object' && resolved !== null && Object.keys(resolved).length === 1 && resolved.Ref === 'AWS::URLSuffix';
+}
+
 /** `image` with each `AWS::URLSuffix` token replaced by the suffix of the Region of `scope`'s stack, when it is known. */
 export function withLiteralUrlSuffix(scope: IConstruct, image: string): string {
-  const stack = Stack.of(scope);
-  const suffix = Token.isUnresolved(image) && !Token.isUnresolved(stack.region) ? RegionInfo.get(stack.region).domainSuffix : undefined;
-  if (suffix === undefined) {
-    return image;
-  }
-  return image.replace(new RegExp(CDK_TOKEN.source, 'g'), token => {
-    const resolved = stack.resolve(token) as { Ref?: unknown } | undefined;
-    return typeof resolved === 'object' && resolved !== null && Object.keys(resolved).length === 1 && resolved.Ref === 'AWS::URLSuffix' ? suffix : token;
-  });
+  const suffix = Token.isUnresolved(image) ? literalUrlSuffix(scope) : undefined;
+  return suffix === undefined ? image : image.replace(new RegExp(CDK_TOKEN.source, 'g'), token => isUrlSuffix(scope, token) ? suffix : token);
 }
 
 /**
  * An image of the cache registry as the cache names it, so that it is checked and granted like `imageUri`'s; any
  * other image (or a value that is not a string) as it is.
  */
-export function inCacheRegistry<T>(scope: IConstruct, mapping: ImageMapping, image: T): T | string {
-  const literal = typeof image === 'string' ? withLiteralUrlSuffix(scope, image) : undefined;
-  return literal?.toLowerCase().startsWith(`${mapping.registryDomain.toLowerCase()}/`) ? literal : image;
+export function inCacheRegistry<T>(scope: IConstruct, mapping: ImageMapping, image: T, literal = withLiteralUrlSuffix): T | string {
+  const written = typeof image === 'string' ? literal(scope, image) : undefined;
+  return written?.toLowerCase().startsWith(`${mapping.registryDomain.toLowerCase()}/`) ? written : image;
 }

@@ -70,6 +70,8 @@ export interface JsonWithTokens {
   hasToken(text: string): boolean;
   /** The CloudFormation value of a JSON text written from `value`: a string, or `Fn::Join` with the tokens back. */
   restore(json: string): unknown;
+  /** A text with each placeholder whose value `literal` knows at synth replaced by it. */
+  withLiterals(text: string, literal: (token: unknown) => string | undefined): string;
 }
 
 /**
@@ -117,6 +119,7 @@ export function parseJsonWithTokens(resolved: unknown): JsonWithTokens | undefin
   return {
     value,
     hasToken: t => t.includes(`@@ptc-${nonce}-`),
+    withLiterals: (t, literal) => t.replace(new RegExp(`@@ptc-${nonce}-(\\d+)@@`, 'g'), (p, i) => literal(tokens[Number(i)]) ?? p),
     restore: json => {
       if (tokens.length === 0) {
         return json;
