@@ -7,7 +7,8 @@ import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
 import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
-import { executionRoleOf } from './private/execution-role';
+import { inCacheRegistry } from './private/ecr-url-suffix';
+import { deployTimeArnCaution, executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
 import { moveJsonPropertyImages, nodeRolesProblem } from './private/json-property-images';
 import { unreachedStagesProblem } from './private/stage-coverage';
@@ -143,7 +144,7 @@ export class CachedImages implements IAspect {
    */
   private visitJobDefinition(cfn: batch.CfnJobDefinition): void {
     const container = cfn.containerProperties as batch.CfnJobDefinition.ContainerPropertiesProperty | undefined;
-    const image = movedJobs.get(cfn) ?? container?.image;
+    const image = movedJobs.get(cfn) ?? inCacheRegistry(cfn, this.cache.mapping, container?.image);
     if (typeof image !== 'string' || Tokenization.isResolvable(container)) {
       return;
     }
@@ -184,7 +185,7 @@ export class CachedImages implements IAspect {
    */
   private visitContainer(container: ecs.ContainerDefinition): void {
     const what = `container ${container.containerName}`;
-    const image = movedContainers.get(container) ?? container.imageName;
+    const image = movedContainers.get(container) ?? inCacheRegistry(container, this.cache.mapping, container.imageName);
     if (this.servedAsWritten(image)) {
       if (!movedContainers.has(container)) {
         // written for the cache already (imageUri, registryDomain): nothing to move, but ECS pulls it with the execution role
@@ -231,7 +232,7 @@ export class CachedImages implements IAspect {
     containers.forEach((c: ecs.CfnTaskDefinition.ContainerDefinitionProperty | IResolvable, index: number) => {
       const container = Tokenization.isResolvable(c) ? undefined : c as ecs.CfnTaskDefinition.ContainerDefinitionProperty;
       const what = `container ${typeof container?.name === 'string' ? container.name : index}`;
-      const image = moved.get(index) ?? container?.image;
+      const image = moved.get(index) ?? inCacheRegistry(cfn, this.cache.mapping, container?.image);
       if (typeof image === 'string' && !moved.has(index) && this.servedAsWritten(image)) {
         pullsFromCache = true; // written for the cache already: pulled with the execution role all the same
         return;
@@ -276,7 +277,13 @@ export class CachedImages implements IAspect {
   /** Grants the role pulls from the cache, or says at synth why it cannot. */
   private grantPull(scope: IConstruct, role: () => iam.IRole): void {
     try {
-      this.cache.grantPull(role());
+      const grantee = role();
+      this.cache.grantPull(grantee);
+      const caution = warnedRoles.has(grantee) ? undefined : deployTimeArnCaution(grantee);
+      if (caution) {
+        warnedRoles.add(grantee);
+        Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:executionRoleFromArn', `${scope.node.path}: ${caution}`);
+      }
     } catch (e) {
       Annotations.of(scope).addError(`${scope.node.path}: its images were moved to the pull through cache, but the execution role `
         + `cannot pull them: ${(e as Error).message}`);
@@ -375,6 +382,8 @@ export class CachedImages implements IAspect {
   }
 }
 
+/** Roles imported from a deploy-time ARN already warned about (once each, however many containers they pull). */
+const warnedRoles = new WeakSet<iam.IRole>();
 /** Stacks already told that they have no environment (once each, however many images they hold). */
 const cautioned = new WeakSet<Stack>();
 

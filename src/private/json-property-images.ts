@@ -12,6 +12,7 @@ import { IConstruct } from 'constructs';
 import { ImageMapping, MappedImage, MappingStatus } from '../image-mapping';
 import { mappingWarningId } from './cache-mapping';
 import { readCfnProperty } from './cfn-json-property';
+import { inCacheRegistry, isUrlSuffix, literalUrlSuffix } from './ecr-url-suffix';
 import { missingCompanionValues, setCompanionValue } from './helm-companions';
 import { DocumentFormat } from './image-locator';
 import { parseJsonWithTokens, rewriteObject } from './object-images';
@@ -56,7 +57,12 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
   const shown = (image: string) => json.hasToken(image) ? image.replace(new RegExp(JSON_TOKEN.source, 'g'), '${Token}') : image;
   const mapped = new Map<string, MappedImage>(); // each reference is mapped once, then reported from here
   const mapOnce = (image: string) => mapped.get(image) ?? mapped.set(image, mapping.map(image)).get(image)!;
-  const judge = (image: string) => {
+  // an image of a cache repository (`repository.repositoryUriForTag`) names its domain with AWS::URLSuffix: the cache's
+  const suffix = literalUrlSuffix(cfn);
+  const own = (text: string) => suffix === undefined || !json.hasToken(text) ? text : inCacheRegistry(cfn, mapping, text,
+    (scope, t) => json.withLiterals(t, token => isUrlSuffix(scope, kept!.restore(token)) ? suffix : undefined));
+  const judge = (written: string) => {
+    const image = own(written);
     // a deploy-time tag alone (`nginx:${Tag}`) still has a known cache path: the value moves with the tag kept a token
     const tagged = json.hasToken(image) ? mapTokenTag(mapping, image, JSON_TOKEN) : undefined;
     if (json.hasToken(image) && tagged === undefined) {
@@ -68,7 +74,7 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
   };
   const value = structuredClone(json.value);
   const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
-  const deployTimeOnly = (text: string) => json.hasToken(text) && !tokensOnlyInTag(text, JSON_TOKEN);
+  const deployTimeOnly = (text: string) => json.hasToken(own(text)) && !tokensOnlyInTag(own(text), JSON_TOKEN);
   const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, deployTimeOnly)
     .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
   if (format === DocumentFormat.HELM_VALUES && results.length === 0) {

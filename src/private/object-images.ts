@@ -70,6 +70,8 @@ export interface JsonWithTokens {
   hasToken(text: string): boolean;
   /** The CloudFormation value of a JSON text written from `value`: a string, or `Fn::Join` with the tokens back. */
   restore(json: string): unknown;
+  /** A text with each placeholder whose value `literal` knows at synth replaced by it. */
+  withLiterals(text: string, literal: (token: unknown) => string | undefined): string;
 }
 
 /**
@@ -117,12 +119,14 @@ export function parseJsonWithTokens(resolved: unknown): JsonWithTokens | undefin
   return {
     value,
     hasToken: t => t.includes(`@@ptc-${nonce}-`),
+    withLiterals: (t, literal) => t.replace(new RegExp(`@@ptc-${nonce}-(\\d+)@@`, 'g'), (p, i) => literal(tokens[Number(i)]) ?? p),
     restore: json => {
       if (tokens.length === 0) {
         return json;
       }
       const out: unknown[] = [];
-      const push = (p: unknown) => typeof p === 'string' && typeof out[out.length - 1] === 'string'
+      // adjacent strings merged and empty ones dropped, as CDK renders a Fn::Join of tokens
+      const push = (p: unknown) => p === '' ? undefined : typeof p === 'string' && typeof out[out.length - 1] === 'string'
         ? out[out.length - 1] += p : out.push(p);
       let at = 0;
       for (const match of json.matchAll(pattern)) {
