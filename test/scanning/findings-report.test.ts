@@ -1,4 +1,4 @@
-import { DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
+import { DescribeImageScanFindingsCommand, ECRClient, FindingSeverity, StartImageScanCommand } from '@aws-sdk/client-ecr';
 import { CreateTopicCommand, PublishCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -316,7 +316,7 @@ describe('error paths (SNS mocked)', () => {
   });
 
   test('every page of findings is read (up to 5): the most severe may be on the last', async () => {
-    const finding = (name: string, severity: string) => ({ name, severity, uri: `https://example.org/${name}` });
+    const finding = (name: string, severity: FindingSeverity) => ({ name, severity, uri: `https://example.org/${name}` });
     ecrMock.on(DescribeImageScanFindingsCommand)
       .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0001', 'LOW')] }, nextToken: 'p2' })
       .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0002', 'MEDIUM')] }, nextToken: 'p3' })
@@ -367,7 +367,7 @@ describe('error paths (SNS mocked)', () => {
 });
 
 describe('report text', () => {
-  const scan = { scanner: 'basic' as const, repositoryName: 'docker-hub/library/' + 'x'.repeat(120), imageDigest: 'sha256:1', imageTags: ['t'], counts: { CRITICAL: 1, HIGH: 0 } };
+  const scan = { scanner: 'basic' as const, repositoryName: 'docker-hub/library/' + 'x'.repeat(120), imageDigest: 'sha256:1', imageTags: ['t'], counts: { CRITICAL: 1, HIGH: 0 }, unranked: 0 };
 
   test('the subject is at most 100 printable ASCII characters', () => {
     const subject = subjectFor(scan, ['CRITICAL', 'HIGH']);
