@@ -153,6 +153,14 @@ const rosetta = project.addTask('rosetta:extract', {
 });
 project.postCompileTask.spawn(rosetta);
 
+// jest compiles each test file on its own (isolatedModules) and never type-checks: the tests are type-checked here,
+// so a test that drifts from the types it exercises fails the build instead of passing on a wrong shape.
+const typecheckTests = project.addTask('typecheck:test', {
+  description: 'Type-check the tests and the code they import (jest does not)',
+  exec: 'tsc --noEmit -p test/tsconfig.json',
+});
+project.testTask.prependSpawn(typecheckTests);
+
 // Integ snapshots: verified (never deployed) on every test run; updated on purpose.
 const integ = project.addTask('integ', {
   description: 'Verify the committed integ test snapshots against a fresh synth (no deploy, no AWS account)',
