@@ -271,6 +271,22 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     expect(await fetchBlobDigest(destination, 'm/retryrange/app', digestOf(big))).toBe(digestOf(big));
   });
 
+  test('a resumed session holding other bytes: the registry refuses its digest, and the blob starts again from byte 0 once (no loop)', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'wrongbytes/app', 'v1', [big]);
+    // the session holds a chunk of other bytes under this blob's digest (a corrupted or forged hand-over)
+    const session = { ...await openSession('m/wrongbytes/app', randomBytes(CHUNK), CHUNK), digest: digestOf(big) };
+    counter = await startCounter(source.url);
+    const notes: string[] = [];
+    const result = await copier(counter.endpoint, { uploads: [session], onNote: m => notes.push(m) })
+      .copy({ sourceRepository: 'wrongbytes/app', destinationRepository: 'm/wrongbytes/app', tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(new RegExp(`^the registry refused the digest of the resumed upload \\(.*HTTP 400.*DIGEST_INVALID.*\\): blob ${digestOf(big)} starts again from byte 0$`))]);
+    expect(counter.served.filter(s => s.digest === digestOf(big)).map(s => s.range)).toEqual([`bytes=${CHUNK}-`, undefined]);
+    expect(result).toMatchObject({ outcome: 'COPIED' });
+    expect(digestOf((await fetchManifest(destination, 'm/wrongbytes/app', 'v1'))!)).toBe(pushed.digest);
+    expect(await fetchBlobDigest(destination, 'm/wrongbytes/app', digestOf(big))).toBe(digestOf(big));
+  });
+
   test('a connection cut in the middle of a blob: the retry resumes from the last chunk the destination acknowledged', async () => {
     const big = randomBytes(1_000_000);
     const pushed = await pushImage(source, 'cut/app', 'v1', [big]);
