@@ -204,6 +204,11 @@ export class RegistryTransport {
    */
   public async send(method: string, pathOrUrl: string, options: SendOptions): Promise<http.IncomingMessage> {
     const target = new URL(pathOrUrl, this.url);
+    if (target.origin !== new URL(this.url).origin) {
+      // an upload session's Location (or a moved one) elsewhere: the registry's token or credentials would go with it
+      throw new RegistryError(`${method} ${target.host}${target.pathname}: the registry at ${this.url} named a location on another host `
+        + `(${target.origin}); its credentials are never sent there`, undefined, false);
+    }
     for (let attempt = 0; ; attempt++) {
       const res = await this.once(method, target, options, this.authHeader(options.repository));
       if (res.statusCode !== 401 || attempt > 0 || this.authorization) {
@@ -240,12 +245,20 @@ export class RegistryTransport {
         throw new RegistryError(`${method} ${target.pathname}: more than 5 redirects`, status, false);
       }
       const next = new URL(res.headers.location, target);
-      // credentials stay with the registry: a CDN or storage host gets a presigned URL, not our token
-      const sameHost = next.host === target.host;
+      // credentials stay with the registry: a CDN or storage host gets a presigned URL, not our token; the origin
+      // (not only the host) must match, so an https registry's token never goes to its own host over http
+      const sameOrigin = next.origin === target.origin;
       const portable = Object.fromEntries(Object.entries(options.headers ?? {})
         .filter(([name]) => PORTABLE_HEADERS.includes(name.toLowerCase())));
-      const forwarded = sameHost ? options.headers : portable;
-      return this.once(method, next, { ...options, headers: forwarded }, sameHost ? authorization : undefined, redirects + 1);
+      const forwarded = sameOrigin ? options.headers : portable;
+      const redirected = await this.once(method, next, { ...options, headers: forwarded }, sameOrigin ? authorization : undefined, redirects + 1);
+      if (!sameOrigin && redirected.statusCode === 401) {
+        // answering its challenge would send the registry's credentials to a token realm that host names
+        redirected.resume();
+        throw new RegistryError(`${method} ${next.host}${next.pathname} (redirected from ${target.host}): the host asked for credentials (401), `
+          + 'which are never sent to a host other than the registry', 401, false);
+      }
+      return redirected;
     }
     if (isRetryableStatus(status)) {
       throw await responseError(res, `${method} ${target.host}${target.pathname}`);
