@@ -92,9 +92,14 @@ export function isSessionOf(client: RegistryClient, repository: string, location
 /** Opens an upload session; the chunk size is raised to the registry's minimum when it states one. */
 export async function startUpload(client: RegistryClient, repository: string, digest: string, chunkBytes: number):
 Promise<{ session: UploadSession; chunkBytes: number }> {
-  const res = await client.send('POST', `/v2/${repository}/blobs/uploads/`, { repository, push: true, headers: { 'Content-Length': '0' } });
+  // the copy's blob attempts are retried on the source's side: an error here says it is the destination's
+  const what = `upload ${digest} to ${repository}: start`;
+  const res = await client.send('POST', `/v2/${repository}/blobs/uploads/`, { repository, push: true, headers: { 'Content-Length': '0' } })
+    .catch(error => {
+      throw fromSide(error, 'destination', what);
+    });
   if (res.statusCode !== 202 || typeof res.headers.location !== 'string') {
-    throw await responseError(res, `upload ${digest} to ${repository}: start`);
+    throw fromSide(await responseError(res, what), 'destination', what);
   }
   res.resume();
   const minimum = Number(res.headers['oci-chunk-min-length']);

@@ -191,6 +191,20 @@ describe('copy between two registries on loopback', () => {
       expect(error.message).toMatch(/^destination: upload sha256:[a-f0-9]{64} to m\/flaky\/dest: PATCH 0-\d+: .*HTTP 503/);
     });
 
+    test.each([
+      [403, false], [503, true],
+    ])('a destination that refuses to open an upload session (%d) is DestinationRejected, never blamed on the upstream', async (status, retryable) => {
+      await pushImage(source, `nopush/app${status}`, 'v1', [layer(20_000)]);
+      proxy = await startHttpFaultProxy(destination.url, (method, path) => (method === 'POST' && path.includes('/blobs/uploads/')
+        ? { kind: 'status', status } : { kind: 'pass' }));
+      const from = new RegistryClient({ url: source.url, credentials });
+      const to = new RegistryClient({ url: proxy.endpoint, authorization: destination.authorization });
+      const error = await new ImageCopier(from, to, { retryDelayMs: 10, attempts: 2 })
+        .copy({ sourceRepository: `nopush/app${status}`, destinationRepository: `m/nopush/app${status}`, tag: 'v1' }).catch(e => e);
+      expect(error).toMatchObject({ reason: FailureReason.DESTINATION_REJECTED, retryable });
+      expect(error.message).toMatch(new RegExp(`^destination: upload sha256:[a-f0-9]{64} to m/nopush/app${status}: start: (POST \\S+: )?HTTP ${status}`));
+    });
+
     test.each([429, 503])('an upstream %d with Retry-After is waited out before the next attempt, and the copy completes', async (status) => {
       const blob = layer(50_000);
       await pushImage(source, `throttled/app${status}`, 'v1', [blob]);
