@@ -415,6 +415,16 @@ describe('pure parts', () => {
     expect(selectTags(tags, '*', 20)).toHaveLength(tags.length);
   });
 
+  test('the highest N tags are versions: words (latest, stable) never take their places, and v1.2.3 is the version 1.2.3', () => {
+    const tags = ['latest', 'stable', 'edge', '1.2.2', '1.2.3', '2.0.0', '1.2.3-rc1', 'v1.9.0'];
+    expect(selectTags(tags, '*', 3)).toEqual(['2.0.0', 'v1.9.0', '1.2.3']);
+    // a tag without a version is copied only after every versioned one
+    expect(selectTags(tags, '*', 8)).toEqual(['2.0.0', 'v1.9.0', '1.2.3', '1.2.2', '1.2.3-rc1', 'stable', 'latest', 'edge']);
+    expect(selectTags(['v1.2.3', '1.2.3', '1.2.4'], '*', 2)).toEqual(['1.2.4', '1.2.3']);
+    expect(selectTags(['1.2.3-rc1', '1.2.3', '1.2.2'], '*', 2)).toEqual(['1.2.3', '1.2.2']);
+    expect(selectTags(['20240101', '20231231', '20240102-slim'], '*', 2)).toEqual(['20240102-slim', '20240101']);
+  });
+
   test('Retry-After: seconds or an HTTP date, for 429 and 503 only, capped at a minute', () => {
     const now = Date.parse('Wed, 02 Dec 2026 12:00:00 GMT');
     expect(retryAfterMs(429, '3', now)).toBe(3_000);
