@@ -67,6 +67,9 @@ export class RestartBlob extends RegistryError {
 function fromSide(error: unknown, origin: 'source' | 'destination', what: string): RegistryError {
   const e = networkError(error, what);
   const message = e.message.startsWith(what) ? e.message : `${what}: ${e.message}`;
+  if (e instanceof RestartBlob) {
+    return new RestartBlob(e.message, e.status, e.origin ?? origin, e.code); // said already; still spoils the session
+  }
   return new RegistryError(message, e.status, e.retryable, e.code, e.origin ?? origin, e.retryAfterMs);
 }
 
@@ -233,7 +236,8 @@ export class ChunkedUpload {
     if (res.statusCode !== 202 && res.statusCode !== 204) {
       const error = await responseError(res, `upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last}`);
       // 416: the session does not stand where this upload thinks (spec.md "Pushing a blob in chunks"); it is not resumed
-      throw res.statusCode === 416 ? new RestartBlob(`the registry refused the chunk as out of order (${error.message})`, 416, 'destination', error.code)
+      throw res.statusCode === 416
+        ? new RestartBlob(`the registry refused the chunk ${first}-${last} as out of order (${error.message})`, 416, 'destination', error.code)
         : error;
     }
     res.resume();

@@ -287,6 +287,28 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     expect(await fetchBlobDigest(destination, 'm/wrongbytes/app', digestOf(big))).toBe(digestOf(big));
   });
 
+  test('a resumed session whose chunk the registry refuses as out of order (416): cancelled, and the blob starts again from byte 0', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'outoforder/app', 'v1', [big]);
+    let resumed = ''; // the path of the handed-over session, without its query
+    let refused = false;
+    proxy = await startHttpFaultProxy(destination.url, (method, path): HttpFault => {
+      if (resumed && method === 'PATCH' && path.split('?')[0] === resumed && !refused) {
+        refused = true;
+        return { kind: 'status', status: 416 };
+      }
+      return { kind: 'pass' };
+    });
+    const session = await openSession('m/outoforder/app', big, CHUNK, proxy.endpoint);
+    resumed = new URL(session.location, proxy.endpoint).pathname; // the copy's first chunk into this session is refused
+    const notes: string[] = [];
+    const result = await copier(source.url, { uploads: [session], onNote: m => notes.push(m) }, proxy.endpoint)
+      .copy({ sourceRepository: 'outoforder/app', destinationRepository: 'm/outoforder/app', tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(new RegExp(`^the registry refused the chunk ${CHUNK}-${2 * CHUNK - 1} as out of order \\(.*HTTP 416.*\\): blob ${digestOf(big)} starts again from byte 0$`))]);
+    expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length + configSize(pushed.manifest) });
+    expect(digestOf((await fetchManifest(destination, 'm/outoforder/app', 'v1'))!)).toBe(pushed.digest);
+  });
+
   test('a connection cut in the middle of a blob: the retry resumes from the last chunk the destination acknowledged', async () => {
     const big = randomBytes(1_000_000);
     const pushed = await pushImage(source, 'cut/app', 'v1', [big]);
