@@ -59,7 +59,7 @@ interface Token {
   readonly expiresAt: number;
 }
 
-interface Challenge {
+export interface Challenge {
   readonly scheme: string;
   readonly params: Record<string, string>;
 }
@@ -247,7 +247,7 @@ export class RegistryTransport {
       const next = new URL(res.headers.location, target);
       // credentials stay with the registry: a CDN or storage host gets a presigned URL, not our token; the origin
       // (not only the host) must match, so an https registry's token never goes to its own host over http
-      const sameOrigin = next.origin === target.origin;
+      const sameOrigin = keepsCredentials(target, next);
       const portable = Object.fromEntries(Object.entries(options.headers ?? {})
         .filter(([name]) => PORTABLE_HEADERS.includes(name.toLowerCase())));
       const forwarded = sameOrigin ? options.headers : portable;
@@ -279,10 +279,7 @@ export class RegistryTransport {
     }
     const repository = options.repository ?? '';
     const scope = repository ? `repository:${repository}:${options.push ? 'pull,push' : 'pull'}` : challenge.params.scope;
-    const realm = new URL(challenge.params.realm);
-    if (challenge.params.service) {
-      realm.searchParams.set('service', challenge.params.service);
-    }
+    const realm = tokenRealm(challenge, this.url, this.credentials !== undefined);
     if (scope) {
       realm.searchParams.set('scope', scope);
     }
@@ -307,6 +304,34 @@ export class RegistryTransport {
     this.tokens.set(repository, { value, expiresAt: Date.now() + (seconds - margin) * 1000 });
   }
 }
+/** Whether a redirect from `from` to `to` may carry the registry's credentials: only to the same origin (scheme, host and port). */
+export function keepsCredentials(from: URL, to: URL): boolean {
+  return from.origin === to.origin;
+}
+
+/**
+ * The token realm of a Bearer challenge, with its service. The realm may be another host (Docker Hub's is
+ * auth.docker.io), but the registry's credentials go there only over https when the registry itself is https:
+ * a realm that would take them in clear (http), or by another scheme, is refused with the reason.
+ */
+export function tokenRealm(challenge: Challenge, registryUrl: string, withCredentials: boolean): URL {
+  let realm: URL;
+  try {
+    realm = new URL(challenge.params.realm);
+  } catch {
+    throw new RegistryError(`${registryUrl} names the token realm '${challenge.params.realm}', which is not a URL`, 401, false, 'UNAUTHORIZED');
+  }
+  const registry = new URL(registryUrl);
+  if (!['https:', 'http:'].includes(realm.protocol) || (withCredentials && registry.protocol === 'https:' && realm.protocol !== 'https:')) {
+    throw new RegistryError(`${registryUrl} names the token realm '${challenge.params.realm}': the registry's credentials are only `
+      + `sent to an ${registry.protocol === 'https:' ? 'https' : 'http or https'} realm`, 401, false, 'UNAUTHORIZED');
+  }
+  if (challenge.params.service) {
+    realm.searchParams.set('service', challenge.params.service);
+  }
+  return realm;
+}
+
 function basicHeader(credentials: RegistryCredentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }

@@ -4,6 +4,7 @@ import { AddressInfo } from 'net';
 import { parseImageSpec } from '../../src/mirror/contract';
 import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, selectTags } from '../../src/mirror/copy';
 import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
+import { keepsCredentials, tokenRealm } from '../../src/mirror/oci-http';
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../src/mirror/retry-after';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
 import {
@@ -440,6 +441,26 @@ describe('pure parts', () => {
 
   test('versions compare by their numbers', () => {
     expect(['1.10', '1.9', '1.2.3', '1.2'].sort(compareVersions)).toEqual(['1.2', '1.2.3', '1.9', '1.10']);
+  });
+
+  test('credentials follow a redirect only to the same origin: never to another host, port, or to http from https', () => {
+    const from = new URL('https://registry.example/v2/app/blobs/x');
+    expect(keepsCredentials(from, new URL('https://registry.example/v2/app/blobs/y'))).toBe(true);
+    expect(keepsCredentials(from, new URL('http://registry.example/v2/app/blobs/x'))).toBe(false);
+    expect(keepsCredentials(from, new URL('https://registry.example:8443/v2/app/blobs/x'))).toBe(false);
+    expect(keepsCredentials(from, new URL('https://cdn.example/blob'))).toBe(false);
+  });
+
+  test('a token realm takes the credentials of an https registry only over https; a realm that is no URL is refused', () => {
+    const challenge = (realm: string) => parseChallenge(`Bearer realm="${realm}",service="registry.example"`)!;
+    expect(tokenRealm(challenge('https://auth.example/token'), 'https://registry.example', true).toString())
+      .toBe('https://auth.example/token?service=registry.example');
+    expect(() => tokenRealm(challenge('http://auth.example/token'), 'https://registry.example', true))
+      .toThrow('https://registry.example names the token realm \'http://auth.example/token\': the registry\'s credentials are only sent to an https realm');
+    expect(tokenRealm(challenge('http://auth.example/token'), 'https://registry.example', false).protocol).toBe('http:'); // anonymous: nothing to leak
+    expect(tokenRealm(challenge('http://127.0.0.1:5001/token'), 'http://127.0.0.1:5000', true).host).toBe('127.0.0.1:5001');
+    expect(() => tokenRealm(challenge('file:///etc/passwd'), 'https://registry.example', false)).toThrow(/names the token realm 'file:\/\/\/etc\/passwd': the registry's credentials are only sent to an https realm/);
+    expect(() => tokenRealm(challenge('not a url'), 'https://registry.example', true)).toThrow('names the token realm \'not a url\', which is not a URL');
   });
 
   test('challenges are parsed with their quoted parameters', () => {
