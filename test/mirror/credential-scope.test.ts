@@ -47,6 +47,11 @@ async function started(answer: Parameters<typeof host>[0]): Promise<Host> {
   return h;
 }
 
+/** The blob's bytes as the copy reads a source body: an async stream of buffers. */
+async function* source(text: string): AsyncIterable<Buffer> {
+  yield Buffer.from(text);
+}
+
 const DIGEST = `sha256:${createHash('sha256').update('abcd').digest('hex')}`;
 
 test('an upload session whose Location is on another host is refused with the reason; the ECR token never goes there', async () => {
@@ -55,7 +60,7 @@ test('an upload session whose Location is on another host is refused with the re
   const client = new RegistryClient({ url: registry.url, authorization: ECR_TOKEN });
   const attempt = async () => {
     const { session, chunkBytes } = await startUpload(client, 'app', DIGEST, 4);
-    await new ChunkedUpload(client, 'app', 4, session).write([Buffer.from('abcd')], { chunkBytes });
+    await new ChunkedUpload(client, 'app', 4, session).write(source('abcd'), { chunkBytes });
   };
   await expect(attempt()).rejects.toThrow(new RegExp(`^upload ${DIGEST} to app: PATCH 0-3: PATCH 127\\.0\\.0\\.1:\\d+/v2/app/blobs/uploads/stolen: the registry at ${registry.url} `
     + 'named a location on another host \\(http://127\\.0\\.0\\.1:\\d+\\); its credentials are never sent there'));
@@ -69,7 +74,7 @@ test('a PATCH answer that moves the session to another host: the commit is refus
     : res.writeHead(202, { Range: '0-3', Location: `${elsewhere.url}/v2/app/blobs/uploads/2` }).end()));
   const client = new RegistryClient({ url: registry.url, authorization: ECR_TOKEN });
   const { session, chunkBytes } = await startUpload(client, 'app', DIGEST, 4);
-  await expect(new ChunkedUpload(client, 'app', 4, session).write([Buffer.from('abcd')], { chunkBytes }))
+  await expect(new ChunkedUpload(client, 'app', 4, session).write(source('abcd'), { chunkBytes }))
     .rejects.toThrow(/commit: PUT 127\.0\.0\.1:\d+\/v2\/app\/blobs\/uploads\/2: the registry at .* named a location on another host/);
   expect(registry.seen.map(s => [s.method, s.authorization])).toEqual([['POST', ECR_TOKEN], ['PATCH', ECR_TOKEN]]);
   expect(elsewhere.seen).toEqual([]);
