@@ -263,7 +263,8 @@ export class ImageCopier {
     let body: { destroy(error?: Error): void } | undefined;
     try {
       let session = resumed = await this.resumable(blob, to);
-      const source = await this.source.getBlob(from, blob.digest, session?.offset ?? 0);
+      // under the deadline's signal from the first request on: a source that holds back its answer is stopped too
+      const source = await this.source.getBlob(from, blob.digest, session?.offset ?? 0, watch.signal);
       body = source.body;
       watch.onStop(() => source.body.destroy(new Error('stopped before the deadline')));
       if (session && source.offset !== session.offset) {

@@ -270,6 +270,23 @@ describe('copy between two registries on loopback', () => {
       await expectSameImage('stalling/app', 'm/stalling/app', 'v1');
     }, 30_000);
 
+    test('a source that holds back its answer to the blob GET (no headers yet) is stopped before the deadline, not killed by it', async () => {
+      const big = layer(300_000);
+      await pushImage(source, 'silent/app', 'v1', [big]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)
+        ? { kind: 'delay', ms: 20_000 } : { kind: 'pass' }));
+      // 14 s left: the blob fits at the assumed rate, so it starts; the source then says nothing for 20 s (idle timeout 60 s)
+      const deadline = Date.now() + 14_000;
+      const started = Date.now();
+      const error = await copier({ timeLeft: () => deadline - Date.now(), freshInvocation: false }, proxy.endpoint)
+        .copy({ sourceRepository: 'silent/app', destinationRepository: 'm/silent/app', tag: 'v1' }).catch(e => e);
+      const stoppedAfter = Date.now() - started;
+      expect(error).toBeInstanceOf(OutOfTime);
+      expect(error.message).toMatch(new RegExp(`stopped during blob ${digestOf(big)} \\(300000 bytes\\) after \\d+ s: `));
+      expect(stoppedAfter).toBeGreaterThanOrEqual(3_900);
+      expect(stoppedAfter).toBeLessThan(6_000); // 10 s before the deadline, not when the source finally answers (20 s)
+    }, 30_000);
+
     test('a token that expires in the middle of a copy is fetched again, and the copy completes', async () => {
       await pushImage(source, 'slow/app', 'v1', [layer(100_000), layer(50_000)]);
       // tokens now really live 2 s, though the token server still announces 300 s: the client cannot see it coming
