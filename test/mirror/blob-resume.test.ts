@@ -1,7 +1,7 @@
 import { randomBytes } from 'crypto';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { UploadSession, rangeEnd } from '../../src/mirror/blob-upload';
+import { ChunkedUpload, RestartBlob, UploadSession, rangeEnd, startUpload } from '../../src/mirror/blob-upload';
 import { ImageCopier, OutOfTime } from '../../src/mirror/copy';
 import { RegistryClient } from '../../src/mirror/oci-client';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
@@ -108,6 +108,21 @@ test('Range headers of upload answers: 0-<last> is last + 1 bytes; anything else
   expect(rangeEnd(undefined)).toBeUndefined();
   expect(rangeEnd('5-10')).toBeUndefined();
   expect(rangeEnd('0-x')).toBeUndefined();
+});
+
+test('bytes from byte 0 whose digest is not the blob\'s spoil the session: RestartBlob (retryable), never a session kept for a resume', async () => {
+  const client = destinationClient();
+  const expected = randomBytes(CHUNK + 1000);
+  const { session, chunkBytes } = await startUpload(client, 'm/spoilt/app', digestOf(expected), CHUNK);
+  const upload = new ChunkedUpload(client, 'm/spoilt/app', expected.length, session);
+  async function* other(): AsyncIterable<Buffer> {
+    yield randomBytes(expected.length);
+  }
+  const error = await upload.write(other(), { chunkBytes }).catch(e => e);
+  expect(error).toBeInstanceOf(RestartBlob);
+  expect(error).toMatchObject({ retryable: true, origin: 'source' });
+  expect(error.message).toBe(`upload ${digestOf(expected)} to m/spoilt/app: the source sent ${expected.length} bytes with another digest`);
+  expect(await fetchBlobDigest(destination, 'm/spoilt/app', digestOf(expected))).toBeUndefined();
 });
 
 describe('a blob stopped part-way resumes where the destination\'s upload session stands', () => {

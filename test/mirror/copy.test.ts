@@ -454,6 +454,11 @@ describe('pure parts', () => {
     expect(retryAfterMs(429, undefined, now)).toBeUndefined();
     expect(retryAfterMs(429, 'soon', now)).toBeUndefined();
     expect(retryAfterMs(429, '-1', now)).toBeUndefined();
+    expect(retryAfterMs(429, '0', now)).toBe(0); // at once: the copy's own backoff still spaces the attempts
+    expect(retryAfterMs(429, ' 2 ', now)).toBe(2_000);
+    expect(retryAfterMs(503, '99999999999999999999999', now)).toBe(MAX_RETRY_AFTER_MS);
+    expect(retryAfterMs(429, '1.5', now)).toBeUndefined();
+    expect(retryAfterMs(429, ['3', '4'], now)).toBeUndefined();
   });
 
   test('versions compare by their numbers', () => {
