@@ -50,10 +50,26 @@ export class UploadPaused extends Error {
   }
 }
 
+/**
+ * The blob's upload session cannot be finished and must start again from byte 0 (cancelled, never resumed
+ * again): the registry refused the digest of a resumed upload (the bytes it held before were not this blob's),
+ * the bytes streamed from byte 0 have another digest, or the registry refused a chunk as out of order (416).
+ * Retryable: the next attempt opens a new session, so a bad session costs one attempt, never a loop.
+ */
+export class RestartBlob extends RegistryError {
+  constructor(message: string, status: number | undefined, origin: 'source' | 'destination', code?: string) {
+    super(message, status, true, code, origin);
+    this.name = 'RestartBlob';
+  }
+}
+
 /** An error of one side of the copy, as a `RegistryError` that says which side failed and during what. */
 function fromSide(error: unknown, origin: 'source' | 'destination', what: string): RegistryError {
   const e = networkError(error, what);
   const message = e.message.startsWith(what) ? e.message : `${what}: ${e.message}`;
+  if (e instanceof RestartBlob) {
+    return new RestartBlob(e.message, e.status, e.origin ?? origin, e.code); // said already; still spoils the session
+  }
   return new RegistryError(message, e.status, e.retryable, e.code, e.origin ?? origin, e.retryAfterMs);
 }
 
@@ -79,9 +95,14 @@ export function isSessionOf(client: RegistryClient, repository: string, location
 /** Opens an upload session; the chunk size is raised to the registry's minimum when it states one. */
 export async function startUpload(client: RegistryClient, repository: string, digest: string, chunkBytes: number):
 Promise<{ session: UploadSession; chunkBytes: number }> {
-  const res = await client.send('POST', `/v2/${repository}/blobs/uploads/`, { repository, push: true, headers: { 'Content-Length': '0' } });
+  // the copy's blob attempts are retried on the source's side: an error here says it is the destination's
+  const what = `upload ${digest} to ${repository}: start`;
+  const res = await client.send('POST', `/v2/${repository}/blobs/uploads/`, { repository, push: true, headers: { 'Content-Length': '0' } })
+    .catch(error => {
+      throw fromSide(error, 'destination', what);
+    });
   if (res.statusCode !== 202 || typeof res.headers.location !== 'string') {
-    throw await responseError(res, `upload ${digest} to ${repository}: start`);
+    throw fromSide(await responseError(res, what), 'destination', what);
   }
   res.resume();
   const minimum = Number(res.headers['oci-chunk-min-length']);
@@ -182,7 +203,7 @@ export class ChunkedUpload {
       throw new RegistryError(`${what}: the source sent ${this.session.offset} of ${this.size} bytes`, undefined, true, undefined, 'source');
     }
     if (this.hash && `sha256:${this.hash.digest('hex')}` !== this.session.digest) {
-      throw new RegistryError(`${what}: the source sent ${this.size} bytes with another digest`, undefined, true, undefined, 'source');
+      throw new RestartBlob(`${what}: the source sent ${this.size} bytes with another digest`, undefined, 'source');
     }
     const commit = new URL(this.session.location, this.client.url);
     commit.searchParams.set('digest', this.session.digest);
@@ -191,7 +212,12 @@ export class ChunkedUpload {
         throw fromSide(error, 'destination', `${what}: commit`);
       });
     if (put.statusCode !== 201) {
-      throw fromSide(await responseError(put, `${what}: commit`), 'destination', `${what}: commit`);
+      const refused = fromSide(await responseError(put, `${what}: commit`), 'destination', `${what}: commit`);
+      // a resumed upload's first bytes came from another invocation: a refused digest means they were not this blob's
+      if (!this.hash && put.statusCode === 400) {
+        throw new RestartBlob(`the registry refused the digest of the resumed upload (${refused.message})`, 400, 'destination', refused.code);
+      }
+      throw refused;
     }
     put.resume();
   }
@@ -208,7 +234,11 @@ export class ChunkedUpload {
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${first}-${last}` },
     });
     if (res.statusCode !== 202 && res.statusCode !== 204) {
-      throw await responseError(res, `upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last}`);
+      const error = await responseError(res, `upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last}`);
+      // 416: the session does not stand where this upload thinks (spec.md "Pushing a blob in chunks"); it is not resumed
+      throw res.statusCode === 416
+        ? new RestartBlob(`the registry refused the chunk ${first}-${last} as out of order (${error.message})`, 416, 'destination', error.code)
+        : error;
     }
     res.resume();
     const held = rangeEnd(res.headers.range);

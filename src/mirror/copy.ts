@@ -22,7 +22,7 @@
  *
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
-import { ChunkedUpload, DEFAULT_CHUNK_BYTES, UploadPaused, UploadSession, isSessionOf, startUpload, uploadStatus } from './blob-upload';
+import { ChunkedUpload, DEFAULT_CHUNK_BYTES, RestartBlob, UploadPaused, UploadSession, isSessionOf, startUpload, uploadStatus } from './blob-upload';
 import { CopyError, CopyProgress, FailureReason, OutOfTime } from './copy-outcome';
 import { DEADLINE_MARGIN_MS, watchDeadline } from './deadline';
 import { INDEX_TYPES, Manifest, MediaType, RegistryClient, RegistryError } from './oci-client';
@@ -263,7 +263,8 @@ export class ImageCopier {
     let body: { destroy(error?: Error): void } | undefined;
     try {
       let session = resumed = await this.resumable(blob, to);
-      const source = await this.source.getBlob(from, blob.digest, session?.offset ?? 0);
+      // under the deadline's signal from the first request on: a source that holds back its answer is stopped too
+      const source = await this.source.getBlob(from, blob.digest, session?.offset ?? 0, watch.signal);
       body = source.body;
       watch.onStop(() => source.body.destroy(new Error('stopped before the deadline')));
       if (session && source.offset !== session.offset) {
@@ -283,7 +284,8 @@ export class ImageCopier {
       body?.destroy();
       // the session that holds bytes: this attempt's, or the resumed one when the attempt failed before it sent any
       const open = upload ? (upload.session.offset > 0 ? upload.session : undefined) : resumed;
-      progress.bytesCopied += open ? upload?.sent ?? 0 : 0; // stored in the session, kept for the next attempt or invocation
+      // stored in the session, kept for the next attempt or invocation (unless the session is spoilt)
+      progress.bytesCopied += open && !(error instanceof RestartBlob) ? upload?.sent ?? 0 : 0;
       if (error instanceof UploadPaused || watch.stopped) {
         if (open) {
           this.handover.push(open);
@@ -295,7 +297,11 @@ export class ImageCopier {
             ? `its upload session, holding ${open.offset} bytes, is handed over to the next invocation`
             : 'the upload was cancelled'}`, progress);
       }
-      if (open && error instanceof RegistryError && error.retryable) {
+      if (error instanceof RestartBlob && upload) {
+        // the session is spoilt: cancelled, and the retry (if attempts are left) starts a new one from byte 0
+        this.note(`${error.message}: blob ${blob.digest} starts again from byte 0`, blob, upload.session);
+        await this.destination.cancelUpload(to, upload.session.location).catch(() => undefined);
+      } else if (open && error instanceof RegistryError && error.retryable) {
         this.sessions.set(blob.digest, open); // the next attempt goes on from the last acknowledged chunk
       } else if (upload) {
         await this.destination.cancelUpload(to, upload.session.location).catch(() => undefined);

@@ -29,7 +29,11 @@ export function watchDeadline(timeLeft: (() => number) | undefined, pollMs = 250
     stopped: false,
     signal: controller.signal,
     onStop: (action: () => void) => {
-      actions.push(action);
+      if (watch.stopped) {
+        action(); // fired already: a stream handed over after the deadline's stop is stopped at once
+      } else {
+        actions.push(action);
+      }
     },
     clear: () => clearInterval(timer),
   };

@@ -136,12 +136,12 @@ export class RegistryClient extends RegistryTransport {
    * `offset` on, the blob is asked for with `Range: bytes=<offset>-` (RFC 9110 section 14.2; the distribution
    * spec lets a registry serve ranges of a blob, spec.md "Pulling blobs"): a `206` whose `Content-Range` starts
    * there is the rest of the blob; a `200` is the whole blob (the registry ignored the range), and says so with
-   * `offset: 0`.
+   * `offset: 0`. `signal` aborts the request, the wait for its answer included (the copy's deadline).
    */
-  public async getBlob(repository: string, digest: string, offset = 0): Promise<BlobBody> {
+  public async getBlob(repository: string, digest: string, offset = 0, signal?: AbortSignal): Promise<BlobBody> {
     const what = `GET blob ${repository}@${digest}${offset > 0 ? ` from byte ${offset}` : ''}`;
     const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
-    const res = await this.send('GET', `/v2/${repository}/blobs/${digest}`, { repository, followRedirects: true, headers });
+    const res = await this.send('GET', `/v2/${repository}/blobs/${digest}`, { repository, followRedirects: true, headers, signal });
     if (res.statusCode === 200) {
       return { body: res, offset: 0 };
     }

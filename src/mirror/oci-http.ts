@@ -59,7 +59,7 @@ interface Token {
   readonly expiresAt: number;
 }
 
-interface Challenge {
+export interface Challenge {
   readonly scheme: string;
   readonly params: Record<string, string>;
 }
@@ -204,6 +204,11 @@ export class RegistryTransport {
    */
   public async send(method: string, pathOrUrl: string, options: SendOptions): Promise<http.IncomingMessage> {
     const target = new URL(pathOrUrl, this.url);
+    if (target.origin !== new URL(this.url).origin) {
+      // an upload session's Location (or a moved one) elsewhere: the registry's token or credentials would go with it
+      throw new RegistryError(`${method} ${target.host}${target.pathname}: the registry at ${this.url} named a location on another host `
+        + `(${target.origin}); its credentials are never sent there`, undefined, false);
+    }
     for (let attempt = 0; ; attempt++) {
       const res = await this.once(method, target, options, this.authHeader(options.repository));
       if (res.statusCode !== 401 || attempt > 0 || this.authorization) {
@@ -240,12 +245,20 @@ export class RegistryTransport {
         throw new RegistryError(`${method} ${target.pathname}: more than 5 redirects`, status, false);
       }
       const next = new URL(res.headers.location, target);
-      // credentials stay with the registry: a CDN or storage host gets a presigned URL, not our token
-      const sameHost = next.host === target.host;
+      // credentials stay with the registry: a CDN or storage host gets a presigned URL, not our token; the origin
+      // (not only the host) must match, so an https registry's token never goes to its own host over http
+      const sameOrigin = keepsCredentials(target, next);
       const portable = Object.fromEntries(Object.entries(options.headers ?? {})
         .filter(([name]) => PORTABLE_HEADERS.includes(name.toLowerCase())));
-      const forwarded = sameHost ? options.headers : portable;
-      return this.once(method, next, { ...options, headers: forwarded }, sameHost ? authorization : undefined, redirects + 1);
+      const forwarded = sameOrigin ? options.headers : portable;
+      const redirected = await this.once(method, next, { ...options, headers: forwarded }, sameOrigin ? authorization : undefined, redirects + 1);
+      if (!sameOrigin && redirected.statusCode === 401) {
+        // answering its challenge would send the registry's credentials to a token realm that host names
+        redirected.resume();
+        throw new RegistryError(`${method} ${next.host}${next.pathname} (redirected from ${target.host}): the host asked for credentials (401), `
+          + 'which are never sent to a host other than the registry', 401, false);
+      }
+      return redirected;
     }
     if (isRetryableStatus(status)) {
       throw await responseError(res, `${method} ${target.host}${target.pathname}`);
@@ -266,10 +279,7 @@ export class RegistryTransport {
     }
     const repository = options.repository ?? '';
     const scope = repository ? `repository:${repository}:${options.push ? 'pull,push' : 'pull'}` : challenge.params.scope;
-    const realm = new URL(challenge.params.realm);
-    if (challenge.params.service) {
-      realm.searchParams.set('service', challenge.params.service);
-    }
+    const realm = tokenRealm(challenge, this.url, this.credentials !== undefined);
     if (scope) {
       realm.searchParams.set('scope', scope);
     }
@@ -294,6 +304,34 @@ export class RegistryTransport {
     this.tokens.set(repository, { value, expiresAt: Date.now() + (seconds - margin) * 1000 });
   }
 }
+/** Whether a redirect from `from` to `to` may carry the registry's credentials: only to the same origin (scheme, host and port). */
+export function keepsCredentials(from: URL, to: URL): boolean {
+  return from.origin === to.origin;
+}
+
+/**
+ * The token realm of a Bearer challenge, with its service. The realm may be another host (Docker Hub's is
+ * auth.docker.io), but the registry's credentials go there only over https when the registry itself is https:
+ * a realm that would take them in clear (http), or by another scheme, is refused with the reason.
+ */
+export function tokenRealm(challenge: Challenge, registryUrl: string, withCredentials: boolean): URL {
+  let realm: URL;
+  try {
+    realm = new URL(challenge.params.realm);
+  } catch {
+    throw new RegistryError(`${registryUrl} names the token realm '${challenge.params.realm}', which is not a URL`, 401, false, 'UNAUTHORIZED');
+  }
+  const registry = new URL(registryUrl);
+  if (!['https:', 'http:'].includes(realm.protocol) || (withCredentials && registry.protocol === 'https:' && realm.protocol !== 'https:')) {
+    throw new RegistryError(`${registryUrl} names the token realm '${challenge.params.realm}': the registry's credentials are only `
+      + `sent to an ${registry.protocol === 'https:' ? 'https' : 'http or https'} realm`, 401, false, 'UNAUTHORIZED');
+  }
+  if (challenge.params.service) {
+    realm.searchParams.set('service', challenge.params.service);
+  }
+  return realm;
+}
+
 function basicHeader(credentials: RegistryCredentials): string {
   return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
 }

@@ -25,21 +25,31 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** The version a tag names: its leading dotted number (`8.0.15` of `8.0.15-noble`), or the whole tag when it has none. */
-function versionOf(tag: string): string {
-  return /^v?\d+(\.\d+)*/.exec(tag)?.[0] ?? tag;
+/**
+ * The version a tag names: its leading dotted number, without a leading `v` (`8.0.15` of `8.0.15-noble`, `1.2.3` of
+ * `v1.2.3`), or undefined for a tag without one (`latest`, `stable`): those are not versions, and are ranked after
+ * every tag that is.
+ */
+function versionOf(tag: string): string | undefined {
+  return /^v?(\d+(?:\.\d+)*)/.exec(tag)?.[1];
 }
 
 /**
  * The tags of `tags` that match the pattern, at most `limit`: the highest versions first, one tag per version
  * before any second tag of a version, so variants of one version (`8.0.15-noble`, `8.0.15-alpine`) never take the
- * place of another version (`8.0.14`). Within a version the plain tag comes first, then its variants, highest first.
+ * place of another version (`8.0.14`). Within a version the plain tag comes first (`1.2.3` before `v1.2.3`), then
+ * its variants, highest first. Tags that name no version (`latest`, `stable`) come only after every versioned tag.
  */
 export function selectTags(tags: readonly string[], pattern: string, limit: number): string[] {
   const versions = new Map<string, string[]>();
+  const words: string[] = [];
   for (const tag of tags.filter(t => matchesTagPattern(t, pattern))) {
     const version = versionOf(tag);
-    versions.set(version, [...(versions.get(version) ?? []), tag]);
+    if (version === undefined) {
+      words.push(tag);
+    } else {
+      versions.set(version, [...(versions.get(version) ?? []), tag]);
+    }
   }
   const byVersion = [...versions.entries()]
     .sort(([a], [b]) => compareVersions(b, a))
@@ -48,5 +58,6 @@ export function selectTags(tags: readonly string[], pattern: string, limit: numb
   for (let round = 0; selected.length < limit && byVersion.some(v => v.length > round); round++) {
     selected.push(...byVersion.filter(v => v.length > round).map(v => v[round]).slice(0, limit - selected.length));
   }
+  selected.push(...words.sort((a, b) => compareVersions(b, a)).slice(0, Math.max(0, limit - selected.length)));
   return selected;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'crypto';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { UploadSession, rangeEnd } from '../../src/mirror/blob-upload';
+import { ChunkedUpload, RestartBlob, UploadSession, rangeEnd, startUpload } from '../../src/mirror/blob-upload';
 import { ImageCopier, OutOfTime } from '../../src/mirror/copy';
 import { RegistryClient } from '../../src/mirror/oci-client';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
@@ -108,6 +108,21 @@ test('Range headers of upload answers: 0-<last> is last + 1 bytes; anything else
   expect(rangeEnd(undefined)).toBeUndefined();
   expect(rangeEnd('5-10')).toBeUndefined();
   expect(rangeEnd('0-x')).toBeUndefined();
+});
+
+test('bytes from byte 0 whose digest is not the blob\'s spoil the session: RestartBlob (retryable), never a session kept for a resume', async () => {
+  const client = destinationClient();
+  const expected = randomBytes(CHUNK + 1000);
+  const { session, chunkBytes } = await startUpload(client, 'm/spoilt/app', digestOf(expected), CHUNK);
+  const upload = new ChunkedUpload(client, 'm/spoilt/app', expected.length, session);
+  async function* other(): AsyncIterable<Buffer> {
+    yield randomBytes(expected.length);
+  }
+  const error = await upload.write(other(), { chunkBytes }).catch(e => e);
+  expect(error).toBeInstanceOf(RestartBlob);
+  expect(error).toMatchObject({ retryable: true, origin: 'source' });
+  expect(error.message).toBe(`upload ${digestOf(expected)} to m/spoilt/app: the source sent ${expected.length} bytes with another digest`);
+  expect(await fetchBlobDigest(destination, 'm/spoilt/app', digestOf(expected))).toBeUndefined();
 });
 
 describe('a blob stopped part-way resumes where the destination\'s upload session stands', () => {
@@ -269,6 +284,44 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
       .toEqual([{ range: `bytes=${CHUNK}-`, status: 503 }, { range: `bytes=${CHUNK}-`, status: 206 }]);
     expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length - CHUNK + configSize(pushed.manifest) });
     expect(await fetchBlobDigest(destination, 'm/retryrange/app', digestOf(big))).toBe(digestOf(big));
+  });
+
+  test('a resumed session holding other bytes: the registry refuses its digest, and the blob starts again from byte 0 once (no loop)', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'wrongbytes/app', 'v1', [big]);
+    // the session holds a chunk of other bytes under this blob's digest (a corrupted or forged hand-over)
+    const session = { ...await openSession('m/wrongbytes/app', randomBytes(CHUNK), CHUNK), digest: digestOf(big) };
+    counter = await startCounter(source.url);
+    const notes: string[] = [];
+    const result = await copier(counter.endpoint, { uploads: [session], onNote: m => notes.push(m) })
+      .copy({ sourceRepository: 'wrongbytes/app', destinationRepository: 'm/wrongbytes/app', tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(new RegExp(`^the registry refused the digest of the resumed upload \\(.*HTTP 400.*DIGEST_INVALID.*\\): blob ${digestOf(big)} starts again from byte 0$`))]);
+    expect(counter.served.filter(s => s.digest === digestOf(big)).map(s => s.range)).toEqual([`bytes=${CHUNK}-`, undefined]);
+    expect(result).toMatchObject({ outcome: 'COPIED' });
+    expect(digestOf((await fetchManifest(destination, 'm/wrongbytes/app', 'v1'))!)).toBe(pushed.digest);
+    expect(await fetchBlobDigest(destination, 'm/wrongbytes/app', digestOf(big))).toBe(digestOf(big));
+  });
+
+  test('a resumed session whose chunk the registry refuses as out of order (416): cancelled, and the blob starts again from byte 0', async () => {
+    const big = randomBytes(700_000);
+    const pushed = await pushImage(source, 'outoforder/app', 'v1', [big]);
+    let resumed = ''; // the path of the handed-over session, without its query
+    let refused = false;
+    proxy = await startHttpFaultProxy(destination.url, (method, path): HttpFault => {
+      if (resumed && method === 'PATCH' && path.split('?')[0] === resumed && !refused) {
+        refused = true;
+        return { kind: 'status', status: 416 };
+      }
+      return { kind: 'pass' };
+    });
+    const session = await openSession('m/outoforder/app', big, CHUNK, proxy.endpoint);
+    resumed = new URL(session.location, proxy.endpoint).pathname; // the copy's first chunk into this session is refused
+    const notes: string[] = [];
+    const result = await copier(source.url, { uploads: [session], onNote: m => notes.push(m) }, proxy.endpoint)
+      .copy({ sourceRepository: 'outoforder/app', destinationRepository: 'm/outoforder/app', tag: 'v1' });
+    expect(notes).toEqual([expect.stringMatching(new RegExp(`^the registry refused the chunk ${CHUNK}-${2 * CHUNK - 1} as out of order \\(.*HTTP 416.*\\): blob ${digestOf(big)} starts again from byte 0$`))]);
+    expect(result).toMatchObject({ outcome: 'COPIED', bytesCopied: big.length + configSize(pushed.manifest) });
+    expect(digestOf((await fetchManifest(destination, 'm/outoforder/app', 'v1'))!)).toBe(pushed.digest);
   });
 
   test('a connection cut in the middle of a blob: the retry resumes from the last chunk the destination acknowledged', async () => {

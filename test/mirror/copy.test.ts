@@ -4,6 +4,7 @@ import { AddressInfo } from 'net';
 import { parseImageSpec } from '../../src/mirror/contract';
 import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, selectTags } from '../../src/mirror/copy';
 import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
+import { keepsCredentials, tokenRealm } from '../../src/mirror/oci-http';
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../src/mirror/retry-after';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
 import {
@@ -191,6 +192,20 @@ describe('copy between two registries on loopback', () => {
       expect(error.message).toMatch(/^destination: upload sha256:[a-f0-9]{64} to m\/flaky\/dest: PATCH 0-\d+: .*HTTP 503/);
     });
 
+    test.each([
+      [403, false], [503, true],
+    ])('a destination that refuses to open an upload session (%d) is DestinationRejected, never blamed on the upstream', async (status, retryable) => {
+      await pushImage(source, `nopush/app${status}`, 'v1', [layer(20_000)]);
+      proxy = await startHttpFaultProxy(destination.url, (method, path) => (method === 'POST' && path.includes('/blobs/uploads/')
+        ? { kind: 'status', status } : { kind: 'pass' }));
+      const from = new RegistryClient({ url: source.url, credentials });
+      const to = new RegistryClient({ url: proxy.endpoint, authorization: destination.authorization });
+      const error = await new ImageCopier(from, to, { retryDelayMs: 10, attempts: 2 })
+        .copy({ sourceRepository: `nopush/app${status}`, destinationRepository: `m/nopush/app${status}`, tag: 'v1' }).catch(e => e);
+      expect(error).toMatchObject({ reason: FailureReason.DESTINATION_REJECTED, retryable });
+      expect(error.message).toMatch(new RegExp(`^destination: upload sha256:[a-f0-9]{64} to m/nopush/app${status}: start: (POST \\S+: )?HTTP ${status}`));
+    });
+
     test.each([429, 503])('an upstream %d with Retry-After is waited out before the next attempt, and the copy completes', async (status) => {
       const blob = layer(50_000);
       await pushImage(source, `throttled/app${status}`, 'v1', [blob]);
@@ -253,6 +268,23 @@ describe('copy between two registries on loopback', () => {
       const resumed = await copier().copy({ sourceRepository: 'stalling/app', destinationRepository: 'm/stalling/app', tag: 'v1' });
       expect(resumed.outcome).toBe('COPIED');
       await expectSameImage('stalling/app', 'm/stalling/app', 'v1');
+    }, 30_000);
+
+    test('a source that holds back its answer to the blob GET (no headers yet) is stopped before the deadline, not killed by it', async () => {
+      const big = layer(300_000);
+      await pushImage(source, 'silent/app', 'v1', [big]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)
+        ? { kind: 'delay', ms: 20_000 } : { kind: 'pass' }));
+      // 14 s left: the blob fits at the assumed rate, so it starts; the source then says nothing for 20 s (idle timeout 60 s)
+      const deadline = Date.now() + 14_000;
+      const started = Date.now();
+      const error = await copier({ timeLeft: () => deadline - Date.now(), freshInvocation: false }, proxy.endpoint)
+        .copy({ sourceRepository: 'silent/app', destinationRepository: 'm/silent/app', tag: 'v1' }).catch(e => e);
+      const stoppedAfter = Date.now() - started;
+      expect(error).toBeInstanceOf(OutOfTime);
+      expect(error.message).toMatch(new RegExp(`stopped during blob ${digestOf(big)} \\(300000 bytes\\) after \\d+ s: `));
+      expect(stoppedAfter).toBeGreaterThanOrEqual(3_900);
+      expect(stoppedAfter).toBeLessThan(6_000); // 10 s before the deadline, not when the source finally answers (20 s)
     }, 30_000);
 
     test('a token that expires in the middle of a copy is fetched again, and the copy completes', async () => {
@@ -401,6 +433,16 @@ describe('pure parts', () => {
     expect(selectTags(tags, '*', 20)).toHaveLength(tags.length);
   });
 
+  test('the highest N tags are versions: words (latest, stable) never take their places, and v1.2.3 is the version 1.2.3', () => {
+    const tags = ['latest', 'stable', 'edge', '1.2.2', '1.2.3', '2.0.0', '1.2.3-rc1', 'v1.9.0'];
+    expect(selectTags(tags, '*', 3)).toEqual(['2.0.0', 'v1.9.0', '1.2.3']);
+    // a tag without a version is copied only after every versioned one
+    expect(selectTags(tags, '*', 8)).toEqual(['2.0.0', 'v1.9.0', '1.2.3', '1.2.2', '1.2.3-rc1', 'stable', 'latest', 'edge']);
+    expect(selectTags(['v1.2.3', '1.2.3', '1.2.4'], '*', 2)).toEqual(['1.2.4', '1.2.3']);
+    expect(selectTags(['1.2.3-rc1', '1.2.3', '1.2.2'], '*', 2)).toEqual(['1.2.3', '1.2.2']);
+    expect(selectTags(['20240101', '20231231', '20240102-slim'], '*', 2)).toEqual(['20240102-slim', '20240101']);
+  });
+
   test('Retry-After: seconds or an HTTP date, for 429 and 503 only, capped at a minute', () => {
     const now = Date.parse('Wed, 02 Dec 2026 12:00:00 GMT');
     expect(retryAfterMs(429, '3', now)).toBe(3_000);
@@ -412,10 +454,35 @@ describe('pure parts', () => {
     expect(retryAfterMs(429, undefined, now)).toBeUndefined();
     expect(retryAfterMs(429, 'soon', now)).toBeUndefined();
     expect(retryAfterMs(429, '-1', now)).toBeUndefined();
+    expect(retryAfterMs(429, '0', now)).toBe(0); // at once: the copy's own backoff still spaces the attempts
+    expect(retryAfterMs(429, ' 2 ', now)).toBe(2_000);
+    expect(retryAfterMs(503, '99999999999999999999999', now)).toBe(MAX_RETRY_AFTER_MS);
+    expect(retryAfterMs(429, '1.5', now)).toBeUndefined();
+    expect(retryAfterMs(429, ['3', '4'], now)).toBeUndefined();
   });
 
   test('versions compare by their numbers', () => {
     expect(['1.10', '1.9', '1.2.3', '1.2'].sort(compareVersions)).toEqual(['1.2', '1.2.3', '1.9', '1.10']);
+  });
+
+  test('credentials follow a redirect only to the same origin: never to another host, port, or to http from https', () => {
+    const from = new URL('https://registry.example/v2/app/blobs/x');
+    expect(keepsCredentials(from, new URL('https://registry.example/v2/app/blobs/y'))).toBe(true);
+    expect(keepsCredentials(from, new URL('http://registry.example/v2/app/blobs/x'))).toBe(false);
+    expect(keepsCredentials(from, new URL('https://registry.example:8443/v2/app/blobs/x'))).toBe(false);
+    expect(keepsCredentials(from, new URL('https://cdn.example/blob'))).toBe(false);
+  });
+
+  test('a token realm takes the credentials of an https registry only over https; a realm that is no URL is refused', () => {
+    const challenge = (realm: string) => parseChallenge(`Bearer realm="${realm}",service="registry.example"`)!;
+    expect(tokenRealm(challenge('https://auth.example/token'), 'https://registry.example', true).toString())
+      .toBe('https://auth.example/token?service=registry.example');
+    expect(() => tokenRealm(challenge('http://auth.example/token'), 'https://registry.example', true))
+      .toThrow('https://registry.example names the token realm \'http://auth.example/token\': the registry\'s credentials are only sent to an https realm');
+    expect(tokenRealm(challenge('http://auth.example/token'), 'https://registry.example', false).protocol).toBe('http:'); // anonymous: nothing to leak
+    expect(tokenRealm(challenge('http://127.0.0.1:5001/token'), 'http://127.0.0.1:5000', true).host).toBe('127.0.0.1:5001');
+    expect(() => tokenRealm(challenge('file:///etc/passwd'), 'https://registry.example', false)).toThrow(/names the token realm 'file:\/\/\/etc\/passwd': the registry's credentials are only sent to an https realm/);
+    expect(() => tokenRealm(challenge('not a url'), 'https://registry.example', true)).toThrow('names the token realm \'not a url\', which is not a URL');
   });
 
   test('challenges are parsed with their quoted parameters', () => {

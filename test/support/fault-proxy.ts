@@ -122,9 +122,11 @@ export async function startHttpFaultProxy(target: string, decide: (method: strin
   const server = http.createServer((req, res) => {
     const fault = decide(req.method ?? 'GET', req.url ?? '/');
     if (fault.kind === 'status') {
-      req.resume();
-      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
-      res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }));
+      // answered once the request's body is in, as a registry does: an answer sent mid-upload would reach the client as a reset
+      req.resume().on('end', () => {
+        res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+        res.end(JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }));
+      });
       return;
     }
     const forward = () => {
