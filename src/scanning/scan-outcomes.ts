@@ -11,6 +11,7 @@
  *   initial scan arrives as one of these (https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html);
  *   the `Inspector2 Scan` event covers only the initial scan.
  */
+import { eventImage } from './event-image';
 import { CloudEvent } from '../private/handlers/envelope';
 
 /** An image the scanner answered without a completed scan. */
@@ -41,8 +42,6 @@ export interface InspectorFinding {
   readonly pushedAt?: number;
 }
 
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const SEVERITY = /^(?:CRITICAL|HIGH|MEDIUM|LOW|INFORMATIONAL|UNTRIAGED)$/;
 
 /**
@@ -58,14 +57,7 @@ export function isUnscannedEvent(event: CloudEvent): boolean {
 
 export function unscannedImageOf(event: CloudEvent): UnscannedImage {
   const detail = event.detail;
-  const repositoryName = detail['repository-name'];
-  const imageDigest = detail['image-digest'];
-  if (typeof repositoryName !== 'string' || !REPOSITORY.test(repositoryName)) {
-    throw new Error(`event ${event.id ?? ''} has no valid detail.repository-name`);
-  }
-  if (typeof imageDigest !== 'string' || !DIGEST.test(imageDigest)) {
-    throw new Error(`event ${event.id ?? ''} has no valid detail.image-digest`);
-  }
+  const { repositoryName, imageDigest } = eventImage(event, detail['repository-name'], detail['image-digest']);
   const status = typeof detail['scan-status'] === 'string' && detail['scan-status'] !== '' ? detail['scan-status'] : 'UNKNOWN';
   return { repositoryName, imageDigest, imageTags: stringsOf(detail['image-tags']), status };
 }
@@ -92,14 +84,8 @@ export function inspectorFindingOf(event: CloudEvent): InspectorFinding {
   if (!image) {
     throw new Error(`event ${event.id ?? ''} is an Inspector2 Finding about no ECR image (no resource of type AWS_ECR_CONTAINER_IMAGE)`);
   }
-  const repositoryName = image.repositoryName;
-  const imageDigest = image.imageHash;
-  if (typeof repositoryName !== 'string' || !REPOSITORY.test(repositoryName)) {
-    throw new Error(`event ${event.id ?? ''} has no valid awsEcrContainerImage.repositoryName`);
-  }
-  if (typeof imageDigest !== 'string' || !DIGEST.test(imageDigest)) {
-    throw new Error(`event ${event.id ?? ''} has no valid awsEcrContainerImage.imageHash`);
-  }
+  const { repositoryName, imageDigest } = eventImage(event, image.repositoryName, image.imageHash,
+    { repository: 'awsEcrContainerImage.repositoryName', digest: 'awsEcrContainerImage.imageHash' });
   if (typeof d.severity !== 'string' || !SEVERITY.test(d.severity)) {
     throw new Error(`event ${event.id ?? ''} has no valid detail.severity (got ${JSON.stringify(d.severity)})`);
   }

@@ -18,6 +18,7 @@
  */
 import { BatchGetImageCommand, DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
 import { ScanEnv, ScanMetric, SkipReason } from './contract';
+import { eventImage } from './event-image';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { BatchResult, cachePrefixOf, dispatch, requiredEnv } from '../private/handlers/dispatch';
 import { CloudEvent } from '../private/handlers/envelope';
@@ -36,8 +37,6 @@ const PERMANENT: Record<string, string> = {
   RepositoryNotFoundException: SkipReason.GONE,
 };
 
-const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 
 /** Media types of a multi-architecture image, whose platform images are what ECR scans. */
 const INDEX_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
@@ -104,14 +103,7 @@ export function imageOf(event: CloudEvent): { repositoryName: string; imageDiges
   if (event.source !== 'aws.ecr' || (type !== PULL_THROUGH_CACHE_ACTION && type !== IMAGE_ACTION)) {
     throw new Error(`unexpected event '${type}' from '${event.source}'`);
   }
-  const repositoryName = detail['repository-name'];
-  const imageDigest = detail['image-digest'];
-  if (typeof repositoryName !== 'string' || !REPOSITORY.test(repositoryName)) {
-    throw new Error(`event ${event.id ?? ''} has no valid detail.repository-name`);
-  }
-  if (typeof imageDigest !== 'string' || !DIGEST.test(imageDigest)) {
-    throw new Error(`event ${event.id ?? ''} has no valid detail.image-digest`);
-  }
+  const { repositoryName, imageDigest } = eventImage(event, detail['repository-name'], detail['image-digest']);
   const tag = detail['image-tag'];
   return { repositoryName, imageDigest, tag: typeof tag === 'string' && tag !== '' ? tag : undefined };
 }
