@@ -132,7 +132,8 @@ export function rewriteDocument<N, V extends Verdict>(
       .map(p => `${p.field} is ${p.why}`);
     const whole = editor.notEditable(map.node);
     return {
-      reading: readHelmMap(values, new Set(Object.keys(map.fields) as HelmField[]), shared),
+      reading: readHelmMap(values, new Set(Object.keys(map.fields) as HelmField[]), shared,
+        Object.fromEntries(map.otherRegistries.map(([key, node]) => [key, tree.text(node)!]))),
       present: new Set(Object.keys(map.fields) as HelmField[]),
       ownRegistry: values.registry !== undefined && values.registry !== '',
       blocked: [...(whole !== undefined ? [`the map is ${whole}`] : []), ...problems].join('; ') || undefined,

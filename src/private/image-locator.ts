@@ -74,6 +74,8 @@ export interface HelmMapSite<N> {
   readonly path: string;
   readonly node: N;
   readonly fields: Readonly<Partial<Record<HelmField, N>>>;
+  /** Other keys of the map that name a registry (kyverno's `defaultRegistry`): a template may use one instead of `registry`. */
+  readonly otherRegistries: ReadonlyArray<readonly [string, N]>;
 }
 
 /** Values outside an image map that decide its registry: shared by every map of the document. */
@@ -532,7 +534,7 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
       (imageText !== undefined && (own.registry !== undefined || own.repository !== undefined))
       || (own.registry !== undefined && own.repository !== undefined && tree.entries(own.repository) === undefined)
       || (underImageKey && own.repository !== undefined && tree.text(own.repository) !== undefined))) {
-      sites.helmMaps.push({ path: where, node, fields: own });
+      sites.helmMaps.push({ path: where, node, fields: own, otherRegistries: otherRegistries(tree, node) });
       return;
     }
     for (const [key, child] of tree.entries(node) ?? []) {
@@ -557,7 +559,7 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
         }
         const fields = helmFields(tree, child);
         if (fields !== undefined) {
-          sites.helmMaps.push({ path, node: child, fields });
+          sites.helmMaps.push({ path, node: child, fields, otherRegistries: otherRegistries(tree, child) });
           continue;
         }
         const unknown = unknownImageMap(tree, child);
@@ -612,6 +614,23 @@ function helmFields<N>(tree: Tree<N>, node: N): Partial<Record<HelmField, N>> | 
     }
   }
   return fields.repository !== undefined || fields.image !== undefined || fields.name !== undefined ? fields : undefined;
+}
+
+/**
+ * The keys of an image map, besides its convention's fields, that name a registry: a key named `<something>Registry`
+ * with a value, or any key whose value is a registry host (`reg.kyverno.io`, `localhost:5000`). kyverno's maps
+ * have `registry: ~` and `defaultRegistry: reg.kyverno.io`, and its template uses the second when the first is
+ * empty (kyverno/kyverno@111e07bbecc6:charts/kyverno/templates/_helpers/_image.tpl): such a map is not Docker Hub.
+ */
+function otherRegistries<N>(tree: Tree<N>, node: N): Array<readonly [string, N]> {
+  return (tree.entries(node) ?? []).filter(([key, value]) => {
+    const text = tree.text(value);
+    if ((HELM_FIELDS as readonly string[]).includes(key) || IMAGE_MAP_SETTINGS.has(key) || text === undefined || text === '') {
+      return false;
+    }
+    // a host has a last label of letters (`v3.24.0` is a version), or is localhost, with an optional port
+    return /registry$/i.test(key) || /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})(:\d+)?$/i.test(text);
+  });
 }
 
 function nonEmpty<N>(tree: Tree<N>, node: N | undefined): boolean {

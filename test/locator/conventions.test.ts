@@ -389,3 +389,36 @@ test('a duplicate key is refused with its line: kubectl, Helm and compose reject
   const result = rewriteYaml(lines('apiVersion: v1', 'kind: Pod', 'spec:', '  containers:', '    - name: a', '      image: nginx:1', '      image: redis:7'), judge);
   expect(result.error).toEqual({ line: 7, reason: 'Map keys must be unique', template: false });
 });
+
+/**
+ * The chart survey's defects (docs/HELM-CONVENTIONS.md, "Survey of the most-installed charts"): images that were
+ * moved wrongly, or neither moved nor listed, so `check` passed a tree that still pulls from its upstream.
+ */
+describe('no image passes check unseen (issue 20, chart survey)', () => {
+  test('kyverno: an empty registry beside defaultRegistry is not Docker Hub; the map is left whole and listed', () => {
+    // kyverno/kyverno@111e07bbecc6:charts/kyverno/values.yaml line 1319; the template uses defaultRegistry when registry is empty
+    const input = lines('admissionController:', '  container:', '    image:', '      registry: ~', '      defaultRegistry: reg.kyverno.io',
+      '      repository: kyverno/kyverno', '      tag: ~');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([expect.objectContaining({
+      line: 4,
+      outcome: Outcome.LEFT_ALONE,
+      note: expect.stringMatching(/registry is empty and defaultRegistry 'reg\.kyverno\.io'.*set registry/),
+    })]);
+  });
+
+  test('a sibling registry key that differs from the map\'s own registry is left whole; one that agrees does not hold the map', () => {
+    const differs = lines('image:', '  registry: docker.io', '  mirrorRegistry: quay.io', '  repository: kyverno/kyverno', '  tag: v1');
+    expect(rewrite(differs).output).toBe(differs);
+    expect(rewrite(differs).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/mirrorRegistry 'quay\.io'/) })]);
+    // a key named like a registry is one even when its value has no dot; a value that is a host is one whatever the key
+    const hostValue = lines('image:', '  registry: ""', '  fallback: registry.example.com', '  repository: org/app', '  tag: v1');
+    expect(rewrite(hostValue).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/fallback 'registry\.example\.com'/) })]);
+    // a version that looks like a dotted name is not a host
+    expect(rewrite(lines('image:', '  repository: org/app', '  release: v3.24.0')).findings)
+      .toEqual([expect.objectContaining({ outcome: Outcome.REWRITTEN })]);
+    const agrees = rewrite(lines('image:', '  registry: quay.io', '  defaultRegistry: quay.io', '  repository: org/app', '  tag: v1'));
+    expect(agrees.output).toContain('repository: quay/org/app');
+  });
+});
