@@ -3,7 +3,7 @@
  * (helm-images.ts), each edit applied through the caller's `Editor`. The ecr-ptc CLI edits YAML text, the
  * CachedImages Aspect edits a plain object; the decisions are made here, once.
  */
-import { HelmPlanInput, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
+import { HelmPlanInput, HelmReading, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
 import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, LocateOptions, Tree, locateImages } from './image-locator';
 
 /** The fields of a Helm image map that a plan may set. */
@@ -145,7 +145,16 @@ export function rewriteDocument<N, V extends Verdict>(
   sites.helmMaps.forEach((map, i) => {
     const reading = inputs[i].reading;
     if ('empty' in reading) {
-      return; // no image named here: the chart's default, or another value, decides
+      if (map.fields.repository !== undefined && !inherits(sites.helmMaps.map(m => m.path), inputs.map(input => input.reading), i)) {
+        // traefik's `image: {registry: , repository: , tag: }`: the template fills in docker.io/traefik, which check must see
+        results.push({
+          path: map.path,
+          node: map.node,
+          image: describe(tree, map.fields) || '(empty)',
+          skipped: 'Helm image map with an empty repository: the chart\'s default image applies; set repository (and registry) to move it',
+        });
+      }
+      return; // no image named here: another map (tempo's `tempo.image` under `ingester.image: {repository: null}`) decides
     }
     if ('problem' in reading) {
       results.push({ path: map.path, node: map.node, image: reading.reference ?? describe(tree, map.fields), skipped: `Helm image map left whole: ${reading.problem}` });
@@ -174,6 +183,19 @@ export function rewriteDocument<N, V extends Verdict>(
     editor.set(sites.shared[name]!.node, value);
   }
   return results;
+}
+
+/**
+ * Whether an empty image map inherits another, by the "null = inherit" convention of grafana's charts (tempo, loki:
+ * `ingester.image: {registry: null, repository: null}` "overrides `tempo.image`") or argo-cd's (`dex.initImage:
+ * {repository: ""}` "defaults to global.image.repository"): another map under the same key, or `global.image`, names
+ * an image. A map at the top of the values (`image:`) is the chart's own image and inherits nothing.
+ */
+function inherits(paths: readonly string[], readings: readonly HelmReading[], index: number): boolean {
+  const lastKey = (path: string) => path.slice(path.lastIndexOf('.') + 1);
+  const path = paths[index];
+  return path.includes('.') && paths.some((other, j) => j !== index && !('empty' in readings[j])
+    && (lastKey(other) === lastKey(path) || /(^|\.)global\.image$/.test(other)));
 }
 
 /** A map's fields, for a message when it names no readable reference. */

@@ -421,4 +421,23 @@ describe('no image passes check unseen (issue 20, chart survey)', () => {
     const agrees = rewrite(lines('image:', '  registry: quay.io', '  defaultRegistry: quay.io', '  repository: org/app', '  tag: v1'));
     expect(agrees.output).toContain('repository: quay/org/app');
   });
+
+  test('traefik: an image map with every field empty is listed, as the chart\'s default image applies', () => {
+    // traefik/traefik-helm-chart@a8a66d009870:traefik/values.yaml line 5; the template fills in docker.io/traefik
+    const input = lines('image:', '  registry:', '  repository:', '  tag:', '  pullPolicy: IfNotPresent');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([expect.objectContaining({
+      line: 2,
+      outcome: Outcome.LEFT_ALONE,
+      note: expect.stringMatching(/the chart's default image applies; set repository \(and registry\) to move it/),
+    })]);
+    // an empty string is as empty as null
+    expect(rewrite(lines('image:', '  repository: ""', '  tag: ""')).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE })]);
+    // grafana's "null = inherit" (tempo-distributed: `ingester.image` overrides `tempo.image`) names no image of its own
+    expect(rewrite(lines('tempo:', '  image:', '    repository: grafana/tempo', 'ingester:', '  image:', '    registry: null', '    repository: null')).findings)
+      .toEqual([expect.objectContaining({ line: 3, outcome: Outcome.REWRITTEN })]);
+    // ...while a nested empty map that nothing else names is the chart's default, listed
+    expect(rewrite(lines('controller:', '  image:', '    repository: null')).findings).toEqual([expect.objectContaining({ line: 3, outcome: Outcome.LEFT_ALONE })]);
+  });
 });
