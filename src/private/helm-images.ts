@@ -64,7 +64,7 @@ function suffixOf(values: HelmMapValues): string {
 }
 
 /** A tag or digest written inside a repository value (`nginx:1.27`, `quay.io/a/b@sha256:...`). */
-function inlineSuffix(repository: string): string {
+export function inlineSuffix(repository: string): string {
   const at = repository.indexOf('@');
   const lastSlash = repository.lastIndexOf('/', at >= 0 ? at : undefined);
   const colon = repository.indexOf(':', lastSlash + 1);

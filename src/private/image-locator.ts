@@ -76,6 +76,8 @@ export interface HelmMapSite<N> {
   readonly fields: Readonly<Partial<Record<HelmField, N>>>;
   /** Other keys of the map that name a registry (kyverno's `defaultRegistry`): a template may use one instead of `registry`. */
   readonly otherRegistries: ReadonlyArray<readonly [string, N]>;
+  /** Other keys of the map that hold a repository path (gatekeeper's `crdRepository`): they move with `repository`. */
+  readonly otherRepositories: ReadonlyArray<readonly [string, N]>;
 }
 
 /** Values outside an image map that decide its registry: shared by every map of the document. */
@@ -318,6 +320,7 @@ function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
     ...sites.kustomize.flatMap(k => [k.node, ...k.values]),
     // a Helm map's values are read by its convention; a map or list under one of its fields is not, so is searched
     ...sites.helmMaps.flatMap(m => Object.values(m.fields).filter(f => tree.text(f as N) !== undefined)),
+    ...sites.helmMaps.flatMap(m => m.otherRepositories.map(([, node]) => node)),
     ...Object.values(sites.shared).map(s => s?.node),
   ]);
   for (const found of settingImages(tree, root, seen)) {
@@ -534,7 +537,7 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
       (imageText !== undefined && (own.registry !== undefined || own.repository !== undefined))
       || (own.registry !== undefined && own.repository !== undefined && tree.entries(own.repository) === undefined)
       || (underImageKey && own.repository !== undefined && tree.text(own.repository) !== undefined))) {
-      sites.helmMaps.push({ path: where, node, fields: own, otherRegistries: otherRegistries(tree, node) });
+      sites.helmMaps.push(helmMap(tree, where, node, own));
       return;
     }
     for (const [key, child] of tree.entries(node) ?? []) {
@@ -559,7 +562,7 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
         }
         const fields = helmFields(tree, child);
         if (fields !== undefined) {
-          sites.helmMaps.push({ path, node: child, fields, otherRegistries: otherRegistries(tree, child) });
+          sites.helmMaps.push(helmMap(tree, path, child, fields));
           continue;
         }
         const unknown = unknownImageMap(tree, child);
@@ -630,6 +633,18 @@ function otherRegistries<N>(tree: Tree<N>, node: N): Array<readonly [string, N]>
     }
     // a host has a last label of letters (`v3.24.0` is a version), or is localhost, with an optional port
     return /registry$/i.test(key) || /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})(:\d+)?$/i.test(text);
+  });
+}
+
+function helmMap<N>(tree: Tree<N>, path: string, node: N, fields: Partial<Record<HelmField, N>>): HelmMapSite<N> {
+  return { path, node, fields, otherRegistries: otherRegistries(tree, node), otherRepositories: otherRepositories(tree, node) };
+}
+
+/** The `<something>Repository` keys of an image map holding a repository path (not a URL). */
+function otherRepositories<N>(tree: Tree<N>, node: N): Array<readonly [string, N]> {
+  return (tree.entries(node) ?? []).filter(([key, value]) => {
+    const text = tree.text(value);
+    return /^[a-z][A-Za-z0-9]*Repository$/.test(key) && text !== undefined && text !== '' && !/:\/\/|\s/.test(text);
   });
 }
 

@@ -440,4 +440,20 @@ describe('no image passes check unseen (issue 20, chart survey)', () => {
     // ...while a nested empty map that nothing else names is the chart's default, listed
     expect(rewrite(lines('controller:', '  image:', '    repository: null')).findings).toEqual([expect.objectContaining({ line: 3, outcome: Outcome.LEFT_ALONE })]);
   });
+
+  test('gatekeeper: a second repository key of an image map moves with its repository, or is listed', () => {
+    // open-policy-agent/gatekeeper@dd8507eb97f5:charts/gatekeeper/values.yaml line 91
+    const input = lines('image:', '  repository: openpolicyagent/gatekeeper', '  crdRepository: openpolicyagent/gatekeeper-crds', '  release: v3.24.0');
+    const result = rewrite(input);
+    expect(result.output).toBe(lines('image:', `  repository: ${REGISTRY}/docker-hub/openpolicyagent/gatekeeper`,
+      `  crdRepository: ${REGISTRY}/docker-hub/openpolicyagent/gatekeeper-crds`, '  release: v3.24.0'));
+    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[2, Outcome.REWRITTEN], [3, Outcome.REWRITTEN]]);
+    // with the map's own registry, both move under it
+    expect(rewrite(lines('image:', '  registry: quay.io', '  repository: a/b', '  initRepository: a/c', '  tag: v1')).output)
+      .toBe(lines('image:', `  registry: ${REGISTRY}`, '  repository: quay/a/b', '  initRepository: quay/a/c', '  tag: v1'));
+    // a second repository that cannot move holds a map whose registry would change, and both are listed
+    const held = lines('image:', '  registry: quay.io', '  repository: a/b', '  crdRepository: nvcr.io/a/c', '  tag: v1');
+    expect(rewrite(held).output).toBe(held);
+    expect(rewrite(held).findings.map(f => f.outcome)).toEqual([Outcome.LEFT_ALONE, Outcome.LEFT_ALONE]);
+  });
 });
