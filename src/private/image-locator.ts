@@ -10,7 +10,7 @@
  * - a container of a pod spec, in the workload kinds whose pod specs are known (`POD_SPECS`);
  * - a known image field of a custom resource (`CUSTOM_RESOURCE_IMAGES`);
  * - a Helm image map of a known convention, or an image string under an `image` (or `<something>Image`) key of
- *   Helm values (helm-images.ts);
+ *   Helm values (helm-images.ts), or under any key starting or ending with `image` when it has a tag or digest;
  * - the `image` of a compose service that does not build its own image.
  *
  * Nothing else is an image: a ConfigMap's `image: 'true'`, an annotation, `spec.os.image` of a node class, a
@@ -137,6 +137,13 @@ export interface DocumentSites<N> {
 
 /** Keys whose value may be an image in Helm values: `image` and `<something>Image`. */
 const IMAGE_KEY = /^(image|[a-z][A-Za-z0-9]*Image)$/;
+
+/**
+ * Keys whose string value is an image when it is a whole reference with a tag or digest: any key that starts or
+ * ends with `image`, in any case, without an underscore (consul's `global.imageK8S`, `global.imageConsulDataplane`);
+ * a `docker_image` or `*_IMAGE` is a setting (setting-images.ts).
+ */
+const IMAGE_STRING_KEY = /^image[A-Za-z0-9]*$|^[A-Za-z0-9]*image$/i;
 
 /** Container lists of a pod spec. */
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
@@ -571,6 +578,11 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
           continue;
         }
         visit(child, path, true);
+        continue;
+      }
+      const text = tree.text(child);
+      if (IMAGE_STRING_KEY.test(key) && text !== undefined && looksLikeImage(text)) {
+        sites.strings.push({ kind: SiteKind.HELM_STRING, path, node: child, image: text });
         continue;
       }
       // Airflow's `images: {airflow: {repository, tag}, statsd: {...}}`: maps of images by name

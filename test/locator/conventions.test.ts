@@ -456,4 +456,15 @@ describe('no image passes check unseen (issue 20, chart survey)', () => {
     expect(rewrite(held).output).toBe(held);
     expect(rewrite(held).findings.map(f => f.outcome)).toEqual([Outcome.LEFT_ALONE, Outcome.LEFT_ALONE]);
   });
+
+  test('consul: keys that start or end with image holding a whole reference with a tag or digest are image strings', () => {
+    // hashicorp/consul-k8s@28aeb05b7bbe (v1.8.16):charts/consul/values.yaml lines 90 and 797
+    const input = lines('global:', '  image: hashicorp/consul:1.22.0', '  imageK8S: hashicorp/consul-k8s-control-plane:1.8.0',
+      '  imageConsulDataplane: hashicorp/consul-dataplane:1.8.0', '  IMAGE_TAG_POLICY: semver', '  imagePullPolicy: IfNotPresent');
+    const result = rewrite(input);
+    expect(result.output).toBe(lines('global:', `  image: ${REGISTRY}/docker-hub/hashicorp/consul:1.22.0`,
+      `  imageK8S: ${REGISTRY}/docker-hub/hashicorp/consul-k8s-control-plane:1.8.0`,
+      `  imageConsulDataplane: ${REGISTRY}/docker-hub/hashicorp/consul-dataplane:1.8.0`, '  IMAGE_TAG_POLICY: semver', '  imagePullPolicy: IfNotPresent'));
+    expect(result.findings.map(f => f.outcome)).toEqual([Outcome.REWRITTEN, Outcome.REWRITTEN, Outcome.REWRITTEN]);
+  });
 });
