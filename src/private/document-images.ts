@@ -3,7 +3,7 @@
  * (helm-images.ts), each edit applied through the caller's `Editor`. The ecr-ptc CLI edits YAML text, the
  * CachedImages Aspect edits a plain object; the decisions are made here, once.
  */
-import { HelmPlanInput, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
+import { HelmConvention, HelmPlanInput, HelmReading, inlineSuffix, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
 import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, LocateOptions, Tree, locateImages } from './image-locator';
 
 /** The fields of a Helm image map that a plan may set. */
@@ -132,19 +132,41 @@ export function rewriteDocument<N, V extends Verdict>(
       .map(p => `${p.field} is ${p.why}`);
     const whole = editor.notEditable(map.node);
     return {
-      reading: readHelmMap(values, new Set(Object.keys(map.fields) as HelmField[]), shared),
+      reading: readHelmMap(values, new Set(Object.keys(map.fields) as HelmField[]), shared,
+        Object.fromEntries(map.otherRegistries.map(([key, node]) => [key, tree.text(node)!]))),
       present: new Set(Object.keys(map.fields) as HelmField[]),
       ownRegistry: values.registry !== undefined && values.registry !== '',
       blocked: [...(whole !== undefined ? [`the map is ${whole}`] : []), ...problems].join('; ') || undefined,
     };
   });
+  const extras = sites.helmMaps.map((map, i) =>
+    secondRepositories(tree, map.path, map.otherRepositories, inputs[i].reading, map.fields, shared, judge, editor));
+  extras.forEach((list, i) => {
+    const stuck = list.find(e => e.why !== undefined);
+    const reading = inputs[i].reading;
+    if (stuck !== undefined && 'convention' in reading && reading.hostFrom !== undefined) {
+      // the registry the second repository shares would change under it
+      const why = `its ${stuck.key} cannot move with it (${stuck.why})`;
+      inputs[i] = { ...inputs[i], blocked: inputs[i].blocked ? `${inputs[i].blocked}; ${why}` : why };
+    }
+  });
   const verdicts = inputs.map(input => 'convention' in input.reading ? judge(input.reading.reference) : undefined);
   const plan = planHelmMaps(inputs, verdicts, shared, sharedBlocked, registryDomain ?? '');
 
+  const moved = sites.helmMaps.map(() => false);
   sites.helmMaps.forEach((map, i) => {
     const reading = inputs[i].reading;
     if ('empty' in reading) {
-      return; // no image named here: the chart's default, or another value, decides
+      if (map.fields.repository !== undefined && !inherits(sites.helmMaps.map(m => m.path), inputs.map(input => input.reading), i)) {
+        // traefik's `image: {registry: , repository: , tag: }`: the template fills in docker.io/traefik, which check must see
+        results.push({
+          path: map.path,
+          node: map.node,
+          image: describe(tree, map.fields) || '(empty)',
+          skipped: 'Helm image map with an empty repository: the chart\'s default image applies; set repository (and registry) to move it',
+        });
+      }
+      return; // no image named here: another map (tempo's `tempo.image` under `ingester.image: {repository: null}`) decides
     }
     if ('problem' in reading) {
       results.push({ path: map.path, node: map.node, image: reading.reference ?? describe(tree, map.fields), skipped: `Helm image map left whole: ${reading.problem}` });
@@ -160,6 +182,7 @@ export function rewriteDocument<N, V extends Verdict>(
     for (const [field, value] of Object.entries(mapPlan.set) as Array<[HelmField, string]>) {
       editor.set(map.fields[field]!, value);
     }
+    moved[i] = true;
     for (const field of mapPlan.addEmpty) {
       editor.addEmpty?.(map.node, field);
     }
@@ -169,10 +192,77 @@ export function rewriteDocument<N, V extends Verdict>(
       : undefined;
     results.push({ path: map.path, node: map.node, image: reading.reference, verdict, caution });
   });
+  // a second repository moves with the map, under the same registry; otherwise it is listed with why
+  extras.forEach((list, i) => list.forEach(extra => {
+    const reading = inputs[i].reading;
+    if (extra.verdict === undefined) {
+      const skipped = `a second repository of a Helm image map, left as written: ${extra.why}`;
+      results.push({ path: extra.path, node: extra.node, image: extra.image, skipped });
+      return;
+    }
+    const cachePath = extra.verdict.cachePath;
+    if (moved[i] && extra.why === undefined && cachePath !== undefined && 'convention' in reading) {
+      editor.set(extra.node, `${reading.hostFrom === undefined ? `${registryDomain}/` : ''}${cachePath}${inlineSuffix(extra.text)}`);
+      results.push({ path: extra.path, node: extra.node, image: extra.image, verdict: extra.verdict });
+      return;
+    }
+    const held = cachePath === undefined ? undefined : extra.why ?? 'it moves only with the map\'s repository, which stays';
+    results.push({ path: extra.path, node: extra.node, image: extra.image, verdict: extra.verdict, held: held && `a second repository of a Helm image map, left as written: ${held}` });
+  }));
   for (const [name, value] of Object.entries(plan.shared) as Array<[HelmShared, string]>) {
     editor.set(sites.shared[name]!.node, value);
   }
   return results;
+}
+
+/** A `<something>Repository` key beside a map's `repository` (gatekeeper's `crdRepository`), read under the map's registry. */
+interface SecondRepository<N, V> {
+  readonly key: string;
+  readonly path: string;
+  readonly node: N;
+  readonly text: string;
+  readonly image: string;
+  /** The caller's verdict; undefined when the reference cannot be read safely. */
+  readonly verdict?: V;
+  /** Why it cannot move with the map, if it cannot. */
+  readonly why?: string;
+}
+
+/**
+ * The second repositories of a map: read like `repository` under the registry the map's convention gives it, when
+ * the convention is registry + repository; otherwise (another convention, a map left whole) not readable.
+ */
+function secondRepositories<N, V extends Verdict>(tree: Tree<N>, mapPath: string, found: ReadonlyArray<readonly [string, N]>, reading: HelmReading,
+  fields: Partial<Record<HelmField, N>>, shared: Partial<Record<HelmShared, string>>, judge: (image: string) => V, editor: Editor<N>,
+): Array<SecondRepository<N, V>> {
+  return found.map(([key, node]) => {
+    const text = tree.text(node)!;
+    const base = { key, path: mapPath ? `${mapPath}.${key}` : key, node, text, image: text };
+    if (!('convention' in reading) || reading.convention !== HelmConvention.REPOSITORY) {
+      return { ...base, why: 'the map is not of the registry + repository convention, or is left whole: point it at the cache by hand' };
+    }
+    const host = reading.hostFrom === 'registry' ? (fields.registry !== undefined ? tree.text(fields.registry) : undefined) : reading.hostFrom !== undefined ? shared[reading.hostFrom] : undefined;
+    if (host !== undefined && namesARegistry(text)) {
+      return { ...base, why: `'${text}' names a registry and the map's registry is '${host}' too: which one the chart uses depends on its template` };
+    }
+    const image = host !== undefined ? `${host}/${text}` : text;
+    const verdict = judge(image);
+    const why = verdict.cachePath === undefined ? 'it is not served from the cache' : editor.notEditable(node);
+    return { ...base, image, verdict, why };
+  });
+}
+
+/**
+ * Whether an empty image map inherits another, by the "null = inherit" convention of grafana's charts (tempo, loki:
+ * `ingester.image: {registry: null, repository: null}` "overrides `tempo.image`") or argo-cd's (`dex.initImage:
+ * {repository: ""}` "defaults to global.image.repository"): another map under the same key, or `global.image`, names
+ * an image. A map at the top of the values (`image:`) is the chart's own image and inherits nothing.
+ */
+function inherits(paths: readonly string[], readings: readonly HelmReading[], index: number): boolean {
+  const lastKey = (path: string) => path.slice(path.lastIndexOf('.') + 1);
+  const path = paths[index];
+  return path.includes('.') && paths.some((other, j) => j !== index && !('empty' in readings[j])
+    && (lastKey(other) === lastKey(path) || /(^|\.)global\.image$/.test(other)));
 }
 
 /** A map's fields, for a message when it names no readable reference. */

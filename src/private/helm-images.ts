@@ -64,7 +64,7 @@ function suffixOf(values: HelmMapValues): string {
 }
 
 /** A tag or digest written inside a repository value (`nginx:1.27`, `quay.io/a/b@sha256:...`). */
-function inlineSuffix(repository: string): string {
+export function inlineSuffix(repository: string): string {
   const at = repository.indexOf('@');
   const lastSlash = repository.lastIndexOf('/', at >= 0 ? at : undefined);
   const colon = repository.indexOf(':', lastSlash + 1);
@@ -79,8 +79,9 @@ export function namesARegistry(repository: string): boolean {
 }
 
 /** Reads a map: the reference it stands for, or why it cannot be read safely, or that it names no image. */
-export function readHelmMap(values: HelmMapValues, present: ReadonlySet<HelmField>, shared: HelmSharedValues): HelmReading {
-  const reading = readFields(values, present, shared);
+export function readHelmMap(values: HelmMapValues, present: ReadonlySet<HelmField>, shared: HelmSharedValues,
+  otherRegistries: Readonly<Record<string, string>> = {}): HelmReading {
+  const reading = otherRegistryProblem(values, otherRegistries) ?? readFields(values, present, shared);
   if ('problem' in reading && (nonEmpty(values.repository) !== undefined || nonEmpty(values.image) !== undefined)) {
     // a map left whole may still take its registry from a global one: that global stays too
     const uses: HelmShared | undefined = nonEmpty(shared.globalImageRegistry) ? 'globalImageRegistry'
@@ -88,6 +89,24 @@ export function readHelmMap(values: HelmMapValues, present: ReadonlySet<HelmFiel
     return uses === undefined ? reading : { ...reading, uses };
   }
   return reading;
+}
+
+/**
+ * A map with another key naming a registry (image-locator.ts `otherRegistries`; kyverno's `defaultRegistry`) is
+ * read only when its own `registry` names the same one: with `registry` empty the template may use the other (as
+ * kyverno's does), so reading the repository as Docker Hub would move the image wrongly.
+ */
+function otherRegistryProblem(values: HelmMapValues, otherRegistries: Readonly<Record<string, string>>): HelmReading | undefined {
+  const own = nonEmpty(values.registry);
+  for (const [key, host] of Object.entries(otherRegistries)) {
+    if (own === undefined) {
+      return { problem: `its registry is empty and ${key} '${host}' beside it may be the one the chart uses (kyverno's template uses defaultRegistry then): set registry to the image's registry to have it moved, or point it at the cache by hand` };
+    }
+    if (own.toLowerCase() !== host.toLowerCase()) {
+      return { problem: `its registry '${own}' differs from ${key} '${host}' beside it: which one the chart uses depends on its template; set both to the same registry to have it moved` };
+    }
+  }
+  return undefined;
 }
 
 function readFields(values: HelmMapValues, present: ReadonlySet<HelmField>, shared: HelmSharedValues): HelmReading {

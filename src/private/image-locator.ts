@@ -10,7 +10,7 @@
  * - a container of a pod spec, in the workload kinds whose pod specs are known (`POD_SPECS`);
  * - a known image field of a custom resource (`CUSTOM_RESOURCE_IMAGES`);
  * - a Helm image map of a known convention, or an image string under an `image` (or `<something>Image`) key of
- *   Helm values (helm-images.ts);
+ *   Helm values (helm-images.ts), or under any key starting or ending with `image` when it has a tag or digest;
  * - the `image` of a compose service that does not build its own image.
  *
  * Nothing else is an image: a ConfigMap's `image: 'true'`, an annotation, `spec.os.image` of a node class, a
@@ -74,6 +74,10 @@ export interface HelmMapSite<N> {
   readonly path: string;
   readonly node: N;
   readonly fields: Readonly<Partial<Record<HelmField, N>>>;
+  /** Other keys of the map that name a registry (kyverno's `defaultRegistry`): a template may use one instead of `registry`. */
+  readonly otherRegistries: ReadonlyArray<readonly [string, N]>;
+  /** Other keys of the map that hold a repository path (gatekeeper's `crdRepository`): they move with `repository`. */
+  readonly otherRepositories: ReadonlyArray<readonly [string, N]>;
 }
 
 /** Values outside an image map that decide its registry: shared by every map of the document. */
@@ -133,6 +137,13 @@ export interface DocumentSites<N> {
 
 /** Keys whose value may be an image in Helm values: `image` and `<something>Image`. */
 const IMAGE_KEY = /^(image|[a-z][A-Za-z0-9]*Image)$/;
+
+/**
+ * Keys whose string value is an image when it is a whole reference with a tag or digest: any key that starts or
+ * ends with `image`, in any case, without an underscore (consul's `global.imageK8S`, `global.imageConsulDataplane`);
+ * a `docker_image` or `*_IMAGE` is a setting (setting-images.ts).
+ */
+const IMAGE_STRING_KEY = /^image[A-Za-z0-9]*$|^[A-Za-z0-9]*image$/i;
 
 /** Container lists of a pod spec. */
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
@@ -316,6 +327,7 @@ function settings<N>(tree: Tree<N>, root: N, sites: DocumentSites<N>): void {
     ...sites.kustomize.flatMap(k => [k.node, ...k.values]),
     // a Helm map's values are read by its convention; a map or list under one of its fields is not, so is searched
     ...sites.helmMaps.flatMap(m => Object.values(m.fields).filter(f => tree.text(f as N) !== undefined)),
+    ...sites.helmMaps.flatMap(m => m.otherRepositories.map(([, node]) => node)),
     ...Object.values(sites.shared).map(s => s?.node),
   ]);
   for (const found of settingImages(tree, root, seen)) {
@@ -532,7 +544,7 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
       (imageText !== undefined && (own.registry !== undefined || own.repository !== undefined))
       || (own.registry !== undefined && own.repository !== undefined && tree.entries(own.repository) === undefined)
       || (underImageKey && own.repository !== undefined && tree.text(own.repository) !== undefined))) {
-      sites.helmMaps.push({ path: where, node, fields: own });
+      sites.helmMaps.push(helmMap(tree, where, node, own));
       return;
     }
     for (const [key, child] of tree.entries(node) ?? []) {
@@ -557,7 +569,7 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
         }
         const fields = helmFields(tree, child);
         if (fields !== undefined) {
-          sites.helmMaps.push({ path, node: child, fields });
+          sites.helmMaps.push(helmMap(tree, path, child, fields));
           continue;
         }
         const unknown = unknownImageMap(tree, child);
@@ -566,6 +578,11 @@ function helmValues<N>(tree: Tree<N>, root: N, prefix: string, sites: DocumentSi
           continue;
         }
         visit(child, path, true);
+        continue;
+      }
+      const text = tree.text(child);
+      if (IMAGE_STRING_KEY.test(key) && text !== undefined && looksLikeImage(text)) {
+        sites.strings.push({ kind: SiteKind.HELM_STRING, path, node: child, image: text });
         continue;
       }
       // Airflow's `images: {airflow: {repository, tag}, statsd: {...}}`: maps of images by name
@@ -612,6 +629,35 @@ function helmFields<N>(tree: Tree<N>, node: N): Partial<Record<HelmField, N>> | 
     }
   }
   return fields.repository !== undefined || fields.image !== undefined || fields.name !== undefined ? fields : undefined;
+}
+
+/**
+ * The keys of an image map, besides its convention's fields, that name a registry: a key named `<something>Registry`
+ * with a value, or any key whose value is a registry host (`reg.kyverno.io`, `localhost:5000`). kyverno's maps
+ * have `registry: ~` and `defaultRegistry: reg.kyverno.io`, and its template uses the second when the first is
+ * empty (kyverno/kyverno@111e07bbecc6:charts/kyverno/templates/_helpers/_image.tpl): such a map is not Docker Hub.
+ */
+function otherRegistries<N>(tree: Tree<N>, node: N): Array<readonly [string, N]> {
+  return (tree.entries(node) ?? []).filter(([key, value]) => {
+    const text = tree.text(value);
+    if ((HELM_FIELDS as readonly string[]).includes(key) || IMAGE_MAP_SETTINGS.has(key) || text === undefined || text === '') {
+      return false;
+    }
+    // a host has a last label of letters (`v3.24.0` is a version), or is localhost, with an optional port
+    return /registry$/i.test(key) || /^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,})(:\d+)?$/i.test(text);
+  });
+}
+
+function helmMap<N>(tree: Tree<N>, path: string, node: N, fields: Partial<Record<HelmField, N>>): HelmMapSite<N> {
+  return { path, node, fields, otherRegistries: otherRegistries(tree, node), otherRepositories: otherRepositories(tree, node) };
+}
+
+/** The `<something>Repository` keys of an image map holding a repository path (not a URL). */
+function otherRepositories<N>(tree: Tree<N>, node: N): Array<readonly [string, N]> {
+  return (tree.entries(node) ?? []).filter(([key, value]) => {
+    const text = tree.text(value);
+    return /^[a-z][A-Za-z0-9]*Repository$/.test(key) && text !== undefined && text !== '' && !/:\/\/|\s/.test(text);
+  });
 }
 
 function nonEmpty<N>(tree: Tree<N>, node: N | undefined): boolean {

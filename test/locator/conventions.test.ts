@@ -389,3 +389,82 @@ test('a duplicate key is refused with its line: kubectl, Helm and compose reject
   const result = rewriteYaml(lines('apiVersion: v1', 'kind: Pod', 'spec:', '  containers:', '    - name: a', '      image: nginx:1', '      image: redis:7'), judge);
   expect(result.error).toEqual({ line: 7, reason: 'Map keys must be unique', template: false });
 });
+
+/**
+ * The chart survey's defects (docs/HELM-CONVENTIONS.md, "Survey of the most-installed charts"): images that were
+ * moved wrongly, or neither moved nor listed, so `check` passed a tree that still pulls from its upstream.
+ */
+describe('no image passes check unseen (issue 20, chart survey)', () => {
+  test('kyverno: an empty registry beside defaultRegistry is not Docker Hub; the map is left whole and listed', () => {
+    // kyverno/kyverno@111e07bbecc6:charts/kyverno/values.yaml line 1319; the template uses defaultRegistry when registry is empty
+    const input = lines('admissionController:', '  container:', '    image:', '      registry: ~', '      defaultRegistry: reg.kyverno.io',
+      '      repository: kyverno/kyverno', '      tag: ~');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([expect.objectContaining({
+      line: 4,
+      outcome: Outcome.LEFT_ALONE,
+      note: expect.stringMatching(/registry is empty and defaultRegistry 'reg\.kyverno\.io'.*set registry/),
+    })]);
+  });
+
+  test('a sibling registry key that differs from the map\'s own registry is left whole; one that agrees does not hold the map', () => {
+    const differs = lines('image:', '  registry: docker.io', '  mirrorRegistry: quay.io', '  repository: kyverno/kyverno', '  tag: v1');
+    expect(rewrite(differs).output).toBe(differs);
+    expect(rewrite(differs).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/mirrorRegistry 'quay\.io'/) })]);
+    // a key named like a registry is one even when its value has no dot; a value that is a host is one whatever the key
+    const hostValue = lines('image:', '  registry: ""', '  fallback: registry.example.com', '  repository: org/app', '  tag: v1');
+    expect(rewrite(hostValue).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE, note: expect.stringMatching(/fallback 'registry\.example\.com'/) })]);
+    // a version that looks like a dotted name is not a host
+    expect(rewrite(lines('image:', '  repository: org/app', '  release: v3.24.0')).findings)
+      .toEqual([expect.objectContaining({ outcome: Outcome.REWRITTEN })]);
+    const agrees = rewrite(lines('image:', '  registry: quay.io', '  defaultRegistry: quay.io', '  repository: org/app', '  tag: v1'));
+    expect(agrees.output).toContain('repository: quay/org/app');
+  });
+
+  test('traefik: an image map with every field empty is listed, as the chart\'s default image applies', () => {
+    // traefik/traefik-helm-chart@a8a66d009870:traefik/values.yaml line 5; the template fills in docker.io/traefik
+    const input = lines('image:', '  registry:', '  repository:', '  tag:', '  pullPolicy: IfNotPresent');
+    const result = rewrite(input);
+    expect(result.output).toBe(input);
+    expect(result.findings).toEqual([expect.objectContaining({
+      line: 2,
+      outcome: Outcome.LEFT_ALONE,
+      note: expect.stringMatching(/the chart's default image applies; set repository \(and registry\) to move it/),
+    })]);
+    // an empty string is as empty as null
+    expect(rewrite(lines('image:', '  repository: ""', '  tag: ""')).findings).toEqual([expect.objectContaining({ outcome: Outcome.LEFT_ALONE })]);
+    // grafana's "null = inherit" (tempo-distributed: `ingester.image` overrides `tempo.image`) names no image of its own
+    expect(rewrite(lines('tempo:', '  image:', '    repository: grafana/tempo', 'ingester:', '  image:', '    registry: null', '    repository: null')).findings)
+      .toEqual([expect.objectContaining({ line: 3, outcome: Outcome.REWRITTEN })]);
+    // ...while a nested empty map that nothing else names is the chart's default, listed
+    expect(rewrite(lines('controller:', '  image:', '    repository: null')).findings).toEqual([expect.objectContaining({ line: 3, outcome: Outcome.LEFT_ALONE })]);
+  });
+
+  test('gatekeeper: a second repository key of an image map moves with its repository, or is listed', () => {
+    // open-policy-agent/gatekeeper@dd8507eb97f5:charts/gatekeeper/values.yaml line 91
+    const input = lines('image:', '  repository: openpolicyagent/gatekeeper', '  crdRepository: openpolicyagent/gatekeeper-crds', '  release: v3.24.0');
+    const result = rewrite(input);
+    expect(result.output).toBe(lines('image:', `  repository: ${REGISTRY}/docker-hub/openpolicyagent/gatekeeper`,
+      `  crdRepository: ${REGISTRY}/docker-hub/openpolicyagent/gatekeeper-crds`, '  release: v3.24.0'));
+    expect(result.findings.map(f => [f.line, f.outcome])).toEqual([[2, Outcome.REWRITTEN], [3, Outcome.REWRITTEN]]);
+    // with the map's own registry, both move under it
+    expect(rewrite(lines('image:', '  registry: quay.io', '  repository: a/b', '  initRepository: a/c', '  tag: v1')).output)
+      .toBe(lines('image:', `  registry: ${REGISTRY}`, '  repository: quay/a/b', '  initRepository: quay/a/c', '  tag: v1'));
+    // a second repository that cannot move holds a map whose registry would change, and both are listed
+    const held = lines('image:', '  registry: quay.io', '  repository: a/b', '  crdRepository: nvcr.io/a/c', '  tag: v1');
+    expect(rewrite(held).output).toBe(held);
+    expect(rewrite(held).findings.map(f => f.outcome)).toEqual([Outcome.LEFT_ALONE, Outcome.LEFT_ALONE]);
+  });
+
+  test('consul: keys that start or end with image holding a whole reference with a tag or digest are image strings', () => {
+    // hashicorp/consul-k8s@28aeb05b7bbe (v1.8.16):charts/consul/values.yaml lines 90 and 797
+    const input = lines('global:', '  image: hashicorp/consul:1.22.0', '  imageK8S: hashicorp/consul-k8s-control-plane:1.8.0',
+      '  imageConsulDataplane: hashicorp/consul-dataplane:1.8.0', '  IMAGE_TAG_POLICY: semver', '  imagePullPolicy: IfNotPresent');
+    const result = rewrite(input);
+    expect(result.output).toBe(lines('global:', `  image: ${REGISTRY}/docker-hub/hashicorp/consul:1.22.0`,
+      `  imageK8S: ${REGISTRY}/docker-hub/hashicorp/consul-k8s-control-plane:1.8.0`,
+      `  imageConsulDataplane: ${REGISTRY}/docker-hub/hashicorp/consul-dataplane:1.8.0`, '  IMAGE_TAG_POLICY: semver', '  imagePullPolicy: IfNotPresent'));
+    expect(result.findings.map(f => f.outcome)).toEqual([Outcome.REWRITTEN, Outcome.REWRITTEN, Outcome.REWRITTEN]);
+  });
+});
