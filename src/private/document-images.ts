@@ -157,13 +157,19 @@ export function rewriteDocument<N, V extends Verdict>(
   sites.helmMaps.forEach((map, i) => {
     const reading = inputs[i].reading;
     if ('empty' in reading) {
-      if (map.fields.repository !== undefined && !inherits(sites.helmMaps.map(m => m.path), inputs.map(input => input.reading), i)) {
-        // traefik's `image: {registry: , repository: , tag: }`: the template fills in docker.io/traefik, which check must see
+      if (map.fields.repository !== undefined) {
+        // traefik's `image: {registry: , repository: , tag: }`: the template fills in docker.io/traefik, which check must
+        // see. A map that probably inherits another (grafana's and argo-cd's "null = inherit") is listed too, naming the
+        // likely source: only the chart's template knows, and check fails closed (--allow-skipped accepts it).
+        const source = inheritedFrom(sites.helmMaps.map(m => m.path), inputs.map(input => input.reading), i);
         results.push({
           path: map.path,
           node: map.node,
           image: describe(tree, map.fields) || '(empty)',
-          skipped: 'Helm image map with an empty repository: the chart\'s default image applies; set repository (and registry) to move it',
+          skipped: source
+            ? `Helm image map with an empty repository: the chart fills it in, perhaps from ${source} (moved with it if that map moved), perhaps with an image of its own; `
+              + 'set repository (and registry) to be sure'
+            : 'Helm image map with an empty repository: the chart\'s default image applies; set repository (and registry) to move it',
         });
       }
       return; // no image named here: another map (tempo's `tempo.image` under `ingester.image: {repository: null}`) decides
@@ -253,16 +259,16 @@ function secondRepositories<N, V extends Verdict>(tree: Tree<N>, mapPath: string
 }
 
 /**
- * Whether an empty image map inherits another, by the "null = inherit" convention of grafana's charts (tempo, loki:
+ * The map an empty image map probably inherits, by the "null = inherit" convention of grafana's charts (tempo, loki:
  * `ingester.image: {registry: null, repository: null}` "overrides `tempo.image`") or argo-cd's (`dex.initImage:
  * {repository: ""}` "defaults to global.image.repository"): another map under the same key, or `global.image`, names
  * an image. A map at the top of the values (`image:`) is the chart's own image and inherits nothing.
  */
-function inherits(paths: readonly string[], readings: readonly HelmReading[], index: number): boolean {
+function inheritedFrom(paths: readonly string[], readings: readonly HelmReading[], index: number): string | undefined {
   const lastKey = (path: string) => path.slice(path.lastIndexOf('.') + 1);
   const path = paths[index];
-  return path.includes('.') && paths.some((other, j) => j !== index && !('empty' in readings[j])
-    && (lastKey(other) === lastKey(path) || /(^|\.)global\.image$/.test(other)));
+  return path.includes('.') ? paths.find((other, j) => j !== index && !('empty' in readings[j])
+    && (lastKey(other) === lastKey(path) || /(^|\.)global\.image$/.test(other))) : undefined;
 }
 
 /** A map's fields, for a message when it names no readable reference. */
