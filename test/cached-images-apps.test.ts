@@ -16,17 +16,12 @@ import * as pipelines from 'aws-cdk-lib/pipelines';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { Construct, IConstruct } from 'constructs';
 import { CachedImages, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
-import { cfnLint } from './support/cfn-lint';
+import { lintedTemplates } from './support/cfn-lint';
 import { ACCOUNT, ENV, REGISTRY, eksV2Cluster } from './support/environments';
 import { testApp } from './util';
 
-const linted: Record<string, object> = {};
-function template(stack: Stack, name: string): Template {
-  const t = Template.fromStack(stack);
-  linted[name] = t.toJSON();
-  return t;
-}
-afterAll(() => expect(cfnLint(linted)).toBe(''));
+/** Every template these tests synthesize successfully, linted at the end. */
+const template = lintedTemplates();
 
 function cacheIn(stack: Stack): PullThroughCacheRules {
   return new PullThroughCacheRules(stack, 'Cache', {

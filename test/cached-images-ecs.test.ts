@@ -7,20 +7,14 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CachedImages, PullThroughCacheRules, UnservedImageLevel, UpstreamCredentials, UpstreamRegistry } from '../src';
-import { cfnLint } from './support/cfn-lint';
+import { lintedTemplates } from './support/cfn-lint';
 import { ACCOUNT, ENV, REGISTRY } from './support/environments';
 import { AddsSidecar, SIDECAR } from './support/other-aspects';
 import { testApp } from './util';
 
 
 /** Every template these tests synthesize successfully, linted at the end. */
-const linted: Record<string, object> = {};
-function template(stack: Stack, name: string): Template {
-  const t = Template.fromStack(stack);
-  linted[name] = t.toJSON();
-  return t;
-}
-afterAll(() => expect(cfnLint(linted)).toBe(''));
+const template = lintedTemplates();
 
 function cacheIn(stack: Stack): PullThroughCacheRules {
   return new PullThroughCacheRules(stack, 'Cache', {

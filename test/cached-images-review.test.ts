@@ -15,17 +15,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { CachedImages, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
-import { cfnLint } from './support/cfn-lint';
+import { lintedTemplates } from './support/cfn-lint';
 import { ENV, REGISTRY, eksV2Cluster, existingVpc } from './support/environments';
 import { testApp } from './util';
 
-const linted: Record<string, object> = {};
-function template(stack: Stack, name: string): Template {
-  const t = Template.fromStack(stack);
-  linted[name] = t.toJSON();
-  return t;
-}
-afterAll(() => expect(cfnLint(linted)).toBe(''));
+/** Every template these tests synthesize successfully, linted at the end. */
+const template = lintedTemplates();
 
 function cacheIn(stack: Stack): PullThroughCacheRules {
   return new PullThroughCacheRules(stack, 'Cache', {

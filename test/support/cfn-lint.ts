@@ -5,6 +5,8 @@
 import { execFileSync } from 'child_process';
 import { writeFileSync } from 'fs';
 import { join } from 'path';
+import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { testDir } from '../util';
 
 /** Lints template files; returns cfn-lint's output ('' when clean), and throws when cfn-lint is missing. */
@@ -32,4 +34,18 @@ export function cfnLint(templates: Readonly<Record<string, object>>, files: read
     writeFileSync(file, JSON.stringify(template, null, 1));
     return file;
   }), ...files]);
+}
+
+/**
+ * `Template.fromStack` for a test file that lints what it synthesizes: each template is kept under its name, and
+ * after the file's tests cfn-lint must accept every one of them.
+ */
+export function lintedTemplates(): (stack: Stack, name: string) => Template {
+  const linted: Record<string, object> = {};
+  afterAll(() => expect(cfnLint(linted)).toBe(''));
+  return (stack, name) => {
+    const template = Template.fromStack(stack);
+    linted[name] = template.toJSON();
+    return template;
+  };
 }
