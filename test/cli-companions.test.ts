@@ -9,8 +9,9 @@
 import * as fs from 'fs';
 import { join } from 'path';
 import { parse } from 'yaml';
+import { runCli } from './support/cli';
 import { testDir } from './util';
-import { EXIT_FINDINGS, EXIT_OK, run } from '../src/cli/main';
+import { EXIT_FINDINGS, EXIT_OK } from '../src/cli/main';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const CACHED_NGINX = `${REGISTRY}/docker-hub/bitnami/nginx`;
@@ -18,12 +19,7 @@ const CACHED_NGINX = `${REGISTRY}/docker-hub/bitnami/nginx`;
 interface JsonFinding { line: number; image: string; outcome: string; uri?: string; note?: string }
 interface JsonReport { summary: Record<string, number>; files: Array<{ findings: JsonFinding[]; changed: boolean }> }
 
-function cli(args: string[]): { code: number; out: string; err: string } {
-  let out = '';
-  let err = '';
-  const code = run(args, { out: t => { out += t; }, err: t => { err += t; }, interactive: false });
-  return { code, out, err };
-}
+const cli = runCli;
 
 function write(text: string, name = 'values.yaml'): string {
   const path = join(testDir('companions-'), name);

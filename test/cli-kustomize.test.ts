@@ -4,17 +4,13 @@
  */
 import * as fs from 'fs';
 import { join } from 'path';
+import { runCli } from './support/cli';
 import { testDir } from './util';
-import { EXIT_FINDINGS, EXIT_OK, run } from '../src/cli/main';
+import { EXIT_FINDINGS, EXIT_OK } from '../src/cli/main';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 
-function cli(args: string[]): { code: number; out: string; err: string } {
-  let out = '';
-  let err = '';
-  const code = run(args, { out: t => { out += t; }, err: t => { err += t; }, interactive: false });
-  return { code, out, err };
-}
+const cli = runCli;
 
 interface JsonFinding { line: number; image: string; outcome: string; uri?: string; note?: string }
 
