@@ -1,5 +1,5 @@
 import { ImageReference } from './image-reference';
-import { parseImageSpec, specsInclude } from './mirror/contract';
+import { parseImageSpec, specsInclude } from './image-spec';
 import { CacheRoute, canonicalEcrHost, claimingRoute, digestOnlyWarning, mapToCache, routeOfCachePath } from './private/cache-mapping';
 import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
 

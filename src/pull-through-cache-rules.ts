@@ -19,7 +19,7 @@ import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { CDK_TOKEN, mapTokenTag } from './private/token-tags';
 import { createCacheRule } from './rules/cache-rule';
-import { LogicalIdKind, followKey } from './rules/logical-ids';
+import { LogicalIdKind, followKey } from './private/logical-ids';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
@@ -678,7 +678,7 @@ export class PullThroughCacheRules extends Construct {
   }
 }
 
-/** A template's logical id follows its prefix (`rules/logical-ids.ts`): renaming or moving the cache keeps it. */
+/** A template's logical id follows its prefix (`private/logical-ids.ts`): renaming or moving the cache keeps it. */
 function keyedTemplate(template: ecr.CfnRepositoryCreationTemplate): ecr.CfnRepositoryCreationTemplate {
   followKey(template, LogicalIdKind.TEMPLATE, template.prefix);
   return template;

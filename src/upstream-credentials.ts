@@ -1,9 +1,8 @@
 import { Arn, ArnFormat, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { acknowledgeFinding } from './private/acknowledge';
-import { registerCreatedSecret } from './private/app-validation';
-import { LogicalIdKind, followKey } from './rules/logical-ids';
+import { LogicalIdKind, followKey } from './private/logical-ids';
 
 /** The name every pull through cache secret must start with (the ECR service role can read only these). */
 const SECRET_NAME_PREFIX = 'ecr-pullthroughcache/';
@@ -97,6 +96,17 @@ class ExistingSecretCredentials extends UpstreamCredentials {
   }
 }
 
+/** The secrets `createSecret` made, with their names: one name can exist once per account and Region. */
+const createdSecrets = new WeakMap<IConstruct, string>();
+
+/**
+ * The name of the secret `construct` is, when `UpstreamCredentials.createSecret` created it (undefined for any other
+ * construct). The app-level checks ask this to find two created secrets of one name.
+ */
+export function createdSecretName(construct: IConstruct): string | undefined {
+  return createdSecrets.get(construct);
+}
+
 class CreatedSecretCredentials extends UpstreamCredentials {
   constructor(private readonly options: CreateUpstreamSecretOptions) {
     super();
@@ -124,7 +134,7 @@ class CreatedSecretCredentials extends UpstreamCredentials {
     // the logical id follows the secret's name (unique in its environment), so renaming or moving the cache keeps it
     followKey(secret.node.defaultChild as secretsmanager.CfnSecret, LogicalIdKind.SECRET,
       Token.isUnresolved(secretName) ? `prefix ${ecrRepositoryPrefix}` : secretName);
-    registerCreatedSecret(secret, secretName); // one secret per name across the app
+    createdSecrets.set(secret, secretName); // app validation asks for these: one secret per name across the app
     acknowledgeFinding(secret, 'AwsSolutions-SMG4', 'Upstream registry tokens are issued by the upstream (Docker Hub, GitHub, ...) '
       + 'and cannot be rotated by a Lambda; rotate them there and put the new value into this secret.');
     return { secret };

@@ -1,7 +1,7 @@
 import { Token } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { parseImageSpec } from './mirror/contract';
+import { parseImageSpec } from './image-spec';
 import {
   AZURE_REGISTRY_URL, CatalogueEntry, ECR_REGISTRY_URL, UpstreamAuth,
   catalogueEntry, entryForHost, prefixProblem, unsupportedRegistryMessage,

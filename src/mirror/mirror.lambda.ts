@@ -21,10 +21,10 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SQSClient, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import {
   MAX_DELIVERIES, MAX_RESUMES, MIRROR_SOURCE, MirrorEnv, MirrorEvent, MirrorImageDetail, MirrorMetric, MirrorUploadDetail, MirrorUpstreamConfig,
-  parseImageSpec,
 } from './contract';
 import { CopyError, FailureReason, ImageCopier, OutOfTime, selectTags } from './copy';
 import { RegistryClient, RegistryCredentials, RegistryError } from './oci-client';
+import { parseImageSpec } from '../image-spec';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { BatchResult, requiredEnv } from '../private/handlers/dispatch';
 import { CloudEvent, QueuedEvent, openEnvelope } from '../private/handlers/envelope';

@@ -2,7 +2,7 @@
  * Which tags a mirror pattern copies (`8.0.*` with at most N tags): versions compared by their numbers, and the
  * highest versions first. Pure: no AWS SDK, no aws-cdk-lib.
  */
-import { matchesTagPattern } from './contract';
+import { matchesTagPattern } from '../image-spec';
 
 /** Orders tags as versions: runs of digits compare as numbers (`8.0.10` after `8.0.9`), the rest as text. */
 export function compareVersions(a: string, b: string): number {

@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { acknowledgeFinding } from '../private/acknowledge';
 import { registerSharedCache } from '../private/app-validation';
 import { PullThroughCacheRules } from '../pull-through-cache-rules';
-import { LogicalIdKind, followRegistry } from '../rules/logical-ids';
+import { LogicalIdKind, followRegistry } from '../private/logical-ids';
 
 /**
  * What a member account's pull through cache needs on the central registry to pull and import.
@@ -153,7 +153,7 @@ export class SharedCache extends Construct {
     }
     const document = new iam.PolicyDocument({ statements: [statement, ...(props.additionalStatements ?? [])] });
     this.policy = new ecr.CfnRegistryPolicy(this, 'Resource', { policyText: document });
-    // one per registry: a rename must not create a second copy whose old one's delete removes the policy (rules/logical-ids.ts)
+    // one per registry: a rename must not create a second copy whose old one's delete removes the policy (private/logical-ids.ts)
     followRegistry(this.policy, LogicalIdKind.REGISTRY_POLICY, 'registry policy');
     if (accounts.length === 0) {
       acknowledgeFinding(this.policy, 'AwsSolutions-ECR1', 'The principal "*" is narrowed by aws:PrincipalOrgID/aws:PrincipalOrgPaths '

@@ -1,15 +1,16 @@
 /**
  * Checks that need the whole app, not one construct: ECR has one pull through cache rule per prefix and at most
  * 50 rules per registry (account and Region), and Secrets Manager one secret per name, whichever construct or
- * stack asks for them. Each `PullThroughCacheRules` and each created secret registers here; the checks run at
- * synth (`node.addValidation`) and name both constructs of a clash.
+ * stack asks for them. Each `PullThroughCacheRules` registers here, and asks the credentials which secrets they
+ * created; the checks run at synth (`node.addValidation`) and name both constructs of a clash.
  *
  * Stacks without a concrete account or Region (environment-agnostic) are deployed wherever the CLI points them,
  * usually all to the same place, so they are compared with each other as one environment.
  */
 import { Stack, Token } from 'aws-cdk-lib';
 import { Construct, IConstruct } from 'constructs';
-import { twoStepProcedure } from '../rules/contract';
+import { twoStepProcedure } from './prefix-change';
+import { createdSecretName } from '../upstream-credentials';
 
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
 export const MAX_RULES_PER_REGISTRY = 50;
@@ -24,8 +25,7 @@ interface CacheEntry {
   /** The upstream registry URL of each prefix, to tell a prefix given to another upstream from a cache defined twice. */
   readonly upstreamOf: ReadonlyMap<string, string>;
 }
-interface SecretEntry { readonly construct: Construct; readonly environment: string; readonly name: string }
-interface AppEntries { readonly caches: CacheEntry[]; readonly secrets: SecretEntry[] }
+interface AppEntries { readonly caches: CacheEntry[] }
 
 /** One list per app (construct tree root), forgotten with the app. */
 const apps = new WeakMap<IConstruct, AppEntries>();
@@ -34,7 +34,7 @@ function entriesOf(scope: IConstruct): AppEntries {
   const root = scope.node.root;
   let entries = apps.get(root);
   if (!entries) {
-    entries = { caches: [], secrets: [] };
+    entries = { caches: [] };
     apps.set(root, entries);
   }
   return entries;
@@ -56,7 +56,7 @@ export function registerCache(cache: Construct, prefixes: readonly string[], cop
     construct: cache, environment: environmentOf(cache), prefixes: prefixes.filter(p => !Token.isUnresolved(p)), copiedPrefixes, upstreamOf,
   };
   entries.caches.push(entry);
-  cache.node.addValidation({ validate: () => validateCache(entries, entry) });
+  cache.node.addValidation({ validate: () => [...validateCache(entries, entry), ...secretClashes(cache)] });
 }
 
 function validateCache(entries: AppEntries, entry: CacheEntry): string[] {
@@ -112,7 +112,7 @@ function prefixMoveSteps(prefix: string, entry: CacheEntry, other: CacheEntry): 
     return twoStepProcedure(prefix, `To give the prefix '${prefix}' to ${mine} instead of ${theirs}`);
   }
   if (Stack.of(entry.construct) === Stack.of(other.construct)) {
-    // the rule's logical id follows its prefix, not its cache (rules/logical-ids.ts): moved in one change, it stays
+    // the rule's logical id follows its prefix, not its cache (private/logical-ids.ts): moved in one change, it stays
     return `To move the rule to another cache of the stack: Remove it from ${other.construct.node.path} and add it to `
       + `${entry.construct.node.path} in the same deploy; its rule keeps its logical id, so nothing is replaced.`;
   }
@@ -126,22 +126,30 @@ function contains(outer: string, inner: string): boolean {
   return outer !== inner && (outer === 'ROOT' || inner.startsWith(`${outer}/`));
 }
 
-/** Registers a secret the library creates; a second secret of the same name in the same environment fails. */
-export function registerCreatedSecret(secret: Construct, name: string): void {
-  if (Token.isUnresolved(name)) {
-    return;
-  }
-  const entries = entriesOf(secret);
-  const entry: SecretEntry = { construct: secret, environment: environmentOf(secret), name };
-  entries.secrets.push(entry);
-  secret.node.addValidation({
-    validate: () => {
-      const other = entries.secrets.slice(0, entries.secrets.indexOf(entry)).find(s => s.environment === entry.environment && s.name === name);
-      return other ? [`${secret.node.path} and ${other.construct.node.path} both create the secret '${name}' in ${entry.environment}; `
+/**
+ * The secrets `UpstreamCredentials.createSecret` made under `cache` whose name an earlier created secret of the app
+ * already has in the same environment (a secret name exists once per account and Region).
+ */
+function secretClashes(cache: Construct): string[] {
+  const seen = new Map<string, IConstruct>();
+  const errors: string[] = [];
+  for (const construct of cache.node.root.node.findAll()) {
+    const name = createdSecretName(construct);
+    if (name === undefined || Token.isUnresolved(name)) {
+      continue;
+    }
+    const environment = environmentOf(construct);
+    const key = `${environment}\u0000${name}`;
+    const other = seen.get(key);
+    if (other === undefined) {
+      seen.set(key, construct);
+    } else if (construct.node.scopes.includes(cache)) {
+      errors.push(`${construct.node.path} and ${other.node.path} both create the secret '${name}' in ${environment}; `
         + 'a secret name can exist only once. Pass another secretName to UpstreamCredentials.createSecret, or share one secret '
-        + 'with UpstreamCredentials.fromSecret.'] : [];
-    },
-  });
+        + 'with UpstreamCredentials.fromSecret.');
+    }
+  }
+  return errors;
 }
 
 interface SharedEntry { readonly construct: Construct; readonly registryUrl: string; readonly prefixes: readonly string[] }

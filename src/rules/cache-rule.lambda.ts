@@ -25,11 +25,12 @@ import {
   CreatePullThroughCacheRuleCommand, DeletePullThroughCacheRuleCommand, DescribePullThroughCacheRulesCommand, ECRClient,
   PullThroughCacheRule, UpdatePullThroughCacheRuleCommand,
 } from '@aws-sdk/client-ecr';
-import { FIXED_PROPERTIES, IN_PLACE_PROPERTIES, RuleProperties, twoStepProcedure } from './contract';
+import { FIXED_PROPERTIES, IN_PLACE_PROPERTIES, RuleProperties } from './contract';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { CustomResourceEvent, customResourceHandler, isFailedCreateId } from '../private/handlers/custom-resource';
 import { log } from '../private/handlers/log';
 import { sdkClientConfig } from '../private/handlers/sdk-config';
+import { twoStepProcedure } from '../private/prefix-change';
 
 let client: ECRClient | undefined;
 function ecr(): ECRClient {

@@ -7,8 +7,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CacheRuleFunction } from './cache-rule-function';
 import { RULE_RESOURCE_TYPE, RuleProperties } from './contract';
-import { LogicalIdKind, followKey } from './logical-ids';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
+import { LogicalIdKind, followKey } from '../private/logical-ids';
 
 /** What a rule is made of. */
 export interface CacheRuleSpec {

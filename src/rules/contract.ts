@@ -27,14 +27,3 @@ export const IN_PLACE_PROPERTIES: ReadonlyArray<'CredentialArn' | 'CustomRoleArn
 export const FIXED_PROPERTIES: ReadonlyArray<keyof RuleProperties> =
   ['EcrRepositoryPrefix', 'UpstreamRegistry', 'UpstreamRegistryUrl', 'UpstreamRepositoryPrefix'];
 
-/**
- * The steps to put another upstream (or another owner) under a prefix that already has a rule. ECR holds one rule
- * per prefix and CloudFormation creates a replacement before it deletes the original, so no single deploy can do it.
- */
-export function twoStepProcedure(prefix: string, change: string): string {
-  return `${change}: ECR holds one rule per prefix and CloudFormation creates the new rule before it deletes the old one, `
-    + 'so this cannot deploy in one step. Either give the new upstream another ecrRepositoryPrefix (one deploy; images '
-    + 'move to the new prefix), or deploy twice: (1) remove the upstream with the prefix '
-    + `'${prefix}' from the cache that holds it and deploy, which deletes its rule; (2) add the new upstream with the prefix '${prefix}' `
-    + `and deploy. Between the two deploys images not yet cached under '${prefix}/' cannot be pulled; those already cached stay.`;
-}

@@ -13,7 +13,7 @@ import { DEFAULT_METRIC_NAMESPACE, ScanEnv, ScanMetric } from './contract';
 import { FindingsReportFunction } from './findings-report-function';
 import { ScanTriggerFunction } from './scan-trigger-function';
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
-import { LogicalIdKind, followRegistry } from '../rules/logical-ids';
+import { LogicalIdKind, followRegistry } from '../private/logical-ids';
 
 /** Severity of a vulnerability finding, as ECR and Amazon Inspector rank them. */
 export enum FindingSeverity {
@@ -315,7 +315,7 @@ export class CacheScanning extends Construct {
           repositoryFilters: prefixes.map(p => ({ filter: scanFilterFor(this, p), filterType: 'WILDCARD' })),
         }],
       });
-      // one per registry: a rename must not create a second copy whose old one's delete resets scanning (rules/logical-ids.ts)
+      // one per registry: a rename must not create a second copy whose old one's delete resets scanning (private/logical-ids.ts)
       followRegistry(this.registryScanningConfiguration, LogicalIdKind.REGISTRY_SCANNING, 'scanning configuration');
     }
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'crypto';
 import * as http from 'http';
 import { AddressInfo } from 'net';
-import { parseImageSpec } from '../../src/mirror/contract';
+import { parseImageSpec } from '../../src/image-spec';
 import { CopyError, FailureReason, ImageCopier, OutOfTime, compareVersions, selectTags } from '../../src/mirror/copy';
 import { RegistryClient, parseChallenge } from '../../src/mirror/oci-client';
 import { keepsCredentials, tokenRealm } from '../../src/mirror/oci-http';

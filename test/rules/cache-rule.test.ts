@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PullThroughCacheRules, RegistryScanning, UpstreamCredentials, UpstreamRegistry } from '../../src';
 import { RULE_RESOURCE_TYPE } from '../../src/rules/contract';
-import { keyedLogicalId } from '../../src/rules/logical-ids';
+import { keyedLogicalId } from '../../src/private/logical-ids';
 import { testApp } from '../util';
 
 const ENV = { account: '111122223333', region: 'eu-west-1' };
