@@ -9,7 +9,8 @@ import { Document, LineCounter, Pair, Scalar, YAMLMap, isAlias, isMap, isScalar,
 import { companionFindings } from './companions';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { rewriteDocument } from '../private/document-images';
-import { DocumentFormat, LocateOptions, Tree, formatOf, locateImages } from '../private/image-locator';
+import { LocateOptions, formatOf, locateImages } from '../private/image-locator';
+import { DocumentFormat, Tree } from '../private/locator-tree';
 import { SETTING_ADVICE } from '../private/setting-images';
 
 /** The CLI looks for images in settings too: check must see every image a workload pulls. */

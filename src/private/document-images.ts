@@ -4,7 +4,8 @@
  * CachedImages Aspect edits a plain object; the decisions are made here, once.
  */
 import { HelmConvention, HelmPlanInput, HelmReading, inlineSuffix, namesARegistry, planHelmMaps, readHelmMap } from './helm-images';
-import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, LocateOptions, Tree, locateImages } from './image-locator';
+import { LocateOptions, locateImages } from './image-locator';
+import { DocumentFormat, HELM_FIELDS, HelmField, HelmShared, Tree } from './locator-tree';
 
 /** The fields of a Helm image map that a plan may set. */
 const EDITED_FIELDS: ReadonlySet<HelmField> = new Set(['registry', 'repository', 'image']);

@@ -4,7 +4,7 @@
  * this file reads and plans; each caller applies the plan its own way (byte edits, or values of an object).
  * docs/HELM-CONVENTIONS.md surveys the charts behind each convention.
  */
-import type { HelmField, HelmShared } from './image-locator';
+import type { HelmField, HelmShared } from './locator-tree';
 
 /** A Helm image map's fields as written; an empty string counts as absent. */
 export type HelmMapValues = Readonly<Partial<Record<HelmField, string>>>;

@@ -14,7 +14,7 @@ import { mappingWarningId } from './cache-mapping';
 import { readCfnProperty } from './cfn-json-property';
 import { inCacheRegistry, isUrlSuffix, literalUrlSuffix } from './ecr-url-suffix';
 import { missingCompanionValues, setCompanionValue } from './helm-companions';
-import { DocumentFormat } from './image-locator';
+import { DocumentFormat } from './locator-tree';
 import { parseJsonWithTokens, rewriteObject } from './object-images';
 import { mapTokenTag, tokensOnlyInTag } from './token-tags';
 

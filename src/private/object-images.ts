@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'crypto';
 import { DocumentImage, Verdict, rewriteDocument } from './document-images';
-import { DocumentFormat, Tree } from './image-locator';
+import { DocumentFormat, Tree } from './locator-tree';
 
 /** A place in an object: a key of a holder (an object or an array). */
 interface Slot { readonly holder: Record<string, unknown> | unknown[]; readonly key: string | number }
