@@ -2,7 +2,7 @@
  * ecr-ptc on Dockerfiles read as BuildKit reads them: ARG defaults taken whole by FROM, heredocs, continuations.
  */
 import { rewriteDockerfile } from '../src/cli/dockerfile';
-import { Outcome } from '../src/cli/rewrite';
+import { Outcome } from '../src/cli/judge';
 import { ImageMapping } from '../src/image-mapping';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';

@@ -6,8 +6,9 @@ import * as fs from 'fs';
 import { join } from 'path';
 import { ImageMapping } from '../src';
 import { testDir } from './util';
+import { Outcome } from '../src/cli/judge';
 import { run, EXIT_FINDINGS, EXIT_OK } from '../src/cli/main';
-import { Outcome, rewriteYaml } from '../src/cli/rewrite';
+import { rewriteYaml } from '../src/cli/rewrite';
 
 const DEFAULTS_NOTICE = /^ecr-ptc: no --from-account or --from-cdk-out: assuming the default cache prefixes .*\n/;
 

@@ -10,7 +10,8 @@
  */
 import * as fc from 'fast-check';
 import { stringify } from 'yaml';
-import { Judge, Outcome, rewriteYaml } from '../src/cli/rewrite';
+import { Judge, Outcome } from '../src/cli/judge';
+import { rewriteYaml } from '../src/cli/rewrite';
 import { ImageMapping } from '../src/image-mapping';
 import { isHostedReference } from '../src/private/setting-images';
 

@@ -3,7 +3,8 @@
  * in front of every map's `name`, unless the map has its own. Hand-made in the shape of
  * strimzi/strimzi-kafka-operator helm-charts/helm3/strimzi-kafka-operator/values.yaml.
  */
-import { Judge, rewriteYaml } from '../src/cli/rewrite';
+import { Judge } from '../src/cli/judge';
+import { rewriteYaml } from '../src/cli/rewrite';
 import { ImageMapping } from '../src/image-mapping';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';

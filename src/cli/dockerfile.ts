@@ -8,7 +8,7 @@
  * a heredoc or a continued `RUN` is not taken for a `FROM`.
  */
 import { ImageReference } from '../image-reference';
-import { FileResult, Finding, Judge, Outcome, judge } from './rewrite';
+import { FileResult, Finding, Judge, Outcome, judge } from './judge';
 
 /** `FROM [--flag=value ...] image [AS name]`, case-insensitive, any spacing. */
 const FROM_LINE = /^(\s*FROM\s+)((?:--\S+\s+)*)(\S+)(.*)$/i;

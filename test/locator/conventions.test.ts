@@ -3,7 +3,8 @@
  * test/cached-images-eks.test.ts). Each case: the exact output, and a second run that changes nothing.
  */
 import { ImageMapping } from '../../src';
-import { FileResult, Outcome, rewriteYaml } from '../../src/cli/rewrite';
+import { FileResult, Outcome } from '../../src/cli/judge';
+import { rewriteYaml } from '../../src/cli/rewrite';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const judge = {

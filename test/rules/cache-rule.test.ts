@@ -3,8 +3,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PullThroughCacheRules, RegistryScanning, UpstreamCredentials, UpstreamRegistry } from '../../src';
-import { RULE_RESOURCE_TYPE } from '../../src/rules/contract';
 import { keyedLogicalId } from '../../src/private/logical-ids';
+import { RULE_RESOURCE_TYPE } from '../../src/rules/contract';
 import { testApp } from '../util';
 
 const ENV = { account: '111122223333', region: 'eu-west-1' };
