@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { ORIGINAL_TMPDIR_VARIABLE, restoreTmpdir, RUN_DIR_VARIABLE } from './util';
-import { alive } from '../src/cli/files';
+import { alive } from '../src/cli/locks';
 
 const RUN_PREFIX = 'cdk-ecr-ptc-jest-';
 

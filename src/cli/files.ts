@@ -1,5 +1,7 @@
 /**
- * Finding the files to process, reading them, and writing them back without ever losing a byte.
+ * Reading the files to process and writing them back without ever losing a byte; the kinds of file, the names
+ * ecr-ptc gives its own files, and the errors of the filesystem. Finding the files is in walk.ts, the run's lock
+ * files in locks.ts.
  *
  * Every filesystem problem becomes a `FileError` with a short reason (`permission denied (EACCES)`), reported
  * against its file; nothing here prints, and nothing here lets a stack trace reach the user.
@@ -8,15 +10,23 @@
 import { randomBytes } from 'crypto';
 import {
   Stats, accessSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readFileSync,
-  readdirSync, realpathSync, renameSync, statSync, unlinkSync, writeSync,
+  realpathSync, renameSync, unlinkSync, writeSync,
 } from 'fs';
-import { hostname } from 'os';
 import { basename, dirname, join } from 'path';
 
 /** The kinds of file ecr-ptc understands. */
 export enum FileKind {
   YAML = 'yaml',
   DOCKERFILE = 'dockerfile',
+}
+
+/** A file to process, or a path that could not be used, with the reason. */
+export interface FoundFile {
+  readonly path: string;
+  readonly kind?: FileKind;
+  readonly problem?: string;
+  /** Named on the command line (a symlink is then followed to its target). */
+  readonly named?: boolean;
 }
 
 /** Folders never descended into; each one met is listed in the report. */
@@ -29,7 +39,7 @@ export const LOCK_NAME = '.ecr-ptc.lock';
  * Temporary files of ecr-ptc: `.<name>.ecr-ptc-<16 random hex>.tmp`, and `.<name>.ecr-ptc-<pid>.tmp` from
  * versions before 0.x that named them by process id.
  */
-const TEMP_FILE = /^\..*\.ecr-ptc-(?:[0-9a-f]{16}|\d+)\.tmp$/;
+export const TEMP_FILE = /^\..*\.ecr-ptc-(?:[0-9a-f]{16}|\d+)\.tmp$/;
 
 /** A problem with one file or folder, with a reason fit to print after `path: `. */
 export class FileError extends Error {}
@@ -78,32 +88,12 @@ export function kindOf(path: string): FileKind | undefined {
   return undefined;
 }
 
-/** A file to process, or a path that could not be used, with the reason. */
-export interface FoundFile {
-  readonly path: string;
-  readonly kind?: FileKind;
-  readonly problem?: string;
-  /** Named on the command line (a symlink is then followed to its target). */
-  readonly named?: boolean;
+/** `.` plus at most 100 characters of the name, so the temporary name stays within NAME_MAX (255). */
+export function tempStem(base: string): string {
+  return `.${base.slice(0, 100)}`;
 }
 
-/** Something passed over on purpose while walking a tree, listed in the report. */
-export interface Skipped { readonly path: string; readonly reason: string }
-
-/** What a walk found. */
-export interface Walk {
-  readonly files: FoundFile[];
-  readonly skipped: Skipped[];
-  /** Temporary files left by an interrupted run. */
-  readonly leftovers: string[];
-}
-
-export interface WalkOptions {
-  /** Follow symbolic links met inside folders (links named on the command line are always followed). */
-  readonly followSymlinks?: boolean;
-}
-
-function typeName(stat: Stats): string {
+export function typeName(stat: Stats): string {
   if (stat.isFIFO()) {
     return 'a FIFO';
   }
@@ -117,158 +107,6 @@ function typeName(stat: Stats): string {
     return 'a folder';
   }
   return 'not a regular file';
-}
-
-/**
- * The files under the given paths, in a stable order. A file named explicitly but of an unknown kind, or a path
- * that cannot be used, is returned with its problem; inside folders, files of other kinds are passed over
- * silently, and symbolic links (unless followed) and the folders of `SKIPPED_DIRS` are listed as skipped.
- */
-export function findFiles(paths: string[], options: WalkOptions = {}): Walk {
-  const files: FoundFile[] = [];
-  const skipped: Skipped[] = [];
-  const leftovers: string[] = [];
-  const seen = new Set<string>();
-  const walkedDirs = new Set<string>();
-  const listings = new Map<string, string[]>();
-  const add = (file: FoundFile, identity: string = file.path) => {
-    if (!seen.has(identity)) {
-      seen.add(identity);
-      files.push(file);
-    }
-  };
-  /** A symlink met inside a folder, with --follow-symlinks. */
-  const follow = (path: string) => {
-    let stat: Stats;
-    let real: string;
-    try {
-      stat = statSync(path);
-      real = realpathSync(path);
-    } catch (e) {
-      add({ path, problem: `symbolic link that cannot be followed: ${reasonOf(e)}` });
-      return;
-    }
-    if (stat.isDirectory()) {
-      walk(path, real);
-    } else if (stat.isFile()) {
-      const kind = kindOf(path) ?? kindOf(real);
-      if (kind) {
-        add({ path, kind, named: true }, real);
-      }
-    } else if (kindOf(path)) {
-      add({ path, problem: `${typeName(stat)}, not a regular file: refused` });
-    }
-  };
-  const walk = (dir: string, real?: string) => {
-    let identity = real;
-    if (identity === undefined) {
-      try {
-        identity = realpathSync(dir);
-      } catch (e) {
-        add({ path: dir, problem: `cannot open folder: ${reasonOf(e)}` });
-        return;
-      }
-    }
-    if (walkedDirs.has(identity)) {
-      return; // a symlink loop, or the same folder named twice
-    }
-    walkedDirs.add(identity);
-    let entries;
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch (e) {
-      add({ path: dir, problem: `cannot list folder: ${reasonOf(e)}` });
-      return;
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
-        if (SKIPPED_DIRS.has(entry.name)) {
-          skipped.push({ path, reason: 'folder not searched (one of ' + [...SKIPPED_DIRS].join(', ') + ')' });
-        } else {
-          walk(path);
-        }
-      } else if (entry.isSymbolicLink()) {
-        if (options.followSymlinks) {
-          follow(path);
-        } else {
-          skipped.push({ path, reason: 'symbolic link, not followed (pass --follow-symlinks to follow links inside folders)' });
-        }
-      } else if (entry.isFile()) {
-        if (TEMP_FILE.test(entry.name)) {
-          leftovers.push(path);
-        } else {
-          const kind = kindOf(path);
-          if (kind) {
-            add({ path, kind }, join(identity, entry.name));
-          }
-        }
-      } else if (kindOf(path) && entry.name !== LOCK_NAME) {
-        add({ path, problem: 'not a regular file (a FIFO, socket or device): refused' });
-      }
-    }
-  };
-  for (const path of paths) {
-    let stat: Stats;
-    try {
-      stat = statSync(path);
-    } catch (e) {
-      let dangling = false;
-      try {
-        dangling = lstatSync(path).isSymbolicLink();
-      } catch {
-        // not there at all
-      }
-      add({ path, problem: dangling ? `symbolic link to nothing: ${reasonOf(e)}` : reasonOf(e) });
-      continue;
-    }
-    if (stat.isDirectory()) {
-      walk(path);
-    } else if (stat.isFile()) {
-      let real = path;
-      try {
-        real = realpathSync(path);
-      } catch {
-        // reported when read
-      }
-      const kind = kindOf(path) ?? kindOf(real);
-      add(kind ? { path, kind, named: true } : { path, problem: 'not a YAML file (.yaml, .yml) or a Dockerfile, left alone' }, real);
-      leftovers.push(...leftoversOf(real, listings));
-    } else {
-      add({ path, problem: `${typeName(stat)}, not a regular file: refused` });
-    }
-  }
-  return { files, skipped, leftovers: [...new Set(leftovers)] };
-}
-
-/** Leftover temporary files of one file, beside it (each folder listed once, however many files are named in it). */
-function leftoversOf(file: string, listings: Map<string, string[]>): string[] {
-  const dir = dirname(file);
-  let temps = listings.get(dir);
-  if (temps === undefined) {
-    try {
-      temps = readdirSync(dir, { withFileTypes: true }).filter(e => e.isFile() && TEMP_FILE.test(e.name)).map(e => e.name);
-    } catch {
-      temps = [];
-    }
-    listings.set(dir, temps);
-  }
-  const stems = [`${tempStem(basename(file))}.ecr-ptc-`, `.${basename(file)}.ecr-ptc-`];
-  return temps.filter(name => stems.some(stem => name.startsWith(stem))).map(name => join(dir, name));
-}
-
-/** `.` plus at most 100 characters of the name, so the temporary name stays within NAME_MAX (255). */
-function tempStem(base: string): string {
-  return `.${base.slice(0, 100)}`;
-}
-
-/** Removes a leftover temporary file (never through a symlink); false when it is not one to remove. */
-export function removeLeftover(path: string): void {
-  if (!lstatSync(path).isFile()) {
-    throw new FileError('not a regular file, left alone');
-  }
-  unlinkSync(path);
 }
 
 /** A file as read: its bytes and what it was when they were read. */
@@ -426,104 +264,5 @@ export function syncFolders(dirs: Iterable<string>): void {
     } catch {
       // EINVAL/EBADF on filesystems without folder fsync
     }
-  }
-}
-
-// ---------------------------------------------------------------- locking
-
-/** The lock files of one run, one per folder it may write to. */
-export class Locks {
-  private readonly held: string[] = [];
-  /** Stale locks of dead runs that were taken over. */
-  public readonly staleRemoved: string[] = [];
-
-  /**
-   * Takes the lock of every folder, in a fixed order, before anything is written. Returns the conflict when
-   * another live run holds one (then no lock is kept and nothing may be written). A folder where no lock file
-   * can be created (read-only, no permission) is passed over: nothing can be written there either, and each
-   * of its files reports why.
-   */
-  public acquire(dirs: Iterable<string>): string | undefined {
-    for (const dir of [...new Set(dirs)].sort()) {
-      const conflict = this.acquireOne(dir);
-      if (conflict) {
-        this.release();
-        return conflict;
-      }
-    }
-    return undefined;
-  }
-
-  public release(): void {
-    for (const lock of this.held.splice(0)) {
-      try {
-        unlinkSync(lock);
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  private acquireOne(dir: string): string | undefined {
-    const lock = join(dir, LOCK_NAME);
-    const owner = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() });
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        try {
-          writeSync(fd, owner);
-        } finally {
-          closeSync(fd);
-        }
-        this.held.push(lock);
-        return undefined;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-          return undefined; // cannot write in this folder at all: its files report it
-        }
-      }
-      const holder = readLock(lock);
-      // a run of this host that no longer runs, or a lock left empty by a run killed between creating and
-      // writing it (older than a minute)
-      if ((holder && holder.host === hostname() && !alive(holder.pid)) || (!holder && lockAgeMs(lock) > 60_000)) {
-        try {
-          unlinkSync(lock);
-          this.staleRemoved.push(lock);
-        } catch {
-          // someone else took it over first
-        }
-        continue;
-      }
-      return `another ecr-ptc run (${holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.started}` : 'unknown owner'}) `
-        + `is writing to ${dir}: nothing was written. Wait for it to finish, or delete ${lock} if no ecr-ptc is running.`;
-    }
-    return `cannot take the lock ${lock}: nothing was written`;
-  }
-}
-
-function readLock(lock: string): { pid: number; host: string; started: string } | undefined {
-  try {
-    const parsed = JSON.parse(readFileSync(lock, 'utf-8'));
-    return typeof parsed.pid === 'number' && typeof parsed.host === 'string' ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function lockAgeMs(lock: string): number {
-  try {
-    return Date.now() - lstatSync(lock).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-/** Whether a process of this id runs (EPERM: it runs as another user). Also used by the test setup for stale run folders. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
