@@ -1,0 +1,153 @@
+// The README's and docs/'s quantitative and "never" claims, each checked against what the construct synthesizes.
+// A claim changed in the code fails here first: change the sentence quoted in the test's name with it.
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as eksClassic from 'aws-cdk-lib/aws-eks';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { PullThroughCacheRules, PullThroughCacheRulesProps, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { testApp } from './util';
+
+const ENV = { account: '111122223333', region: 'eu-west-1' };
+
+function synth(props: PullThroughCacheRulesProps): { stack: Stack; cache: PullThroughCacheRules; template: Template } {
+  const stack = new Stack(testApp(), 'Claims', { env: ENV });
+  const cache = new PullThroughCacheRules(stack, 'Cache', props);
+  return { stack, cache, template: Template.fromStack(stack) };
+}
+
+/** The construct ids of the stack's CloudWatch alarms, sorted. */
+function alarmIds(stack: Stack): string[] {
+  return stack.node.findAll()
+    .filter(c => (c.node.defaultChild as { cfnResourceType?: string } | undefined)?.cfnResourceType === 'AWS::CloudWatch::Alarm')
+    .map(c => c.node.id)
+    .sort();
+}
+
+describe('README: "4 to 6 alarms, by options"', () => {
+  const ALWAYS = ['DeadLetters', 'EventsGivenUp', 'HandlerErrors', 'SyncFailures'];
+
+  test.each([
+    ['scanning off, anonymous upstreams', { upstreams: [UpstreamRegistry.quay()], enableScanning: false }, ALWAYS],
+    ['the defaults, anonymous upstreams (scanning adds CriticalFindings)', { upstreams: [UpstreamRegistry.quay()] },
+      [...ALWAYS, 'CriticalFindings']],
+    ['an upstream with credentials (adds the CredentialCheck canary\'s alarm)',
+      { upstreams: [UpstreamRegistry.quay(), UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })] },
+      [...ALWAYS, 'CriticalFindings', 'CredentialCheck']],
+  ])('%s', (_name, props, expected) => {
+    const { stack, cache, template } = synth(props as PullThroughCacheRulesProps);
+    expect(alarmIds(stack)).toEqual([...expected].sort());
+    template.resourceCountIs('AWS::CloudWatch::Alarm', expected.length);
+    expect(cache.monitoring!.alarms).toHaveLength(expected.length);
+  });
+
+  test('monitoring off: no alarm at all', () => {
+    const { template } = synth({ upstreams: [UpstreamRegistry.quay()], enableMonitoring: false });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+  });
+});
+
+describe('README: "no handler reserves concurrency by default; a copy mirror reserves its copies plus 3"', () => {
+  function reserved(template: Template): Record<string, unknown> {
+    const functions = template.findResources('AWS::Lambda::Function');
+    return Object.fromEntries(Object.entries(functions)
+      .filter(([, f]) => f.Properties.ReservedConcurrentExecutions !== undefined)
+      .map(([id, f]) => [id, f.Properties.ReservedConcurrentExecutions]));
+  }
+
+  test('the defaults, with a credential (scanning, monitoring and the rule handler), reserve nothing', () => {
+    const { template } = synth({
+      upstreams: [UpstreamRegistry.ecrPublic(), UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
+    });
+    expect(Object.keys(template.findResources('AWS::Lambda::Function')).length).toBeGreaterThanOrEqual(4);
+    expect(reserved(template)).toEqual({});
+  });
+
+  test('a copy mirror\'s function reserves 5 by default (2 copies, 2 redrive pollers, 1 scheduled run)', () => {
+    const { template } = synth({
+      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] })],
+    });
+    expect(Object.values(reserved(template))).toEqual([5]);
+  });
+});
+
+describe('README: "a created secret is deleted with the stack, at once: CloudFormation skips the recovery window"', () => {
+  // CloudFormation deletes an AWS::SecretsManager::Secret without recovery (ForceDeleteWithoutRecovery), whatever
+  // Secrets Manager's own 7-30 day default: aws-cloudformation/cloudformation-coverage-roadmap#1999 and #838.
+  // So what the README promises rests on the DeletionPolicy the construct writes.
+  function secretPolicies(props: Parameters<typeof UpstreamCredentials.createSecret>[0]) {
+    const { template } = synth({ upstreams: [UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret(props) })] });
+    const secrets = Object.values(template.findResources('AWS::SecretsManager::Secret'));
+    expect(secrets).toHaveLength(1);
+    return { deletion: secrets[0].DeletionPolicy, replace: secrets[0].UpdateReplacePolicy };
+  }
+
+  test('by default it is deleted', () => {
+    expect(secretPolicies(undefined)).toEqual({ deletion: 'Delete', replace: 'Delete' });
+  });
+
+  test('removalPolicy RETAIN keeps it (and the token in it) when the stack or the upstream goes', () => {
+    expect(secretPolicies({ removalPolicy: RemovalPolicy.RETAIN })).toEqual({ deletion: 'Retain', replace: 'Retain' });
+  });
+});
+
+describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and what it acknowledges', () => {
+  function clusterStack() {
+    const stack = new Stack(testApp(), 'Nodes', { env: ENV });
+    const cache = new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.quay()], enableScanning: false, enableMonitoring: false,
+    });
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+      vpcId: 'vpc-0123456789abcdef0',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      privateSubnetIds: ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1'],
+    });
+    return { stack, cache, vpc };
+  }
+
+  /** cdk-nag's IAM5 findings, as "<finding id> at <construct path>" (run on the scope, as in nag.test.ts). */
+  function iam5(stack: Stack): string[] {
+    const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
+    return report.violations.filter(v => v.ruleName.startsWith('AwsSolutions-IAM5'))
+      .flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
+  }
+
+  test('it takes an aws-eks-v2 cluster; a classic aws-eks cluster does not type-check', () => {
+    const { stack, cache, vpc } = clusterStack();
+    const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });
+    cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD });
+    Template.fromStack(stack).resourceCountIs('AWS::EKS::Nodegroup', 1);
+
+    const classic = eksClassic.Cluster.fromClusterAttributes(stack, 'Classic', { clusterName: 'classic', vpc });
+    // The README's "Classic aws-eks clusters" example is the way there: userData(amiType) in a launch template.
+    // @ts-expect-error a classic aws-eks ICluster is not an aws-eks-v2 ICluster (test/tsconfig.json type-checks this)
+    const typedAway: eks.ICluster = classic;
+    expect(typedAway).toBe(classic);
+  });
+
+  test('on the role it creates, its two wildcards are acknowledged, and so is a "*" of a statement you add to that role\'s policy', () => {
+    const { stack, cache, vpc } = clusterStack();
+    const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });
+    const nodegroup = cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD });
+    // your statement, in the policy the grant also wrote: its Resource::* finding has the same id, so it is covered
+    nodegroup.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    // your statement, in a policy of your own on the same role: its finding stays
+    new iam.Policy(stack, 'Yours', {
+      roles: [nodegroup.role],
+      statements: [new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] })],
+    });
+    expect(iam5(stack)).toEqual(['AwsSolutions-IAM5[Resource::*] at Nodes/Yours/Resource']);
+  });
+
+  test('grantPull on a role of yours acknowledges nothing: both wildcards are reported for you', () => {
+    const { stack, cache } = clusterStack();
+    const role = new iam.Role(stack, 'BuildRole', { assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com') });
+    cache.grantPull(role);
+    expect(iam5(stack).sort()).toEqual([
+      'AwsSolutions-IAM5[Resource::*] at Nodes/BuildRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:eu-west-1:111122223333:repository/quay/*] at Nodes/BuildRole/DefaultPolicy/Resource',
+    ]);
+  });
+});
