@@ -1,7 +1,7 @@
 // The README's and docs/'s quantitative and "never" claims, each checked against what the construct synthesizes.
 // A claim changed in the code fails here first: change the sentence quoted in the test's name with it.
 import { RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eksClassic from 'aws-cdk-lib/aws-eks';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -25,6 +25,25 @@ function alarmIds(stack: Stack): string[] {
     .map(c => c.node.id)
     .sort();
 }
+
+describe('README Minimal example: "What it creates"', () => {
+  test('55 resources: 3 rules and templates, 3 functions, 7 EventBridge rules, 2 topics, 5 alarms, a dashboard, no repository', () => {
+    const stack = new Stack(testApp(), 'Minimal', { env: ENV });
+    const nodeRole = iam.Role.fromRoleName(stack, 'NodeRole', 'nodes');
+    new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.ecrPublic(), UpstreamRegistry.kubernetes(), UpstreamRegistry.quay()],
+      nodeRoles: [nodeRole],
+    });
+    const resources = Object.values(Template.fromStack(stack).toJSON().Resources) as Array<{ Type: string }>;
+    const count = (type: string) => resources.filter(r => r.Type === type).length;
+    expect(resources).toHaveLength(55);
+    expect([
+      count('AWS::ECR::PullThroughCacheRule'), count('AWS::ECR::RepositoryCreationTemplate'), count('AWS::Lambda::Function'),
+      count('AWS::Events::Rule'), count('AWS::SNS::Topic'), count('AWS::CloudWatch::Alarm'), count('AWS::CloudWatch::Dashboard'),
+      count('AWS::SQS::Queue'), count('AWS::Logs::LogGroup'), count('AWS::ECR::Repository'),
+    ]).toEqual([3, 3, 3, 7, 2, 5, 1, 3, 3, 0]);
+  });
+});
 
 describe('README: "4 to 6 alarms, by options"', () => {
   const ALWAYS = ['DeadLetters', 'EventsGivenUp', 'HandlerErrors', 'SyncFailures'];
@@ -70,6 +89,14 @@ describe('README: "no handler reserves concurrency by default; a copy mirror res
       upstreams: [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] })],
     });
     expect(Object.values(reserved(template))).toEqual([5]);
+  });
+
+  test('mirror: { reservedConcurrency: 0 } reserves nothing, for an account that cannot reserve', () => {
+    const { template } = synth({
+      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] })],
+      mirror: { reservedConcurrency: 0 },
+    });
+    expect(reserved(template)).toEqual({});
   });
 });
 
@@ -127,6 +154,28 @@ describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and what it
     expect(typedAway).toBe(classic);
   });
 
+  test('docs/NODE-MIRRORS.md\'s classic aws-eks path: userData in a launch template of your own, and grantPull', () => {
+    const { stack, cache, vpc } = clusterStack();
+    const classicCluster = eksClassic.Cluster.fromClusterAttributes(stack, 'Classic', { clusterName: 'classic', vpc });
+    const launchTemplate = new ec2.LaunchTemplate(stack, 'MirrorLaunchTemplate', {
+      userData: cache.nodeMirrors().userData(eks.NodegroupAmiType.AL2023_X86_64_STANDARD),
+    });
+    const nodegroup = new eksClassic.Nodegroup(stack, 'ClassicNodes', {
+      cluster: classicCluster,
+      amiType: eksClassic.NodegroupAmiType.AL2023_X86_64_STANDARD,
+      launchTemplateSpec: { id: launchTemplate.launchTemplateId!, version: launchTemplate.latestVersionNumber },
+    });
+    cache.grantPull(nodegroup.role);
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ UserData: { 'Fn::Base64': cache.nodeMirrors().al2023UserData() } }),
+    });
+    template.hasResourceProperties('AWS::EKS::Nodegroup', { AmiType: 'AL2023_x86_64_STANDARD', LaunchTemplate: Match.objectLike({}) });
+    const statements = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(statements).toContain('ecr:BatchImportUpstreamImage');
+    expect(statements).toContain(':ecr:eu-west-1:111122223333:repository/quay/*');
+  });
+
   test('on the role it creates, its two wildcards are acknowledged, and so is a "*" of a statement you add to that role\'s policy', () => {
     const { stack, cache, vpc } = clusterStack();
     const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });
@@ -151,3 +200,41 @@ describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and what it
     ]);
   });
 });
+
+describe('README Deletion: "cdk destroy leaves the log groups and ECR\'s repositories, and deletes the rest"', () => {
+  test('the defaults with a created secret: only the log groups are retained', () => {
+    const { template } = synth({
+      upstreams: [UpstreamRegistry.quay(), UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
+    });
+    const resources = Object.values(template.toJSON().Resources) as Array<{ Type: string; DeletionPolicy?: string }>;
+    const retained = resources.filter(r => r.DeletionPolicy === 'Retain' || r.DeletionPolicy === 'Snapshot').map(r => r.Type);
+    expect(retained.length).toBeGreaterThanOrEqual(4); // scan trigger, findings reporter, health, rule handler
+    expect(new Set(retained)).toEqual(new Set(['AWS::Logs::LogGroup']));
+    // and nothing creates a repository: ECR creates each on its first pull, outside the stack
+    template.resourceCountIs('AWS::ECR::Repository', 0);
+    for (const type of ['AWS::SNS::Topic', 'AWS::SecretsManager::Secret', 'AWS::ECR::PullThroughCacheRule', 'AWS::SQS::Queue']) {
+      const ofType = resources.filter(r => r.Type === type);
+      expect(ofType.every(r => r.DeletionPolicy === undefined || r.DeletionPolicy === 'Delete')).toBe(true);
+    }
+  });
+});
+
+describe('README Multi-stack apps: a cache used from another stack of the app, same environment', () => {
+  test('imageUri and grantPull in another stack make no cross-stack reference', () => {
+    const app = testApp();
+    const env = { account: '111122223333', region: 'eu-west-1' };
+    const platform = new Stack(app, 'Platform', { env });
+    const cache = new PullThroughCacheRules(platform, 'Cache', { upstreams: [UpstreamRegistry.ecrPublic()] });
+    const service = new Stack(app, 'Service', { env });
+    const role = new iam.Role(service, 'ExecutionRole', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
+    const uri = cache.imageUri('public.ecr.aws/nginx/nginx:1.27');
+    cache.grantPull(role);
+    expect(service.resolve(uri)).toBe('111122223333.dkr.ecr.eu-west-1.amazonaws.com/ecr-public/nginx/nginx:1.27');
+    const json = JSON.stringify(Template.fromStack(service).toJSON());
+    expect(json).not.toContain('Fn::ImportValue');
+    expect(json).toContain('arn:');
+    expect(json).toContain(':ecr:eu-west-1:111122223333:repository/ecr-public/*');
+    expect(service.dependencies).toEqual([]);
+  });
+});
+
