@@ -1,6 +1,6 @@
 // The README's and docs/'s quantitative and "never" claims, each checked against what the construct synthesizes.
 // A claim changed in the code fails here first: change the sentence quoted in the test's name with it.
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eksClassic from 'aws-cdk-lib/aws-eks';
@@ -235,6 +235,21 @@ describe('README Multi-stack apps: a cache used from another stack of the app, s
     expect(json).toContain('arn:');
     expect(json).toContain(':ecr:eu-west-1:111122223333:repository/ecr-public/*');
     expect(service.dependencies).toEqual([]);
+  });
+
+  test('the same across two Stages (as CDK Pipelines deploys them): nothing crosses the Stage boundary', () => {
+    const app = testApp();
+    const env = { account: '111122223333', region: 'eu-west-1' };
+    const platform = new Stack(new Stage(app, 'PlatformStage', { env }), 'Platform');
+    const cache = new PullThroughCacheRules(platform, 'Cache', { upstreams: [UpstreamRegistry.ecrPublic()] });
+    const service = new Stack(new Stage(app, 'ServiceStage', { env }), 'Service');
+    const role = new iam.Role(service, 'ExecutionRole', { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') });
+    cache.grantPull(role);
+    new CfnOutput(service, 'Image', { value: cache.imageUri('public.ecr.aws/nginx/nginx:1.27') });
+    const json = JSON.stringify(Template.fromStack(service).toJSON());
+    expect(json).toContain('111122223333.dkr.ecr.eu-west-1.amazonaws.com/ecr-public/nginx/nginx:1.27');
+    expect(json).not.toContain('Fn::ImportValue');
+    expect(() => app.synth()).not.toThrow();
   });
 });
 
