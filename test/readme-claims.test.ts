@@ -1,5 +1,7 @@
 // The README's and docs/'s quantitative and "never" claims, each checked against what the construct synthesizes.
 // A claim changed in the code fails here first: change the sentence quoted in the test's name with it.
+import { readFileSync } from 'fs';
+import { join } from 'path';
 import { CfnOutput, RemovalPolicy, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -25,6 +27,18 @@ function alarmIds(stack: Stack): string[] {
     .map(c => c.node.id)
     .sort();
 }
+
+describe('README Before you start: the floors are package.json\'s peer dependencies', () => {
+  test('aws-cdk-lib and constructs', () => {
+    const root = join(__dirname, '..');
+    const peers = JSON.parse(readFileSync(join(root, 'package.json'), 'utf-8')).peerDependencies as Record<string, string>;
+    const readme = readFileSync(join(root, 'README.md'), 'utf-8');
+    const floor = (name: string) => /^\^(\d+\.\d+\.\d+)$/.exec(peers[name])?.[1];
+    expect(floor('aws-cdk-lib')).toBeDefined();
+    expect(readme).toContain(`\`aws-cdk-lib\` ${floor('aws-cdk-lib')} or newer`);
+    expect(readme).toContain(`\`constructs\` ${floor('constructs')} or newer`);
+  });
+});
 
 describe('README Minimal example: "What it creates"', () => {
   test('55 resources: 3 rules and templates, 3 functions, 7 EventBridge rules, 2 topics, 5 alarms, a dashboard, no repository', () => {
