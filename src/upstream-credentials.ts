@@ -23,7 +23,7 @@ export interface CreateUpstreamSecretOptions {
 
   /**
    * What happens to the secret when it leaves the stack.
-   * @default RemovalPolicy.DESTROY (Secrets Manager still keeps it for a 7-30 day recovery window)
+   * @default RemovalPolicy.DESTROY (CloudFormation deletes a secret at once, with no recovery window: the token is gone)
    */
   readonly removalPolicy?: RemovalPolicy;
 }
