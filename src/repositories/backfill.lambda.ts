@@ -16,12 +16,12 @@ import {
 } from '@aws-sdk/client-ecr';
 import { BackfillPlan, WantedSettings, planBackfill } from './backfill-plan';
 import { BackfillProperties, METRIC_NAMESPACE, RepositoryMetric, TagProperty } from './contract';
-import { CONCURRENCY, repositoriesUnder, sample, tagsOf } from './repository-listing';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { mapBounded, retryTransient } from '../private/handlers/bounded';
 import { CustomResourceEvent, customResourceHandler } from '../private/handlers/custom-resource';
 import { log } from '../private/handlers/log';
 import { putMetrics } from '../private/handlers/metrics';
+import { CONCURRENCY, repositoriesUnder, sample, tagsOf } from '../private/handlers/repository-listing';
 import { sdkClientConfig } from '../private/handlers/sdk-config';
 
 let client: ECRClient | undefined;

@@ -16,12 +16,12 @@
  */
 import { DeleteRepositoryCommand, DescribePullThroughCacheRulesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { CREATED_BY_TAG, METRIC_NAMESPACE, RepositoryMetric, TEARDOWN_MODES, TeardownProperties } from './contract';
-import { CONCURRENCY, repositoriesUnder, sample, tagsOf, underPrefixes } from './repository-listing';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { mapBounded, retryTransient } from '../private/handlers/bounded';
 import { CustomResourceEvent, customResourceHandler, isFailedCreateId } from '../private/handlers/custom-resource';
 import { log } from '../private/handlers/log';
 import { putMetrics } from '../private/handlers/metrics';
+import { CONCURRENCY, repositoriesUnder, sample, tagsOf, underPrefixes } from '../private/handlers/repository-listing';
 import { sdkClientConfig } from '../private/handlers/sdk-config';
 
 let client: ECRClient | undefined;
@@ -86,12 +86,26 @@ async function tearDownOne(name: string, arn: string, properties: TeardownProper
   }
 }
 
+/**
+ * How often the rules are looked for before concluding that one remains: the rules were deleted moments before this
+ * request, and a read may still show a rule just deleted. Tests shorten the wait.
+ */
+export const ruleCheck = { attempts: 3, waitMs: 10_000 };
+
 export async function tearDown(properties: TeardownProperties): Promise<void> {
   const started = Date.now();
-  const ruled = await prefixesWithRules(properties.Prefixes);
+  let ruled = await prefixesWithRules(properties.Prefixes);
+  for (let attempt = 1; ruled.length > 0 && attempt < ruleCheck.attempts; attempt++) {
+    log('INFO', 'a rule is still listed for the prefixes: looking again', { prefixes: ruled, attempt, waitMs: ruleCheck.waitMs });
+    await new Promise(resolve => setTimeout(resolve, ruleCheck.waitMs));
+    ruled = await prefixesWithRules(ruled);
+  }
   if (ruled.length > 0) {
     log('WARN', 'teardown report', {
-      cache: properties.CacheName, mode: properties.Mode, prefixes: properties.Prefixes, deleted: 0,
+      cache: properties.CacheName,
+      mode: properties.Mode,
+      prefixes: properties.Prefixes,
+      deleted: 0,
       reason: `the prefixes ${ruled.join(', ')} still have pull through cache rules, so this is not the cache being deleted (the `
         + 'teardown was removed from the template, switched off, or moved; or another stack owns the prefix): every repository is kept',
     });

@@ -12,9 +12,11 @@ describe('lifecycle policy: ours and theirs', () => {
   test.each([
     ['no policy: adopted', repo(), undefined, { action: 'set', reason: 'had none' }],
     ['the template\'s policy already', repo({ lifecyclePolicy: OURS }), undefined, { action: 'keep', reason: 'current' }],
-    ['the template\'s policy, spaced and ordered differently by ECR', repo({ lifecyclePolicy:
+    ['the template\'s policy, spaced and ordered differently by ECR', repo({
+      lifecyclePolicy:
       '{ "rules": [ { "action": { "type": "expire" }, "selection": { "countNumber": 100, "countType": "imageCountMoreThan", '
-      + '"tagStatus": "any" }, "rulePriority": 1 } ] }' }), undefined, { action: 'keep', reason: 'current' }],
+      + '"tagStatus": "any" }, "rulePriority": 1 } ] }',
+    }), undefined, { action: 'keep', reason: 'current' }],
     ['the previous template\'s policy: re-applied', repo({ lifecyclePolicy: BEFORE }), wanted({ lifecyclePolicy: BEFORE }),
       { action: 'set', reason: 'previous template policy' }],
     ['a policy someone wrote: kept', repo({ lifecyclePolicy: THEIRS }), wanted({ lifecyclePolicy: BEFORE }),

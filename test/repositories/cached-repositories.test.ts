@@ -52,7 +52,7 @@ describe('backfill', () => {
       LifecyclePolicy: templateProps.LifecyclePolicy,
       ResourceTags: [{ Key: 'team', Value: 'platform' }],
       ReplaceOtherLifecyclePolicies: 'true',
-      CacheName: 'BackfillCache',
+      CacheName: Match.stringLikeRegexp('^BackfillCache[0-9A-F]{8}$'),
     });
     expect(templateProps.LifecyclePolicy).toContain('"countNumber":30');
   });
@@ -81,7 +81,9 @@ describe('backfill', () => {
   test('Node.js 22 on ARM64, 15 minutes, its own log group', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^Gives existing ECR pull through cache repositories'),
-      Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 900,
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Timeout: 900,
       LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^EcrCacheRepositoryBackfillHandlerLogGroup') } },
     });
   });
@@ -139,8 +141,11 @@ test('cdk-nag: backfill and teardown together, no finding left unacknowledged', 
 test('two caches in a stack share one handler of each kind', () => {
   const { stack } = cache({ adoptExistingRepositories: true, cachedRepositoryRemoval: CachedRepositoryRemoval.DESTROY_WITH_IMAGES }, 'Two');
   new PullThroughCacheRules(stack, 'Other', {
-    upstreams: [UpstreamRegistry.ecrPublic()], adoptExistingRepositories: true,
-    cachedRepositoryRemoval: CachedRepositoryRemoval.LIST_ONLY, enableMonitoring: false, enableScanning: false,
+    upstreams: [UpstreamRegistry.ecrPublic()],
+    adoptExistingRepositories: true,
+    cachedRepositoryRemoval: CachedRepositoryRemoval.LIST_ONLY,
+    enableMonitoring: false,
+    enableScanning: false,
   });
   const template = synth(stack, 'two');
   template.resourceCountIs(BACKFILL_RESOURCE_TYPE, 2);

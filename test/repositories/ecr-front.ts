@@ -35,14 +35,17 @@ export async function startEcrFront(motoEndpoint: string): Promise<EcrFront> {
   const forward = (req: http.IncomingMessage, raw: Buffer) => new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
     (resolve, reject) => {
       const proxied = http.request({
-        host: moto.hostname, port: moto.port, method: req.method, path: req.url,
+        host: moto.hostname,
+        port: moto.port,
+        method: req.method,
+        path: req.url,
         headers: { ...req.headers, 'host': moto.host, 'content-length': String(raw.length) },
       }, res => void read(res).then(body => resolve({ status: res.statusCode ?? 502, headers: res.headers, body })));
       proxied.on('error', reject);
       proxied.end(raw);
     });
   const front: Omit<EcrFront, 'endpoint' | 'responseUrl' | 'stop'> = { rules: new Set(), calls: [], responses: [], throttle: () => false };
-  const server = http.createServer((req, res) => void (async () => {
+  const server = http.createServer((req, res) => void (async (): Promise<unknown> => {
     const raw = await read(req);
     if (req.url === '/cfn') {
       front.responses.push(JSON.parse(raw.toString()));
@@ -72,7 +75,7 @@ export async function startEcrFront(motoEndpoint: string): Promise<EcrFront> {
       return json(200, { repositories: repositories.slice(start, end), ...(end < repositories.length ? { nextToken: String(end) } : {}) });
     }
     const answer = await forward(req, raw);
-    res.writeHead(answer.status, answer.headers).end(answer.body);
+    return res.writeHead(answer.status, answer.headers).end(answer.body);
   })().catch(error => res.writeHead(502).end(String(error))));
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,8 +1,8 @@
 /**
- * Reading the repositories under cache prefixes, shared by the backfill and teardown handlers (no CDK imports).
+ * Reading the repositories under cache prefixes, shared by the backfill and teardown handlers (src/repositories/).
  */
 import { DescribeRepositoriesCommand, ECRClient, ListTagsForResourceCommand, Repository } from '@aws-sdk/client-ecr';
-import { retryTransient } from '../private/handlers/bounded';
+import { retryTransient } from './bounded';
 
 /** DescribeRepositories' largest page (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeRepositories.html). */
 const PAGE_SIZE = 1000;
