@@ -20,8 +20,7 @@ import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { mapBounded, retryTransient } from '../private/handlers/bounded';
 import { CustomResourceEvent, customResourceHandler } from '../private/handlers/custom-resource';
 import { log } from '../private/handlers/log';
-import { putMetrics } from '../private/handlers/metrics';
-import { CONCURRENCY, repositoriesUnder, sample, tagsOf } from '../private/handlers/repository-listing';
+import { CONCURRENCY, repositoriesUnder, sample, tagsOf, writeReport } from '../private/handlers/repository-listing';
 import { sdkClientConfig } from '../private/handlers/sdk-config';
 
 let client: ECRClient | undefined;
@@ -135,20 +134,16 @@ export async function backfill(properties: BackfillProperties, previousPropertie
     [RepositoryMetric.BACKFILL_ENCRYPTION_DIFFERS]: encryption.length,
     [RepositoryMetric.BACKFILL_FAILED]: failed.length,
   };
-  log(failed.length > 0 ? 'ERROR' : 'INFO', 'backfill report', {
-    cache: properties.CacheName,
+  writeReport('backfill report', { namespace: METRIC_NAMESPACE, cacheName: properties.CacheName, started, failed: failed.length }, counts, {
     prefixes: properties.Prefixes,
     repositories: repositories.length,
-    ...counts,
     gone: named('gone').length,
-    seconds: Math.round((Date.now() - started) / 100) / 10,
     changed: sample(changed.map(o => `${o.name} (${describeChange(o.plan!)})`)),
     skipped: sample(skipped.map(name => `${name} (has a lifecycle policy this cache did not write; replaceOtherLifecyclePolicies replaces it)`)),
     encryptionDiffers: sample(encryption.map(o => `${o.name} (${o.plan!.encryptionDiffers}; ECR cannot change it: delete the repository `
       + 'and let the next pull create it from the template)')),
     failed: sample(failed.map(o => `${o.name} (${o.reason})`)),
   });
-  putMetrics(METRIC_NAMESPACE, { values: counts, dimensions: { Cache: properties.CacheName }, dimensionSets: [['Cache']] });
   if (failed.length > 0) {
     throw new Error(`backfill could not change ${failed.length} of ${repositories.length} repositories under `
       + `${properties.Prefixes.join(', ')} (first: ${failed[0].name}: ${failed[0].reason}); ${changed.length} were changed. `

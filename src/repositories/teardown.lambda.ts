@@ -20,8 +20,7 @@ import { awsErrorInfo } from '../private/handlers/aws-errors';
 import { mapBounded, retryTransient } from '../private/handlers/bounded';
 import { CustomResourceEvent, customResourceHandler, isFailedCreateId } from '../private/handlers/custom-resource';
 import { log } from '../private/handlers/log';
-import { putMetrics } from '../private/handlers/metrics';
-import { CONCURRENCY, repositoriesUnder, sample, tagsOf, underPrefixes } from '../private/handlers/repository-listing';
+import { CONCURRENCY, repositoriesUnder, sample, tagsOf, underPrefixes, writeReport } from '../private/handlers/repository-listing';
 import { sdkClientConfig } from '../private/handlers/sdk-config';
 
 let client: ECRClient | undefined;
@@ -121,20 +120,16 @@ export async function tearDown(properties: TeardownProperties): Promise<void> {
     [RepositoryMetric.TEARDOWN_KEPT]: named('kept').length,
     [RepositoryMetric.TEARDOWN_FAILED]: failed.length,
   };
-  log(failed.length > 0 ? 'ERROR' : 'INFO', 'teardown report', {
-    cache: properties.CacheName,
+  writeReport('teardown report', { namespace: METRIC_NAMESPACE, cacheName: properties.CacheName, started, failed: failed.length }, counts, {
     mode: properties.Mode,
     prefixes: properties.Prefixes,
     repositories: repositories.length,
-    ...counts,
     gone: named('gone').length,
-    seconds: Math.round((Date.now() - started) / 100) / 10,
     deleted: sample(named('deleted')),
     wouldDelete: sample(named('would delete')),
     kept: sample(named('kept').map(name => `${name} (not created by this cache's template: no ${CREATED_BY_TAG.key} tag)`)),
     failed: sample(failed.map(o => `${o.name} (${o.reason})`)),
   });
-  putMetrics(METRIC_NAMESPACE, { values: counts, dimensions: { Cache: properties.CacheName }, dimensionSets: [['Cache']] });
   if (failed.length > 0) {
     throw new Error(`teardown could not delete ${failed.length} of ${repositories.length} repositories under `
       + `${properties.Prefixes.join(', ')} (first: ${failed[0].name}: ${failed[0].reason}); ${counts[RepositoryMetric.TEARDOWN_DELETED]} `

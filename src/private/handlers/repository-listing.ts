@@ -3,6 +3,8 @@
  */
 import { DescribeRepositoriesCommand, ECRClient, ListTagsForResourceCommand, Repository } from '@aws-sdk/client-ecr';
 import { retryTransient } from './bounded';
+import { log } from './log';
+import { putMetrics } from './metrics';
 
 /** DescribeRepositories' largest page (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeRepositories.html). */
 const PAGE_SIZE = 1000;
@@ -41,3 +43,18 @@ export function sample(names: readonly string[], limit = 50): string[] {
 
 /** Calls in flight per invocation: enough to finish 2,000 repositories in minutes, few enough not to be throttled for long. */
 export const CONCURRENCY = 8;
+
+/**
+ * Writes a run's report: one log line people can find by its message (ERROR when any repository failed), with the
+ * counts, how long it took and the named lists, and the same counts as metrics of the cache (dimension `Cache`).
+ */
+export function writeReport(message: string, run: { namespace: string; cacheName: string; started: number; failed: number },
+  counts: Record<string, number>, fields: Record<string, unknown>): void {
+  log(run.failed > 0 ? 'ERROR' : 'INFO', message, {
+    cache: run.cacheName,
+    ...counts,
+    seconds: Math.round((Date.now() - run.started) / 100) / 10,
+    ...fields,
+  });
+  putMetrics(run.namespace, { values: counts, dimensions: { Cache: run.cacheName }, dimensionSets: [['Cache']] });
+}
