@@ -40,6 +40,10 @@ export function templateResourceTags(tags: readonly { key: string; value: string
   if (removal === CachedRepositoryRemoval.RETAIN) {
     return tags === undefined ? undefined : own;
   }
+  if (own.length >= 50) {
+    throw new Error(`${where}: ${own.length} resourceTags, and cachedRepositoryRemoval ${removal} adds the tag '${CREATED_BY_TAG.key}' `
+      + 'that marks the repositories the cache created; ECR allows at most 50 tags. Drop one of yours.');
+  }
   return [...own, { key: CREATED_BY_TAG.key, value: CREATED_BY_TAG.value }];
 }
 

@@ -163,6 +163,11 @@ describe('settings that cannot work are refused, with the fix', () => {
       /cachedRepositoryRemoval DESTROY_WITH_IMAGES deletes only what the creation templates created, but createRepositoryTemplates is false/],
     [{ cachedRepositoryRemoval: CachedRepositoryRemoval.LIST_ONLY, repositoryOptions: { resourceTags: [{ key: CREATED_BY_TAG.key, value: 'x' }] } },
       /resourceTags has the key 'cdk-ecr-pull-through-cache:created-by', which marks the repositories the cache created/],
+    [{
+      cachedRepositoryRemoval: CachedRepositoryRemoval.DESTROY_WITH_IMAGES,
+      repositoryOptions: { resourceTags: Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: 'v' })) },
+    },
+    /50 resourceTags, and cachedRepositoryRemoval DESTROY_WITH_IMAGES adds the tag 'cdk-ecr-pull-through-cache:created-by' .* Drop one of yours/],
   ])('%#', (props, message) => {
     expect(() => cache(props as Partial<PullThroughCacheRulesProps>)).toThrow(message);
   });
