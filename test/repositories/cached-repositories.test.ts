@@ -1,4 +1,4 @@
-import { BootstraplessSynthesizer, Stack } from 'aws-cdk-lib';
+import { BootstraplessSynthesizer, Stack, Stage } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -152,6 +152,25 @@ test('two caches in a stack share one handler of each kind', () => {
   template.resourceCountIs(TEARDOWN_RESOURCE_TYPE, 2);
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Deletes the ECR pull through cache') }, 1);
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Gives existing ECR') }, 1);
+});
+
+test('in a Stage, two stacks: each has its own handlers, allowed only its own prefixes', () => {
+  const stage = new Stage(testApp(), 'Prod', { env: ENV });
+  const stacks = ['quay', 'ghcr'].map(prefix => {
+    const stack = new Stack(stage, `Cache-${prefix}`);
+    new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [prefix === 'quay' ? UpstreamRegistry.quay() : UpstreamRegistry.ecrPublic({ ecrRepositoryPrefix: prefix })],
+      cachedRepositoryRemoval: CachedRepositoryRemoval.DESTROY_WITH_IMAGES,
+      enableMonitoring: false,
+      enableScanning: false,
+    });
+    return stack;
+  });
+  const templates = stacks.map((stack, i) => synth(stack, `stage-${i}`));
+  const deletable = (template: Template) => statementsOf(template, 'EcrCacheRepositoryTeardownHandler')
+    .filter((s: any) => s.Action === 'ecr:DeleteRepository').flatMap((s: any) => s.Resource);
+  expect(deletable(templates[0])).toEqual([arnOf('quay/*')]);
+  expect(deletable(templates[1])).toEqual([arnOf('ghcr/*')]);
 });
 
 describe('settings that cannot work are refused, with the fix', () => {
