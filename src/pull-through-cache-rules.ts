@@ -18,6 +18,8 @@ import { mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { CDK_TOKEN, mapTokenTag } from './private/token-tags';
+import { manageCachedRepositories, templateResourceTags } from './repositories/cached-repositories';
+import { CacheAdoptionOptions, CachedRepositoryRemoval } from './repositories/cached-repository-options';
 import { createCacheRule } from './rules/cache-rule';
 import { LogicalIdKind, followKey } from './private/logical-ids';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
@@ -152,6 +154,30 @@ export interface PullThroughCacheRulesProps {
    * to a new SNS topic; a credential canary every hour; pulls counted every 15 minutes; a dashboard
    */
   readonly monitoring?: CacheMonitoringOptions;
+
+  /**
+   * Give the repositories that already exist under the cache prefixes the lifecycle policy and tags of the creation
+   * templates, at the first deploy and at every deploy that changes them (templates apply only to repositories
+   * created after them). Lifecycle policies someone else wrote are kept unless `adoption` says otherwise; encryption,
+   * which ECR cannot change, is reported. Off by default: it changes repositories this stack did not create, and a
+   * lifecycle policy expires images. See docs/ADOPTION.md.
+   * @default false
+   */
+  readonly adoptExistingRepositories?: boolean;
+
+  /**
+   * How existing repositories are adopted.
+   * @default - lifecycle policies this cache did not write are kept and reported
+   */
+  readonly adoption?: CacheAdoptionOptions;
+
+  /**
+   * What happens to the repositories the cache created, and their images, when the stack is deleted. Like a
+   * repository's `removalPolicy` plus `emptyOnDelete`: `DESTROY_WITH_IMAGES` deletes them, `LIST_ONLY` only lists them.
+   * See docs/ADOPTION.md.
+   * @default CachedRepositoryRemoval.RETAIN
+   */
+  readonly cachedRepositoryRemoval?: CachedRepositoryRemoval;
 }
 
 /**
@@ -246,7 +272,12 @@ export class PullThroughCacheRules extends Construct {
       ]),
     });
 
-    const options = props.repositoryOptions ?? {};
+    const removal = props.cachedRepositoryRemoval ?? CachedRepositoryRemoval.RETAIN;
+    // with teardown on, the templates also tag what they create, so teardown knows the cache's repositories
+    const options: CacheRepositoryOptions = {
+      ...props.repositoryOptions,
+      resourceTags: templateResourceTags(props.repositoryOptions?.resourceTags, removal, `${this.node.path} repositoryOptions`),
+    };
     const createTemplates = props.createRepositoryTemplates ?? true;
     if (!createTemplates && props.repositoryOptions) {
       throw new Error(`${this.node.path}: repositoryOptions are applied through repository creation templates, `
@@ -292,6 +323,18 @@ export class PullThroughCacheRules extends Construct {
         })));
       }
     }
+
+    manageCachedRepositories(this, {
+      cacheName: Names.uniqueId(this),
+      templatePrefixes: this.repositoryTemplates.map(t => t.prefix),
+      rulePrefixes: upstreams.filter(u => !isMirror(u)).map(u => u.ecrRepositoryPrefix),
+      templates: this.repositoryTemplates,
+      rules: this.rules,
+      templateSettings: template?.properties,
+      adopt: props.adoptExistingRepositories ?? false,
+      adoption: props.adoption,
+      removal,
+    });
 
     if (props.enableScanning === false && props.scanning) {
       throw new Error(`${this.node.path}: scanning options are set, but enableScanning is false. Remove one of them.`);
