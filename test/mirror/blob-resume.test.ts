@@ -110,7 +110,8 @@ test('Range headers of upload answers: 0-<last> is last + 1 bytes; anything else
   expect(rangeEnd('0-x')).toBeUndefined();
 });
 
-test('bytes from byte 0 whose digest is not the blob\'s spoil the session: RestartBlob (retryable), never a session kept for a resume', async () => {
+// the copy computes no digest of its own: the receiving registry's commit is the check (blob-upload.ts says who, where)
+test('bytes from byte 0 whose digest is not the blob\'s are refused by the registry at the commit (DIGEST_INVALID): RestartBlob (retryable), never a session kept for a resume', async () => {
   const client = destinationClient();
   const expected = randomBytes(CHUNK + 1000);
   const { session, chunkBytes } = await startUpload(client, 'm/spoilt/app', digestOf(expected), CHUNK);
@@ -121,7 +122,9 @@ test('bytes from byte 0 whose digest is not the blob\'s spoil the session: Resta
   const error = await upload.write(other(), { chunkBytes }).catch(e => e);
   expect(error).toBeInstanceOf(RestartBlob);
   expect(error).toMatchObject({ retryable: true, origin: 'source' });
-  expect(error.message).toBe(`upload ${digestOf(expected)} to m/spoilt/app: the source sent ${expected.length} bytes with another digest`);
+  expect(error.message).toBe(`upload ${digestOf(expected)} to m/spoilt/app: the source sent ${expected.length} bytes with another digest: `
+    + `the registry refused it at the commit (upload ${digestOf(expected)} to m/spoilt/app: commit: HTTP 400 (DIGEST_INVALID: provided digest did not match uploaded content))`);
+  expect(error).toMatchObject({ status: 400, code: 'DIGEST_INVALID' });
   expect(await fetchBlobDigest(destination, 'm/spoilt/app', digestOf(expected))).toBeUndefined();
 });
 
