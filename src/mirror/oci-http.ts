@@ -229,7 +229,8 @@ export class RegistryTransport {
     if (authorization) {
       headers.Authorization = authorization;
     }
-    const pieces: readonly Buffer[] | undefined = options.body === undefined || Array.isArray(options.body) ? options.body as readonly Buffer[] | undefined : [options.body as Buffer];
+    const body = options.body;
+    const pieces: readonly Buffer[] | undefined = body === undefined || Array.isArray(body) ? body as readonly Buffer[] | undefined : [body as Buffer];
     if (pieces) {
       headers['Content-Length'] = String(pieces.reduce((n, piece) => n + piece.length, 0));
     }
