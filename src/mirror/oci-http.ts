@@ -230,7 +230,7 @@ export class RegistryTransport {
       headers.Authorization = authorization;
     }
     const body = options.body;
-    const pieces: readonly Buffer[] | undefined = body === undefined || Array.isArray(body) ? body as readonly Buffer[] | undefined : [body as Buffer];
+    const pieces = body === undefined || Array.isArray(body) ? body as readonly Buffer[] | undefined : [body as Buffer];
     if (pieces) {
       headers['Content-Length'] = String(pieces.reduce((n, piece) => n + piece.length, 0));
     }
