@@ -135,7 +135,7 @@ test('the next chunk fills while the last is sent, never more than one chunk ahe
   let pulled = 0;
   let maxAhead = 0; // bytes read from the source that the registry has not acknowledged
   const upload = new ChunkedUpload(client, 'm/overlap/app', blob.length, session);
-  async function* source(): AsyncIterable<Buffer> {
+  async function* reads(): AsyncIterable<Buffer> {
     for (let at = 0; at < blob.length; at += 16 * 1024) {
       const piece = blob.subarray(at, at + 16 * 1024);
       pulled += piece.length;
@@ -154,7 +154,7 @@ test('the next chunk fills while the last is sent, never more than one chunk ahe
     patches.push(patch);
     return res;
   };
-  await upload.write(source(), { chunkBytes });
+  await upload.write(reads(), { chunkBytes });
   expect(await fetchBlobDigest(destination, 'm/overlap/app', digestOf(blob))).toBe(digestOf(blob));
   expect(patches.map(p => p.range)).toEqual([0, 1, 2, 3, 4].map(k => `${k * CHUNK}-${Math.min((k + 1) * CHUNK, blob.length) - 1}`));
   // while each of the first chunks was sent, the next one was read (the source did not wait for the registry) ...
