@@ -18,7 +18,9 @@
  * no check at all. Peak memory is the child process's maximum resident set size (crane's: GNU time's %M), for the
  * 200 MB and a 1 GB image.
  *
- *   npx projen bench:mirror            (ROUNDS=5 by default; VERBOSE=1 prints every sample; CPU_PROF=<dir> profiles the copies)
+ *   npx projen bench:mirror            (ROUNDS=5 by default; VERBOSE=1 prints every sample; CPU_PROF=<dir> profiles the copies;
+ *                                       COPY_BEFORE=<other checkout>/src/mirror adds that copy; SKIP_LARGE=1 skips the 1 GB image;
+ *                                       COPY_OPTIONS='{"chunkBytes": 20971520}' tries other ImageCopier options)
  */
 import { execFile, execFileSync } from 'child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
@@ -39,17 +41,19 @@ function median(values: number[]): number {
 }
 
 /** The child: `copy` runs ImageCopier; `download` streams the blobs and drops them. Prints {ms, bytes, maxRssMb}. */
-const CHILD = `
+/** The child, with the copy's code from `mirror` (src/mirror of this checkout, or of another one: COPY_BEFORE). */
+const child = (mirror: string) => `
 import * as http from 'http';
-import { ImageCopier } from ${JSON.stringify(join(root, 'src/mirror/copy'))};
-import { RegistryClient } from ${JSON.stringify(join(root, 'src/mirror/oci-client'))};
+import { ImageCopier } from ${JSON.stringify(join(mirror, 'copy'))};
+import { RegistryClient } from ${JSON.stringify(join(mirror, 'oci-client'))};
 
 async function main() {
   const [mode, source, destination, repository, target, tag, blobs] = process.argv.slice(2);
   const started = performance.now();
   let bytes = 0;
   if (mode === 'copy') {
-    const result = await new ImageCopier(new RegistryClient({ url: source }), new RegistryClient({ url: destination }))
+    // COPY_OPTIONS: ImageCopier options as JSON ({"chunkBytes": 20971520}, {"concurrency": 4}), to try other settings
+    const result = await new ImageCopier(new RegistryClient({ url: source }), new RegistryClient({ url: destination }), JSON.parse(process.env.COPY_OPTIONS ?? '{}'))
       .copy({ sourceRepository: repository, destinationRepository: target, tag });
     if (result.outcome !== 'COPIED') throw new Error('not copied: ' + result.outcome);
     bytes = result.bytesCopied;
@@ -105,7 +109,7 @@ async function main() {
 main().catch(e => { console.error(e); process.exit(1); });
 `;
 
-interface Sample { ms: number; bytes: number; maxRssMb: number }
+interface Sample { ms: number; bytes: number; maxRssMb: number; cpuMs?: number }
 
 /** A multi-layer image of `layers` random layers of `layerSize` bytes, pushed to the source. */
 async function generate(registry: OciRegistry, repository: string, layers: number, layerSize: number,
@@ -149,15 +153,32 @@ function findCrane(): string {
 
 const load = () => loadavg().map(l => l.toFixed(2)).join(' ');
 
+/**
+ * The Node.js the copy runs on: the handler's runtime (HANDLER_NODE_MAJOR, set by the projen task from the Lambda
+ * runtime in .projenrc.ts; the npm package node@<major>), else this process's own.
+ */
+function copyNode(): string {
+  const major = process.env.HANDLER_NODE_MAJOR;
+  if (!major) return process.execPath;
+  return execFileSync('npx', ['-y', '-p', `node@${major}`, 'node', '-p', 'process.execPath'], { encoding: 'utf-8' }).trim();
+}
+
 async function main() {
   const crane = findCrane();
+  const node = copyNode();
+  const nodeVersion = execFileSync(node, ['--version'], { encoding: 'utf-8' }).trim();
   const craneVersion = execFileSync(crane, ['version'], { encoding: 'utf-8' }).trim();
   const run = mkdtempSync(join(tmpdir(), 'ptc-bench-mirror-'));
   process.env[RUN_DIR_VARIABLE] = run; // the registries keep their data under it; removed at the end
-  const child = join(run, 'child.js');
-  writeFileSync(join(run, 'child.ts'), CHILD);
-  execFileSync('npx', ['esbuild', '--bundle', join(run, 'child.ts'), '--target=node22', '--platform=node', '--minify',
-    '--main-fields=module,main', `--outfile=${child}`, '--log-level=error'], { cwd: root });
+  // COPY_BEFORE=<another checkout's src/mirror>: its copy runs too, in the same rounds (e.g. a git worktree of main)
+  const bundle = (name: string, mirror: string) => {
+    writeFileSync(join(run, `${name}.ts`), child(mirror));
+    execFileSync('npx', ['esbuild', '--bundle', join(run, `${name}.ts`), '--target=node22', '--platform=node', '--minify',
+      '--main-fields=module,main', `--outfile=${join(run, `${name}.js`)}`, '--log-level=error'], { cwd: root });
+    return join(run, `${name}.js`);
+  };
+  const current = bundle('child', join(root, 'src', 'mirror'));
+  const before = process.env.COPY_BEFORE ? bundle('before', process.env.COPY_BEFORE) : undefined;
   const [source, destination] = await Promise.all([startRegistry(), startRegistry()]);
   const hostOf = (url: string) => new URL(url).host;
   let round = 0;
@@ -165,29 +186,31 @@ async function main() {
   // from spawn to exit by this process, under GNU time for the peak RSS, so the copy and crane are measured alike.
   const timed = async (command: string[], bytes: number): Promise<Sample> => {
     const started = performance.now();
-    const { stdout, stderr } = await promisify(execFile)('/usr/bin/time', ['-f', 'maxrss-kb=%M', ...command],
+    const { stdout, stderr } = await promisify(execFile)('/usr/bin/time', ['-f', 'maxrss-kb=%M cpu-s=%U+%S', ...command],
       { encoding: 'utf-8', maxBuffer: 16 * 1024 * 1024 });
     const ms = performance.now() - started;
-    const rss = /maxrss-kb=(\d+)/.exec(stderr);
-    if (!rss) throw new Error(`no peak RSS from GNU time: ${stderr}`);
+    const usage = /maxrss-kb=(\d+) cpu-s=([\d.]+)\+([\d.]+)/.exec(stderr);
+    if (!usage) throw new Error(`no peak RSS and CPU time from GNU time: ${stderr}`);
     const reported = stdout.trim().startsWith('{') ? JSON.parse(stdout) as Sample : undefined;
-    return { ms, bytes: reported?.bytes ?? bytes, maxRssMb: Number(rss[1]) / 1024 };
+    // CPU time (user + system) is the process's own work, whatever else the machine runs: the steadiest figure here
+    return { ms, bytes: reported?.bytes ?? bytes, maxRssMb: Number(usage[1]) / 1024, cpuMs: (Number(usage[2]) + Number(usage[3])) * 1000 };
   };
   // CPU_PROF=<folder>: every copy sample writes a V8 CPU profile there (node --cpu-prof), to open in Chrome's DevTools
   const profile = (mode: string) => (process.env.CPU_PROF && mode === 'copy' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CPU_PROF}`] : []);
-  const sample = (mode: 'copy' | 'download' | 'pipe', repository: string, digests: string[], bytes: number) =>
-    timed([process.execPath, ...profile(mode), child, mode, source.url, destination.url, repository, `copy-${round++}/${repository}`, 'bench', JSON.stringify(digests)], bytes);
+  const sample = (mode: 'copy' | 'download' | 'pipe', repository: string, digests: string[], bytes: number, script = current) =>
+    timed([node, ...profile(mode), script, mode, source.url, destination.url, repository, `copy-${round++}/${repository}`, 'bench', JSON.stringify(digests)], bytes);
   const craneCopy = (repository: string, bytes: number) =>
     timed([crane, 'copy', '--insecure', `${hostOf(source.url)}/${repository}:bench`, `${hostOf(destination.url)}/crane-${round++}/${repository}:bench`], bytes);
   try {
     const loadBefore = load();
     const small = await generate(source, 'bench/200mb', 8, 25 * MB);
     const multi = await generateIndex(source, 'bench/multiarch', 4, 25 * MB);
-    const large = await generate(source, 'bench/1gb', 8, 128 * MB);
+    // SKIP_LARGE=1 leaves the 1 GB image out (the 200 MB one stands in for it): quicker runs when only the ratios matter
+    const [largeRepository, large] = process.env.SKIP_LARGE ? ['bench/200mb', small] : ['bench/1gb', await generate(source, 'bench/1gb', 8, 128 * MB)];
 
-    const anchored: Record<'200mb' | 'multiarch', { copies: Sample[]; cranes: Sample[]; ratios: number[] }> = {
-      '200mb': { copies: [], cranes: [], ratios: [] },
-      'multiarch': { copies: [], cranes: [], ratios: [] },
+    const anchored: Record<'200mb' | 'multiarch', { copies: Sample[]; cranes: Sample[]; ratios: number[]; befores: Sample[]; beforeRatios: number[] }> = {
+      '200mb': { copies: [], cranes: [], ratios: [], befores: [], beforeRatios: [] },
+      'multiarch': { copies: [], cranes: [], ratios: [], befores: [], beforeRatios: [] },
     };
     const downloads: Sample[] = [];
     const pipes: Sample[] = [];
@@ -204,6 +227,11 @@ async function main() {
         anchored[name].copies.push(c);
         anchored[name].cranes.push(k);
         anchored[name].ratios.push((c.bytes / c.ms) / (k.bytes / k.ms));
+        if (before) {
+          const b = await sample('copy', repository, [], bytes, before);
+          anchored[name].befores.push(b);
+          anchored[name].beforeRatios.push((b.bytes / b.ms) / (k.bytes / k.ms));
+        }
         if (process.env.VERBOSE) console.error(`round ${i} ${name}: copy ${JSON.stringify(c)}, crane ${JSON.stringify(k)}`);
       }
       const download = await sample('download', 'bench/200mb', small.digests, small.bytes);
@@ -216,29 +244,38 @@ async function main() {
     }
     const largeCopies: Sample[] = [];
     for (let i = 0; i < Math.max(1, Math.ceil(ROUNDS / 2)); i++) {
-      largeCopies.push(await sample('copy', 'bench/1gb', [], large.bytes));
+      largeCopies.push(await sample('copy', largeRepository, [], large.bytes));
     }
-    const largeCrane = await craneCopy('bench/1gb', large.bytes);
+    const largeCrane = await craneCopy(largeRepository, large.bytes);
     const loadAfter = load();
 
     const rate = (s: Sample[]) => median(s.map(x => x.bytes / MB / (x.ms / 1000)));
     const rss = (s: Sample[]) => `${median(s.map(d => d.maxRssMb)).toFixed(0)} MB`;
-    console.log(`Copy between two Distribution registries on loopback (node ${process.version}, ${craneVersion.startsWith('v') ? `crane ${craneVersion}` : craneVersion}, `
+    console.log(`Copy between two Distribution registries on loopback (the copy on node ${nodeVersion}, ${craneVersion.startsWith('v') ? `crane ${craneVersion}` : craneVersion}, `
       + `${ROUNDS} rounds, medians, each sample timed from spawn to exit; ${cpus().length} CPUs, load average ${loadBefore} before, ${loadAfter} after):\n`);
-    console.log('| what | image | median MB/s | median peak RSS |\n|---|---|---|---|');
-    console.log(`| crane copy (anchor) | 200 MB, 8 layers | ${rate(anchored['200mb'].cranes).toFixed(1)} | ${rss(anchored['200mb'].cranes)} |`);
-    console.log(`| ImageCopier.copy | 200 MB, 8 layers | ${rate(anchored['200mb'].copies).toFixed(1)} | ${rss(anchored['200mb'].copies)} |`);
-    console.log(`| crane copy (anchor) | multi-arch, 2 x 4 layers, 200 MB | ${rate(anchored.multiarch.cranes).toFixed(1)} | ${rss(anchored.multiarch.cranes)} |`);
-    console.log(`| ImageCopier.copy | multi-arch, 2 x 4 layers, 200 MB | ${rate(anchored.multiarch.copies).toFixed(1)} | ${rss(anchored.multiarch.copies)} |`);
-    console.log(`| plain streaming download (baseline) | 200 MB, 8 layers | ${rate(downloads).toFixed(1)} | ${rss(downloads)} |`);
-    console.log(`| plain streaming pipe: GET piped into an upload, no checks | 200 MB, 8 layers | ${rate(pipes).toFixed(1)} | ${rss(pipes)} |`);
-    console.log(`| crane copy | 1 GB, 8 layers | ${rate([largeCrane]).toFixed(1)} | ${rss([largeCrane])} |`);
-    console.log(`| ImageCopier.copy | 1 GB, 8 layers | ${rate(largeCopies).toFixed(1)} | ${rss(largeCopies)} |`);
+    const cpu = (s: Sample[]) => `${median(s.map(d => d.cpuMs ?? 0)).toFixed(0)} ms`;
+    console.log('| what | image | median MB/s | median peak RSS | median CPU (user + system) |\n|---|---|---|---|---|');
+    console.log(`| crane copy (anchor) | 200 MB, 8 layers | ${rate(anchored['200mb'].cranes).toFixed(1)} | ${rss(anchored['200mb'].cranes)} | ${cpu(anchored['200mb'].cranes)} |`);
+    console.log(`| ImageCopier.copy | 200 MB, 8 layers | ${rate(anchored['200mb'].copies).toFixed(1)} | ${rss(anchored['200mb'].copies)} | ${cpu(anchored['200mb'].copies)} |`);
+    console.log(`| crane copy (anchor) | multi-arch, 2 x 4 layers, 200 MB | ${rate(anchored.multiarch.cranes).toFixed(1)} | ${rss(anchored.multiarch.cranes)} | ${cpu(anchored.multiarch.cranes)} |`);
+    console.log(`| ImageCopier.copy | multi-arch, 2 x 4 layers, 200 MB | ${rate(anchored.multiarch.copies).toFixed(1)} | ${rss(anchored.multiarch.copies)} | ${cpu(anchored.multiarch.copies)} |`);
+    if (before) {
+      console.log(`| ImageCopier.copy of COPY_BEFORE | 200 MB, 8 layers | ${rate(anchored['200mb'].befores).toFixed(1)} | ${rss(anchored['200mb'].befores)} | ${cpu(anchored['200mb'].befores)} |`);
+      console.log(`| ImageCopier.copy of COPY_BEFORE | multi-arch, 2 x 4 layers, 200 MB | ${rate(anchored.multiarch.befores).toFixed(1)} | ${rss(anchored.multiarch.befores)} | ${cpu(anchored.multiarch.befores)} |`);
+    }
+    console.log(`| plain streaming download (baseline) | 200 MB, 8 layers | ${rate(downloads).toFixed(1)} | ${rss(downloads)} | ${cpu(downloads)} |`);
+    console.log(`| plain streaming pipe: GET piped into an upload, no checks | 200 MB, 8 layers | ${rate(pipes).toFixed(1)} | ${rss(pipes)} | ${cpu(pipes)} |`);
+    console.log(`| crane copy | 1 GB, 8 layers | ${rate([largeCrane]).toFixed(1)} | ${rss([largeCrane])} | ${cpu([largeCrane])} |`);
+    console.log(`| ImageCopier.copy | 1 GB, 8 layers | ${rate(largeCopies).toFixed(1)} | ${rss(largeCopies)} | ${cpu(largeCopies)} |`);
     const line = (what: string, ratios: number[]) => console.log(`${what}, median of ${ROUNDS} per-round ratios: ${median(ratios).toFixed(2)}x `
       + `(rounds: ${ratios.map(r => r.toFixed(2)).join(', ')})`);
     console.log('');
     line('Copy / crane throughput, 200 MB single-arch', anchored['200mb'].ratios);
     line('Copy / crane throughput, multi-arch', anchored.multiarch.ratios);
+    if (before) {
+      line('COPY_BEFORE copy / crane throughput, 200 MB single-arch', anchored['200mb'].beforeRatios);
+      line('COPY_BEFORE copy / crane throughput, multi-arch', anchored.multiarch.beforeRatios);
+    }
     line('Copy / plain download throughput, 200 MB', downloadRatios);
     line('Copy / bare pipe throughput, 200 MB', pipeRatios);
     console.log(`Load average (1, 5, 15 min) at the start of each round: ${loadDuring.join(' | ')}`);
