@@ -179,9 +179,9 @@ const typecheckTests = project.addTask('typecheck:test', {
 // the Node.js version of the run and refuses a handler run on any other major. Coverage and the junit report of the
 // handler run go beside the main run's, not over them.
 const handlerTests = project.addTask('test:handlers', {
-  description: `Run the handler tests on Node.js ${HANDLER_NODE_MAJOR}, the bundled Lambdas' runtime (npm package node@${HANDLER_NODE_MAJOR})`,
+  description: `Run the handler tests on Node.js ${HANDLER_NODE_MAJOR}, the bundled Lambdas' runtime (npm package node@${HANDLER_NODE_MAJOR}, scripts/with-node)`,
   env: { HANDLER_TESTS: 'only', HANDLER_NODE_MAJOR, JEST_JUNIT_OUTPUT_NAME: 'junit-handlers.xml' },
-  exec: `npx -y -p node@${HANDLER_NODE_MAJOR} node node_modules/jest/bin/jest.js --ci --filter=./scripts/handler-tests.js --coverageDirectory=coverage/handlers`,
+  exec: `scripts/with-node ${HANDLER_NODE_MAJOR} node node_modules/jest/bin/jest.js --ci --filter=./scripts/handler-tests.js --coverageDirectory=coverage/handlers`,
   receiveArgs: true,
 });
 // projen's test task is [jest, eslint]; rebuilt so the main jest run leaves the handler tests out and they run next
