@@ -129,6 +129,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
   ],
 });
 
+// What users need: aws-cdk-lib's own `engines` (Node.js >= 20), each major from there on synthesized in CI. Not projen's
+// `minNodeVersion`, which would also pin @types/node to that major.
+project.package.addEngine('node', `>= ${USER_NODE_MAJORS[0]}.0.0`);
+
 // examples/ and bench/ are type-checked (and linted) with the test settings; eslint's project service
 // finds the nearest tsconfig.json, so each folder gets one.
 for (const dir of ['examples', 'bench']) {
