@@ -27,6 +27,20 @@ const HANDLER_BUNDLING: Omit<javascript.AddBundleOptions, 'target' | 'platform'>
  */
 const CDK_FLOOR = '2.257.0';
 
+/**
+ * The Lambda runtime of every bundled handler, and so the Node.js their tests run on (task `test:handlers`): the
+ * handler tests run on this major version, fetched as the npm package `node@<major>` (no other download), whatever
+ * Node.js runs the rest of the build. Change the runtime here and the tests follow.
+ */
+const HANDLER_RUNTIME = awscdk.LambdaRuntime.NODEJS_22_X;
+const HANDLER_NODE_MAJOR = /^nodejs(\d+)\.x$/.exec(HANDLER_RUNTIME.functionRuntime)![1];
+
+/**
+ * The Node.js versions users may run the library on: aws-cdk-lib's own `engines` (>= 20), each major synthesized in
+ * CI (task `example:synth:all-nodes`).
+ */
+const USER_NODE_MAJORS = ['20', '22', '24'];
+
 const project = new awscdk.AwsCdkConstructLibrary({
   name: 'cdk-ecr-pull-through-cache',
   description: 'Amazon ECR pull through cache as a CDK construct: rules, credentials, repository templates and least-privilege pull grants for EKS and ECS.',
@@ -79,7 +93,7 @@ const project = new awscdk.AwsCdkConstructLibrary({
   // the npm package, the wheel and the jar. Node.js 22 on purpose: the newest runtime every commercial Region
   // has, and the one the bundle targets.
   lambdaOptions: {
-    runtime: awscdk.LambdaRuntime.NODEJS_22_X,
+    runtime: HANDLER_RUNTIME,
     bundlingOptions: HANDLER_BUNDLING,
   },
 
@@ -114,6 +128,10 @@ const project = new awscdk.AwsCdkConstructLibrary({
     '__pycache__/',
   ],
 });
+
+// What users need: aws-cdk-lib's own `engines` (Node.js >= 20), each major from there on synthesized in CI. Not projen's
+// `minNodeVersion`, which would also pin @types/node to that major.
+project.package.addEngine('node', `>= ${USER_NODE_MAJORS[0]}.0.0`);
 
 // examples/ and bench/ are type-checked (and linted) with the test settings; eslint's project service
 // finds the nearest tsconfig.json, so each folder gets one.
@@ -166,7 +184,24 @@ const typecheckTests = project.addTask('typecheck:test', {
   description: 'Type-check the tests and the code they import (jest does not)',
   exec: 'tsc --noEmit -p test/tsconfig.json',
 });
-project.testTask.prependSpawn(typecheckTests);
+
+// The handler tests (scripts/handler-tests.js says which: those that import code only the bundled handlers load) run
+// on the Lambda runtime's Node.js; the main jest run, on the toolchain's Node.js, leaves them out. The filter prints
+// the Node.js version of the run and refuses a handler run on any other major. Coverage and the junit report of the
+// handler run go beside the main run's, not over them.
+const handlerTests = project.addTask('test:handlers', {
+  description: `Run the handler tests on Node.js ${HANDLER_NODE_MAJOR}, the bundled Lambdas' runtime (npm package node@${HANDLER_NODE_MAJOR}, scripts/with-node)`,
+  env: { HANDLER_TESTS: 'only', HANDLER_NODE_MAJOR, JEST_JUNIT_OUTPUT_NAME: 'junit-handlers.xml' },
+  exec: `scripts/with-node ${HANDLER_NODE_MAJOR} node node_modules/jest/bin/jest.js --ci --filter=./scripts/handler-tests.js --coverageDirectory=coverage/handlers`,
+  receiveArgs: true,
+});
+// projen's test task is [jest, eslint]; rebuilt so the main jest run leaves the handler tests out and they run next
+const eslintTask = project.tasks.tryFind('eslint')!;
+project.testTask.reset();
+project.testTask.spawn(typecheckTests);
+project.testTask.exec('jest --ci --filter=./scripts/handler-tests.js', { receiveArgs: true, env: { HANDLER_TESTS: 'exclude' } });
+project.testTask.spawn(handlerTests);
+project.testTask.spawn(eslintTask);
 
 // Integ snapshots: verified (never deployed) on every test run; updated on purpose.
 const integ = project.addTask('integ', {
@@ -190,6 +225,23 @@ project.addTask('example:synth', {
     { exec: 'ts-node --project examples/tsconfig.json examples/summarize.ts examples/cdk.out' },
   ],
 });
+
+// The library on every Node.js its users may have: the example app synthesized on each supported major, each
+// fetched as the npm package node@<major> (scripts/with-node); `node --version` first, so the log shows which ran.
+// Run by CI (.ci/run).
+project.addTask('example:synth:all-nodes', {
+  description: `Synthesize the example app on Node.js ${USER_NODE_MAJORS.join(', ')} (npm packages node@<major>)`,
+  env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },
+  steps: [
+    { spawn: 'bundle' },
+    ...USER_NODE_MAJORS.map((major) => ({
+      name: `example on Node.js ${major}`,
+      exec: `../scripts/with-node ${major} sh -c 'node --version && npx cdk synth --quiet --no-notices --output cdk.out.node${major}'`,
+      cwd: 'examples',
+    })),
+  ],
+});
+project.gitignore.exclude('cdk.out.node*/');
 
 project.addTask('bench:cli', {
   description: 'ecr-ptc rewrite throughput on 10,000 generated YAML documents vs a bare parse + serialize with the same YAML library',
@@ -227,7 +279,9 @@ project.addTask('bench:organization', {
 });
 
 project.addTask('bench:mirror', {
-  description: 'Mirror copy throughput vs a plain streaming download of the same blobs between loopback registries, and peak memory for 200 MB and 1 GB images (docs/BENCHMARKS.md)',
+  description: 'Mirror copy throughput vs crane and a plain streaming download between loopback registries, and peak memory (docs/BENCHMARKS.md)',
+  // the copy runs on the handlers' Node.js, as in Lambda
+  env: { HANDLER_NODE_MAJOR },
   exec: 'ts-node --project bench/tsconfig.json bench/mirror.bench.ts',
 });
 

@@ -16,7 +16,9 @@ import { testApp, testDir } from './util';
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 
 function setup() {
-  const app = testApp();
+  // IRSA service accounts read `cluster.openIdConnectProvider`: with this flag (on in every new CDK app) the cluster
+  // makes the native AWS::IAM::OIDCProvider instead of the deprecated custom-resource OpenIdConnectProvider
+  const app = testApp({ context: { '@aws-cdk/aws-eks:useNativeOidcProvider': true } });
   const stack = new Stack(app, 'Apps', { env: { account: '111122223333', region: 'eu-west-1' } });
   const cache = new PullThroughCacheRules(stack, 'Cache', {
     upstreams: [

@@ -11,7 +11,7 @@ import { execFileSync, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { createServer } from 'net';
 import { hostname } from 'os';
-import { join } from 'path';
+import { dirname, join } from 'path';
 import { runDir, testDir } from './util';
 import { run, EXIT_FINDINGS, EXIT_OK } from '../src/cli/main';
 
@@ -32,11 +32,67 @@ function cli(args: string[]): Captured {
 
 const rewrite = (...paths: string[]) => cli(['rewrite', ...paths, '--registry', REGISTRY]);
 
+/**
+ * What `nobody` runs, in a fresh folder of the test run that every user may enter: the CLI bundled into one file
+ * (esbuild) where the package has it (lib/cli/main.js, beside a copy of package.json) and a copy of this Node.js
+ * binary. Never the checkout or the
+ * Node.js install in place: either may sit under a folder `nobody` cannot enter (a clone under a `mktemp -d` parent
+ * is mode 0700; `scripts/with-node` runs Node.js from root's npm cache). Made once, on first use; the run's teardown
+ * removes it with the run folder.
+ */
+let nobodyKit: { node: string; cli: string; dir: string } | undefined;
+function kitForNobody(): { node: string; cli: string; dir: string } {
+  if (nobodyKit) return nobodyKit;
+  const dir = testDir('nobody-cli-');
+  openToOthers(dir);
+  const node = join(dir, 'node');
+  fs.copyFileSync(process.execPath, node, fs.constants.COPYFILE_FICLONE);
+  fs.chmodSync(node, 0o755);
+  // laid out as the package is (lib/cli/main.js reads ../../package.json for --version)
+  fs.copyFileSync(join(__dirname, '..', 'package.json'), join(dir, 'package.json'));
+  const bundle = join(dir, 'lib', 'cli', 'main.js');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const esbuild: typeof import('esbuild') = require('esbuild');
+  esbuild.buildSync({
+    entryPoints: [join(__dirname, '..', 'src', 'cli', 'main.ts')], outfile: bundle, bundle: true, platform: 'node', target: 'node20', logLevel: 'error',
+  });
+  for (const d of [join(dir, 'lib'), join(dir, 'lib', 'cli')]) fs.chmodSync(d, 0o755);
+  for (const f of [bundle, join(dir, 'package.json')]) fs.chmodSync(f, 0o644);
+  nobodyKit = { node, cli: bundle, dir };
+  return nobodyKit;
+}
+
+/**
+ * Opens `dir` and the test run's folders above it to other users (r-x), then checks that every folder up to `/` lets
+ * them through: the folders above the run (the temp folder's) are not ours to change, so a closed one fails here,
+ * naming it, rather than as a puzzling EACCES of the CLI.
+ */
+function openToOthers(dir: string): void {
+  const runFolder = runDir()!;
+  for (let d = dir; d.startsWith(runFolder); d = dirname(d)) {
+    fs.chmodSync(d, 0o755);
+  }
+  for (let d = dir; ; d = dirname(d)) {
+    if ((fs.statSync(d).mode & 0o001) === 0) {
+      throw new Error(`${d} (mode ${(fs.statSync(d).mode & 0o777).toString(8)}) cannot be entered by other users, so nobody cannot reach the test's files under it: `
+        + 'set TMPDIR to a folder every user may enter, such as /tmp');
+    }
+    if (d === dirname(d)) break;
+  }
+}
+
 /** The CLI in a process of its own (for FIFOs that would block, other users, kill -9). */
 function spawnCli(args: string[], options: { asNobody?: boolean; timeout?: number } = {}) {
-  const node = [process.execPath, '-r', 'ts-node/register/transpile-only', join(__dirname, '..', 'src', 'cli', 'main.ts'), ...args];
-  const [command, ...rest] = options.asNobody ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...node] : node;
-  const result = spawnSync(command, rest, { encoding: 'utf-8', timeout: options.timeout ?? 60_000, cwd: join(__dirname, '..') });
+  let command: string;
+  let rest: string[];
+  let cwd = join(__dirname, '..');
+  if (options.asNobody) {
+    const kit = kitForNobody();
+    [command, rest, cwd] = ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', kit.node, kit.cli, ...args], kit.dir];
+  } else {
+    [command, rest] = [process.execPath, ['-r', 'ts-node/register/transpile-only', join(__dirname, '..', 'src', 'cli', 'main.ts'), ...args]];
+  }
+  const result = spawnSync(command, rest, { encoding: 'utf-8', timeout: options.timeout ?? 60_000, cwd });
   return { ...result, stderr: result.stderr?.replace(DEFAULTS_NOTICE, '') };
 }
 
@@ -151,10 +207,7 @@ describe('a write that cannot complete keeps the original byte-identical, and th
 
   asNobody('as another user: a folder it may not write to (EACCES) and one it may not list are reported, the rest is rewritten', () => {
     const root = testDir();
-    // nobody must reach the test folder: open the run folder's path for reading
-    for (const dir of [runDir()!, join(runDir()!, 'work'), root]) {
-      fs.chmodSync(dir, 0o755);
-    }
+    openToOthers(root); // nobody must reach the test folder
     const locked = join(root, 'locked');
     const unlistable = join(root, 'unlistable');
     const open = join(root, 'open');
@@ -181,9 +234,7 @@ describe('a write that cannot complete keeps the original byte-identical, and th
 
   asNobody('as another user: a file of someone else cannot keep its owner, so it is not rewritten', () => {
     const root = testDir();
-    for (const dir of [runDir()!, join(runDir()!, 'work'), root]) {
-      fs.chmodSync(dir, 0o755);
-    }
+    openToOthers(root);
     fs.chownSync(root, NOBODY, NOBODY);
     const file = join(root, 'a.yaml');
     fs.writeFileSync(file, 'image: nginx:1\n');

@@ -19,12 +19,27 @@
  * it holds (`InvalidLayerPartException`, same page), as the spec's `416` does. ECR does not document the status
  * `GET` of its registry endpoint: any answer but `204` is taken as "cannot resume" (`uploadStatus`).
  *
- * Memory stays flat: one chunk buffer per blob being uploaded, filled from the source stream and sent whole,
- * so a chunk either reaches the registry or is not counted.
+ * Memory stays flat: at most two chunks per blob being uploaded, one filling from the source stream while the other
+ * is sent whole (one PATCH in flight at a time, as the protocol requires), so a chunk either reaches the registry or
+ * is not counted, and the source and the destination stream at the same time. A chunk is the source's reads as they
+ * came, never copied into a buffer of its own; they leave in one `writev`.
+ *
+ * Who checks a blob's digest: the registry that receives it, at the commit, over every byte of the session (resumed
+ * or not), and the copy computes none of its own (it cost about a sixth of the copy's CPU, to repeat a check that is
+ * made anyway). A commit the registry refuses with 400 means the bytes were not the blob's: `RestartBlob`.
+ * - CNCF Distribution (the test and bench registry): the commit (`PUT`) hashes what the session holds and answers
+ *   `400 DIGEST_INVALID` when it is not the digest asked for (distribution/distribution@v2.8.2
+ *   registry/storage/blobwriter.go `validateBlob` -> `ErrBlobInvalidDigest`, registry/handlers/blobupload.go
+ *   `PutBlobUploadComplete`); test/mirror/blob-resume.test.ts proves it against the real registry, fresh and resumed.
+ * - Amazon ECR: `CompleteLayerUpload` fails with `InvalidLayerException`, "The layer digest calculation performed by
+ *   Amazon ECR upon receipt of the image layer does not match the digest specified"
+ *   (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CompleteLayerUpload.html, Errors).
+ * - The OCI distribution spec: the `PUT` that closes an upload carries the digest, and a registry answers a digest
+ *   that does not match the content with `DIGEST_INVALID` (spec.md, "Pushing Blobs", error codes).
+ * Manifests are small and checked by the copy itself as it reads them (oci-client.ts `getManifest`).
  *
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
-import { createHash, Hash } from 'crypto';
 import { RegistryClient, RegistryError } from './oci-client';
 import { networkError, responseError } from './oci-http';
 
@@ -150,43 +165,57 @@ export class ChunkedUpload {
   public session: UploadSession;
   /** Bytes sent by this object (not those the session held before). */
   public sent = 0;
-  /** The digest of every byte, when the upload started at byte 0 (a resumed one is checked by the registry's commit). */
-  private readonly hash?: Hash;
+  /** Whether the session held bytes of an earlier invocation when this upload took it over. */
+  private readonly resumed: boolean;
 
   constructor(private readonly client: RegistryClient, private readonly repository: string, private readonly size: number, session: UploadSession) {
     this.session = session;
-    this.hash = session.offset === 0 ? createHash('sha256') : undefined;
+    this.resumed = session.offset > 0;
   }
 
-  /** Streams `source` (the blob from `session.offset` on) into the session in chunks, and commits. */
+  /**
+   * Streams `source` (the blob from `session.offset` on) into the session in chunks, and commits. The next chunk
+   * fills while the last one is sent; a chunk is sent only once the one before it is acknowledged.
+   */
   public async write(source: AsyncIterable<Buffer>, options: ChunkedUploadOptions): Promise<void> {
     const what = `upload ${this.session.digest} to ${this.repository}`;
-    let buffer = Buffer.alloc(Math.min(options.chunkBytes, Math.max(1, this.size - this.session.offset)));
+    const chunkBytes = options.chunkBytes;
+    // the source's reads as they came (no copy into a chunk buffer): the chunk being filled
+    let pieces: Buffer[] = [];
     let filled = 0;
     let chunks = 0;
+    /** The chunk being sent; it rejects with the destination's error, which the next flush (or the end) raises. */
+    let sending: Promise<void> | undefined;
     const flush = async () => {
+      await sending; // the session stands after the last chunk: this one starts there
       if (chunks > 0 && options.beforeChunk && !options.beforeChunk(filled)) {
         throw new UploadPaused(this.session);
       }
       const first = this.session.offset;
-      await this.patch(buffer.subarray(0, filled), options.signal).catch(error => {
-        throw fromSide(error, 'destination', `${what}: PATCH ${first}-${first + filled - 1}`);
+      const last = first + filled - 1;
+      sending = this.patch(pieces, filled, options.signal).catch(error => {
+        throw fromSide(error, 'destination', `${what}: PATCH ${first}-${last}`);
       });
+      sending.catch(() => undefined); // raised by the next await of it, not as an unhandled rejection
       chunks++;
+      pieces = [];
       filled = 0;
     };
+    /** Where the source's bytes stand in the blob (the chunk in flight and the one filling included). */
+    let received = this.session.offset;
     try {
       for await (const piece of source) {
+        received += piece.length;
+        if (received > this.size) {
+          throw new RegistryError(`${what}: the source sent more than the ${this.size} bytes the manifest lists`, undefined, true, undefined, 'source');
+        }
         let rest: Buffer = piece;
         while (rest.length > 0) {
-          if (this.session.offset + filled + rest.length > this.size) {
-            throw new RegistryError(`${what}: the source sent more than the ${this.size} bytes the manifest lists`, undefined, true, undefined, 'source');
-          }
-          const take = Math.min(rest.length, buffer.length - filled);
-          rest.copy(buffer, filled, 0, take);
+          const take = Math.min(rest.length, chunkBytes - filled);
+          pieces.push(take === rest.length ? rest : rest.subarray(0, take));
           filled += take;
           rest = rest.subarray(take);
-          if (filled === buffer.length) {
+          if (filled === chunkBytes) {
             await flush();
           }
         }
@@ -194,16 +223,15 @@ export class ChunkedUpload {
       if (filled > 0) {
         await flush();
       }
+      await sending;
     } catch (error) {
+      // the chunk in flight settles first, so `session` says what the registry holds when the caller hands it over
+      await sending?.catch(() => undefined);
       // a chunk the destination refused says so already; anything else failed while the source's bytes came in
       throw error instanceof UploadPaused || (error instanceof RegistryError && error.origin) ? error : fromSide(error, 'source', `${what}: reading the source`);
     }
-    buffer = Buffer.alloc(0);
     if (this.session.offset !== this.size) {
       throw new RegistryError(`${what}: the source sent ${this.session.offset} of ${this.size} bytes`, undefined, true, undefined, 'source');
-    }
-    if (this.hash && `sha256:${this.hash.digest('hex')}` !== this.session.digest) {
-      throw new RestartBlob(`${what}: the source sent ${this.size} bytes with another digest`, undefined, 'source');
     }
     const commit = new URL(this.session.location, this.client.url);
     commit.searchParams.set('digest', this.session.digest);
@@ -213,9 +241,13 @@ export class ChunkedUpload {
       });
     if (put.statusCode !== 201) {
       const refused = fromSide(await responseError(put, `${what}: commit`), 'destination', `${what}: commit`);
-      // a resumed upload's first bytes came from another invocation: a refused digest means they were not this blob's
-      if (!this.hash && put.statusCode === 400) {
-        throw new RestartBlob(`the registry refused the digest of the resumed upload (${refused.message})`, 400, 'destination', refused.code);
+      // the registry hashed every byte of the session and refused the digest (see the top of this file)
+      if (put.statusCode === 400) {
+        throw this.resumed
+          // the first bytes came from another invocation: they were not this blob's
+          ? new RestartBlob(`the registry refused the digest of the resumed upload (${refused.message})`, 400, 'destination', refused.code)
+          : new RestartBlob(`${what}: the source sent ${this.size} bytes with another digest: the registry refused it at the commit (${refused.message})`,
+            400, 'source', refused.code);
       }
       throw refused;
     }
@@ -223,9 +255,9 @@ export class ChunkedUpload {
   }
 
   /** One chunk; the session moves on only when the registry acknowledges exactly these bytes. */
-  private async patch(chunk: Buffer, signal: AbortSignal | undefined): Promise<void> {
+  private async patch(chunk: readonly Buffer[], length: number, signal: AbortSignal | undefined): Promise<void> {
     const first = this.session.offset;
-    const last = first + chunk.length - 1;
+    const last = first + length - 1;
     const res = await this.client.send('PATCH', this.session.location, {
       repository: this.repository,
       push: true,
@@ -246,8 +278,7 @@ export class ChunkedUpload {
       throw new RegistryError(`upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last} answered Range '${res.headers.range}'`,
         res.statusCode, true, undefined, 'destination');
     }
-    this.hash?.update(chunk);
-    this.sent += chunk.length;
+    this.sent += length;
     this.session = {
       digest: this.session.digest,
       location: typeof res.headers.location === 'string' ? res.headers.location : this.session.location,

@@ -149,7 +149,8 @@ export interface SendOptions {
   readonly repository?: string;
   readonly push?: boolean;
   readonly headers?: Record<string, string>;
-  readonly body?: Buffer;
+  /** The body, whole or in pieces (a blob chunk as the source's reads left it: sent without copying them together). */
+  readonly body?: Buffer | readonly Buffer[];
   /** Follow redirects (blob downloads are often redirected to a CDN). */
   readonly followRedirects?: boolean;
   /** Aborts the request (the copy's deadline). */
@@ -228,15 +229,23 @@ export class RegistryTransport {
     if (authorization) {
       headers.Authorization = authorization;
     }
-    if (options.body) {
-      headers['Content-Length'] = String(options.body.length);
+    const body = options.body;
+    const pieces = body === undefined || Array.isArray(body) ? body as readonly Buffer[] | undefined : [body as Buffer];
+    if (pieces) {
+      headers['Content-Length'] = String(pieces.reduce((n, piece) => n + piece.length, 0));
     }
     this.requestCount++;
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = this.request(target, method, headers, options.signal);
       req.once('response', resolve);
       req.once('error', e => reject(networkError(e, `${method} ${target.host}${target.pathname}`)));
-      req.end(options.body);
+      if (pieces) {
+        req.cork(); // the pieces leave in one writev, not a write each
+        for (const piece of pieces) {
+          req.write(piece);
+        }
+      }
+      req.end();
     });
     const status = res.statusCode ?? 0;
     if (options.followRedirects && [301, 302, 303, 307, 308].includes(status) && typeof res.headers.location === 'string') {

@@ -110,7 +110,8 @@ test('Range headers of upload answers: 0-<last> is last + 1 bytes; anything else
   expect(rangeEnd('0-x')).toBeUndefined();
 });
 
-test('bytes from byte 0 whose digest is not the blob\'s spoil the session: RestartBlob (retryable), never a session kept for a resume', async () => {
+// the copy computes no digest of its own: the receiving registry's commit is the check (blob-upload.ts says who, where)
+test('bytes from byte 0 whose digest is not the blob\'s are refused by the registry at the commit (DIGEST_INVALID): RestartBlob (retryable), never a session kept for a resume', async () => {
   const client = destinationClient();
   const expected = randomBytes(CHUNK + 1000);
   const { session, chunkBytes } = await startUpload(client, 'm/spoilt/app', digestOf(expected), CHUNK);
@@ -121,8 +122,49 @@ test('bytes from byte 0 whose digest is not the blob\'s spoil the session: Resta
   const error = await upload.write(other(), { chunkBytes }).catch(e => e);
   expect(error).toBeInstanceOf(RestartBlob);
   expect(error).toMatchObject({ retryable: true, origin: 'source' });
-  expect(error.message).toBe(`upload ${digestOf(expected)} to m/spoilt/app: the source sent ${expected.length} bytes with another digest`);
+  expect(error.message).toBe(`upload ${digestOf(expected)} to m/spoilt/app: the source sent ${expected.length} bytes with another digest: `
+    + `the registry refused it at the commit (upload ${digestOf(expected)} to m/spoilt/app: commit: HTTP 400 (DIGEST_INVALID: provided digest did not match uploaded content))`);
+  expect(error).toMatchObject({ status: 400, code: 'DIGEST_INVALID' });
   expect(await fetchBlobDigest(destination, 'm/spoilt/app', digestOf(expected))).toBeUndefined();
+});
+
+test('the next chunk fills while the last is sent, never more than one chunk ahead: source and destination stream together, memory stays flat', async () => {
+  const client = destinationClient();
+  const blob = randomBytes(4 * CHUNK + 1000);
+  const { session, chunkBytes } = await startUpload(client, 'm/overlap/app', digestOf(blob), CHUNK);
+  let pulled = 0;
+  let maxAhead = 0; // bytes read from the source that the registry has not acknowledged
+  const upload = new ChunkedUpload(client, 'm/overlap/app', blob.length, session);
+  async function* reads(): AsyncIterable<Buffer> {
+    for (let at = 0; at < blob.length; at += 16 * 1024) {
+      const piece = blob.subarray(at, at + 16 * 1024);
+      pulled += piece.length;
+      maxAhead = Math.max(maxAhead, pulled - upload.session.offset);
+      yield piece;
+    }
+  }
+  const patches: Array<{ range: string; pulledAtStart: number; pulledAtEnd: number }> = [];
+  const send = client.send.bind(client);
+  client.send = async (method, url, options) => {
+    if (method !== 'PATCH') return send(method, url, options);
+    const patch = { range: options.headers!['Content-Range'], pulledAtStart: pulled, pulledAtEnd: 0 };
+    await new Promise(r => setTimeout(r, 50)); // a registry slower than the source
+    const res = await send(method, url, options);
+    patch.pulledAtEnd = pulled;
+    patches.push(patch);
+    return res;
+  };
+  await upload.write(reads(), { chunkBytes });
+  expect(await fetchBlobDigest(destination, 'm/overlap/app', digestOf(blob))).toBe(digestOf(blob));
+  expect(patches.map(p => p.range)).toEqual([0, 1, 2, 3, 4].map(k => `${k * CHUNK}-${Math.min((k + 1) * CHUNK, blob.length) - 1}`));
+  // while each of the first chunks was sent, the next one was read (the source did not wait for the registry) ...
+  for (const [k, p] of patches.slice(0, 3).entries()) {
+    expect(p.pulledAtStart).toBe((k + 1) * CHUNK);
+    expect(p.pulledAtEnd).toBe((k + 2) * CHUNK);
+  }
+  // ... and no further: one chunk in flight, one filling
+  expect(maxAhead).toBeLessThanOrEqual(2 * CHUNK);
+  expect(upload.sent).toBe(blob.length);
 });
 
 describe('a blob stopped part-way resumes where the destination\'s upload session stands', () => {
