@@ -119,6 +119,9 @@ export class ImageMapping {
   /** The cache registry. */
   public readonly registryDomain: string;
 
+  /** The registry-to-prefix table this mapping maps by (the defaults when none was given). */
+  public readonly prefixes: CachePrefix[];
+
   private readonly routes: CacheRoute[];
 
   /** The images each mirror prefix copies. */
@@ -139,7 +142,8 @@ export class ImageMapping {
         + '111122223333.dkr.ecr.eu-west-1.amazonaws.com (no scheme, path or slash).');
     }
     this.registryDomain = domain;
-    this.routes = (props.prefixes ?? ImageMapping.defaultPrefixes()).map(p => ({
+    this.prefixes = [...(props.prefixes ?? ImageMapping.defaultPrefixes())];
+    this.routes = this.prefixes.map(p => ({
       referenceHost: referenceHostOf(p.registry),
       ecrRepositoryPrefix: p.prefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,

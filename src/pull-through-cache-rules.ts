@@ -1,4 +1,4 @@
-import { Annotations, CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,7 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
-import { ImageMapping, MappingStatus } from './image-mapping';
+import { ImageMapping } from './image-mapping';
 import { CacheMirror, CacheMirrorOptions } from './mirror/cache-mirror';
 import { MIRROR_METADATA } from './mirror/contract';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
@@ -14,22 +14,20 @@ import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
 import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
-import { mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
-import { CDK_TOKEN, mapTokenTag } from './private/token-tags';
 import { createCacheRule } from './rules/cache-rule';
+import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './rules/i-pull-through-cache-rules';
+import { cacheImageUri } from './rules/image-uri';
+import { ImportedPullThroughCacheRules } from './rules/imported-cache';
 import { LogicalIdKind, followKey } from './rules/logical-ids';
+import { PullTarget, grantCachePull, pullStatements } from './rules/pull-grant';
 import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
 const MAX_RULES = 50;
 
-/** What a node pulls with (the actions `Repository.grantPull` grants). */
-const PULL_ACTIONS = ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'];
-/** What the first pull of an image also needs: import it from upstream, creating its repository. */
-const FIRST_PULL_ACTIONS = ['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'];
 
 /**
  * Settings of the repositories ECR creates in the cache, applied through one repository creation
@@ -167,7 +165,21 @@ export interface PullThroughCacheRulesProps {
  * });
  * cache.imageUri('nginx:1.25'); // <account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.25
  */
-export class PullThroughCacheRules extends Construct {
+export class PullThroughCacheRules extends Construct implements IPullThroughCacheRules {
+  /**
+   * A cache made in another CDK app of this account (the platform team's), for an application team's `imageUri`
+   * and `grantPull`. Nothing is created; the attributes are trusted, as `ecr.Repository.fromRepositoryAttributes` does.
+   *
+   * @example
+   * const cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(this, 'Cache', {
+   *   prefixes: [{ registry: 'docker.io', prefix: 'docker-hub' }, { registry: 'public.ecr.aws', prefix: 'ecr-public' }],
+   * });
+   * cache.imageUri('nginx:1.27'); // <account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.27
+   */
+  public static fromPullThroughCacheRulesAttributes(scope: Construct, id: string, attrs: PullThroughCacheRulesAttributes): IPullThroughCacheRules {
+    return new ImportedPullThroughCacheRules(scope, id, attrs);
+  }
+
   /** The upstreams, in the order given. */
   public readonly upstreams: UpstreamRegistry[];
 
@@ -189,6 +201,9 @@ export class PullThroughCacheRules extends Construct {
 
   /** The registry the cache is served from: `<account>.dkr.ecr.<region>.<url suffix>` (tokens unless the stack has an env). */
   public readonly registryDomain: string;
+
+  /** The cache prefixes, in the order of `upstreams` (copied prefixes included). */
+  public readonly ecrRepositoryPrefixes: string[];
 
   /** The registry-to-prefix table of this cache's rules: what `imageUri`, the `CachedImages` Aspect and the CLI map by. */
   public readonly mapping: ImageMapping;
@@ -220,6 +235,7 @@ export class PullThroughCacheRules extends Construct {
     const upstreams = props?.upstreams;
     validateUpstreams(this, upstreams);
     this.upstreams = [...upstreams];
+    this.ecrRepositoryPrefixes = upstreams.map(u => u.ecrRepositoryPrefix);
     // prefix clashes and the 50-rule quota across the app (mirrored prefixes clash too, but have no rule)
     const prefixesOf = (list: UpstreamRegistry[]) => list.map(u => u.ecrRepositoryPrefix);
     registerCache(this, prefixesOf(upstreams.filter(u => !isMirror(u))), prefixesOf(upstreams.filter(isMirror)),
@@ -345,7 +361,7 @@ export class PullThroughCacheRules extends Construct {
     if (nodeRoles.length > 0) {
       // One policy of our own for every node role, so the wildcards it needs are acknowledged here, with
       // their reasons, instead of on the user's roles (where they could hide the user's own findings).
-      const policy = new iam.Policy(this, 'NodePullPolicy', { roles: nodeRoles, statements: this.pullStatements() });
+      const policy = new iam.Policy(this, 'NodePullPolicy', { roles: nodeRoles, statements: pullStatements(this.pullTargets(), this.templatesTagRepositories) });
       acknowledgeWildcardResources(policy, this.cacheRepositoryArns(),
         'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
       acknowledgeWildcardResources(policy, ['*'], 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it, '
@@ -368,26 +384,7 @@ export class PullThroughCacheRules extends Construct {
    * stack of a concrete environment using a cache of an environment-agnostic one
    */
   public grantPull(grantee: iam.IGrantable): iam.Grant {
-    const principal = grantee.grantPrincipal;
-    const where = `${this.node.path}.grantPull(${Construct.isConstruct(principal) ? principal.node.path : principal})`;
-    const problem = (Construct.isConstruct(principal) ? environmentProblem(this, principal) : undefined)
-      ?? accountProblem(this, principal.principalAccount, 'the grantee');
-    if (problem) {
-      throw new Error(`${where}: ${problem}`);
-    }
-    const statements = this.pullStatements();
-    const grant = statements
-      .map(statement => iam.Grant.addToPrincipal({ grantee, actions: statement.actions, resourceArns: statement.resources }))
-      .reduce((all, next) => all.combine(next));
-    if (!grant.success || !policyLanded(principal)) {
-      throw new Error(`${where}: nothing was granted. ${grant.success
-        ? 'The role is immutable (imported with mutable: false, withoutPolicyUpdates(), or from another account), so no policy of this app can be attached to it.'
-        : 'This principal has no IAM policy of its own (an AccountPrincipal, ArnPrincipal or ServicePrincipal), so there is nothing to add the permissions to.'} `
-        + 'Grant a role or user of this app (for ECS, the task definition\'s execution role), or give the role these permissions where it is '
-        + `managed: ${statements[0].actions.join(', ')} on the repositories ${this.upstreams.map(u => u.ecrRepositoryPrefix === 'ROOT' ? '*' : `${u.ecrRepositoryPrefix}/*`).join(', ')} `
-        + 'of the cache\'s registry (cacheRepositoryArns()), and ecr:GetAuthorizationToken on *.');
-    }
-    return grant;
+    return grantCachePull(this, grantee, this.pullTargets(), this.templatesTagRepositories);
   }
 
   /** The ARNs that cover every repository of the cache: `arn:<partition>:ecr:<region>:<account>:repository/<prefix>/*` per prefix. */
@@ -410,22 +407,7 @@ export class PullThroughCacheRules extends Construct {
    * @throws if the reference is invalid or no rule of this cache serves its registry
    */
   public imageUri(image: string): string {
-    // a tag known only at deploy time (`nginx:${tag.valueAsString}`) keeps its token; the cache path is known
-    const mapped = (Token.isUnresolved(image) ? mapTokenTag(this.mapping, image, CDK_TOKEN) : undefined) ?? this.mapping.map(image);
-    switch (mapped.status) {
-      case MappingStatus.REWRITTEN:
-        if (mapped.warning) {
-          Annotations.of(this).addWarningV2(mappingWarningId(mapped.warning), mapped.warning);
-        }
-        return mapped.uri!;
-      case MappingStatus.ALREADY_CACHED:
-        return image;
-      case MappingStatus.NO_RULE:
-        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}': ${mapped.reason}.${
-          mapped.reason!.includes('UpstreamRegistry.') ? '' : ' Add an upstream for that registry to this cache\'s upstreams.'}`);
-      default:
-        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}'. ${mapped.reason}`);
-    }
+    return cacheImageUri(this, this.mapping, image);
   }
 
   /**
@@ -567,20 +549,10 @@ export class PullThroughCacheRules extends Construct {
     return upstream.ecrRepositoryPrefix;
   }
 
-  /**
-   * The statements of a pull grant: the cache repositories, and the token (which has no resource type). Mirrored
-   * prefixes are pulled only: their images are pushed by the mirror, never imported on a pull.
-   */
-  private pullStatements(): iam.PolicyStatement[] {
-    const actions = [...PULL_ACTIONS, ...FIRST_PULL_ACTIONS, ...(this.templatesTagRepositories ? ['ecr:TagResource'] : [])];
+  /** The repositories a pull grant covers, one entry per prefix. */
+  private pullTargets(): PullTarget[] {
     const arns = this.cacheRepositoryArns();
-    const pulledThrough = arns.filter((_, i) => !isMirror(this.upstreams[i]));
-    const mirrored = arns.filter((_, i) => isMirror(this.upstreams[i]));
-    return [
-      ...(pulledThrough.length > 0 ? [new iam.PolicyStatement({ actions, resources: pulledThrough })] : []),
-      new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
-      ...(mirrored.length > 0 ? [new iam.PolicyStatement({ actions: PULL_ACTIONS, resources: mirrored })] : []),
-    ];
+    return this.upstreams.map((u, i) => ({ prefix: u.ecrRepositoryPrefix, arn: arns[i], copied: isMirror(u) }));
   }
 
   private createRule(scope: Construct, upstream: UpstreamRegistry): { rule: ecr.IPullThroughCacheRuleRef; secret?: secretsmanager.ISecret } {
@@ -756,15 +728,4 @@ function checkEcrUpstream(scope: Construct, upstream: UpstreamRegistry): void {
     throw new Error(`${where} is in account ${account}, not ${stack.account}: ECR needs a role to pull across accounts. `
       + 'Pass role: a role that trusts pullthroughcache.ecr.amazonaws.com, and allow this account to pull in the upstream registry policy.');
   }
-}
-
-/**
- * Whether a principal that accepted a statement really holds it: a role or user of the app gets a policy construct
- * beneath it, while an immutable imported role accepts every statement and keeps none.
- */
-function policyLanded(principal: iam.IPrincipal): boolean {
-  if (!Construct.isConstruct(principal)) {
-    return true; // not a construct (PrincipalWithConditions, ...): its grant result is all there is to go by
-  }
-  return principal.node.findAll().some(c => c instanceof iam.Policy || c instanceof iam.ManagedPolicy);
 }

@@ -140,6 +140,14 @@ export interface UpstreamFromUrlOptions extends UpstreamOptions {
   readonly upstreamRepositoryPrefix?: string;
 }
 
+/** Where a shared cache's downstream rule really pulls from: the central cache's upstream (a row of its mapping). */
+interface SharedOrigin {
+  /** The registry host as image references name it (`docker.io`). */
+  readonly referenceHost: string;
+  /** For an ECR upstream: the part of it the central rule serves. */
+  readonly upstreamRepositoryPrefix?: string;
+}
+
 /**
  * A registry ECR can pull through, with the cache prefix it is served under.
  *
@@ -295,11 +303,9 @@ export class UpstreamRegistry {
    * accounts. Used by `SharedCacheMember`.
    * @internal
    */
-  public static _throughSharedCache(origin: UpstreamRegistry, registryUrl: string, role: iam.IRole): UpstreamRegistry {
-    const downstream = UpstreamRegistry.ecr({
-      registryUrl, role, ecrRepositoryPrefix: origin.ecrRepositoryPrefix, upstreamRepositoryPrefix: origin.ecrRepositoryPrefix,
-    });
-    (downstream as { _origin?: UpstreamRegistry })._origin = origin._origin ?? origin;
+  public static _throughSharedCache(origin: SharedOrigin, ecrRepositoryPrefix: string, registryUrl: string, role: iam.IRole): UpstreamRegistry {
+    const downstream = UpstreamRegistry.ecr({ registryUrl, role, ecrRepositoryPrefix, upstreamRepositoryPrefix: ecrRepositoryPrefix });
+    (downstream as { _origin?: SharedOrigin })._origin = origin;
     return downstream;
   }
 
@@ -346,7 +352,7 @@ export class UpstreamRegistry {
    * referenced by the central upstream's host, `docker.io` for Docker Hub).
    * @internal
    */
-  public readonly _origin?: UpstreamRegistry;
+  public readonly _origin?: SharedOrigin;
 
   /**
    * For a mirror (`registryType` MIRROR): what the mirror copies, and when.

@@ -64,7 +64,9 @@ export class SharedCacheMember extends Construct {
       throw new Error(`${where}: repositoryPrefixes is empty. Leave it out to reach every prefix of the central cache.`);
     }
     const origins = prefixes.map(prefix => {
-      const origin = shared.cache.upstreams.find(u => u.ecrRepositoryPrefix === prefix);
+      // the central cache's rows for the prefix: a prefix it serves through another shared cache has that cache's row
+      // first and its origin's last, and the origin is what members reach (images keep their registry's name)
+      const origin = shared.cache.mapping.prefixes.filter(row => row.prefix.replace(/\/$/, '') === prefix).pop();
       if (!origin) {
         throw new Error(`${where}: the central cache ${shared.registryUrl} has no prefix '${prefix}', so no upstream prefix to pull `
           + `through. Its prefixes: ${shared.repositoryPrefixes.map(p => `'${p}'`).join(', ')}.`);
@@ -110,6 +112,7 @@ export class SharedCacheMember extends Construct {
         + 'and it is the only action granted on "*"');
       this.role = role;
     }
-    this.upstreams = origins.map(origin => UpstreamRegistry._throughSharedCache(origin, shared.registryUrl, this.role));
+    this.upstreams = origins.map((origin, i) => UpstreamRegistry._throughSharedCache(
+      { referenceHost: origin.registry, upstreamRepositoryPrefix: origin.upstreamRepositoryPrefix }, prefixes[i], shared.registryUrl, this.role));
   }
 }

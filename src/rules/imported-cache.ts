@@ -1,0 +1,69 @@
+import { Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
+import { Construct } from 'constructs';
+import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './i-pull-through-cache-rules';
+import { cacheImageUri } from './image-uri';
+import { PullTarget, grantCachePull } from './pull-grant';
+import { ImageMapping } from '../image-mapping';
+
+/**
+ * A cache of another CDK app, in this stack's account: `imageUri` and `grantPull` from its prefixes, nothing created.
+ * Like `ecr.Repository.fromRepositoryAttributes`, it trusts the attributes: a prefix the cache lacks gives URIs that fail at pull time.
+ */
+export class ImportedPullThroughCacheRules extends Construct implements IPullThroughCacheRules {
+  public readonly registryDomain: string;
+  public readonly ecrRepositoryPrefixes: string[];
+  public readonly mapping: ImageMapping;
+  private readonly targets: PullTarget[];
+  private readonly taggedRepositories: boolean;
+
+  constructor(scope: Construct, id: string, attrs: PullThroughCacheRulesAttributes) {
+    super(scope, id);
+    const where = `${this.node.path} (PullThroughCacheRules.fromPullThroughCacheRulesAttributes)`;
+    const prefixes = attrs?.prefixes;
+    if (!Array.isArray(prefixes) || prefixes.length === 0) {
+      throw new Error(`${where}: prefixes is empty. List the cache's prefixes by registry, for example `
+        + 'prefixes: [{ registry: \'docker.io\', prefix: \'docker-hub\' }], as the platform team\'s cache.mapping has them.');
+    }
+    const stack = Stack.of(this);
+    const region = attrs.region ?? stack.region;
+    if (!Token.isUnresolved(region) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
+      throw new Error(`${where}: region '${region}' is not an AWS Region; write it like 'eu-west-1'.`);
+    }
+    const urlSuffix = Token.isUnresolved(region) ? stack.urlSuffix : RegionInfo.get(region).domainSuffix ?? stack.urlSuffix;
+    this.registryDomain = `${stack.account}.dkr.ecr.${region}.${urlSuffix}`;
+    this.mapping = new ImageMapping({ registryDomain: this.registryDomain, prefixes });
+    this.taggedRepositories = attrs.taggedRepositories ?? false;
+    // a shared cache's downstream serves two registries from one prefix: one target per prefix
+    const seen = new Map<string, PullTarget>();
+    for (const row of prefixes) {
+      const prefix = row.prefix.replace(/\/$/, '');
+      const copied = row.mirroredImages !== undefined;
+      const before = seen.get(prefix);
+      if (before && before.copied !== copied) {
+        throw new Error(`${where}: the prefix '${prefix}' is listed both with and without mirroredImages; a prefix is either `
+          + 'copied into or pulled through, not both. Fix the row that is wrong.');
+      }
+      seen.set(prefix, {
+        prefix,
+        copied,
+        arn: stack.formatArn({ service: 'ecr', region, resource: 'repository', resourceName: prefix === 'ROOT' ? '*' : `${prefix}/*` }),
+      });
+    }
+    this.targets = [...seen.values()];
+    this.ecrRepositoryPrefixes = this.targets.map(t => t.prefix);
+  }
+
+  public grantPull(grantee: iam.IGrantable): iam.Grant {
+    return grantCachePull(this, grantee, this.targets, this.taggedRepositories);
+  }
+
+  public imageUri(image: string): string {
+    return cacheImageUri(this, this.mapping, image);
+  }
+
+  public cacheRepositoryArns(): string[] {
+    return this.targets.map(t => t.arn);
+  }
+}
