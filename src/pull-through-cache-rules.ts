@@ -1,4 +1,4 @@
-import { CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -16,6 +16,7 @@ import { checkSharedCacheUpstreams, registerCache } from './private/app-validati
 import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
+import { UNHEARD_TOPIC_WARNING, warnWhenUnheard } from './private/unheard-topics';
 import { createCacheRule } from './rules/cache-rule';
 import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './rules/i-pull-through-cache-rules';
 import { cacheImageUri } from './rules/image-uri';
@@ -348,6 +349,10 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
         mirror: this.mirror,
         cacheName: Names.uniqueId(this),
       });
+      this.warnOfUnheardAlarms(this.monitoring, props.monitoring);
+    }
+    if (this.scanning && !props.scanning?.findingsTopic) {
+      warnWhenUnheard(this, this.scanning.findingsTopic, 'Reports of vulnerability findings in cached images', 'scanning.findingsTopic');
     }
 
     const nodeRoles = props.nodeRoles ?? [];
@@ -547,6 +552,16 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
         + 'Pass one of the UpstreamRegistry objects given in upstreams.');
     }
     return upstream.ecrRepositoryPrefix;
+  }
+
+  /** Alarms that notify nobody are said at synth, naming the property that gives them somewhere to go. */
+  private warnOfUnheardAlarms(monitoring: CacheMonitoring, options: CacheMonitoringOptions | undefined): void {
+    if (options?.alarmActions?.length === 0) {
+      Annotations.of(this).addWarningV2(UNHEARD_TOPIC_WARNING, 'monitoring.alarmActions is empty, so the cache\'s alarms notify nobody. '
+        + 'Give them an action (new SnsAction(topic)), or leave alarmActions out to get an alarm topic.');
+    } else if (monitoring.alarmTopic && !options?.alarmTopic) {
+      warnWhenUnheard(this, monitoring.alarmTopic, 'The cache\'s alarms', 'monitoring.alarmActions (or monitoring.alarmTopic)');
+    }
   }
 
   /** The repositories a pull grant covers, one entry per prefix. */

@@ -33,14 +33,21 @@ export interface CacheMirrorOptions {
 
   /**
    * Copies that run at once (each copies one image): the work queue's event source mapping invokes the copy
-   * function at most this many times at once (`MaximumConcurrency`, at least 2), and the function reserves three
-   * executions more: two for the dead-letter queue's redrive pollers, one for the scheduled runs that list the tags.
-   * So a copy is never throttled: a throttled SQS
-   * invocation would use up a delivery of the image and leave it invisible for 90 minutes. `0` reserves none
-   * and caps nothing: the function then shares the account's unreserved pool.
+   * function at most this many times at once (its `MaximumConcurrency`, 2 to 1000).
    * @default 2
    */
-  readonly reservedConcurrency?: number;
+  readonly maxConcurrentCopies?: number;
+
+  /**
+   * Reserve Lambda concurrency for the copy function (`reservedConcurrentExecutions`): `maxConcurrentCopies`
+   * plus three, two for the dead-letter queue's redrive pollers and one for the scheduled runs that list the tags.
+   * Then a copy is never throttled: a throttled SQS invocation would use up a delivery of the image and leave it
+   * invisible for 90 minutes. Set `false` where the account cannot spare them (Lambda keeps 10 executions
+   * unreserved, so an account whose concurrency quota is 10, a new account's, can reserve none): the function
+   * then shares the account's unreserved pool.
+   * @default true
+   */
+  readonly reserveConcurrency?: boolean;
 
   /**
    * Memory of the copy function, in MB. Lambda gives network and CPU in proportion to it; the copy streams, so
@@ -136,11 +143,13 @@ export class CacheMirror extends Construct {
       secretArn: secrets[i]?.secretArn,
     }));
 
-    const copies = props.reservedConcurrency ?? 2;
-    if (!Number.isInteger(copies) || copies < 0 || copies === 1 || copies > 1000) {
-      throw new Error(`${this.node.path}: reservedConcurrency is ${copies}; give the copies that run at once as a whole number from 2 `
-        + 'to 1000 (the range of an SQS event source mapping\'s MaximumConcurrency), or 0 to reserve none and cap nothing.');
+    const copies = props.maxConcurrentCopies ?? 2;
+    if (!Number.isInteger(copies) || copies < 2 || copies > 1000) {
+      throw new Error(`${this.node.path}: maxConcurrentCopies is ${copies}; give the copies that run at once as a whole number from 2 `
+        + 'to 1000 (the range of an SQS event source mapping\'s MaximumConcurrency). To share the account\'s unreserved '
+        + 'concurrency instead of reserving some, set reserveConcurrency: false.');
     }
+    const reserve = props.reserveConcurrency ?? true;
 
     const copier = new BundledHandler(this, 'Copier', {
       code: MirrorFunction,
@@ -154,7 +163,7 @@ export class CacheMirror extends Construct {
       },
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       // the copies, the dead-letter queue's redrive pollers and one for the scheduled runs, so no poller meets a throttle
-      reservedConcurrency: copies > 0 ? copies + REDRIVE_MAX_CONCURRENCY + 1 : 0,
+      reservedConcurrency: reserve ? copies + REDRIVE_MAX_CONCURRENCY + 1 : undefined,
       statements: [
         new iam.PolicyStatement({ actions: [...COPY_ACTIONS, ...(props.tagsRepositories ? ['ecr:TagResource'] : [])], resources: repositoryArns }),
         // GetAuthorizationToken has no resource type: AWS requires "*"
@@ -184,7 +193,7 @@ export class CacheMirror extends Construct {
       reportBatchItemFailures: true,
       // pollers start at five batches at once: without a cap at the reserved copies, the surplus is throttled, and a
       // throttled receive counts as a delivery and hides the image for a visibility timeout
-      maxConcurrency: copies > 0 ? copies : undefined,
+      maxConcurrency: copies,
     });
     workQueue.grantConsumeMessages(copier.role);
     copier.function.addEnvironment(MirrorEnv.WORK_QUEUE_URL, workQueue.queueUrl);

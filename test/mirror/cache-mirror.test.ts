@@ -165,19 +165,20 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(copierOf(template)).toEqual([5]);
 
     const five = stack();
-    new PullThroughCacheRules(five, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 5 } });
+    new PullThroughCacheRules(five, 'Cache', { upstreams: [mcr()], mirror: { maxConcurrentCopies: 5 } });
     expect(mappingOf(Template.fromStack(five))).toEqual([{ MaximumConcurrency: 5 }]);
     expect(copierOf(Template.fromStack(five))).toEqual([8]);
 
-    const uncapped = stack();
-    new PullThroughCacheRules(uncapped, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 0 } });
-    expect(mappingOf(Template.fromStack(uncapped))).toEqual([undefined]);
-    expect(copierOf(Template.fromStack(uncapped))).toEqual([undefined]);
+    // an account that cannot spare executions (a new account's quota of 10): still capped, nothing reserved
+    const shared = stack();
+    new PullThroughCacheRules(shared, 'Cache', { upstreams: [mcr()], mirror: { maxConcurrentCopies: 3, reserveConcurrency: false } });
+    expect(mappingOf(Template.fromStack(shared))).toEqual([{ MaximumConcurrency: 3 }]);
+    expect(copierOf(Template.fromStack(shared))).toEqual([undefined]);
   });
 
-  test.each([1, 1.5, -1, 1001])('reservedConcurrency %d is refused: MaximumConcurrency takes 2 to 1000', (reservedConcurrency) => {
-    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency } }))
-      .toThrow(new RegExp(`Cache/Mirror: reservedConcurrency is ${String(reservedConcurrency).replace('.', '\\.')}; give the copies that run at once as a whole number from 2 to 1000 .* or 0 to reserve none`));
+  test.each([0, 1, 1.5, -1, 1001])('maxConcurrentCopies %d is refused: MaximumConcurrency takes 2 to 1000', (maxConcurrentCopies) => {
+    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [mcr()], mirror: { maxConcurrentCopies } }))
+      .toThrow(new RegExp(`Cache/Mirror: maxConcurrentCopies is ${String(maxConcurrentCopies).replace('.', '\\.')}; give the copies that run at once as a whole number from 2 to 1000 .* set reserveConcurrency: false`));
   });
 
   test('one schedule per mirror, every 6 hours unless set, naming its prefix; failed runs go to the dead-letter queue', () => {
