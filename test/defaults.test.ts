@@ -84,7 +84,9 @@ describe('a default deploy', () => {
     expect(m.deadLettersAlarm.node.id).toBe('DeadLetters');
     expect(m.eventsGivenUpAlarm.node.id).toBe('EventsGivenUp');
     expect(m.credentialCheckAlarm!.node.id).toBe('CredentialCheck');
-    expect(m.alarms).toEqual([m.syncFailuresAlarm, m.criticalFindingsAlarm, m.handlerErrorsAlarm, m.deadLettersAlarm, m.eventsGivenUpAlarm, m.credentialCheckAlarm]);
+    expect(m.alarms).toEqual([
+      m.syncFailuresAlarm, m.criticalFindingsAlarm, m.handlerErrorsAlarm, m.deadLettersAlarm, m.eventsGivenUpAlarm, m.credentialCheckAlarm,
+    ]);
     const { cache: unscanned } = defaults(() => ({ enableScanning: false, upstreams: [UpstreamRegistry.quay()] }));
     expect(unscanned.monitoring!.criticalFindingsAlarm).toBeUndefined();
     expect(unscanned.monitoring!.credentialCheckAlarm).toBeUndefined();
