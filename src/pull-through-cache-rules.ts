@@ -1,6 +1,6 @@
 import { Annotations, CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -17,13 +17,14 @@ import { accountProblem, checkedRegistryDomain, environmentProblem } from './pri
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
 import { UNHEARD_TOPIC_WARNING, warnWhenUnheard } from './private/unheard-topics';
+import { onScanCompletedRule, onSyncFailedRule } from './rules/cache-events';
 import { createCacheRule } from './rules/cache-rule';
 import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './rules/i-pull-through-cache-rules';
 import { cacheImageUri } from './rules/image-uri';
 import { ImportedPullThroughCacheRules } from './rules/imported-cache';
 import { LogicalIdKind, followKey } from './rules/logical-ids';
 import { PullTarget, grantCachePull, pullStatements } from './rules/pull-grant';
-import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
+import { CacheScanning, CacheScanningOptions } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
@@ -427,131 +428,27 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
   }
 
   /**
-   * Pulls of cached images: `AWS/ECR RepositoryPullCount` summed over every repository of the cache (all
-   * prefixes), as the monitoring's health function counts it.
-   * @default - sum over the pull count interval (15 minutes)
+   * Define an EventBridge rule that fires when the cache fails to sync an image with its upstream (an expired or
+   * refused credential, an upstream outage, a rate limit, a missing tag): `ECR Pull Through Cache Action` events
+   * whose `sync-status` is not SUCCESS, for this cache's prefixes.
+   *
+   * @param id the construct id of the rule, in this cache's scope
+   * @param options a target, and more of the event pattern
    */
-  public metricPulls(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricPulls').metricPulls(props);
+  public onSyncFailed(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return onSyncFailedRule(this, id, this.ecrRepositoryPrefixes, options);
   }
 
   /**
-   * Pulls of the images cached from one upstream (its prefix).
-   * @default - sum over the pull count interval (15 minutes)
+   * Define an EventBridge rule that fires when a basic scan of a cached image completes (`ECR Image Scan`,
+   * `scan-status` COMPLETE, repositories under this cache's prefixes), like `ecr.Repository.onImageScanCompleted`.
+   * The event carries `finding-severity-counts`. Enhanced scanning (Amazon Inspector) sends `Inspector2 Scan` events instead.
+   *
+   * @param id the construct id of the rule, in this cache's scope
+   * @param options a target, and more of the event pattern
    */
-  public metricUpstreamPulls(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricUpstreamPulls').metricPrefixPulls(this.prefixOf(upstream), props);
-  }
-
-  /**
-   * Failed syncs with the upstreams: `ECR Pull Through Cache Action` events with a `sync-status` other than SUCCESS.
-   * @default - sum over 5 minutes
-   */
-  public metricSyncFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricSyncFailures').metricSyncFailures(props);
-  }
-
-  /**
-   * Failed syncs with one upstream.
-   * @default - sum over 5 minutes
-   */
-  public metricUpstreamSyncFailures(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricUpstreamSyncFailures').metricPrefixSyncFailures(this.prefixOf(upstream), props);
-  }
-
-  /**
-   * Credential checks ECR rejected (expired or revoked upstream tokens), from the credential canary.
-   * @default - maximum over the credential check interval (1 hour)
-   */
-  public metricCredentialCheckFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricCredentialCheckFailures').metricCredentialCheckFailures(props);
-  }
-
-  /**
-   * Scans started by the scan trigger.
-   * @default - sum over 5 minutes
-   */
-  public metricScansStarted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricScansStarted').metricScansStarted(props);
-  }
-
-  /**
-   * Images not scanned on purpose (already scanned in 24 hours, unsupported, gone).
-   * @default - sum over 5 minutes
-   */
-  public metricScansSkipped(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricScansSkipped').metricScansSkipped(props);
-  }
-
-  /**
-   * Scans that could not be started after every retry.
-   * @default - sum over 5 minutes
-   */
-  public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricScanFailures').metricScanFailures(props);
-  }
-
-  /**
-   * Findings of completed scans at one severity.
-   * @default - sum over 5 minutes
-   */
-  public metricFindings(severity: FindingSeverity, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricFindings').metricFindings(severity, props);
-  }
-
-  /**
-   * Errors of every handler of the cache (scanning and health), summed.
-   * @default - sum over 5 minutes
-   */
-  public metricHandlerErrors(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricHandlerErrors').metricHandlerErrors(props);
-  }
-
-  /**
-   * Throttles of every handler of the cache, summed.
-   * @default - sum over 5 minutes
-   */
-  public metricHandlerThrottles(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricHandlerThrottles').metricHandlerThrottles(props);
-  }
-
-  /**
-   * Messages waiting in the cache's dead-letter queues.
-   * @default - maximum over 5 minutes, summed over the queues
-   */
-  public metricDeadLetterMessages(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricDeadLetterMessages').metricDeadLetterMessages(props);
-  }
-
-  /**
-   * Age of the oldest message in the cache's dead-letter queues, in seconds.
-   * @default - maximum over 5 minutes
-   */
-  public metricDeadLetterAge(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricDeadLetterAge').metricDeadLetterAge(props);
-  }
-
-  /** A mirrored registry serves only the images its mirror copies: any other is missing from the cache at pull time. */
-  private requireMonitoring(method: string): CacheMonitoring {
-    if (!this.monitoring) {
-      throw new Error(`${this.node.path}.${method}(): monitoring is off (enableMonitoring: false), so nothing publishes this metric.`);
-    }
-    return this.monitoring;
-  }
-
-  private requireScanning(method: string): CacheScanning {
-    if (!this.scanning) {
-      throw new Error(`${this.node.path}.${method}(): scanning is off (enableScanning: false), so nothing publishes this metric.`);
-    }
-    return this.scanning;
-  }
-
-  private prefixOf(upstream: UpstreamRegistry): string {
-    if (!this.upstreams.includes(upstream)) {
-      throw new Error(`${this.node.path}: ${upstream.registryUrl} (prefix '${upstream.ecrRepositoryPrefix}') is not an upstream of this cache. `
-        + 'Pass one of the UpstreamRegistry objects given in upstreams.');
-    }
-    return upstream.ecrRepositoryPrefix;
+  public onScanCompleted(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return onScanCompletedRule(this, id, this.ecrRepositoryPrefixes, options);
   }
 
   /** Alarms that notify nobody are said at synth, naming the property that gives them somewhere to go. */

@@ -1,3 +1,4 @@
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { CachePrefix, ImageMapping } from '../image-mapping';
@@ -32,6 +33,20 @@ export interface IPullThroughCacheRules extends IConstruct {
 
   /** The ARNs that cover every repository of the cache: `arn:<partition>:ecr:<region>:<account>:repository/<prefix>/*` per prefix. */
   cacheRepositoryArns(): string[];
+
+  /**
+   * An EventBridge rule on the cache's failed syncs with its upstreams (`ECR Pull Through Cache Action`, `sync-status` not SUCCESS).
+   * @param id the construct id of the rule
+   * @param options a target, and more of the event pattern
+   */
+  onSyncFailed(id: string, options?: events.OnEventOptions): events.Rule;
+
+  /**
+   * An EventBridge rule on completed basic scans of cached images (`ECR Image Scan`, `scan-status` COMPLETE).
+   * @param id the construct id of the rule
+   * @param options a target, and more of the event pattern
+   */
+  onScanCompleted(id: string, options?: events.OnEventOptions): events.Rule;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { Stack, Token } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
+import { onScanCompletedRule, onSyncFailedRule } from './cache-events';
 import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './i-pull-through-cache-rules';
 import { cacheImageUri } from './image-uri';
 import { PullTarget, grantCachePull } from './pull-grant';
@@ -17,6 +19,7 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
   public readonly mapping: ImageMapping;
   private readonly targets: PullTarget[];
   private readonly taggedRepositories: boolean;
+  private readonly region: string;
 
   constructor(scope: Construct, id: string, attrs: PullThroughCacheRulesAttributes) {
     super(scope, id);
@@ -31,6 +34,7 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
     if (!Token.isUnresolved(region) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) {
       throw new Error(`${where}: region '${region}' is not an AWS Region; write it like 'eu-west-1'.`);
     }
+    this.region = region;
     const urlSuffix = Token.isUnresolved(region) ? stack.urlSuffix : RegionInfo.get(region).domainSuffix ?? stack.urlSuffix;
     this.registryDomain = `${stack.account}.dkr.ecr.${region}.${urlSuffix}`;
     this.mapping = new ImageMapping({ registryDomain: this.registryDomain, prefixes });
@@ -65,5 +69,23 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
 
   public cacheRepositoryArns(): string[] {
     return this.targets.map(t => t.arn);
+  }
+
+  public onSyncFailed(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return onSyncFailedRule(this.inCacheRegion('onSyncFailed'), id, this.ecrRepositoryPrefixes, options);
+  }
+
+  public onScanCompleted(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return onScanCompletedRule(this.inCacheRegion('onScanCompleted'), id, this.ecrRepositoryPrefixes, options);
+  }
+
+  /** ECR sends its events to EventBridge in the cache's own Region: a rule of a stack elsewhere never sees them. */
+  private inCacheRegion(method: string): Construct {
+    const here = Stack.of(this).region;
+    if (!Token.isUnresolved(here) && !Token.isUnresolved(this.region) && here !== this.region) {
+      throw new Error(`${this.node.path}.${method}(): the cache is in ${this.region}, and ECR sends its events to EventBridge there only, `
+        + `so a rule in this stack (${here}) would never fire. Define the rule in a stack of ${this.region}.`);
+    }
+    return this;
   }
 }
