@@ -1,4 +1,4 @@
-import { Annotations, CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnResource, CfnTag, Duration, ITaggable, Lazy, Names, Stack, TagManager, TagType, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -167,7 +167,7 @@ export interface PullThroughCacheRulesProps {
  * });
  * cache.imageUri('nginx:1.25'); // <account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.25
  */
-export class PullThroughCacheRules extends Construct implements IPullThroughCacheRules {
+export class PullThroughCacheRules extends Construct implements IPullThroughCacheRules, ITaggable {
   /**
    * A cache made in another CDK app of this account (the platform team's), for an application team's `imageUri`
    * and `grantPull`. Nothing is created; the attributes are trusted, as `ecr.Repository.fromRepositoryAttributes` does.
@@ -228,6 +228,13 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
    * @default - undefined when no upstream is a mirror
    */
   public readonly mirror?: CacheMirror;
+
+  /**
+   * Tags for the repositories ECR creates in the cache (they carry its storage cost): `Tags.of(cache)`, or of any
+   * scope above it, reaches them through the repository creation templates' resource tags, beside
+   * `repositoryOptions.resourceTags`. Select them with `includeResourceTypes: ['AWS::ECR::Repository']`.
+   */
+  public readonly tags: TagManager = new TagManager(TagType.KEY_VALUE, 'AWS::ECR::Repository');
 
   private readonly templatesTagRepositories: boolean;
 
@@ -451,6 +458,37 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
     return onScanCompletedRule(this, id, this.ecrRepositoryPrefixes, options);
   }
 
+  /**
+   * The templates' resource tags: `resourceTags`, then the tags `Tags.of` gave the cache (known once Aspects have run).
+   * They need the custom role and pullers' `ecr:TagResource`, set up when `resourceTags` is given: without those,
+   * tags from `Tags.of` are left out, with a warning, rather than make ECR fail to create a repository on a first pull.
+   */
+  private templateTags(given: CfnTag[], where: string): any {
+    // TagManager renders KEY_VALUE tags as CloudFormation writes them ({ Key, Value }), or undefined for none
+    const inherited = (): CfnTag[] => ((this.tags.renderTags() ?? []) as Array<{ Key: string; Value: string }>)
+      .map(t => ({ key: t.Key, value: t.Value }));
+    this.node.addValidation({
+      validate: () => {
+        const keys = inherited().map(t => t.key).filter(k => !given.some(g => g.key === k));
+        if (keys.length > 0 && given.length === 0) {
+          Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:inheritedTagsNotApplied', `Tags.of gave the cache the tags `
+            + `${keys.join(', ')}, which do not reach the repositories ECR creates: tagging them needs a custom role for ECR and `
+            + 'ecr:TagResource for every puller, which the cache sets up only when repositoryOptions.resourceTags is set. Set it '
+            + '(for example to these tags) to tag the cached repositories, or acknowledge this warning.');
+        }
+        const total = given.length + keys.length;
+        return total > 50 ? [`${where}: ${total} tags for cached repositories (resourceTags and Tags.of together); ECR allows at most 50.`] : [];
+      },
+    });
+    if (given.length === 0) {
+      return undefined;
+    }
+    return Lazy.any({
+      // resolved before the L1 checks its props: the L1's own form, { key, value }
+      produce: () => [...given, ...inherited().filter(t => !given.some(g => g.key === t.key))].map(t => ({ key: t.key, value: t.value })),
+    });
+  }
+
   /** Alarms that notify nobody are said at synth, naming the property that gives them somewhere to go. */
   private warnOfUnheardAlarms(monitoring: CacheMonitoring, options: CacheMonitoringOptions | undefined): void {
     if (options?.alarmActions?.length === 0) {
@@ -517,7 +555,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       imageTagMutability: mutability,
       lifecyclePolicy,
       encryptionConfiguration: encryption,
-      resourceTags: tags.length > 0 ? tags.map(t => ({ key: t.key, value: t.value })) : undefined,
+      resourceTags: this.templateTags(tags, where),
       repositoryPolicy: options.repositoryPolicy ? Stack.of(this).toJsonString(options.repositoryPolicy.toJSON()) : undefined,
       customRoleArn: role?.roleArn,
     };

@@ -23,8 +23,11 @@ export interface CreateUpstreamSecretOptions {
   readonly secretName?: string;
 
   /**
-   * What happens to the secret when it leaves the stack.
-   * @default RemovalPolicy.DESTROY (Secrets Manager still keeps it for a 7-30 day recovery window)
+   * What happens to the secret when it leaves the stack (`cdk destroy`, or a deploy that stops using it). It holds a
+   * token entered by hand, so it is kept, as `ecr.Repository` keeps its images: a later deploy that creates a secret
+   * of the same name then fails until you delete the kept one or import it with `fromSecret`. `RemovalPolicy.DESTROY`
+   * deletes it with the stack.
+   * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -119,7 +122,7 @@ class CreatedSecretCredentials extends UpstreamCredentials {
         excludePunctuation: true,
         passwordLength: 32,
       },
-      removalPolicy: this.options.removalPolicy ?? RemovalPolicy.DESTROY,
+      removalPolicy: this.options.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     // the logical id follows the secret's name (unique in its environment), so renaming or moving the cache keeps it
     followKey(secret.node.defaultChild as secretsmanager.CfnSecret, LogicalIdKind.SECRET,
