@@ -471,7 +471,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       validate: () => {
         const keys = inherited().map(t => t.key).filter(k => !given.some(g => g.key === k));
         if (keys.length > 0 && given.length === 0) {
-          Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:inheritedTagsNotApplied', `Tags.of gave the cache the tags `
+          Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:inheritedTagsNotApplied', 'Tags.of gave the cache the tags '
             + `${keys.join(', ')}, which do not reach the repositories ECR creates: tagging them needs a custom role for ECR and `
             + 'ecr:TagResource for every puller, which the cache sets up only when repositoryOptions.resourceTags is set. Set it '
             + '(for example to these tags) to tag the cached repositories, or acknowledge this warning.');

@@ -56,9 +56,11 @@ describe('Tags.of', () => {
     const { stack, made } = cache();
     Tags.of(made).add('team', 'containers');
     expect(templateTags(stack)).toEqual([undefined, undefined]);
-    Template.fromStack(stack).resourcePropertiesCountIs('AWS::IAM::Role', { AssumeRolePolicyDocument: Match.objectLike({
-      Statement: [Match.objectLike({ Principal: { Service: 'ecr.amazonaws.com' } })],
-    }) }, 0);
+    Template.fromStack(stack).resourcePropertiesCountIs('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: 'ecr.amazonaws.com' } })],
+      }),
+    }, 0);
     Annotations.fromStack(stack).hasWarning('/Cache/Cache', Match.stringLikeRegexp(
       'Tags.of gave the cache the tags team, which do not reach the repositories ECR creates: .* Set it \\(for example to these tags\\)'));
   });
