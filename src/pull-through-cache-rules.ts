@@ -429,6 +429,10 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
    * containerd mirrors plus ECR credentials for them, as Amazon Linux 2023 user data or an EKS managed node group
    * (`addNodegroup`), with the cache as the only host (no fallback, no Bottlerocket: see `NodeMirrorOptions`).
    * Upstreams the nodes cannot mirror are listed in `unmirrored`.
+   *
+   * Experimental: containerd node mirrors have never run on an EKS node against a live cache.
+   *
+   * @experimental
    */
   public nodeMirrors(options: NodeMirrorOptions = {}): NodeMirrors {
     return new NodeMirrors(this, options);

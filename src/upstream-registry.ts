@@ -214,6 +214,10 @@ export class UpstreamRegistry {
    * into the cache on a schedule by the cache's mirror (`PullThroughCacheRules.mirror`), and pulled from ECR
    * like cached images. The default prefix is the host itself (`mcr.microsoft.com/dotnet/runtime:8.0` is
    * cached as `<registry>/mcr.microsoft.com/dotnet/runtime:8.0`).
+   *
+   * Experimental: the copier has never pushed to a live ECR registry.
+   *
+   * @experimental
    */
   public static mirror(options: MirrorUpstreamOptions): UpstreamRegistry {
     const where = 'UpstreamRegistry.mirror';

@@ -95,6 +95,10 @@ export interface CacheMirrorProps extends CacheMirrorOptions {
  * `PullThroughCacheRules` creates one for its `UpstreamRegistry.mirror` upstreams (its `mirror` member).
  * Repositories are created by the first push, from the prefix's repository creation template
  * (`AppliedFor: CREATE_ON_PUSH`), so they get the cache's lifecycle and encryption.
+ *
+ * Experimental: the copier has never pushed to a live ECR registry (tested against a CNCF Distribution registry on loopback).
+ *
+ * @experimental
  */
 export class CacheMirror extends Construct {
   /** The copy function. Invoke it with `{"detail-type":"Scheduled Event","source":"aws.events","detail":{"prefix":"<prefix>"}}` to copy now. */

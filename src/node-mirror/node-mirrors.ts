@@ -70,6 +70,10 @@ export interface UnmirroredRegistry {
  *
  * Images that already name the cache keep working (the credential provider matches ECR hosts as before).
  * Upstreams the nodes cannot mirror are listed in `unmirrored`, with the reason.
+ *
+ * Experimental: containerd node mirrors have never run on an EKS node against a live cache (tested with containerd on loopback only).
+ *
+ * @experimental
  */
 export class NodeMirrors {
   /** The cache the nodes pull through. */

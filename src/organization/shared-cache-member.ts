@@ -44,6 +44,10 @@ export interface SharedCacheMemberProps {
  * const member = new SharedCacheMember(this, 'Central', { sharedCache: shared });
  * const cache = new PullThroughCacheRules(this, 'Cache', { upstreams: member.upstreams });
  * cache.imageUri('nginx:1.27'); // <member account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.27
+ *
+ * Experimental: ECR to ECR pull through a shared central cache has never run against AWS.
+ *
+ * @experimental
  */
 export class SharedCacheMember extends Construct {
   /** One ECR upstream per shared prefix, for `PullThroughCacheRules.upstreams` (add local upstreams beside them). */

@@ -66,6 +66,10 @@ export interface SharedCacheProps {
  * Members point at it with `SharedCacheMember`; `SharedCacheStackSet` deploys that to every account of an OU.
  * The registry policy must be enforced for these actions: that is ECR's default registry policy scope `V2`
  * (under `V1`, a registry policy is enforced only for replication, import and repository creation).
+ *
+ * Experimental: the organization form of the registry policy (principal "*" narrowed by aws:PrincipalOrgID) has never been applied by ECR.
+ *
+ * @experimental
  */
 export class SharedCache extends Construct {
   /** The central cache. */
