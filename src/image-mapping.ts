@@ -9,10 +9,10 @@ export interface CachePrefix {
   readonly registry: string;
 
   /** The cache prefix (the rule's `EcrRepositoryPrefix`); `ROOT` for none. */
-  readonly prefix: string;
+  readonly ecrRepositoryPrefix: string;
 
   /**
-   * For ECR upstreams: only repositories under this upstream prefix are served, and it is replaced by `prefix`.
+   * For ECR upstreams: only repositories under this upstream prefix are served, and it is replaced by `ecrRepositoryPrefix`.
    * @default - the whole upstream registry
    */
   readonly upstreamRepositoryPrefix?: string;
@@ -112,7 +112,7 @@ export class ImageMapping {
   public static defaultPrefixes(): CachePrefix[] {
     return CATALOGUE.filter(e => e.registryUrl !== undefined).map(e => ({
       registry: e.referenceHost ?? e.registryUrl!,
-      prefix: e.defaultPrefix,
+      ecrRepositoryPrefix: e.defaultPrefix,
     }));
   }
 
@@ -145,13 +145,13 @@ export class ImageMapping {
     this.prefixes = [...(props.prefixes ?? ImageMapping.defaultPrefixes())];
     this.routes = this.prefixes.map(p => ({
       referenceHost: referenceHostOf(p.registry),
-      ecrRepositoryPrefix: p.prefix.replace(/\/$/, ''),
+      ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
     this.mirrored = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
-      .map(p => [p.prefix.replace(/\/$/, ''), p.mirroredImages!]));
+      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.mirroredImages!]));
     this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
-      .map(p => [p.prefix.replace(/\/$/, ''), p.mirroredTagsPerPattern ?? 5]));
+      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.mirroredTagsPerPattern ?? 5]));
   }
 
   /**

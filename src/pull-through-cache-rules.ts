@@ -174,7 +174,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
    *
    * @example
    * const cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(this, 'Cache', {
-   *   prefixes: [{ registry: 'docker.io', prefix: 'docker-hub' }, { registry: 'public.ecr.aws', prefix: 'ecr-public' }],
+   *   prefixes: [{ registry: 'docker.io', ecrRepositoryPrefix: 'docker-hub' }, { registry: 'public.ecr.aws', ecrRepositoryPrefix: 'ecr-public' }],
    * });
    * cache.imageUri('nginx:1.27'); // <account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.27
    */
@@ -260,13 +260,13 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       prefixes: upstreams.flatMap(u => [
         {
           registry: u.referenceHost,
-          prefix: u.ecrRepositoryPrefix,
+          ecrRepositoryPrefix: u.ecrRepositoryPrefix,
           upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
           mirroredImages: u._mirror?.images,
           mirroredTagsPerPattern: u._mirror?.maxTagsPerPattern,
         },
         ...(u._origin
-          ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
+          ? [{ registry: u._origin.referenceHost, ecrRepositoryPrefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
           : []),
       ]),
     });
@@ -656,7 +656,7 @@ function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | und
     if (local) {
       throw new Error(`${where}: ${origin.referenceHost} images would be served twice: through the shared cache ${shared.registryUrl} `
         + `(prefix '${shared.ecrRepositoryPrefix}') and by the upstream with prefix '${local.ecrRepositoryPrefix}'. `
-        + 'Keep one: drop the local upstream, or leave that prefix out of the shared cache\'s repositoryPrefixes.');
+        + 'Keep one: drop the local upstream, or leave that prefix out of the member\'s ecrRepositoryPrefixes.');
     }
   }
   const region = Stack.of(scope).region;

@@ -70,14 +70,14 @@ describe('event methods', () => {
     made.onSyncFailed('SyncFailed');
     const team = new Stack(testApp(), 'Team', { env: ENV });
     const imported = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(team, 'Cache', {
-      prefixes: [{ registry: 'quay.io', prefix: 'quay' }, { registry: 'registry.k8s.io', prefix: 'k8s' }],
+      prefixes: [{ registry: 'quay.io', ecrRepositoryPrefix: 'quay' }, { registry: 'registry.k8s.io', ecrRepositoryPrefix: 'k8s' }],
     });
     const rule: events.Rule = imported.onSyncFailed('SyncFailed');
     expect(rule.node.path).toBe('Team/Cache/SyncFailed');
     expect(ruleOf(team, 'CacheSyncFailed').EventPattern).toEqual(ruleOf(platform, 'CacheSyncFailed').EventPattern);
 
     const elsewhere = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(team, 'Virginia', {
-      prefixes: [{ registry: 'quay.io', prefix: 'quay' }], region: 'us-east-1',
+      prefixes: [{ registry: 'quay.io', ecrRepositoryPrefix: 'quay' }], region: 'us-east-1',
     });
     expect(() => elsewhere.onScanCompleted('Scanned')).toThrow(/the cache is in us-east-1, and ECR sends its events to EventBridge there only, so a rule in this stack \(eu-west-1\) would never fire/);
   });

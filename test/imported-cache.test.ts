@@ -14,8 +14,8 @@ import { testApp } from './util';
 const ENV = { account: '111122223333', region: 'eu-west-1' };
 const DOMAIN = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const PREFIXES = [
-  { registry: 'docker.io', prefix: 'docker-hub' },
-  { registry: 'quay.io', prefix: 'quay' },
+  { registry: 'docker.io', ecrRepositoryPrefix: 'docker-hub' },
+  { registry: 'quay.io', ecrRepositoryPrefix: 'quay' },
 ];
 
 function importedIn(app: App = testApp(), attrs: Partial<Parameters<typeof PullThroughCacheRules.fromPullThroughCacheRulesAttributes>[2]> = {}) {
@@ -64,7 +64,7 @@ describe('imported by attributes', () => {
 
   test('a copied prefix is granted pulls only; a tagging cache adds ecr:TagResource to the first pull', () => {
     const { stack, cache } = importedIn(testApp(), {
-      prefixes: [...PREFIXES, { registry: 'mcr.microsoft.com', prefix: 'mcr', mirroredImages: ['dotnet/runtime:8.0'] }],
+      prefixes: [...PREFIXES, { registry: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', mirroredImages: ['dotnet/runtime:8.0'] }],
       taggedRepositories: true,
     });
     cache.grantPull(new iam.Role(stack, 'Ci', { assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com') }));
@@ -113,10 +113,10 @@ describe('imported by attributes', () => {
   });
 
   test('what cannot be imported says what was wrong and how to write it', () => {
-    expect(() => importedIn(testApp(), { prefixes: [] })).toThrow(/prefixes is empty\. List the cache's prefixes by registry, for example prefixes: \[\{ registry: 'docker\.io', prefix: 'docker-hub' \}\]/);
+    expect(() => importedIn(testApp(), { prefixes: [] })).toThrow(/prefixes is empty\. List the cache's prefixes by registry, for example prefixes: \[\{ registry: 'docker\.io', ecrRepositoryPrefix: 'docker-hub' \}\]/);
     expect(() => importedIn(testApp(), { region: 'Ireland' })).toThrow(/region 'Ireland' is not an AWS Region; write it like 'eu-west-1'/);
     expect(() => importedIn(testApp(), {
-      prefixes: [{ registry: 'docker.io', prefix: 'hub' }, { registry: 'quay.io', prefix: 'hub', mirroredImages: ['a/b:1'] }],
+      prefixes: [{ registry: 'docker.io', ecrRepositoryPrefix: 'hub' }, { registry: 'quay.io', ecrRepositoryPrefix: 'hub', mirroredImages: ['a/b:1'] }],
     })).toThrow(/the prefix 'hub' is listed both with and without mirroredImages/);
     const { stack, cache } = importedIn();
     expect(() => cache.imageUri('ghcr.io/org/app:1')).toThrow(/no pull through cache rule serves 'ghcr\.io\/org\/app:1'/);

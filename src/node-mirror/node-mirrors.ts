@@ -102,14 +102,14 @@ export class NodeMirrors {
     const rows = cache.mapping.prefixes;
     for (const row of rows) {
       // a shared cache's downstream serves its central upstream's images: its row for the central registry is the rule's way there
-      if (ECR_REGISTRY_URL.test(row.registry) && rows.some(other => other !== row && other.prefix === row.prefix)) {
+      if (ECR_REGISTRY_URL.test(row.registry) && rows.some(other => other !== row && other.ecrRepositoryPrefix === row.ecrRepositoryPrefix)) {
         continue;
       }
       const reason = whyNotMirrored(row);
       if (reason) {
         this.unmirrored.push({ registry: row.registry, reason });
       } else {
-        routes.push({ registry: row.registry, prefix: row.prefix });
+        routes.push({ registry: row.registry, prefix: row.ecrRepositoryPrefix });
       }
     }
     if (routes.length === 0) {

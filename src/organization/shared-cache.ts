@@ -76,7 +76,7 @@ export class SharedCache extends Construct {
   public readonly cache: IPullThroughCacheRules;
 
   /** The central registry, `<account>.dkr.ecr.<region>.amazonaws.com`: the upstream URL of every member rule. */
-  public readonly registryUrl: string;
+  public readonly registryDomain: string;
 
   /** The central account. */
   public readonly account: string;
@@ -85,7 +85,7 @@ export class SharedCache extends Construct {
   public readonly region: string;
 
   /** The shared cache prefixes, one per central rule. */
-  public readonly repositoryPrefixes: string[];
+  public readonly ecrRepositoryPrefixes: string[];
 
   /** The registry policy (one per account and Region). */
   public readonly policy: ecr.CfnRegistryPolicy;
@@ -138,8 +138,8 @@ export class SharedCache extends Construct {
     this.cache = cache;
     this.account = stack.account;
     this.region = stack.region;
-    this.registryUrl = `${stack.account}.dkr.ecr.${stack.region}.amazonaws.com`;
-    this.repositoryPrefixes = [...cache.ecrRepositoryPrefixes];
+    this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.amazonaws.com`;
+    this.ecrRepositoryPrefixes = [...cache.ecrRepositoryPrefixes];
 
     // Principals: ECR's documented registry policies name account principals (`arn:aws:iam::<account>:root`,
     // UG registry-permissions-examples.html, pull-through-cache-private.html), which `accounts` uses. For an
@@ -166,6 +166,6 @@ export class SharedCache extends Construct {
       acknowledgeFinding(this.policy, 'AwsSolutions-ECR1', 'The principal "*" is narrowed by aws:PrincipalOrgID/aws:PrincipalOrgPaths '
         + 'to the organization\'s accounts, and the grant covers only the pull and import actions on <prefix>/* of the shared prefixes');
     }
-    registerSharedCache(this, this.policy, this.registryUrl, this.repositoryPrefixes);
+    registerSharedCache(this, this.policy, this.registryDomain, this.ecrRepositoryPrefixes);
   }
 }

@@ -27,7 +27,7 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
     const prefixes = attrs?.prefixes;
     if (!Array.isArray(prefixes) || prefixes.length === 0) {
       throw new Error(`${where}: prefixes is empty. List the cache's prefixes by registry, for example `
-        + 'prefixes: [{ registry: \'docker.io\', prefix: \'docker-hub\' }], as the platform team\'s cache.mapping has them.');
+        + 'prefixes: [{ registry: \'docker.io\', ecrRepositoryPrefix: \'docker-hub\' }], as the platform team\'s cache.mapping has them.');
     }
     const stack = Stack.of(this);
     const region = attrs.region ?? stack.region;
@@ -42,7 +42,7 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
     // a shared cache's downstream serves two registries from one prefix: one target per prefix
     const seen = new Map<string, PullTarget>();
     for (const row of prefixes) {
-      const prefix = row.prefix.replace(/\/$/, '');
+      const prefix = row.ecrRepositoryPrefix.replace(/\/$/, '');
       const copied = row.mirroredImages !== undefined;
       const before = seen.get(prefix);
       if (before && before.copied !== copied) {

@@ -19,9 +19,9 @@ cache = PullThroughCacheRules.from_pull_through_cache_rules_attributes(
     stack,
     "Cache",
     prefixes=[
-        CachePrefix(registry="docker.io", prefix="docker-hub"),
-        CachePrefix(registry="quay.io", prefix="quay-io"),
-        CachePrefix(registry="public.ecr.aws", prefix="ecr-public"),
+        CachePrefix(registry="docker.io", ecr_repository_prefix="docker-hub"),
+        CachePrefix(registry="quay.io", ecr_repository_prefix="quay-io"),
+        CachePrefix(registry="public.ecr.aws", ecr_repository_prefix="ecr-public"),
     ],
     tagged_repositories=True,
 )

@@ -16,9 +16,9 @@ const stack = new Stack(app, 'ApplicationTeam', {
 // The prefixes the platform team's cache serves, copied from its app (`cache.mapping.prefixes`).
 const cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(stack, 'Cache', {
   prefixes: [
-    { registry: 'docker.io', prefix: 'docker-hub' },
-    { registry: 'quay.io', prefix: 'quay-io' },
-    { registry: 'public.ecr.aws', prefix: 'ecr-public' },
+    { registry: 'docker.io', ecrRepositoryPrefix: 'docker-hub' },
+    { registry: 'quay.io', ecrRepositoryPrefix: 'quay-io' },
+    { registry: 'public.ecr.aws', ecrRepositoryPrefix: 'ecr-public' },
   ],
   taggedRepositories: true,
 });

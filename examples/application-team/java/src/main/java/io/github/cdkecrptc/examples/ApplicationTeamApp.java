@@ -37,9 +37,9 @@ public final class ApplicationTeamApp {
         IPullThroughCacheRules cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(stack, "Cache",
                 PullThroughCacheRulesAttributes.builder()
                         .prefixes(List.of(
-                                CachePrefix.builder().registry("docker.io").prefix("docker-hub").build(),
-                                CachePrefix.builder().registry("quay.io").prefix("quay-io").build(),
-                                CachePrefix.builder().registry("public.ecr.aws").prefix("ecr-public").build()))
+                                CachePrefix.builder().registry("docker.io").ecrRepositoryPrefix("docker-hub").build(),
+                                CachePrefix.builder().registry("quay.io").ecrRepositoryPrefix("quay-io").build(),
+                                CachePrefix.builder().registry("public.ecr.aws").ecrRepositoryPrefix("ecr-public").build()))
                         .taggedRepositories(true)
                         .build());
 
