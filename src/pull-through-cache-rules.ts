@@ -266,7 +266,11 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
           mirroredTagsPerPattern: u._mirror?.maxTagsPerPattern,
         },
         ...(u._origin
-          ? [{ registry: u._origin.referenceHost, ecrRepositoryPrefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
+          ? [{
+            registry: u._origin.referenceHost,
+            ecrRepositoryPrefix: u.ecrRepositoryPrefix,
+            upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix,
+          }]
           : []),
       ]),
     });

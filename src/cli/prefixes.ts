@@ -101,7 +101,11 @@ export function tableFromRules(rules: readonly RuleDescription[]): { prefixes: C
       whole.set(row.registry, row.ecrRepositoryPrefix);
     }
     prefixes.push(row.upstreamRepositoryPrefix === undefined
-      ? { registry: row.registry, ecrRepositoryPrefix: row.ecrRepositoryPrefix, ...(row.mirroredImages ? { mirroredImages: row.mirroredImages } : {}) }
+      ? {
+        registry: row.registry,
+        ecrRepositoryPrefix: row.ecrRepositoryPrefix,
+        ...(row.mirroredImages ? { mirroredImages: row.mirroredImages } : {}),
+      }
       : row);
   }
   return { prefixes, notices };
