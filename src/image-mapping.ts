@@ -18,18 +18,18 @@ export interface CachePrefix {
   readonly upstreamRepositoryPrefix?: string;
 
   /**
-   * For a mirror (`UpstreamRegistry.mirror`): the only images it copies, as `repository:tag` or
-   * `repository:<tag pattern>`. Any other image of the registry is not served (`MappingStatus.NOT_MIRRORED`).
+   * For a mirror (`UpstreamRegistry.copied`): the only images it copies, as `repository:tag` or
+   * `repository:<tag pattern>`. Any other image of the registry is not served (`MappingStatus.NOT_COPIED`).
    * @default - every image of the registry is served
    */
-  readonly mirroredImages?: string[];
+  readonly copiedImages?: string[];
 
   /**
-   * For a mirror: how many of the tags matching each tag pattern of `mirroredImages` it copies (the highest).
+   * For a mirror: how many of the tags matching each tag pattern of `copiedImages` it copies (the highest).
    * A tag that only a pattern names is then mapped with a warning: it is served only while it is among them.
    * @default - 5, the mirror's default
    */
-  readonly mirroredTagsPerPattern?: number;
+  readonly copiedTagsPerPattern?: number;
 }
 
 /** Properties of `ImageMapping`. */
@@ -52,8 +52,8 @@ export enum MappingStatus {
   ALREADY_CACHED = 'ALREADY_CACHED',
   /** ECR could pull through the registry, but the table has no prefix for it. */
   NO_RULE = 'NO_RULE',
-  /** The registry is served by a mirror, which does not copy this image (see `CachePrefix.mirroredImages`). */
-  NOT_MIRRORED = 'NOT_MIRRORED',
+  /** The registry is served by a mirror, which does not copy this image (see `CachePrefix.copiedImages`). */
+  NOT_COPIED = 'NOT_COPIED',
   /** ECR cannot pull through the registry at all (for example `mcr.microsoft.com`). */
   UNSUPPORTED_REGISTRY = 'UNSUPPORTED_REGISTRY',
   /** The reference is not a valid image reference. */
@@ -148,10 +148,10 @@ export class ImageMapping {
       ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
-    this.mirrored = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
-      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.mirroredImages!]));
-    this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
-      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.mirroredTagsPerPattern ?? 5]));
+    this.mirrored = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
+      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedImages!]));
+    this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
+      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedTagsPerPattern ?? 5]));
   }
 
   /**
@@ -191,7 +191,7 @@ export class ImageMapping {
     if (mapping && copied && !specsInclude(copied, ref.repository, ref.tag)) {
       return {
         input: image,
-        status: MappingStatus.NOT_MIRRORED,
+        status: MappingStatus.NOT_COPIED,
         reason: `the '${mapping.route.ecrRepositoryPrefix}' mirror copies only ${copied.join(', ')}, so nothing copies this image`
           + `${ref.tag === undefined ? ' (a mirror copies tags: name one)' : ''}; add it to the mirror's images`,
       };

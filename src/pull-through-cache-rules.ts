@@ -7,7 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ImageMapping } from './image-mapping';
-import { CacheMirror, CacheMirrorOptions } from './mirror/cache-mirror';
+import { CacheCopier, CacheCopierOptions } from './mirror/cache-mirror';
 import { MIRROR_METADATA } from './mirror/contract';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
@@ -141,10 +141,10 @@ export interface PullThroughCacheRulesProps {
   readonly enableMonitoring?: boolean;
 
   /**
-   * How the mirror copies the images of `UpstreamRegistry.mirror` upstreams (see `CacheMirror`).
+   * How the copier copies the images of `UpstreamRegistry.copied` upstreams (see `CacheCopier`).
    * @default - up to 2 copies at once, 1024 MB, logs kept a month
    */
-  readonly mirror?: CacheMirrorOptions;
+  readonly copier?: CacheCopierOptions;
 
   /**
    * How the cache's health is measured, alarmed and shown.
@@ -223,11 +223,11 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
   public readonly monitoring?: CacheMonitoring;
 
   /**
-   * The mirror that copies the images of `UpstreamRegistry.mirror` upstreams: its copy function, queues,
+   * The copier that copies the images of `UpstreamRegistry.copied` upstreams: its copy function, queues,
    * schedules and metrics.
-   * @default - undefined when no upstream is a mirror
+   * @default - undefined when no upstream is copied
    */
-  public readonly mirror?: CacheMirror;
+  public readonly copier?: CacheCopier;
 
   /**
    * Tags for the repositories ECR creates in the cache (they carry its storage cost): `Tags.of(cache)`, or of any
@@ -262,8 +262,8 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
           registry: u.referenceHost,
           ecrRepositoryPrefix: u.ecrRepositoryPrefix,
           upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
-          mirroredImages: u._mirror?.images,
-          mirroredTagsPerPattern: u._mirror?.maxTagsPerPattern,
+          copiedImages: u._mirror?.images,
+          copiedTagsPerPattern: u._mirror?.maxTagsPerPattern,
         },
         ...(u._origin
           ? [{
@@ -333,19 +333,19 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       });
     }
 
-    if (props.mirror && mirrored.length === 0) {
-      throw new Error(`${this.node.path}: mirror options are set, but no upstream is a mirror. Add an UpstreamRegistry.mirror() upstream or drop them.`);
+    if (props.copier && mirrored.length === 0) {
+      throw new Error(`${this.node.path}: copier options are set, but no upstream is copied. Add an UpstreamRegistry.copied() upstream or drop them.`);
     }
     if (mirrored.length > 0) {
-      this.mirror = new CacheMirror(this, 'Mirror', {
-        ...props.mirror,
+      this.copier = new CacheCopier(this, 'Mirror', {
+        ...props.copier,
         upstreams: mirrored,
         cacheName: Names.uniqueId(this),
-        metricNamespace: props.mirror?.metricNamespace ?? props.scanning?.metricNamespace,
+        metricNamespace: props.copier?.metricNamespace ?? props.scanning?.metricNamespace,
         tagsRepositories: this.templatesTagRepositories,
       });
       // what each mirror copies, for readers of the synthesized template (`ecr-ptc --from-cdk-out`)
-      (this.mirror.copyFunction.node.defaultChild as CfnResource).addMetadata(MIRROR_METADATA,
+      (this.copier.copyFunction.node.defaultChild as CfnResource).addMetadata(MIRROR_METADATA,
         mirrored.map(u => ({ registryUrl: u.registryUrl, ecrRepositoryPrefix: u.ecrRepositoryPrefix, images: u._mirror!.images })));
     }
 
@@ -358,7 +358,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
         repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
         credentialChecks,
         scanning: this.scanning,
-        mirror: this.mirror,
+        copier: this.copier,
         cacheName: Names.uniqueId(this),
       });
       this.warnOfUnheardAlarms(this.monitoring, props.monitoring);
@@ -615,7 +615,7 @@ function keyedTemplate(template: ecr.CfnRepositoryCreationTemplate): ecr.CfnRepo
 }
 
 function isMirror(upstream: UpstreamRegistry): boolean {
-  return upstream.registryType === UpstreamRegistryType.MIRROR;
+  return upstream.registryType === UpstreamRegistryType.COPIED;
 }
 
 /** Construct ids are API: derive them from the prefix (stable across reordering), never from a position. */
@@ -628,7 +628,7 @@ function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | und
   if (!Array.isArray(upstreams) || upstreams.length === 0) {
     throw new Error(`${where}: upstreams is empty. List at least one registry, for example upstreams: [UpstreamRegistry.ecrPublic()].`);
   }
-  const ruleCount = upstreams.filter(u => u?.registryType !== UpstreamRegistryType.MIRROR).length;
+  const ruleCount = upstreams.filter(u => u?.registryType !== UpstreamRegistryType.COPIED).length;
   if (ruleCount > MAX_RULES) {
     throw new Error(`${where}: ${ruleCount} upstreams, but ECR allows at most ${MAX_RULES} pull through cache rules per Region `
       + '(a quota that cannot be raised). Split them across Regions or drop some.');

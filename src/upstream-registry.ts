@@ -29,10 +29,10 @@ export enum UpstreamRegistryType {
   /** Another private Amazon ECR registry, `<account>.dkr.ecr.<region>.amazonaws.com`. */
   ECR = 'ecr',
   /**
-   * Not an ECR upstream type: a registry ECR cannot pull through, whose named images the library's mirror
-   * copies into the cache (`UpstreamRegistry.mirror`). No pull through cache rule is created for it.
+   * Not an ECR upstream type: a registry ECR cannot pull through, whose named images the cache's copier
+   * copies into the cache (`UpstreamRegistry.copied`). No pull through cache rule is created for it.
    */
-  MIRROR = 'mirror',
+  COPIED = 'copied',
 }
 
 /** Options common to every upstream. */
@@ -88,8 +88,8 @@ export interface EcrUpstreamOptions extends UpstreamOptions {
   readonly upstreamRepositoryPrefix?: string;
 }
 
-/** Options for `UpstreamRegistry.mirror`: a registry ECR cannot pull through, served by copying named images. */
-export interface MirrorUpstreamOptions extends UpstreamOptions {
+/** Options for `UpstreamRegistry.copied`: a registry ECR cannot pull through, served by copying named images. */
+export interface CopiedUpstreamOptions extends UpstreamOptions {
   /** The registry host as image references name it: `mcr.microsoft.com`, `registry.access.redhat.com`, `gcr.io`. */
   readonly registryUrl: string;
 
@@ -152,7 +152,7 @@ interface SharedOrigin {
  * A registry ECR can pull through, with the cache prefix it is served under.
  *
  * One factory per upstream type ECR supports. Registries ECR cannot pull through (`mcr.microsoft.com`,
- * `registry.access.redhat.com`, `gcr.io`, ...) are served by copying named images: `UpstreamRegistry.mirror`;
+ * `registry.access.redhat.com`, `gcr.io`, ...) are served by copying named images: `UpstreamRegistry.copied`;
  * `fromUrl` refuses them and says so.
  */
 export class UpstreamRegistry {
@@ -219,8 +219,8 @@ export class UpstreamRegistry {
    *
    * @experimental
    */
-  public static mirror(options: MirrorUpstreamOptions): UpstreamRegistry {
-    const where = 'UpstreamRegistry.mirror';
+  public static copied(options: CopiedUpstreamOptions): UpstreamRegistry {
+    const where = 'UpstreamRegistry.copied';
     if (typeof options?.registryUrl !== 'string') {
       throw new Error(`${where}: registryUrl is required, for example 'mcr.microsoft.com'.`);
     }
@@ -268,7 +268,7 @@ export class UpstreamRegistry {
       throw new Error(`${where} (${host}): maxTagsPerPattern is ${maxTags}; use a whole number from 1 to 100.`);
     }
     const entry: CatalogueEntry = {
-      registryType: UpstreamRegistryType.MIRROR,
+      registryType: UpstreamRegistryType.COPIED,
       displayName: `${host} (copied by the mirror)`,
       registryUrl: host,
       defaultPrefix: prefix,

@@ -83,9 +83,9 @@ describe('two images must never share a cache URI', () => {
 
   test('a mirror\'s prefix under a rule\'s, or under another mirror\'s, is refused at synth as well (second hostile review)', () => {
     for (const upstreams of [
-      [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'xx' }), UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
-      [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'xx', images: ['a/b:1'] }),
-        UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
+      [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'xx' }), UpstreamRegistry.copied({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
+      [UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'xx', images: ['a/b:1'] }),
+        UpstreamRegistry.copied({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
     ]) {
       const app = testApp();
       new PullThroughCacheRules(new Stack(app, 'Apps', { env: ENV }), 'Cache', { ...quiet, upstreams });

@@ -64,7 +64,7 @@ describe('imported by attributes', () => {
 
   test('a copied prefix is granted pulls only; a tagging cache adds ecr:TagResource to the first pull', () => {
     const { stack, cache } = importedIn(testApp(), {
-      prefixes: [...PREFIXES, { registry: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', mirroredImages: ['dotnet/runtime:8.0'] }],
+      prefixes: [...PREFIXES, { registry: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', copiedImages: ['dotnet/runtime:8.0'] }],
       taggedRepositories: true,
     });
     cache.grantPull(new iam.Role(stack, 'Ci', { assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com') }));
@@ -116,8 +116,8 @@ describe('imported by attributes', () => {
     expect(() => importedIn(testApp(), { prefixes: [] })).toThrow(/prefixes is empty\. List the cache's prefixes by registry, for example prefixes: \[\{ registry: 'docker\.io', ecrRepositoryPrefix: 'docker-hub' \}\]/);
     expect(() => importedIn(testApp(), { region: 'Ireland' })).toThrow(/region 'Ireland' is not an AWS Region; write it like 'eu-west-1'/);
     expect(() => importedIn(testApp(), {
-      prefixes: [{ registry: 'docker.io', ecrRepositoryPrefix: 'hub' }, { registry: 'quay.io', ecrRepositoryPrefix: 'hub', mirroredImages: ['a/b:1'] }],
-    })).toThrow(/the prefix 'hub' is listed both with and without mirroredImages/);
+      prefixes: [{ registry: 'docker.io', ecrRepositoryPrefix: 'hub' }, { registry: 'quay.io', ecrRepositoryPrefix: 'hub', copiedImages: ['a/b:1'] }],
+    })).toThrow(/the prefix 'hub' is listed both with and without copiedImages/);
     const { stack, cache } = importedIn();
     expect(() => cache.imageUri('ghcr.io/org/app:1')).toThrow(/no pull through cache rule serves 'ghcr\.io\/org\/app:1'/);
     const immutable = iam.Role.fromRoleArn(stack, 'Fixed', 'arn:aws:iam::111122223333:role/fixed', { mutable: false });

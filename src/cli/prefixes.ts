@@ -26,7 +26,7 @@ export interface RuleDescription {
   /** The account the rule is in (API only). */
   readonly registryId?: string;
   /** For a mirror (cloud assembly only): the images it copies; no other image of its registry is served. */
-  readonly mirroredImages?: string[];
+  readonly copiedImages?: string[];
 }
 
 /** One page of `DescribePullThroughCacheRules`. */
@@ -85,7 +85,7 @@ export function tableFromRules(rules: readonly RuleDescription[]): { prefixes: C
       registry: referenceHostOf(rule.upstreamRegistryUrl),
       ecrRepositoryPrefix: rule.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: upstream,
-      mirroredImages: rule.mirroredImages,
+      copiedImages: rule.copiedImages,
     };
   }).sort((a, b) => Number(a.upstreamRepositoryPrefix === undefined) - Number(b.upstreamRepositoryPrefix === undefined)
     || a.registry.localeCompare(b.registry) || a.ecrRepositoryPrefix.localeCompare(b.ecrRepositoryPrefix));
@@ -104,7 +104,7 @@ export function tableFromRules(rules: readonly RuleDescription[]): { prefixes: C
       ? {
         registry: row.registry,
         ecrRepositoryPrefix: row.ecrRepositoryPrefix,
-        ...(row.mirroredImages ? { mirroredImages: row.mirroredImages } : {}),
+        ...(row.copiedImages ? { copiedImages: row.copiedImages } : {}),
       }
       : row);
   }
@@ -134,7 +134,7 @@ export function applyOverrides(table: PrefixTable, overrides: readonly string[])
     }
     const registry = referenceHostOf(host).toLowerCase();
     if (!entryForHost(registry)) {
-      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache mirrors it (UpstreamRegistry.mirror), pass --from-cdk-out: the synthesized app names the images the mirror copies`);
+      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache mirrors it (UpstreamRegistry.copied), pass --from-cdk-out: the synthesized app names the images the mirror copies`);
     }
     given.set(registry, override);
     const row = { registry, ecrRepositoryPrefix: prefix };
@@ -269,7 +269,7 @@ function stacksWithRules(dir: string, notices: string[]): StackRules[] {
         // a mirror has no rule: its copy function's metadata names its prefix and the images it copies
         for (const m of mirrors as Array<{ registryUrl?: unknown; ecrRepositoryPrefix?: unknown; images?: unknown }>) {
           if (typeof m.registryUrl === 'string' && typeof m.ecrRepositoryPrefix === 'string' && Array.isArray(m.images)) {
-            rules.push({ ecrRepositoryPrefix: m.ecrRepositoryPrefix, upstreamRegistryUrl: m.registryUrl, mirroredImages: m.images.map(String) });
+            rules.push({ ecrRepositoryPrefix: m.ecrRepositoryPrefix, upstreamRegistryUrl: m.registryUrl, copiedImages: m.images.map(String) });
           }
         }
       }

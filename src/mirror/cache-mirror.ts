@@ -24,7 +24,7 @@ const COPY_ACTIONS = [
 const COPY_TIMEOUT = Duration.minutes(15);
 
 /** How the mirror's copy function runs. */
-export interface CacheMirrorOptions {
+export interface CacheCopierOptions {
   /**
    * How long the copy function's logs are kept.
    * @default logs.RetentionDays.ONE_MONTH
@@ -63,9 +63,9 @@ export interface CacheMirrorOptions {
   readonly metricNamespace?: string;
 }
 
-/** Properties of `CacheMirror`. */
-export interface CacheMirrorProps extends CacheMirrorOptions {
-  /** The upstreams to copy, each made by `UpstreamRegistry.mirror`. */
+/** Properties of `CacheCopier`. */
+export interface CacheCopierProps extends CacheCopierOptions {
+  /** The upstreams to copy, each made by `UpstreamRegistry.copied`. */
   readonly upstreams: UpstreamRegistry[];
 
   /**
@@ -92,7 +92,7 @@ export interface CacheMirrorProps extends CacheMirrorOptions {
  *                   failed image: metric ImageCopyFailures{Reason} + dead-letter queue (with the reason) --(redrive)--+
  * ```
  *
- * `PullThroughCacheRules` creates one for its `UpstreamRegistry.mirror` upstreams (its `mirror` member).
+ * `PullThroughCacheRules` creates one for its `UpstreamRegistry.copied` upstreams (its `mirror` member).
  * Repositories are created by the first push, from the prefix's repository creation template
  * (`AppliedFor: CREATE_ON_PUSH`), so they get the cache's lifecycle and encryption.
  *
@@ -100,7 +100,7 @@ export interface CacheMirrorProps extends CacheMirrorOptions {
  *
  * @experimental
  */
-export class CacheMirror extends Construct {
+export class CacheCopier extends Construct {
   /** The copy function. Invoke it with `{"detail-type":"Scheduled Event","source":"aws.events","detail":{"prefix":"<prefix>"}}` to copy now. */
   public readonly copyFunction: lambda.IFunction;
   /** One message per image to copy; consumed by the copy function one at a time. */
@@ -120,15 +120,15 @@ export class CacheMirror extends Construct {
   /** The namespace of the mirror's metrics. */
   public readonly metricNamespace: string;
 
-  constructor(scope: Construct, id: string, props: CacheMirrorProps) {
+  constructor(scope: Construct, id: string, props: CacheCopierProps) {
     super(scope, id);
     const upstreams = props?.upstreams;
     if (!Array.isArray(upstreams) || upstreams.length === 0) {
-      throw new Error(`${this.node.path}: upstreams is empty. Give the upstreams to copy, made by UpstreamRegistry.mirror().`);
+      throw new Error(`${this.node.path}: upstreams is empty. Give the upstreams to copy, made by UpstreamRegistry.copied().`);
     }
     for (const upstream of upstreams) {
-      if (!(upstream instanceof UpstreamRegistry) || upstream.registryType !== UpstreamRegistryType.MIRROR || !upstream._mirror) {
-        throw new Error(`${this.node.path}: ${String(upstream?.registryUrl)} is not a mirror; make mirrored upstreams with UpstreamRegistry.mirror().`);
+      if (!(upstream instanceof UpstreamRegistry) || upstream.registryType !== UpstreamRegistryType.COPIED || !upstream._mirror) {
+        throw new Error(`${this.node.path}: ${String(upstream?.registryUrl)} is not a mirror; make mirrored upstreams with UpstreamRegistry.copied().`);
       }
     }
     this.cacheName = props.cacheName ?? Names.uniqueId(this);

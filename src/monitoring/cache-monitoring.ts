@@ -13,7 +13,7 @@ import { Construct } from 'constructs';
 import { CacheHealthFunction } from './cache-health-function';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
 import { createDashboard } from './dashboard';
-import { CacheMirror } from '../mirror/cache-mirror';
+import { CacheCopier } from '../mirror/cache-mirror';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 import { REDRIVE_METRIC } from '../private/redrive-contract';
@@ -135,7 +135,7 @@ export interface CacheMonitoringProps extends CacheMonitoringOptions {
    * dead-letter queue, which the DeadLetters alarm watches).
    * @default - no mirror
    */
-  readonly mirror?: CacheMirror;
+  readonly copier?: CacheCopier;
 
   /**
    * The `Cache` dimension value of the custom metrics.
@@ -304,10 +304,10 @@ export class CacheMonitoring extends Construct {
     this.metricSources = [
       [this.metricNamespace, this.cacheName],
       ...(props.scanning ? [[props.scanning.metricNamespace, props.scanning.cacheName] as [string, string]] : []),
-      ...(props.mirror ? [[props.mirror.metricNamespace, props.mirror.cacheName] as [string, string]] : []),
+      ...(props.copier ? [[props.copier.metricNamespace, props.copier.cacheName] as [string, string]] : []),
     ];
-    this.functions = [...(props.scanning?.functions ?? []), ...(props.mirror?.functions ?? []), health.function];
-    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.mirror?.deadLetterQueues ?? []), health.deadLetterQueue];
+    this.functions = [...(props.scanning?.functions ?? []), ...(props.copier?.functions ?? []), health.function];
+    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.copier?.deadLetterQueues ?? []), health.deadLetterQueue];
     const alarms = this.createAlarms(props);
     this.alarms = [...alarms.values()];
     this.syncFailuresAlarm = alarms.get('SyncFailures')!;
@@ -320,7 +320,7 @@ export class CacheMonitoring extends Construct {
       this.dashboard = createDashboard(this, {
         dashboardName: props.dashboardName,
         scanning: props.scanning,
-        mirror: props.mirror,
+        mirror: props.copier,
         prefixes: this.prefixes,
         validatedPrefixes: this.validatedPrefixes,
         credentialPeriod: this.credentialPeriod,

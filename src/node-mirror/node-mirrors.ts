@@ -212,7 +212,7 @@ export class NodeMirrors {
 
 /** Why a registry the cache serves cannot be mirrored on the nodes, or undefined when it can. */
 function whyNotMirrored(row: CachePrefix): string | undefined {
-  if (row.mirroredImages !== undefined) {
+  if (row.copiedImages !== undefined) {
     return 'the cache holds only the images the mirror copies, from its first scheduled copy on: a node-wide mirror would '
       + 'fail every other pull of that registry. Rewrite the references of the copied images instead';
   }

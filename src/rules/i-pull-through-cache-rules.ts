@@ -56,7 +56,7 @@ export interface IPullThroughCacheRules extends IConstruct {
 export interface PullThroughCacheRulesAttributes {
   /**
    * The cache's prefixes, by the registry they serve: `{ registry: 'docker.io', ecrRepositoryPrefix: 'docker-hub' }`.
-   * A row with `mirroredImages` is a prefix the cache copies images into: it is granted pulls only.
+   * A row with `copiedImages` is a prefix the cache copies images into: it is granted pulls only.
    */
   readonly prefixes: CachePrefix[];
 

@@ -43,10 +43,10 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
     const seen = new Map<string, PullTarget>();
     for (const row of prefixes) {
       const prefix = row.ecrRepositoryPrefix.replace(/\/$/, '');
-      const copied = row.mirroredImages !== undefined;
+      const copied = row.copiedImages !== undefined;
       const before = seen.get(prefix);
       if (before && before.copied !== copied) {
-        throw new Error(`${where}: the prefix '${prefix}' is listed both with and without mirroredImages; a prefix is either `
+        throw new Error(`${where}: the prefix '${prefix}' is listed both with and without copiedImages; a prefix is either `
           + 'copied into or pulled through, not both. Fix the row that is wrong.');
       }
       seen.set(prefix, {

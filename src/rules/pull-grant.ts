@@ -13,7 +13,7 @@ export interface PullTarget {
   readonly prefix: string;
   /** `arn:...:repository/<prefix>/*`. */
   readonly arn: string;
-  /** The prefix is filled by copying (`UpstreamRegistry.mirror`), never by a first pull: pulls only. */
+  /** The prefix is filled by copying (`UpstreamRegistry.copied`), never by a first pull: pulls only. */
   readonly copied: boolean;
 }
 
