@@ -337,7 +337,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       throw new Error(`${this.node.path}: copier options are set, but no upstream is copied. Add an UpstreamRegistry.copied() upstream or drop them.`);
     }
     if (mirrored.length > 0) {
-      this.copier = new CacheCopier(this, 'Mirror', {
+      this.copier = CacheCopier._create(this, 'Mirror', {
         ...props.copier,
         upstreams: mirrored,
         cacheName: Names.uniqueId(this),

@@ -63,8 +63,11 @@ export interface CacheCopierOptions {
   readonly metricNamespace?: string;
 }
 
-/** Properties of `CacheCopier`. */
-export interface CacheCopierProps extends CacheCopierOptions {
+/**
+ * What `PullThroughCacheRules` gives its copier: the copied upstreams and the wiring they share with the cache
+ * (not public: a copier works only beside the cache's CREATE_ON_PUSH repository creation templates).
+ */
+interface CacheCopierProps extends CacheCopierOptions {
   /** The upstreams to copy, each made by `UpstreamRegistry.copied`. */
   readonly upstreams: UpstreamRegistry[];
 
@@ -92,7 +95,9 @@ export interface CacheCopierProps extends CacheCopierOptions {
  *                   failed image: metric ImageCopyFailures{Reason} + dead-letter queue (with the reason) --(redrive)--+
  * ```
  *
- * `PullThroughCacheRules` creates one for its `UpstreamRegistry.copied` upstreams (its `mirror` member).
+ * `PullThroughCacheRules` creates one for its `UpstreamRegistry.copied` upstreams (its `copier` member), and only
+ * it can: a copier pushes into repositories that ECR creates on the first push from the cache's CREATE_ON_PUSH
+ * repository creation templates, without which every first push would fail.
  * Repositories are created by the first push, from the prefix's repository creation template
  * (`AppliedFor: CREATE_ON_PUSH`), so they get the cache's lifecycle and encryption.
  *
@@ -101,6 +106,14 @@ export interface CacheCopierProps extends CacheCopierOptions {
  * @experimental
  */
 export class CacheCopier extends Construct {
+  /**
+   * The copier of a cache's copied upstreams. Called by `PullThroughCacheRules` only.
+   * @internal
+   */
+  public static _create(scope: Construct, id: string, props: CacheCopierProps): CacheCopier {
+    return new CacheCopier(scope, id, props);
+  }
+
   /** The copy function. Invoke it with `{"detail-type":"Scheduled Event","source":"aws.events","detail":{"prefix":"<prefix>"}}` to copy now. */
   public readonly copyFunction: lambda.IFunction;
   /** One message per image to copy; consumed by the copy function one at a time. */
@@ -120,7 +133,7 @@ export class CacheCopier extends Construct {
   /** The namespace of the mirror's metrics. */
   public readonly metricNamespace: string;
 
-  constructor(scope: Construct, id: string, props: CacheCopierProps) {
+  private constructor(scope: Construct, id: string, props: CacheCopierProps) {
     super(scope, id);
     const upstreams = props?.upstreams;
     if (!Array.isArray(upstreams) || upstreams.length === 0) {
@@ -128,7 +141,7 @@ export class CacheCopier extends Construct {
     }
     for (const upstream of upstreams) {
       if (!(upstream instanceof UpstreamRegistry) || upstream.registryType !== UpstreamRegistryType.COPIED || !upstream._mirror) {
-        throw new Error(`${this.node.path}: ${String(upstream?.registryUrl)} is not a mirror; make mirrored upstreams with UpstreamRegistry.copied().`);
+        throw new Error(`${this.node.path}: ${String(upstream?.registryUrl)} is not a copied upstream; make copied upstreams with UpstreamRegistry.copied().`);
       }
     }
     this.cacheName = props.cacheName ?? Names.uniqueId(this);

@@ -288,8 +288,10 @@ describe('validation', () => {
     expect(() => new PullThroughCacheRules(s, 'Cache', { upstreams, enableScanning: false, enableMonitoring: false })).not.toThrow();
   });
 
-  test('CacheCopier refuses upstreams that are not mirrors', () => {
-    expect(() => new CacheCopier(stack(), 'Mirror', { upstreams: [UpstreamRegistry.quay()] })).toThrow(/quay\.io is not a mirror; make mirrored upstreams with UpstreamRegistry\.copied\(\)/);
-    expect(() => new CacheCopier(stack(), 'Mirror', { upstreams: [] })).toThrow(/upstreams is empty/);
+  test('a CacheCopier is made only by its cache (beside the CREATE_ON_PUSH templates it pushes through), and refuses upstreams that are not copied', () => {
+    // @ts-expect-error the constructor is private: a copier alone would push where no template creates the repository
+    expect(typeof (() => new CacheCopier(stack(), 'Mirror', { upstreams: [mcr()] }))).toBe('function');
+    expect(() => CacheCopier._create(stack(), 'Mirror', { upstreams: [UpstreamRegistry.quay()] })).toThrow(/quay\.io is not a copied upstream; make copied upstreams with UpstreamRegistry\.copied\(\)/);
+    expect(() => CacheCopier._create(stack(), 'Mirror', { upstreams: [] })).toThrow(/upstreams is empty/);
   });
 });
