@@ -7,6 +7,7 @@ import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
 import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
+import { renderWithImage } from './private/cdk-internals';
 import { inCacheRegistry } from './private/ecr-url-suffix';
 import { deployTimeArnCaution, executionRoleOf } from './private/execution-role';
 import { DocumentFormat } from './private/image-locator';
@@ -206,11 +207,8 @@ export class CachedImages implements IAspect {
       return;
     }
     if (!movedContainers.has(container)) {
-      const render = container.renderContainerDefinition.bind(container);
-      // the image's credentials were for the registry it leaves; ECR is pulled with the execution role
-      container.renderContainerDefinition = (taskDefinition?: ecs.TaskDefinition) => ({
-        ...render(taskDefinition), image: movedContainers.get(container)!, repositoryCredentials: undefined,
-      });
+      // the latest decision of any CachedImages of the app (private/cdk-internals.ts says why this is not public API)
+      renderWithImage(container, () => movedContainers.get(container)!);
     }
     movedContainers.set(container, uri);
     // ECS pulls with the execution role; a public image needed none, a cached one does.
