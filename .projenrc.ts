@@ -270,7 +270,7 @@ const bindings = project.addTask('bindings:test', {
   exec: 'python3 test/bindings.py',
 });
 project.packageTask.spawn(bindings);
-project.gitignore.exclude('/.bindings/', '/examples/bindings/java/target/');
+project.gitignore.exclude('/.bindings/', '/examples/bindings/java/target/', '/examples/application-team/java/target/');
 project.addPackageIgnore('/.bindings/');
 
 project.synth();
