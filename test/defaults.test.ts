@@ -3,10 +3,11 @@
  * account (no reserved Lambda concurrency: Lambda keeps 10 unreserved, a new account's whole quota), and every
  * alarm or report that would reach nobody is said at synth, naming the property to set.
  */
-import { Stack } from 'aws-cdk-lib';
+import { Stack, Stage } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 import { testApp } from './util';
@@ -90,5 +91,23 @@ describe('a default deploy', () => {
     const { cache: unscanned } = defaults(() => ({ enableScanning: false, upstreams: [UpstreamRegistry.quay()] }));
     expect(unscanned.monitoring!.criticalFindingsAlarm).toBeUndefined();
     expect(unscanned.monitoring!.credentialCheckAlarm).toBeUndefined();
+  });
+
+  test('in a Stage: warned of in the Stage\'s own assembly, once however often it is synthesized; a subscription made by another stack counts', () => {
+    const inStage = (subscribe: boolean) => {
+      const stage = new Stage(testApp(), 'Prod');
+      const stack = new Stack(stage, 'Cache');
+      const cache = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableScanning: false });
+      if (subscribe) {
+        const pager = new Stack(stage, 'Pager');
+        cache.monitoring!.alarmTopic!.addSubscription(new subscriptions.SqsSubscription(new sqs.Queue(pager, 'Inbox')));
+      }
+      return () => stage.synth({ force: true }).getStackArtifact(stack.artifactId).messages
+        .map(m => String(m.entry.data)).filter(m => /nobody hears them/.test(m));
+    };
+    const unheard = inStage(false);
+    unheard();
+    expect(unheard()).toEqual([expect.stringMatching(/^The cache's alarms go to the SNS topic Prod\/Cache\/Cache\/Monitoring\/AlarmTopic/)]);
+    expect(inStage(true)()).toEqual([]);
   });
 });

@@ -12,11 +12,16 @@ export const UNHEARD_TOPIC_WARNING = 'cdk-ecr-pull-through-cache:unheardTopic';
  * @param property the property to set instead, named as the user writes it (`monitoring.alarmActions`)
  */
 export function warnWhenUnheard(owner: IConstruct, topic: sns.ITopic, what: string, property: string): void {
+  let warned = false; // annotations stay on the construct: a second synthesis of the same app must not repeat it
   owner.node.addValidation({
     validate: () => {
+      if (warned) {
+        return [];
+      }
       const root = topic.node.root;
       const subscribed = root.node.findAll().some(c => c instanceof sns.CfnSubscription && c.topicArn === topic.topicArn);
       if (!subscribed) {
+        warned = true;
         Annotations.of(topic).addWarningV2(UNHEARD_TOPIC_WARNING, `${what} go to the SNS topic ${topic.node.path}, which has no `
           + `subscription in this app, so nobody hears them. Set ${property}, or subscribe your on-call to the topic `
           + '(topic.addSubscription), or acknowledge this warning if you subscribe outside CDK.');
