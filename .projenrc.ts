@@ -19,7 +19,11 @@ const HANDLER_BUNDLING: Omit<javascript.AddBundleOptions, 'target' | 'platform'>
 };
 
 /**
- * The oldest aws-cdk-lib we support, chosen on purpose:
+ * The oldest aws-cdk-lib we support, set by what the library itself calls:
+ * - `Validations.ACKNOWLEDGED_RULES_METADATA_KEY` (src/private/acknowledge.ts), added by aws/aws-cdk#37668
+ *   (the `Validations` class, April 2026); `ecr.IPullThroughCacheRuleRef`, `aws-eks-v2` and
+ *   `Annotations.addWarningV2` are older. The exact first release with #37668 is not pinned down here, so the
+ *   floor stays at the oldest release the whole suite runs on, 2.257.0, which also suits the tools:
  * - cdk-nag 3 (our AwsSolutions test) needs aws-cdk-lib >= 2.257.0;
  * - 2.257.0 writes cloud-assembly schema 53, the newest that integ-runner 2.197.x reads, so the
  *   integ snapshots are verified by the real integ-runner (2.260+ writes schema 54/55 and it refuses).
@@ -327,7 +331,7 @@ const bindings = project.addTask('bindings:test', {
   exec: 'python3 test/bindings.py',
 });
 project.packageTask.spawn(bindings);
-project.gitignore.exclude('/.bindings/', '/examples/bindings/java/target/');
+project.gitignore.exclude('/.bindings/', '/examples/bindings/java/target/', '/examples/application-team/java/target/');
 project.addPackageIgnore('/.bindings/');
 
 project.synth();

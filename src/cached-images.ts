@@ -7,6 +7,7 @@ import { MappedImage, MappingStatus } from './image-mapping';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
 import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
+import { renderWithImage } from './private/cdk-internals';
 import { inCacheRegistry } from './private/ecr-url-suffix';
 import { deployTimeArnCaution, executionRoleOf } from './private/execution-role';
 import { moveJsonPropertyImages, nodeRolesProblem } from './private/json-property-images';
@@ -14,7 +15,7 @@ import { DocumentFormat } from './private/locator-tree';
 import { unreachedStagesProblem } from './private/stage-coverage';
 import { CDK_TOKEN, mapTokenTag, tokensOnlyInTag } from './private/token-tags';
 import { reportUnmovedImages, reportsImagesOf } from './private/unmoved-images';
-import { PullThroughCacheRules } from './pull-through-cache-rules';
+import { IPullThroughCacheRules } from './rules/i-pull-through-cache-rules';
 
 /** How an image the cache cannot serve is reported. */
 export enum UnservedImageLevel {
@@ -26,8 +27,8 @@ export enum UnservedImageLevel {
 
 /** Properties of `CachedImages`. */
 export interface CachedImagesProps {
-  /** The cache whose rules decide which images are served, and how. */
-  readonly cache: PullThroughCacheRules;
+  /** The cache whose rules decide which images are served, and how: made in this app, or imported (`fromPullThroughCacheRulesAttributes`). */
+  readonly cache: IPullThroughCacheRules;
 
   /**
    * Only report: annotate every image that does not come from the cache, and change nothing (the synthesized
@@ -66,17 +67,18 @@ const movedJobs = new WeakMap<batch.CfnJobDefinition, string>();
  *
  * @example
  * declare const app: App;
- * declare const cache: PullThroughCacheRules;
+ * declare const cache: IPullThroughCacheRules;
  * Aspects.of(app).add(new CachedImages({ cache }));
  */
 export class CachedImages implements IAspect {
-  private readonly cache: PullThroughCacheRules;
+  private readonly cache: IPullThroughCacheRules;
   private readonly reportOnly: boolean;
   private readonly level: UnservedImageLevel;
 
   constructor(props: CachedImagesProps) {
-    if (!(props?.cache instanceof PullThroughCacheRules)) {
-      throw new Error('CachedImages: cache is required, the PullThroughCacheRules whose rules serve the images.');
+    if (!isCache(props?.cache)) {
+      throw new Error('CachedImages: cache is required, the PullThroughCacheRules whose rules serve the images '
+        + '(or one imported with PullThroughCacheRules.fromPullThroughCacheRulesAttributes).');
     }
     if (props.reportOnly !== undefined && typeof props.reportOnly !== 'boolean') {
       throw new Error(`CachedImages: reportOnly must be true or false, not ${JSON.stringify(props.reportOnly)}.`);
@@ -205,11 +207,8 @@ export class CachedImages implements IAspect {
       return;
     }
     if (!movedContainers.has(container)) {
-      const render = container.renderContainerDefinition.bind(container);
-      // the image's credentials were for the registry it leaves; ECR is pulled with the execution role
-      container.renderContainerDefinition = (taskDefinition?: ecs.TaskDefinition) => ({
-        ...render(taskDefinition), image: movedContainers.get(container)!, repositoryCredentials: undefined,
-      });
+      // the latest decision of any CachedImages of the app (private/cdk-internals.ts says why this is not public API)
+      renderWithImage(container, () => movedContainers.get(container)!);
     }
     movedContainers.set(container, uri);
     // ECS pulls with the execution role; a public image needed none, a cached one does.
@@ -396,4 +395,10 @@ function isAwsFluentBit(image: string): boolean {
   const reference = Tokenization.reverse(image, { failConcat: false }); // a whole token, or nothing
   const target = Reference.isReference(reference) ? reference.target : undefined;
   return target instanceof CfnParameter && typeof target.default === 'string' && target.default.startsWith('/aws/service/aws-for-fluent-bit/');
+}
+
+/** Whether a value given as the cache is one (jsii passes objects of other languages as proxies: no `instanceof`). */
+function isCache(cache: IPullThroughCacheRules | undefined): cache is IPullThroughCacheRules {
+  return cache !== undefined && cache !== null && typeof cache.grantPull === 'function' && typeof cache.imageUri === 'function'
+    && cache.mapping !== undefined;
 }

@@ -9,27 +9,27 @@ export interface CachePrefix {
   readonly registry: string;
 
   /** The cache prefix (the rule's `EcrRepositoryPrefix`); `ROOT` for none. */
-  readonly prefix: string;
+  readonly ecrRepositoryPrefix: string;
 
   /**
-   * For ECR upstreams: only repositories under this upstream prefix are served, and it is replaced by `prefix`.
+   * For ECR upstreams: only repositories under this upstream prefix are served, and it is replaced by `ecrRepositoryPrefix`.
    * @default - the whole upstream registry
    */
   readonly upstreamRepositoryPrefix?: string;
 
   /**
-   * For a mirror (`UpstreamRegistry.mirror`): the only images it copies, as `repository:tag` or
-   * `repository:<tag pattern>`. Any other image of the registry is not served (`MappingStatus.NOT_MIRRORED`).
+   * For a mirror (`UpstreamRegistry.copied`): the only images it copies, as `repository:tag` or
+   * `repository:<tag pattern>`. Any other image of the registry is not served (`MappingStatus.NOT_COPIED`).
    * @default - every image of the registry is served
    */
-  readonly mirroredImages?: string[];
+  readonly copiedImages?: string[];
 
   /**
-   * For a mirror: how many of the tags matching each tag pattern of `mirroredImages` it copies (the highest).
+   * For a mirror: how many of the tags matching each tag pattern of `copiedImages` it copies (the highest).
    * A tag that only a pattern names is then mapped with a warning: it is served only while it is among them.
    * @default - 5, the mirror's default
    */
-  readonly mirroredTagsPerPattern?: number;
+  readonly copiedTagsPerPattern?: number;
 }
 
 /** Properties of `ImageMapping`. */
@@ -52,8 +52,8 @@ export enum MappingStatus {
   ALREADY_CACHED = 'ALREADY_CACHED',
   /** ECR could pull through the registry, but the table has no prefix for it. */
   NO_RULE = 'NO_RULE',
-  /** The registry is served by a mirror, which does not copy this image (see `CachePrefix.mirroredImages`). */
-  NOT_MIRRORED = 'NOT_MIRRORED',
+  /** The registry is served by a mirror, which does not copy this image (see `CachePrefix.copiedImages`). */
+  NOT_COPIED = 'NOT_COPIED',
   /** ECR cannot pull through the registry at all (for example `mcr.microsoft.com`). */
   UNSUPPORTED_REGISTRY = 'UNSUPPORTED_REGISTRY',
   /** The reference is not a valid image reference. */
@@ -112,12 +112,15 @@ export class ImageMapping {
   public static defaultPrefixes(): CachePrefix[] {
     return CATALOGUE.filter(e => e.registryUrl !== undefined).map(e => ({
       registry: e.referenceHost ?? e.registryUrl!,
-      prefix: e.defaultPrefix,
+      ecrRepositoryPrefix: e.defaultPrefix,
     }));
   }
 
   /** The cache registry. */
   public readonly registryDomain: string;
+
+  /** The registry-to-prefix table this mapping maps by (the defaults when none was given). */
+  public readonly prefixes: CachePrefix[];
 
   private readonly routes: CacheRoute[];
 
@@ -139,15 +142,16 @@ export class ImageMapping {
         + '111122223333.dkr.ecr.eu-west-1.amazonaws.com (no scheme, path or slash).');
     }
     this.registryDomain = domain;
-    this.routes = (props.prefixes ?? ImageMapping.defaultPrefixes()).map(p => ({
+    this.prefixes = [...(props.prefixes ?? ImageMapping.defaultPrefixes())];
+    this.routes = this.prefixes.map(p => ({
       referenceHost: referenceHostOf(p.registry),
-      ecrRepositoryPrefix: p.prefix.replace(/\/$/, ''),
+      ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
-    this.mirrored = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
-      .map(p => [p.prefix.replace(/\/$/, ''), p.mirroredImages!]));
-    this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.mirroredImages !== undefined)
-      .map(p => [p.prefix.replace(/\/$/, ''), p.mirroredTagsPerPattern ?? 5]));
+    this.mirrored = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
+      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedImages!]));
+    this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
+      .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedTagsPerPattern ?? 5]));
   }
 
   /**
@@ -187,7 +191,7 @@ export class ImageMapping {
     if (mapping && copied && !specsInclude(copied, ref.repository, ref.tag)) {
       return {
         input: image,
-        status: MappingStatus.NOT_MIRRORED,
+        status: MappingStatus.NOT_COPIED,
         reason: `the '${mapping.route.ecrRepositoryPrefix}' mirror copies only ${copied.join(', ')}, so nothing copies this image`
           + `${ref.tag === undefined ? ' (a mirror copies tags: name one)' : ''}; add it to the mirror's images`,
       };

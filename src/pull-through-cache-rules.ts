@@ -1,37 +1,38 @@
-import { Annotations, CfnResource, CfnTag, Duration, Names, Stack, Token } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+// Over 400 lines: the L3 construct, its props and the validation of its upstreams read together (grants, imageUri, events and the import are in src/rules/).
+import { Annotations, CfnResource, CfnTag, Duration, ITaggable, Lazy, Names, Stack, TagManager, TagType, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
-import { ImageMapping, MappingStatus } from './image-mapping';
-import { CacheMirror, CacheMirrorOptions } from './mirror/cache-mirror';
+import { ImageMapping } from './image-mapping';
+import { CacheCopier, CacheCopierOptions } from './mirror/cache-mirror';
 import { MIRROR_METADATA } from './mirror/contract';
 import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
 import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
-import { mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
 import { renderLifecyclePolicy } from './private/lifecycle';
-import { CDK_TOKEN, mapTokenTag } from './private/token-tags';
 import { manageCachedRepositories, templateResourceTags } from './repositories/cached-repositories';
 import { CacheAdoptionOptions, CachedRepositoryRemoval } from './repositories/cached-repository-options';
 import { createCacheRule } from './rules/cache-rule';
 import { LogicalIdKind, followKey } from './private/logical-ids';
-import { CacheScanning, CacheScanningOptions, FindingSeverity } from './scanning/cache-scanning';
+import { UNHEARD_TOPIC_WARNING, warnWhenUnheard } from './private/unheard-topics';
+import { onScanCompletedRule, onSyncFailedRule } from './rules/cache-events';
+import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './rules/i-pull-through-cache-rules';
+import { cacheImageUri } from './rules/image-uri';
+import { ImportedPullThroughCacheRules } from './rules/imported-cache';
+import { PullTarget, grantCachePull, pullStatements } from './rules/pull-grant';
+import { CacheScanning, CacheScanningOptions } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
 /** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
 const MAX_RULES = 50;
 
-/** What a node pulls with (the actions `Repository.grantPull` grants). */
-const PULL_ACTIONS = ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'];
-/** What the first pull of an image also needs: import it from upstream, creating its repository. */
-const FIRST_PULL_ACTIONS = ['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'];
 
 /**
  * Settings of the repositories ECR creates in the cache, applied through one repository creation
@@ -143,10 +144,10 @@ export interface PullThroughCacheRulesProps {
   readonly enableMonitoring?: boolean;
 
   /**
-   * How the mirror copies the images of `UpstreamRegistry.mirror` upstreams (see `CacheMirror`).
+   * How the copier copies the images of `UpstreamRegistry.copied` upstreams (see `CacheCopier`).
    * @default - up to 2 copies at once, 1024 MB, logs kept a month
    */
-  readonly mirror?: CacheMirrorOptions;
+  readonly copier?: CacheCopierOptions;
 
   /**
    * How the cache's health is measured, alarmed and shown.
@@ -193,7 +194,21 @@ export interface PullThroughCacheRulesProps {
  * });
  * cache.imageUri('nginx:1.25'); // <account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.25
  */
-export class PullThroughCacheRules extends Construct {
+export class PullThroughCacheRules extends Construct implements IPullThroughCacheRules, ITaggable {
+  /**
+   * A cache made in another CDK app of this account (the platform team's), for an application team's `imageUri`
+   * and `grantPull`. Nothing is created; the attributes are trusted, as `ecr.Repository.fromRepositoryAttributes` does.
+   *
+   * @example
+   * const cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(this, 'Cache', {
+   *   prefixes: [{ registry: 'docker.io', ecrRepositoryPrefix: 'docker-hub' }, { registry: 'public.ecr.aws', ecrRepositoryPrefix: 'ecr-public' }],
+   * });
+   * cache.imageUri('nginx:1.27'); // <account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.27
+   */
+  public static fromPullThroughCacheRulesAttributes(scope: Construct, id: string, attrs: PullThroughCacheRulesAttributes): IPullThroughCacheRules {
+    return new ImportedPullThroughCacheRules(scope, id, attrs);
+  }
+
   /** The upstreams, in the order given. */
   public readonly upstreams: UpstreamRegistry[];
 
@@ -216,6 +231,9 @@ export class PullThroughCacheRules extends Construct {
   /** The registry the cache is served from: `<account>.dkr.ecr.<region>.<url suffix>` (tokens unless the stack has an env). */
   public readonly registryDomain: string;
 
+  /** The cache prefixes, in the order of `upstreams` (copied prefixes included). */
+  public readonly ecrRepositoryPrefixes: string[];
+
   /** The registry-to-prefix table of this cache's rules: what `imageUri`, the `CachedImages` Aspect and the CLI map by. */
   public readonly mapping: ImageMapping;
 
@@ -232,11 +250,18 @@ export class PullThroughCacheRules extends Construct {
   public readonly monitoring?: CacheMonitoring;
 
   /**
-   * The mirror that copies the images of `UpstreamRegistry.mirror` upstreams: its copy function, queues,
+   * The copier that copies the images of `UpstreamRegistry.copied` upstreams: its copy function, queues,
    * schedules and metrics.
-   * @default - undefined when no upstream is a mirror
+   * @default - undefined when no upstream is copied
    */
-  public readonly mirror?: CacheMirror;
+  public readonly copier?: CacheCopier;
+
+  /**
+   * Tags for the repositories ECR creates in the cache (they carry its storage cost): `Tags.of(cache)`, or of any
+   * scope above it, reaches them through the repository creation templates' resource tags, beside
+   * `repositoryOptions.resourceTags`. Select them with `includeResourceTypes: ['AWS::ECR::Repository']`.
+   */
+  public readonly tags: TagManager = new TagManager(TagType.KEY_VALUE, 'AWS::ECR::Repository');
 
   private readonly templatesTagRepositories: boolean;
 
@@ -246,6 +271,7 @@ export class PullThroughCacheRules extends Construct {
     const upstreams = props?.upstreams;
     validateUpstreams(this, upstreams);
     this.upstreams = [...upstreams];
+    this.ecrRepositoryPrefixes = upstreams.map(u => u.ecrRepositoryPrefix);
     // prefix clashes and the 50-rule quota across the app (mirrored prefixes clash too, but have no rule)
     const prefixesOf = (list: UpstreamRegistry[]) => list.map(u => u.ecrRepositoryPrefix);
     registerCache(this, prefixesOf(upstreams.filter(u => !isMirror(u))), prefixesOf(upstreams.filter(isMirror)),
@@ -261,13 +287,17 @@ export class PullThroughCacheRules extends Construct {
       prefixes: upstreams.flatMap(u => [
         {
           registry: u.referenceHost,
-          prefix: u.ecrRepositoryPrefix,
+          ecrRepositoryPrefix: u.ecrRepositoryPrefix,
           upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
-          mirroredImages: u._mirror?.images,
-          mirroredTagsPerPattern: u._mirror?.maxTagsPerPattern,
+          copiedImages: u._mirror?.images,
+          copiedTagsPerPattern: u._mirror?.maxTagsPerPattern,
         },
         ...(u._origin
-          ? [{ registry: u._origin.referenceHost, prefix: u.ecrRepositoryPrefix, upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix }]
+          ? [{
+            registry: u._origin.referenceHost,
+            ecrRepositoryPrefix: u.ecrRepositoryPrefix,
+            upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix,
+          }]
           : []),
       ]),
     });
@@ -347,19 +377,19 @@ export class PullThroughCacheRules extends Construct {
       });
     }
 
-    if (props.mirror && mirrored.length === 0) {
-      throw new Error(`${this.node.path}: mirror options are set, but no upstream is a mirror. Add an UpstreamRegistry.mirror() upstream or drop them.`);
+    if (props.copier && mirrored.length === 0) {
+      throw new Error(`${this.node.path}: copier options are set, but no upstream is copied. Add an UpstreamRegistry.copied() upstream or drop them.`);
     }
     if (mirrored.length > 0) {
-      this.mirror = new CacheMirror(this, 'Mirror', {
-        ...props.mirror,
+      this.copier = CacheCopier._create(this, 'Mirror', {
+        ...props.copier,
         upstreams: mirrored,
         cacheName: Names.uniqueId(this),
-        metricNamespace: props.mirror?.metricNamespace ?? props.scanning?.metricNamespace,
+        metricNamespace: props.copier?.metricNamespace ?? props.scanning?.metricNamespace,
         tagsRepositories: this.templatesTagRepositories,
       });
       // what each mirror copies, for readers of the synthesized template (`ecr-ptc --from-cdk-out`)
-      (this.mirror.copyFunction.node.defaultChild as CfnResource).addMetadata(MIRROR_METADATA,
+      (this.copier.copyFunction.node.defaultChild as CfnResource).addMetadata(MIRROR_METADATA,
         mirrored.map(u => ({ registryUrl: u.registryUrl, ecrRepositoryPrefix: u.ecrRepositoryPrefix, images: u._mirror!.images })));
     }
 
@@ -372,9 +402,13 @@ export class PullThroughCacheRules extends Construct {
         repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
         credentialChecks,
         scanning: this.scanning,
-        mirror: this.mirror,
+        copier: this.copier,
         cacheName: Names.uniqueId(this),
       });
+      this.warnOfUnheardAlarms(this.monitoring, props.monitoring);
+    }
+    if (this.scanning && !props.scanning?.findingsTopic) {
+      warnWhenUnheard(this, this.scanning.findingsTopic, 'Reports of vulnerability findings in cached images', 'scanning.findingsTopic');
     }
 
     const nodeRoles = props.nodeRoles ?? [];
@@ -388,7 +422,7 @@ export class PullThroughCacheRules extends Construct {
     if (nodeRoles.length > 0) {
       // One policy of our own for every node role, so the wildcards it needs are acknowledged here, with
       // their reasons, instead of on the user's roles (where they could hide the user's own findings).
-      const policy = new iam.Policy(this, 'NodePullPolicy', { roles: nodeRoles, statements: this.pullStatements() });
+      const policy = new iam.Policy(this, 'NodePullPolicy', { roles: nodeRoles, statements: pullStatements(this.pullTargets(), this.templatesTagRepositories) });
       acknowledgeWildcardResources(policy, this.cacheRepositoryArns(),
         'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
       acknowledgeWildcardResources(policy, ['*'], 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it, '
@@ -411,26 +445,7 @@ export class PullThroughCacheRules extends Construct {
    * stack of a concrete environment using a cache of an environment-agnostic one
    */
   public grantPull(grantee: iam.IGrantable): iam.Grant {
-    const principal = grantee.grantPrincipal;
-    const where = `${this.node.path}.grantPull(${Construct.isConstruct(principal) ? principal.node.path : principal})`;
-    const problem = (Construct.isConstruct(principal) ? environmentProblem(this, principal) : undefined)
-      ?? accountProblem(this, principal.principalAccount, 'the grantee');
-    if (problem) {
-      throw new Error(`${where}: ${problem}`);
-    }
-    const statements = this.pullStatements();
-    const grant = statements
-      .map(statement => iam.Grant.addToPrincipal({ grantee, actions: statement.actions, resourceArns: statement.resources }))
-      .reduce((all, next) => all.combine(next));
-    if (!grant.success || !policyLanded(principal)) {
-      throw new Error(`${where}: nothing was granted. ${grant.success
-        ? 'The role is immutable (imported with mutable: false, withoutPolicyUpdates(), or from another account), so no policy of this app can be attached to it.'
-        : 'This principal has no IAM policy of its own (an AccountPrincipal, ArnPrincipal or ServicePrincipal), so there is nothing to add the permissions to.'} `
-        + 'Grant a role or user of this app (for ECS, the task definition\'s execution role), or give the role these permissions where it is '
-        + `managed: ${statements[0].actions.join(', ')} on the repositories ${this.upstreams.map(u => u.ecrRepositoryPrefix === 'ROOT' ? '*' : `${u.ecrRepositoryPrefix}/*`).join(', ')} `
-        + 'of the cache\'s registry (cacheRepositoryArns()), and ecr:GetAuthorizationToken on *.');
-    }
-    return grant;
+    return grantCachePull(this, grantee, this.pullTargets(), this.templatesTagRepositories);
   }
 
   /** The ARNs that cover every repository of the cache: `arn:<partition>:ecr:<region>:<account>:repository/<prefix>/*` per prefix. */
@@ -453,22 +468,7 @@ export class PullThroughCacheRules extends Construct {
    * @throws if the reference is invalid or no rule of this cache serves its registry
    */
   public imageUri(image: string): string {
-    // a tag known only at deploy time (`nginx:${tag.valueAsString}`) keeps its token; the cache path is known
-    const mapped = (Token.isUnresolved(image) ? mapTokenTag(this.mapping, image, CDK_TOKEN) : undefined) ?? this.mapping.map(image);
-    switch (mapped.status) {
-      case MappingStatus.REWRITTEN:
-        if (mapped.warning) {
-          Annotations.of(this).addWarningV2(mappingWarningId(mapped.warning), mapped.warning);
-        }
-        return mapped.uri!;
-      case MappingStatus.ALREADY_CACHED:
-        return image;
-      case MappingStatus.NO_RULE:
-        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}': ${mapped.reason}.${
-          mapped.reason!.includes('UpstreamRegistry.') ? '' : ' Add an upstream for that registry to this cache\'s upstreams.'}`);
-      default:
-        throw new Error(`${this.node.path}: no pull through cache rule serves '${image}'. ${mapped.reason}`);
-    }
+    return cacheImageUri(this, this.mapping, image);
   }
 
   /**
@@ -477,153 +477,84 @@ export class PullThroughCacheRules extends Construct {
    * containerd mirrors plus ECR credentials for them, as Amazon Linux 2023 user data or an EKS managed node group
    * (`addNodegroup`), with the cache as the only host (no fallback, no Bottlerocket: see `NodeMirrorOptions`).
    * Upstreams the nodes cannot mirror are listed in `unmirrored`.
+   *
+   * Experimental: containerd node mirrors have never run on an EKS node against a live cache.
+   *
+   * @experimental
    */
   public nodeMirrors(options: NodeMirrorOptions = {}): NodeMirrors {
     return new NodeMirrors(this, options);
   }
 
   /**
-   * Pulls of cached images: `AWS/ECR RepositoryPullCount` summed over every repository of the cache (all
-   * prefixes), as the monitoring's health function counts it.
-   * @default - sum over the pull count interval (15 minutes)
+   * Define an EventBridge rule that fires when the cache fails to sync an image with its upstream (an expired or
+   * refused credential, an upstream outage, a rate limit, a missing tag): `ECR Pull Through Cache Action` events
+   * whose `sync-status` is not SUCCESS, for this cache's prefixes.
+   *
+   * @param id the construct id of the rule, in this cache's scope
+   * @param options a target, and more of the event pattern
    */
-  public metricPulls(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricPulls').metricPulls(props);
+  public onSyncFailed(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return onSyncFailedRule(this, id, this.ecrRepositoryPrefixes, options);
   }
 
   /**
-   * Pulls of the images cached from one upstream (its prefix).
-   * @default - sum over the pull count interval (15 minutes)
+   * Define an EventBridge rule that fires when a basic scan of a cached image completes (`ECR Image Scan`,
+   * `scan-status` COMPLETE, repositories under this cache's prefixes), like `ecr.Repository.onImageScanCompleted`.
+   * The event carries `finding-severity-counts`. Enhanced scanning (Amazon Inspector) sends `Inspector2 Scan` events instead.
+   *
+   * @param id the construct id of the rule, in this cache's scope
+   * @param options a target, and more of the event pattern
    */
-  public metricUpstreamPulls(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricUpstreamPulls').metricPrefixPulls(this.prefixOf(upstream), props);
+  public onScanCompleted(id: string, options: events.OnEventOptions = {}): events.Rule {
+    return onScanCompletedRule(this, id, this.ecrRepositoryPrefixes, options);
   }
 
   /**
-   * Failed syncs with the upstreams: `ECR Pull Through Cache Action` events with a `sync-status` other than SUCCESS.
-   * @default - sum over 5 minutes
+   * The templates' resource tags: `resourceTags`, then the tags `Tags.of` gave the cache (known once Aspects have run).
+   * They need the custom role and pullers' `ecr:TagResource`, set up when `resourceTags` is given: without those,
+   * tags from `Tags.of` are left out, with a warning, rather than make ECR fail to create a repository on a first pull.
    */
-  public metricSyncFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricSyncFailures').metricSyncFailures(props);
-  }
-
-  /**
-   * Failed syncs with one upstream.
-   * @default - sum over 5 minutes
-   */
-  public metricUpstreamSyncFailures(upstream: UpstreamRegistry, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricUpstreamSyncFailures').metricPrefixSyncFailures(this.prefixOf(upstream), props);
-  }
-
-  /**
-   * Credential checks ECR rejected (expired or revoked upstream tokens), from the credential canary.
-   * @default - maximum over the credential check interval (1 hour)
-   */
-  public metricCredentialCheckFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireMonitoring('metricCredentialCheckFailures').metricCredentialCheckFailures(props);
-  }
-
-  /**
-   * Scans started by the scan trigger.
-   * @default - sum over 5 minutes
-   */
-  public metricScansStarted(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricScansStarted').metricScansStarted(props);
-  }
-
-  /**
-   * Images not scanned on purpose (already scanned in 24 hours, unsupported, gone).
-   * @default - sum over 5 minutes
-   */
-  public metricScansSkipped(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricScansSkipped').metricScansSkipped(props);
-  }
-
-  /**
-   * Scans that could not be started after every retry.
-   * @default - sum over 5 minutes
-   */
-  public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricScanFailures').metricScanFailures(props);
-  }
-
-  /**
-   * Findings of completed scans at one severity.
-   * @default - sum over 5 minutes
-   */
-  public metricFindings(severity: FindingSeverity, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.requireScanning('metricFindings').metricFindings(severity, props);
-  }
-
-  /**
-   * Errors of every handler of the cache (scanning and health), summed.
-   * @default - sum over 5 minutes
-   */
-  public metricHandlerErrors(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricHandlerErrors').metricHandlerErrors(props);
-  }
-
-  /**
-   * Throttles of every handler of the cache, summed.
-   * @default - sum over 5 minutes
-   */
-  public metricHandlerThrottles(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricHandlerThrottles').metricHandlerThrottles(props);
-  }
-
-  /**
-   * Messages waiting in the cache's dead-letter queues.
-   * @default - maximum over 5 minutes, summed over the queues
-   */
-  public metricDeadLetterMessages(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricDeadLetterMessages').metricDeadLetterMessages(props);
-  }
-
-  /**
-   * Age of the oldest message in the cache's dead-letter queues, in seconds.
-   * @default - maximum over 5 minutes
-   */
-  public metricDeadLetterAge(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric {
-    return this.requireMonitoring('metricDeadLetterAge').metricDeadLetterAge(props);
-  }
-
-  /** A mirrored registry serves only the images its mirror copies: any other is missing from the cache at pull time. */
-  private requireMonitoring(method: string): CacheMonitoring {
-    if (!this.monitoring) {
-      throw new Error(`${this.node.path}.${method}(): monitoring is off (enableMonitoring: false), so nothing publishes this metric.`);
+  private templateTags(given: CfnTag[], where: string): any {
+    // TagManager renders KEY_VALUE tags as CloudFormation writes them ({ Key, Value }), or undefined for none
+    const inherited = (): CfnTag[] => ((this.tags.renderTags() ?? []) as Array<{ Key: string; Value: string }>)
+      .map(t => ({ key: t.Key, value: t.Value }));
+    this.node.addValidation({
+      validate: () => {
+        const keys = inherited().map(t => t.key).filter(k => !given.some(g => g.key === k));
+        if (keys.length > 0 && given.length === 0) {
+          Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:inheritedTagsNotApplied', 'Tags.of gave the cache the tags '
+            + `${keys.join(', ')}, which do not reach the repositories ECR creates: tagging them needs a custom role for ECR and `
+            + 'ecr:TagResource for every puller, which the cache sets up only when repositoryOptions.resourceTags is set. Set it '
+            + '(for example to these tags) to tag the cached repositories, or acknowledge this warning.');
+        }
+        const total = given.length + keys.length;
+        return total > 50 ? [`${where}: ${total} tags for cached repositories (resourceTags and Tags.of together); ECR allows at most 50.`] : [];
+      },
+    });
+    if (given.length === 0) {
+      return undefined;
     }
-    return this.monitoring;
+    return Lazy.any({
+      // resolved before the L1 checks its props: the L1's own form, { key, value }
+      produce: () => [...given, ...inherited().filter(t => !given.some(g => g.key === t.key))].map(t => ({ key: t.key, value: t.value })),
+    });
   }
 
-  private requireScanning(method: string): CacheScanning {
-    if (!this.scanning) {
-      throw new Error(`${this.node.path}.${method}(): scanning is off (enableScanning: false), so nothing publishes this metric.`);
+  /** Alarms that notify nobody are said at synth, naming the property that gives them somewhere to go. */
+  private warnOfUnheardAlarms(monitoring: CacheMonitoring, options: CacheMonitoringOptions | undefined): void {
+    if (options?.alarmActions?.length === 0) {
+      Annotations.of(this).addWarningV2(UNHEARD_TOPIC_WARNING, 'monitoring.alarmActions is empty, so the cache\'s alarms notify nobody. '
+        + 'Give them an action (new SnsAction(topic)), or leave alarmActions out to get an alarm topic.');
+    } else if (monitoring.alarmTopic && !options?.alarmTopic) {
+      warnWhenUnheard(this, monitoring.alarmTopic, 'The cache\'s alarms', 'monitoring.alarmActions (or monitoring.alarmTopic)');
     }
-    return this.scanning;
   }
 
-  private prefixOf(upstream: UpstreamRegistry): string {
-    if (!this.upstreams.includes(upstream)) {
-      throw new Error(`${this.node.path}: ${upstream.registryUrl} (prefix '${upstream.ecrRepositoryPrefix}') is not an upstream of this cache. `
-        + 'Pass one of the UpstreamRegistry objects given in upstreams.');
-    }
-    return upstream.ecrRepositoryPrefix;
-  }
-
-  /**
-   * The statements of a pull grant: the cache repositories, and the token (which has no resource type). Mirrored
-   * prefixes are pulled only: their images are pushed by the mirror, never imported on a pull.
-   */
-  private pullStatements(): iam.PolicyStatement[] {
-    const actions = [...PULL_ACTIONS, ...FIRST_PULL_ACTIONS, ...(this.templatesTagRepositories ? ['ecr:TagResource'] : [])];
+  /** The repositories a pull grant covers, one entry per prefix. */
+  private pullTargets(): PullTarget[] {
     const arns = this.cacheRepositoryArns();
-    const pulledThrough = arns.filter((_, i) => !isMirror(this.upstreams[i]));
-    const mirrored = arns.filter((_, i) => isMirror(this.upstreams[i]));
-    return [
-      ...(pulledThrough.length > 0 ? [new iam.PolicyStatement({ actions, resources: pulledThrough })] : []),
-      new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
-      ...(mirrored.length > 0 ? [new iam.PolicyStatement({ actions: PULL_ACTIONS, resources: mirrored })] : []),
-    ];
+    return this.upstreams.map((u, i) => ({ prefix: u.ecrRepositoryPrefix, arn: arns[i], copied: isMirror(u) }));
   }
 
   private createRule(scope: Construct, upstream: UpstreamRegistry): { rule: ecr.IPullThroughCacheRuleRef; secret?: secretsmanager.ISecret } {
@@ -676,7 +607,7 @@ export class PullThroughCacheRules extends Construct {
       imageTagMutability: mutability,
       lifecyclePolicy,
       encryptionConfiguration: encryption,
-      resourceTags: tags.length > 0 ? tags.map(t => ({ key: t.key, value: t.value })) : undefined,
+      resourceTags: this.templateTags(tags, where),
       repositoryPolicy: options.repositoryPolicy ? Stack.of(this).toJsonString(options.repositoryPolicy.toJSON()) : undefined,
       customRoleArn: role?.roleArn,
     };
@@ -728,7 +659,7 @@ function keyedTemplate(template: ecr.CfnRepositoryCreationTemplate): ecr.CfnRepo
 }
 
 function isMirror(upstream: UpstreamRegistry): boolean {
-  return upstream.registryType === UpstreamRegistryType.MIRROR;
+  return upstream.registryType === UpstreamRegistryType.COPIED;
 }
 
 /** Construct ids are API: derive them from the prefix (stable across reordering), never from a position. */
@@ -741,7 +672,7 @@ function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | und
   if (!Array.isArray(upstreams) || upstreams.length === 0) {
     throw new Error(`${where}: upstreams is empty. List at least one registry, for example upstreams: [UpstreamRegistry.ecrPublic()].`);
   }
-  const ruleCount = upstreams.filter(u => u?.registryType !== UpstreamRegistryType.MIRROR).length;
+  const ruleCount = upstreams.filter(u => u?.registryType !== UpstreamRegistryType.COPIED).length;
   if (ruleCount > MAX_RULES) {
     throw new Error(`${where}: ${ruleCount} upstreams, but ECR allows at most ${MAX_RULES} pull through cache rules per Region `
       + '(a quota that cannot be raised). Split them across Regions or drop some.');
@@ -773,7 +704,7 @@ function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | und
     if (local) {
       throw new Error(`${where}: ${origin.referenceHost} images would be served twice: through the shared cache ${shared.registryUrl} `
         + `(prefix '${shared.ecrRepositoryPrefix}') and by the upstream with prefix '${local.ecrRepositoryPrefix}'. `
-        + 'Keep one: drop the local upstream, or leave that prefix out of the shared cache\'s repositoryPrefixes.');
+        + 'Keep one: drop the local upstream, or leave that prefix out of the member\'s ecrRepositoryPrefixes.');
     }
   }
   const region = Stack.of(scope).region;
@@ -799,15 +730,4 @@ function checkEcrUpstream(scope: Construct, upstream: UpstreamRegistry): void {
     throw new Error(`${where} is in account ${account}, not ${stack.account}: ECR needs a role to pull across accounts. `
       + 'Pass role: a role that trusts pullthroughcache.ecr.amazonaws.com, and allow this account to pull in the upstream registry policy.');
   }
-}
-
-/**
- * Whether a principal that accepted a statement really holds it: a role or user of the app gets a policy construct
- * beneath it, while an immutable imported role accepts every statement and keeps none.
- */
-function policyLanded(principal: iam.IPrincipal): boolean {
-  if (!Construct.isConstruct(principal)) {
-    return true; // not a construct (PrincipalWithConditions, ...): its grant result is all there is to go by
-  }
-  return principal.node.findAll().some(c => c instanceof iam.Policy || c instanceof iam.ManagedPolicy);
 }

@@ -22,8 +22,11 @@ export interface CreateUpstreamSecretOptions {
   readonly secretName?: string;
 
   /**
-   * What happens to the secret when it leaves the stack.
-   * @default RemovalPolicy.DESTROY (CloudFormation deletes a secret at once, with no recovery window: the token is gone)
+   * What happens to the secret when it leaves the stack (`cdk destroy`, or a deploy that stops using it). It holds a
+   * token entered by hand, so it is kept, as `ecr.Repository` keeps its images: a later deploy that creates a secret
+   * of the same name then fails until you delete the kept one or import it with `fromSecret`. `RemovalPolicy.DESTROY`
+   * deletes it with the stack, at once: CloudFormation deletes a secret with no recovery window.
+   * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -129,7 +132,7 @@ class CreatedSecretCredentials extends UpstreamCredentials {
         excludePunctuation: true,
         passwordLength: 32,
       },
-      removalPolicy: this.options.removalPolicy ?? RemovalPolicy.DESTROY,
+      removalPolicy: this.options.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     // the logical id follows the secret's name (unique in its environment), so renaming or moving the cache keeps it
     followKey(secret.node.defaultChild as secretsmanager.CfnSecret, LogicalIdKind.SECRET,

@@ -29,10 +29,10 @@ export enum UpstreamRegistryType {
   /** Another private Amazon ECR registry, `<account>.dkr.ecr.<region>.amazonaws.com`. */
   ECR = 'ecr',
   /**
-   * Not an ECR upstream type: a registry ECR cannot pull through, whose named images the library's mirror
-   * copies into the cache (`UpstreamRegistry.mirror`). No pull through cache rule is created for it.
+   * Not an ECR upstream type: a registry ECR cannot pull through, whose named images the cache's copier
+   * copies into the cache (`UpstreamRegistry.copied`). No pull through cache rule is created for it.
    */
-  MIRROR = 'mirror',
+  COPIED = 'copied',
 }
 
 /** Options common to every upstream. */
@@ -88,8 +88,8 @@ export interface EcrUpstreamOptions extends UpstreamOptions {
   readonly upstreamRepositoryPrefix?: string;
 }
 
-/** Options for `UpstreamRegistry.mirror`: a registry ECR cannot pull through, served by copying named images. */
-export interface MirrorUpstreamOptions extends UpstreamOptions {
+/** Options for `UpstreamRegistry.copied`: a registry ECR cannot pull through, served by copying named images. */
+export interface CopiedUpstreamOptions extends UpstreamOptions {
   /** The registry host as image references name it: `mcr.microsoft.com`, `registry.access.redhat.com`, `gcr.io`. */
   readonly registryUrl: string;
 
@@ -140,11 +140,19 @@ export interface UpstreamFromUrlOptions extends UpstreamOptions {
   readonly upstreamRepositoryPrefix?: string;
 }
 
+/** Where a shared cache's downstream rule really pulls from: the central cache's upstream (a row of its mapping). */
+interface SharedOrigin {
+  /** The registry host as image references name it (`docker.io`). */
+  readonly referenceHost: string;
+  /** For an ECR upstream: the part of it the central rule serves. */
+  readonly upstreamRepositoryPrefix?: string;
+}
+
 /**
  * A registry ECR can pull through, with the cache prefix it is served under.
  *
  * One factory per upstream type ECR supports. Registries ECR cannot pull through (`mcr.microsoft.com`,
- * `registry.access.redhat.com`, `gcr.io`, ...) are served by copying named images: `UpstreamRegistry.mirror`;
+ * `registry.access.redhat.com`, `gcr.io`, ...) are served by copying named images: `UpstreamRegistry.copied`;
  * `fromUrl` refuses them and says so.
  */
 export class UpstreamRegistry {
@@ -206,9 +214,13 @@ export class UpstreamRegistry {
    * into the cache on a schedule by the cache's mirror (`PullThroughCacheRules.mirror`), and pulled from ECR
    * like cached images. The default prefix is the host itself (`mcr.microsoft.com/dotnet/runtime:8.0` is
    * cached as `<registry>/mcr.microsoft.com/dotnet/runtime:8.0`).
+   *
+   * Experimental: the copier has never pushed to a live ECR registry.
+   *
+   * @experimental
    */
-  public static mirror(options: MirrorUpstreamOptions): UpstreamRegistry {
-    const where = 'UpstreamRegistry.mirror';
+  public static copied(options: CopiedUpstreamOptions): UpstreamRegistry {
+    const where = 'UpstreamRegistry.copied';
     if (typeof options?.registryUrl !== 'string') {
       throw new Error(`${where}: registryUrl is required, for example 'mcr.microsoft.com'.`);
     }
@@ -256,7 +268,7 @@ export class UpstreamRegistry {
       throw new Error(`${where} (${host}): maxTagsPerPattern is ${maxTags}; use a whole number from 1 to 100.`);
     }
     const entry: CatalogueEntry = {
-      registryType: UpstreamRegistryType.MIRROR,
+      registryType: UpstreamRegistryType.COPIED,
       displayName: `${host} (copied by the mirror)`,
       registryUrl: host,
       defaultPrefix: prefix,
@@ -295,11 +307,9 @@ export class UpstreamRegistry {
    * accounts. Used by `SharedCacheMember`.
    * @internal
    */
-  public static _throughSharedCache(origin: UpstreamRegistry, registryUrl: string, role: iam.IRole): UpstreamRegistry {
-    const downstream = UpstreamRegistry.ecr({
-      registryUrl, role, ecrRepositoryPrefix: origin.ecrRepositoryPrefix, upstreamRepositoryPrefix: origin.ecrRepositoryPrefix,
-    });
-    (downstream as { _origin?: UpstreamRegistry })._origin = origin._origin ?? origin;
+  public static _throughSharedCache(origin: SharedOrigin, ecrRepositoryPrefix: string, registryUrl: string, role: iam.IRole): UpstreamRegistry {
+    const downstream = UpstreamRegistry.ecr({ registryUrl, role, ecrRepositoryPrefix, upstreamRepositoryPrefix: ecrRepositoryPrefix });
+    (downstream as { _origin?: SharedOrigin })._origin = origin;
     return downstream;
   }
 
@@ -346,7 +356,7 @@ export class UpstreamRegistry {
    * referenced by the central upstream's host, `docker.io` for Docker Hub).
    * @internal
    */
-  public readonly _origin?: UpstreamRegistry;
+  public readonly _origin?: SharedOrigin;
 
   /**
    * For a mirror (`registryType` MIRROR): what the mirror copies, and when.

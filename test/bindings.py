@@ -9,14 +9,16 @@ dist/js (npm tarball), dist/python (wheel) and dist/java (jar). Standard library
    readme   each Python and Java block of README.md is an excerpt of the example app in that language;
 1. assets   every file under the npm tarball's package/assets/ (the bundled Lambda handlers) is in the jsii
             bundle that the wheel and the jar carry, byte for byte;
-2. ts       synthesize examples/bindings/typescript with the command its cdk.json gives `cdk synth`;
+2. ts       synthesize each example app (APPS: examples/bindings, the platform team's cache, and
+            examples/application-team, another app that imports it by attributes) in TypeScript, with the command
+            its cdk.json gives `cdk synth`;
 3. python   a fresh virtualenv, the wheel plus aws-cdk-lib and constructs pinned at the library's floor
             (examples/bindings/python/requirements.txt, from PyPI through the wheelhouse), then synthesize
-            examples/bindings/python;
-4. java     install the jar into the local Maven repository, build examples/bindings/java against it and the
+            each app's python/;
+4. java     install the jar into the local Maven repository, build each app's java/ against it and the
             pinned aws-cdk-lib, then synthesize it;
-5. compare  the three templates, after dropping metadata (CDKMetadata, resource Metadata) and blanking asset
-            hashes, must be identical; so must the annotations and the file assets. A difference fails the
+5. compare  per app, the three templates, after dropping metadata (CDKMetadata, resource Metadata) and blanking
+            asset hashes, must be identical; so must the annotations and the file assets. A difference fails the
             run with a unified diff.
 
 Downloads are kept between runs: Maven's in ~/.m2, pip's in a wheelhouse under ~/.cache (pip's own HTTP cache
@@ -46,7 +48,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / 'examples' / 'bindings'
 WORK = ROOT / '.bindings'
-STACK = 'EcrPullThroughCacheBindings'
+# Each example app (its folder under examples/, with typescript/, python/ and java/) and the stack it synthesizes.
+APPS = {
+    'bindings': 'EcrPullThroughCacheBindings',
+    'application-team': 'ApplicationTeam',
+}
 LANGUAGES = ('typescript', 'python', 'java')
 ASSETS_PREFIX = 'package/assets/'
 # Pinned so every run uses the same plugin, whatever Maven's defaults are.
@@ -300,19 +306,27 @@ def base_env():
     return env
 
 
-def app_command(language):
-    with open(EXAMPLES / language / 'cdk.json') as f:
+def app_folder(app, language):
+    return ROOT / 'examples' / app / language
+
+
+def app_command(app, language):
+    with open(app_folder(app, language) / 'cdk.json') as f:
         return json.load(f)['app']
 
 
-def synth(language, env):
+def out_dir(app, language):
+    return WORK / 'cdk.out' / app / language
+
+
+def synth(app, language, env):
     """Run the app as `cdk synth` does: the cdk.json app command, with CDK_OUTDIR set."""
-    out = WORK / 'cdk.out' / language
+    out = out_dir(app, language)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     env = dict(env, CDK_OUTDIR=str(out))
-    seconds, tree, single = measured(app_command(language), EXAMPLES / language, env)
-    log(f'{language}: synthesized in {seconds:.1f} s, peak RSS {tree / 2**20:.0f} MiB '
+    seconds, tree, single = measured(app_command(app, language), app_folder(app, language), env)
+    log(f'{app} {language}: synthesized in {seconds:.1f} s, peak RSS {tree / 2**20:.0f} MiB '
         f'(process tree; largest process {single / 2**20:.0f} MiB)')
     return {'seconds': round(seconds, 2), 'peakTreeRssMiB': round(tree / 2**20), 'peakProcessRssMiB': round(single / 2**20)}
 
@@ -348,7 +362,8 @@ def prepare_java(jar, pom):
     env = base_env()
     run(['mvn', '-q', '-B', f'{MAVEN_INSTALL_PLUGIN}:install-file', f'-Dfile={jar}', f'-DpomFile={pom}'], cwd=WORK,
         env=env)
-    run(['mvn', '-q', '-B', 'compile'], cwd=EXAMPLES / 'java', env=env)
+    for app in APPS:
+        run(['mvn', '-q', '-B', 'compile'], cwd=app_folder(app, 'java'), env=env)
     return env
 
 
@@ -368,8 +383,8 @@ def _blank_hashes(value):
     return value
 
 
-def normalised_template(language):
-    with open(WORK / 'cdk.out' / language / f'{STACK}.template.json') as f:
+def normalised_template(app, language):
+    with open(out_dir(app, language) / f'{APPS[app]}.template.json') as f:
         template = json.load(f)
     resources = template.get('Resources', {})
     resources.pop('CDKMetadata', None)  # analytics: names the language and the jsii runtime
@@ -382,9 +397,9 @@ def normalised_template(language):
     return _blank_hashes(template)
 
 
-def annotations(language):
+def annotations(app, language):
     """Info, warning and error annotations (the Aspect's report), by construct path."""
-    with open(WORK / 'cdk.out' / language / 'manifest.json') as f:
+    with open(out_dir(app, language) / 'manifest.json') as f:
         manifest = json.load(f)
     found = []
     for artifact in manifest.get('artifacts', {}).values():
@@ -395,9 +410,9 @@ def annotations(language):
     return sorted(found)
 
 
-def file_assets(language):
+def file_assets(app, language):
     """Source hashes of the file assets other than templates (Lambda code): these must match exactly."""
-    with open(WORK / 'cdk.out' / language / f'{STACK}.assets.json') as f:
+    with open(out_dir(app, language) / f'{APPS[app]}.assets.json') as f:
         manifest = json.load(f)
     return sorted(h for h, a in manifest.get('files', {}).items()
                   if not a.get('source', {}).get('path', '').endswith('.template.json'))
@@ -427,10 +442,10 @@ def _pretty(value):
     return json.dumps(value, indent=2, sort_keys=True).splitlines()
 
 
-def compare(languages):
+def compare(app, languages):
     reference = languages[0]
-    views = {lang: {'template': normalised_template(lang), 'annotations': annotations(lang),
-                    'file assets': file_assets(lang)} for lang in languages}
+    views = {lang: {'template': normalised_template(app, lang), 'annotations': annotations(app, lang),
+                    'file assets': file_assets(app, lang)} for lang in languages}
     differences = []
     for lang in languages[1:]:
         for part in ('template', 'annotations', 'file assets'):
@@ -443,13 +458,13 @@ def compare(languages):
                 listed = [f'{reference} vs {lang}, {part}: {len(paths)} difference(s)'] + [f'  {p}' for p in paths[:30]]
                 differences.append('\n'.join(listed + shown))
     if differences:
-        raise Failure('the languages synthesized different stacks:\n' + '\n\n'.join(differences))
+        raise Failure(f'the languages synthesized different {app} stacks:\n' + '\n\n'.join(differences))
     template = views[reference]['template']
     resources = template.get('Resources', {})
     kinds = {}
     for resource in resources.values():
         kinds[resource['Type']] = kinds.get(resource['Type'], 0) + 1
-    log(f'identical in {", ".join(languages)}: {len(resources)} resources, '
+    log(f'{app}: identical in {", ".join(languages)}: {len(resources)} resources, '
         f'{len(template.get("Outputs", {}))} outputs, {len(views[reference]["annotations"])} annotations, '
         f'{len(views[reference]["file assets"])} file assets (raw hashes compared)')
     for kind, count in sorted(kinds.items()):
@@ -494,10 +509,12 @@ def main():
             env['python'] = step('python: fresh virtualenv with the wheel and the pinned CDK', prepare_python, wheel)
         if 'java' in languages:
             env['java'] = step('java: install the jar, build the example with Maven', prepare_java, jar, pom)
-        for lang in languages:
-            report['synth'][lang] = step(f'{lang}: synthesize the example', synth, lang, env[lang])
-        if len(languages) > 1:
-            report['compare'] = step('compare the templates', compare, languages)
+        report['compare'] = {}
+        for app in APPS:
+            for lang in languages:
+                report['synth'][f'{app} {lang}'] = step(f'{app} {lang}: synthesize the example', synth, app, lang, env[lang])
+            if len(languages) > 1:
+                report['compare'][app] = step(f'{app}: compare the templates', compare, app, languages)
     except (Failure, subprocess.TimeoutExpired) as e:
         log(f'\nbindings: FAILED: {e}')
         return 1
@@ -507,9 +524,9 @@ def main():
     for name, seconds in steps:
         log(f'{seconds:7.1f} s  {name}')
     log(f'{total:7.1f} s  total')
-    log('synth      seconds   peak RSS, process tree   largest process')
+    log(f'{"synth":27s} seconds   peak RSS, process tree   largest process')
     for lang, r in report['synth'].items():
-        log(f'{lang:10s} {r["seconds"]:7.1f}   {r["peakTreeRssMiB"]:14d} MiB   {r["peakProcessRssMiB"]:11d} MiB')
+        log(f'{lang:27s} {r["seconds"]:7.1f}   {r["peakTreeRssMiB"]:14d} MiB   {r["peakProcessRssMiB"]:11d} MiB')
     report['steps'] = {name: round(seconds, 1) for name, seconds in steps}
     report['totalSeconds'] = round(total, 1)
     if args.json:

@@ -353,7 +353,7 @@ describe('7 and 10. cache URIs are checked like any image, on every host of the 
     const cache = new PullThroughCacheRules(stack, 'Cache', {
       upstreams: [
         UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
-        UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', images: ['dotnet/aspnet:8.0'] }),
+        UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', images: ['dotnet/aspnet:8.0'] }),
       ],
       enableMonitoring: false,
       enableScanning: false,
@@ -405,10 +405,10 @@ describe('11. every message says what to do', () => {
     expect(frozen).toBe("container frozen: 'k8s.gcr.io/pause:3.9' is not served by the pull through cache: ECR cannot pull through 'k8s.gcr.io', "
       + 'which is frozen: its images are on registry.k8s.io, which ECR pulls through (UpstreamRegistry.kubernetes()). '
       + 'Write the image as registry.k8s.io/<the same path>.');
-    const advice = /UpstreamRegistry\.mirror\(\{ registryUrl: 'registry\.example\.com:5000', ecrRepositoryPrefix: 'registry', images/;
+    const advice = /UpstreamRegistry\.copied\(\{ registryUrl: 'registry\.example\.com:5000', ecrRepositoryPrefix: 'registry', images/;
     expect(port).toMatch(advice);
     // the advice, followed, is accepted
-    expect(() => UpstreamRegistry.mirror({ registryUrl: 'registry.example.com:5000', ecrRepositoryPrefix: 'registry', images: ['team/app:1'] })).not.toThrow();
+    expect(() => UpstreamRegistry.copied({ registryUrl: 'registry.example.com:5000', ecrRepositoryPrefix: 'registry', images: ['team/app:1'] })).not.toThrow();
   });
 
   test('AWS\'s own FireLens image is noted, not warned about', () => {
@@ -513,7 +513,7 @@ describe('6. a tag only a mirror\'s pattern names is served only while the mirro
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: ENV });
     const cache = new PullThroughCacheRules(stack, 'Cache', {
-      upstreams: [UpstreamRegistry.mirror({
+      upstreams: [UpstreamRegistry.copied({
         registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr', images: ['dotnet/aspnet:8.0.*', 'dotnet/aspnet:8.0.15'], maxTagsPerPattern: 3,
       })],
       enableMonitoring: false,

@@ -83,9 +83,9 @@ describe('two images must never share a cache URI', () => {
 
   test('a mirror\'s prefix under a rule\'s, or under another mirror\'s, is refused at synth as well (second hostile review)', () => {
     for (const upstreams of [
-      [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'xx' }), UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
-      [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'xx', images: ['a/b:1'] }),
-        UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
+      [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'xx' }), UpstreamRegistry.copied({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
+      [UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', ecrRepositoryPrefix: 'xx', images: ['a/b:1'] }),
+        UpstreamRegistry.copied({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'xx/yy', images: ['a/b:1'] })],
     ]) {
       const app = testApp();
       new PullThroughCacheRules(new Stack(app, 'Apps', { env: ENV }), 'Cache', { ...quiet, upstreams });
@@ -105,7 +105,7 @@ describe('two images must never share a cache URI', () => {
   test('the mapping itself never gives an image a URI that another rule claims (the CLI uses it without the construct)', () => {
     const mapping = new ImageMapping({
       registryDomain: REGISTRY,
-      prefixes: [{ registry: 'quay.io', prefix: 'ROOT' }, { registry: 'registry.k8s.io', prefix: 'k8s' }, { registry: 'ghcr.io', prefix: 'cache' }, { registry: 'docker.io', prefix: 'cache/hub' }],
+      prefixes: [{ registry: 'quay.io', ecrRepositoryPrefix: 'ROOT' }, { registry: 'registry.k8s.io', ecrRepositoryPrefix: 'k8s' }, { registry: 'ghcr.io', ecrRepositoryPrefix: 'cache' }, { registry: 'docker.io', ecrRepositoryPrefix: 'cache/hub' }],
     });
     expect(mapping.map('quay.io/k8s/pause:1')).toMatchObject({
       status: MappingStatus.NO_RULE, reason: "its cache path k8s/pause lies under the prefix 'k8s' of registry.k8s.io, whose rule ECR would pull it through instead",

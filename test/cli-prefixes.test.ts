@@ -386,7 +386,7 @@ describe('--from-cdk-out reads the mirrors of the app too (they have no pull thr
   test('a mirrored image the mirror copies is rewritten; another image of that registry is not served', () => {
     const app = testApp();
     new PullThroughCacheRules(new Stack(app, 'Mirrored', { env: { account: '111122223333', region: 'eu-west-1' } }), 'Cache', {
-      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] })],
+      upstreams: [UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] })],
     });
     const cdkOut = app.synth().directory;
     const dir = testDir();
@@ -403,6 +403,6 @@ describe('--from-cdk-out reads the mirrors of the app too (they have no pull thr
   test('--prefix for a registry ECR cannot pull through points to --from-cdk-out for mirrors', () => {
     const result = cli(['rewrite', testDir(), '--registry', '111122223333.dkr.ecr.eu-west-1.amazonaws.com', '--prefix', 'mcr.microsoft.com=mcr']);
     expect(result.code).toBe(2);
-    expect(result.err).toMatch(/If your cache mirrors it \(UpstreamRegistry\.mirror\), pass --from-cdk-out/);
+    expect(result.err).toMatch(/If your cache mirrors it \(UpstreamRegistry\.copied\), pass --from-cdk-out/);
   });
 });

@@ -57,13 +57,13 @@ describe('ImageMapping', () => {
 
   test('the default table is the construct\'s default prefixes for every upstream with a fixed host', () => {
     expect(ImageMapping.defaultPrefixes()).toEqual([
-      { registry: 'public.ecr.aws', prefix: 'ecr-public' },
-      { registry: 'registry.k8s.io', prefix: 'k8s' },
-      { registry: 'quay.io', prefix: 'quay' },
-      { registry: 'docker.io', prefix: 'docker-hub' },
-      { registry: 'ghcr.io', prefix: 'ghcr' },
-      { registry: 'registry.gitlab.com', prefix: 'gitlab' },
-      { registry: 'cgr.dev', prefix: 'chainguard' },
+      { registry: 'public.ecr.aws', ecrRepositoryPrefix: 'ecr-public' },
+      { registry: 'registry.k8s.io', ecrRepositoryPrefix: 'k8s' },
+      { registry: 'quay.io', ecrRepositoryPrefix: 'quay' },
+      { registry: 'docker.io', ecrRepositoryPrefix: 'docker-hub' },
+      { registry: 'ghcr.io', ecrRepositoryPrefix: 'ghcr' },
+      { registry: 'registry.gitlab.com', ecrRepositoryPrefix: 'gitlab' },
+      { registry: 'cgr.dev', ecrRepositoryPrefix: 'chainguard' },
     ]);
   });
 
@@ -72,7 +72,7 @@ describe('ImageMapping', () => {
     const factories = [UpstreamRegistry.ecrPublic(), UpstreamRegistry.kubernetes(), UpstreamRegistry.quay(),
       UpstreamRegistry.dockerHub({ credentials }), UpstreamRegistry.githubContainerRegistry({ credentials }),
       UpstreamRegistry.gitlabContainerRegistry({ credentials }), UpstreamRegistry.chainguard({ credentials })];
-    expect(ImageMapping.defaultPrefixes()).toEqual(factories.map(u => ({ registry: u.referenceHost, prefix: u.ecrRepositoryPrefix })));
+    expect(ImageMapping.defaultPrefixes()).toEqual(factories.map(u => ({ registry: u.referenceHost, ecrRepositoryPrefix: u.ecrRepositoryPrefix })));
   });
 
   test.each([
@@ -134,10 +134,10 @@ describe('ImageMapping', () => {
     const custom = new ImageMapping({
       registryDomain: REGISTRY,
       prefixes: [
-        { registry: 'registry-1.docker.io', prefix: 'hub/' },
-        { registry: 'myregistry.azurecr.io', prefix: 'azure' },
-        { registry: '444455556666.dkr.ecr.us-east-1.amazonaws.com', prefix: 'golden', upstreamRepositoryPrefix: 'images' },
-        { registry: '777788889999.dkr.ecr.us-east-1.amazonaws.com', prefix: 'ROOT' },
+        { registry: 'registry-1.docker.io', ecrRepositoryPrefix: 'hub/' },
+        { registry: 'myregistry.azurecr.io', ecrRepositoryPrefix: 'azure' },
+        { registry: '444455556666.dkr.ecr.us-east-1.amazonaws.com', ecrRepositoryPrefix: 'golden', upstreamRepositoryPrefix: 'images' },
+        { registry: '777788889999.dkr.ecr.us-east-1.amazonaws.com', ecrRepositoryPrefix: 'ROOT' },
       ],
     });
     expect(custom.map('nginx').uri).toBe(`${REGISTRY}/hub/library/nginx`);

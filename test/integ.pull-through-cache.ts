@@ -6,7 +6,7 @@
  * (`npx projen integ`, no deploy); with an AWS account, `npx integ-runner --directory test --force` deploys it.
  */
 import { ExpectedResult, IntegTest } from '@aws-cdk/integ-tests-alpha';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 
@@ -19,7 +19,11 @@ const cache = new PullThroughCacheRules(stack, 'Cache', {
     UpstreamRegistry.ecrPublic({ ecrRepositoryPrefix: 'integ/ecr-public' }),
     UpstreamRegistry.kubernetes({ ecrRepositoryPrefix: 'integ/k8s' }),
     UpstreamRegistry.quay({ ecrRepositoryPrefix: 'integ/quay' }),
-    UpstreamRegistry.dockerHub({ ecrRepositoryPrefix: 'integ/docker-hub', credentials: UpstreamCredentials.createSecret() }),
+    // an integ deployment leaves nothing behind: the secret goes with the stack (the library's default keeps it)
+    UpstreamRegistry.dockerHub({
+      ecrRepositoryPrefix: 'integ/docker-hub',
+      credentials: UpstreamCredentials.createSecret({ removalPolicy: RemovalPolicy.DESTROY }),
+    }),
   ],
   nodeRoles: [nodeRole],
 });

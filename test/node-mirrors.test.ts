@@ -85,7 +85,7 @@ describe('what is mirrored', () => {
   test('a copy-mirror registry is not mirrored node-wide: the cache holds only the images the mirror copies', () => {
     const { cache } = cacheStack([
       UpstreamRegistry.quay(),
-      UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] }),
+      UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] }),
     ]);
     const mirrors = cache.nodeMirrors();
     expect(mirrors.mirrors.map(m => m.registry)).toEqual(['quay.io']);

@@ -208,7 +208,7 @@ describe('SharedCacheMember (member account)', () => {
     const c = central();
     const stack = new Stack(c.app, 'Member', { env: { account: '444455556666', region: 'eu-west-1' } });
     const role = iam.Role.fromRoleArn(stack, 'Existing', 'arn:aws:iam::444455556666:role/ptc');
-    const m = new SharedCacheMember(stack, 'Central', { sharedCache: c.shared, repositoryPrefixes: ['docker-hub'], role });
+    const m = new SharedCacheMember(stack, 'Central', { sharedCache: c.shared, ecrRepositoryPrefixes: ['docker-hub'], role });
     expect(m.upstreams.map(u => u.ecrRepositoryPrefix)).toEqual(['docker-hub']);
     expect(m.role).toBe(role);
     Template.fromStack(stack).resourceCountIs('AWS::IAM::Role', 0);
@@ -217,7 +217,7 @@ describe('SharedCacheMember (member account)', () => {
   test('refuses a prefix the central cache does not have (no upstream prefix to pull through)', () => {
     const c = central();
     const stack = new Stack(c.app, 'Member', { env: { account: '444455556666', region: 'eu-west-1' } });
-    expect(() => new SharedCacheMember(stack, 'Central', { sharedCache: c.shared, repositoryPrefixes: ['quay'] }))
+    expect(() => new SharedCacheMember(stack, 'Central', { sharedCache: c.shared, ecrRepositoryPrefixes: ['quay'] }))
       .toThrow(/has no prefix 'quay', so no upstream prefix to pull through. Its prefixes: 'ecr-public', 'docker-hub'/);
   });
 

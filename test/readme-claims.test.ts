@@ -98,17 +98,17 @@ describe('README: "no handler reserves concurrency by default; a copy mirror res
     expect(reserved(template)).toEqual({});
   });
 
-  test('a copy mirror\'s function reserves 5 by default (2 copies, 2 redrive pollers, 1 scheduled run)', () => {
+  test('the copier\'s function reserves 5 by default (2 copies, 2 redrive pollers, 1 scheduled run)', () => {
     const { template } = synth({
-      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] })],
+      upstreams: [UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] })],
     });
     expect(Object.values(reserved(template))).toEqual([5]);
   });
 
-  test('mirror: { reservedConcurrency: 0 } reserves nothing, for an account that cannot reserve', () => {
+  test('copier: { reserveConcurrency: false } reserves nothing, for an account that cannot reserve', () => {
     const { template } = synth({
-      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] })],
-      mirror: { reservedConcurrency: 0 },
+      upstreams: [UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0'] })],
+      copier: { reserveConcurrency: false },
     });
     expect(reserved(template)).toEqual({});
   });
@@ -125,12 +125,12 @@ describe('README: "a created secret is deleted with the stack, at once: CloudFor
     return { deletion: secrets[0].DeletionPolicy, replace: secrets[0].UpdateReplacePolicy };
   }
 
-  test('by default it is deleted', () => {
-    expect(secretPolicies(undefined)).toEqual({ deletion: 'Delete', replace: 'Delete' });
+  test('by default it is kept (and the token in it) when the stack or the upstream goes', () => {
+    expect(secretPolicies(undefined)).toEqual({ deletion: 'Retain', replace: 'Retain' });
   });
 
-  test('removalPolicy RETAIN keeps it (and the token in it) when the stack or the upstream goes', () => {
-    expect(secretPolicies({ removalPolicy: RemovalPolicy.RETAIN })).toEqual({ deletion: 'Retain', replace: 'Retain' });
+  test('removalPolicy DESTROY deletes it with the stack, at once', () => {
+    expect(secretPolicies({ removalPolicy: RemovalPolicy.DESTROY })).toEqual({ deletion: 'Delete', replace: 'Delete' });
   });
 });
 

@@ -107,8 +107,8 @@ export const SCENARIOS: Record<string, () => Stack> = {
     new PullThroughCacheRules(stack, 'Cache', {
       upstreams: [
         UpstreamRegistry.ecrPublic(),
-        UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] }),
-        UpstreamRegistry.mirror({
+        UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] }),
+        UpstreamRegistry.copied({
           registryUrl: 'registry.redhat.io',
           ecrRepositoryPrefix: 'redhat',
           images: ['ubi9/ubi-minimal:9.4'],

@@ -27,7 +27,7 @@ describe('the catalogue of upstreams (ECR-FACTS.md section 1)', () => {
   });
 
   test('the API enum values are exactly the nine ECR knows, and the mirror (which makes no rule)', () => {
-    expect(Object.values(UpstreamRegistryType).filter(t => t !== UpstreamRegistryType.MIRROR).sort()).toEqual([
+    expect(Object.values(UpstreamRegistryType).filter(t => t !== UpstreamRegistryType.COPIED).sort()).toEqual([
       'azure-container-registry', 'chainguard', 'docker-hub', 'ecr', 'ecr-public',
       'github-container-registry', 'gitlab-container-registry', 'k8s', 'quay',
     ]);
@@ -81,7 +81,7 @@ describe('fromUrl', () => {
     ['harbor.example.com', /ECR cannot pull through 'harbor\.example\.com'\. Supported upstreams: .*Docker Hub \(registry-1\.docker\.io\)/],
   ])('%s is refused with the reason and the way out', (url, message) => {
     expect(() => UpstreamRegistry.fromUrl(url)).toThrow(message);
-    expect(() => UpstreamRegistry.fromUrl(url)).toThrow(new RegExp(`copying the images you need into the cache: UpstreamRegistry\\.mirror\\(\\{ registryUrl: '${url.replace(/\./g, '\\.')}'`));
+    expect(() => UpstreamRegistry.fromUrl(url)).toThrow(new RegExp(`copying the images you need into the cache: UpstreamRegistry\\.copied\\(\\{ registryUrl: '${url.replace(/\./g, '\\.')}'`));
   });
 });
 

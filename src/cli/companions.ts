@@ -122,7 +122,7 @@ function where(path: readonly string[], depth: number): string {
 export function upstreamOfCache(prefixes: readonly CachePrefix[]): (image: string) => string | undefined {
   const routes = prefixes.map(p => ({
     referenceHost: referenceHostOf(p.registry),
-    ecrRepositoryPrefix: p.prefix.replace(/\/$/, ''),
+    ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
     upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
   }));
   return image => {

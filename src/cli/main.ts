@@ -210,7 +210,7 @@ function checkRegistry(registry: string): string {
  * cached, with the reason.
  */
 function cacheStatusOf(registry: string | undefined, table: CachePrefix[]): (image: string) => true | false | string {
-  const prefixes = [...new Set(table.map(p => p.prefix.replace(/\/$/, '')))];
+  const prefixes = [...new Set(table.map(p => p.ecrRepositoryPrefix.replace(/\/$/, '')))];
   const root = prefixes.includes('ROOT');
   return (image: string) => {
     if (!image.includes('.dkr.ecr.')) {

@@ -26,7 +26,7 @@ export interface RuleDescription {
   /** The account the rule is in (API only). */
   readonly registryId?: string;
   /** For a mirror (cloud assembly only): the images it copies; no other image of its registry is served. */
-  readonly mirroredImages?: string[];
+  readonly copiedImages?: string[];
 }
 
 /** One page of `DescribePullThroughCacheRules`. */
@@ -58,7 +58,7 @@ function rulesRead(count: number): string {
 
 /** `host=prefix` rows in a stable order, for messages. */
 export function describePrefixes(prefixes: readonly CachePrefix[]): string {
-  return prefixes.map(p => `${p.registry}${p.upstreamRepositoryPrefix ? `/${p.upstreamRepositoryPrefix}` : ''}=${p.prefix}`).join(', ');
+  return prefixes.map(p => `${p.registry}${p.upstreamRepositoryPrefix ? `/${p.upstreamRepositoryPrefix}` : ''}=${p.ecrRepositoryPrefix}`).join(', ');
 }
 
 /** The library's default table, with a notice saying it was assumed. */
@@ -83,25 +83,29 @@ export function tableFromRules(rules: readonly RuleDescription[]): { prefixes: C
     const upstream = rule.upstreamRepositoryPrefix && rule.upstreamRepositoryPrefix !== 'ROOT' ? rule.upstreamRepositoryPrefix : undefined;
     return {
       registry: referenceHostOf(rule.upstreamRegistryUrl),
-      prefix: rule.ecrRepositoryPrefix.replace(/\/$/, ''),
+      ecrRepositoryPrefix: rule.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: upstream,
-      mirroredImages: rule.mirroredImages,
+      copiedImages: rule.copiedImages,
     };
   }).sort((a, b) => Number(a.upstreamRepositoryPrefix === undefined) - Number(b.upstreamRepositoryPrefix === undefined)
-    || a.registry.localeCompare(b.registry) || a.prefix.localeCompare(b.prefix));
+    || a.registry.localeCompare(b.registry) || a.ecrRepositoryPrefix.localeCompare(b.ecrRepositoryPrefix));
   const whole = new Map<string, string>();
   const prefixes: CachePrefix[] = [];
   for (const row of rows) {
     if (row.upstreamRepositoryPrefix === undefined) {
       const first = whole.get(row.registry);
       if (first !== undefined) {
-        notices.push(`${row.registry} has two rules, prefixes '${first}' and '${row.prefix}': images are mapped to '${first}'`);
+        notices.push(`${row.registry} has two rules, prefixes '${first}' and '${row.ecrRepositoryPrefix}': images are mapped to '${first}'`);
         continue;
       }
-      whole.set(row.registry, row.prefix);
+      whole.set(row.registry, row.ecrRepositoryPrefix);
     }
     prefixes.push(row.upstreamRepositoryPrefix === undefined
-      ? { registry: row.registry, prefix: row.prefix, ...(row.mirroredImages ? { mirroredImages: row.mirroredImages } : {}) }
+      ? {
+        registry: row.registry,
+        ecrRepositoryPrefix: row.ecrRepositoryPrefix,
+        ...(row.copiedImages ? { copiedImages: row.copiedImages } : {}),
+      }
       : row);
   }
   return { prefixes, notices };
@@ -130,10 +134,10 @@ export function applyOverrides(table: PrefixTable, overrides: readonly string[])
     }
     const registry = referenceHostOf(host).toLowerCase();
     if (!entryForHost(registry)) {
-      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache mirrors it (UpstreamRegistry.mirror), pass --from-cdk-out: the synthesized app names the images the mirror copies`);
+      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache mirrors it (UpstreamRegistry.copied), pass --from-cdk-out: the synthesized app names the images the mirror copies`);
     }
     given.set(registry, override);
-    const row = { registry, prefix };
+    const row = { registry, ecrRepositoryPrefix: prefix };
     const index = prefixes.findIndex(p => p.registry === registry && p.upstreamRepositoryPrefix === undefined);
     if (index >= 0) {
       prefixes[index] = row;
@@ -143,9 +147,9 @@ export function applyOverrides(table: PrefixTable, overrides: readonly string[])
   }
   for (const [registry, override] of given) {
     const row = prefixes.find(p => p.registry === registry && p.upstreamRepositoryPrefix === undefined)!;
-    const other = prefixes.find(p => p.prefix === row.prefix && p.registry !== registry);
+    const other = prefixes.find(p => p.ecrRepositoryPrefix === row.ecrRepositoryPrefix && p.registry !== registry);
     if (other) {
-      throw new PrefixTableError(`--prefix '${override}': the prefix '${row.prefix}' already serves ${other.registry}, and ECR has one `
+      throw new PrefixTableError(`--prefix '${override}': the prefix '${row.ecrRepositoryPrefix}' already serves ${other.registry}, and ECR has one `
         + `rule per prefix, so it cannot serve ${registry} too. Pick another prefix${given.has(other.registry) ? '' : `, or move ${other.registry} with --prefix ${other.registry}=<prefix>`}.`);
     }
   }
@@ -265,7 +269,7 @@ function stacksWithRules(dir: string, notices: string[]): StackRules[] {
         // a mirror has no rule: its copy function's metadata names its prefix and the images it copies
         for (const m of mirrors as Array<{ registryUrl?: unknown; ecrRepositoryPrefix?: unknown; images?: unknown }>) {
           if (typeof m.registryUrl === 'string' && typeof m.ecrRepositoryPrefix === 'string' && Array.isArray(m.images)) {
-            rules.push({ ecrRepositoryPrefix: m.ecrRepositoryPrefix, upstreamRegistryUrl: m.registryUrl, mirroredImages: m.images.map(String) });
+            rules.push({ ecrRepositoryPrefix: m.ecrRepositoryPrefix, upstreamRegistryUrl: m.registryUrl, copiedImages: m.images.map(String) });
           }
         }
       }

@@ -24,7 +24,7 @@ const COPY_ACTIONS = [
 const COPY_TIMEOUT = Duration.minutes(15);
 
 /** How the mirror's copy function runs. */
-export interface CacheMirrorOptions {
+export interface CacheCopierOptions {
   /**
    * How long the copy function's logs are kept.
    * @default logs.RetentionDays.ONE_MONTH
@@ -33,14 +33,22 @@ export interface CacheMirrorOptions {
 
   /**
    * Copies that run at once (each copies one image): the work queue's event source mapping invokes the copy
-   * function at most this many times at once (`MaximumConcurrency`, at least 2), and the function reserves three
-   * executions more: two for the dead-letter queue's redrive pollers, one for the scheduled runs that list the tags.
-   * So a copy is never throttled: a throttled SQS
-   * invocation would use up a delivery of the image and leave it invisible for 90 minutes. `0` reserves none
-   * and caps nothing: the function then shares the account's unreserved pool.
+   * function at most this many times at once (its `MaximumConcurrency`, 2 to 1000).
    * @default 2
    */
-  readonly reservedConcurrency?: number;
+  readonly maxConcurrentCopies?: number;
+
+  /**
+   * Reserve Lambda concurrency for the copy function (`reservedConcurrentExecutions`): `maxConcurrentCopies`
+   * plus three, two for the dead-letter queue's redrive pollers and one for the scheduled runs that list the tags.
+   * Then a copy is never throttled: a throttled SQS invocation would use up a delivery of the image and leave it
+   * invisible for 90 minutes. Set `false` where the account cannot spare them (Lambda keeps 100 executions
+   * unreserved, or the whole quota when it is lower, so a new account whose quota is 10 can reserve none:
+   * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html): the function then shares the
+   * account's unreserved pool.
+   * @default true
+   */
+  readonly reserveConcurrency?: boolean;
 
   /**
    * Memory of the copy function, in MB. Lambda gives network and CPU in proportion to it; the copy streams, so
@@ -56,9 +64,12 @@ export interface CacheMirrorOptions {
   readonly metricNamespace?: string;
 }
 
-/** Properties of `CacheMirror`. */
-export interface CacheMirrorProps extends CacheMirrorOptions {
-  /** The upstreams to copy, each made by `UpstreamRegistry.mirror`. */
+/**
+ * What `PullThroughCacheRules` gives its copier: the copied upstreams and the wiring they share with the cache
+ * (not public: a copier works only beside the cache's CREATE_ON_PUSH repository creation templates).
+ */
+interface CacheCopierProps extends CacheCopierOptions {
+  /** The upstreams to copy, each made by `UpstreamRegistry.copied`. */
   readonly upstreams: UpstreamRegistry[];
 
   /**
@@ -85,11 +96,25 @@ export interface CacheMirrorProps extends CacheMirrorOptions {
  *                   failed image: metric ImageCopyFailures{Reason} + dead-letter queue (with the reason) --(redrive)--+
  * ```
  *
- * `PullThroughCacheRules` creates one for its `UpstreamRegistry.mirror` upstreams (its `mirror` member).
+ * `PullThroughCacheRules` creates one for its `UpstreamRegistry.copied` upstreams (its `copier` member), and only
+ * it can: a copier pushes into repositories that ECR creates on the first push from the cache's CREATE_ON_PUSH
+ * repository creation templates, without which every first push would fail.
  * Repositories are created by the first push, from the prefix's repository creation template
  * (`AppliedFor: CREATE_ON_PUSH`), so they get the cache's lifecycle and encryption.
+ *
+ * Experimental: the copier has never pushed to a live ECR registry (tested against a CNCF Distribution registry on loopback).
+ *
+ * @experimental
  */
-export class CacheMirror extends Construct {
+export class CacheCopier extends Construct {
+  /**
+   * The copier of a cache's copied upstreams. Called by `PullThroughCacheRules` only.
+   * @internal
+   */
+  public static _create(scope: Construct, id: string, props: CacheCopierProps): CacheCopier {
+    return new CacheCopier(scope, id, props);
+  }
+
   /** The copy function. Invoke it with `{"detail-type":"Scheduled Event","source":"aws.events","detail":{"prefix":"<prefix>"}}` to copy now. */
   public readonly copyFunction: lambda.IFunction;
   /** One message per image to copy; consumed by the copy function one at a time. */
@@ -109,15 +134,15 @@ export class CacheMirror extends Construct {
   /** The namespace of the mirror's metrics. */
   public readonly metricNamespace: string;
 
-  constructor(scope: Construct, id: string, props: CacheMirrorProps) {
+  private constructor(scope: Construct, id: string, props: CacheCopierProps) {
     super(scope, id);
     const upstreams = props?.upstreams;
     if (!Array.isArray(upstreams) || upstreams.length === 0) {
-      throw new Error(`${this.node.path}: upstreams is empty. Give the upstreams to copy, made by UpstreamRegistry.mirror().`);
+      throw new Error(`${this.node.path}: upstreams is empty. Give the upstreams to copy, made by UpstreamRegistry.copied().`);
     }
     for (const upstream of upstreams) {
-      if (!(upstream instanceof UpstreamRegistry) || upstream.registryType !== UpstreamRegistryType.MIRROR || !upstream._mirror) {
-        throw new Error(`${this.node.path}: ${String(upstream?.registryUrl)} is not a mirror; make mirrored upstreams with UpstreamRegistry.mirror().`);
+      if (!(upstream instanceof UpstreamRegistry) || upstream.registryType !== UpstreamRegistryType.COPIED || !upstream._mirror) {
+        throw new Error(`${this.node.path}: ${String(upstream?.registryUrl)} is not a copied upstream; make copied upstreams with UpstreamRegistry.copied().`);
       }
     }
     this.cacheName = props.cacheName ?? Names.uniqueId(this);
@@ -136,11 +161,13 @@ export class CacheMirror extends Construct {
       secretArn: secrets[i]?.secretArn,
     }));
 
-    const copies = props.reservedConcurrency ?? 2;
-    if (!Number.isInteger(copies) || copies < 0 || copies === 1 || copies > 1000) {
-      throw new Error(`${this.node.path}: reservedConcurrency is ${copies}; give the copies that run at once as a whole number from 2 `
-        + 'to 1000 (the range of an SQS event source mapping\'s MaximumConcurrency), or 0 to reserve none and cap nothing.');
+    const copies = props.maxConcurrentCopies ?? 2;
+    if (!Number.isInteger(copies) || copies < 2 || copies > 1000) {
+      throw new Error(`${this.node.path}: maxConcurrentCopies is ${copies}; give the copies that run at once as a whole number from 2 `
+        + 'to 1000 (the range of an SQS event source mapping\'s MaximumConcurrency). To share the account\'s unreserved '
+        + 'concurrency instead of reserving some, set reserveConcurrency: false.');
     }
+    const reserve = props.reserveConcurrency ?? true;
 
     const copier = new BundledHandler(this, 'Copier', {
       code: MirrorFunction,
@@ -154,7 +181,7 @@ export class CacheMirror extends Construct {
       },
       logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       // the copies, the dead-letter queue's redrive pollers and one for the scheduled runs, so no poller meets a throttle
-      reservedConcurrency: copies > 0 ? copies + REDRIVE_MAX_CONCURRENCY + 1 : 0,
+      reservedConcurrency: reserve ? copies + REDRIVE_MAX_CONCURRENCY + 1 : undefined,
       statements: [
         new iam.PolicyStatement({ actions: [...COPY_ACTIONS, ...(props.tagsRepositories ? ['ecr:TagResource'] : [])], resources: repositoryArns }),
         // GetAuthorizationToken has no resource type: AWS requires "*"
@@ -184,7 +211,7 @@ export class CacheMirror extends Construct {
       reportBatchItemFailures: true,
       // pollers start at five batches at once: without a cap at the reserved copies, the surplus is throttled, and a
       // throttled receive counts as a delivery and hides the image for a visibility timeout
-      maxConcurrency: copies > 0 ? copies : undefined,
+      maxConcurrency: copies,
     });
     workQueue.grantConsumeMessages(copier.role);
     copier.function.addEnvironment(MirrorEnv.WORK_QUEUE_URL, workQueue.queueUrl);

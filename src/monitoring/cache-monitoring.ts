@@ -13,7 +13,7 @@ import { Construct } from 'constructs';
 import { CacheHealthFunction } from './cache-health-function';
 import { HealthEnv, HealthMetric, HealthTask } from './contract';
 import { createDashboard } from './dashboard';
-import { CacheMirror } from '../mirror/cache-mirror';
+import { CacheCopier } from '../mirror/cache-mirror';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 import { REDRIVE_METRIC } from '../private/redrive-contract';
@@ -23,10 +23,18 @@ import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 /** How the health of a cache is measured, alarmed and shown. */
 export interface CacheMonitoringOptions {
   /**
-   * Where alarms notify (on ALARM and back to OK).
-   * @default - a topic is created; subscribe your on-call to it
+   * Where alarms notify (on ALARM and back to OK), as an SNS topic. Not with `alarmActions`.
+   * @default - a topic is created (`alarmTopic`) unless `alarmActions` is set; subscribe your on-call to it
    */
   readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * What every alarm does on ALARM and back to OK (the credential check also on INSUFFICIENT_DATA): an SNS topic,
+   * an incident manager response plan, an SSM OpsItem (`aws-cloudwatch-actions`). Replaces the alarm topic; not
+   * with `alarmTopic`.
+   * @default - notify `alarmTopic`
+   */
+  readonly alarmActions?: cloudwatch.IAlarmAction[];
 
   /**
    * How often the credential canary validates the rules with credentials (`ValidatePullThroughCacheRule`).
@@ -127,7 +135,7 @@ export interface CacheMonitoringProps extends CacheMonitoringOptions {
    * dead-letter queue, which the DeadLetters alarm watches).
    * @default - no mirror
    */
-  readonly mirror?: CacheMirror;
+  readonly copier?: CacheCopier;
 
   /**
    * The `Cache` dimension value of the custom metrics.
@@ -148,16 +156,39 @@ export interface CacheMonitoringProps extends CacheMonitoringOptions {
  * - Handlers: errors and throttles of every bundled function, depth and age of every dead-letter queue.
  */
 export class CacheMonitoring extends Construct {
-  /** The topic alarms notify. */
-  public readonly alarmTopic: sns.ITopic;
+  /**
+   * The topic alarms notify: the one given, or one created.
+   * @default - undefined when `alarmActions` is set
+   */
+  public readonly alarmTopic?: sns.ITopic;
+  /** What every alarm does on ALARM and back to OK. */
+  public readonly alarmActions: cloudwatch.IAlarmAction[];
   /** The rule that matches failed syncs of the cache's prefixes. */
   public readonly syncFailureRule: events.IRule;
   /** The health handler: canary, pull counter, sync-failure recorder. */
   public readonly healthFunction: lambda.IFunction;
   /** The health handler's dead-letter queue. */
   public readonly healthDeadLetterQueue: sqs.IQueue;
-  /** The alarms, by name: SyncFailures, CriticalFindings, HandlerErrors, DeadLetters, EventsGivenUp, CredentialCheck. */
+  /** Every alarm, in this order: SyncFailures, CriticalFindings, HandlerErrors, DeadLetters, EventsGivenUp, CredentialCheck. */
   public readonly alarms: cloudwatch.IAlarm[];
+  /** Several syncs with the upstreams failed in 5 minutes (`syncFailureThreshold`). */
+  public readonly syncFailuresAlarm: cloudwatch.IAlarm;
+  /**
+   * Scans reported CRITICAL findings (`criticalFindingsThreshold`).
+   * @default - undefined without scanning
+   */
+  public readonly criticalFindingsAlarm?: cloudwatch.IAlarm;
+  /** Handlers failed in 3 consecutive 5-minute periods. */
+  public readonly handlerErrorsAlarm: cloudwatch.IAlarm;
+  /** Events wait in a dead-letter queue. */
+  public readonly deadLettersAlarm: cloudwatch.IAlarm;
+  /** A redriven event failed its last attempt. */
+  public readonly eventsGivenUpAlarm: cloudwatch.IAlarm;
+  /**
+   * ECR rejected filled-in upstream credentials, or the credential canary stopped reporting.
+   * @default - undefined when no rule has credentials
+   */
+  public readonly credentialCheckAlarm?: cloudwatch.IAlarm;
   /** The dashboard, unless `createDashboard` is false. */
   public readonly dashboard?: cloudwatch.Dashboard;
   /** The `Cache` dimension value of the custom metrics. */
@@ -196,7 +227,12 @@ export class CacheMonitoring extends Construct {
     const placeholders = checks.filter(c => c.createdWithPlaceholder);
     const stack = Stack.of(this);
 
-    this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
+    if (props.alarmTopic && props.alarmActions) {
+      throw new Error(`${this.node.path}: alarmTopic and alarmActions are both set. Use alarmActions alone, with `
+        + 'new SnsAction(topic) among them for the topic.');
+    }
+    this.alarmTopic = props.alarmActions ? undefined : props.alarmTopic ?? this.createAlarmTopic();
+    this.alarmActions = props.alarmActions ? [...props.alarmActions] : [new actions.SnsAction(this.alarmTopic!)];
 
     const health = new BundledHandler(this, 'Health', {
       code: CacheHealthFunction,
@@ -268,16 +304,23 @@ export class CacheMonitoring extends Construct {
     this.metricSources = [
       [this.metricNamespace, this.cacheName],
       ...(props.scanning ? [[props.scanning.metricNamespace, props.scanning.cacheName] as [string, string]] : []),
-      ...(props.mirror ? [[props.mirror.metricNamespace, props.mirror.cacheName] as [string, string]] : []),
+      ...(props.copier ? [[props.copier.metricNamespace, props.copier.cacheName] as [string, string]] : []),
     ];
-    this.functions = [...(props.scanning?.functions ?? []), ...(props.mirror?.functions ?? []), health.function];
-    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.mirror?.deadLetterQueues ?? []), health.deadLetterQueue];
-    this.alarms = this.createAlarms(props);
+    this.functions = [...(props.scanning?.functions ?? []), ...(props.copier?.functions ?? []), health.function];
+    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.copier?.deadLetterQueues ?? []), health.deadLetterQueue];
+    const alarms = this.createAlarms(props);
+    this.alarms = [...alarms.values()];
+    this.syncFailuresAlarm = alarms.get('SyncFailures')!;
+    this.criticalFindingsAlarm = alarms.get('CriticalFindings');
+    this.handlerErrorsAlarm = alarms.get('HandlerErrors')!;
+    this.deadLettersAlarm = alarms.get('DeadLetters')!;
+    this.eventsGivenUpAlarm = alarms.get('EventsGivenUp')!;
+    this.credentialCheckAlarm = alarms.get('CredentialCheck');
     if (props.createDashboard ?? true) {
       this.dashboard = createDashboard(this, {
         dashboardName: props.dashboardName,
         scanning: props.scanning,
-        mirror: props.mirror,
+        mirror: props.copier,
         prefixes: this.prefixes,
         validatedPrefixes: this.validatedPrefixes,
         credentialPeriod: this.credentialPeriod,
@@ -384,13 +427,14 @@ export class CacheMonitoring extends Construct {
     return topic;
   }
 
-  private createAlarms(props: CacheMonitoringProps): cloudwatch.IAlarm[] {
-    const alarms: cloudwatch.Alarm[] = [];
+  /** The alarms by construct id, in creation order. */
+  private createAlarms(props: CacheMonitoringProps): Map<string, cloudwatch.IAlarm> {
+    const alarms = new Map<string, cloudwatch.IAlarm>();
     const add = (id: string, alarm: cloudwatch.AlarmProps) => {
       const created = new cloudwatch.Alarm(this, id, alarm);
-      created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
-      created.addOkAction(new actions.SnsAction(this.alarmTopic));
-      alarms.push(created);
+      created.addAlarmAction(...this.alarmActions);
+      created.addOkAction(...this.alarmActions);
+      alarms.set(id, created);
       return created;
     };
     // One failed sync is usually one bad reference (a mistyped or deleted tag), which its puller sees; several
@@ -462,7 +506,7 @@ export class CacheMonitoring extends Construct {
         datapointsToAlarm: 1,
         treatMissingData: cloudwatch.TreatMissingData.MISSING,
       });
-      credentialCheck.addInsufficientDataAction(new actions.SnsAction(this.alarmTopic));
+      credentialCheck.addInsufficientDataAction(...this.alarmActions);
     }
     return alarms;
   }

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { CacheMonitoring } from './cache-monitoring';
 import { HealthMetric } from './contract';
-import { CacheMirror } from '../mirror/cache-mirror';
+import { CacheCopier } from '../mirror/cache-mirror';
 import { MirrorMetric } from '../mirror/contract';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
 import { ScanMetric } from '../scanning/contract';
@@ -11,7 +11,7 @@ import { ScanMetric } from '../scanning/contract';
 export interface DashboardProps {
   readonly dashboardName?: string;
   readonly scanning?: CacheScanning;
-  readonly mirror?: CacheMirror;
+  readonly mirror?: CacheCopier;
   readonly prefixes: string[];
   readonly validatedPrefixes: string[];
   readonly credentialPeriod: Duration;

@@ -5,9 +5,10 @@ import { Construct } from 'constructs';
 import {
   MirrorPlan, MirrorRoute, cacheEndpoint, hostsTomlPath, renderHostsToml, renderNodeadmUserData,
 } from './render';
+import { CachePrefix } from '../image-mapping';
 import { acknowledgeWildcardResources } from '../private/acknowledge';
-import type { PullThroughCacheRules } from '../pull-through-cache-rules';
-import { UpstreamRegistry, UpstreamRegistryType } from '../upstream-registry';
+import { ECR_REGISTRY_URL } from '../private/catalogue';
+import { IPullThroughCacheRules } from '../rules/i-pull-through-cache-rules';
 
 /** Options of `PullThroughCacheRules.nodeMirrors`. */
 export interface NodeMirrorOptions {
@@ -69,10 +70,14 @@ export interface UnmirroredRegistry {
  *
  * Images that already name the cache keep working (the credential provider matches ECR hosts as before).
  * Upstreams the nodes cannot mirror are listed in `unmirrored`, with the reason.
+ *
+ * Experimental: containerd node mirrors have never run on an EKS node against a live cache (tested with containerd on loopback only).
+ *
+ * @experimental
  */
 export class NodeMirrors {
   /** The cache the nodes pull through. */
-  public readonly cache: PullThroughCacheRules;
+  public readonly cache: IPullThroughCacheRules;
 
   /** The mirrored registries, in the order of the cache's upstreams. */
   public readonly mirrors: RegistryMirror[];
@@ -82,7 +87,7 @@ export class NodeMirrors {
 
   private readonly plan: MirrorPlan;
 
-  constructor(cache: PullThroughCacheRules, options: NodeMirrorOptions = {}) {
+  constructor(cache: IPullThroughCacheRules, options: NodeMirrorOptions = {}) {
     this.cache = cache;
     if (options.fallbackToUpstream) {
       throw new Error(`${cache.node.path}: nodeMirrors({ fallbackToUpstream: true }) is refused: it would send the node's ECR `
@@ -94,13 +99,17 @@ export class NodeMirrors {
     }
     const routes: MirrorRoute[] = [];
     this.unmirrored = [];
-    for (const upstream of cache.upstreams) {
-      const source = upstream._origin ?? upstream; // a shared cache's downstream serves its central upstream's images
-      const reason = whyNotMirrored(source);
+    const rows = cache.mapping.prefixes;
+    for (const row of rows) {
+      // a shared cache's downstream serves its central upstream's images: its row for the central registry is the rule's way there
+      if (ECR_REGISTRY_URL.test(row.registry) && rows.some(other => other !== row && other.ecrRepositoryPrefix === row.ecrRepositoryPrefix)) {
+        continue;
+      }
+      const reason = whyNotMirrored(row);
       if (reason) {
-        this.unmirrored.push({ registry: source.referenceHost, reason });
+        this.unmirrored.push({ registry: row.registry, reason });
       } else {
-        routes.push({ registry: source.referenceHost, prefix: upstream.ecrRepositoryPrefix });
+        routes.push({ registry: row.registry, prefix: row.ecrRepositoryPrefix });
       }
     }
     if (routes.length === 0) {
@@ -110,7 +119,8 @@ export class NodeMirrors {
     }
     this.plan = {
       registryDomain: cache.registryDomain,
-      region: Stack.of(cache).region,
+      // the cache's own Region (an imported cache may be in another one than this stack)
+      region: ECR_REGISTRY_URL.exec(cache.registryDomain)?.[2] ?? Stack.of(cache).region,
       routes,
     };
     this.mirrors = routes.map(route => ({
@@ -200,20 +210,20 @@ export class NodeMirrors {
   }
 }
 
-/** Why a cache upstream cannot be mirrored on the nodes, or undefined when it can. */
-function whyNotMirrored(upstream: UpstreamRegistry): string | undefined {
-  if (upstream.registryType === UpstreamRegistryType.MIRROR) {
+/** Why a registry the cache serves cannot be mirrored on the nodes, or undefined when it can. */
+function whyNotMirrored(row: CachePrefix): string | undefined {
+  if (row.copiedImages !== undefined) {
     return 'the cache holds only the images the mirror copies, from its first scheduled copy on: a node-wide mirror would '
       + 'fail every other pull of that registry. Rewrite the references of the copied images instead';
   }
-  if (upstream.registryType === UpstreamRegistryType.ECR) {
+  if (ECR_REGISTRY_URL.test(row.registry)) {
     return 'it is a private ECR registry: kubelet already has credentials for it, and a node-wide mirror would send all of '
       + 'that registry to the cache, while the rule may serve part of it';
   }
-  if (upstream.registryType === UpstreamRegistryType.ECR_PUBLIC) {
+  if (row.registry === 'public.ecr.aws') {
     return 'ecr-credential-provider answers public.ecr.aws with an ECR Public token, which the private cache refuses';
   }
-  if (Token.isUnresolved(upstream.referenceHost)) {
+  if (Token.isUnresolved(row.registry)) {
     return 'its registry URL is a token, and the node files need the host name at synth time';
   }
   return undefined;

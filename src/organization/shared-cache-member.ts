@@ -25,7 +25,7 @@ export interface SharedCacheMemberProps {
    * Reach only these prefixes of the central cache.
    * @default - every prefix of the central cache
    */
-  readonly repositoryPrefixes?: string[];
+  readonly ecrRepositoryPrefixes?: string[];
 
   /**
    * The role ECR assumes to pull from the central registry. It must trust `pullthroughcache.ecr.amazonaws.com`.
@@ -44,6 +44,10 @@ export interface SharedCacheMemberProps {
  * const member = new SharedCacheMember(this, 'Central', { sharedCache: shared });
  * const cache = new PullThroughCacheRules(this, 'Cache', { upstreams: member.upstreams });
  * cache.imageUri('nginx:1.27'); // <member account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.27
+ *
+ * Experimental: ECR to ECR pull through a shared central cache has never run against AWS.
+ *
+ * @experimental
  */
 export class SharedCacheMember extends Construct {
   /** One ECR upstream per shared prefix, for `PullThroughCacheRules.upstreams` (add local upstreams beside them). */
@@ -59,15 +63,17 @@ export class SharedCacheMember extends Construct {
     if (!(shared instanceof SharedCache)) {
       throw new Error(`${where}: sharedCache is required: the SharedCache of the central account.`);
     }
-    const prefixes = props.repositoryPrefixes ?? shared.repositoryPrefixes;
+    const prefixes = props.ecrRepositoryPrefixes ?? shared.ecrRepositoryPrefixes;
     if (prefixes.length === 0) {
-      throw new Error(`${where}: repositoryPrefixes is empty. Leave it out to reach every prefix of the central cache.`);
+      throw new Error(`${where}: ecrRepositoryPrefixes is empty. Leave it out to reach every prefix of the central cache.`);
     }
     const origins = prefixes.map(prefix => {
-      const origin = shared.cache.upstreams.find(u => u.ecrRepositoryPrefix === prefix);
+      // the central cache's rows for the prefix: a prefix it serves through another shared cache has that cache's row
+      // first and its origin's last, and the origin is what members reach (images keep their registry's name)
+      const origin = shared.cache.mapping.prefixes.filter(row => row.ecrRepositoryPrefix.replace(/\/$/, '') === prefix).pop();
       if (!origin) {
-        throw new Error(`${where}: the central cache ${shared.registryUrl} has no prefix '${prefix}', so no upstream prefix to pull `
-          + `through. Its prefixes: ${shared.repositoryPrefixes.map(p => `'${p}'`).join(', ')}.`);
+        throw new Error(`${where}: the central cache ${shared.registryDomain} has no prefix '${prefix}', so no upstream prefix to pull `
+          + `through. Its prefixes: ${shared.ecrRepositoryPrefixes.map(p => `'${p}'`).join(', ')}.`);
       }
       return origin;
     });
@@ -88,7 +94,7 @@ export class SharedCacheMember extends Construct {
         assumedBy: new iam.ServicePrincipal('pullthroughcache.ecr.amazonaws.com', {
           conditions: { StringEqualsIfExists: { 'aws:SourceAccount': stack.account } },
         }),
-        description: `Lets ECR pull through the shared cache ${shared.registryUrl} into this account's cache`,
+        description: `Lets ECR pull through the shared cache ${shared.registryDomain} into this account's cache`,
       });
       // Which side (central or this registry) ECR calls each listed action on is not documented, so every action
       // is allowed on the shared prefixes of both registries, and on nothing else. The puller actions take the
@@ -110,6 +116,7 @@ export class SharedCacheMember extends Construct {
         + 'and it is the only action granted on "*"');
       this.role = role;
     }
-    this.upstreams = origins.map(origin => UpstreamRegistry._throughSharedCache(origin, shared.registryUrl, this.role));
+    this.upstreams = origins.map((origin, i) => UpstreamRegistry._throughSharedCache(
+      { referenceHost: origin.registry, upstreamRepositoryPrefix: origin.upstreamRepositoryPrefix }, prefixes[i], shared.registryDomain, this.role));
   }
 }

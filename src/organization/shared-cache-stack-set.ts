@@ -55,6 +55,10 @@ export interface SharedCacheStackSetProps {
  * A service-managed CloudFormation StackSet, auto-deployment on, that deploys a member stack (typically a
  * `PullThroughCacheRules` on `SharedCacheMember.upstreams`) to every account of some OUs, and to each account
  * that joins them. The template is the member stack as CDK synthesizes it, passed inline (`TemplateBody`).
+ *
+ * Experimental: the StackSet of members has never been deployed.
+ *
+ * @experimental
  */
 export class SharedCacheStackSet extends Construct {
   /** The StackSet. */

@@ -4,8 +4,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { acknowledgeFinding } from '../private/acknowledge';
 import { registerSharedCache } from '../private/app-validation';
-import { PullThroughCacheRules } from '../pull-through-cache-rules';
 import { LogicalIdKind, followRegistry } from '../private/logical-ids';
+import { IPullThroughCacheRules } from '../rules/i-pull-through-cache-rules';
 
 /**
  * What a member account's pull through cache needs on the central registry to pull and import.
@@ -26,8 +26,8 @@ const SHARED_CACHE_ACTIONS: readonly string[] = [
 
 /** Properties of `SharedCache`. Give either the organization (and/or its OU paths) or accounts. */
 export interface SharedCacheProps {
-  /** The central cache to share. Its stack needs a concrete account and Region (members address it by URL). */
-  readonly cache: PullThroughCacheRules;
+  /** The central cache to share, in this stack. The stack needs a concrete account and Region (members address it by URL). */
+  readonly cache: IPullThroughCacheRules;
 
   /**
    * Share with every account of this AWS Organization (`o-...`), through the `aws:PrincipalOrgID` condition.
@@ -66,13 +66,17 @@ export interface SharedCacheProps {
  * Members point at it with `SharedCacheMember`; `SharedCacheStackSet` deploys that to every account of an OU.
  * The registry policy must be enforced for these actions: that is ECR's default registry policy scope `V2`
  * (under `V1`, a registry policy is enforced only for replication, import and repository creation).
+ *
+ * Experimental: the organization form of the registry policy (principal "*" narrowed by aws:PrincipalOrgID) has never been applied by ECR.
+ *
+ * @experimental
  */
 export class SharedCache extends Construct {
   /** The central cache. */
-  public readonly cache: PullThroughCacheRules;
+  public readonly cache: IPullThroughCacheRules;
 
   /** The central registry, `<account>.dkr.ecr.<region>.amazonaws.com`: the upstream URL of every member rule. */
-  public readonly registryUrl: string;
+  public readonly registryDomain: string;
 
   /** The central account. */
   public readonly account: string;
@@ -81,7 +85,7 @@ export class SharedCache extends Construct {
   public readonly region: string;
 
   /** The shared cache prefixes, one per central rule. */
-  public readonly repositoryPrefixes: string[];
+  public readonly ecrRepositoryPrefixes: string[];
 
   /** The registry policy (one per account and Region). */
   public readonly policy: ecr.CfnRegistryPolicy;
@@ -91,16 +95,19 @@ export class SharedCache extends Construct {
     const stack = Stack.of(this);
     const where = this.node.path;
     const cache = props?.cache;
-    if (!(cache instanceof PullThroughCacheRules)) {
+    if (cache === undefined || cache === null || typeof cache.cacheRepositoryArns !== 'function') {
       throw new Error(`${where}: cache is required: the PullThroughCacheRules to share.`);
+    }
+    if (Stack.of(cache) !== stack) {
+      throw new Error(`${where}: the cache ${cache.node.path} is in the stack ${Stack.of(cache).node.path}, not in ${stack.node.path}: `
+        + 'the registry policy is written in the cache\'s registry. Create the SharedCache in the cache\'s stack.');
     }
     if (Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)) {
       throw new Error(`${where}: the stack ${stack.stackName} has no concrete account and Region, but members address the central `
         + 'registry by its URL. Give the stack env: { account: \'111122223333\', region: \'eu-west-1\' }.');
     }
-    const root = cache.upstreams.find(u => u.ecrRepositoryPrefix === 'ROOT');
-    if (root) {
-      throw new Error(`${where}: ${root.registryUrl} is cached under ROOT, so sharing it would grant repository/* (the whole registry). `
+    if (cache.ecrRepositoryPrefixes.includes('ROOT')) {
+      throw new Error(`${where}: an upstream is cached under ROOT, so sharing it would grant repository/* (the whole registry). `
         + 'Give it an ecrRepositoryPrefix.');
     }
     const orgId = props.organizationId;
@@ -131,8 +138,8 @@ export class SharedCache extends Construct {
     this.cache = cache;
     this.account = stack.account;
     this.region = stack.region;
-    this.registryUrl = `${stack.account}.dkr.ecr.${stack.region}.amazonaws.com`;
-    this.repositoryPrefixes = cache.upstreams.map(u => u.ecrRepositoryPrefix);
+    this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.amazonaws.com`;
+    this.ecrRepositoryPrefixes = [...cache.ecrRepositoryPrefixes];
 
     // Principals: ECR's documented registry policies name account principals (`arn:aws:iam::<account>:root`,
     // UG registry-permissions-examples.html, pull-through-cache-private.html), which `accounts` uses. For an
@@ -159,6 +166,6 @@ export class SharedCache extends Construct {
       acknowledgeFinding(this.policy, 'AwsSolutions-ECR1', 'The principal "*" is narrowed by aws:PrincipalOrgID/aws:PrincipalOrgPaths '
         + 'to the organization\'s accounts, and the grant covers only the pull and import actions on <prefix>/* of the shared prefixes');
     }
-    registerSharedCache(this, this.policy, this.registryUrl, this.repositoryPrefixes);
+    registerSharedCache(this, this.policy, this.registryDomain, this.ecrRepositoryPrefixes);
   }
 }

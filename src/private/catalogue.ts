@@ -95,7 +95,7 @@ export function unsupportedRegistryMessage(host: string): string {
   const prefix = prefixProblem(hostKey(host)) === undefined ? '' : `, ecrRepositoryPrefix: '${hostKey(host).replace(/:\d+$/, '').split('.')[0]}'`;
   return `ECR cannot pull through '${host}'${known ? `: ${known.why}` : ''}. `
     + `Supported upstreams: ${supportedUpstreamsText()}. `
-    + `Serve it by copying the images you need into the cache: UpstreamRegistry.mirror({ registryUrl: '${host}'${prefix}, images: ['<repository>:<tag>'] }) `
+    + `Serve it by copying the images you need into the cache: UpstreamRegistry.copied({ registryUrl: '${host}'${prefix}, images: ['<repository>:<tag>'] }) `
     + '(see "Registries ECR cannot pull through" in the README).';
 }
 

@@ -6,6 +6,7 @@
  * So the reader puts a marker where each reference was, and `restore` puts the very token back.
  */
 import { CfnResource, DefaultTokenResolver, IFragmentConcatenator, IResolvable, IResolveContext, IPostProcessor, Reference, Stack, Tokenization } from 'aws-cdk-lib';
+import { renderedResource } from './cdk-internals';
 
 /** The marker of a kept reference: it looks like an intrinsic, so `Stack.toJsonString` joins it in as one. */
 const MARK = 'Fn::CdkEcrPtcKept';
@@ -61,7 +62,7 @@ export interface KeptProperty {
  * expose no typed getter), overrides included, references kept. Undefined when the resource has no such property.
  */
 export function readCfnProperty(cfn: CfnResource, property: string): KeptProperty | undefined {
-  const rendered = (cfn as unknown as { _toCloudFormation(): object })._toCloudFormation();
+  const rendered = renderedResource(cfn);
   const resolver = new ReferenceKeepingResolver();
   const resolved: { Resources: Record<string, { Properties?: Record<string, unknown> }> } =
     Tokenization.resolve(rendered, { scope: Stack.of(cfn), resolver, preparing: false });

@@ -9,6 +9,7 @@ import { Annotations, CfnResource, Stack } from 'aws-cdk-lib';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { canonicalEcrHost } from './cache-mapping';
 import { ECR_REGISTRY_URL } from './catalogue';
+import { renderedResource } from './cdk-internals';
 
 /** The resource types whose images are reported, and the property keys that hold an image. */
 const REPORTED: Readonly<Record<string, readonly string[]>> = {
@@ -38,7 +39,7 @@ export function reportsImagesOf(cfn: CfnResource): boolean {
  */
 export function unmovedImages(cfn: CfnResource, skip: readonly string[] = []): UnmovedImage[] {
   const keys = REPORTED[cfn.cfnResourceType] ?? [];
-  const rendered = (cfn as unknown as { _toCloudFormation(): object })._toCloudFormation();
+  const rendered = renderedResource(cfn);
   const resolved: { Resources: Record<string, { Properties?: unknown }> } = Stack.of(cfn).resolve(rendered);
   const found: UnmovedImage[] = [];
   const walk = (value: unknown, path: string) => {

@@ -4,7 +4,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { CacheMirror, CachedImages, MappingStatus, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../../src';
+import { CacheCopier, CachedImages, MappingStatus, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../../src';
 import { MirrorEnv } from '../../src/mirror/contract';
 import { testApp } from '../util';
 
@@ -16,7 +16,7 @@ function stack(): Stack {
   return new Stack(testApp(), 'Mirror', { env: { account: ACCOUNT, region: 'eu-west-1' } });
 }
 
-const mcr = () => UpstreamRegistry.mirror({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] });
+const mcr = () => UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'] });
 
 /** A rule set that mixes native upstreams and mirrors, pulled by a node role. */
 function mixed() {
@@ -28,7 +28,7 @@ function mixed() {
     upstreams: [
       UpstreamRegistry.ecrPublic(),
       mcr(),
-      UpstreamRegistry.mirror({
+      UpstreamRegistry.copied({
         registryUrl: 'registry.redhat.io',
         ecrRepositoryPrefix: 'redhat',
         images: ['ubi9/ubi-minimal:9.4'],
@@ -65,7 +65,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/runtime:8.0`);
     expect(cache.imageUri('registry.redhat.io/ubi9/ubi-minimal:9.4')).toBe(`${REGISTRY}/redhat/ubi9/ubi-minimal:9.4`);
     expect(cache.mapping.map('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toMatchObject({ status: MappingStatus.REWRITTEN, repository: 'mcr.microsoft.com/dotnet/aspnet' });
-    expect(() => cache.imageUri('gcr.io/distroless/static:nonroot')).toThrow(/UpstreamRegistry\.mirror\(\{ registryUrl: 'gcr\.io'/);
+    expect(() => cache.imageUri('gcr.io/distroless/static:nonroot')).toThrow(/UpstreamRegistry\.copied\(\{ registryUrl: 'gcr\.io'/);
 
     const task = new ecs.FargateTaskDefinition(s, 'Task');
     task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/aspnet:8.0.11'), memoryLimitMiB: 512 });
@@ -80,7 +80,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(cache.imageUri('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/aspnet:8.0.11`); // the pattern
     const notCopied = /the 'mcr\.microsoft\.com' mirror copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*, so nothing copies this image; add it to the mirror's images/;
     expect(() => cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0')).toThrow(notCopied);
-    expect(cache.mapping.map('mcr.microsoft.com/dotnet/runtime@sha256:' + 'a'.repeat(64))).toMatchObject({ status: MappingStatus.NOT_MIRRORED });
+    expect(cache.mapping.map('mcr.microsoft.com/dotnet/runtime@sha256:' + 'a'.repeat(64))).toMatchObject({ status: MappingStatus.NOT_COPIED });
 
     const task = new ecs.FargateTaskDefinition(s, 'Sdk');
     task.addContainer('sdk', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/sdk:8.0'), memoryLimitMiB: 512 });
@@ -123,7 +123,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     const everyResource = JSON.stringify(statements.map((st: any) => st.Resource));
     expect(everyResource).not.toContain('ecr-public');
     expect(JSON.stringify(statements)).not.toContain('BatchImportUpstreamImage');
-    expect(cache.mirror).toBeInstanceOf(CacheMirror);
+    expect(cache.copier).toBeInstanceOf(CacheCopier);
   });
 
   test('the copy function: 15 minutes, 1024 MB, one image per invocation from the work queue, the upstreams in its environment', () => {
@@ -165,19 +165,20 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(copierOf(template)).toEqual([5]);
 
     const five = stack();
-    new PullThroughCacheRules(five, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 5 } });
+    new PullThroughCacheRules(five, 'Cache', { upstreams: [mcr()], copier: { maxConcurrentCopies: 5 } });
     expect(mappingOf(Template.fromStack(five))).toEqual([{ MaximumConcurrency: 5 }]);
     expect(copierOf(Template.fromStack(five))).toEqual([8]);
 
-    const uncapped = stack();
-    new PullThroughCacheRules(uncapped, 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency: 0 } });
-    expect(mappingOf(Template.fromStack(uncapped))).toEqual([undefined]);
-    expect(copierOf(Template.fromStack(uncapped))).toEqual([undefined]);
+    // an account that cannot spare executions (a new account's quota of 10): still capped, nothing reserved
+    const shared = stack();
+    new PullThroughCacheRules(shared, 'Cache', { upstreams: [mcr()], copier: { maxConcurrentCopies: 3, reserveConcurrency: false } });
+    expect(mappingOf(Template.fromStack(shared))).toEqual([{ MaximumConcurrency: 3 }]);
+    expect(copierOf(Template.fromStack(shared))).toEqual([undefined]);
   });
 
-  test.each([1, 1.5, -1, 1001])('reservedConcurrency %d is refused: MaximumConcurrency takes 2 to 1000', (reservedConcurrency) => {
-    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [mcr()], mirror: { reservedConcurrency } }))
-      .toThrow(new RegExp(`Cache/Mirror: reservedConcurrency is ${String(reservedConcurrency).replace('.', '\\.')}; give the copies that run at once as a whole number from 2 to 1000 .* or 0 to reserve none`));
+  test.each([0, 1, 1.5, -1, 1001])('maxConcurrentCopies %d is refused: MaximumConcurrency takes 2 to 1000', (maxConcurrentCopies) => {
+    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [mcr()], copier: { maxConcurrentCopies } }))
+      .toThrow(new RegExp(`Cache/Mirror: maxConcurrentCopies is ${String(maxConcurrentCopies).replace('.', '\\.')}; give the copies that run at once as a whole number from 2 to 1000 .* set reserveConcurrency: false`));
   });
 
   test('one schedule per mirror, every 6 hours unless set, naming its prefix; failed runs go to the dead-letter queue', () => {
@@ -211,12 +212,12 @@ describe('a rule set mixing native upstreams and mirrors', () => {
 
   test('monitoring alarms on the copy function\'s errors and its dead-letter queue', () => {
     const { cache } = mixed();
-    expect(cache.monitoring!.functions).toContain(cache.mirror!.copyFunction);
-    expect(cache.monitoring!.deadLetterQueues).toContain(cache.mirror!.deadLetterQueue);
+    expect(cache.monitoring!.functions).toContain(cache.copier!.copyFunction);
+    expect(cache.monitoring!.deadLetterQueues).toContain(cache.copier!.deadLetterQueue);
     const dashboard = JSON.stringify(Template.fromStack(cache.node.scope as Stack).findResources('AWS::CloudWatch::Dashboard'));
     expect(dashboard).toMatch(/Mirror: images/);
-    expect(dashboard).toMatch(new RegExp(`SEARCH\\('\\{EcrPullThroughCache,Cache,Reason\\} MetricName=\\W+ImageCopyFailures\\W+ Cache=\\W+${cache.mirror!.cacheName}`));
-    expect(cache.mirror!.metricCopyFailures().toMetricConfig().metricStat).toMatchObject({
+    expect(dashboard).toMatch(new RegExp(`SEARCH\\('\\{EcrPullThroughCache,Cache,Reason\\} MetricName=\\W+ImageCopyFailures\\W+ Cache=\\W+${cache.copier!.cacheName}`));
+    expect(cache.copier!.metricCopyFailures().toMetricConfig().metricStat).toMatchObject({
       namespace: 'EcrPullThroughCache', metricName: 'ImageCopyFailures', dimensions: [{ name: 'Cache', value: cache.monitoring!.cacheName }],
     });
   });
@@ -231,13 +232,13 @@ describe('a rule set mixing native upstreams and mirrors', () => {
   test('a cache of mirrors only has no pull through cache rule, and a created secret is read by the copy function', () => {
     const s = stack();
     const cache = new PullThroughCacheRules(s, 'Cache', {
-      upstreams: [UpstreamRegistry.mirror({ registryUrl: 'nvcr.io', images: ['nvidia/cuda:12.*'], maxTagsPerPattern: 2, credentials: UpstreamCredentials.createSecret() })],
+      upstreams: [UpstreamRegistry.copied({ registryUrl: 'nvcr.io', images: ['nvidia/cuda:12.*'], maxTagsPerPattern: 2, credentials: UpstreamCredentials.createSecret() })],
     });
     const template = Template.fromStack(s);
     template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 0);
     template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'ecr-pullthroughcache/nvcr.io' });
     expect(cache.rules).toEqual([]);
-    expect(cache.upstreams[0].registryType).toBe(UpstreamRegistryType.MIRROR);
+    expect(cache.upstreams[0].registryType).toBe(UpstreamRegistryType.COPIED);
   });
 });
 
@@ -256,24 +257,24 @@ describe('validation', () => {
     [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1'], ecrRepositoryPrefix: 'ROOT' },
       /\(mcr\.microsoft\.com\): ecrRepositoryPrefix is 'ROOT', which would give the mirror the whole registry: a registry-wide CREATE_ON_PUSH repository creation template .* push rights on repository\/\*\. Give the mirror a prefix of its own, for example 'mcr'/],
   ])('%j is refused', (options, message) => {
-    expect(() => UpstreamRegistry.mirror(options as any)).toThrow(message);
+    expect(() => UpstreamRegistry.copied(options as any)).toThrow(message);
   });
 
   test('a scheme and a trailing slash are dropped, the host lowercased', () => {
-    expect(UpstreamRegistry.mirror({ registryUrl: 'https://MCR.Microsoft.com/', images: ['a/b:1'] })).toMatchObject({
+    expect(UpstreamRegistry.copied({ registryUrl: 'https://MCR.Microsoft.com/', images: ['a/b:1'] })).toMatchObject({
       registryUrl: 'mcr.microsoft.com', referenceHost: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr.microsoft.com',
     });
   });
 
-  test('mirror options without a mirror upstream are refused', () => {
-    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [UpstreamRegistry.quay()], mirror: { memorySize: 2048 } }))
-      .toThrow(/mirror options are set, but no upstream is a mirror/);
+  test('copier options without a copied upstream are refused', () => {
+    expect(() => new PullThroughCacheRules(stack(), 'Cache', { upstreams: [UpstreamRegistry.quay()], copier: { memorySize: 2048 } }))
+      .toThrow(/copier options are set, but no upstream is copied\. Add an UpstreamRegistry\.copied\(\) upstream or drop them/);
   });
 
   test('a mirror prefix another cache of the app uses is refused at synth', () => {
     const s = stack();
     new PullThroughCacheRules(s, 'One', { upstreams: [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'shared' })] });
-    new PullThroughCacheRules(s, 'Two', { upstreams: [UpstreamRegistry.mirror({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'shared', images: ['a/b:1'] })] });
+    new PullThroughCacheRules(s, 'Two', { upstreams: [UpstreamRegistry.copied({ registryUrl: 'gcr.io', ecrRepositoryPrefix: 'shared', images: ['a/b:1'] })] });
     expect(() => Template.fromStack(s)).toThrow(/both create a pull through cache rule with the prefix 'shared'/);
   });
 
@@ -287,8 +288,10 @@ describe('validation', () => {
     expect(() => new PullThroughCacheRules(s, 'Cache', { upstreams, enableScanning: false, enableMonitoring: false })).not.toThrow();
   });
 
-  test('CacheMirror refuses upstreams that are not mirrors', () => {
-    expect(() => new CacheMirror(stack(), 'Mirror', { upstreams: [UpstreamRegistry.quay()] })).toThrow(/quay\.io is not a mirror; make mirrored upstreams with UpstreamRegistry\.mirror\(\)/);
-    expect(() => new CacheMirror(stack(), 'Mirror', { upstreams: [] })).toThrow(/upstreams is empty/);
+  test('a CacheCopier is made only by its cache (beside the CREATE_ON_PUSH templates it pushes through), and refuses upstreams that are not copied', () => {
+    // @ts-expect-error the constructor is private: a copier alone would push where no template creates the repository
+    expect(typeof (() => new CacheCopier(stack(), 'Mirror', { upstreams: [mcr()] }))).toBe('function');
+    expect(() => CacheCopier._create(stack(), 'Mirror', { upstreams: [UpstreamRegistry.quay()] })).toThrow(/quay\.io is not a copied upstream; make copied upstreams with UpstreamRegistry\.copied\(\)/);
+    expect(() => CacheCopier._create(stack(), 'Mirror', { upstreams: [] })).toThrow(/upstreams is empty/);
   });
 });

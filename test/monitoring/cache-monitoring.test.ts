@@ -216,14 +216,14 @@ describe('metrics', () => {
   };
 
   test.each([
-    ['metricPulls', 'EcrPullThroughCache', 'Pulls', 'Sum', 900, { Cache: name }],
-    ['metricSyncFailures', 'AWS/Events', 'MatchedEvents', 'Sum', 300, undefined],
-    ['metricCredentialCheckFailures', 'EcrPullThroughCache', 'CredentialCheckFailures', 'Maximum', 3600, { Cache: name }],
-    ['metricScansStarted', 'EcrPullThroughCache', 'ScansStarted', 'Sum', 300, { Cache: name }],
-    ['metricScansSkipped', 'EcrPullThroughCache', 'ScansSkipped', 'Sum', 300, { Cache: name }],
-    ['metricScanFailures', 'EcrPullThroughCache', 'ScanFailures', 'Sum', 300, { Cache: name }],
-  ])('%s: %s %s, %s over %i s', (method, namespace, metricName, statistic, period, dimensions) => {
-    const stat = resolved((cache as any)[method]());
+    ['monitoring', 'metricPulls', 'EcrPullThroughCache', 'Pulls', 'Sum', 900, { Cache: name }],
+    ['monitoring', 'metricSyncFailures', 'AWS/Events', 'MatchedEvents', 'Sum', 300, undefined],
+    ['monitoring', 'metricCredentialCheckFailures', 'EcrPullThroughCache', 'CredentialCheckFailures', 'Maximum', 3600, { Cache: name }],
+    ['scanning', 'metricScansStarted', 'EcrPullThroughCache', 'ScansStarted', 'Sum', 300, { Cache: name }],
+    ['scanning', 'metricScansSkipped', 'EcrPullThroughCache', 'ScansSkipped', 'Sum', 300, { Cache: name }],
+    ['scanning', 'metricScanFailures', 'EcrPullThroughCache', 'ScanFailures', 'Sum', 300, { Cache: name }],
+  ])('cache.%s.%s: %s %s, %s over %i s', (member, method, namespace, metricName, statistic, period, dimensions) => {
+    const stat = resolved((cache as any)[member][method]());
     expect(stat).toMatchObject({ namespace, metricName, statistic, period: expect.anything() });
     expect(stat.period.toSeconds()).toBe(period);
     if (dimensions) {
@@ -231,27 +231,29 @@ describe('metrics', () => {
     }
   });
 
-  test('per upstream: pulls and sync failures of its prefix', () => {
-    const pulls = resolved(cache.metricUpstreamPulls(quay));
+  test('per prefix: pulls and sync failures of one upstream', () => {
+    const pulls = resolved(cache.monitoring!.metricPrefixPulls(quay.ecrRepositoryPrefix));
     expect(Object.fromEntries(pulls.dimensions.map((d: any) => [d.name, d.value]))).toEqual({ Cache: name, Prefix: 'quay' });
-    const failures = resolved(cache.metricUpstreamSyncFailures(quay));
+    const failures = resolved(cache.monitoring!.metricPrefixSyncFailures('quay'));
     expect(failures).toMatchObject({ metricName: 'SyncFailures', statistic: 'Sum' });
-    expect(() => cache.metricUpstreamPulls(UpstreamRegistry.kubernetes())).toThrow(/registry\.k8s\.io \(prefix 'k8s'\) is not an upstream of this cache/);
+    expect(() => cache.monitoring!.metricPrefixPulls('k8s')).toThrow(/k8s/);
   });
 
   test('findings by severity, and the handler and queue expressions', () => {
-    expect(resolved(cache.metricFindings(FindingSeverity.HIGH))).toMatchObject({ metricName: 'Findings' });
-    const expressions = [cache.metricHandlerErrors(), cache.metricHandlerThrottles(), cache.metricDeadLetterMessages(), cache.metricDeadLetterAge()];
+    expect(resolved(cache.scanning!.metricFindings(FindingSeverity.HIGH))).toMatchObject({ metricName: 'Findings' });
+    const m = cache.monitoring!;
+    const expressions = [m.metricHandlerErrors(), m.metricHandlerThrottles(), m.metricDeadLetterMessages(), m.metricDeadLetterAge()];
     for (const metric of expressions) {
       expect(metric).toBeInstanceOf(cloudwatch.MathExpression);
       expect(Object.keys((metric as cloudwatch.MathExpression).usingMetrics)).toHaveLength(3);
     }
   });
 
-  test('a metric of a capability that is off says so', () => {
+  test('a capability that is off has no member, so none of its metrics can be asked for (nothing would publish them)', () => {
     const off = synth({ enableMonitoring: false, enableScanning: false }).cache;
-    expect(() => off.metricPulls()).toThrow(/metricPulls\(\): monitoring is off/);
-    expect(() => off.metricScansStarted()).toThrow(/metricScansStarted\(\): scanning is off/);
+    expect(off.monitoring).toBeUndefined();
+    expect(off.scanning).toBeUndefined();
+    expect((off as any).metricPulls).toBeUndefined(); // the metrics live on the members, not on the cache
     expect(() => synth({ enableMonitoring: false, monitoring: {} })).toThrow(/monitoring options are set, but enableMonitoring is false/);
   });
 });
