@@ -104,7 +104,7 @@ export async function gateScans(images: readonly GatedImage[], read: (image: Gat
     const waiting = images.filter(i => !verdicts.has(i));
     if (waiting.length === 0 || now() >= end) {
       return images.map(image => verdicts.get(image) ?? {
-        image, outcome: 'NOT_SCANNED', blocking: [], detail: `no finished scan within ${Math.round(options.timeoutMs / 1000)} s (last status: ${last.get(image)})`,
+        image, outcome: 'NOT_SCANNED', blocking: [], detail: `no finished scan within ${Math.round(options.timeoutMs / 100) / 10} s (last status: ${last.get(image)})`,
       });
     }
     await sleep(Math.min(options.pollMs ?? 10_000, Math.max(0, end - now())));
