@@ -11,3 +11,4 @@ export * from './organization/shared-cache';
 export * from './organization/shared-cache-member';
 export * from './organization/shared-cache-stack-set';
 export * from './node-mirror/node-mirrors';
+export * from './prewarm/warm-up-options';
