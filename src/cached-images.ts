@@ -5,6 +5,9 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
+import { CacheWarmUp } from './prewarm/cache-warm-up';
+import { workloadPlatforms } from './prewarm/platforms';
+import { WarmUpOptions, checkWarmUpOptions } from './prewarm/warm-up-options';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
 import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
@@ -15,9 +18,6 @@ import { moveJsonPropertyImages, nodeRolesProblem } from './private/json-propert
 import { unreachedStagesProblem } from './private/stage-coverage';
 import { CDK_TOKEN, mapTokenTag, tokensOnlyInTag } from './private/token-tags';
 import { reportUnmovedImages, reportsImagesOf } from './private/unmoved-images';
-import { CacheWarmUp } from './prewarm/cache-warm-up';
-import { workloadPlatforms } from './prewarm/platforms';
-import { WarmUpOptions, checkWarmUpOptions } from './prewarm/warm-up-options';
 import { PullThroughCacheRules } from './pull-through-cache-rules';
 
 /** How an image the cache cannot serve is reported. */

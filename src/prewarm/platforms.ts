@@ -17,7 +17,8 @@ export function workloadPlatforms(workload: IConstruct): string[] {
   const cfn = CfnResource.isCfnResource(workload) ? workload : workload.node.defaultChild;
   if (cfn instanceof ecs.CfnTaskDefinition) {
     const platform = cfn.runtimePlatform;
-    const cpu = platform && !Tokenization.isResolvable(platform) ? (platform as ecs.CfnTaskDefinition.RuntimePlatformProperty).cpuArchitecture : undefined;
+    const cpu = platform && !Tokenization.isResolvable(platform)
+      ? (platform as ecs.CfnTaskDefinition.RuntimePlatformProperty).cpuArchitecture : undefined;
     if (typeof cpu === 'string' && !Tokenization.isResolvable(cpu)) {
       found.add(cpu.toUpperCase() === 'ARM64' ? 'linux/arm64' : 'linux/amd64');
     }

@@ -48,8 +48,16 @@ export function useRegistry(factory: (() => Promise<RegistryClient>) | undefined
   client = undefined;
 }
 
+/** A request's properties, read. */
+export interface WarmUpRequest {
+  readonly images: WarmTarget[];
+  readonly retryBudgetMs: number;
+  readonly concurrency: number;
+  readonly gate?: GateRules & { readonly timeoutMs: number };
+}
+
 /** The properties of a request, checked: anything missing is the template's fault, said with what was received. */
-export function warmUpProperties(raw: Record<string, unknown>): { images: WarmTarget[]; retryBudgetMs: number; concurrency: number; gate?: GateRules & { timeoutMs: number } } {
+export function warmUpProperties(raw: Record<string, unknown>): WarmUpRequest {
   const props = raw as unknown as WarmUpProperties;
   const seconds = (value: unknown, name: string) => {
     const n = Number(value);
@@ -61,7 +69,7 @@ export function warmUpProperties(raw: Record<string, unknown>): { images: WarmTa
   if (!Array.isArray(props.Images) || props.Images.some(i => typeof i?.Repository !== 'string' || typeof i?.Tag !== 'string')) {
     throw new Error(`Images must be a list of { Repository, Tag, Platforms }; got ${JSON.stringify(props.Images)?.slice(0, 300)}`);
   }
-  const gate = props.Gate && {
+  const gateRules = props.Gate && {
     severity: String(props.Gate.Severity),
     allowCves: props.Gate.AllowCves ?? [],
     allowImages: props.Gate.AllowImages ?? [],
@@ -72,7 +80,7 @@ export function warmUpProperties(raw: Record<string, unknown>): { images: WarmTa
     images: props.Images.map(i => ({ repository: i.Repository, tag: i.Tag, platforms: String(i.Platforms ?? '').split(',').filter(Boolean) })),
     retryBudgetMs: seconds(props.RetryBudgetSeconds, 'RetryBudgetSeconds') * 1000,
     concurrency: Math.max(1, Math.floor(seconds(props.Concurrency, 'Concurrency'))),
-    gate,
+    gate: gateRules,
   };
 }
 
@@ -91,7 +99,8 @@ async function warmUp(event: CustomResourceEvent): Promise<CustomResourceResult>
   const warmed = results.filter((r): r is { value: WarmedImage } => 'value' in r).map(r => r.value);
   putMetrics(WARM_UP_NAMESPACE, {
     values: { ImagesWarmed: warmed.length, ImagesFailed: failures.length, Retries: warmed.reduce((n, w) => n + w.retries, 0) },
-    dimensions: { Stack: stack }, dimensionSets: [['Stack']],
+    dimensions: { Stack: stack },
+    dimensionSets: [['Stack']],
     properties: { seconds: (Date.now() - started) / 1000 },
   });
   if (failures.length > 0) {
@@ -108,16 +117,21 @@ async function warmUp(event: CustomResourceEvent): Promise<CustomResourceResult>
 }
 
 async function gate(warmed: readonly WarmedImage[], rules: GateRules & { timeoutMs: number }, stack: string): Promise<void> {
-  const images: GatedImage[] = warmed.flatMap(w => w.imageDigests.map(imageDigest => ({ repository: w.target.repository, tag: w.target.tag, imageDigest })));
+  const images: GatedImage[] = warmed.flatMap(w => w.imageDigests
+    .map(imageDigest => ({ repository: w.target.repository, tag: w.target.tag, imageDigest })));
   const verdicts = await gateScans(images, readScan, rules, { timeoutMs: rules.timeoutMs, pollMs: timing.pollMs });
   verdicts.forEach(v => log(v.outcome === 'PASSED' ? 'INFO' : 'WARN', 'scan gate', {
-    image: `${v.image.repository}:${v.image.tag}`, imageDigest: v.image.imageDigest, outcome: v.outcome, detail: v.detail,
+    image: `${v.image.repository}:${v.image.tag}`,
+    imageDigest: v.image.imageDigest,
+    outcome: v.outcome,
+    detail: v.detail,
     blocking: v.blocking.map(f => `${f.id} ${f.severity}`).slice(0, 50),
   }));
   const failure = gateFailure(verdicts, rules);
   putMetrics(WARM_UP_NAMESPACE, {
     values: { GateFailures: verdicts.filter(v => ['FAILED', 'UNSCANNABLE', 'NOT_SCANNED'].includes(v.outcome)).length },
-    dimensions: { Stack: stack }, dimensionSets: [['Stack']],
+    dimensions: { Stack: stack },
+    dimensionSets: [['Stack']],
   });
   if (failure) {
     throw new Error(failure);

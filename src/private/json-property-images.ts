@@ -22,10 +22,10 @@ import { mapTokenTag, tokensOnlyInTag } from './token-tags';
 export interface JsonPropertyAspect {
   readonly mapping: ImageMapping;
   readonly reportOnly: boolean;
-  report(scope: IConstruct, message: string): void;
-  reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void;
   /** With a warm-up: the image to write for a cache URI (warmed at deploy, pinned with `pin`); written for the cache ones too. */
   readonly warm?: (uri: string) => string;
+  report(scope: IConstruct, message: string): void;
+  reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void;
 }
 
 /** A deploy-time value in JSON read by `parseJsonWithTokens` (object-images.ts). */

@@ -9,9 +9,9 @@ import { createServer, Server } from 'http';
 import { AddressInfo } from 'net';
 import { DescribeImageScanFindingsCommand, ECRClient, GetAuthorizationTokenCommand, ScanNotFoundException } from '@aws-sdk/client-ecr';
 import { mockClient } from 'aws-sdk-client-mock';
+import { RegistryClient } from '../../src/mirror/oci-client';
 import { IMAGES_PER_RESOURCE, WarmUpImageProperties } from '../../src/prewarm/contract';
 import { handler, useRegistry } from '../../src/prewarm/warm-up.lambda';
-import { RegistryClient } from '../../src/mirror/oci-client';
 import { HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
 import { captureLog, emfValues } from '../support/moto';
 import { OciRegistry, PushedImage, PushedIndex, pushImage, pushIndex, startRegistry } from '../support/oci-registry';
@@ -164,8 +164,12 @@ describe('warm by tag', () => {
   test('a resource holds few enough images that its digests fit the 4096-byte response', () => {
     const data = Object.fromEntries(Array.from({ length: IMAGES_PER_RESOURCE }, (_, i) => [`Digest${i}`, `sha256:${'f'.repeat(64)}`]));
     const body = {
-      Status: 'SUCCESS', PhysicalResourceId: 'warm-up:WarmUpAbcdef12', StackId: `arn:aws:cloudformation:ap-southeast-2:111122223333:stack/${'s'.repeat(128)}/${'0'.repeat(36)}`,
-      RequestId: '0'.repeat(36), LogicalResourceId: 'L'.repeat(255), Data: data,
+      Status: 'SUCCESS',
+      PhysicalResourceId: 'warm-up:WarmUpAbcdef12',
+      StackId: `arn:aws:cloudformation:ap-southeast-2:111122223333:stack/${'s'.repeat(128)}/${'0'.repeat(36)}`,
+      RequestId: '0'.repeat(36),
+      LogicalResourceId: 'L'.repeat(255),
+      Data: data,
     };
     expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(4096);
   });

@@ -31,7 +31,8 @@ function setup(warmUp: WarmUpOptions, refresh: string | null = '2026-12-02T00:00
 }
 
 function fargate(stack: Stack, id: string, images: string[], cpu?: ecs.CpuArchitecture) {
-  const task = new ecs.FargateTaskDefinition(stack, id, cpu ? { runtimePlatform: { cpuArchitecture: cpu, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX } } : {});
+  const runtimePlatform = cpu && { cpuArchitecture: cpu, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX };
+  const task = new ecs.FargateTaskDefinition(stack, id, { runtimePlatform });
   images.forEach((image, i) => task.addContainer(`C${i}`, { image: ecs.ContainerImage.fromRegistry(image), memoryLimitMiB: 512 }));
   return task;
 }
@@ -52,7 +53,9 @@ describe('ECS', () => {
         { Repository: 'ecr-public/nginx/nginx', Tag: '1.27', Platforms: 'linux/arm64' },
         { Repository: 'k8s/pause', Tag: 'latest', Platforms: 'linux/amd64' },
       ],
-      RetryBudgetSeconds: '120', Concurrency: '8', Refresh: '2026-12-02T00:00:00Z',
+      RetryBudgetSeconds: '120',
+      Concurrency: '8',
+      Refresh: '2026-12-02T00:00:00Z',
     });
     const warmUpId = Object.keys(template.findResources(WARM_UP))[0];
     for (const task of [arm, plain]) {
@@ -135,12 +138,16 @@ describe('EKS', () => {
   test('a manifest\'s images are warmed for its node groups\' platform and pinned in the manifest', () => {
     const { stack } = setup({ pin: true }, undefined, true);
     const cluster = new eks.Cluster(stack, 'Cluster', {
-      version: eks.KubernetesVersion.V1_33, defaultCapacity: 0, defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
+      version: eks.KubernetesVersion.V1_33,
+      defaultCapacity: 0,
+      defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
       kubectlProviderOptions: { kubectlLayer: new KubectlV35Layer(stack, 'Kubectl') },
     });
     cluster.addNodegroupCapacity('Arm', { amiType: eks.NodegroupAmiType.AL2023_ARM_64_STANDARD });
     const manifest = cluster.addManifest('App', {
-      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'app' },
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'app' },
       spec: { template: { spec: { containers: [{ name: 'app', image: 'quay.io/org/app:v1' }] } } },
     });
     const template = lint(stack, 'eks');
@@ -233,9 +240,9 @@ describe('validation', () => {
   test('two Aspects warming workloads of one stack with other options are refused', () => {
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: { account: '111122223333', region: 'eu-west-1' } });
-    const cache = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableMonitoring: false, enableScanning: false });
-    Aspects.of(fargate(stack, 'A', ['quay.io/org/a:v1'])).add(new CachedImages({ cache, warmUp: {} }));
-    Aspects.of(fargate(stack, 'B', ['quay.io/org/b:v1'])).add(new CachedImages({ cache, warmUp: { pin: true } }));
+    const rules = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableMonitoring: false, enableScanning: false });
+    Aspects.of(fargate(stack, 'A', ['quay.io/org/a:v1'])).add(new CachedImages({ cache: rules, warmUp: {} }));
+    Aspects.of(fargate(stack, 'B', ['quay.io/org/b:v1'])).add(new CachedImages({ cache: rules, warmUp: { pin: true } }));
     expect(() => Template.fromStack(stack)).toThrow(/Apps: two CachedImages Aspects with warmUp options .* a stack has one warm-up/);
   });
 });
