@@ -4,7 +4,7 @@
  * prefixes; cfn-lint and cdk-nag accept what it adds.
  */
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
-import { Aspects, Duration, Stack } from 'aws-cdk-lib';
+import { Aspects, Duration, Stack, Stage } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -81,6 +81,8 @@ describe('ECS', () => {
         Match.objectLike({ Image: { 'Fn::Join': ['', ['111122223333.dkr.ecr.eu-west-1.amazonaws.com/k8s/pause@', { 'Fn::GetAtt': [warmUpId, 'Digest1'] }]] } }),
       ],
     });
+    // the pinned image (a token) is not mistaken for an image known only at deploy time on a later visit
+    expect(Annotations.fromStack(stack).findWarning('/Apps/Task*', Match.anyValue())).toEqual([]);
     const outputs = Object.values(template.findOutputs('*'));
     expect(outputs.map(o => o.Value)).toEqual([{ 'Fn::GetAtt': [warmUpId, 'Digest0'] }, { 'Fn::GetAtt': [warmUpId, 'Digest1'] }]);
     expect(outputs[0].Description).toContain('quay/prometheus/prometheus:v3.5.0');
@@ -131,6 +133,31 @@ describe('ECS', () => {
     fargate(stack, 'Task', ['quay.io/org/app:v1']);
     const refresh = Object.values(Template.fromStack(stack).findResources(WARM_UP))[0].Properties.Refresh;
     expect(Date.parse(refresh)).toBeGreaterThan(Date.now() - 60_000);
+  });
+});
+
+describe('where the workloads are', () => {
+  test('a workload in another stack than the cache gets its own stack\'s warm-up, granted on the cache prefixes', () => {
+    const { app, stack } = setup({ pin: true });
+    const other = new Stack(app, 'Other', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const task = fargate(other, 'Task', ['quay.io/org/app:v1']);
+    const template = lint(other, 'other-stack');
+    const warmUpId = Object.keys(template.findResources(WARM_UP))[0];
+    expect(template.toJSON().Resources[logicalId(other, task)].DependsOn).toContain(warmUpId);
+    Template.fromStack(stack).resourceCountIs(WARM_UP, 0);
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).toContain(':ecr:eu-west-1:111122223333:repository/quay/*');
+  });
+
+  test('a stack inside a Stage is warmed like any other', () => {
+    const { app, cache } = setup({ pin: true });
+    const stage = new Stage(app, 'Prod', { env: { account: '111122223333', region: 'eu-west-1' } });
+    const staged = new Stack(stage, 'Apps');
+    Aspects.of(stage).add(new CachedImages({ cache, warmUp: { pin: true } }));
+    fargate(staged, 'Task', ['quay.io/org/app:v1']);
+    app.synth();
+    const template = lint(staged, 'staged');
+    template.resourceCountIs(WARM_UP, 1);
+    template.hasResourceProperties(WARM_UP, { Images: [Match.objectLike({ Repository: 'quay/org/app' })] });
   });
 });
 
