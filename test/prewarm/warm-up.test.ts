@@ -19,7 +19,7 @@ const WARM_UP = 'Custom::EcrPullThroughCacheWarmUp';
 const lint = lintedTemplates();
 
 function setup(warmUp: WarmUpOptions, refresh: string | null = '2026-12-02T00:00:00Z', agnostic = false) {
-  const app = testApp({ context: refresh === null ? {} : { [WARM_UP_REFRESH_CONTEXT]: refresh } });
+  const app = testApp({ context: { [WARM_UP_REFRESH_CONTEXT]: refresh ?? undefined } });
   // (an EKS VPC in a stack of a concrete environment names its zones, which cfn-lint warns of: W3010)
   const stack = new Stack(app, 'Apps', agnostic ? {} : { env: { account: '111122223333', region: 'eu-west-1' } });
   const cache = new PullThroughCacheRules(stack, 'Cache', {
