@@ -11,15 +11,15 @@
  *
  *   npx projen bench:prewarm            (ROUNDS=5 by default)
  */
-import { createServer } from 'http';
 import { mkdtempSync, rmSync } from 'fs';
+import { createServer } from 'http';
 import { AddressInfo } from 'net';
 import { loadavg, tmpdir } from 'os';
 import { join } from 'path';
 import { performance } from 'perf_hooks';
 import { RegistryClient } from '../src/mirror/oci-client';
-import { setLineWriter } from '../src/private/handlers/log';
 import { handler, useRegistry } from '../src/prewarm/warm-up.lambda';
+import { setLineWriter } from '../src/private/handlers/log';
 import { pushManifest, pushRandomBlob, startRegistry } from '../test/support/oci-registry';
 import { RUN_DIR_VARIABLE } from '../test/util';
 
@@ -67,8 +67,12 @@ async function main() {
       useRegistry(async () => client);
       const started = performance.now();
       await handler({
-        RequestType: 'Create', ResponseURL: url, StackId: 'arn:aws:cloudformation:eu-west-1:111122223333:stack/Bench/0', RequestId: `r${Math.random()}`,
-        LogicalResourceId: 'WarmUp', ResourceType: 'Custom::EcrPullThroughCacheWarmUp',
+        RequestType: 'Create',
+        ResponseURL: url,
+        StackId: 'arn:aws:cloudformation:eu-west-1:111122223333:stack/Bench/0',
+        RequestId: `r${Math.random()}`,
+        LogicalResourceId: 'WarmUp',
+        ResourceType: 'Custom::EcrPullThroughCacheWarmUp',
         ResourceProperties: { Images: images, RetryBudgetSeconds: '60', Concurrency: String(concurrency) },
       });
       const ms = performance.now() - started;
