@@ -28,7 +28,11 @@ function ecr(): ECRClient {
 
 /** ECR's registry endpoint with a fresh token (valid 12 hours, longer than any deploy). */
 async function ecrRegistry(): Promise<RegistryClient> {
-  const data = (await ecr().send(new GetAuthorizationTokenCommand({}))).authorizationData?.[0];
+  // (the SDK retried a throttle already: sdk-config.ts)
+  const data = (await ecr().send(new GetAuthorizationTokenCommand({})).catch(error => {
+    const info = awsErrorInfo(error);
+    throw new Error(`GetAuthorizationToken failed (${info.name}: ${info.message}), so no image could be warmed`);
+  })).authorizationData?.[0];
   if (!data?.authorizationToken || !data.proxyEndpoint) {
     throw new Error('GetAuthorizationToken returned no token or endpoint, so no image could be warmed');
   }

@@ -154,6 +154,33 @@ describe('warm by tag', () => {
     expect(answer.Reason).toContain('GetAuthorizationToken returned no token or endpoint');
   });
 
+  test('a throttled GetAuthorizationToken (after the SDK\'s own retries) fails the deploy with the error', async () => {
+    ecr.on(GetAuthorizationTokenCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const { answer } = await run([NGINX]);
+    expect(answer.Status).toBe('FAILED');
+    expect(answer.Reason).toContain('GetAuthorizationToken failed (ThrottlingException: Rate exceeded), so no image could be warmed');
+  });
+
+  test('an Update (each deploy) resolves the tag again and keeps the physical id', async () => {
+    const repository = 'quay/org/moving';
+    const first = await pushImage(registry, repository, 'stable', [Buffer.from('release 1')]);
+    const { answer: created } = await run([{ Repository: repository, Tag: 'stable', Platforms: 'linux/amd64' }]);
+    expect(created.Data).toEqual({ Digest0: first.digest });
+    const second = await pushImage(registry, repository, 'stable', [Buffer.from('release 2')]);
+    received = [];
+    const update = { ...event([{ Repository: repository, Tag: 'stable', Platforms: 'linux/amd64' }]), RequestType: 'Update' as const, PhysicalResourceId: created.PhysicalResourceId };
+    await captureLog(() => handler(update));
+    expect(received[0]).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'warm-up:WarmUp', Data: { Digest0: second.digest } });
+    expect(second.digest).not.toBe(first.digest);
+  });
+
+  test('a Delete (the stack\'s, or a rollback\'s) pulls nothing and succeeds', async () => {
+    const requests = await requestsDuring(() => captureLog(() => handler({ ...event([NGINX]), RequestType: 'Delete', PhysicalResourceId: 'warm-up:WarmUp' })));
+    expect(received[0]).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'warm-up:WarmUp' });
+    expect(requests).toEqual([]);
+    expect(ecr.calls()).toHaveLength(0);
+  });
+
   test('the template\'s fault (no Images) is said with what was received', async () => {
     const { answer } = await captureLog(() => handler({ ...event([]), ResourceProperties: { RetryBudgetSeconds: '5', Concurrency: '1' } }))
       .then(() => ({ answer: received[0] }));
