@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, CustomResource, Duration, Lazy, Stack } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CustomResource, Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -121,7 +121,9 @@ export class CacheWarmUp extends Construct {
       if (this.options.pin) {
         new CfnOutput(this, `Digest${index}`, {
           value: this.digestOf(entry),
-          description: `Digest of ${repository}:${tag} pulled through the cache at this deploy (the workloads run it pinned)`,
+          // an output's description is a literal: a tag known only at deploy time is not in it
+          description: `Digest of ${repository}${Token.isUnresolved(tag) ? ' (its tag set at deploy)' : `:${tag}`} pulled through the cache at `
+            + 'this deploy (the workloads run it pinned)',
         });
       }
     }

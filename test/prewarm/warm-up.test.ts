@@ -4,7 +4,8 @@
  * prefixes; cfn-lint and cdk-nag accept what it adds.
  */
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
-import { Aspects, Duration, Stack, Stage } from 'aws-cdk-lib';
+import { Aspects, CfnParameter, Duration, Size, Stack, Stage } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -100,6 +101,31 @@ describe('ECS', () => {
     expect(template.toJSON().Resources[stack.getLogicalId(task)].DependsOn).toContain(warmUpId);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Image: { 'Fn::Join': ['', ['111122223333.dkr.ecr.eu-west-1.amazonaws.com/quay/org/app@', { 'Fn::GetAtt': [warmUpId, 'Digest0'] }]] } })],
+    });
+  });
+
+  test('a tag known only at deploy time is warmed as the parameter says', () => {
+    const { stack } = setup({ pin: true });
+    const tag = new CfnParameter(stack, 'Tag', { default: 'v1' });
+    fargate(stack, 'Task', [`quay.io/org/app:${tag.valueAsString}`]);
+    const template = lint(stack, 'ecs-token-tag');
+    template.hasResourceProperties(WARM_UP, { Images: [{ Repository: 'quay/org/app', Tag: { Ref: 'Tag' }, Platforms: 'linux/amd64' }] });
+  });
+
+  test('an AWS Batch job definition is pinned and waits for the warm-up', () => {
+    const { stack } = setup({ pin: true });
+    const job = new batch.EcsJobDefinition(stack, 'Job', {
+      container: new batch.EcsFargateContainerDefinition(stack, 'Container', {
+        image: ecs.ContainerImage.fromRegistry('quay.io/org/batch:v3'), cpu: 1, memory: Size.gibibytes(2),
+      }),
+    });
+    const template = lint(stack, 'batch');
+    const warmUpId = Object.keys(template.findResources(WARM_UP))[0];
+    expect(template.toJSON().Resources[logicalId(stack, job)].DependsOn).toContain(warmUpId);
+    template.hasResourceProperties('AWS::Batch::JobDefinition', {
+      ContainerProperties: Match.objectLike({
+        Image: { 'Fn::Join': ['', ['111122223333.dkr.ecr.eu-west-1.amazonaws.com/quay/org/batch@', { 'Fn::GetAtt': [warmUpId, 'Digest0'] }]] },
+      }),
     });
   });
 
