@@ -5,8 +5,8 @@
  */
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
 import { Aspects, CfnParameter, Duration, Size, Stack, Stage } from 'aws-cdk-lib';
-import * as batch from 'aws-cdk-lib/aws-batch';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
