@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, CustomResource, Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, CustomResource, Duration, Lazy, Stack, Stage, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -158,6 +158,13 @@ export class CacheWarmUp extends Construct {
       serviceTimeout: Duration.minutes(35),
       properties: { ...properties },
     });
+    // the whole cache first: a pull before its rule exists fails, a repository the pull creates before its template
+    // exists never gets the template's settings, and an import before the scanning rules exist is never scanned (so the
+    // gate would wait for nothing). Across stacks this is a stack dependency;
+    // a cache in another Stage is another deployment, which no template can order)
+    if (Stage.of(this.cache) === Stage.of(this)) {
+      resource.node.addDependency(this.cache);
+    }
     this.resources[n] = resource;
     return resource;
   }

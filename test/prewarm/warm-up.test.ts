@@ -59,6 +59,13 @@ describe('ECS', () => {
       Refresh: '2026-12-02T00:00:00Z',
     });
     const warmUpId = Object.keys(template.findResources(WARM_UP))[0];
+    // after the cache's rules and templates (a pull before its rule exists fails; a repository created before its template misses it)
+    const after: string[] = template.toJSON().Resources[warmUpId].DependsOn;
+    for (const type of ['AWS::ECR::PullThroughCacheRule', 'AWS::ECR::RepositoryCreationTemplate']) {
+      const ids = Object.keys(template.findResources(type));
+      expect(ids).toHaveLength(3);
+      ids.forEach(id => expect(after).toContain(id));
+    }
     for (const task of [arm, plain]) {
       expect(template.toJSON().Resources[logicalId(stack, task)].DependsOn).toContain(warmUpId);
     }
@@ -172,6 +179,8 @@ describe('where the workloads are', () => {
     expect(template.toJSON().Resources[logicalId(other, task)].DependsOn).toContain(warmUpId);
     Template.fromStack(stack).resourceCountIs(WARM_UP, 0);
     expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).toContain(':ecr:eu-west-1:111122223333:repository/quay/*');
+    // the cache's stack (its rules) is deployed first
+    expect(other.dependencies.map(s => s.stackName)).toContain(stack.stackName);
   });
 
   test('a stack inside a Stage is warmed like any other', () => {
