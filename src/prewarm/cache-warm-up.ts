@@ -128,7 +128,8 @@ export class CacheWarmUp extends Construct {
       }
     }
     (this.options.platforms ?? platforms).forEach(p => entry!.platforms.add(p));
-    workload.node.addDependency(entry.resource);
+    // the workload's own resource waits, not its roles and policies (an L2 task definition's children)
+    (workload.node.defaultChild ?? workload).node.addDependency(entry.resource);
     return this.options.pin ? `${base}@${this.digestOf(entry)}` : uri;
   }
 
