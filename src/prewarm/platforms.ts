@@ -1,4 +1,5 @@
 import { Annotations, CfnResource, Stack, Tokenization } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks';
 import { IConstruct } from 'constructs';
@@ -7,7 +8,7 @@ import { IConstruct } from 'constructs';
 export const FALLBACK_PLATFORM = 'linux/amd64';
 
 /**
- * The platforms a workload's images run on, read from the app: an ECS task definition's
+ * The platforms a workload's images run on, read from the app: an ECS task definition's or a Batch job definition's
  * `runtimePlatform.cpuArchitecture` (ARM64 or X86_64); for an EKS manifest or Helm chart, the AMI types of the node
  * groups of its stack (`AL2023_ARM_64_STANDARD` is linux/arm64, any other linux/amd64). Where nothing says (Fargate
  * without a runtime platform, Auto Mode, Karpenter), `linux/amd64`, with an info annotation.
@@ -19,6 +20,14 @@ export function workloadPlatforms(workload: IConstruct): string[] {
     const platform = cfn.runtimePlatform;
     const cpu = platform && !Tokenization.isResolvable(platform)
       ? (platform as ecs.CfnTaskDefinition.RuntimePlatformProperty).cpuArchitecture : undefined;
+    if (typeof cpu === 'string' && !Tokenization.isResolvable(cpu)) {
+      found.add(cpu.toUpperCase() === 'ARM64' ? 'linux/arm64' : 'linux/amd64');
+    }
+  } else if (cfn instanceof batch.CfnJobDefinition) {
+    const container = cfn.containerProperties as batch.CfnJobDefinition.ContainerPropertiesProperty | undefined;
+    const platform = container && !Tokenization.isResolvable(container) ? container.runtimePlatform : undefined;
+    const cpu = platform && !Tokenization.isResolvable(platform)
+      ? (platform as batch.CfnJobDefinition.RuntimePlatformProperty).cpuArchitecture : undefined;
     if (typeof cpu === 'string' && !Tokenization.isResolvable(cpu)) {
       found.add(cpu.toUpperCase() === 'ARM64' ? 'linux/arm64' : 'linux/amd64');
     }

@@ -61,7 +61,7 @@ export interface WarmUpOptions {
 
   /**
    * The platforms (`linux/amd64`, `linux/arm64`, `linux/arm/v7`) warmed of a multi-platform image.
-   * @default - the platforms the app's workloads run: an ECS task definition's `runtimePlatform.cpuArchitecture`,
+   * @default - the platforms the app's workloads run: an ECS task or Batch job definition's `runtimePlatform.cpuArchitecture`,
    * the AMI types of the node groups of an EKS manifest's stack; `linux/amd64` where none says
    */
   readonly platforms?: string[];

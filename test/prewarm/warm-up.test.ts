@@ -124,11 +124,13 @@ describe('ECS', () => {
     const job = new batch.EcsJobDefinition(stack, 'Job', {
       container: new batch.EcsFargateContainerDefinition(stack, 'Container', {
         image: ecs.ContainerImage.fromRegistry('quay.io/org/batch:v3'), cpu: 1, memory: Size.gibibytes(2),
+        fargateCpuArchitecture: ecs.CpuArchitecture.ARM64,
       }),
     });
     const template = lint(stack, 'batch');
     const warmUpId = Object.keys(template.findResources(WARM_UP))[0];
     expect(template.toJSON().Resources[logicalId(stack, job)].DependsOn).toContain(warmUpId);
+    template.hasResourceProperties(WARM_UP, { Images: [{ Repository: 'quay/org/batch', Tag: 'v3', Platforms: 'linux/arm64' }] });
     template.hasResourceProperties('AWS::Batch::JobDefinition', {
       ContainerProperties: Match.objectLike({
         Image: { 'Fn::Join': ['', ['111122223333.dkr.ecr.eu-west-1.amazonaws.com/quay/org/batch@', { 'Fn::GetAtt': [warmUpId, 'Digest0'] }]] },
