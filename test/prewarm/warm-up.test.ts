@@ -123,7 +123,9 @@ describe('ECS', () => {
     const { stack } = setup({ pin: true });
     const job = new batch.EcsJobDefinition(stack, 'Job', {
       container: new batch.EcsFargateContainerDefinition(stack, 'Container', {
-        image: ecs.ContainerImage.fromRegistry('quay.io/org/batch:v3'), cpu: 1, memory: Size.gibibytes(2),
+        image: ecs.ContainerImage.fromRegistry('quay.io/org/batch:v3'),
+        cpu: 1,
+        memory: Size.gibibytes(2),
         fargateCpuArchitecture: ecs.CpuArchitecture.ARM64,
       }),
     });
