@@ -52,7 +52,7 @@ export interface GateOptions {
 /** What the gate decided of each image. */
 export interface GateVerdict {
   readonly image: GatedImage;
-  readonly outcome: 'PASSED' | 'ALLOWED' | 'FAILED' | 'UNSCANNABLE_ALLOWED' | 'UNSCANNABLE' | 'NOT_SCANNED';
+  readonly outcome: 'PASSED' | 'ALLOWED' | 'FAILED' | 'UNSCANNABLE_ALLOWED' | 'UNSCANNABLE' | 'SCAN_STOPPED' | 'NOT_SCANNED';
   /** Findings at or above the severity, not allowed. */
   readonly blocking: readonly ScanFinding[];
   readonly detail?: string;
@@ -63,11 +63,22 @@ export const SEVERITIES = ['INFORMATIONAL', 'LOW', 'MEDIUM', 'HIGH', 'CRITICAL']
 
 const FINISHED = new Set(['COMPLETE', 'ACTIVE']);
 const UNSCANNABLE = new Set(['FAILED', 'UNSUPPORTED_IMAGE', 'SCAN_ELIGIBILITY_EXPIRED', 'FINDINGS_UNAVAILABLE', 'IMAGE_ARCHIVED']);
+/**
+ * Final without findings, though the image can be scanned (the account's scan limit): nothing to wait for, and not the
+ * image's fault, so the unscannable rule does not apply; it fails at once, with the status.
+ */
+const STOPPED = new Set(['LIMIT_EXCEEDED']);
+
+/** The outcomes that fail the deploy. */
+export const FAILING_OUTCOMES: ReadonlyArray<GateVerdict['outcome']> = ['FAILED', 'UNSCANNABLE', 'SCAN_STOPPED', 'NOT_SCANNED'];
 
 /** The verdict on one image's finished (or unscannable) scan. */
 export function judgeScan(image: GatedImage, state: ScanState, rules: GateRules): GateVerdict {
+  const detail = `${state.status}${state.description ? `: ${state.description}` : ''}`;
+  if (STOPPED.has(state.status)) {
+    return { image, outcome: 'SCAN_STOPPED', blocking: [], detail };
+  }
   if (UNSCANNABLE.has(state.status)) {
-    const detail = `${state.status}${state.description ? `: ${state.description}` : ''}`;
     return { image, outcome: rules.unscannable === 'ALLOW' ? 'UNSCANNABLE_ALLOWED' : 'UNSCANNABLE', blocking: [], detail };
   }
   const floor = SEVERITIES.indexOf(rules.severity);
@@ -97,7 +108,7 @@ export async function gateScans(images: readonly GatedImage[], read: (image: Gat
     for (const image of images.filter(i => !verdicts.has(i))) {
       const state = await read(image);
       last.set(image, state?.status ?? 'no scan yet');
-      if (state && (FINISHED.has(state.status) || UNSCANNABLE.has(state.status))) {
+      if (state && (FINISHED.has(state.status) || UNSCANNABLE.has(state.status) || STOPPED.has(state.status))) {
         verdicts.set(image, judgeScan(image, state, rules));
       }
     }
@@ -113,7 +124,7 @@ export async function gateScans(images: readonly GatedImage[], read: (image: Gat
 
 /** The deploy's failure reason from the verdicts, or undefined when the gate passes. */
 export function gateFailure(verdicts: readonly GateVerdict[], rules: GateRules): string | undefined {
-  const failed = verdicts.filter(v => v.outcome === 'FAILED' || v.outcome === 'UNSCANNABLE' || v.outcome === 'NOT_SCANNED');
+  const failed = verdicts.filter(v => FAILING_OUTCOMES.includes(v.outcome));
   if (failed.length === 0) {
     return undefined;
   }
@@ -128,6 +139,8 @@ export function gateFailure(verdicts: readonly GateVerdict[], rules: GateRules):
       }
       case 'UNSCANNABLE':
         return `${name}: cannot be scanned (${v.detail}); set the gate's unscannable rule to ALLOW to let such images pass`;
+      case 'SCAN_STOPPED':
+        return `${name}: the scan ended with no findings to judge (${v.detail}); deploy again when the scanner can scan it, or allow the image (allowImages)`;
       default:
         return `${name}: ${v.detail}; is scanning on for this prefix (the cache's scanning), or is the gate's timeout too short?`;
     }

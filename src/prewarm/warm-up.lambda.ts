@@ -11,7 +11,7 @@
  */
 import { DescribeImageScanFindingsCommand, DescribeImageScanFindingsResponse, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { WARM_UP_NAMESPACE, WarmUpProperties, digestAttribute } from './contract';
-import { GateRules, GatedImage, ScanFinding, ScanState, gateFailure, gateScans } from './scan-gate';
+import { FAILING_OUTCOMES, GateRules, GatedImage, ScanFinding, ScanState, gateFailure, gateScans } from './scan-gate';
 import { WarmTarget, WarmedImage, warmImage } from './warm';
 import { RegistryClient } from '../mirror/oci-client';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
@@ -133,7 +133,7 @@ async function gate(warmed: readonly WarmedImage[], rules: GateRules & { timeout
   }));
   const failure = gateFailure(verdicts, rules);
   putMetrics(WARM_UP_NAMESPACE, {
-    values: { GateFailures: verdicts.filter(v => ['FAILED', 'UNSCANNABLE', 'NOT_SCANNED'].includes(v.outcome)).length },
+    values: { GateFailures: verdicts.filter(v => FAILING_OUTCOMES.includes(v.outcome)).length },
     dimensions: { Stack: stack },
     dimensionSets: [['Stack']],
   });

@@ -335,6 +335,18 @@ describe('scan gate', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
+  test('a scan that ended without findings (LIMIT_EXCEEDED) fails the deploy at once with its status, under either unscannable rule', async () => {
+    // LIMIT_EXCEEDED is final (ECR-FACTS: ScanStatus values): waiting for it to finish would spend the whole timeout, then blame scanning
+    ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'LIMIT_EXCEEDED', description: 'The scan limit was exceeded.' } });
+    const started = Date.now();
+    const { answer } = await run([NGINX], gate({ TimeoutSeconds: '30', Unscannable: 'ALLOW' }));
+    expect(answer.Status).toBe('FAILED');
+    expect(answer.Reason).toContain('the scan ended with no findings to judge (LIMIT_EXCEEDED: The scan limit was exceeded.)');
+    expect(answer.Reason).not.toContain('is scanning on');
+    expect(ecr.commandCalls(DescribeImageScanFindingsCommand)).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   test('an ECR error while reading a scan fails the deploy with the error', async () => {
     ecr.on(DescribeImageScanFindingsCommand).rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' }));
     const { answer } = await run([NGINX], gate());
