@@ -112,7 +112,7 @@ async function warmUp(event: CustomResourceEvent): Promise<CustomResourceResult>
     throw new Error(`${failures.length} of ${props.images.length} images could not be pulled through the cache: ${failures.join('; ')}`);
   }
   if (props.gate) {
-    await gate(warmed, props.gate, stack);
+    await gate(warmed, props.gate, stack, isRollback(event));
   }
   return {
     physicalResourceId: event.PhysicalResourceId ?? `warm-up:${event.LogicalResourceId}`,
@@ -120,7 +120,19 @@ async function warmUp(event: CustomResourceEvent): Promise<CustomResourceResult>
   };
 }
 
-async function gate(warmed: readonly WarmedImage[], rules: GateRules & { timeoutMs: number }, stack: string): Promise<void> {
+/**
+ * Whether an Update returns the resource to the previous deploy's properties (a rollback): its `Refresh`, the time of
+ * that synthesis, is earlier than the failed deploy's. A rollback that fails leaves the stack UPDATE_ROLLBACK_FAILED,
+ * so the gate does not fail it (the images ran before; a vulnerability found since in them is for the next deploy).
+ * With a fixed `Refresh` (the context key) no rollback can be told apart, and the gate applies as on any Update.
+ */
+export function isRollback(event: CustomResourceEvent): boolean {
+  const now = Date.parse(String(event.ResourceProperties.Refresh));
+  const before = Date.parse(String(event.OldResourceProperties?.Refresh));
+  return event.RequestType === 'Update' && Number.isFinite(now) && Number.isFinite(before) && now < before;
+}
+
+async function gate(warmed: readonly WarmedImage[], rules: GateRules & { timeoutMs: number }, stack: string, rollback: boolean): Promise<void> {
   const images: GatedImage[] = warmed.flatMap(w => w.imageDigests
     .map(imageDigest => ({ repository: w.target.repository, tag: w.target.tag, imageDigest })));
   const verdicts = await gateScans(images, readScan, rules, { timeoutMs: rules.timeoutMs, pollMs: timing.pollMs });
@@ -137,7 +149,9 @@ async function gate(warmed: readonly WarmedImage[], rules: GateRules & { timeout
     dimensions: { Stack: stack },
     dimensionSets: [['Stack']],
   });
-  if (failure) {
+  if (failure && rollback) {
+    log('WARN', 'scan gate not enforced: rollback', { reason: failure });
+  } else if (failure) {
     throw new Error(failure);
   }
 }

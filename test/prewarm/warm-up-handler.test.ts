@@ -347,6 +347,38 @@ describe('scan gate', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  describe('in a rollback', () => {
+    // a rollback sends an Update with the previous deploy's properties (its Refresh, the earlier synthesis) and the failed
+    // deploy's as OldResourceProperties; a failed answer leaves the stack UPDATE_ROLLBACK_FAILED
+    // (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requesttypes-update.html)
+    const update = (refresh: string, oldRefresh: string) => ({
+      ...event([NGINX], { ...gate(), Refresh: refresh }),
+      RequestType: 'Update' as const,
+      PhysicalResourceId: 'warm-up:WarmUp',
+      OldResourceProperties: { ServiceToken: 'arn', Images: [NGINX], RetryBudgetSeconds: '5', Concurrency: '4', ...gate(), Refresh: oldRefresh },
+    });
+    beforeEach(() => {
+      // a vulnerability found since the image passed the gate (enhanced scanning rescans continuously)
+      ecr.on(DescribeImageScanFindingsCommand).resolves(complete([{ name: 'CVE-2026-0042', severity: 'CRITICAL' }]));
+    });
+
+    test('the gate does not fail the return to the previous images: it says so in the log and the metric, and answers their digests', async () => {
+      const { lines } = await captureLog(() => handler(update('2026-01-01T10:00:00.000Z', '2026-01-01T11:00:00.000Z')));
+      expect(received[0]).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'warm-up:WarmUp', Data: { Digest0: nginx.digest } });
+      expect(lines.find(l => l.message === 'scan gate not enforced: rollback')).toMatchObject({
+        level: 'WARN', reason: expect.stringContaining('1 CRITICAL (CVE-2026-0042)'),
+      });
+      expect(emfValues(lines)['GateFailures{Stack=App}']).toBe(1);
+    });
+
+    test('a forward deploy (a later synthesis), or one whose Refresh is fixed, is gated as always', async () => {
+      await captureLog(() => handler(update('2026-01-01T11:00:00.000Z', '2026-01-01T10:00:00.000Z')));
+      await captureLog(() => handler(update('fixed', 'fixed')));
+      expect(received.map(r => r.Status)).toEqual(['FAILED', 'FAILED']);
+      expect(received[0].Reason).toContain('1 CRITICAL (CVE-2026-0042)');
+    });
+  });
+
   test('an ECR error while reading a scan fails the deploy with the error', async () => {
     ecr.on(DescribeImageScanFindingsCommand).rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' }));
     const { answer } = await run([NGINX], gate());
