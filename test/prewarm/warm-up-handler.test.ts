@@ -202,6 +202,76 @@ describe('warm by tag', () => {
   });
 });
 
+describe('the ECR token stays with the registry', () => {
+  // ECR answers a layer GET with a redirect to a presigned storage URL
+  // (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_GetDownloadUrlForLayer.html); a hostile or
+  // mistaken answer may also name another host as a token realm, or in a manifest's `urls`
+  // (https://github.com/opencontainers/image-spec/blob/main/descriptor.md#properties)
+  let elsewhere: Server;
+  let elsewhereUrl: string;
+  let cache: Server;
+  let cacheUrl: string;
+  const seenElsewhere: string[] = [];
+  const seenByCache: Array<{ path: string; authorization?: string }> = [];
+  const config = `sha256:${'c'.repeat(64)}`;
+  const layer = `sha256:${'d'.repeat(64)}`;
+
+  beforeAll(async () => {
+    elsewhere = createServer((req, res) => {
+      seenElsewhere.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+      res.writeHead(200).end('{"token":"t"}');
+    });
+    await new Promise<void>(resolve => elsewhere.listen(0, '127.0.0.1', resolve));
+    elsewhereUrl = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}`;
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 4, urls: [`${elsewhereUrl}/layer`] }],
+    });
+    cache = createServer((req, res) => {
+      seenByCache.push({ path: req.url!, authorization: req.headers.authorization });
+      if (req.url === '/v2/quay/org/realm/manifests/v1') {
+        res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${elsewhereUrl}/token",service="x"` }).end();
+      } else if (req.url!.includes('/manifests/')) {
+        res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }).end(manifest);
+      } else {
+        res.writeHead(307, { Location: `${elsewhereUrl}/presigned${req.url}?X-Amz-Signature=s` }).end();
+      }
+    });
+    await new Promise<void>(resolve => cache.listen(0, '127.0.0.1', resolve));
+    cacheUrl = `http://127.0.0.1:${(cache.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    for (const s of [elsewhere, cache]) {
+      s.closeAllConnections();
+      await new Promise(resolve => s.close(resolve));
+    }
+  });
+
+  beforeEach(() => {
+    useRegistry(async () => new RegistryClient({ url: cacheUrl, authorization: 'Basic ecr-token' }), { backoffMs: 10, pollMs: 10 });
+  });
+
+  test('blob redirects are not followed and a manifest\'s urls are not fetched: the token goes to the registry only', async () => {
+    const { answer } = await run([{ Repository: 'quay/org/layers', Tag: 'v1', Platforms: 'linux/amd64' }]);
+    expect(answer.Status).toBe('SUCCESS');
+    expect(seenByCache.map(r => r.path)).toEqual([
+      '/v2/quay/org/layers/manifests/v1', `/v2/quay/org/layers/blobs/${config}`, `/v2/quay/org/layers/blobs/${layer}`,
+    ]);
+    expect(seenByCache.every(r => r.authorization === 'Basic ecr-token')).toBe(true);
+    expect(seenElsewhere).toEqual([]);
+  });
+
+  test('a token realm on another host is never asked: the refusal fails the image, naming it', async () => {
+    const { answer } = await run([{ Repository: 'quay/org/realm', Tag: 'v1', Platforms: 'linux/amd64' }]);
+    expect(answer.Status).toBe('FAILED');
+    expect(answer.Reason).toContain('quay/org/realm:v1: GET /v2/quay/org/realm/manifests/v1: the registry refused the token');
+    expect(seenElsewhere).toEqual([]);
+  });
+});
+
 describe('retries within the budget', () => {
   let proxyUrl: string;
   let stopProxy: () => Promise<void>;
