@@ -11,7 +11,7 @@
  */
 import { DescribeImageScanFindingsCommand, DescribeImageScanFindingsResponse, ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { WARM_UP_NAMESPACE, WarmUpProperties, digestAttribute } from './contract';
-import { FAILING_OUTCOMES, GateRules, GatedImage, ScanFinding, ScanState, gateFailure, gateScans } from './scan-gate';
+import { FAILING_OUTCOMES, GateRules, GatedImage, SEVERITIES, ScanFinding, ScanState, gateFailure, gateScans } from './scan-gate';
 import { WarmTarget, WarmedImage, warmImage } from './warm';
 import { RegistryClient } from '../mirror/oci-client';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
@@ -72,6 +72,15 @@ export function warmUpProperties(raw: Record<string, unknown>): WarmUpRequest {
   };
   if (!Array.isArray(props.Images) || props.Images.some(i => typeof i?.Repository !== 'string' || typeof i?.Tag !== 'string')) {
     throw new Error(`Images must be a list of { Repository, Tag, Platforms }; got ${JSON.stringify(props.Images)?.slice(0, 300)}`);
+  }
+  // a value the gate cannot rank, or an image with no platform, would have it judge nothing: refused, never passed
+  props.Images.forEach((image, i) => {
+    if (String(image.Platforms ?? '').split(',').filter(Boolean).length === 0) {
+      throw new Error(`Images[${i}] (${image.Repository}:${image.Tag}) names no platform to warm; got Platforms ${JSON.stringify(image.Platforms ?? '')}`);
+    }
+  });
+  if (props.Gate && !SEVERITIES.includes(String(props.Gate.Severity))) {
+    throw new Error(`Gate.Severity must be one of ${SEVERITIES.join(', ')}; got ${JSON.stringify(props.Gate.Severity)}`);
   }
   const gateRules = props.Gate && {
     severity: String(props.Gate.Severity),

@@ -188,6 +188,16 @@ describe('warm by tag', () => {
     expect(answer.Reason).toContain('Images must be a list of { Repository, Tag, Platforms }; got undefined');
   });
 
+  test('properties that would let the gate judge nothing are refused, not passed: an unknown severity, an image with no platform', async () => {
+    ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findings: [{ name: 'CVE-2026-0001', severity: 'CRITICAL' }] } });
+    const gate = { Gate: { Severity: 'SEVERE', Unscannable: 'FAIL', TimeoutSeconds: '2' } };
+    await captureLog(() => handler(event([NGINX], gate)));
+    await captureLog(() => handler(event([{ ...MULTI, Platforms: '' }], { Gate: { ...gate.Gate, Severity: 'CRITICAL' } })));
+    expect(received.map(r => r.Status)).toEqual(['FAILED', 'FAILED']);
+    expect(received[0].Reason).toContain('Gate.Severity must be one of INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL; got "SEVERE"');
+    expect(received[1].Reason).toContain('Images[0] (quay/org/app:v1) names no platform to warm; got Platforms ""');
+  });
+
   test('a resource holds few enough images that its digests fit the 4096-byte response', () => {
     const data = Object.fromEntries(Array.from({ length: IMAGES_PER_RESOURCE }, (_, i) => [`Digest${i}`, `sha256:${'f'.repeat(64)}`]));
     const body = {
