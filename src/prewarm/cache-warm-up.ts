@@ -28,6 +28,8 @@ interface Entry {
   readonly resource: CustomResource;
   /** `<registry domain>/<repository>` */
   readonly base: string;
+  /** `<registry domain>` */
+  readonly registry: string;
   readonly repository: string;
   readonly tag: string;
   readonly platforms: Set<string>;
@@ -116,7 +118,7 @@ export class CacheWarmUp extends Construct {
     let entry = this.entries.get(key);
     if (!entry) {
       const index = this.entries.size;
-      entry = { index, resource: this.resourceFor(index), base, repository, tag, platforms: new Set() };
+      entry = { index, resource: this.resourceFor(index), base, registry: uri.slice(0, slash), repository, tag, platforms: new Set() };
       this.entries.set(key, entry);
       if (this.options.pin) {
         new CfnOutput(this, `Digest${index}`, {
@@ -144,7 +146,9 @@ export class CacheWarmUp extends Construct {
       return this.resources[n];
     }
     const images = () => [...this.entries.values()].filter(e => e.resource === resource).sort((a, b) => a.index - b.index)
-      .map((e): WarmUpImageProperties => ({ Repository: e.repository, Tag: e.tag, Platforms: [...e.platforms].sort().join(',') }));
+      // the registry too: an image written for a cache of another account or region is refused by the handler, whose token
+      // is for its own registry (it would warm and pin another image than the workload pulls)
+      .map((e): WarmUpImageProperties => ({ Registry: e.registry, Repository: e.repository, Tag: e.tag, Platforms: [...e.platforms].sort().join(',') }));
     const properties: WarmUpProperties = {
       Images: Lazy.any({ produce: images }) as unknown as WarmUpImageProperties[],
       RetryBudgetSeconds: String((this.options.retryBudget ?? Duration.minutes(2)).toSeconds()),

@@ -20,6 +20,11 @@ export function digestAttribute(index: number): string {
 
 /** One image to warm, as the template gives it (CloudFormation turns every value into a string). */
 export interface WarmUpImageProperties {
+  /**
+   * The registry the workload pulls from (`<account>.dkr.ecr.<region>.amazonaws.com`): the handler warms only images of
+   * its own account's and region's registry, the one its token is for.
+   */
+  readonly Registry?: string;
   /** The repository inside the cache registry: `docker-hub/library/nginx`. */
   readonly Repository: string;
   /** The tag to pull (by tag, so a pull through cache fills: aws/containers-roadmap#2837). */

@@ -90,7 +90,7 @@ export function warmUpProperties(raw: Record<string, unknown>): WarmUpRequest {
     timeoutMs: seconds(props.Gate.TimeoutSeconds, 'Gate.TimeoutSeconds') * 1000,
   };
   return {
-    images: props.Images.map(i => ({ repository: i.Repository, tag: i.Tag, platforms: String(i.Platforms ?? '').split(',').filter(Boolean) })),
+    images: props.Images.map(i => ({ registry: i.Registry, repository: i.Repository, tag: i.Tag, platforms: String(i.Platforms ?? '').split(',').filter(Boolean) })),
     retryBudgetMs: seconds(props.RetryBudgetSeconds, 'RetryBudgetSeconds') * 1000,
     concurrency: Math.max(1, Math.floor(seconds(props.Concurrency, 'Concurrency'))),
     gate: gateRules,

@@ -20,6 +20,8 @@ import { readLimited, responseError, sha256Digest } from '../mirror/oci-http';
 
 /** One image to warm. */
 export interface WarmTarget {
+  /** The registry's host the workload pulls from, when the template says: it must be the one warmed. */
+  readonly registry?: string;
   /** The repository in the cache registry: `docker-hub/library/nginx`. */
   readonly repository: string;
   readonly tag: string;
@@ -66,6 +68,11 @@ interface Descriptor {
 export async function warmImage(client: RegistryClient, target: WarmTarget, options: WarmOptions): Promise<WarmedImage> {
   const retry = new RetryBudget(options);
   const name = `${target.repository}:${target.tag}`;
+  const here = new URL(client.url).host;
+  if (target.registry !== undefined && target.registry.toLowerCase() !== here.toLowerCase()) {
+    throw new WarmError(`${name}: its registry ${target.registry} is not ${here}, the registry of this function's account and region; `
+      + 'warm it from a stack in the cache\'s account and region');
+  }
   try {
     const top = await retry.run(() => getManifest(client, target.repository, target.tag));
     const manifests = INDEX_TYPES.includes(top.mediaType)

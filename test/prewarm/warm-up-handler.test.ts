@@ -137,6 +137,21 @@ describe('warm by tag', () => {
     expect(metrics['ImagesWarmed{Stack=App}']).toBe(1);
   });
 
+  test('an image of another registry (a cache of another region or account, written with its imageUri) fails, naming both; it is not warmed here', async () => {
+    // the token of GetAuthorizationToken is for this function's own registry (its account and region): pulling the
+    // repository there would warm (and pin) another registry's image than the workload pulls
+    const here = new URL(registry.url).host;
+    const requests = await requestsDuring(() => captureLog(() => handler(event([
+      { ...NGINX, Registry: '111122223333.dkr.ecr.us-west-2.amazonaws.com' }, { ...MULTI, Registry: here },
+    ]))));
+    expect(received[0].Status).toBe('FAILED');
+    expect(received[0].Reason).toContain('1 of 2 images could not be pulled through the cache: docker-hub/library/nginx:1.25: '
+      + `its registry 111122223333.dkr.ecr.us-west-2.amazonaws.com is not ${here}, the registry of this function's account and region; `
+      + 'warm it from a stack in the cache\'s account and region');
+    expect(requests.some(r => r.includes('nginx'))).toBe(false);
+    expect(requests.some(r => r.includes('quay/org/app'))).toBe(true);
+  });
+
   test('refused credentials fail at once, not after the retry budget', async () => {
     ecr.on(GetAuthorizationTokenCommand).resolves({ authorizationData: [{ proxyEndpoint: registry.url, authorizationToken: 'bm9ib2R5Om5vdGhpbmc=' }] });
     const started = Date.now();

@@ -187,6 +187,19 @@ describe('where the workloads are', () => {
     expect(other.dependencies.map(s => s.stackName)).toContain(stack.stackName);
   });
 
+  test('an image written for a cache of another region names its registry, which the handler checks against its own', () => {
+    const { app, stack, cache } = setup({ pin: true });
+    const west = new Stack(app, 'West', { env: { account: '111122223333', region: 'us-west-2' } });
+    const task = new ecs.FargateTaskDefinition(west, 'Task');
+    task.addContainer('C', { image: ecs.ContainerImage.fromRegistry(cache.imageUri('quay.io/org/app:v1')), memoryLimitMiB: 512 });
+    const template = lint(west, 'another-region');
+    // the cache's registry (eu-west-1), not this stack's: the warm-up in us-west-2 refuses it at deploy, naming both
+    template.hasResourceProperties(WARM_UP, {
+      Images: [{ Registry: '111122223333.dkr.ecr.eu-west-1.amazonaws.com', Repository: 'quay/org/app', Tag: 'v1', Platforms: 'linux/amd64' }],
+    });
+    expect(stack.region).toBe('eu-west-1');
+  });
+
   test('a stack inside a Stage is warmed like any other', () => {
     const { app, cache } = setup({ pin: true });
     const stage = new Stage(app, 'Prod', { env: { account: '111122223333', region: 'eu-west-1' } });
