@@ -180,6 +180,12 @@ export class CacheWarmUp extends Construct {
       return undefined;
     }
     const allowImages = (gate.allowImages ?? []).map(image => {
+      if (image.includes('@')) {
+        // the gate matches the repository or repository:tag it warmed; a digest would become a tag that allows nothing
+        const repository = image.slice(0, image.indexOf('@'));
+        throw new Error(`${this.node.path}: warmUp.gate.allowImages has '${image}', which names a digest; the gate allows a repository `
+          + `(${repository}) or a tag (${repository}:1.27). Allow the CVE ids instead (allowCves) to allow one image's findings only.`);
+      }
       const mapped = this.cache.mapping.map(image);
       if ((mapped.status !== MappingStatus.REWRITTEN && mapped.status !== MappingStatus.ALREADY_CACHED) || !mapped.repository) {
         throw new Error(`${this.node.path}: warmUp.gate.allowImages has '${image}', which the cache ${this.cache.node.path} does not serve`

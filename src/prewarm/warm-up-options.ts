@@ -27,7 +27,7 @@ export interface ScanGateOptions {
   readonly allowCves?: string[];
 
   /**
-   * Images whose findings never fail the deploy, as the app writes them: `nginx` (every tag) or `nginx:1.27`.
+   * Images whose findings never fail the deploy, as the app writes them: `nginx` (every tag) or `nginx:1.27` (a digest is refused).
    * @default - none
    */
   readonly allowImages?: string[];

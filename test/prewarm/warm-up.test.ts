@@ -290,6 +290,15 @@ describe('the gate\'s options reach the handler', () => {
     });
   });
 
+  test('an allowed image written with a digest is refused, not turned into a tag that allows nothing', () => {
+    // the gate matches repository or repository:tag; 'quay.io/org/app@sha256:...' became the tag 'quay/org/app:<hex>'
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const { stack } = setup({ gate: { allowImages: [`quay.io/org/app@${digest}`] } });
+    fargate(stack, 'Task', ['quay.io/org/app:v1']);
+    expect(() => Template.fromStack(stack)).toThrow(`warmUp.gate.allowImages has 'quay.io/org/app@${digest}', which names a digest; `
+      + 'the gate allows a repository (quay.io/org/app) or a tag (quay.io/org/app:1.27)');
+  });
+
   test('an allowed image the cache does not serve is refused, naming it', () => {
     const { stack } = setup({ gate: { allowImages: ['ghcr.io/org/tool'] } });
     fargate(stack, 'Task', ['quay.io/org/app:v1']);
