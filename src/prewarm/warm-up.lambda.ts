@@ -144,7 +144,8 @@ export function isRollback(event: CustomResourceEvent): boolean {
 async function gate(warmed: readonly WarmedImage[], rules: GateRules & { timeoutMs: number }, stack: string, rollback: boolean): Promise<void> {
   const images: GatedImage[] = warmed.flatMap(w => w.imageDigests
     .map(imageDigest => ({ repository: w.target.repository, tag: w.target.tag, imageDigest })));
-  const verdicts = await gateScans(images, readScan, rules, { timeoutMs: rules.timeoutMs, pollMs: timing.pollMs });
+  // a rollback is not failed by the gate, so it does not wait for it either: each scan is read once, for the log
+  const verdicts = await gateScans(images, readScan, rules, { timeoutMs: rollback ? 0 : rules.timeoutMs, pollMs: timing.pollMs });
   verdicts.forEach(v => log(v.outcome === 'PASSED' ? 'INFO' : 'WARN', 'scan gate', {
     image: `${v.image.repository}:${v.image.tag}`,
     imageDigest: v.image.imageDigest,

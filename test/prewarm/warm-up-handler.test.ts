@@ -466,6 +466,20 @@ describe('scan gate', () => {
       expect(emfValues(lines)['GateFailures{Stack=App}']).toBe(1);
     });
 
+    test('a rollback does not wait for scans: each is read once, and the return goes on', async () => {
+      ecr.reset();
+      ecr.on(GetAuthorizationTokenCommand).resolves({
+        authorizationData: [{ proxyEndpoint: registry.url, authorizationToken: registry.authorization!.replace(/^Basic /, '') }],
+      });
+      ecr.on(DescribeImageScanFindingsCommand).rejects(new ScanNotFoundException({ message: 'no scan', $metadata: {} }));
+      const rollback = update('2026-01-01T10:00:00.000Z', '2026-01-01T11:00:00.000Z');
+      const started = Date.now();
+      await captureLog(() => handler({ ...rollback, ResourceProperties: { ...rollback.ResourceProperties, ...gate({ TimeoutSeconds: '30' }) } }));
+      expect(received[0].Status).toBe('SUCCESS');
+      expect(ecr.commandCalls(DescribeImageScanFindingsCommand)).toHaveLength(1);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    });
+
     test('a forward deploy (a later synthesis), or one whose Refresh is fixed, is gated as always', async () => {
       await captureLog(() => handler(update('2026-01-01T11:00:00.000Z', '2026-01-01T10:00:00.000Z')));
       await captureLog(() => handler(update('fixed', 'fixed')));
