@@ -63,6 +63,13 @@ export interface WarmUpRequest {
 /** The properties of a request, checked: anything missing is the template's fault, said with what was received. */
 export function warmUpProperties(raw: Record<string, unknown>): WarmUpRequest {
   const props = raw as unknown as WarmUpProperties;
+  const images = (value: unknown) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new Error(`Concurrency must be a whole number of images, at least 1; got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
   const seconds = (value: unknown, name: string) => {
     const n = Number(value);
     if (!Number.isFinite(n) || n <= 0) {
@@ -92,7 +99,7 @@ export function warmUpProperties(raw: Record<string, unknown>): WarmUpRequest {
   return {
     images: props.Images.map(i => ({ registry: i.Registry, repository: i.Repository, tag: i.Tag, platforms: String(i.Platforms ?? '').split(',').filter(Boolean) })),
     retryBudgetMs: seconds(props.RetryBudgetSeconds, 'RetryBudgetSeconds') * 1000,
-    concurrency: Math.max(1, Math.floor(seconds(props.Concurrency, 'Concurrency'))),
+    concurrency: images(props.Concurrency),
     gate: gateRules,
   };
 }

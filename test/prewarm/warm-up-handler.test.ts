@@ -203,6 +203,12 @@ describe('warm by tag', () => {
     expect(answer.Reason).toContain('Images must be a list of { Repository, Tag, Platforms }; got undefined');
   });
 
+  test('a Concurrency that is not a whole number of images is refused as such', async () => {
+    await captureLog(() => handler(event([NGINX], { Concurrency: '0.5' })));
+    expect(received[0].Status).toBe('FAILED');
+    expect(received[0].Reason).toContain('Concurrency must be a whole number of images, at least 1; got "0.5"');
+  });
+
   test('properties that would let the gate judge nothing are refused, not passed: an unknown severity, an image with no platform', async () => {
     ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' }, imageScanFindings: { findings: [{ name: 'CVE-2026-0001', severity: 'CRITICAL' }] } });
     const gate = { Gate: { Severity: 'SEVERE', Unscannable: 'FAIL', TimeoutSeconds: '2' } };
