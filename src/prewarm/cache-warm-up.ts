@@ -109,6 +109,13 @@ export class CacheWarmUp extends Construct {
         + 'name a tag to have it warmed and pinned at deploy.');
       return uri;
     }
+    const region = /^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\./.exec(uri.slice(0, slash))?.[1];
+    const here = Stack.of(this).region;
+    if (region !== undefined && !Token.isUnresolved(here) && region !== here) {
+      // ECR pulls across Regions, but the function's token is for its own Region's registry (the handler refuses it too)
+      throw new Error(`${Stack.of(this).node.path}: the warm-up cannot warm ${uri} from ${here} (its function pulls from its own Region's `
+        + `registry). Add CachedImages with warmUp to the stacks in ${region} only (Aspects.of(stack)), and without it here.`);
+    }
     const colon = path.lastIndexOf(':');
     const tagged = colon > path.lastIndexOf('/');
     const repository = tagged ? path.slice(0, colon) : path;

@@ -187,17 +187,25 @@ describe('where the workloads are', () => {
     expect(other.dependencies.map(s => s.stackName)).toContain(stack.stackName);
   });
 
-  test('an image written for a cache of another region names its registry, which the handler checks against its own', () => {
-    const { app, stack, cache } = setup({ pin: true });
+  test('each image names its registry, which the handler checks against its own (a stack without environment is known at deploy)', () => {
+    const { app, cache } = setup({ pin: true });
+    const anywhere = new Stack(app, 'Anywhere');
+    const task = new ecs.FargateTaskDefinition(anywhere, 'Task');
+    task.addContainer('C', { image: ecs.ContainerImage.fromRegistry(cache.imageUri('quay.io/org/app:v1')), memoryLimitMiB: 512 });
+    Template.fromStack(anywhere).hasResourceProperties(WARM_UP, {
+      Images: [{ Registry: '111122223333.dkr.ecr.eu-west-1.amazonaws.com', Repository: 'quay/org/app', Tag: 'v1', Platforms: 'linux/amd64' }],
+    });
+  });
+
+  test('a workload in another Region than its cache (ECR pulls across Regions) is refused at synth, naming both and the way out', () => {
+    // the function's token is for its own Region's registry: it would warm (and pin) another registry than the workload pulls
+    const { app, cache } = setup({ pin: true });
     const west = new Stack(app, 'West', { env: { account: '111122223333', region: 'us-west-2' } });
     const task = new ecs.FargateTaskDefinition(west, 'Task');
     task.addContainer('C', { image: ecs.ContainerImage.fromRegistry(cache.imageUri('quay.io/org/app:v1')), memoryLimitMiB: 512 });
-    const template = lint(west, 'another-region');
-    // the cache's registry (eu-west-1), not this stack's: the warm-up in us-west-2 refuses it at deploy, naming both
-    template.hasResourceProperties(WARM_UP, {
-      Images: [{ Registry: '111122223333.dkr.ecr.eu-west-1.amazonaws.com', Repository: 'quay/org/app', Tag: 'v1', Platforms: 'linux/amd64' }],
-    });
-    expect(stack.region).toBe('eu-west-1');
+    expect(() => app.synth()).toThrow('West: the warm-up cannot warm 111122223333.dkr.ecr.eu-west-1.amazonaws.com/quay/org/app:v1 '
+      + 'from us-west-2 (its function pulls from its own Region\'s registry). Add CachedImages with warmUp to the stacks in eu-west-1 only '
+      + '(Aspects.of(stack)), and without it here.');
   });
 
   test('a stack inside a Stage is warmed like any other', () => {
