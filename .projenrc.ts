@@ -289,6 +289,11 @@ project.addTask('bench:mirror', {
   exec: 'ts-node --project bench/tsconfig.json bench/mirror.bench.ts',
 });
 
+project.addTask('bench:prewarm', {
+  description: 'The deploy-time warm-up handler on 50 images against a loopback registry, default concurrency vs one at a time (docs/BENCHMARKS.md)',
+  exec: 'ts-node --project bench/tsconfig.json bench/prewarm.bench.ts',
+});
+
 project.addTask('example:organization', {
   description: 'Synthesize the organization example (central cache + member StackSet) under examples/ with the aws-cdk CLI',
   env: { AWS_EC2_METADATA_DISABLED: 'true', CDK_DISABLE_CLI_TELEMETRY: 'true' },

@@ -1,9 +1,10 @@
-import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import { Construct } from 'constructs';
-import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
+import { CachedImages, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 
 /** How the example wires its cache: with this library, or as the seed document did, by hand. */
 export enum CacheStyle {
@@ -81,6 +82,17 @@ export class ExampleStack extends Stack {
         minSize: 1,
         maxSize: 3,
       });
+    }
+
+    if (style === CacheStyle.CONSTRUCT) {
+      // A workload of the app, moved to the cache by the Aspect and warmed at deploy: its image is pulled through the
+      // cache (by tag, for the task's ARM64 platform) before the task definition is created, and the task definition
+      // runs the digest that was warmed (pin), which is also a stack output.
+      const web = new ecs.FargateTaskDefinition(this, 'Web', {
+        runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.ARM64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+      });
+      web.addContainer('nginx', { image: ecs.ContainerImage.fromRegistry('nginx:1.27'), memoryLimitMiB: 512 });
+      Aspects.of(this).add(new CachedImages({ cache, warmUp: { pin: true } }));
     }
 
     new CfnOutput(this, 'NginxImage', { value: cache.imageUri('nginx:1.27'), description: 'nginx:1.27, served from the cache' });

@@ -1,9 +1,14 @@
+// Over 400 lines: one Aspect visiting every kind of workload (ECS L2 and L1, Batch, EKS manifests and charts), each its own method.
 import { Annotations, CfnParameter, CfnResource, IAspect, IResolvable, Reference, Stack, Token, Tokenization } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { IConstruct } from 'constructs';
 import { MappedImage, MappingStatus } from './image-mapping';
+import { CacheWarmUp } from './prewarm/cache-warm-up';
+import { workloadPlatforms } from './prewarm/platforms';
+import { checkWarmUpOptions } from './prewarm/warm-up-checks';
+import { WarmUpOptions } from './prewarm/warm-up-options';
 import { environmentCaution, environmentProblem } from './private/cache-environment';
 import { canonicalEcrHost, mappingWarningId } from './private/cache-mapping';
 import { ECR_REGISTRY_URL } from './private/catalogue';
@@ -42,6 +47,14 @@ export interface CachedImagesProps {
    * @default - `UnservedImageLevel.ERROR`; `UnservedImageLevel.WARNING` with `reportOnly`
    */
   readonly unservedImages?: UnservedImageLevel;
+
+  /**
+   * Warm the cache at deploy: every image moved to the cache, or written for it (`imageUri`), is pulled through it
+   * before the workloads that use it are created or updated; optionally pinned to its digest and gated on its scan
+   * (docs/PREWARM.md).
+   * @default - no warm-up: the first pod or task that needs an image pays its first pull
+   */
+  readonly warmUp?: WarmUpOptions;
 }
 
 /** CloudFormation types whose images the Aspect rewrites, and the property that holds them. */
@@ -56,6 +69,8 @@ const EKS_HELM_CHART = 'Custom::AWSCDK-EKS-HelmChart';
 const movedContainers = new WeakMap<ecs.ContainerDefinition, string>();
 /** The same for the containers of L1 task definitions, by index. */
 const movedL1Containers = new WeakMap<ecs.CfnTaskDefinition, Map<number, string>>();
+/** What each moved ECS container renders: its cache URI, or as the warm-up gives it (pinned). */
+const renderedImages = new WeakMap<ecs.ContainerDefinition, string>();
 /** The same for AWS Batch job definitions (their single container). */
 const movedJobs = new WeakMap<batch.CfnJobDefinition, string>();
 
@@ -74,6 +89,7 @@ export class CachedImages implements IAspect {
   private readonly cache: IPullThroughCacheRules;
   private readonly reportOnly: boolean;
   private readonly level: UnservedImageLevel;
+  private readonly warmUp?: WarmUpOptions;
 
   constructor(props: CachedImagesProps) {
     if (!isCache(props?.cache)) {
@@ -88,7 +104,14 @@ export class CachedImages implements IAspect {
       throw new Error(`CachedImages: unservedImages must be one of ${levels.map(l => `UnservedImageLevel.${l}`).join(', ')}, `
         + `not ${JSON.stringify(props.unservedImages)}.`);
     }
+    if (props.warmUp !== undefined) {
+      checkWarmUpOptions('CachedImages', props.warmUp);
+      if (props.reportOnly) {
+        throw new Error('CachedImages: warmUp and reportOnly are both set; a report changes nothing, so it warms nothing. Remove one of them.');
+      }
+    }
     this.cache = props.cache;
+    this.warmUp = props.warmUp;
     this.reportOnly = props.reportOnly ?? false;
     // a report must not fail the synth it reports on, unless asked to
     this.level = props.unservedImages ?? (this.reportOnly ? UnservedImageLevel.WARNING : UnservedImageLevel.ERROR);
@@ -159,6 +182,11 @@ export class CachedImages implements IAspect {
         + 'which Batch pulls images from ECR with. Set one, and the Aspect grants it.')
       : this.grantPull(cfn, () => role()!);
     if (this.servedAsWritten(image)) {
+      if (!movedJobs.has(cfn) && this.warmUp) {
+        cfn.addPropertyOverride('ContainerProperties.Image', this.warmed(cfn, image)); // written for the cache: warmed where it is
+        movedJobs.set(cfn, image);
+        return grant();
+      }
       return movedJobs.has(cfn) ? undefined : grant();
     }
     if (Token.isUnresolved(image) && !tokensOnlyInTag(image, CDK_TOKEN)) {
@@ -166,7 +194,7 @@ export class CachedImages implements IAspect {
     }
     const uri = this.inCacheEnvironment(cfn) ? this.decide(cfn, image, 'container') : undefined;
     if (uri !== undefined) {
-      cfn.addPropertyOverride('ContainerProperties.Image', uri);
+      cfn.addPropertyOverride('ContainerProperties.Image', this.warmed(cfn, uri));
       if (container!.repositoryCredentials !== undefined) {
         cfn.addPropertyDeletionOverride('ContainerProperties.RepositoryCredentials');
       }
@@ -192,6 +220,9 @@ export class CachedImages implements IAspect {
       if (!movedContainers.has(container)) {
         // written for the cache already (imageUri, registryDomain): nothing to move, but ECS pulls it with the execution role
         this.grantPull(container, () => container.taskDefinition.obtainExecutionRole());
+        if (this.warmUp) {
+          this.moveContainer(container, image); // and the warm-up warms (and pins) it where it is written
+        }
       }
       return;
     }
@@ -206,13 +237,25 @@ export class CachedImages implements IAspect {
     if (uri === undefined) {
       return;
     }
-    if (!movedContainers.has(container)) {
-      // the latest decision of any CachedImages of the app (private/cdk-internals.ts says why this is not public API)
-      renderWithImage(container, () => movedContainers.get(container)!);
-    }
-    movedContainers.set(container, uri);
+    this.moveContainer(container, uri);
     // ECS pulls with the execution role; a public image needed none, a cached one does.
     this.grantPull(container, () => container.taskDefinition.obtainExecutionRole());
+  }
+
+  /** Renders the container with `uri` (as the warm-up gives it: pinned, with `pin`), keeping everything else. */
+  private moveContainer(container: ecs.ContainerDefinition, uri: string): void {
+    if (!movedContainers.has(container)) {
+      // the latest decision of any CachedImages of the app (private/cdk-internals.ts says why this is not public API)
+      renderWithImage(container, () => renderedImages.get(container)!);
+    }
+    movedContainers.set(container, uri);
+    renderedImages.set(container, this.warmed(container.taskDefinition, uri));
+  }
+
+  /** The image a workload pulls: `uri`, or with `warmUp`, `uri` warmed at deploy before the workload (and pinned, with `pin`). */
+  private warmed(workload: IConstruct, uri: string): string {
+    return this.warmUp === undefined ? uri
+      : CacheWarmUp.of(workload, this.cache, this.warmUp).use(workload, uri, this.warmUp.platforms ?? workloadPlatforms(workload));
   }
 
   /** An L1 task definition of the user's own: its literal container list, moved by property overrides. */
@@ -234,6 +277,9 @@ export class CachedImages implements IAspect {
       const image = moved.get(index) ?? inCacheRegistry(cfn, this.cache.mapping, container?.image);
       if (typeof image === 'string' && !moved.has(index) && this.servedAsWritten(image)) {
         pullsFromCache = true; // written for the cache already: pulled with the execution role all the same
+        if (this.warmUp) {
+          cfn.addPropertyOverride(`ContainerDefinitions.${index}.Image`, this.warmed(cfn, image));
+        }
         return;
       }
       if (typeof image !== 'string' || (Token.isUnresolved(image) && !tokensOnlyInTag(image, CDK_TOKEN))) {
@@ -245,7 +291,7 @@ export class CachedImages implements IAspect {
       }
       const uri = this.decide(cfn, image, what);
       if (uri !== undefined) {
-        cfn.addPropertyOverride(`ContainerDefinitions.${index}.Image`, uri);
+        cfn.addPropertyOverride(`ContainerDefinitions.${index}.Image`, this.warmed(cfn, uri));
         if (container?.repositoryCredentials !== undefined) {
           cfn.addPropertyDeletionOverride(`ContainerDefinitions.${index}.RepositoryCredentials`);
         }
@@ -330,6 +376,7 @@ export class CachedImages implements IAspect {
       reportOnly: this.reportOnly,
       report: (scope, message) => this.report(scope, message),
       reportUnserved: (scope, what, mapped) => this.reportUnserved(scope, what, mapped),
+      warm: this.warmUp && (uri => this.warmed(cfn, uri)),
     });
     const unpermitted = moved ? nodeRolesProblem(this.cache, cfn) : undefined;
     if (unpermitted) {

@@ -42,12 +42,16 @@ function under(folder: string, prefix: string): string {
   return mkdtempSync(join(run, folder, prefix));
 }
 
+/** Context of every test app: the warm-up's refresh fixed (src/prewarm/cache-warm-up.ts), so a template is the same on every run. */
+const TEST_CONTEXT = { 'cdk-ecr-pull-through-cache:warmUpRefresh': '2026-01-01T00:00:00Z' };
+
 /** An App whose cloud assembly goes under the run folder, removed after the run (outside jest: a plain App). */
 export function testApp(props: AppProps = {}): App {
+  const withContext = { ...props, context: { ...TEST_CONTEXT, ...props.context } };
   if (runDir() === undefined) {
-    return new App(props);
+    return new App(withContext);
   }
-  return new App({ ...props, outdir: props.outdir ?? under('apps', 'cdk.out-') });
+  return new App({ ...withContext, outdir: props.outdir ?? under('apps', 'cdk.out-') });
 }
 
 /** A fresh folder for a test's files, removed after the run. */

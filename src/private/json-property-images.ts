@@ -22,6 +22,8 @@ import { mapTokenTag, tokensOnlyInTag } from './token-tags';
 export interface JsonPropertyAspect {
   readonly mapping: ImageMapping;
   readonly reportOnly: boolean;
+  /** With a warm-up: the image to write for a cache URI (warmed at deploy, pinned with `pin`); written for the cache ones too. */
+  readonly warm?: (uri: string) => string;
   report(scope: IConstruct, message: string): void;
   reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void;
 }
@@ -70,7 +72,10 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
     }
     const m = tagged ? { ...tagged, input: shown(image) } : mapOnce(image);
     // planned in reportOnly too (on a copy that is not applied), so a map that would be held says so
-    return m.status === MappingStatus.REWRITTEN ? { mapped: m, uri: m.uri, cachePath: m.repository } : { mapped: m };
+    if (m.status === MappingStatus.ALREADY_CACHED && aspect.warm && !json.hasToken(image)) {
+      return { mapped: m, uri: aspect.warm(image) }; // written for the cache: warmed (and pinned) where it is
+    }
+    return m.status === MappingStatus.REWRITTEN ? { mapped: m, uri: aspect.warm?.(m.uri!) ?? m.uri, cachePath: m.repository } : { mapped: m };
   };
   const value = structuredClone(json.value);
   const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
