@@ -331,9 +331,10 @@ export class CacheScanning extends Construct {
   }
 
   /**
-   * Attempts to start a scan that failed after the SDK's retries. Counts attempts, not events: an event that
-   * ends in the dead-letter queue counts once per Lambda attempt (up to 3, and again per redrive); the
-   * dead-letter queue's depth counts the events. @default - sum over 5 minutes
+   * Events whose scan failed for good, once each: counted on the attempt after which the event is given up
+   * (a redriven event's 5th real failure), never per attempt. An event that failed Lambda's attempts and waits
+   * in the dead-letter queue is not in it yet: `metricDeadLetterMessages` (monitoring) counts those, and
+   * Lambda's `Errors` count attempts. @default - sum over 5 minutes
    */
   public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(ScanMetric.FAILED, props);

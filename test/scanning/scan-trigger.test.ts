@@ -102,6 +102,8 @@ describe('error paths (the ECR client mocked)', () => {
   afterAll(() => ecrMock.restore());
   const digest = `sha256:${'a'.repeat(64)}`;
   const event = pullThroughCacheEvent('docker-hub/library/alpine', digest, 'docker-hub');
+  /** The event as the redrive mapping delivers it on its last real attempt (4 failures recorded): a failure now gives it up. */
+  const lastAttempt = (e: unknown) => sqsBatch([JSON.stringify(destinationRecord(e))], 7, 4);
   const awsError = (name: string, status: number) => Object.assign(new Error(`${name}: simulated`), { name, $metadata: { httpStatusCode: status } });
 
   beforeEach(() => {
@@ -123,7 +125,10 @@ describe('error paths (the ECR client mocked)', () => {
     ecrMock.on(DescribeImageScanFindingsCommand).rejects(awsError('ThrottlingException', 400));
     const { error, lines } = await captureLog(() => handler(event));
     expect((error as Error).name).toBe('ThrottlingException');
-    expect(emfValues(lines)).toEqual({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=docker-hub}': 1 });
+    expect(emfValues(lines)).toEqual({}); // neither skipped nor, on an attempt Lambda retries, counted as failed
+    const last = await captureLog(() => handler(lastAttempt(event)));
+    expect(emfValues(last.lines)).toMatchObject({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=docker-hub}': 1 });
+    expect(emfValues(last.lines)).not.toHaveProperty(['ScansSkipped{Cache=TestCache}']);
   });
 
   test('LimitExceededException for an image with no scan is the registry\'s daily quota: a failure, kept for a retry', async () => {
@@ -131,7 +136,8 @@ describe('error paths (the ECR client mocked)', () => {
     ecrMock.on(DescribeImageScanFindingsCommand).rejects(awsError('ScanNotFoundException', 400));
     const { error, lines } = await captureLog(() => handler(event));
     expect((error as Error).name).toBe('LimitExceededException');
-    expect(emfValues(lines)).toHaveProperty(['ScanFailures{Cache=TestCache}'], 1);
+    expect(emfValues(lines)).toEqual({});
+    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({ errorCode: 'LimitExceededException', lastAttempt: false });
   });
 
   test('a multi-architecture image is scanned through its platform images, without attestations', async () => {
@@ -208,9 +214,46 @@ describe('error paths (the ECR client mocked)', () => {
     ecrMock.on(StartImageScanCommand).rejects(awsError(name, status));
     const { error, lines } = await captureLog(() => handler(event));
     expect((error as Error).name).toBe(name);
-    expect(emfValues(lines)).toEqual({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=docker-hub}': 1 });
-    const logged = lines.find(l => l.level === 'ERROR');
-    expect(logged).toMatchObject({ errorCode: name, repositoryName: 'docker-hub/library/alpine', imageDigest: digest });
+    expect(emfValues(lines)).toEqual({}); // an attempt, not an event: Lambda retries it
+    const logged = lines.filter(l => l.level === 'ERROR');
+    expect(logged).toEqual([expect.objectContaining({
+      message: 'scan failed; the event is retried, then kept in the dead-letter queue',
+      errorCode: name,
+      repositoryName: 'docker-hub/library/alpine',
+      imageDigest: digest,
+      lastAttempt: false,
+    })]);
+    const last = await captureLog(() => handler(lastAttempt(event)));
+    expect(last.result).toEqual({ batchItemFailures: [] });
+    expect(emfValues(last.lines)).toEqual({
+      'ScanFailures{Cache=TestCache}': 1,
+      'ScanFailures{Cache=TestCache,Prefix=docker-hub}': 1,
+      'EventsGivenUp{Cache=TestCache}': 1,
+      'EventsGivenUp{Cache=TestCache,Handler=unknown}': 1,
+    });
+    expect(last.lines.find(l => l.errorCode === name)?.message).toMatch(/last real attempt: counted in ScanFailures/);
+  });
+
+  test('ScanFailures counts events, not attempts: 3 Lambda attempts and 5 redriven ones of one event count once, on the last', async () => {
+    const sqsMock = mockClient(SQSClient);
+    try {
+      sqsMock.on(GetQueueUrlCommand).resolves({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/dlq' });
+      sqsMock.on(SendMessageCommand).resolves({ MessageId: 'again' });
+      ecrMock.on(StartImageScanCommand).rejects(awsError('AccessDeniedException', 400));
+      const body = JSON.stringify(destinationRecord(event));
+      const runs = [];
+      for (let i = 0; i < 3; i++) {
+        runs.push(await captureLog(() => handler(event))); // Lambda's asynchronous attempts
+      }
+      for (let attempts = 0; attempts < 5; attempts++) {
+        runs.push(await captureLog(() => handler(sqsBatch([body], 2 * attempts + 1, attempts || undefined)))); // redriven, throttled receives between
+      }
+      const failures = runs.map(run => emfValues(run.lines)['ScanFailures{Cache=TestCache,Prefix=docker-hub}'] ?? 0);
+      expect(failures).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
+      expect(sqsMock.commandCalls(SendMessageCommand)).toHaveLength(4);
+    } finally {
+      sqsMock.restore();
+    }
   });
 
   test.each([
@@ -228,7 +271,9 @@ describe('error paths (the ECR client mocked)', () => {
     expect(error).toBeInstanceOf(Error);
     expect(ecrMock.commandCalls(StartImageScanCommand)).toHaveLength(0);
     expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
-    expect(emfValues(lines)).toHaveProperty(['ScanFailures{Cache=TestCache}'], 1);
+    expect(emfValues(lines)).toEqual({});
+    const last = await captureLog(() => handler(lastAttempt(bad)));
+    expect(emfValues(last.lines)).toMatchObject({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=none}': 1 });
   });
 
   test('a redriven message is given up on its 5th real failure, whatever its receive count: logged whole, counted, removed', async () => {
