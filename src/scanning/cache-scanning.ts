@@ -282,7 +282,8 @@ export class CacheScanning extends Construct {
     });
     // Continuous enhanced scanning reports a vulnerability found after the initial scan only as a finding
     // (https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html); its image is in
-    // detail.resources[].details.awsEcrContainerImage, by plain repository name.
+    // detail.resources[].details.awsEcrContainerImage, by plain repository name. Checked against that shape with
+    // aws/event-ruler 1.8.1, EventBridge's matcher: see docs/BENCHMARKS.md, "Event patterns checked".
     this.inspectorFindingRule = new events.Rule(this, 'InspectorFindingRule', {
       description: 'New Amazon Inspector findings of cached images (continuous scanning): count and report them',
       eventPattern: {
