@@ -167,6 +167,114 @@ describe('error paths (the ECR client mocked)', () => {
     expect(emfValues(lines)).toMatchObject({ 'ScansStarted{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Reason=AlreadyScanned}': 1 });
   });
 
+  /** BatchGetImage answering with an index of `entries` (OCI media types unless given). */
+  const indexOf = (entries: unknown[], mediaType: string | undefined = 'application/vnd.oci.image.index.v1+json', inManifest = mediaType) => ({
+    images: [{
+      imageManifestMediaType: mediaType,
+      imageManifest: JSON.stringify({ schemaVersion: 2, ...(inManifest ? { mediaType: inManifest } : {}), manifests: entries }),
+    }],
+  });
+  const platform = (digestOf: string, os: string, architecture: string) =>
+    ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf, size: 1, platform: { os, architecture } });
+
+  test('a scan ECR starts is recorded with its digest and tag, and the manifest is never read', async () => {
+    ecrMock.on(StartImageScanCommand).resolves({ imageScanStatus: { status: 'IN_PROGRESS' } });
+    const { error, lines } = await captureLog(() => handler(pullThroughCacheEvent('docker-hub/library/alpine', digest, 'docker-hub', '3.21')));
+    expect(error).toBeUndefined();
+    expect(ecrMock.commandCalls(BatchGetImageCommand)).toHaveLength(0);
+    expect(ecrMock.commandCalls(StartImageScanCommand).map(c => c.args[0].input)).toEqual([
+      { repositoryName: 'docker-hub/library/alpine', imageId: { imageDigest: digest } },
+    ]);
+    expect(lines.filter(l => l.message).map(l => [l.level, l.message, l.scannedDigest, l.tag, l.eventId])).toEqual([
+      ['INFO', 'scan started', digest, '3.21', expect.stringMatching(/./)],
+    ]);
+    expect(emfValues(lines)).toEqual({ 'ScansStarted{Cache=TestCache}': 1, 'ScansStarted{Cache=TestCache,Prefix=docker-hub}': 1 });
+  });
+
+  test('an event with an empty tag is logged without one', async () => {
+    ecrMock.on(StartImageScanCommand).resolves({});
+    const tagless = { ...event, detail: { ...event.detail, 'image-tag': '' } };
+    const { lines } = await captureLog(() => handler(tagless));
+    expect(lines.find(l => l.message === 'scan started')).not.toHaveProperty('tag');
+  });
+
+  test('a skip is logged with its reason and ECR\'s error, and counted per reason', async () => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('ImageArchivedException', 400));
+    ecrMock.on(BatchGetImageCommand).rejects(new Error('must not be read: only an unsupported image may be an index'));
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(lines.find(l => l.message === 'scan skipped')).toMatchObject({
+      level: 'INFO', reason: 'ImageArchived', errorCode: 'ImageArchivedException', errorMessage: 'ImageArchivedException: simulated', scannedDigest: digest,
+    });
+    expect(emfValues(lines)).toEqual({
+      'ScansSkipped{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Prefix=docker-hub}': 1, 'ScansSkipped{Cache=TestCache,Reason=ImageArchived}': 1,
+    });
+  });
+
+  test('LimitExceededException when ECR answers the lookup with no scan status is the daily quota, not "already scanned"', async () => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('LimitExceededException', 400));
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageId: { imageDigest: digest } });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect((error as Error).name).toBe('LimitExceededException');
+    expect(emfValues(lines)).toEqual({});
+    expect(ecrMock.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input)).toEqual([
+      { repositoryName: 'docker-hub/library/alpine', imageId: { imageDigest: digest }, maxResults: 1 },
+    ]);
+  });
+
+  test('the index is asked for in every index and manifest media type, and each platform scanned is logged with its index', async () => {
+    const child = (n: string) => `sha256:${n.repeat(64)}`;
+    ecrMock.on(StartImageScanCommand).resolves({});
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: digest } }).rejects(awsError('UnsupportedImageTypeException', 400));
+    ecrMock.on(BatchGetImageCommand).resolves(indexOf([platform(child('1'), 'linux', 'amd64'), platform(child('2'), 'linux', 'arm64')]));
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(ecrMock.commandCalls(BatchGetImageCommand).map(c => c.args[0].input)).toEqual([{
+      repositoryName: 'docker-hub/library/alpine',
+      imageIds: [{ imageDigest: digest }],
+      acceptedMediaTypes: [
+        'application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json',
+        'application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json',
+      ],
+    }]);
+    expect(lines.find(l => /multi-architecture image/.test(l.message))).toMatchObject({
+      message: 'multi-architecture image: scanning its 2 platform images', platforms: [child('1'), child('2')],
+    });
+    expect(lines.filter(l => l.message === 'scan started').map(l => [l.scannedDigest, l.index])).toEqual([[child('1'), digest], [child('2'), digest]]);
+    // the index itself is not recorded as skipped: its platforms are the outcome
+    expect(emfValues(lines)).toEqual({ 'ScansStarted{Cache=TestCache}': 2, 'ScansStarted{Cache=TestCache,Prefix=docker-hub}': 2 });
+  });
+
+  test.each([
+    ['the media type only in the manifest', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64')], undefined, 'application/vnd.oci.image.index.v1+json'), 1],
+    ['a Docker manifest list', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64')], 'application/vnd.docker.distribution.manifest.list.v2+json'), 1],
+    ['an entry without a digest, left out', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64'), { mediaType: 'x', size: 1 }]), 1],
+    ['a platform of unknown OS but known architecture, scanned', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'unknown', 'amd64')]), 1],
+    ['a platform of known OS but unknown architecture, scanned', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'unknown')]), 1],
+  ])('an index with %s', async (_, answer, platforms) => {
+    ecrMock.on(StartImageScanCommand).resolves({});
+    ecrMock.on(StartImageScanCommand, { imageId: { imageDigest: digest } }).rejects(awsError('UnsupportedImageTypeException', 400));
+    ecrMock.on(BatchGetImageCommand).resolves(answer);
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toEqual({ 'ScansStarted{Cache=TestCache}': platforms, 'ScansStarted{Cache=TestCache,Prefix=docker-hub}': platforms });
+  });
+
+  test.each([
+    ['a single-platform manifest', { images: [{ imageManifestMediaType: 'application/vnd.oci.image.manifest.v1+json', imageManifest: '{"schemaVersion":2,"manifests":[]}' }] }],
+    ['an index without a manifests list', { images: [{ imageManifestMediaType: 'application/vnd.oci.image.index.v1+json', imageManifest: '{"schemaVersion":2}' }] }],
+    ['no image at all', { images: [], failures: [{ failureCode: 'ImageNotFound' }] }],
+  ])('an unsupported image that is %s stays an UnsupportedImage skip', async (_, answer) => {
+    ecrMock.on(StartImageScanCommand).rejects(awsError('UnsupportedImageTypeException', 400));
+    ecrMock.on(BatchGetImageCommand).resolves(answer as any);
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(ecrMock.commandCalls(StartImageScanCommand)).toHaveLength(1);
+    expect(emfValues(lines)).toEqual({
+      'ScansSkipped{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Prefix=docker-hub}': 1, 'ScansSkipped{Cache=TestCache,Reason=UnsupportedImage}': 1,
+    });
+  });
+
   test('a platform image missing under a cached index is counted as PlatformNotCached, not as gone', async () => {
     const child = (n: string) => `sha256:${n.repeat(64)}`;
     ecrMock.on(StartImageScanCommand).resolves({ imageScanStatus: { status: 'IN_PROGRESS' } });
