@@ -21,7 +21,7 @@ const HANDLERS = {
   },
   'redrive': {
     mutate: ['src/private/handlers/redrive.ts'],
-    tests: ['test/handlers/redrive.test.ts'],
+    tests: ['test/handlers/redrive-decisions.test.ts', 'test/handlers/redrive.test.ts'],
   },
 };
 
