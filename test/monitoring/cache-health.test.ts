@@ -169,7 +169,8 @@ describe('credential canary', () => {
       ['WARN', 'credentials not filled in: put the upstream user name and token into the secret (see the README)', 'Invalid username or password'],
       ['ERROR', 'credential check could not run', 'ThrottlingException: Rate exceeded'],
     ]);
-    const states = lines.filter(l => l._aws).map(l => [l.Prefix, l.state, l.CredentialChecks, l.CredentialCheckFailures, l.CredentialsNotFilledIn, l.CredentialCheckErrors]);
+    const states = lines.filter(l => l._aws)
+      .map(l => [l.Prefix, l.state, l.CredentialChecks, l.CredentialCheckFailures, l.CredentialsNotFilledIn, l.CredentialCheckErrors]);
     expect(states).toEqual([['docker-hub', 'valid', 1, 0, 0, 0], ['quay', 'not-filled-in', 1, 0, 1, 0], ['ghcr', 'error', 1, 0, 0, 1]]);
   });
 
@@ -235,7 +236,8 @@ describe('pull counter paging (CloudWatch mocked: moto answers in one page)', ()
         { Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount' },
       ],
     });
-    cwMock.on(GetMetricDataCommand).callsFake((input: any) => ({ MetricDataResults: input.MetricDataQueries.map((q: any) => ({ Id: q.Id, Values: [4] })) }));
+    cwMock.on(GetMetricDataCommand)
+      .callsFake((input: any) => ({ MetricDataResults: input.MetricDataQueries.map((q: any) => ({ Id: q.Id, Values: [4] })) }));
     const { error, lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
     expect(error).toBeUndefined();
     expect(cwMock.commandCalls(ListMetricsCommand)[0].args[0].input).toEqual({ Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', NextToken: undefined });
