@@ -13,7 +13,7 @@ const HANDLERS = {
   },
   'findings-report': {
     mutate: ['src/scanning/findings-report.lambda.ts', 'src/scanning/report-text.ts', 'src/scanning/scan-outcomes.ts'],
-    tests: ['test/scanning/findings-report.test.ts'],
+    tests: ['test/scanning/report-text.test.ts', 'test/scanning/findings-report.test.ts'],
   },
   'cache-health': {
     mutate: ['src/monitoring/cache-health.lambda.ts'],
