@@ -73,7 +73,12 @@ describe('against the ECR API of moto on loopback', () => {
     const digest = await putImage(ecr, 'my-app/api', 'v1');
     const { error, lines } = await captureLog(() => handler(imagePushEvent('my-app/api', digest)));
     expect(error).toBeUndefined();
-    expect(emfValues(lines)).toHaveProperty(['ScansSkipped{Cache=TestCache,Reason=OutsideCache}'], 1);
+    expect(emfValues(lines)).toEqual({
+      'ScansSkipped{Cache=TestCache}': 1, 'ScansSkipped{Cache=TestCache,Prefix=none}': 1, 'ScansSkipped{Cache=TestCache,Reason=OutsideCache}': 1,
+    });
+    expect(lines.find(l => l.message)).toMatchObject({
+      level: 'WARN', message: 'scan skipped: the repository is outside the cache', repositoryName: 'my-app/api', prefixes: ['docker-hub', 'ecr-public', 'team/k8s'],
+    });
     await expect(ecr.send(new DescribeImageScanFindingsCommand({ repositoryName: 'my-app/api', imageId: { imageDigest: digest } })))
       .rejects.toThrow(/ScanNotFound|not found|does not exist/i);
   });
@@ -193,9 +198,10 @@ describe('error paths (the ECR client mocked)', () => {
 
   test('an event with an empty tag is logged without one', async () => {
     ecrMock.on(StartImageScanCommand).resolves({});
-    const tagless = { ...event, detail: { ...event.detail, 'image-tag': '' } };
-    const { lines } = await captureLog(() => handler(tagless));
-    expect(lines.find(l => l.message === 'scan started')).not.toHaveProperty('tag');
+    for (const tag of ['', 7, undefined]) {
+      const { lines } = await captureLog(() => handler({ ...event, detail: { ...event.detail, 'image-tag': tag } }));
+      expect(lines.find(l => l.message === 'scan started')).not.toHaveProperty('tag');
+    }
   });
 
   test('a skip is logged with its reason and ECR\'s error, and counted per reason', async () => {
@@ -248,7 +254,8 @@ describe('error paths (the ECR client mocked)', () => {
   test.each([
     ['the media type only in the manifest', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64')], undefined, 'application/vnd.oci.image.index.v1+json'), 1],
     ['a Docker manifest list', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64')], 'application/vnd.docker.distribution.manifest.list.v2+json'), 1],
-    ['an entry without a digest, left out', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64'), { mediaType: 'x', size: 1 }]), 1],
+    ['an entry without a digest, and an empty one, left out', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64'), { mediaType: 'x', size: 1 }, null]), 1],
+    ['an entry without a platform, scanned', indexOf([{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'1'.repeat(64)}`, size: 1 }]), 1],
     ['a platform of unknown OS but known architecture, scanned', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'unknown', 'amd64')]), 1],
     ['a platform of known OS but unknown architecture, scanned', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'unknown')]), 1],
   ])('an index with %s', async (_, answer, platforms) => {
@@ -264,6 +271,8 @@ describe('error paths (the ECR client mocked)', () => {
     ['a single-platform manifest', { images: [{ imageManifestMediaType: 'application/vnd.oci.image.manifest.v1+json', imageManifest: '{"schemaVersion":2,"manifests":[]}' }] }],
     ['an index without a manifests list', { images: [{ imageManifestMediaType: 'application/vnd.oci.image.index.v1+json', imageManifest: '{"schemaVersion":2}' }] }],
     ['no image at all', { images: [], failures: [{ failureCode: 'ImageNotFound' }] }],
+    ['an answer without an image list', { failures: [{ failureCode: 'ImageNotFound' }] }],
+    ['an index media type without a manifest body', { images: [{ imageManifestMediaType: 'application/vnd.oci.image.index.v1+json' }] }],
   ])('an unsupported image that is %s stays an UnsupportedImage skip', async (_, answer) => {
     ecrMock.on(StartImageScanCommand).rejects(awsError('UnsupportedImageTypeException', 400));
     ecrMock.on(BatchGetImageCommand).resolves(answer as any);
@@ -339,7 +348,7 @@ describe('error paths (the ECR client mocked)', () => {
       'EventsGivenUp{Cache=TestCache}': 1,
       'EventsGivenUp{Cache=TestCache,Handler=unknown}': 1,
     });
-    expect(last.lines.find(l => l.errorCode === name)?.message).toMatch(/last real attempt: counted in ScanFailures/);
+    expect(last.lines.find(l => l.errorCode === name)).toMatchObject({ level: 'ERROR', message: expect.stringMatching(/last real attempt: counted in ScanFailures/) });
   });
 
   test('ScanFailures counts events, not attempts: 3 Lambda attempts and 5 redriven ones of one event count once, on the last', async () => {
@@ -374,14 +383,42 @@ describe('error paths (the ECR client mocked)', () => {
     ['a digest with text before it', { ...event, detail: { ...event.detail, 'image-digest': `x/${digest}` } }],
     ['a repository name with a trailing slash', { ...event, detail: { ...event.detail, 'repository-name': 'docker-hub/library/alpine/' } }],
     ['a repository name with a leading slash', { ...event, detail: { ...event.detail, 'repository-name': '/docker-hub/library/alpine' } }],
+    ['a repository name that is a number', { ...event, detail: { ...event.detail, 'repository-name': 42 } }],
+    ['a digest in a list', { ...event, detail: { ...event.detail, 'image-digest': [digest] } }],
   ])('an event with %s is rejected loudly and kept (thrown), never scanned', async (_, bad) => {
     const { error, lines } = await captureLog(() => handler(bad));
     expect(error).toBeInstanceOf(Error);
+    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({
+      eventId: bad.id, detailType: bad['detail-type'], lastAttempt: false, error: { name: 'Error', message: (error as Error).message },
+    });
     expect(ecrMock.commandCalls(StartImageScanCommand)).toHaveLength(0);
     expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
     expect(emfValues(lines)).toEqual({});
     const last = await captureLog(() => handler(lastAttempt(bad)));
     expect(emfValues(last.lines)).toMatchObject({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=none}': 1 });
+  });
+
+  test.each([
+    ['no digest', { 'image-digest': undefined }, `event ${event.id} has no valid detail.image-digest`],
+    ['no repository name', { 'repository-name': undefined }, `event ${event.id} has no valid detail.repository-name`],
+  ])('an event with %s says which field, of which event', async (_, change, message) => {
+    const { error } = await captureLog(() => handler({ ...event, detail: { ...event.detail, ...change } }));
+    expect((error as Error).message).toBe(message);
+    const anonymous = await captureLog(() => handler({ ...event, id: undefined, detail: { ...event.detail, ...change } }));
+    expect((anonymous.error as Error).message).toBe(message.replace(event.id, ''));
+  });
+
+  test.each([
+    // the algorithm grammar of the OCI image spec (descriptor.md: "multihash+base58", "sha256+b64u"), and
+    // repository components with separators, as ECR allows them
+    ['docker-hub/bitnami/redis-cluster', 'sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564'],
+    ['docker-hub/kube-state-metrics/kube-state-metrics', 'multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8'],
+    ['docker-hub/a.b_c/d-e', digest],
+  ])('a valid repository %s and digest %s are scanned', async (repositoryName, imageDigest) => {
+    ecrMock.on(StartImageScanCommand).resolves({});
+    const { error } = await captureLog(() => handler({ ...event, detail: { ...event.detail, 'repository-name': repositoryName, 'image-digest': imageDigest } }));
+    expect(error).toBeUndefined();
+    expect(ecrMock.commandCalls(StartImageScanCommand).map(c => c.args[0].input)).toEqual([{ repositoryName, imageId: { imageDigest } }]);
   });
 
   test('a redriven message is given up on its 5th real failure, whatever its receive count: logged whole, counted, removed', async () => {
