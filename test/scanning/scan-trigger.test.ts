@@ -190,8 +190,8 @@ describe('error paths (the ECR client mocked)', () => {
     expect(ecrMock.commandCalls(StartImageScanCommand).map(c => c.args[0].input)).toEqual([
       { repositoryName: 'docker-hub/library/alpine', imageId: { imageDigest: digest } },
     ]);
-    expect(lines.filter(l => l.message).map(l => [l.level, l.message, l.scannedDigest, l.tag, l.eventId])).toEqual([
-      ['INFO', 'scan started', digest, '3.21', expect.stringMatching(/./)],
+    expect(lines.filter(l => l.message).map(l => [l.level, l.message, l.scannedDigest, l.tag, l.eventId, l.detailType])).toEqual([
+      ['INFO', 'scan started', digest, '3.21', expect.stringMatching(/./), 'ECR Pull Through Cache Action'],
     ]);
     expect(emfValues(lines)).toEqual({ 'ScansStarted{Cache=TestCache}': 1, 'ScansStarted{Cache=TestCache,Prefix=docker-hub}': 1 });
   });
@@ -244,7 +244,9 @@ describe('error paths (the ECR client mocked)', () => {
       ],
     }]);
     expect(lines.find(l => /multi-architecture image/.test(l.message))).toMatchObject({
-      message: 'multi-architecture image: scanning its 2 platform images', platforms: [child('1'), child('2')],
+      level: 'INFO',
+      message: 'multi-architecture image: scanning its 2 platform images',
+      platforms: [child('1'), child('2')],
     });
     expect(lines.filter(l => l.message === 'scan started').map(l => [l.scannedDigest, l.index])).toEqual([[child('1'), digest], [child('2'), digest]]);
     // the index itself is not recorded as skipped: its platforms are the outcome
@@ -253,6 +255,7 @@ describe('error paths (the ECR client mocked)', () => {
 
   test.each([
     ['the media type only in the manifest', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64')], undefined, 'application/vnd.oci.image.index.v1+json'), 1],
+    ['the media type only in ECR\'s answer', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64')], 'application/vnd.oci.image.index.v1+json', ''), 1],
     ['a Docker manifest list', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64')], 'application/vnd.docker.distribution.manifest.list.v2+json'), 1],
     ['an entry without a digest, and an empty one, left out', indexOf([platform(`sha256:${'1'.repeat(64)}`, 'linux', 'amd64'), { mediaType: 'x', size: 1 }, null]), 1],
     ['an entry without a platform, scanned', indexOf([{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'1'.repeat(64)}`, size: 1 }]), 1],
@@ -396,6 +399,11 @@ describe('error paths (the ECR client mocked)', () => {
     expect(emfValues(lines)).toEqual({});
     const last = await captureLog(() => handler(lastAttempt(bad)));
     expect(emfValues(last.lines)).toMatchObject({ 'ScanFailures{Cache=TestCache}': 1, 'ScanFailures{Cache=TestCache,Prefix=none}': 1 });
+  });
+
+  test('an event of another type or source is refused with both named', async () => {
+    const { error } = await captureLog(() => handler({ ...event, 'source': 'aws.inspector2', 'detail-type': 'Inspector2 Scan' }));
+    expect((error as Error).message).toBe('unexpected event \'Inspector2 Scan\' from \'aws.inspector2\'');
   });
 
   test.each([
