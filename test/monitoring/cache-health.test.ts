@@ -181,7 +181,7 @@ describe('credential canary', () => {
   ])('%s: the check could not run: counted, logged, and the invocation fails (never a quiet pass)', async (name, message) => {
     ecrMock.on(ValidatePullThroughCacheRuleCommand).rejects(Object.assign(new Error(message), { name }));
     const { error, lines } = await captureLog(() => handler(scheduled('validate-credentials')));
-    expect(String(error)).toMatch(new RegExp(`credential checks could not run for docker-hub: ${name}`));
+    expect(String(error)).toBe(`Error: credential checks could not run for ${['docker-hub', 'quay', 'ghcr'].map(p => `${p}: ${name}: ${message}`).join('; ')}`);
     expect(emfValues(lines)).toMatchObject({ 'CredentialCheckErrors{Cache=TestCache}': 3, 'CredentialCheckFailures{Cache=TestCache}': 0 });
   });
 });
@@ -309,6 +309,8 @@ describe('sync failure recorder', () => {
     ['without ecr-repository-prefix: the prefix its repository is under', { 'ecr-repository-prefix': undefined }, 'quay'],
     ['without a prefix or a repository of the cache: unknown', { 'ecr-repository-prefix': undefined, 'repository-name': 'elsewhere/x' }, 'unknown'],
     ['without a prefix or any repository name: unknown', { 'ecr-repository-prefix': undefined, 'repository-name': undefined }, 'unknown'],
+    ['without a prefix, with a repository name that is no string: unknown', { 'ecr-repository-prefix': undefined, 'repository-name': 42 }, 'unknown'],
+    ['with its prefix but no repository name: that prefix', { 'ecr-repository-prefix': 'ghcr', 'repository-name': undefined }, 'ghcr'],
   ])('a failure %s', async (_, change, prefix) => {
     const event = pullThroughCacheEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, 'quay');
     Object.assign(event.detail, { 'sync-status': 'FAILED', 'failure-code': '' }, change);
@@ -324,7 +326,7 @@ describe('sync failure recorder', () => {
     const { error, lines } = await captureLog(() => handler(pullThroughCacheEvent('quay/a/b', `sha256:${'3'.repeat(64)}`, 'quay')));
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toEqual({});
-    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'a successful sync reached the failure recorder; ignored' });
+    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'a successful sync reached the failure recorder; ignored', eventId: `ptc-${'3'.repeat(12)}` });
   });
 
   test('a failure without a code is counted as Unknown', async () => {
@@ -336,8 +338,10 @@ describe('sync failure recorder', () => {
 
   test('anything else is rejected with the reason', async () => {
     expect(String((await captureLog(() => handler({ task: 'reboot' }))).error)).toMatch(/invocation rejected: not an EventBridge event/);
-    expect(String((await captureLog(() => handler(scheduled('reboot')))).error)).toMatch(/names no known task \('reboot'\)/);
-    expect(String((await captureLog(() => handler(scheduled('count-pulls', 'yesterday')))).error)).toMatch(/has no valid time/);
+    expect(String((await captureLog(() => handler(scheduled('reboot')))).error)).toBe('Error: scheduled event s-reboot names no known task (\'reboot\')');
+    expect(String((await captureLog(() => handler({ ...scheduled('reboot'), id: undefined }))).error)).toBe('Error: scheduled event  names no known task (\'reboot\')');
+    expect(String((await captureLog(() => handler(scheduled('count-pulls', 'yesterday')))).error)).toBe('Error: scheduled event s-count-pulls has no valid time (\'yesterday\')');
+    expect(String((await captureLog(() => handler({ ...scheduled('count-pulls', 'yesterday'), id: undefined }))).error)).toMatch(/^Error: scheduled event {2}has no valid time/);
   });
 
   test.each([
