@@ -58,7 +58,7 @@ export function createDashboard(monitoring: CacheMonitoring, props: DashboardPro
         left: [
           scanning.metricScansStarted({ label: 'started' }),
           scanning.metricScansSkipped({ label: 'skipped' }),
-          scanning.metricScanFailures({ label: 'failed attempts' }),
+          scanning.metricScanFailures({ label: 'failed for good' }),
           scanning.metricScansReported({ label: 'reported' }),
           scanning.metricImagesNotScanned({ label: 'not scannable' }),
           scanning.metricReportsNotPublished({ label: 'reports not published' }),

@@ -282,7 +282,8 @@ export class CacheScanning extends Construct {
     });
     // Continuous enhanced scanning reports a vulnerability found after the initial scan only as a finding
     // (https://docs.aws.amazon.com/inspector/latest/user/eventbridge-integration.html); its image is in
-    // detail.resources[].details.awsEcrContainerImage, by plain repository name.
+    // detail.resources[].details.awsEcrContainerImage, by plain repository name. Checked against that shape with
+    // aws/event-ruler 1.8.1, EventBridge's matcher: see docs/BENCHMARKS.md, "Event patterns checked".
     this.inspectorFindingRule = new events.Rule(this, 'InspectorFindingRule', {
       description: 'New Amazon Inspector findings of cached images (continuous scanning): count and report them',
       eventPattern: {
@@ -331,9 +332,10 @@ export class CacheScanning extends Construct {
   }
 
   /**
-   * Attempts to start a scan that failed after the SDK's retries. Counts attempts, not events: an event that
-   * ends in the dead-letter queue counts once per Lambda attempt (up to 3, and again per redrive); the
-   * dead-letter queue's depth counts the events. @default - sum over 5 minutes
+   * Events whose scan failed for good, once each: counted on the attempt after which the event is given up
+   * (a redriven event's 5th real failure), never per attempt. An event that failed Lambda's attempts and waits
+   * in the dead-letter queue is not in it yet: `metricDeadLetterMessages` (monitoring) counts those, and
+   * Lambda's `Errors` count attempts. @default - sum over 5 minutes
    */
   public metricScanFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(ScanMetric.FAILED, props);

@@ -25,7 +25,10 @@ export const ScanMetric = {
   STARTED: 'ScansStarted',
   /** No scan was needed or possible; dimension `Reason` says why. */
   SKIPPED: 'ScansSkipped',
-  /** Starting a scan failed after retries; the event goes to the dead-letter queue. */
+  /**
+   * Events whose scan failed for good: counted once per event, on the attempt after which it is given up (a
+   * redriven event's last real attempt), never per attempt. Events waiting in the dead-letter queue are its messages.
+   */
   FAILED: 'ScanFailures',
   /** A completed scan was reported (ECR Image Scan or Inspector2 Scan). */
   REPORTED: 'ScansReported',

@@ -15,12 +15,15 @@
  *   counted, never retried.
  * - Throttling and server errors are retried by the SDK with backoff and jitter; what still fails is
  *   thrown, retried by Lambda, then kept in the dead-letter queue with the original event.
+ * - `ScanFailures` counts events, not attempts: an event is counted once, on the attempt after which it is
+ *   given up (a redriven event's last real attempt, `Attempt.last`). Earlier attempts are logged as ERROR
+ *   lines (and are Lambda `Errors`); an event waiting in the dead-letter queue is counted there (one message).
  */
 import { BatchGetImageCommand, DescribeImageScanFindingsCommand, ECRClient, StartImageScanCommand } from '@aws-sdk/client-ecr';
 import { ScanEnv, ScanMetric, SkipReason } from './contract';
 import { eventImage } from './event-image';
 import { awsErrorInfo } from '../private/handlers/aws-errors';
-import { BatchResult, cachePrefixOf, dispatch, requiredEnv } from '../private/handlers/dispatch';
+import { Attempt, BatchResult, cachePrefixOf, dispatch, requiredEnv } from '../private/handlers/dispatch';
 import { CloudEvent } from '../private/handlers/envelope';
 import { log } from '../private/handlers/log';
 import { putMetrics } from '../private/handlers/metrics';
@@ -108,7 +111,7 @@ export function imageOf(event: CloudEvent): { repositoryName: string; imageDiges
   return { repositoryName, imageDigest, tag: typeof tag === 'string' && tag !== '' ? tag : undefined };
 }
 
-async function scan(event: CloudEvent): Promise<void> {
+async function scan(event: CloudEvent, attempt: Attempt): Promise<void> {
   const namespace = requiredEnv(ScanEnv.METRIC_NAMESPACE);
   const cache = requiredEnv(ScanEnv.CACHE_NAME);
   const prefixes = JSON.parse(requiredEnv(ScanEnv.PREFIXES)) as string[];
@@ -117,8 +120,10 @@ async function scan(event: CloudEvent): Promise<void> {
     image = imageOf(event);
   } catch (error) {
     // kept, not dropped: thrown, so Lambda retries it and the dead-letter queue keeps it for a look
-    log('ERROR', 'event rejected: it names no image to scan', { eventId: event.id, detailType: event['detail-type'], error });
-    putMetrics(namespace, { values: { [ScanMetric.FAILED]: 1 }, dimensions: { Cache: cache, Prefix: 'none' }, dimensionSets: [['Cache'], ['Cache', 'Prefix']] });
+    log('ERROR', 'event rejected: it names no image to scan', { eventId: event.id, detailType: event['detail-type'], lastAttempt: attempt.last, error });
+    if (attempt.last) {
+      putMetrics(namespace, { values: { [ScanMetric.FAILED]: 1 }, dimensions: { Cache: cache, Prefix: 'none' }, dimensionSets: [['Cache'], ['Cache', 'Prefix']] });
+    }
     throw error;
   }
   const { repositoryName, imageDigest, tag } = image;
@@ -170,10 +175,13 @@ async function scan(event: CloudEvent): Promise<void> {
     record(imageDigest, outcome);
   } catch (error) {
     const info = awsErrorInfo(error);
-    log('ERROR', 'scan failed; the event is retried, then kept in the dead-letter queue', {
-      ...context, errorCode: info.name, errorMessage: info.message, httpStatus: info.status,
-    });
-    count(ScanMetric.FAILED);
+    const fields = { ...context, errorCode: info.name, errorMessage: info.message, httpStatus: info.status, lastAttempt: attempt.last };
+    if (attempt.last) {
+      log('ERROR', 'scan failed on the event\'s last real attempt: counted in ScanFailures', fields);
+      count(ScanMetric.FAILED);
+    } else {
+      log('ERROR', 'scan failed; the event is retried, then kept in the dead-letter queue', fields);
+    }
     throw error;
   }
 }

@@ -141,6 +141,39 @@ describe('credential canary', () => {
     expect(emfValues(lines)).toMatchObject({ 'CredentialCheckFailures{Cache=TestCache,Prefix=ghcr}': 1 });
   });
 
+  test('a rejection ECR gives no reason for still says so; without the created-secrets list every secret is the user\'s own', async () => {
+    ecrMock.on(ValidatePullThroughCacheRuleCommand).resolves(validation('quay', false));
+    const saved = process.env.CREATED_SECRET_PREFIXES;
+    delete process.env.CREATED_SECRET_PREFIXES;
+    try {
+      const { error, lines } = await captureLog(() => handler(scheduled('validate-credentials')));
+      expect(error).toBeUndefined();
+      // quay still holds its placeholder, but nothing says the construct made it: broken, not "not filled in"
+      expect(emfValues(lines)).toMatchObject({ 'CredentialCheckFailures{Cache=TestCache}': 3, 'CredentialsNotFilledIn{Cache=TestCache}': 0 });
+      expect(lines.filter(l => l.message).map(l => [l.level, l.message, l.prefix, l.state, l.detail, l.secretArn])).toEqual(['docker-hub', 'quay', 'ghcr'].map(prefix => [
+        'ERROR', 'credentials rejected by the upstream registry: the token expired, was revoked or is wrong', prefix, 'invalid', 'ECR gave no reason', secrets[prefix],
+      ]));
+    } finally {
+      process.env.CREATED_SECRET_PREFIXES = saved;
+    }
+  });
+
+  test('each state has its own message, and a not-filled-in rule keeps ECR\'s failure text', async () => {
+    ecrMock.on(ValidatePullThroughCacheRuleCommand, { ecrRepositoryPrefix: 'docker-hub' }).resolves(validation('docker-hub', true));
+    ecrMock.on(ValidatePullThroughCacheRuleCommand, { ecrRepositoryPrefix: 'quay' }).resolves(validation('quay', false, 'Invalid username or password'));
+    ecrMock.on(ValidatePullThroughCacheRuleCommand, { ecrRepositoryPrefix: 'ghcr' }).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const { error, lines } = await captureLog(() => handler(scheduled('validate-credentials')));
+    expect(String(error)).toBe('Error: credential checks could not run for ghcr: ThrottlingException: Rate exceeded');
+    expect(lines.filter(l => l.message).map(l => [l.level, l.message, l.detail])).toEqual([
+      ['INFO', 'credentials valid', undefined],
+      ['WARN', 'credentials not filled in: put the upstream user name and token into the secret (see the README)', 'Invalid username or password'],
+      ['ERROR', 'credential check could not run', 'ThrottlingException: Rate exceeded'],
+    ]);
+    const states = lines.filter(l => l._aws)
+      .map(l => [l.Prefix, l.state, l.CredentialChecks, l.CredentialCheckFailures, l.CredentialsNotFilledIn, l.CredentialCheckErrors]);
+    expect(states).toEqual([['docker-hub', 'valid', 1, 0, 0, 0], ['quay', 'not-filled-in', 1, 0, 1, 0], ['ghcr', 'error', 1, 0, 0, 1]]);
+  });
+
   test.each([
     ['ThrottlingException', 'Rate exceeded'],
     ['AccessDeniedException', 'not authorized to perform: ecr:ValidatePullThroughCacheRule'],
@@ -148,7 +181,7 @@ describe('credential canary', () => {
   ])('%s: the check could not run: counted, logged, and the invocation fails (never a quiet pass)', async (name, message) => {
     ecrMock.on(ValidatePullThroughCacheRuleCommand).rejects(Object.assign(new Error(message), { name }));
     const { error, lines } = await captureLog(() => handler(scheduled('validate-credentials')));
-    expect(String(error)).toMatch(new RegExp(`credential checks could not run for docker-hub: ${name}`));
+    expect(String(error)).toBe(`Error: credential checks could not run for ${['docker-hub', 'quay', 'ghcr'].map(p => `${p}: ${name}: ${message}`).join('; ')}`);
     expect(emfValues(lines)).toMatchObject({ 'CredentialCheckErrors{Cache=TestCache}': 3, 'CredentialCheckFailures{Cache=TestCache}': 0 });
   });
 });
@@ -160,7 +193,71 @@ describe('pull counter paging (CloudWatch mocked: moto answers in one page)', ()
   });
   afterAll(() => cwMock.restore());
 
+  test('each result is added to its own repository\'s prefix, across batches and pages', async () => {
+    // 1,001 repositories alternating between two prefixes, each pulled as often as its number: a result
+    // credited to the wrong repository moves pulls between the prefixes
+    const names = Array.from({ length: 1001 }, (_, i) => `${i % 2 ? 'docker-hub/lib' : 'quay/team'}/app${i}`);
+    const metric = (name: string) => ({ Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', Dimensions: [{ Name: 'RepositoryName', Value: name }] });
+    cwMock.reset();
+    cwMock.on(ListMetricsCommand).resolves({ Metrics: names.map(metric) });
+    cwMock.on(GetMetricDataCommand).callsFake((input: any) => {
+      const results = input.MetricDataQueries.map((q: any) => {
+        const name: string = q.MetricStat.Metric.Dimensions[0].Value;
+        return { Id: q.Id, Values: [Number(/app(\d+)$/.exec(name)![1]), 0] };
+      });
+      const half = Math.ceil(results.length / 2);
+      return input.NextToken ? { MetricDataResults: results.slice(half) } : { MetricDataResults: results.slice(0, half), NextToken: 'g2' };
+    });
+    const { error, lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
+    expect(error).toBeUndefined();
+    const odd = names.map((_, i) => i).filter(i => i % 2).reduce((a, b) => a + b, 0);
+    const even = names.map((_, i) => i).filter(i => !(i % 2)).reduce((a, b) => a + b, 0);
+    expect(emfValues(lines)).toEqual({
+      'Pulls{Cache=TestCache}': odd + even,
+      'Pulls{Cache=TestCache,Prefix=docker-hub}': odd,
+      'Pulls{Cache=TestCache,Prefix=quay}': even,
+      'Pulls{Cache=TestCache,Prefix=ghcr}': 0,
+    });
+    const query = cwMock.commandCalls(GetMetricDataCommand)[0].args[0].input;
+    expect(query).toMatchObject({ StartTime: new Date('2026-11-28T07:30:00Z'), EndTime: new Date('2026-11-28T07:45:00Z') });
+    expect(query.MetricDataQueries![0]).toEqual({ Id: 'r0', MetricStat: { Metric: metric(names[0]), Period: 900, Stat: 'Sum' } });
+    expect(lines.find(l => l.message === 'pulls counted')).toMatchObject({
+      level: 'INFO', windowStart: '2026-11-28T07:30:00.000Z', repositories: 1001, pulls: { 'quay': even, 'docker-hub': odd, 'ghcr': 0 },
+    });
+  });
+
+  test('only the per-repository metric is read: one with more dimensions, or none, is left out', async () => {
+    cwMock.reset();
+    cwMock.on(ListMetricsCommand).resolves({
+      Metrics: [
+        { Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', Dimensions: [{ Name: 'RepositoryName', Value: 'quay/a/b' }] },
+        { Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', Dimensions: [{ Name: 'RepositoryName', Value: 'quay/a/c' }, { Name: 'Other', Value: 'x' }] },
+        { Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', Dimensions: [{ Name: 'Other', Value: 'quay/a/d' }] },
+        { Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount' },
+      ],
+    });
+    cwMock.on(GetMetricDataCommand)
+      .callsFake((input: any) => ({ MetricDataResults: input.MetricDataQueries.map((q: any) => ({ Id: q.Id, Values: [4] })) }));
+    const { error, lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
+    expect(error).toBeUndefined();
+    expect(cwMock.commandCalls(ListMetricsCommand)[0].args[0].input).toEqual({ Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', NextToken: undefined });
+    expect(cwMock.commandCalls(GetMetricDataCommand)[0].args[0].input.MetricDataQueries!.map(q => q.MetricStat!.Metric!.Dimensions![0].Value)).toEqual(['quay/a/b']);
+    expect(emfValues(lines)).toMatchObject({ 'Pulls{Cache=TestCache,Prefix=quay}': 4 });
+  });
+
+  test('no repository of the cache with pull data: every prefix publishes 0, nothing is asked of GetMetricData', async () => {
+    cwMock.reset();
+    cwMock.on(ListMetricsCommand).resolves({});
+    const { error, lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
+    expect(error).toBeUndefined();
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(0);
+    expect(emfValues(lines)).toEqual({
+      'Pulls{Cache=TestCache}': 0, 'Pulls{Cache=TestCache,Prefix=docker-hub}': 0, 'Pulls{Cache=TestCache,Prefix=quay}': 0, 'Pulls{Cache=TestCache,Prefix=ghcr}': 0,
+    });
+  });
+
   test('every page of ListMetrics and GetMetricData is read, and 1,201 repositories go in batches of at most 500 queries', async () => {
+    cwMock.reset();
     const names = Array.from({ length: 1201 }, (_, i) => `quay/team/app${i}`);
     const metric = (name: string) => ({ Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', Dimensions: [{ Name: 'RepositoryName', Value: name }] });
     cwMock.on(ListMetricsCommand)
@@ -193,14 +290,43 @@ describe('sync failure recorder', () => {
       'SyncFailures{Cache=TestCache,Prefix=docker-hub}': 1,
       'SyncFailures{Cache=TestCache,FailureCode=UPSTREAM_AUTHENTICATION_FAILED}': 1,
     });
-    expect(lines[0]).toMatchObject({ level: 'ERROR', failureCode: 'UPSTREAM_AUTHENTICATION_FAILED', failureReason: 'unauthorized', imageTag: '1.27' });
+    expect(lines[0]).toEqual(expect.objectContaining({
+      level: 'ERROR',
+      message: 'pull through cache sync failed',
+      eventId: event.id,
+      prefix: 'docker-hub',
+      repositoryName: 'docker-hub/library/nginx',
+      failureCode: 'UPSTREAM_AUTHENTICATION_FAILED',
+      failureReason: 'unauthorized',
+      syncStatus: 'FAILED',
+      upstreamRegistryUrl: 'public.ecr.aws',
+      imageTag: '1.27',
+      imageDigest: `sha256:${'1'.repeat(64)}`,
+    }));
+  });
+
+  test.each([
+    ['without ecr-repository-prefix: the prefix its repository is under', { 'ecr-repository-prefix': undefined }, 'quay'],
+    ['without a prefix or a repository of the cache: unknown', { 'ecr-repository-prefix': undefined, 'repository-name': 'elsewhere/x' }, 'unknown'],
+    ['without a prefix or any repository name: unknown', { 'ecr-repository-prefix': undefined, 'repository-name': undefined }, 'unknown'],
+    ['without a prefix, with a repository name that is no string: unknown', { 'ecr-repository-prefix': undefined, 'repository-name': 42 }, 'unknown'],
+    ['with its prefix but no repository name: that prefix', { 'ecr-repository-prefix': 'ghcr', 'repository-name': undefined }, 'ghcr'],
+  ])('a failure %s', async (_, change, prefix) => {
+    const event = pullThroughCacheEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, 'quay');
+    Object.assign(event.detail, { 'sync-status': 'FAILED', 'failure-code': '' }, change);
+    const { lines } = await captureLog(() => handler(event));
+    expect(emfValues(lines)).toEqual({
+      'SyncFailures{Cache=TestCache}': 1,
+      [`SyncFailures{Cache=TestCache,Prefix=${prefix}}`]: 1,
+      'SyncFailures{Cache=TestCache,FailureCode=Unknown}': 1,
+    });
   });
 
   test('a SUCCESS sync that reaches the recorder is ignored, never counted as a failure', async () => {
     const { error, lines } = await captureLog(() => handler(pullThroughCacheEvent('quay/a/b', `sha256:${'3'.repeat(64)}`, 'quay')));
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toEqual({});
-    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'a successful sync reached the failure recorder; ignored' });
+    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'a successful sync reached the failure recorder; ignored', eventId: `ptc-${'3'.repeat(12)}` });
   });
 
   test('a failure without a code is counted as Unknown', async () => {
@@ -212,7 +338,20 @@ describe('sync failure recorder', () => {
 
   test('anything else is rejected with the reason', async () => {
     expect(String((await captureLog(() => handler({ task: 'reboot' }))).error)).toMatch(/invocation rejected: not an EventBridge event/);
-    expect(String((await captureLog(() => handler(scheduled('reboot')))).error)).toMatch(/names no known task \('reboot'\)/);
-    expect(String((await captureLog(() => handler(scheduled('count-pulls', 'yesterday')))).error)).toMatch(/has no valid time/);
+    expect(String((await captureLog(() => handler(scheduled('reboot')))).error)).toBe('Error: scheduled event s-reboot names no known task (\'reboot\')');
+    expect(String((await captureLog(() => handler({ ...scheduled('reboot'), id: undefined }))).error)).toBe('Error: scheduled event  names no known task (\'reboot\')');
+    expect(String((await captureLog(() => handler(scheduled('count-pulls', 'yesterday')))).error)).toBe('Error: scheduled event s-count-pulls has no valid time (\'yesterday\')');
+    expect(String((await captureLog(() => handler({ ...scheduled('count-pulls', 'yesterday'), id: undefined }))).error)).toMatch(/^Error: scheduled event {2}has no valid time/);
+  });
+
+  test.each([
+    ['a scheduled run from another source', { ...scheduled('count-pulls'), source: 'aws.ecr' }],
+    ['another event type from the scheduler', { ...scheduled('count-pulls'), 'detail-type': 'Object Created' }],
+    ['a sync failure from another source', { ...pullThroughCacheEvent('quay/a/b', `sha256:${'5'.repeat(64)}`, 'quay'), source: 'aws.events' }],
+    ['another ECR event', { ...pullThroughCacheEvent('quay/a/b', `sha256:${'5'.repeat(64)}`, 'quay'), 'detail-type': 'ECR Image Action' }],
+  ])('%s is refused with its type and source, and nothing runs', async (_, event) => {
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(String(error)).toBe(`Error: unexpected event '${event['detail-type']}' from '${event.source}'`);
+    expect(emfValues(lines)).toEqual({});
   });
 });

@@ -303,6 +303,17 @@ describe('error paths (SNS mocked)', () => {
     expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
   });
 
+  test('an Inspector2 Finding whose ECR image is not its first resource (the rule matches any element) is read from that image', async () => {
+    const digest = `sha256:${'6'.repeat(64)}`;
+    const event = inspectorFindingEvent('quay/a/b', digest, 'CRITICAL', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' });
+    event.detail.resources.unshift({ type: 'AWS_EC2_INSTANCE', id: 'i-0123456789abcdef0', partition: 'aws', region: 'us-east-1', details: {} });
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=CRITICAL}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=CRITICAL}': 1 });
+    expect(snsMock.commandCalls(PublishCommand)[0].args[0].input.Message).toContain(`Digest:     ${digest}`);
+  });
+
   test('REPORT_SEVERITY=CRITICAL: a scan with HIGH findings only is counted, not published', async () => {
     process.env.REPORT_SEVERITY = 'CRITICAL';
     try {

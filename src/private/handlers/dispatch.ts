@@ -1,12 +1,22 @@
 import { CloudEvent, openEnvelope } from './envelope';
 import { log } from './log';
-import { MAX_REDRIVES, retryLater } from './redrive';
+import { isLastAttempt, MAX_REDRIVES, retryLater } from './redrive';
 
 export { MAX_REDRIVES };
 
 /** What a batch invocation (the dead-letter redrive mapping) returns: the records to keep in the queue. */
 export interface BatchResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
+}
+
+/** Where an attempt stands in its event's retries. */
+export interface Attempt {
+  /**
+   * Whether a failure of this attempt is the event's last: true only for a redriven event's last real attempt
+   * (`MAX_REDRIVES`), after which it is given up. A direct invocation is never the last: Lambda retries it,
+   * then keeps it in the dead-letter queue. Handlers count a failed event (not each attempt) when this is true.
+   */
+  readonly last: boolean;
 }
 
 /**
@@ -20,11 +30,11 @@ export interface BatchResult {
  * returned as a batch item failure and stays in the queue. Input that holds no event is logged and thrown
  * (direct) or treated as a failed record (batch): it is never dropped silently.
  */
-export async function dispatch(input: unknown, handle: (event: CloudEvent) => Promise<void>): Promise<BatchResult | void> {
+export async function dispatch(input: unknown, handle: (event: CloudEvent, attempt: Attempt) => Promise<void>): Promise<BatchResult | void> {
   const envelope = openEnvelope(input);
   switch (envelope.kind) {
     case 'event':
-      return handle(envelope.event);
+      return handle(envelope.event, { last: false });
     case 'invalid':
       log('ERROR', 'invocation rejected', { reason: envelope.problem });
       throw new Error(`invocation rejected: ${envelope.problem}`);
@@ -35,7 +45,7 @@ export async function dispatch(input: unknown, handle: (event: CloudEvent) => Pr
           if (!record.event) {
             throw new Error(record.problem);
           }
-          await handle(record.event);
+          await handle(record.event, { last: isLastAttempt(record) });
         } catch (error) {
           if (await retryLater(record, error) === 'kept') {
             batchItemFailures.push({ itemIdentifier: record.messageId });

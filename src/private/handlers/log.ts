@@ -29,14 +29,19 @@ function threshold(): number {
   return LEVELS[level] ?? LEVELS.INFO;
 }
 
-/** Log one event with its fields; an `Error` in `error` is reduced to its name and message (never a stack of secrets). */
+/**
+ * Log one event with its fields. Every field that holds an `Error` (`error`, `sendError`, ...) is reduced to its
+ * name and message: JSON would write an `Error` as `{}`, losing the reason, and a stack may carry secrets.
+ */
 export function log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
   if (LEVELS[level] < threshold()) {
     return;
   }
   const entry: Record<string, unknown> = { level, message, timestamp: new Date().toISOString(), ...fields };
-  if (fields.error instanceof Error) {
-    entry.error = { name: fields.error.name, message: fields.error.message };
+  for (const [name, value] of Object.entries(fields)) {
+    if (value instanceof Error) {
+      entry[name] = { name: value.name, message: value.message };
+    }
   }
   writeLine(JSON.stringify(entry));
 }

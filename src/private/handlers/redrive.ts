@@ -79,13 +79,21 @@ function countGiveUp(record: QueuedEvent): void {
 }
 
 /**
+ * Whether a failure of this attempt at a queued event is its last: the event is then given up. A handler that
+ * counts failed events (not attempts) counts on this attempt only.
+ */
+export function isLastAttempt(record: QueuedEvent): boolean {
+  return record.attempts + 1 >= MAX_REDRIVES;
+}
+
+/**
  * Decide the fate of a queued event whose handling failed with `error`: send it again with one more attempt
  * recorded, or give it up after `MAX_REDRIVES` attempts. Never throws.
  */
 export async function retryLater(record: QueuedEvent, error: unknown): Promise<RetryDecision> {
   const attempts = record.attempts + 1;
   const context = { messageId: record.messageId, attempts, receiveCount: record.receiveCount, queueArn: record.queueArn, error };
-  if (attempts >= MAX_REDRIVES) {
+  if (isLastAttempt(record)) {
     log('ERROR', `redriven event failed ${attempts} times: given up and removed from the queue; its body follows`, { ...context, body: record.body });
     countGiveUp(record);
     return 'given-up';
