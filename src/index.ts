@@ -13,4 +13,5 @@ export * from './organization/shared-cache-stack-set';
 export * from './node-mirror/node-mirrors';
 export * from './repositories/cached-repository-options';
 export * from './rules/i-pull-through-cache-rules';
+export * from './rules/cache-repository-options';
 export * from './prewarm/warm-up-options';

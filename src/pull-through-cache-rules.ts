@@ -1,9 +1,8 @@
-// Over 400 lines: the L3 construct, its props and the validation of its upstreams read together (grants, imageUri, events and the import are in src/rules/).
-import { Annotations, CfnResource, CfnTag, Duration, ITaggable, Lazy, Names, Stack, TagManager, TagType, Token } from 'aws-cdk-lib';
+// Over 400 lines: the L3 construct, its props and the composition of its features read together (grants, imageUri, events, the import and the upstream checks are in src/rules/, backfill and teardown in src/repositories/).
+import { Annotations, CfnResource, ITaggable, Names, Stack, TagManager, TagType, Token } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
@@ -15,89 +14,21 @@ import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
 import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
-import { ECR_REGISTRY_URL, UNSUPPORTED_REGIONS } from './private/catalogue';
-import { renderLifecyclePolicy } from './private/lifecycle';
+import { UNHEARD_TOPIC_WARNING, warnWhenUnheard } from './private/unheard-topics';
 import { manageCachedRepositories, templateResourceTags } from './repositories/cached-repositories';
 import { CacheAdoptionOptions, CachedRepositoryRemoval } from './repositories/cached-repository-options';
-import { createCacheRule } from './rules/cache-rule';
-import { LogicalIdKind, followKey } from './private/logical-ids';
-import { UNHEARD_TOPIC_WARNING, warnWhenUnheard } from './private/unheard-topics';
 import { onScanCompletedRule, onSyncFailedRule } from './rules/cache-events';
+import { CacheRepositoryOptions } from './rules/cache-repository-options';
+import { createCacheRule } from './rules/cache-rule';
 import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './rules/i-pull-through-cache-rules';
 import { cacheImageUri } from './rules/image-uri';
 import { ImportedPullThroughCacheRules } from './rules/imported-cache';
 import { PullTarget, grantCachePull, pullStatements } from './rules/pull-grant';
+import { keyedTemplate, templateSettings } from './rules/repository-templates';
+import { checkEcrUpstream, validateUpstreams } from './rules/upstream-checks';
 import { CacheScanning, CacheScanningOptions } from './scanning/cache-scanning';
 import { UpstreamRegistry, UpstreamRegistryType } from './upstream-registry';
 
-/** ECR allows 50 pull through cache rules per registry (per Region), a quota that cannot be raised. */
-const MAX_RULES = 50;
-
-
-/**
- * Settings of the repositories ECR creates in the cache, applied through one repository creation
- * template per cache prefix (`AppliedFor: PULL_THROUGH_CACHE`).
- */
-export interface CacheRepositoryOptions {
-  /**
-   * Expire untagged images this long after they were cached. Ignored when `lifecycleRules` is set.
-   * @default Duration.days(7)
-   */
-  readonly untaggedImageExpiration?: Duration;
-
-  /**
-   * Keep at most this many images per cached repository, expiring the oldest. Ignored when
-   * `lifecycleRules` is set. An expired image is fetched from upstream again on its next pull.
-   * @default 100
-   */
-  readonly maxImageCount?: number;
-
-  /**
-   * The lifecycle rules of every cached repository, replacing the defaults. `[]` for none.
-   * @default - expire untagged images after `untaggedImageExpiration`, keep the newest `maxImageCount` images
-   */
-  readonly lifecycleRules?: ecr.LifecycleRule[];
-
-  /**
-   * Tag mutability of cached repositories. Only `MUTABLE` is accepted: ECR refreshes a cached tag in
-   * place when upstream moves it, and immutable tags would freeze the cache on its first copy.
-   * @default ecr.TagMutability.MUTABLE
-   */
-  readonly imageTagMutability?: ecr.TagMutability;
-
-  /**
-   * How cached images are encrypted. `KMS` uses `encryptionKey`, or the AWS managed key for ECR without one.
-   * @default - `KMS` when `encryptionKey` is set, otherwise `AES_256`
-   */
-  readonly encryption?: ecr.RepositoryEncryption;
-
-  /**
-   * The customer managed KMS key for `KMS` encryption. Given to ECR by its full ARN; ECR needs a
-   * custom role for it, which is created unless `role` is given.
-   * @default - no customer managed key
-   */
-  readonly encryptionKey?: kms.IKey;
-
-  /**
-   * Tags for every cached repository. ECR needs a custom role to apply them, which is created unless
-   * `role` is given, and pullers are granted `ecr:TagResource` on the cache.
-   * @default - no tags
-   */
-  readonly resourceTags?: CfnTag[];
-
-  /**
-   * A repository policy for every cached repository, for example to let other accounts pull.
-   * @default - no repository policy
-   */
-  readonly repositoryPolicy?: iam.PolicyDocument;
-
-  /**
-   * The role ECR assumes to create cached repositories. It must trust `ecr.amazonaws.com`.
-   * @default - a role is created when `resourceTags` or `encryptionKey` is set; otherwise ECR's
-   * service-linked role is used
-   */
-  readonly role?: iam.IRole;
-}
 
 /** Properties of `PullThroughCacheRules`. */
 export interface PullThroughCacheRulesProps {
@@ -315,7 +246,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
     }
     this.templatesTagRepositories = createTemplates && (options.resourceTags?.length ?? 0) > 0;
     const mirrored = upstreams.filter(isMirror);
-    const template = createTemplates ? this.templateSettings(options) : undefined;
+    const template = createTemplates ? templateSettings(this, options) : undefined;
     this.templateRole = template?.role;
 
     this.rules = [];
@@ -515,32 +446,6 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
    * They need the custom role and pullers' `ecr:TagResource`, set up when `resourceTags` is given: without those,
    * tags from `Tags.of` are left out, with a warning, rather than make ECR fail to create a repository on a first pull.
    */
-  private templateTags(given: CfnTag[], where: string): any {
-    // TagManager renders KEY_VALUE tags as CloudFormation writes them ({ Key, Value }), or undefined for none
-    const inherited = (): CfnTag[] => ((this.tags.renderTags() ?? []) as Array<{ Key: string; Value: string }>)
-      .map(t => ({ key: t.Key, value: t.Value }));
-    this.node.addValidation({
-      validate: () => {
-        const keys = inherited().map(t => t.key).filter(k => !given.some(g => g.key === k));
-        if (keys.length > 0 && given.length === 0) {
-          Annotations.of(this).addWarningV2('cdk-ecr-pull-through-cache:inheritedTagsNotApplied', 'Tags.of gave the cache the tags '
-            + `${keys.join(', ')}, which do not reach the repositories ECR creates: tagging them needs a custom role for ECR and `
-            + 'ecr:TagResource for every puller, which the cache sets up only when repositoryOptions.resourceTags is set. Set it '
-            + '(for example to these tags) to tag the cached repositories, or acknowledge this warning.');
-        }
-        const total = given.length + keys.length;
-        return total > 50 ? [`${where}: ${total} tags for cached repositories (resourceTags and Tags.of together); ECR allows at most 50.`] : [];
-      },
-    });
-    if (given.length === 0) {
-      return undefined;
-    }
-    return Lazy.any({
-      // resolved before the L1 checks its props: the L1's own form, { key, value }
-      produce: () => [...given, ...inherited().filter(t => !given.some(g => g.key === t.key))].map(t => ({ key: t.key, value: t.value })),
-    });
-  }
-
   /** Alarms that notify nobody are said at synth, naming the property that gives them somewhere to go. */
   private warnOfUnheardAlarms(monitoring: CacheMonitoring, options: CacheMonitoringOptions | undefined): void {
     if (options?.alarmActions?.length === 0) {
@@ -575,88 +480,8 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
     return { rule, secret: credentials?.secret };
   }
 
-  /** The template properties shared by every prefix, and the role ECR needs for them. */
-  private templateSettings(options: CacheRepositoryOptions) {
-    const where = `${this.node.path} repositoryOptions`;
-    const mutability = options.imageTagMutability ?? ecr.TagMutability.MUTABLE;
-    if (mutability !== ecr.TagMutability.MUTABLE) {
-      throw new Error(`${where}: imageTagMutability ${mutability} would stop ECR from refreshing cached tags when upstream `
-        + 'moves them (the cache would serve its first copy forever). Cached repositories must be MUTABLE; pin images by digest instead.');
-    }
-    const encryption = this.encryptionSettings(options, where);
-
-    const usesLifecycleDefaults = options.lifecycleRules === undefined;
-    if (!usesLifecycleDefaults && (options.untaggedImageExpiration !== undefined || options.maxImageCount !== undefined)) {
-      throw new Error(`${where}: lifecycleRules replaces the default rules, so untaggedImageExpiration and maxImageCount `
-        + 'would be ignored. Set either lifecycleRules or those two.');
-    }
-    const lifecycleRules = options.lifecycleRules ?? [
-      { description: 'Expire untagged images', tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: options.untaggedImageExpiration ?? Duration.days(7) },
-      { description: 'Keep the newest images', tagStatus: ecr.TagStatus.ANY, maxImageCount: options.maxImageCount ?? 100 },
-    ];
-    const lifecyclePolicy = lifecycleRules.length > 0 ? renderLifecyclePolicy(lifecycleRules, where) : undefined;
-
-    const tags = options.resourceTags ?? [];
-    if (tags.length > 50) {
-      throw new Error(`${where}: ${tags.length} resourceTags; ECR allows at most 50.`);
-    }
-    const needsRole = tags.length > 0 || encryption?.kmsKey !== undefined;
-    const role = options.role ?? (needsRole ? this.createTemplateRole(options.encryptionKey) : undefined);
-
-    const properties: Partial<ecr.CfnRepositoryCreationTemplateProps> = {
-      imageTagMutability: mutability,
-      lifecyclePolicy,
-      encryptionConfiguration: encryption,
-      resourceTags: this.templateTags(tags, where),
-      repositoryPolicy: options.repositoryPolicy ? Stack.of(this).toJsonString(options.repositoryPolicy.toJSON()) : undefined,
-      customRoleArn: role?.roleArn,
-    };
-    return { properties, role };
-  }
-
-  private encryptionSettings(options: CacheRepositoryOptions, where: string):
-  ecr.CfnRepositoryCreationTemplate.EncryptionConfigurationProperty | undefined {
-    const type = options.encryption ?? (options.encryptionKey ? ecr.RepositoryEncryption.KMS : ecr.RepositoryEncryption.AES_256);
-    if (type === ecr.RepositoryEncryption.KMS_DSSE) {
-      throw new Error(`${where}: KMS_DSSE encryption exists only in the GovCloud (US) Regions, where ECR has no pull through cache. Use KMS.`);
-    }
-    if (options.encryptionKey && type !== ecr.RepositoryEncryption.KMS) {
-      throw new Error(`${where}: encryptionKey is set, but encryption is ${type.value}. Use RepositoryEncryption.KMS or drop the key.`);
-    }
-    const keyArn = options.encryptionKey?.keyArn;
-    const aliasName = (options.encryptionKey as Partial<kms.IAlias> | undefined)?.aliasName;
-    if (aliasName !== undefined || (keyArn !== undefined && !Token.isUnresolved(keyArn) && /:alias\//.test(keyArn))) {
-      throw new Error(`${where}: encryptionKey is the alias '${aliasName ?? keyArn}', but ECR needs the full ARN of the key itself. `
-        + 'Import it with kms.Key.fromKeyArn(scope, id, \'arn:aws:kms:<region>:<account>:key/<key id>\').');
-    }
-    if (type === ecr.RepositoryEncryption.AES_256 && options.encryption === undefined) {
-      return undefined; // ECR's default: keep the template free of it
-    }
-    return { encryptionType: type.value, kmsKey: keyArn };
-  }
-
-  /** The documented custom role for templates that tag or use KMS, scoped to the cache prefixes and the key. */
-  private createTemplateRole(key?: kms.IKey): iam.Role {
-    const role = new iam.Role(this, 'TemplateRole', {
-      assumedBy: new iam.ServicePrincipal('ecr.amazonaws.com'),
-      description: 'Lets ECR create pull through cache repositories with tags and KMS encryption from the repository creation templates',
-    });
-    role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['ecr:CreateRepository', 'ecr:TagResource'],
-      resources: this.cacheRepositoryArns(),
-    }));
-    key?.grant(role, 'kms:CreateGrant', 'kms:RetireGrant', 'kms:DescribeKey');
-    acknowledgeWildcardResources(role, this.cacheRepositoryArns(),
-      'ECR creates cached repositories on demand under each cache prefix, so the role covers <prefix>/* of each prefix');
-    return role;
-  }
 }
 
-/** A template's logical id follows its prefix (`private/logical-ids.ts`): renaming or moving the cache keeps it. */
-function keyedTemplate(template: ecr.CfnRepositoryCreationTemplate): ecr.CfnRepositoryCreationTemplate {
-  followKey(template, LogicalIdKind.TEMPLATE, template.prefix);
-  return template;
-}
 
 function isMirror(upstream: UpstreamRegistry): boolean {
   return upstream.registryType === UpstreamRegistryType.COPIED;
@@ -665,69 +490,4 @@ function isMirror(upstream: UpstreamRegistry): boolean {
 /** Construct ids are API: derive them from the prefix (stable across reordering), never from a position. */
 function constructIdFor(prefix: string): string {
   return prefix.replace(/\//g, '+');
-}
-
-function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[] | undefined): asserts upstreams is UpstreamRegistry[] {
-  const where = scope.node.path;
-  if (!Array.isArray(upstreams) || upstreams.length === 0) {
-    throw new Error(`${where}: upstreams is empty. List at least one registry, for example upstreams: [UpstreamRegistry.ecrPublic()].`);
-  }
-  const ruleCount = upstreams.filter(u => u?.registryType !== UpstreamRegistryType.COPIED).length;
-  if (ruleCount > MAX_RULES) {
-    throw new Error(`${where}: ${ruleCount} upstreams, but ECR allows at most ${MAX_RULES} pull through cache rules per Region `
-      + '(a quota that cannot be raised). Split them across Regions or drop some.');
-  }
-  const byPrefix = new Map<string, UpstreamRegistry>();
-  const byUpstream = new Map<string, UpstreamRegistry>();
-  for (const upstream of upstreams) {
-    if (!(upstream instanceof UpstreamRegistry)) {
-      throw new Error(`${where}: every upstream must be made with an UpstreamRegistry factory (for example UpstreamRegistry.quay()).`);
-    }
-    const samePrefix = byPrefix.get(upstream.ecrRepositoryPrefix);
-    if (samePrefix) {
-      throw new Error(`${where}: the cache prefix '${upstream.ecrRepositoryPrefix}' is used by both ${samePrefix.registryUrl} and `
-        + `${upstream.registryUrl}. Each rule needs its own prefix: set ecrRepositoryPrefix on one of them.`);
-    }
-    byPrefix.set(upstream.ecrRepositoryPrefix, upstream);
-    const key = `${upstream.registryUrl} ${upstream.upstreamRepositoryPrefix ?? 'ROOT'}`;
-    const sameUpstream = byUpstream.get(key);
-    if (sameUpstream) {
-      throw new Error(`${where}: ${upstream.registryUrl} is listed twice (prefixes '${sameUpstream.ecrRepositoryPrefix}' and `
-        + `'${upstream.ecrRepositoryPrefix}'). Cache each upstream once, so every image has one cache URI.`);
-    }
-    byUpstream.set(key, upstream);
-  }
-  for (const shared of upstreams.filter(u => u._origin)) {
-    const origin = shared._origin!;
-    const local = upstreams.find(u => u !== shared && (u._origin ?? u).referenceHost === origin.referenceHost
-      && (u._origin ?? u).upstreamRepositoryPrefix === origin.upstreamRepositoryPrefix);
-    if (local) {
-      throw new Error(`${where}: ${origin.referenceHost} images would be served twice: through the shared cache ${shared.registryUrl} `
-        + `(prefix '${shared.ecrRepositoryPrefix}') and by the upstream with prefix '${local.ecrRepositoryPrefix}'. `
-        + 'Keep one: drop the local upstream, or leave that prefix out of the member\'s ecrRepositoryPrefixes.');
-    }
-  }
-  const region = Stack.of(scope).region;
-  if (!Token.isUnresolved(region) && UNSUPPORTED_REGIONS.includes(region)) {
-    throw new Error(`${where}: ECR pull through cache is not available in ${region} (nor in ${UNSUPPORTED_REGIONS.filter(r => r !== region).join(', ')}). `
-      + 'Deploy the cache in a commercial Region.');
-  }
-}
-
-/** ECR to ECR: the upstream must be another registry, and another account needs a role. */
-function checkEcrUpstream(scope: Construct, upstream: UpstreamRegistry): void {
-  const match = ECR_REGISTRY_URL.exec(upstream.registryUrl);
-  const stack = Stack.of(scope);
-  if (!match || Token.isUnresolved(stack.account)) {
-    return;
-  }
-  const [, account, region] = match;
-  const where = `${scope.node.path}: the ECR upstream ${upstream.registryUrl}`;
-  if (account === stack.account && region === stack.region) {
-    throw new Error(`${where} is this stack's own registry; an ECR upstream must be another Region or account.`);
-  }
-  if (account !== stack.account && !upstream.role) {
-    throw new Error(`${where} is in account ${account}, not ${stack.account}: ECR needs a role to pull across accounts. `
-      + 'Pass role: a role that trusts pullthroughcache.ecr.amazonaws.com, and allow this account to pull in the upstream registry policy.');
-  }
 }

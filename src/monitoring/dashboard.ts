@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import type { CacheMonitoring } from './cache-monitoring';
+import { IConstruct } from 'constructs';
 import { HealthMetric } from './contract';
 import { CacheCopier } from '../mirror/cache-mirror';
 import { MirrorMetric } from '../mirror/contract';
@@ -17,8 +17,27 @@ export interface DashboardProps {
   readonly credentialPeriod: Duration;
 }
 
+/**
+ * What the dashboard reads of the cache's monitoring: its names, alarms and metrics. `CacheMonitoring` gives it; the
+ * dashboard names only what it draws, so the two files do not import each other.
+ */
+export interface MonitoringMetrics extends IConstruct {
+  readonly cacheName: string;
+  readonly metricNamespace: string;
+  readonly alarms: cloudwatch.IAlarm[];
+  metricPrefixPulls(prefix: string, props?: cloudwatch.MetricOptions): cloudwatch.IMetric;
+  metricSyncFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric;
+  metricCredentialCheckFailures(props?: cloudwatch.MetricOptions): cloudwatch.IMetric;
+  metricCredentialsNotFilledIn(props?: cloudwatch.MetricOptions): cloudwatch.IMetric;
+  metricHandlerErrors(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  metricHandlerThrottles(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  metricEventsGivenUp(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  metricDeadLetterMessages(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+  metricDeadLetterAge(props?: cloudwatch.MathExpressionOptions): cloudwatch.IMetric;
+}
+
 /** The dashboard of a cache: alarms, pulls, sync failures, scans, findings, mirror, handlers, queues, canary. */
-export function createDashboard(monitoring: CacheMonitoring, props: DashboardProps): cloudwatch.Dashboard {
+export function createDashboard(monitoring: MonitoringMetrics, props: DashboardProps): cloudwatch.Dashboard {
   const { dashboardName, scanning, mirror, prefixes, validatedPrefixes, credentialPeriod } = props;
   const dashboard = new cloudwatch.Dashboard(monitoring, 'Dashboard', { dashboardName, defaultInterval: Duration.days(1) });
   const search = (metricName: string, dimension: string, statistic: string, period: Duration,
