@@ -245,6 +245,16 @@ describe('pull counter paging (CloudWatch mocked: moto answers in one page)', ()
     expect(emfValues(lines)).toMatchObject({ 'Pulls{Cache=TestCache,Prefix=quay}': 4 });
   });
 
+  test('GetMetricData answering without results, or a result without values, counts 0 pulls', async () => {
+    cwMock.reset();
+    cwMock.on(ListMetricsCommand).resolves({ Metrics: [{ Namespace: 'AWS/ECR', MetricName: 'RepositoryPullCount', Dimensions: [{ Name: 'RepositoryName', Value: 'quay/a/b' }] }] });
+    cwMock.on(GetMetricDataCommand).resolvesOnce({ NextToken: 't' }).resolvesOnce({ MetricDataResults: [{ Id: 'r0' }] });
+    const { error, lines } = await captureLog(() => handler(scheduled('count-pulls', '2026-11-28T08:07:12Z')));
+    expect(error).toBeUndefined();
+    expect(cwMock.commandCalls(GetMetricDataCommand)).toHaveLength(2);
+    expect(emfValues(lines)).toMatchObject({ 'Pulls{Cache=TestCache}': 0, 'Pulls{Cache=TestCache,Prefix=quay}': 0 });
+  });
+
   test('no repository of the cache with pull data: every prefix publishes 0, nothing is asked of GetMetricData', async () => {
     cwMock.reset();
     cwMock.on(ListMetricsCommand).resolves({});
