@@ -1,3 +1,4 @@
+// Over 400 lines: the construct with its options, metric methods and the registry scanning setting, read together (the handlers and their contract are beside it).
 import { Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
