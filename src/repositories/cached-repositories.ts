@@ -1,4 +1,4 @@
-import { BootstraplessSynthesizer, CfnTag, CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import { Aws, BootstraplessSynthesizer, CfnTag, CustomResource, Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -27,11 +27,22 @@ export interface CachedRepositoriesSpec {
 }
 
 /**
- * The resource tags the creation templates get: the user's, plus `CREATED_BY_TAG` when teardown is on, so that
- * teardown can tell the repositories the templates created from any other.
+ * The `CREATED_BY_TAG` value of one cache: the UUID of its stack's id (a stack deleted and deployed again under the
+ * same name gets another) and the construct's address (unique in the app), 79 characters in all (a tag value may have
+ * 256; a whole stack ARN may not fit beside the address). Teardown deletes only repositories with this value.
  */
-export function templateResourceTags(tags: readonly { key: string; value: string }[] | undefined, removal: CachedRepositoryRemoval,
-  where: string): { key: string; value: string }[] | undefined {
+export function cachedRepositoryOwner(cache: Construct): string {
+  // arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>; a stack name has no slash
+  return Fn.join('/', [Fn.select(2, Fn.split('/', Aws.STACK_ID)), cache.node.addr]);
+}
+
+/**
+ * The resource tags the creation templates of `cache` get: the user's, plus `CREATED_BY_TAG` with the cache's value
+ * when teardown is on, so that teardown can tell the repositories the cache created from any other.
+ */
+export function templateResourceTags(cache: Construct, tags: readonly { key: string; value: string }[] | undefined,
+  removal: CachedRepositoryRemoval): { key: string; value: string }[] | undefined {
+  const where = `${cache.node.path} repositoryOptions`;
   const own = [...(tags ?? [])];
   if (own.some(t => t.key === CREATED_BY_TAG.key)) {
     throw new Error(`${where}: resourceTags has the key '${CREATED_BY_TAG.key}', which marks the repositories the cache created for `
@@ -44,7 +55,7 @@ export function templateResourceTags(tags: readonly { key: string; value: string
     throw new Error(`${where}: ${own.length} resourceTags, and cachedRepositoryRemoval ${removal} adds the tag '${CREATED_BY_TAG.key}' `
       + 'that marks the repositories the cache created; ECR allows at most 50 tags. Drop one of yours.');
   }
-  return [...own, { key: CREATED_BY_TAG.key, value: CREATED_BY_TAG.value }];
+  return [...own, { key: CREATED_BY_TAG.key, value: cachedRepositoryOwner(cache) }];
 }
 
 /**
@@ -100,8 +111,9 @@ export function manageCachedRepositories(scope: Construct, spec: CachedRepositor
         + 'cache has none (only mirrors). Leave it at RETAIN.');
     }
     const handler = RepositoryHandler.of(scope, 'teardown');
-    handler.allowPrefixes(spec.rulePrefixes);
-    const properties: TeardownProperties = { Prefixes: spec.rulePrefixes, Mode: spec.removal, CacheName: spec.cacheName };
+    handler.allowPrefixes(spec.rulePrefixes, cachedRepositoryOwner(scope));
+    const createdBy = cachedRepositoryOwner(scope);
+    const properties: TeardownProperties = { Prefixes: spec.rulePrefixes, Mode: spec.removal, CacheName: spec.cacheName, CreatedBy: createdBy };
     const teardown = handler.resource(scope, 'RepositoryTeardown', TEARDOWN_RESOURCE_TYPE, { ...properties });
     for (const rule of spec.rules) {
       rule.node.addDependency(teardown);
@@ -176,7 +188,7 @@ class RepositoryHandler extends Construct {
   }
 
   /** What the handler may do to the repositories under these prefixes (and nowhere else). */
-  public allowPrefixes(prefixes: readonly string[]): void {
+  public allowPrefixes(prefixes: readonly string[], createdBy?: string): void {
     const stack = Stack.of(this);
     const arns = prefixes.map(prefix => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${prefix}/*` }));
     if (this.kind === 'backfill') {
@@ -186,11 +198,11 @@ class RepositoryHandler extends Construct {
       }));
     } else {
       this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:ListTagsForResource'], resources: arns }));
-      // IAM itself refuses to delete a repository without the templates' tag, whatever the handler decides
+      // IAM itself refuses to delete a repository without this cache's tag value, whatever the handler decides
       this.role.addToPrincipalPolicy(new iam.PolicyStatement({
         actions: ['ecr:DeleteRepository'],
         resources: arns,
-        conditions: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: CREATED_BY_TAG.value } },
+        conditions: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: createdBy } },
       }));
     }
     acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), arns,

@@ -23,6 +23,10 @@ function cache(props: Partial<PullThroughCacheRulesProps> = {}, name = 'Platform
 
 const prefixArn = (prefix: string) => `arn:${'${AWS::Partition}'}:ecr:eu-west-1:111122223333:repository/${prefix}/*`;
 const arnOf = (prefix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ecr:eu-west-1:111122223333:repository/${prefix}`]] });
+/** The created-by value of the construct at `path`: its stack's UUID and its address. */
+const ownerOf = (stack: Stack, path: string) => ({
+  'Fn::Join': ['/', [{ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }, stack.node.findChild(path).node.addr]],
+});
 const logicalIdOf = (template: Template, type: string) => Object.keys(template.findResources(type))[0];
 /** The statements of a handler's own policy. */
 const statementsOf = (template: Template, handlerId: string) => Object.entries(template.findResources('AWS::IAM::Policy'))
@@ -94,12 +98,12 @@ describe.each([CachedRepositoryRemoval.DESTROY_WITH_IMAGES, CachedRepositoryRemo
     `Teardown${removal === CachedRepositoryRemoval.LIST_ONLY ? 'List' : 'Destroy'}`);
   const template = synth(stack, `teardown-${removal}`);
 
-  test('the templates tag what they create, so teardown can tell the cache\'s repositories from any other', () => {
+  test('the templates tag what they create with the stack\'s and the cache\'s identity, and teardown deletes only that value', () => {
     template.allResourcesProperties('AWS::ECR::RepositoryCreationTemplate', {
-      ResourceTags: [{ Key: 'team', Value: 'platform' }, { Key: CREATED_BY_TAG.key, Value: CREATED_BY_TAG.value }],
+      ResourceTags: [{ Key: 'team', Value: 'platform' }, { Key: CREATED_BY_TAG.key, Value: ownerOf(stack, 'Cache') }],
       CustomRoleArn: Match.anyValue(), // ECR needs a custom role to tag
     });
-    template.hasResourceProperties(TEARDOWN_RESOURCE_TYPE, { Prefixes: ['quay', 'docker-hub'], Mode: removal });
+    template.hasResourceProperties(TEARDOWN_RESOURCE_TYPE, { Prefixes: ['quay', 'docker-hub'], Mode: removal, CreatedBy: ownerOf(stack, 'Cache') });
   });
 
   test('every rule depends on it: CloudFormation deletes the rules first, so nothing re-creates a repository mid-teardown', () => {
@@ -118,7 +122,7 @@ describe.each([CachedRepositoryRemoval.DESTROY_WITH_IMAGES, CachedRepositoryRemo
         Action: 'ecr:DeleteRepository',
         Effect: 'Allow',
         Resource: [arnOf('quay/*'), arnOf('docker-hub/*')],
-        Condition: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: CREATED_BY_TAG.value } },
+        Condition: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: ownerOf(stack, 'Cache') } },
       },
       { Action: 'ecr:DescribePullThroughCacheRules', Effect: 'Allow', Resource: '*' },
     ]));
@@ -152,6 +156,14 @@ test('two caches in a stack share one handler of each kind', () => {
   template.resourceCountIs(TEARDOWN_RESOURCE_TYPE, 2);
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Deletes the ECR pull through cache') }, 1);
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Gives existing ECR') }, 1);
+  // each cache deletes only its own repositories: its prefixes with its own created-by value, in IAM and in the handler
+  const deletes = statementsOf(template, 'EcrCacheRepositoryTeardownHandler').filter((s: any) => s.Action === 'ecr:DeleteRepository');
+  expect(deletes.map((s: any) => [s.Resource, s.Condition.StringEquals[`aws:ResourceTag/${CREATED_BY_TAG.key}`]])).toEqual([
+    [[arnOf('quay/*'), arnOf('docker-hub/*')], ownerOf(stack, 'Cache')],
+    [arnOf('ecr-public/*'), ownerOf(stack, 'Other')],
+  ]);
+  expect(ownerOf(stack, 'Cache')).not.toEqual(ownerOf(stack, 'Other'));
+  template.hasResourceProperties(TEARDOWN_RESOURCE_TYPE, { Prefixes: ['ecr-public'], CreatedBy: ownerOf(stack, 'Other') });
 });
 
 test('in a Stage, two stacks: each has its own handlers, allowed only its own prefixes', () => {
