@@ -80,6 +80,15 @@ export function manageCachedRepositories(scope: Construct, spec: CachedRepositor
       : `cachedRepositoryRemoval ${spec.removal} deletes only what the creation templates created`}, but createRepositoryTemplates `
       + 'is false. Let the cache create its templates, or leave this setting off.');
   }
+  // a ROOT rule's repositories carry no prefix (`library/nginx`): the handlers would act on `ROOT/*`, which is nothing,
+  // and reaching its repositories means the whole registry, which no cache owns
+  const root = [...(spec.adopt ? spec.templatePrefixes : []), ...(tearsDown ? spec.rulePrefixes : [])].includes('ROOT');
+  if (root) {
+    const settings = [spec.adopt ? 'adoptExistingRepositories' : '', tearsDown ? `cachedRepositoryRemoval ${spec.removal}` : '']
+      .filter(s => s !== '').join(' and ');
+    throw new Error(`${where}: ${settings} act on the repositories under each cache prefix, and an upstream has the prefix 'ROOT', `
+      + 'whose repositories are anywhere in the registry. Give the upstream a prefix (ecrRepositoryPrefix), or leave this off.');
+  }
   if (Stack.of(scope).synthesizer instanceof BootstraplessSynthesizer) {
     throw new Error(`${where}: adoptExistingRepositories and cachedRepositoryRemoval need a bundled Lambda function, which a stack `
       + 'without assets (a StackSet member template) cannot hold. Turn them off here; adopt or delete with the steps in docs/ADOPTION.md.');

@@ -203,6 +203,19 @@ describe('settings that cannot work are refused, with the fix', () => {
     expect(() => cache(props as Partial<PullThroughCacheRulesProps>)).toThrow(message);
   });
 
+  // a ROOT rule's repositories have no prefix (`library/nginx`): the handlers' `ROOT/*` would adopt and delete
+  // nothing while reporting success, and any wider scope is the whole registry
+  test.each([
+    [{ adoptExistingRepositories: true }, /adoptExistingRepositories/],
+    [{ cachedRepositoryRemoval: CachedRepositoryRemoval.DESTROY_WITH_IMAGES }, /cachedRepositoryRemoval DESTROY_WITH_IMAGES/],
+    [{ cachedRepositoryRemoval: CachedRepositoryRemoval.LIST_ONLY }, /cachedRepositoryRemoval LIST_ONLY/],
+  ])('the ROOT prefix (%#): the whole registry is no cache\'s to adopt or delete', (props, setting) => {
+    const stack = new Stack(testApp(), 'Root', { env: ENV });
+    expect(() => new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'ROOT' })], enableMonitoring: false, enableScanning: false, ...props,
+    })).toThrow(new RegExp(`${setting.source}.*the prefix 'ROOT'.* Give the upstream a prefix \\(ecrRepositoryPrefix\\), or leave this off`));
+  });
+
   test('a stack without assets (StackSet member template)', () => {
     const stack = new Stack(testApp(), 'Member', { env: ENV, synthesizer: new BootstraplessSynthesizer() });
     expect(() => new PullThroughCacheRules(stack, 'Cache', {
