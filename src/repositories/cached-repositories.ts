@@ -120,7 +120,8 @@ export function manageCachedRepositories(scope: Construct, spec: CachedRepositor
         + 'cache has none (only mirrors). Leave it at RETAIN.');
     }
     const handler = RepositoryHandler.of(scope, 'teardown');
-    handler.allowPrefixes(spec.rulePrefixes, cachedRepositoryOwner(scope));
+    // a dry run lists only: its function may not delete (the grant comes with the deploy that switches to DESTROY_WITH_IMAGES)
+    handler.allowPrefixes(spec.rulePrefixes, spec.removal === CachedRepositoryRemoval.DESTROY_WITH_IMAGES ? cachedRepositoryOwner(scope) : undefined);
     const createdBy = cachedRepositoryOwner(scope);
     const properties: TeardownProperties = { Prefixes: spec.rulePrefixes, Mode: spec.removal, CacheName: spec.cacheName, CreatedBy: createdBy };
     const teardown = handler.resource(scope, 'RepositoryTeardown', TEARDOWN_RESOURCE_TYPE, { ...properties });
@@ -196,8 +197,11 @@ class RepositoryHandler extends Construct {
       'Pinned to Node.js 22, the runtime the bundled handler is built and tested for; moving to a newer runtime is a deliberate release');
   }
 
-  /** What the handler may do to the repositories under these prefixes (and nowhere else). */
-  public allowPrefixes(prefixes: readonly string[], createdBy?: string): void {
+  /**
+   * What the handler may do to the repositories under these prefixes (and nowhere else); teardown deletes only with
+   * `deletableWith`, the created-by value of the cache's repositories.
+   */
+  public allowPrefixes(prefixes: readonly string[], deletableWith?: string): void {
     const stack = Stack.of(this);
     const arns = prefixes.map(prefix => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${prefix}/*` }));
     if (this.kind === 'backfill') {
@@ -207,12 +211,14 @@ class RepositoryHandler extends Construct {
       }));
     } else {
       this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:ListTagsForResource'], resources: arns }));
-      // IAM itself refuses to delete a repository without this cache's tag value, whatever the handler decides
-      this.role.addToPrincipalPolicy(new iam.PolicyStatement({
-        actions: ['ecr:DeleteRepository'],
-        resources: arns,
-        conditions: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: createdBy } },
-      }));
+      if (deletableWith !== undefined) {
+        // IAM itself refuses to delete a repository without this cache's tag value, whatever the handler decides
+        this.role.addToPrincipalPolicy(new iam.PolicyStatement({
+          actions: ['ecr:DeleteRepository'],
+          resources: arns,
+          conditions: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: deletableWith } },
+        }));
+      }
     }
     acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), arns,
       'The cache creates its repositories on demand under each cache prefix, so the handler acts on <prefix>/* of each prefix');

@@ -115,17 +115,20 @@ describe.each([CachedRepositoryRemoval.DESTROY_WITH_IMAGES, CachedRepositoryRemo
     }
   });
 
-  test('deletes only <prefix>/* repositories carrying the templates\' tag (IAM refuses any other)', () => {
+  test(removal === CachedRepositoryRemoval.LIST_ONLY
+    ? 'a dry run may not delete: no ecr:DeleteRepository at all'
+    : 'deletes only <prefix>/* repositories carrying the templates\' tag (IAM refuses any other)', () => {
     const statements = statementsOf(template, 'EcrCacheRepositoryTeardownHandler');
     expect(statements).toEqual(expect.arrayContaining([
-      {
+      { Action: 'ecr:DescribePullThroughCacheRules', Effect: 'Allow', Resource: '*' },
+    ]));
+    expect(statements.filter((s: any) => [s.Action].flat().includes('ecr:DeleteRepository'))).toEqual(
+      removal === CachedRepositoryRemoval.LIST_ONLY ? [] : [{
         Action: 'ecr:DeleteRepository',
         Effect: 'Allow',
         Resource: [arnOf('quay/*'), arnOf('docker-hub/*')],
         Condition: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: ownerOf(stack, 'Cache') } },
-      },
-      { Action: 'ecr:DescribePullThroughCacheRules', Effect: 'Allow', Resource: '*' },
-    ]));
+      }]);
     expect(statements.filter((s: any) => s.Resource === '*').map((s: any) => s.Action)).toEqual(['ecr:DescribePullThroughCacheRules']);
   });
 
@@ -158,9 +161,9 @@ test('two caches in a stack share one handler of each kind', () => {
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Gives existing ECR') }, 1);
   // each cache deletes only its own repositories: its prefixes with its own created-by value, in IAM and in the handler
   const deletes = statementsOf(template, 'EcrCacheRepositoryTeardownHandler').filter((s: any) => s.Action === 'ecr:DeleteRepository');
+  // (the LIST_ONLY cache may delete nothing)
   expect(deletes.map((s: any) => [s.Resource, s.Condition.StringEquals[`aws:ResourceTag/${CREATED_BY_TAG.key}`]])).toEqual([
     [[arnOf('quay/*'), arnOf('docker-hub/*')], ownerOf(stack, 'Cache')],
-    [arnOf('ecr-public/*'), ownerOf(stack, 'Other')],
   ]);
   expect(ownerOf(stack, 'Cache')).not.toEqual(ownerOf(stack, 'Other'));
   template.hasResourceProperties(TEARDOWN_RESOURCE_TYPE, { Prefixes: ['ecr-public'], CreatedBy: ownerOf(stack, 'Other') });
