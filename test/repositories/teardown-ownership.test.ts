@@ -10,7 +10,7 @@ import { transientRetry } from '../../src/private/handlers/bounded';
 import { CustomResourceEvent } from '../../src/private/handlers/custom-resource';
 import { CREATED_BY_TAG } from '../../src/repositories/contract';
 import { ruleCheck, handler as teardownHandler } from '../../src/repositories/teardown.lambda';
-import { captureLog, MotoServer, startMoto, useEndpoint } from '../support/moto';
+import { captureLog, emfValues, MotoServer, startMoto, useEndpoint } from '../support/moto';
 
 jest.setTimeout(180_000);
 
@@ -94,4 +94,52 @@ test('a request without the cache\'s created-by value is refused, and deletes no
   await captureLog(() => teardownHandler(deleteRequest({ Prefixes: ['hub'], Mode: 'DESTROY_WITH_IMAGES', CacheName: 'PlatformCache' })));
   expect(front.responses.at(-1)).toMatchObject({ Status: 'FAILED', Reason: expect.stringMatching(/CreatedBy/) });
   expect((await ecr.send(new DescribeRepositoriesCommand({}))).repositories?.length).toBe(before);
+});
+
+describe('requests that must delete nothing, though the cache\'s own repository is there', () => {
+  const OWN = 'hub/library/own';
+  const names = async () => new Set(((await ecr.send(new DescribeRepositoriesCommand({}))).repositories ?? []).map(r => r.repositoryName));
+  const properties = { Prefixes: ['hub'], Mode: 'DESTROY_WITH_IMAGES', CacheName: 'PlatformCache', CreatedBy: THIS_CACHE };
+  beforeAll(async () => {
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: OWN, tags: [{ Key: CREATED_BY_TAG.key, Value: THIS_CACHE }] }));
+  });
+  afterEach(async () => {
+    expect((await names()).has(OWN)).toBe(true);
+  });
+
+  test('the delete of a rollback after the teardown\'s own create failed', async () => {
+    await captureLog(() => teardownHandler({ ...deleteRequest(properties), PhysicalResourceId: 'FAILED-CREATE:req-0' }));
+    expect(front.responses.at(-1)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'FAILED-CREATE:req-0' });
+  });
+
+  test.each(['Create', 'Update'] as const)('%s (a mode switched, a prefix added): answered with the same physical id, so '
+    + 'CloudFormation never deletes a replaced one', async type => {
+    const event: CustomResourceEvent = {
+      ...deleteRequest(properties),
+      RequestType: type,
+      ...(type === 'Create' ? { PhysicalResourceId: undefined } : { OldResourceProperties: { ...properties, Mode: 'LIST_ONLY' } }),
+    };
+    await captureLog(() => teardownHandler(event));
+    expect(front.responses.at(-1)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'teardown:CacheRepositoryTeardown' });
+  });
+
+  test('when whether a rule remains cannot be read (throttled past every retry): FAILED, with why', async () => {
+    front.throttle = operation => operation === 'DescribePullThroughCacheRules';
+    try {
+      await captureLog(() => teardownHandler(deleteRequest(properties)));
+    } finally {
+      front.throttle = () => false;
+    }
+    expect(front.responses.at(-1)).toMatchObject({
+      Status: 'FAILED',
+      Reason: expect.stringMatching(/^could not tell whether the prefix 'hub' still has a pull through cache rule, so nothing was deleted: ThrottlingException/),
+    });
+  });
+
+  test('LIST_ONLY: lists it in the report and the TeardownWouldDelete metric', async () => {
+    const { lines } = await captureLog(() => teardownHandler(deleteRequest({ ...properties, Mode: 'LIST_ONLY' })));
+    expect(front.responses.at(-1)).toMatchObject({ Status: 'SUCCESS' });
+    expect(lines.find(l => l.message === 'teardown report')).toMatchObject({ wouldDelete: [OWN], TeardownWouldDelete: 1, TeardownDeleted: 0 });
+    expect(emfValues(lines)['TeardownWouldDelete{Cache=PlatformCache}']).toBe(1);
+  });
 });
