@@ -237,7 +237,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
     // with teardown on, the templates also tag what they create, so teardown knows the cache's repositories
     const options: CacheRepositoryOptions = {
       ...props.repositoryOptions,
-      resourceTags: templateResourceTags(props.repositoryOptions?.resourceTags, removal, `${this.node.path} repositoryOptions`),
+      resourceTags: templateResourceTags(this, props.repositoryOptions?.resourceTags, removal),
     };
     const createTemplates = props.createRepositoryTemplates ?? true;
     if (!createTemplates && props.repositoryOptions) {

@@ -1,4 +1,4 @@
-import { BootstraplessSynthesizer, CfnTag, CustomResource, Duration, Stack } from 'aws-cdk-lib';
+import { Aws, BootstraplessSynthesizer, CfnTag, CustomResource, Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -27,11 +27,22 @@ export interface CachedRepositoriesSpec {
 }
 
 /**
- * The resource tags the creation templates get: the user's, plus `CREATED_BY_TAG` when teardown is on, so that
- * teardown can tell the repositories the templates created from any other.
+ * The `CREATED_BY_TAG` value of one cache: the UUID of its stack's id (a stack deleted and deployed again under the
+ * same name gets another) and the construct's address (unique in the app), 79 characters in all (a tag value may have
+ * 256; a whole stack ARN may not fit beside the address). Teardown deletes only repositories with this value.
  */
-export function templateResourceTags(tags: readonly { key: string; value: string }[] | undefined, removal: CachedRepositoryRemoval,
-  where: string): { key: string; value: string }[] | undefined {
+export function cachedRepositoryOwner(cache: Construct): string {
+  // arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>; a stack name has no slash
+  return Fn.join('/', [Fn.select(2, Fn.split('/', Aws.STACK_ID)), cache.node.addr]);
+}
+
+/**
+ * The resource tags the creation templates of `cache` get: the user's, plus `CREATED_BY_TAG` with the cache's value
+ * when teardown is on, so that teardown can tell the repositories the cache created from any other.
+ */
+export function templateResourceTags(cache: Construct, tags: readonly { key: string; value: string }[] | undefined,
+  removal: CachedRepositoryRemoval): { key: string; value: string }[] | undefined {
+  const where = `${cache.node.path} repositoryOptions`;
   const own = [...(tags ?? [])];
   if (own.some(t => t.key === CREATED_BY_TAG.key)) {
     throw new Error(`${where}: resourceTags has the key '${CREATED_BY_TAG.key}', which marks the repositories the cache created for `
@@ -44,7 +55,7 @@ export function templateResourceTags(tags: readonly { key: string; value: string
     throw new Error(`${where}: ${own.length} resourceTags, and cachedRepositoryRemoval ${removal} adds the tag '${CREATED_BY_TAG.key}' `
       + 'that marks the repositories the cache created; ECR allows at most 50 tags. Drop one of yours.');
   }
-  return [...own, { key: CREATED_BY_TAG.key, value: CREATED_BY_TAG.value }];
+  return [...own, { key: CREATED_BY_TAG.key, value: cachedRepositoryOwner(cache) }];
 }
 
 /**
@@ -68,6 +79,15 @@ export function manageCachedRepositories(scope: Construct, spec: CachedRepositor
     throw new Error(`${where}: ${spec.adopt ? 'adoptExistingRepositories applies the creation templates\' settings'
       : `cachedRepositoryRemoval ${spec.removal} deletes only what the creation templates created`}, but createRepositoryTemplates `
       + 'is false. Let the cache create its templates, or leave this setting off.');
+  }
+  // a ROOT rule's repositories carry no prefix (`library/nginx`): the handlers would act on `ROOT/*`, which is nothing,
+  // and reaching its repositories means the whole registry, which no cache owns
+  const root = [...(spec.adopt ? spec.templatePrefixes : []), ...(tearsDown ? spec.rulePrefixes : [])].includes('ROOT');
+  if (root) {
+    const settings = [spec.adopt ? 'adoptExistingRepositories' : '', tearsDown ? `cachedRepositoryRemoval ${spec.removal}` : '']
+      .filter(s => s !== '').join(' and ');
+    throw new Error(`${where}: ${settings} act on the repositories under each cache prefix, and an upstream has the prefix 'ROOT', `
+      + 'whose repositories are anywhere in the registry. Give the upstream a prefix (ecrRepositoryPrefix), or leave this off.');
   }
   if (Stack.of(scope).synthesizer instanceof BootstraplessSynthesizer) {
     throw new Error(`${where}: adoptExistingRepositories and cachedRepositoryRemoval need a bundled Lambda function, which a stack `
@@ -100,8 +120,10 @@ export function manageCachedRepositories(scope: Construct, spec: CachedRepositor
         + 'cache has none (only mirrors). Leave it at RETAIN.');
     }
     const handler = RepositoryHandler.of(scope, 'teardown');
-    handler.allowPrefixes(spec.rulePrefixes);
-    const properties: TeardownProperties = { Prefixes: spec.rulePrefixes, Mode: spec.removal, CacheName: spec.cacheName };
+    // a dry run lists only: its function may not delete (the grant comes with the deploy that switches to DESTROY_WITH_IMAGES)
+    handler.allowPrefixes(spec.rulePrefixes, spec.removal === CachedRepositoryRemoval.DESTROY_WITH_IMAGES ? cachedRepositoryOwner(scope) : undefined);
+    const createdBy = cachedRepositoryOwner(scope);
+    const properties: TeardownProperties = { Prefixes: spec.rulePrefixes, Mode: spec.removal, CacheName: spec.cacheName, CreatedBy: createdBy };
     const teardown = handler.resource(scope, 'RepositoryTeardown', TEARDOWN_RESOURCE_TYPE, { ...properties });
     for (const rule of spec.rules) {
       rule.node.addDependency(teardown);
@@ -175,8 +197,11 @@ class RepositoryHandler extends Construct {
       'Pinned to Node.js 22, the runtime the bundled handler is built and tested for; moving to a newer runtime is a deliberate release');
   }
 
-  /** What the handler may do to the repositories under these prefixes (and nowhere else). */
-  public allowPrefixes(prefixes: readonly string[]): void {
+  /**
+   * What the handler may do to the repositories under these prefixes (and nowhere else); teardown deletes only with
+   * `deletableWith`, the created-by value of the cache's repositories.
+   */
+  public allowPrefixes(prefixes: readonly string[], deletableWith?: string): void {
     const stack = Stack.of(this);
     const arns = prefixes.map(prefix => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${prefix}/*` }));
     if (this.kind === 'backfill') {
@@ -186,12 +211,14 @@ class RepositoryHandler extends Construct {
       }));
     } else {
       this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ecr:ListTagsForResource'], resources: arns }));
-      // IAM itself refuses to delete a repository without the templates' tag, whatever the handler decides
-      this.role.addToPrincipalPolicy(new iam.PolicyStatement({
-        actions: ['ecr:DeleteRepository'],
-        resources: arns,
-        conditions: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: CREATED_BY_TAG.value } },
-      }));
+      if (deletableWith !== undefined) {
+        // IAM itself refuses to delete a repository without this cache's tag value, whatever the handler decides
+        this.role.addToPrincipalPolicy(new iam.PolicyStatement({
+          actions: ['ecr:DeleteRepository'],
+          resources: arns,
+          conditions: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: deletableWith } },
+        }));
+      }
     }
     acknowledgeWildcardResources(this.role.node.findChild('DefaultPolicy'), arns,
       'The cache creates its repositories on demand under each cache prefix, so the handler acts on <prefix>/* of each prefix');

@@ -12,11 +12,13 @@ export const TEARDOWN_RESOURCE_TYPE = 'Custom::EcrCacheRepositoryTeardown';
 /**
  * The tag the creation templates put on every repository they create while teardown is on (`LIST_ONLY` or
  * `DESTROY_WITH_IMAGES`): ECR applies a template's `ResourceTags` when it creates the repository
- * (https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-creation-templates.html), so a repository carries
- * it only when this cache's template made it. Teardown deletes nothing without it, and backfill never sets it: a
- * repository made before (by hand, by an older rule) is adopted for its settings but never becomes the cache's to delete.
+ * (https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-creation-templates.html). Its value names the
+ * cache that created the repository (`TeardownProperties.CreatedBy`: the stack's UUID and the construct's address), so
+ * teardown deletes only what THIS cache of THIS stack created: not a nested prefix's repositories of another cache, not
+ * those a deleted stack of the same name (another UUID) left behind. Backfill never sets it: a repository made before
+ * (by hand, by an older rule) is adopted for its settings but never becomes the cache's to delete.
  */
-export const CREATED_BY_TAG = { key: 'cdk-ecr-pull-through-cache:created-by', value: 'repository-creation-template' } as const;
+export const CREATED_BY_TAG = { key: 'cdk-ecr-pull-through-cache:created-by' } as const;
 
 /** One resource tag, as CloudFormation passes it. */
 export interface TagProperty {
@@ -49,6 +51,8 @@ export interface TeardownProperties {
   /** `LIST_ONLY` or `DESTROY_WITH_IMAGES`. */
   readonly Mode: string;
   readonly CacheName: string;
+  /** The value of `CREATED_BY_TAG` on the repositories this cache created: only those are deleted. */
+  readonly CreatedBy: string;
 }
 
 /** The teardown modes the handler acts on (the values of `CachedRepositoryRemoval` that have a resource). */

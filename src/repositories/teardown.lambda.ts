@@ -5,8 +5,9 @@
  *
  * What it deletes, and only that:
  * - repositories named `<prefix>/...` of the resource's prefixes, never anything else (checked again before each call);
- * - carrying the `CREATED_BY_TAG` the templates set while teardown is on: ECR applies a template's tags when it
- *   creates the repository, so a repository made before teardown was on, by hand or by another rule, is kept;
+ * - carrying the `CREATED_BY_TAG` the templates set while teardown is on, with THIS cache's value (`CreatedBy`): ECR
+ *   applies a template's tags when it creates the repository, so a repository made before teardown was on, by hand,
+ *   by another cache (a nested prefix) or by an earlier stack of the same name, is kept;
  * - only once no pull through cache rule remains for the prefix. The cache's rules depend on this resource, so on a
  *   stack delete CloudFormation deletes them first (dependents go first) and nothing can create a repository mid-way.
  *   A rule still there means this is not the cache going away (the resource was removed from the template, teardown
@@ -33,11 +34,12 @@ export function teardownProperties(raw: Record<string, unknown> | undefined): Te
   const prefixes = raw?.Prefixes;
   const mode = raw?.Mode;
   if (!Array.isArray(prefixes) || prefixes.length === 0 || prefixes.some(p => typeof p !== 'string' || p === '')
-    || typeof mode !== 'string' || !(TEARDOWN_MODES as readonly string[]).includes(mode) || typeof raw?.CacheName !== 'string') {
-    throw new Error(`ResourceProperties must have Prefixes (a non-empty list of cache prefixes), Mode (${TEARDOWN_MODES.join(' or ')}) `
-      + `and CacheName; got ${JSON.stringify(raw)}`);
+    || typeof mode !== 'string' || !(TEARDOWN_MODES as readonly string[]).includes(mode) || typeof raw?.CacheName !== 'string'
+    || typeof raw?.CreatedBy !== 'string' || raw.CreatedBy === '') {
+    throw new Error(`ResourceProperties must have Prefixes (a non-empty list of cache prefixes), Mode (${TEARDOWN_MODES.join(' or ')}), `
+      + `CacheName and CreatedBy (the ${CREATED_BY_TAG.key} value of this cache's repositories); got ${JSON.stringify(raw)}`);
   }
-  return { Prefixes: prefixes as string[], Mode: mode, CacheName: raw.CacheName };
+  return { Prefixes: prefixes as string[], Mode: mode, CacheName: raw.CacheName, CreatedBy: raw.CreatedBy };
 }
 
 /** The prefixes that still have a pull through cache rule. */
@@ -62,14 +64,22 @@ async function prefixesWithRules(prefixes: readonly string[]): Promise<string[]>
   return withRules;
 }
 
-type Outcome = { readonly name: string; readonly result: 'deleted' | 'would delete' | 'kept' | 'gone' }
+type Outcome = { readonly name: string; readonly result: 'deleted' | 'would delete' | 'gone' }
+| { readonly name: string; readonly result: 'kept'; readonly reason: string }
 | { readonly name: string; readonly result: 'failed'; readonly reason: string };
 
 async function tearDownOne(name: string, arn: string, properties: TeardownProperties): Promise<Outcome> {
   try {
-    const tags = await tagsOf(ecr(), arn);
-    if (tags.get(CREATED_BY_TAG.key) !== CREATED_BY_TAG.value || !underPrefixes(name, properties.Prefixes)) {
-      return { name, result: 'kept' };
+    if (!underPrefixes(name, properties.Prefixes)) {
+      return { name, result: 'kept', reason: 'outside the prefixes' };
+    }
+    const createdBy = (await tagsOf(ecr(), arn)).get(CREATED_BY_TAG.key);
+    if (createdBy !== properties.CreatedBy) {
+      return {
+        name,
+        result: 'kept',
+        reason: createdBy === undefined ? `no ${CREATED_BY_TAG.key} tag` : `its ${CREATED_BY_TAG.key} tag is '${createdBy}'`,
+      };
     }
     if (properties.Mode !== 'DESTROY_WITH_IMAGES') {
       return { name, result: 'would delete' };
@@ -114,10 +124,11 @@ export async function tearDown(properties: TeardownProperties): Promise<void> {
   const outcomes = await mapBounded(repositories, CONCURRENCY, r => tearDownOne(r.repositoryName!, r.repositoryArn!, properties));
   const named = (result: Outcome['result']) => outcomes.filter(o => o.result === result).map(o => o.name);
   const failed = outcomes.filter((o): o is Extract<Outcome, { result: 'failed' }> => o.result === 'failed');
+  const kept = outcomes.filter((o): o is Extract<Outcome, { result: 'kept' }> => o.result === 'kept');
   const counts = {
     [RepositoryMetric.TEARDOWN_DELETED]: named('deleted').length,
     [RepositoryMetric.TEARDOWN_WOULD_DELETE]: named('would delete').length,
-    [RepositoryMetric.TEARDOWN_KEPT]: named('kept').length,
+    [RepositoryMetric.TEARDOWN_KEPT]: kept.length,
     [RepositoryMetric.TEARDOWN_FAILED]: failed.length,
   };
   writeReport('teardown report', { namespace: METRIC_NAMESPACE, cacheName: properties.CacheName, started, failed: failed.length }, counts, {
@@ -127,7 +138,8 @@ export async function tearDown(properties: TeardownProperties): Promise<void> {
     gone: named('gone').length,
     deleted: sample(named('deleted')),
     wouldDelete: sample(named('would delete')),
-    kept: sample(named('kept').map(name => `${name} (not created by this cache's template: no ${CREATED_BY_TAG.key} tag)`)),
+    createdBy: properties.CreatedBy,
+    kept: sample(kept.map(o => `${o.name} (not created by this cache: ${o.reason})`)),
     failed: sample(failed.map(o => `${o.name} (${o.reason})`)),
   });
   if (failed.length > 0) {

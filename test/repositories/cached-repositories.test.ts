@@ -23,6 +23,10 @@ function cache(props: Partial<PullThroughCacheRulesProps> = {}, name = 'Platform
 
 const prefixArn = (prefix: string) => `arn:${'${AWS::Partition}'}:ecr:eu-west-1:111122223333:repository/${prefix}/*`;
 const arnOf = (prefix: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ecr:eu-west-1:111122223333:repository/${prefix}`]] });
+/** The created-by value of the construct at `path`: its stack's UUID and its address. */
+const ownerOf = (stack: Stack, path: string) => ({
+  'Fn::Join': ['/', [{ 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }, stack.node.findChild(path).node.addr]],
+});
 const logicalIdOf = (template: Template, type: string) => Object.keys(template.findResources(type))[0];
 /** The statements of a handler's own policy. */
 const statementsOf = (template: Template, handlerId: string) => Object.entries(template.findResources('AWS::IAM::Policy'))
@@ -94,12 +98,12 @@ describe.each([CachedRepositoryRemoval.DESTROY_WITH_IMAGES, CachedRepositoryRemo
     `Teardown${removal === CachedRepositoryRemoval.LIST_ONLY ? 'List' : 'Destroy'}`);
   const template = synth(stack, `teardown-${removal}`);
 
-  test('the templates tag what they create, so teardown can tell the cache\'s repositories from any other', () => {
+  test('the templates tag what they create with the stack\'s and the cache\'s identity, and teardown deletes only that value', () => {
     template.allResourcesProperties('AWS::ECR::RepositoryCreationTemplate', {
-      ResourceTags: [{ Key: 'team', Value: 'platform' }, { Key: CREATED_BY_TAG.key, Value: CREATED_BY_TAG.value }],
+      ResourceTags: [{ Key: 'team', Value: 'platform' }, { Key: CREATED_BY_TAG.key, Value: ownerOf(stack, 'Cache') }],
       CustomRoleArn: Match.anyValue(), // ECR needs a custom role to tag
     });
-    template.hasResourceProperties(TEARDOWN_RESOURCE_TYPE, { Prefixes: ['quay', 'docker-hub'], Mode: removal });
+    template.hasResourceProperties(TEARDOWN_RESOURCE_TYPE, { Prefixes: ['quay', 'docker-hub'], Mode: removal, CreatedBy: ownerOf(stack, 'Cache') });
   });
 
   test('every rule depends on it: CloudFormation deletes the rules first, so nothing re-creates a repository mid-teardown', () => {
@@ -111,17 +115,20 @@ describe.each([CachedRepositoryRemoval.DESTROY_WITH_IMAGES, CachedRepositoryRemo
     }
   });
 
-  test('deletes only <prefix>/* repositories carrying the templates\' tag (IAM refuses any other)', () => {
+  test(removal === CachedRepositoryRemoval.LIST_ONLY
+    ? 'a dry run may not delete: no ecr:DeleteRepository at all'
+    : 'deletes only <prefix>/* repositories carrying the templates\' tag (IAM refuses any other)', () => {
     const statements = statementsOf(template, 'EcrCacheRepositoryTeardownHandler');
     expect(statements).toEqual(expect.arrayContaining([
-      {
+      { Action: 'ecr:DescribePullThroughCacheRules', Effect: 'Allow', Resource: '*' },
+    ]));
+    expect(statements.filter((s: any) => [s.Action].flat().includes('ecr:DeleteRepository'))).toEqual(
+      removal === CachedRepositoryRemoval.LIST_ONLY ? [] : [{
         Action: 'ecr:DeleteRepository',
         Effect: 'Allow',
         Resource: [arnOf('quay/*'), arnOf('docker-hub/*')],
-        Condition: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: CREATED_BY_TAG.value } },
-      },
-      { Action: 'ecr:DescribePullThroughCacheRules', Effect: 'Allow', Resource: '*' },
-    ]));
+        Condition: { StringEquals: { [`aws:ResourceTag/${CREATED_BY_TAG.key}`]: ownerOf(stack, 'Cache') } },
+      }]);
     expect(statements.filter((s: any) => s.Resource === '*').map((s: any) => s.Action)).toEqual(['ecr:DescribePullThroughCacheRules']);
   });
 
@@ -152,6 +159,14 @@ test('two caches in a stack share one handler of each kind', () => {
   template.resourceCountIs(TEARDOWN_RESOURCE_TYPE, 2);
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Deletes the ECR pull through cache') }, 1);
   template.resourcePropertiesCountIs('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^Gives existing ECR') }, 1);
+  // each cache deletes only its own repositories: its prefixes with its own created-by value, in IAM and in the handler
+  const deletes = statementsOf(template, 'EcrCacheRepositoryTeardownHandler').filter((s: any) => s.Action === 'ecr:DeleteRepository');
+  // (the LIST_ONLY cache may delete nothing)
+  expect(deletes.map((s: any) => [s.Resource, s.Condition.StringEquals[`aws:ResourceTag/${CREATED_BY_TAG.key}`]])).toEqual([
+    [[arnOf('quay/*'), arnOf('docker-hub/*')], ownerOf(stack, 'Cache')],
+  ]);
+  expect(ownerOf(stack, 'Cache')).not.toEqual(ownerOf(stack, 'Other'));
+  template.hasResourceProperties(TEARDOWN_RESOURCE_TYPE, { Prefixes: ['ecr-public'], CreatedBy: ownerOf(stack, 'Other') });
 });
 
 test('in a Stage, two stacks: each has its own handlers, allowed only its own prefixes', () => {
@@ -189,6 +204,19 @@ describe('settings that cannot work are refused, with the fix', () => {
     /50 resourceTags, and cachedRepositoryRemoval DESTROY_WITH_IMAGES adds the tag 'cdk-ecr-pull-through-cache:created-by' .* Drop one of yours/],
   ])('%#', (props, message) => {
     expect(() => cache(props as Partial<PullThroughCacheRulesProps>)).toThrow(message);
+  });
+
+  // a ROOT rule's repositories have no prefix (`library/nginx`): the handlers' `ROOT/*` would adopt and delete
+  // nothing while reporting success, and any wider scope is the whole registry
+  test.each([
+    [{ adoptExistingRepositories: true }, /adoptExistingRepositories/],
+    [{ cachedRepositoryRemoval: CachedRepositoryRemoval.DESTROY_WITH_IMAGES }, /cachedRepositoryRemoval DESTROY_WITH_IMAGES/],
+    [{ cachedRepositoryRemoval: CachedRepositoryRemoval.LIST_ONLY }, /cachedRepositoryRemoval LIST_ONLY/],
+  ])('the ROOT prefix (%#): the whole registry is no cache\'s to adopt or delete', (props, setting) => {
+    const stack = new Stack(testApp(), 'Root', { env: ENV });
+    expect(() => new PullThroughCacheRules(stack, 'Cache', {
+      upstreams: [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'ROOT' })], enableMonitoring: false, enableScanning: false, ...props,
+    })).toThrow(new RegExp(`${setting.source}.*the prefix 'ROOT'.* Give the upstream a prefix \\(ecrRepositoryPrefix\\), or leave this off`));
   });
 
   test('a stack without assets (StackSet member template)', () => {

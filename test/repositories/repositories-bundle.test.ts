@@ -10,6 +10,9 @@ import { promisify } from 'util';
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand, PutLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
 import { EcrFront, startEcrFront } from './ecr-front';
 import { CREATED_BY_TAG } from '../../src/repositories/contract';
+
+/** The created-by value of the cache (its stack's UUID, its address). */
+const CREATED_BY = 'd3b07384-0000-4000-8000-000000000001/c8d3b07384d113edec49eaa6238ad5ff00c86d5a1b';
 import { MotoServer, startMoto } from '../support/moto';
 
 const bundle = (name: string) => join(__dirname, `../../assets/repositories/${name}.lambda/index.js`);
@@ -29,7 +32,7 @@ beforeAll(async () => {
   moto = await startMoto();
   front = await startEcrFront(moto.endpoint);
   ecr = new ECRClient({ endpoint: moto.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-  const marker = [{ Key: CREATED_BY_TAG.key, Value: CREATED_BY_TAG.value }];
+  const marker = [{ Key: CREATED_BY_TAG.key, Value: CREATED_BY }];
   for (const [name, tags] of [['quay/a/one', marker], ['quay/a/two', marker], ['quay/mine', []], ['quay-old/a', marker]] as const) {
     await ecr.send(new CreateRepositoryCommand({ repositoryName: name, tags: [...tags] }));
   }
@@ -67,7 +70,7 @@ test('backfill at deploy, teardown at stack delete, as the bundles run in Lambda
   expect((await ecr.send(new GetLifecyclePolicyCommand({ repositoryName: 'quay/a/one' }))).lifecyclePolicyText).toBe(POLICY);
   expect((await ecr.send(new GetLifecyclePolicyCommand({ repositoryName: 'quay/mine' }))).lifecyclePolicyText).toBe(USER);
 
-  const teardown = await invoke('teardown', 'Delete', { Prefixes: ['quay'], Mode: 'DESTROY_WITH_IMAGES', CacheName: 'C' });
+  const teardown = await invoke('teardown', 'Delete', { Prefixes: ['quay'], Mode: 'DESTROY_WITH_IMAGES', CacheName: 'C', CreatedBy: CREATED_BY });
   expect(teardown.response).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'teardown:R' });
   expect(teardown.lines.find(l => l.message === 'teardown report')).toMatchObject({ TeardownDeleted: 2, TeardownKept: 1 });
   const left = (await ecr.send(new DescribeRepositoriesCommand({}))).repositories!.map(r => r.repositoryName).sort();

@@ -113,6 +113,8 @@ async function run(handler: (e: CustomResourceEvent) => Promise<void>, event: Cu
 
 const BACKFILL = 'Custom::EcrCacheRepositoryBackfill';
 const TEARDOWN = 'Custom::EcrCacheRepositoryTeardown';
+/** The created-by value of this cache (its stack's UUID, its address). */
+const CREATED_BY = '0a1b2c3d-0000-4000-8000-000000000001/c8a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4';
 const TAGS = [{ Key: 'team', Value: 'platform' }, { Key: 'cost-center', Value: '42' }];
 const propsWith = (lifecyclePolicy: string, tags = TAGS, extra: object = {}) =>
   ({ Prefixes: ['docker-hub', 'quay'], LifecyclePolicy: lifecyclePolicy, ResourceTags: tags, CacheName: 'PlatformCache', ...extra });
@@ -127,7 +129,7 @@ beforeAll(async () => {
   ruleCheck.waitMs = 10;
   ecr = new ECRClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
   const started = Date.now();
-  const marker: Tag = { Key: CREATED_BY_TAG.key, Value: CREATED_BY_TAG.value };
+  const marker: Tag = { Key: CREATED_BY_TAG.key, Value: CREATED_BY };
   await mapBounded([...inside, ...outside.map(name => ({ i: 0, name }))], 8, async ({ i, name }) => {
     await ecr.send(new CreateRepositoryCommand({
       repositoryName: name,
@@ -189,7 +191,7 @@ describe('backfill', () => {
       expect(repo.tags).toMatchObject({ 'team': 'platform', 'cost-center': '42' });
     }
     for (const name of outside) {
-      expect(after.get(name)).toEqual({ policy: undefined, tags: { [CREATED_BY_TAG.key]: CREATED_BY_TAG.value } });
+      expect(after.get(name)).toEqual({ policy: undefined, tags: { [CREATED_BY_TAG.key]: CREATED_BY } });
     }
   });
 
@@ -241,7 +243,7 @@ describe('backfill', () => {
 
 describe('teardown', () => {
   const deleteRequest = (mode: string) => ({
-    ...request('Delete', TEARDOWN, { Prefixes: ['docker-hub', 'quay'], Mode: mode, CacheName: 'PlatformCache' }),
+    ...request('Delete', TEARDOWN, { Prefixes: ['docker-hub', 'quay'], Mode: mode, CacheName: 'PlatformCache', CreatedBy: CREATED_BY }),
     LogicalResourceId: 'CacheRepositoryTeardown',
     PhysicalResourceId: 'teardown:CacheRepositoryTeardown',
   });
@@ -268,7 +270,7 @@ describe('teardown', () => {
     expect(response.Status).toBe('SUCCESS');
     expect(report).toMatchObject({ TeardownWouldDelete: 1000, TeardownKept: 1000, TeardownDeleted: 0 });
     expect(report.wouldDelete[0]).toBe('docker-hub/library/image-0000');
-    expect(report.kept[0]).toMatch(/^docker-hub\/library\/image-0001 \(not created by this cache's template/);
+    expect(report.kept[0]).toMatch(/^docker-hub\/library\/image-0001 \(not created by this cache: no /);
     expect(writes).toEqual([]);
     expect((await names()).size).toBe(2000 + outside.length);
   });
