@@ -215,18 +215,18 @@ describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and what it
   });
 });
 
-describe('README Deletion: "cdk destroy leaves the log groups and ECR\'s repositories, and deletes the rest"', () => {
-  test('the defaults with a created secret: only the log groups are retained', () => {
+describe('README Deletion: "cdk destroy leaves the log groups, the created secret and ECR\'s repositories, and deletes the rest"', () => {
+  test('the defaults with a created secret: only the log groups and the secret are retained', () => {
     const { template } = synth({
       upstreams: [UpstreamRegistry.quay(), UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() })],
     });
     const resources = Object.values(template.toJSON().Resources) as Array<{ Type: string; DeletionPolicy?: string }>;
     const retained = resources.filter(r => r.DeletionPolicy === 'Retain' || r.DeletionPolicy === 'Snapshot').map(r => r.Type);
     expect(retained.length).toBeGreaterThanOrEqual(4); // scan trigger, findings reporter, health, rule handler
-    expect(new Set(retained)).toEqual(new Set(['AWS::Logs::LogGroup']));
+    expect(new Set(retained)).toEqual(new Set(['AWS::Logs::LogGroup', 'AWS::SecretsManager::Secret']));
     // and nothing creates a repository: ECR creates each on its first pull, outside the stack
     template.resourceCountIs('AWS::ECR::Repository', 0);
-    for (const type of ['AWS::SNS::Topic', 'AWS::SecretsManager::Secret', 'AWS::ECR::PullThroughCacheRule', 'AWS::SQS::Queue']) {
+    for (const type of ['AWS::SNS::Topic', 'AWS::ECR::PullThroughCacheRule', 'AWS::SQS::Queue']) {
       const ofType = resources.filter(r => r.Type === type);
       expect(ofType.every(r => r.DeletionPolicy === undefined || r.DeletionPolicy === 'Delete')).toBe(true);
     }

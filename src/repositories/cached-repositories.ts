@@ -1,4 +1,4 @@
-import { Aws, BootstraplessSynthesizer, CfnTag, CustomResource, Duration, Fn, Stack } from 'aws-cdk-lib';
+import { Aws, BootstraplessSynthesizer, CfnTag, CustomResource, Duration, Fn, Lazy, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -101,8 +101,11 @@ export function manageCachedRepositories(scope: Construct, spec: CachedRepositor
       Prefixes: spec.templatePrefixes,
       LifecyclePolicy: settings.lifecyclePolicy,
       // the teardown marker is never adopted: a repository the templates did not create never becomes the cache's to delete
-      ResourceTags: ((settings.resourceTags ?? []) as CfnTag[])
-        .filter(t => t.key !== CREATED_BY_TAG.key).map(t => ({ Key: t.key, Value: t.value })),
+      // the templates' tags are resolved at synth (Tags.of(cache) adds to them), so these are too
+      ResourceTags: Lazy.any({
+        produce: () => ((Stack.of(scope).resolve(settings.resourceTags) ?? []) as CfnTag[])
+          .filter(t => t.key !== CREATED_BY_TAG.key).map(t => ({ Key: t.key, Value: t.value })),
+      }) as unknown as BackfillProperties['ResourceTags'],
       EncryptionType: (settings.encryptionConfiguration as ecr.CfnRepositoryCreationTemplate.EncryptionConfigurationProperty | undefined)
         ?.encryptionType,
       KmsKey: (settings.encryptionConfiguration as ecr.CfnRepositoryCreationTemplate.EncryptionConfigurationProperty | undefined)?.kmsKey,
