@@ -37,15 +37,15 @@ export interface SharedCacheMemberProps {
 /**
  * The member side of a `SharedCache`: one ECR-to-ECR upstream per central prefix, under the same prefix
  * (so `imageUri('nginx:1.27')` maps the same way in both accounts), and the role ECR assumes to pull through
- * the central registry. Pass `upstreams` to a `PullThroughCacheRules` in the member account or Region:
+ * the central registry. Pass `upstreams` to a `PullThroughCacheRules` in the member account or Region.
+ *
+ * Experimental: ECR to ECR pull through a shared central cache has never run against AWS.
  *
  * @example
  * declare const shared: SharedCache;
  * const member = new SharedCacheMember(this, 'Central', { sharedCache: shared });
  * const cache = new PullThroughCacheRules(this, 'Cache', { upstreams: member.upstreams });
  * cache.imageUri('nginx:1.27'); // <member account>.dkr.ecr.<region>.amazonaws.com/docker-hub/library/nginx:1.27
- *
- * Experimental: ECR to ECR pull through a shared central cache has never run against AWS.
  *
  * @experimental
  */
