@@ -306,8 +306,9 @@ describe('the packed npm tarball', () => {
         const out = execFileSync('node', ['-e', `
           require('./index.js').handler({ nothing: true }).then(() => console.log('resolved'), e => console.log('rejected: ' + e.message));
         `], { cwd: alone, encoding: 'utf-8', env: { PATH: process.env.PATH, LOG_LEVEL: 'ERROR' } });
-        // the rule handler (src/rules/) answers CloudFormation, not EventBridge
-        expect(out).toMatch(bundle.includes('/rules/') ? /rejected: invocation rejected: not a CloudFormation custom resource request/
+        // the custom resource handlers (rules, warm-up, backfill, teardown) answer CloudFormation, the others EventBridge
+        expect(out).toMatch(/\/(rules|prewarm|repositories)\//.test(bundle)
+          ? /rejected: invocation rejected: not a CloudFormation custom resource request/
           : /rejected: invocation rejected: not an EventBridge event/);
       }
     } finally {
