@@ -7,7 +7,9 @@ import { join } from 'path';
 import { restoreTmpdir, RUN_DIR_VARIABLE } from './util';
 
 /** Caches tools keep in the temp folder on purpose (removed with the run folder), not leftovers of a test. */
-const TOOL_CACHES = [/^v8-compile-cache-\d+$/];
+// v8-compile-cache (older tools on Node 20), and Node's own module compile cache, which npm and npx turn on under
+// Node 22 and later (module.enableCompileCache(): <tmpdir>/node-compile-cache)
+const TOOL_CACHES = [/^v8-compile-cache-\d+$/, /^node-compile-cache$/];
 
 /** Removes `run`; throws, naming them, when `<run>/tmp` was not empty. */
 export function removeRunDir(run: string): void {

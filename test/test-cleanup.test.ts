@@ -26,11 +26,13 @@ describe('the test suite cleans up after itself', () => {
     const fake = testDir('fake-run-');
     mkdirSync(join(fake, 'tmp', 'cdk.outAbCdEf'), { recursive: true });
     writeFileSync(join(fake, 'tmp', 'leftover.txt'), 'x');
-    expect(() => removeRunDir(fake)).toThrow(/left 2 entries in its temp folder \(cdk\.outAbCdEf, leftover\.txt\)/);
+    mkdirSync(join(fake, 'tmp', 'node-compile-cache-evil'), { recursive: true }); // only the exact cache name is Node's
+    expect(() => removeRunDir(fake)).toThrow(/left 3 entries in its temp folder \(cdk\.outAbCdEf, leftover\.txt, node-compile-cache-evil\)/);
     expect(existsSync(fake)).toBe(false);
 
     const clean = testDir('clean-run-');
     mkdirSync(join(clean, 'tmp', 'v8-compile-cache-0'), { recursive: true }); // ts-node's cache in spawned CLIs: not a leftover
+    mkdirSync(join(clean, 'tmp', 'node-compile-cache'), { recursive: true }); // npm's and npx's on Node 22: not a leftover either
     mkdirSync(join(clean, 'apps', 'cdk.out-1'), { recursive: true });
     expect(() => removeRunDir(clean)).not.toThrow();
     expect(existsSync(clean)).toBe(false);
