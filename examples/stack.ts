@@ -1,8 +1,9 @@
-import { Aspects, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, CfnParameter, Stack, StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { CachedImages, PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry } from '../src';
 
@@ -72,6 +73,14 @@ export class ExampleStack extends Stack {
     const cache = new PullThroughCacheRules(this, 'Cache', {
       upstreams, nodeRoles: [nodes.role], enableScanning: !rulesOnly, enableMonitoring: !rulesOnly,
     });
+    if (!rulesOnly) {
+      // Someone hears the alarms and the findings reports: the on-call address, given at deploy
+      // (cdk deploy --parameters OnCallEmail=oncall@example.com). Without a subscription, synth warns that nobody does.
+      const onCall = new CfnParameter(this, 'OnCallEmail', { description: 'Where the cache\'s alarms and findings reports are mailed' });
+      for (const topic of [cache.monitoring!.alarmTopic!, cache.scanning!.findingsTopic]) {
+        topic.addSubscription(new subscriptions.EmailSubscription(onCall.valueAsString));
+      }
+    }
 
     if (style === CacheStyle.CONSTRUCT && props.mirroredNodes) {
       // A node group whose nodes pull docker.io, quay.io, ghcr.io and registry.k8s.io images through the cache
