@@ -16,6 +16,7 @@ import { createDashboard } from './dashboard';
 import { CacheCopier } from '../mirror/cache-mirror';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
+import { syncEventPattern } from '../private/cache-event-patterns';
 import { REDRIVE_METRIC } from '../private/redrive-contract';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
@@ -289,15 +290,7 @@ export class CacheMonitoring extends Construct {
     }
     this.syncFailureRule = new events.Rule(this, 'SyncFailureRule', {
       description: 'Failed syncs of the pull through cache with its upstreams',
-      eventPattern: {
-        source: ['aws.ecr'],
-        detailType: ['ECR Pull Through Cache Action'],
-        account: [stack.account],
-        detail: {
-          'sync-status': [{ 'anything-but': 'SUCCESS' }],
-          ...(this.prefixes.includes('ROOT') ? {} : { 'ecr-repository-prefix': this.prefixes }),
-        },
-      },
+      eventPattern: syncEventPattern(stack.account, this.prefixes, [{ 'anything-but': 'SUCCESS' }]),
       targets: [health.target()],
     });
 

@@ -1,4 +1,3 @@
-// Over 400 lines: the construct with its options, metric methods and the registry scanning setting, read together (the handlers and their contract are beside it).
 import { Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -14,6 +13,7 @@ import { DEFAULT_METRIC_NAMESPACE, ScanEnv, ScanMetric } from './contract';
 import { FindingsReportFunction } from './findings-report-function';
 import { ScanTriggerFunction } from './scan-trigger-function';
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
+import { repositoryNameFilter, syncEventPattern } from '../private/cache-event-patterns';
 import { LogicalIdKind, followRegistry } from '../private/logical-ids';
 
 /** Severity of a vulnerability finding, as ECR and Amazon Inspector rank them. */
@@ -203,13 +203,7 @@ export class CacheScanning extends Construct {
       const target = trigger.target();
       this.cacheSyncRule = new events.Rule(this, 'CacheSyncRule', {
         description: 'Images the pull through cache imported: scan them',
-        eventPattern: {
-          source: ['aws.ecr'],
-          detailType: ['ECR Pull Through Cache Action'],
-          account: [stack.account],
-          // a ROOT rule caches the whole registry: every pull through cache event of the account is the cache's
-          detail: { 'sync-status': ['SUCCESS'], ...(prefixes.includes('ROOT') ? {} : { 'ecr-repository-prefix': prefixes }) },
-        },
+        eventPattern: syncEventPattern(stack.account, prefixes, ['SUCCESS']),
         targets: [target],
       });
       this.imagePushRule = new events.Rule(this, 'ImagePushRule', {
@@ -384,18 +378,6 @@ function validatePrefixes(scope: Construct, prefixes: string[] | undefined): str
     throw new Error(`${scope.node.path}: repositoryPrefixes holds ROOT (every repository) and ${prefixes.length - 1} more; ROOT already covers them.`);
   }
   return [...new Set(prefixes.map(p => p.replace(/\/$/, '')))];
-}
-
-/** The event-pattern filter on `detail.repository-name` for the cache's repositories (none for ROOT: every repository). */
-function repositoryNameFilter(prefixes: string[], arnPrefix?: string): Record<string, unknown> {
-  if (prefixes.includes('ROOT')) {
-    return {};
-  }
-  const matches: unknown[] = prefixes.map(p => ({ prefix: `${p}/` }));
-  if (arnPrefix) {
-    matches.push(...prefixes.map(p => ({ prefix: `${arnPrefix}${p}/` })));
-  }
-  return { 'repository-name': matches };
 }
 
 /** A registry scanning WILDCARD filter for a prefix, checked against the CloudFormation pattern. */
