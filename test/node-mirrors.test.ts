@@ -291,6 +291,9 @@ describe('EKS managed node groups', () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: Match.stringLikeRegexp('NodesNodeGroupRole') }] },
     }));
+    expect(Object.keys(template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('NodesNodeGroupRole') }] },
+    }))).toEqual([expect.stringMatching(/^ClusterNodesCachePullPolicy/)]);
     expect(policies).toHaveLength(1);
     const statements = stack.resolve(policies[0].Properties.PolicyDocument.Statement);
     expect(statements[0].Action).toEqual(expect.arrayContaining(['ecr:BatchGetImage', 'ecr:BatchImportUpstreamImage', 'ecr:CreateRepository']));
@@ -305,7 +308,7 @@ describe('EKS managed node groups', () => {
     expect(Template.fromStack(stack).findResources('AWS::EKS::Nodegroup')).toEqual({});
   });
 
-  test('cdk-nag: the helper acknowledges the grant\'s wildcards on the role it created; only eks-v2\'s own managed policies remain', () => {
+  test('cdk-nag: the helper acknowledges the grant\'s wildcards on its own policy; only eks-v2\'s own managed policies remain', () => {
     const stack = SCENARIOS['node-mirrors']();
     const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
     const findings = report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
@@ -314,14 +317,25 @@ describe('EKS managed node groups', () => {
       `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${policy}] at NodeMirrors/Cluster/${group}/NodeGroupRole/Resource`)).sort());
   });
 
-  test('cdk-nag: a node role you pass keeps its findings', () => {
+  test('cdk-nag: a node role you pass gets the grant in the helper\'s own policy, and keeps the findings of its own statements', () => {
     const { stack, cache, cluster } = clusterStack();
     const nodeRole = new iam.Role(stack, 'MyNodeRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    nodeRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
     cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, nodeRole });
     const report = new AwsSolutionsChecks(stack.node.root).validateScope(stack);
-    expect(report.violations.flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`))).toEqual(expect.arrayContaining([
-      'AwsSolutions-IAM5[Resource::*] at Nodes/MyNodeRole/DefaultPolicy/Resource',
-    ]));
+    const iam5 = report.violations.filter(v => v.ruleName.startsWith('AwsSolutions-IAM5'))
+      .flatMap(v => v.violatingResources.map(r => `${v.ruleName} at ${r.constructPath}`));
+    expect(iam5).toEqual(['AwsSolutions-IAM5[Resource::*] at Nodes/MyNodeRole/DefaultPolicy/Resource']);
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^MyNodeRole') }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['ecr:BatchImportUpstreamImage']) })]) },
+      PolicyName: Match.stringLikeRegexp('CachePullPolicy'),
+    });
+    // the role's default policy holds only your statement
+    const defaults = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('MyNodeRoleDefaultPolicy'));
+    expect(defaults).toHaveLength(1);
+    expect(JSON.stringify(defaults[0][1])).not.toContain('ecr:');
   });
 
   test.each([

@@ -134,7 +134,7 @@ describe('README: "a created secret is deleted with the stack, at once: CloudFor
   });
 });
 
-describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and what it acknowledges', () => {
+describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and acknowledges only its own policy', () => {
   function clusterStack() {
     const stack = new Stack(testApp(), 'Nodes', { env: ENV });
     const cache = new PullThroughCacheRules(stack, 'Cache', {
@@ -190,18 +190,31 @@ describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and what it
     expect(statements).toContain(':ecr:eu-west-1:111122223333:repository/quay/*');
   });
 
-  test('on the role it creates, its two wildcards are acknowledged, and so is a "*" of a statement you add to that role\'s policy', () => {
+  test('its grant is a policy of its own, which alone carries the acknowledgements: a "*" you add to the node role is still reported', () => {
     const { stack, cache, vpc } = clusterStack();
     const cluster = eks.Cluster.fromClusterAttributes(stack, 'Cluster', { clusterName: 'platform', vpc });
     const nodegroup = cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD });
-    // your statement, in the policy the grant also wrote: its Resource::* finding has the same id, so it is covered
+    // with nothing of yours, the grant's two wildcards are acknowledged: no IAM5 finding at all
+    expect(iam5(stack)).toEqual([]);
+    // your statements, added to the node role afterwards (its default policy) and in a policy of your own: both reported
     nodegroup.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
-    // your statement, in a policy of your own on the same role: its finding stays
+    nodegroup.role.addToPrincipalPolicy(new iam.PolicyStatement({
+      actions: ['s3:GetObject'], resources: [`arn:aws:s3:::build-cache/*`],
+    }));
     new iam.Policy(stack, 'Yours', {
       roles: [nodegroup.role],
       statements: [new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] })],
     });
-    expect(iam5(stack)).toEqual(['AwsSolutions-IAM5[Resource::*] at Nodes/Yours/Resource']);
+    expect(iam5(stack).sort()).toEqual([
+      'AwsSolutions-IAM5[Resource::*] at Nodes/Cluster/Nodes/NodeGroupRole/DefaultPolicy/Resource',
+      'AwsSolutions-IAM5[Resource::*] at Nodes/Yours/Resource',
+      'AwsSolutions-IAM5[Resource::arn:aws:s3:::build-cache/*] at Nodes/Cluster/Nodes/NodeGroupRole/DefaultPolicy/Resource',
+    ]);
+    // the grant is in Nodes/CachePullPolicy, on the node role, and nowhere else
+    const policies = Template.fromStack(stack).findResources('AWS::IAM::Policy');
+    const granting = Object.entries(policies).filter(([, p]) => JSON.stringify(p).includes('ecr:BatchImportUpstreamImage')).map(([id]) => id);
+    expect(granting).toEqual([expect.stringMatching(/^ClusterNodesCachePullPolicy/)]);
+    expect(policies[granting[0]].Properties.Roles).toEqual([{ Ref: expect.stringMatching(/^ClusterNodesNodeGroupRole/) }]);
   });
 
   test('grantPull on a role of yours acknowledges nothing: both wildcards are reported for you', () => {

@@ -1,6 +1,7 @@
 import { Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import {
   MirrorPlan, MirrorRoute, cacheEndpoint, hostsTomlPath, renderHostsToml, renderNodeadmUserData,
@@ -170,8 +171,9 @@ export class NodeMirrors {
   /**
    * Adds an EKS managed node group whose nodes pull every mirrored registry through the cache: a launch
    * template with `userData(options.amiType)` and nothing else, and the node role granted pull rights on
-   * the cache (`PullThroughCacheRules.grantPull`). When the node group creates its role, the grant's two
-   * wildcards are acknowledged for cdk-nag on it; a `nodeRole` you pass keeps its findings.
+   * the cache (`PullThroughCacheRules.grantPull`) in an `iam.Policy` of its own (`<node group>/CachePullPolicy`),
+   * which alone carries the cdk-nag acknowledgements of the grant's two wildcards: statements you add to the node
+   * role, its default policy included, keep their findings.
    *
    * @param cluster the cluster (eks-v2); the node group is created in its scope, as `cluster.addNodegroupCapacity` does
    * @param id the node group's construct id
@@ -197,15 +199,14 @@ export class NodeMirrors {
       ...options,
       launchTemplateSpec: { id: launchTemplate.launchTemplateId!, version: launchTemplate.latestVersionNumber },
     });
-    this.cache.grantPull(nodegroup.role);
-    // The role the node group created is this helper's: its two wildcards are acknowledged, with the reasons.
-    // A role you pass as nodeRole is yours, and keeps its findings for you to see (as with grantPull).
-    const policy = options.nodeRole ? undefined : nodegroup.role.node.tryFindChild('DefaultPolicy');
-    if (policy) {
-      acknowledgeWildcardResources(policy, this.cache.cacheRepositoryArns(),
-        'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
-      acknowledgeWildcardResources(policy, ['*'], 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it');
-    }
+    // The grant goes into a policy of its own on the node role, never the role's default policy: that one also takes
+    // the statements you add to the role (addToPrincipalPolicy), whose findings an acknowledgement there would hide.
+    const pullPolicy = new iam.Policy(nodegroup, 'CachePullPolicy', { roles: [nodegroup.role] });
+    this.cache.grantPull(pullPolicy);
+    acknowledgeWildcardResources(pullPolicy, this.cache.cacheRepositoryArns(),
+      'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
+    acknowledgeWildcardResources(pullPolicy, ['*'], 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it, '
+      + 'and it is the only action granted on "*"');
     return nodegroup;
   }
 }

@@ -35,8 +35,10 @@ export function pullStatements(targets: PullTarget[], tagsRepositories: boolean)
 /** `grantPull` of a cache, made or imported: refuses a grant that would not land (see `PullThroughCacheRules.grantPull`). */
 export function grantCachePull(cache: IConstruct, grantee: iam.IGrantable, targets: PullTarget[], tagsRepositories: boolean): iam.Grant {
   const principal = grantee.grantPrincipal;
-  const where = `${cache.node.path}.grantPull(${Construct.isConstruct(principal) ? principal.node.path : principal})`;
-  const problem = (Construct.isConstruct(principal) ? environmentProblem(cache, principal) : undefined)
+  // an iam.Policy grants through a principal that is not a construct: the policy's own stack is where the grant lands
+  const holder = Construct.isConstruct(principal) ? principal : Construct.isConstruct(grantee) ? grantee : undefined;
+  const where = `${cache.node.path}.grantPull(${holder ? holder.node.path : principal})`;
+  const problem = (holder ? environmentProblem(cache, holder) : undefined)
     ?? accountProblem(cache, principal.principalAccount, 'the grantee');
   if (problem) {
     throw new Error(`${where}: ${problem}`);
