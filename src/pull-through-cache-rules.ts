@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { ImageMapping } from './image-mapping';
 import { CacheCopier, CacheCopierOptions } from './mirror/cache-mirror';
 import { MIRROR_METADATA } from './mirror/contract';
-import { CacheMonitoring, CacheMonitoringOptions, CredentialCheck } from './monitoring/cache-monitoring';
+import { CacheMonitoring, CacheMonitoringOptions } from './monitoring/cache-monitoring';
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
@@ -20,7 +20,7 @@ import { CacheAdoptionOptions, CachedRepositoryRemoval } from './repositories/ca
 import { onScanCompletedRule, onSyncFailedRule } from './rules/cache-events';
 import { CacheRepositoryOptions } from './rules/cache-repository-options';
 import { createCacheRule } from './rules/cache-rule';
-import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './rules/i-pull-through-cache-rules';
+import { IPullThroughCacheRules, PullThroughCacheRulesAttributes, RuleCredentials } from './rules/i-pull-through-cache-rules';
 import { cacheImageUri } from './rules/image-uri';
 import { ImportedPullThroughCacheRules } from './rules/imported-cache';
 import { PullTarget, grantCachePull, pullStatements } from './rules/pull-grant';
@@ -168,6 +168,9 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
   /** The registry-to-prefix table of this cache's rules: what `imageUri`, the `CachedImages` Aspect and the CLI map by. */
   public readonly mapping: ImageMapping;
 
+  /** The rules that carry upstream credentials, with their secrets, in the order of `upstreams`: what the credential canary validates. */
+  public readonly ruleCredentials: RuleCredentials[];
+
   /**
    * The scanning of cached images: its functions, rules, dead-letter queues, findings topic and metrics.
    * @default - undefined when `enableScanning` is false
@@ -251,7 +254,8 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
 
     this.rules = [];
     this.repositoryTemplates = [];
-    const credentialChecks: CredentialCheck[] = [];
+    const ruleCredentials: RuleCredentials[] = [];
+    this.ruleCredentials = ruleCredentials;
     for (const upstream of upstreams) {
       const upstreamScope = new Construct(this, constructIdFor(upstream.ecrRepositoryPrefix));
       if (template && isMirror(upstream)) {
@@ -269,8 +273,8 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       const { rule, secret } = this.createRule(upstreamScope, upstream);
       this.rules.push(rule);
       if (secret) {
-        credentialChecks.push({
-          repositoryPrefix: upstream.ecrRepositoryPrefix,
+        ruleCredentials.push({
+          ecrRepositoryPrefix: upstream.ecrRepositoryPrefix,
           secret,
           createdWithPlaceholder: secret instanceof secretsmanager.Secret && secret.node.scopes.includes(this),
         });
@@ -301,11 +305,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       throw new Error(`${this.node.path}: scanning options are set, but enableScanning is false. Remove one of them.`);
     }
     if (props.enableScanning ?? true) {
-      this.scanning = new CacheScanning(this, 'Scanning', {
-        ...props.scanning,
-        repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
-        cacheName: Names.uniqueId(this),
-      });
+      this.scanning = new CacheScanning(this, 'Scanning', { ...props.scanning, cache: this });
     }
 
     if (props.copier && mirrored.length === 0) {
@@ -314,8 +314,8 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
     if (mirrored.length > 0) {
       this.copier = CacheCopier._create(this, 'Mirror', {
         ...props.copier,
+        cache: this,
         upstreams: mirrored,
-        cacheName: Names.uniqueId(this),
         metricNamespace: props.copier?.metricNamespace ?? props.scanning?.metricNamespace,
         tagsRepositories: this.templatesTagRepositories,
       });
@@ -328,14 +328,8 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
       throw new Error(`${this.node.path}: monitoring options are set, but enableMonitoring is false. Remove one of them.`);
     }
     if (props.enableMonitoring ?? true) {
-      this.monitoring = new CacheMonitoring(this, 'Monitoring', {
-        ...props.monitoring,
-        repositoryPrefixes: upstreams.map(u => u.ecrRepositoryPrefix),
-        credentialChecks,
-        scanning: this.scanning,
-        copier: this.copier,
-        cacheName: Names.uniqueId(this),
-      });
+      // it finds the scanning and the copier made above, as it would for a cache given to it alone
+      this.monitoring = new CacheMonitoring(this, 'Monitoring', { ...props.monitoring, cache: this });
       this.warnOfUnheardAlarms(this.monitoring, props.monitoring);
     }
     if (this.scanning && !props.scanning?.findingsTopic) {

@@ -199,7 +199,7 @@ describe('README: addNodegroup is one call on an aws-eks-v2 cluster, and acknowl
     // your statements, added to the node role afterwards (its default policy) and in a policy of your own: both reported
     nodegroup.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
     nodegroup.role.addToPrincipalPolicy(new iam.PolicyStatement({
-      actions: ['s3:GetObject'], resources: [`arn:aws:s3:::build-cache/*`],
+      actions: ['s3:GetObject'], resources: ['arn:aws:s3:::build-cache/*'],
     }));
     new iam.Policy(stack, 'Yours', {
       roles: [nodegroup.role],

@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { MAX_DELIVERIES, MirrorEnv, MirrorEvent, MirrorMetric, MirrorUpstreamConfig } from './contract';
 import { MirrorFunction } from './mirror-function';
 import { BundledHandler, REDRIVE_MAX_CONCURRENCY, cacheMetric } from '../private/bundled-handler';
+import { IPullThroughCacheRules } from '../rules/i-pull-through-cache-rules';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 import { UpstreamRegistry, UpstreamRegistryType } from '../upstream-registry';
 
@@ -69,14 +70,11 @@ export interface CacheCopierOptions {
  * (not public: a copier works only beside the cache's CREATE_ON_PUSH repository creation templates).
  */
 interface CacheCopierProps extends CacheCopierOptions {
+  /** The cache that copies: its metrics' `Cache` dimension, and what its monitoring finds the copier by. */
+  readonly cache: IPullThroughCacheRules;
+
   /** The upstreams to copy, each made by `UpstreamRegistry.copied`. */
   readonly upstreams: UpstreamRegistry[];
-
-  /**
-   * The value of the `Cache` dimension of every metric.
-   * @default - the construct's unique id
-   */
-  readonly cacheName?: string;
 
   /**
    * Whether the repository creation templates of the mirror prefixes add tags, so the copy function also needs
@@ -115,6 +113,8 @@ export class CacheCopier extends Construct {
     return new CacheCopier(scope, id, props);
   }
 
+  /** The cache this copies into. */
+  public readonly cache: IPullThroughCacheRules;
   /** The copy function. Invoke it with `{"detail-type":"Scheduled Event","source":"aws.events","detail":{"prefix":"<prefix>"}}` to copy now. */
   public readonly copyFunction: lambda.IFunction;
   /** One message per image to copy; consumed by the copy function one at a time. */
@@ -145,7 +145,8 @@ export class CacheCopier extends Construct {
         throw new Error(`${this.node.path}: ${String(upstream?.registryUrl)} is not a copied upstream; make copied upstreams with UpstreamRegistry.copied().`);
       }
     }
-    this.cacheName = props.cacheName ?? Names.uniqueId(this);
+    this.cache = props.cache;
+    this.cacheName = Names.uniqueId(props.cache);
     this.metricNamespace = props.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
     const stack = Stack.of(this);
     const prefixes = upstreams.map(u => u.ecrRepositoryPrefix);

@@ -6,7 +6,6 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -18,6 +17,8 @@ import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/ack
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 import { syncEventPattern } from '../private/cache-event-patterns';
 import { REDRIVE_METRIC } from '../private/redrive-contract';
+import { featureCache } from '../rules/feature-cache';
+import { IPullThroughCacheRules } from '../rules/i-pull-through-cache-rules';
 import { CacheScanning, FindingSeverity } from '../scanning/cache-scanning';
 import { DEFAULT_METRIC_NAMESPACE } from '../scanning/contract';
 
@@ -97,52 +98,17 @@ export interface CacheMonitoringOptions {
 /** Failed syncs in 5 minutes that page by default (see `syncFailureThreshold`). */
 const DEFAULT_SYNC_FAILURE_THRESHOLD = 5;
 
-/** A pull through cache rule with credentials, which the credential canary validates. */
-export interface CredentialCheck {
-  /** The rule's cache prefix (`ecrRepositoryPrefix`). */
-  readonly repositoryPrefix: string;
-
-  /** The secret the rule reads its credentials from. */
-  readonly secret: secretsmanager.ISecret;
-
-  /**
-   * Whether the secret was created with a placeholder value (`UpstreamCredentials.createSecret`). Such a
-   * secret that still has only its first version is reported as "not filled in" rather than as broken;
-   * the canary reads its metadata (`secretsmanager:DescribeSecret`), never its value.
-   * @default false
-   */
-  readonly createdWithPlaceholder?: boolean;
-}
-
 /** Properties of `CacheMonitoring`. */
 export interface CacheMonitoringProps extends CacheMonitoringOptions {
-  /** The cache's repository prefixes. */
-  readonly repositoryPrefixes: string[];
-
   /**
-   * The rules with credentials, which the credential canary validates.
-   * @default - none: no canary
+   * The cache to monitor: a `PullThroughCacheRules` (which makes one itself, unless `enableMonitoring` is false), or
+   * one imported with `PullThroughCacheRules.fromPullThroughCacheRulesAttributes`. Everything else comes from it: its
+   * prefixes; the rules with credentials, which the credential canary validates (`ruleCredentials`: none for an
+   * imported cache); and the `CacheScanning` and copier made for it in this app before this construct, whose
+   * functions, queues and findings are alarmed and shown too. It must be in this stack's account and Region, where ECR
+   * sends its events and metrics.
    */
-  readonly credentialChecks?: CredentialCheck[];
-
-  /**
-   * The cache's scanning, whose metrics, functions and queues are alarmed and shown too.
-   * @default - no scanning alarms or widgets
-   */
-  readonly scanning?: CacheScanning;
-
-  /**
-   * The cache's mirror, whose copy function and dead-letter queue are alarmed too (a failed copy lands in the
-   * dead-letter queue, which the DeadLetters alarm watches).
-   * @default - no mirror
-   */
-  readonly copier?: CacheCopier;
-
-  /**
-   * The `Cache` dimension value of the custom metrics.
-   * @default - the construct's unique id
-   */
-  readonly cacheName?: string;
+  readonly cache: IPullThroughCacheRules;
 }
 
 /**
@@ -155,8 +121,13 @@ export interface CacheMonitoringProps extends CacheMonitoringOptions {
  *   SUCCESS; its `MatchedEvents` is alarmed, and the handler records each failure with its `failure-code`.
  * - Credentials: the canary validates every rule with credentials.
  * - Handlers: errors and throttles of every bundled function, depth and age of every dead-letter queue.
+ *
+ * `PullThroughCacheRules` creates one (its `monitoring` member). Create one yourself for a cache made with
+ * `enableMonitoring: false`, or imported from another app: `new CacheMonitoring(this, 'Monitoring', { cache })`.
  */
 export class CacheMonitoring extends Construct {
+  /** The cache this monitors. */
+  public readonly cache: IPullThroughCacheRules;
   /**
    * The topic alarms notify: the one given, or one created.
    * @default - undefined when `alarmActions` is set
@@ -210,21 +181,21 @@ export class CacheMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: CacheMonitoringProps) {
     super(scope, id);
-    if (!Array.isArray(props.repositoryPrefixes) || props.repositoryPrefixes.length === 0) {
-      throw new Error(`${this.node.path}: repositoryPrefixes is empty. Give the cache prefixes to monitor, for example ['docker-hub'].`);
-    }
-    this.prefixes = [...props.repositoryPrefixes];
-    this.cacheName = props.cacheName ?? props.scanning?.cacheName ?? Names.uniqueId(this);
-    this.metricNamespace = props.metricNamespace ?? props.scanning?.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
+    const cache = this.cache = featureCache(this, id, props?.cache, 'CacheMonitoring', 'monitor');
+    this.prefixes = [...cache.ecrRepositoryPrefixes];
+    const { scanning, copier } = featuresOf(this, cache);
+    this.cacheName = Names.uniqueId(cache);
+    this.metricNamespace = props.metricNamespace ?? scanning?.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
     this.pullPeriod = checkedInterval(this, 'pullCountInterval', props.pullCountInterval ?? Duration.minutes(15));
     this.credentialPeriod = checkedInterval(this, 'credentialCheckInterval', props.credentialCheckInterval ?? Duration.hours(1));
-    const checks = props.credentialChecks ?? [];
+    const checks = cache.ruleCredentials;
     for (const check of checks) {
-      if (!this.prefixes.includes(check.repositoryPrefix)) {
-        throw new Error(`${this.node.path}: the credential check for '${check.repositoryPrefix}' names no prefix of this cache (${this.prefixes.join(', ')}).`);
+      if (!this.prefixes.includes(check.ecrRepositoryPrefix)) {
+        throw new Error(`${this.node.path}: the cache ${cache.node.path} has credentials for '${check.ecrRepositoryPrefix}', which is none of its `
+          + `prefixes (${this.prefixes.join(', ')}).`);
       }
     }
-    this.validatedPrefixes = checks.map(c => c.repositoryPrefix);
+    this.validatedPrefixes = checks.map(c => c.ecrRepositoryPrefix);
     const placeholders = checks.filter(c => c.createdWithPlaceholder);
     const stack = Stack.of(this);
 
@@ -241,8 +212,8 @@ export class CacheMonitoring extends Construct {
       timeout: Duration.minutes(2),
       environment: {
         [HealthEnv.PREFIXES]: JSON.stringify(this.prefixes),
-        [HealthEnv.CREDENTIALS]: stack.toJsonString(Object.fromEntries(checks.map(c => [c.repositoryPrefix, c.secret.secretArn]))),
-        [HealthEnv.CREATED_SECRETS]: JSON.stringify(placeholders.map(c => c.repositoryPrefix)),
+        [HealthEnv.CREDENTIALS]: stack.toJsonString(Object.fromEntries(checks.map(c => [c.ecrRepositoryPrefix, c.secret.secretArn]))),
+        [HealthEnv.CREATED_SECRETS]: JSON.stringify(placeholders.map(c => c.ecrRepositoryPrefix)),
         [HealthEnv.CACHE_NAME]: this.cacheName,
         [HealthEnv.METRIC_NAMESPACE]: this.metricNamespace,
         [HealthEnv.PULL_COUNT_PERIOD]: String(this.pullPeriod.toSeconds()),
@@ -296,12 +267,12 @@ export class CacheMonitoring extends Construct {
 
     this.metricSources = [
       [this.metricNamespace, this.cacheName],
-      ...(props.scanning ? [[props.scanning.metricNamespace, props.scanning.cacheName] as [string, string]] : []),
-      ...(props.copier ? [[props.copier.metricNamespace, props.copier.cacheName] as [string, string]] : []),
+      ...(scanning ? [[scanning.metricNamespace, scanning.cacheName] as [string, string]] : []),
+      ...(copier ? [[copier.metricNamespace, copier.cacheName] as [string, string]] : []),
     ];
-    this.functions = [...(props.scanning?.functions ?? []), ...(props.copier?.functions ?? []), health.function];
-    this.deadLetterQueues = [...(props.scanning?.deadLetterQueues ?? []), ...(props.copier?.deadLetterQueues ?? []), health.deadLetterQueue];
-    const alarms = this.createAlarms(props);
+    this.functions = [...(scanning?.functions ?? []), ...(copier?.functions ?? []), health.function];
+    this.deadLetterQueues = [...(scanning?.deadLetterQueues ?? []), ...(copier?.deadLetterQueues ?? []), health.deadLetterQueue];
+    const alarms = this.createAlarms(props, scanning);
     this.alarms = [...alarms.values()];
     this.syncFailuresAlarm = alarms.get('SyncFailures')!;
     this.criticalFindingsAlarm = alarms.get('CriticalFindings');
@@ -312,8 +283,8 @@ export class CacheMonitoring extends Construct {
     if (props.createDashboard ?? true) {
       this.dashboard = createDashboard(this, {
         dashboardName: props.dashboardName,
-        scanning: props.scanning,
-        mirror: props.copier,
+        scanning,
+        mirror: copier,
         prefixes: this.prefixes,
         validatedPrefixes: this.validatedPrefixes,
         credentialPeriod: this.credentialPeriod,
@@ -421,7 +392,7 @@ export class CacheMonitoring extends Construct {
   }
 
   /** The alarms by construct id, in creation order. */
-  private createAlarms(props: CacheMonitoringProps): Map<string, cloudwatch.IAlarm> {
+  private createAlarms(props: CacheMonitoringOptions, scanning: CacheScanning | undefined): Map<string, cloudwatch.IAlarm> {
     const alarms = new Map<string, cloudwatch.IAlarm>();
     const add = (id: string, alarm: cloudwatch.AlarmProps) => {
       const created = new cloudwatch.Alarm(this, id, alarm);
@@ -441,11 +412,11 @@ export class CacheMonitoring extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    if (props.scanning) {
+    if (scanning) {
       // Findings are published only when a scan completes: no data is no finding.
       add('CriticalFindings', {
         alarmDescription: 'A cached image has CRITICAL vulnerabilities. The findings topic has the report. See the README runbook: CriticalFindings.',
-        metric: props.scanning.metricFindings(FindingSeverity.CRITICAL),
+        metric: scanning.metricFindings(FindingSeverity.CRITICAL),
         threshold: props.criticalFindingsThreshold ?? 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
@@ -503,6 +474,28 @@ export class CacheMonitoring extends Construct {
     }
     return alarms;
   }
+}
+
+/**
+ * The scanning and copier of a cache: the `CacheScanning` and `CacheCopier` made for it in this app (a
+ * `PullThroughCacheRules` makes them before its monitoring). One of either at most; one made after the monitoring
+ * would be left out of its alarms, so that is refused at synth.
+ */
+function featuresOf(monitoring: Construct, cache: IPullThroughCacheRules): { scanning?: CacheScanning; copier?: CacheCopier } {
+  const find = () => monitoring.node.root.node.findAll().filter(c =>
+    (c instanceof CacheScanning || c instanceof CacheCopier) && c.cache === cache) as Array<CacheScanning | CacheCopier>;
+  const found = find();
+  const scannings = found.filter(c => c instanceof CacheScanning) as CacheScanning[];
+  const copiers = found.filter(c => c instanceof CacheCopier) as CacheCopier[];
+  if (scannings.length > 1) {
+    throw new Error(`${monitoring.node.path}: the cache ${cache.node.path} has ${scannings.length} CacheScanning constructs `
+      + `(${scannings.map(c => c.node.path).join(', ')}); each would scan every image again. Keep one.`);
+  }
+  monitoring.node.addValidation({
+    validate: () => find().filter(c => !found.includes(c)).map(c => `${c.node.path} was made for the cache ${cache.node.path} after `
+      + `its CacheMonitoring ${monitoring.node.path}, so its handlers and metrics are not alarmed. Make it before the monitoring.`),
+  });
+  return { scanning: scannings[0], copier: copiers[0] };
 }
 
 /** The sum of some metrics, missing points as 0; `id` keeps their ids apart from other expressions' in one graph. */

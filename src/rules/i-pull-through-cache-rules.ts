@@ -1,5 +1,6 @@
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { IConstruct } from 'constructs';
 import { CachePrefix, ImageMapping } from '../image-mapping';
 
@@ -17,6 +18,13 @@ export interface IPullThroughCacheRules extends IConstruct {
 
   /** The registry-to-prefix table that `imageUri` and the `CachedImages` Aspect map by. */
   readonly mapping: ImageMapping;
+
+  /**
+   * The cache's rules that carry upstream credentials, with their secrets: what the credential canary of
+   * `CacheMonitoring` validates. Empty for an imported cache: its secrets are the platform team's, checked by the
+   * platform team's own monitoring.
+   */
+  readonly ruleCredentials: RuleCredentials[];
 
   /**
    * Grant pulling cached images, including the first pull of an image that is not cached yet.
@@ -72,4 +80,21 @@ export interface PullThroughCacheRulesAttributes {
    * @default false
    */
   readonly taggedRepositories?: boolean;
+}
+
+/** The credentials of one pull through cache rule, as `IPullThroughCacheRules.ruleCredentials` lists them. */
+export interface RuleCredentials {
+  /** The rule's cache prefix. */
+  readonly ecrRepositoryPrefix: string;
+
+  /** The secret the rule reads its upstream credentials from. */
+  readonly secret: secretsmanager.ISecret;
+
+  /**
+   * Whether the secret was created with a placeholder value (`UpstreamCredentials.createSecret`). Such a secret
+   * that still has only its first version is reported as "not filled in" rather than as broken; the canary reads
+   * its metadata (`secretsmanager:DescribeSecret`), never its value.
+   * @default false
+   */
+  readonly createdWithPlaceholder?: boolean;
 }

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { onScanCompletedRule, onSyncFailedRule } from './cache-events';
-import { IPullThroughCacheRules, PullThroughCacheRulesAttributes } from './i-pull-through-cache-rules';
+import { IPullThroughCacheRules, PullThroughCacheRulesAttributes, RuleCredentials } from './i-pull-through-cache-rules';
 import { cacheImageUri } from './image-uri';
 import { PullTarget, grantCachePull } from './pull-grant';
 import { ImageMapping } from '../image-mapping';
@@ -17,6 +17,8 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
   public readonly registryDomain: string;
   public readonly ecrRepositoryPrefixes: string[];
   public readonly mapping: ImageMapping;
+  /** None: the platform team's secrets, which its own monitoring checks. */
+  public readonly ruleCredentials: RuleCredentials[] = [];
   private readonly targets: PullTarget[];
   private readonly taggedRepositories: boolean;
   private readonly region: string;

@@ -15,6 +15,8 @@ import { ScanTriggerFunction } from './scan-trigger-function';
 import { BundledHandler, cacheMetric, checkedReservation } from '../private/bundled-handler';
 import { repositoryNameFilter, syncEventPattern } from '../private/cache-event-patterns';
 import { LogicalIdKind, followRegistry } from '../private/logical-ids';
+import { featureCache } from '../rules/feature-cache';
+import { IPullThroughCacheRules } from '../rules/i-pull-through-cache-rules';
 
 /** Severity of a vulnerability finding, as ECR and Amazon Inspector rank them. */
 export enum FindingSeverity {
@@ -94,14 +96,13 @@ export interface CacheScanningOptions {
 
 /** Properties of `CacheScanning`. */
 export interface CacheScanningProps extends CacheScanningOptions {
-  /** The cache's repository prefixes (`ecrRepositoryPrefix` of each rule; `ROOT` for the whole registry). */
-  readonly repositoryPrefixes: string[];
-
   /**
-   * The value of the `Cache` dimension of every metric, which tells caches apart in one account.
-   * @default - the construct's unique id
+   * The cache whose images are scanned: a `PullThroughCacheRules` (which makes one itself, unless `enableScanning`
+   * is false), or one imported with `PullThroughCacheRules.fromPullThroughCacheRulesAttributes`. Its prefixes decide
+   * what the rules match and what the handlers may read; it must be in this stack's account and Region, where ECR
+   * sends its events.
    */
-  readonly cacheName?: string;
+  readonly cache: IPullThroughCacheRules;
 }
 
 /**
@@ -118,10 +119,13 @@ export interface CacheScanningProps extends CacheScanningOptions {
  * A basic scan that ends FAILED (images FROM scratch, distroless images: `UnsupportedImageError`) is counted
  * in `ImagesNotScanned` per prefix and reason; it is not a vulnerability-free image.
  *
- * `PullThroughCacheRules` creates one for its prefixes (its `scanning` member); create one yourself for
- * caches made otherwise.
+ * `PullThroughCacheRules` creates one for its prefixes (its `scanning` member). Create one yourself for a cache
+ * made with `enableScanning: false`, or imported from another app: `new CacheScanning(this, 'Scanning', { cache })`.
  */
 export class CacheScanning extends Construct {
+  /** The cache whose images this scans. */
+  public readonly cache: IPullThroughCacheRules;
+
   /** The scan trigger, when `scanOnCache` is on. */
   public readonly scanFunction?: lambda.IFunction;
   /** The scan trigger's dead-letter queue: events whose scan could not be started, kept 14 days. */
@@ -163,7 +167,8 @@ export class CacheScanning extends Construct {
 
   constructor(scope: Construct, id: string, props: CacheScanningProps) {
     super(scope, id);
-    const prefixes = validatePrefixes(this, props.repositoryPrefixes);
+    const cache = this.cache = featureCache(this, id, props?.cache, 'CacheScanning', 'scan');
+    const prefixes = validatePrefixes(this, cache);
     const enhanced = props.registryScanning === RegistryScanning.ENHANCED_SCAN_ON_PUSH
       || props.registryScanning === RegistryScanning.ENHANCED_CONTINUOUS_SCAN;
     if (enhanced && props.scanOnCache === true) {
@@ -171,12 +176,12 @@ export class CacheScanning extends Construct {
         + 'start manual scans in a registry with enhanced scanning (Amazon Inspector scans on push). Drop scanOnCache.');
     }
     const scanOnCache = props.scanOnCache ?? !enhanced;
-    this.cacheName = props.cacheName ?? Names.uniqueId(this);
+    this.cacheName = Names.uniqueId(cache);
     this.metricNamespace = props.metricNamespace ?? DEFAULT_METRIC_NAMESPACE;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const reservedConcurrency = checkedReservation(this, props.reservedConcurrentExecutions);
     const stack = Stack.of(this);
-    const repositoryArns = prefixes.map(p => stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p === 'ROOT' ? '*' : `${p}/*` }));
+    const repositoryArns = cache.cacheRepositoryArns();
     const common = {
       [ScanEnv.PREFIXES]: JSON.stringify(prefixes), [ScanEnv.CACHE_NAME]: this.cacheName, [ScanEnv.METRIC_NAMESPACE]: this.metricNamespace,
     };
@@ -365,17 +370,17 @@ export class CacheScanning extends Construct {
   }
 }
 
-function validatePrefixes(scope: Construct, prefixes: string[] | undefined): string[] {
-  if (!Array.isArray(prefixes) || prefixes.length === 0) {
-    throw new Error(`${scope.node.path}: repositoryPrefixes is empty. Give the cache prefixes to scan, for example ['docker-hub'].`);
-  }
+function validatePrefixes(scope: Construct, cache: IPullThroughCacheRules): string[] {
+  const prefixes = cache.ecrRepositoryPrefixes;
   for (const prefix of prefixes) {
     if (Token.isUnresolved(prefix)) {
-      throw new Error(`${scope.node.path}: repositoryPrefixes must be known at synth time (they go into event patterns); got a token.`);
+      throw new Error(`${scope.node.path}: the prefixes of the cache ${cache.node.path} must be known at synth time (they go into event `
+        + 'patterns); one is a token. Write the prefixes out.');
     }
   }
   if (prefixes.includes('ROOT') && prefixes.length > 1) {
-    throw new Error(`${scope.node.path}: repositoryPrefixes holds ROOT (every repository) and ${prefixes.length - 1} more; ROOT already covers them.`);
+    throw new Error(`${scope.node.path}: the cache ${cache.node.path} has the prefix ROOT (every repository) and ${prefixes.length - 1} more; `
+      + 'ROOT already covers them. Keep ROOT alone, or drop it.');
   }
   return [...new Set(prefixes.map(p => p.replace(/\/$/, '')))];
 }

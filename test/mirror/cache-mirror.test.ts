@@ -291,7 +291,9 @@ describe('validation', () => {
   test('a CacheCopier is made only by its cache (beside the CREATE_ON_PUSH templates it pushes through), and refuses upstreams that are not copied', () => {
     // @ts-expect-error the constructor is private: a copier alone would push where no template creates the repository
     expect(typeof (() => new CacheCopier(stack(), 'Mirror', { upstreams: [mcr()] }))).toBe('function');
-    expect(() => CacheCopier._create(stack(), 'Mirror', { upstreams: [UpstreamRegistry.quay()] })).toThrow(/quay\.io is not a copied upstream; make copied upstreams with UpstreamRegistry\.copied\(\)/);
-    expect(() => CacheCopier._create(stack(), 'Mirror', { upstreams: [] })).toThrow(/upstreams is empty/);
+    const s = stack();
+    const cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(s, 'Imported', { prefixes: [{ registry: 'quay.io', ecrRepositoryPrefix: 'quay' }] });
+    expect(() => CacheCopier._create(s, 'Mirror', { cache, upstreams: [UpstreamRegistry.quay()] })).toThrow(/quay\.io is not a copied upstream; make copied upstreams with UpstreamRegistry\.copied\(\)/);
+    expect(() => CacheCopier._create(s, 'Mirror2', { cache, upstreams: [] })).toThrow(/upstreams is empty/);
   });
 });

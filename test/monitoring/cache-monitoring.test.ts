@@ -102,11 +102,11 @@ describe('alarms', () => {
   test('EventsGivenUp sums every namespace and cache name the handlers publish under', () => {
     const stack = new Stack(testApp(), 'G', { env: { account: ACCOUNT, region: REGION } });
     const rules = new PullThroughCacheRules(stack, 'Cache', { upstreams: [UpstreamRegistry.quay()], enableMonitoring: false });
-    const monitoring = new CacheMonitoring(stack, 'Own', { repositoryPrefixes: ['quay'], scanning: rules.scanning, cacheName: 'other', metricNamespace: 'Mine' });
+    const monitoring = new CacheMonitoring(stack, 'Own', { cache: rules, metricNamespace: 'Mine' });
     const metrics = Template.fromStack(stack).toJSON().Resources;
     const props = (Object.entries(metrics).find(([id]) => id.startsWith('OwnEventsGivenUp'))![1] as any).Properties;
     expect(props.Metrics.filter((m: any) => m.MetricStat).map((m: any) => [m.MetricStat.Metric.Namespace, m.MetricStat.Metric.Dimensions[0].Value]))
-      .toEqual([['Mine', 'other'], ['EcrPullThroughCache', rules.scanning!.cacheName]]);
+      .toEqual([['Mine', rules.scanning!.cacheName], ['EcrPullThroughCache', rules.scanning!.cacheName]]);
     expect(monitoring.alarms).toHaveLength(5);
   });
 
@@ -291,6 +291,6 @@ describe('validation', () => {
   });
 
   test('the standalone construct needs prefixes', () => {
-    expect(() => new CacheMonitoring(new Stack(testApp(), 'S'), 'M', { repositoryPrefixes: [] })).toThrow(/repositoryPrefixes is empty/);
+    expect(() => new CacheMonitoring(new Stack(testApp(), 'S'), 'M', {} as any)).toThrow(/M: cache is missing\. Give the cache to monitor: new CacheMonitoring\(this, 'M', \{ cache \}\)/);
   });
 });

@@ -253,10 +253,13 @@ describe('options', () => {
     }
   });
 
-  test('the standalone construct checks its prefixes', () => {
+  test('the standalone construct needs a cache, and checks its prefixes', () => {
     const stack = new Stack(testApp(), 'S');
-    expect(() => new CacheScanning(stack, 'A', { repositoryPrefixes: [] })).toThrow(/repositoryPrefixes is empty/);
-    expect(() => new CacheScanning(stack, 'B', { repositoryPrefixes: ['ROOT', 'quay'] })).toThrow(/ROOT already covers them/);
+    expect(() => new CacheScanning(stack, 'A', {} as any)).toThrow(/A: cache is missing\. Give the cache to scan: new CacheScanning\(this, 'A', \{ cache \}\)/);
+    const cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(stack, 'Imported', {
+      prefixes: [{ registry: '111122223333.dkr.ecr.eu-west-1.amazonaws.com', ecrRepositoryPrefix: 'ROOT' }, { registry: 'quay.io', ecrRepositoryPrefix: 'quay' }],
+    });
+    expect(() => new CacheScanning(stack, 'B', { cache })).toThrow(/the cache S\/Imported has the prefix ROOT \(every repository\) and 1 more; ROOT already covers them/);
   });
 });
 

@@ -1,0 +1,41 @@
+import { Stack, Token } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+import { IPullThroughCacheRules } from './i-pull-through-cache-rules';
+import { environmentProblem } from '../private/cache-environment';
+
+/** The Region in a registry domain `<account>.dkr.ecr.<region>.<suffix>`, when it is written out (not a token). */
+const REGION_OF_DOMAIN = /\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d+)\./;
+
+/** The cache's Region: the one its registry domain names, else its stack's (a token in an environment-agnostic stack). */
+export function cacheRegion(cache: IPullThroughCacheRules): string {
+  return REGION_OF_DOMAIN.exec(cache.registryDomain)?.[1] ?? Stack.of(cache).region;
+}
+
+/**
+ * The cache a feature made alone is given (`new CacheScanning(this, id, { cache })`), checked: present, with prefixes,
+ * and watched from where its ECR events can be seen (ECR sends them to EventBridge in the cache's own account and
+ * Region only, and its metrics are there too).
+ * @param feature what is being built, for the messages: `CacheScanning`, `CacheMonitoring`
+ * @param verb what it does to the cache: `scan`, `monitor`
+ */
+export function featureCache(scope: IConstruct, id: string, cache: IPullThroughCacheRules | undefined,
+  feature: string, verb: string): IPullThroughCacheRules {
+  if (!cache) {
+    throw new Error(`${scope.node.path}: cache is missing. Give the cache to ${verb}: new ${feature}(this, '${id}', { cache }), with a `
+      + 'PullThroughCacheRules or PullThroughCacheRules.fromPullThroughCacheRulesAttributes(...).');
+  }
+  if (!Array.isArray(cache.ecrRepositoryPrefixes) || cache.ecrRepositoryPrefixes.length === 0) {
+    throw new Error(`${scope.node.path}: the cache ${cache.node.path} has no prefixes, so there is nothing to ${verb}. Give it its upstreams' prefixes.`);
+  }
+  const problem = environmentProblem(cache, scope);
+  if (problem) {
+    throw new Error(`${scope.node.path} (${feature} of ${cache.node.path}): ${problem}`);
+  }
+  const here = Stack.of(scope).region;
+  const there = cacheRegion(cache);
+  if (!Token.isUnresolved(here) && !Token.isUnresolved(there) && here !== there) {
+    throw new Error(`${scope.node.path} (${feature} of ${cache.node.path}): the cache is in ${there}, and ECR sends its events and `
+      + `metrics there only, so a ${feature} in this stack (${here}) would never see them. Create it in a stack of ${there}.`);
+  }
+  return cache;
+}
