@@ -295,6 +295,12 @@ describe('a cache in an environment-agnostic stack, used from a concrete environ
       .toThrow(/grantPull\(Consumer\/R\): Home\/Cache is in the environment-agnostic stack Home/);
   });
 
+  test('grantPull to an iam.Policy is refused too (its principal is no construct: the policy\'s own stack is checked)', () => {
+    const { cache, consumer } = agnostic();
+    expect(() => cache.grantPull(new iam.Policy(consumer, 'P')))
+      .toThrow(/grantPull\(Consumer\/P\): Home\/Cache is in the environment-agnostic stack Home/);
+  });
+
   test('the cache\'s own stack, and other environment-agnostic stacks, still use it', () => {
     const { app, home, cache } = agnostic();
     const sibling = new Stack(app, 'Sibling');
