@@ -338,6 +338,13 @@ describe('EKS managed node groups', () => {
     expect(JSON.stringify(defaults[0][1])).not.toContain('ecr:');
   });
 
+  test('a node role of another account is refused (the grant\'s policy would land on a same-named role of this one)', () => {
+    const { stack, cache, cluster } = clusterStack();
+    const nodeRole = iam.Role.fromRoleArn(stack, 'Foreign', 'arn:aws:iam::999999999999:role/nodes');
+    expect(() => cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, nodeRole }))
+      .toThrow(/addNodegroup\('Nodes'\): the node role Nodes\/Foreign is in account 999999999999, but Nodes\/Cache is in account 111122223333/);
+  });
+
   test.each([
     [{}, /amiType is required: only Amazon Linux 2023 nodes can mirror the cache/],
     [{ amiType: eks.NodegroupAmiType.AL2_X86_64 }, /nodes of AMI type AL2_x86_64 cannot mirror the cache: only Amazon Linux 2023 \(AL2023_\*\) nodes are supported/],

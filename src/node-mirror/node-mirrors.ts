@@ -8,6 +8,7 @@ import {
 } from './render';
 import { CachePrefix } from '../image-mapping';
 import { acknowledgeWildcardResources } from '../private/acknowledge';
+import { accountProblem } from '../private/cache-environment';
 import { ECR_REGISTRY_URL } from '../private/catalogue';
 import { IPullThroughCacheRules } from '../rules/i-pull-through-cache-rules';
 
@@ -188,6 +189,13 @@ export class NodeMirrors {
     if (options.launchTemplateSpec) {
       throw new Error(`${where}: launchTemplateSpec is set, but the mirrors come in a launch template of their own. `
         + 'Drop it, or add userData(amiType) to your launch template and call cluster.addNodegroupCapacity yourself.');
+    }
+    if (options.nodeRole) {
+      // the grant's policy names the role by name: a role of another account would be a same-named role of this one
+      const problem = accountProblem(this.cache, options.nodeRole.env.account, `the node role ${options.nodeRole.node.path}`);
+      if (problem) {
+        throw new Error(`${where}: ${problem}`);
+      }
     }
     const userData = this.userData(options.amiType);
     const scope = cluster as unknown as Construct; // every ICluster is a construct (a Cluster, or an imported one)
