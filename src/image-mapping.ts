@@ -1,7 +1,7 @@
 import { ImageReference } from './image-reference';
 import { parseImageSpec, specsInclude } from './image-spec';
 import { CacheRoute, canonicalEcrHost, claimingRoute, digestOnlyWarning, mapToCache, routeOfCachePath } from './private/cache-mapping';
-import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
+import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, registryOf, unsupportedRegistryMessage } from './private/catalogue';
 
 /** One row of the registry-to-prefix table: images of `registry` are served under `prefix`. */
 export interface CachePrefix {
@@ -35,7 +35,7 @@ export interface CachePrefix {
 /** Properties of `ImageMapping`. */
 export interface ImageMappingProps {
   /** The cache registry: `<account>.dkr.ecr.<region>.amazonaws.com`. */
-  readonly registryDomain: string;
+  readonly registryUri: string;
 
   /**
    * The registry-to-prefix table.
@@ -101,7 +101,7 @@ export interface MappedImage {
  * `ecr-ptc` CLI all use it.
  *
  * @example
- * const mapping = new ImageMapping({ registryDomain: '111122223333.dkr.ecr.eu-west-1.amazonaws.com' });
+ * const mapping = new ImageMapping({ registryUri: '111122223333.dkr.ecr.eu-west-1.amazonaws.com' });
  * mapping.map('nginx:1.27').uri; // '111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/nginx:1.27'
  */
 export class ImageMapping {
@@ -111,13 +111,13 @@ export class ImageMapping {
    */
   public static defaultPrefixes(): CachePrefix[] {
     return CATALOGUE.filter(e => e.registryUrl !== undefined).map(e => ({
-      registry: e.referenceHost ?? e.registryUrl!,
+      registry: e.registry ?? e.registryUrl!,
       ecrRepositoryPrefix: e.defaultPrefix,
     }));
   }
 
   /** The cache registry. */
-  public readonly registryDomain: string;
+  public readonly registryUri: string;
 
   /** The registry-to-prefix table this mapping maps by (the defaults when none was given). */
   public readonly prefixes: CachePrefix[];
@@ -131,20 +131,20 @@ export class ImageMapping {
   private readonly tagsPerPattern: Map<string, number>;
 
   constructor(props: ImageMappingProps) {
-    const given = props?.registryDomain;
+    const given = props?.registryUri;
     if (typeof given !== 'string' || given.length === 0) {
-      throw new Error('ImageMapping: registryDomain is required, for example 111122223333.dkr.ecr.eu-west-1.amazonaws.com.');
+      throw new Error('ImageMapping: registryUri is required, for example 111122223333.dkr.ecr.eu-west-1.amazonaws.com.');
     }
     // a host, as image references write it: a URL's scheme and trailing slash would make `https://...//repo` URIs
     const domain = given.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, '');
     if (domain.length === 0 || /[\/\s]/.test(domain)) {
-      throw new Error(`ImageMapping: registryDomain '${given}' is not a registry host. Give the host alone, for example `
+      throw new Error(`ImageMapping: registryUri '${given}' is not a registry host. Give the host alone, for example `
         + '111122223333.dkr.ecr.eu-west-1.amazonaws.com (no scheme, path or slash).');
     }
-    this.registryDomain = domain;
+    this.registryUri = domain;
     this.prefixes = [...(props.prefixes ?? ImageMapping.defaultPrefixes())];
     this.routes = this.prefixes.map(p => ({
-      referenceHost: referenceHostOf(p.registry),
+      registry: registryOf(p.registry),
       ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
@@ -160,9 +160,9 @@ export class ImageMapping {
    * @param image an image reference, for example `nginx:1.27`
    */
   public map(image: string): MappedImage {
-    if (image.toLowerCase().startsWith(`${hostKey(this.registryDomain)}/`)) {
-      // the registry domain may be a token (an environment-agnostic cache): the path after it is literal
-      return this.checkCached(image, image.slice(this.registryDomain.length + 1));
+    if (image.toLowerCase().startsWith(`${hostKey(this.registryUri)}/`)) {
+      // the registry URI may be a token (an environment-agnostic cache): the path after it is literal
+      return this.checkCached(image, image.slice(this.registryUri.length + 1));
     }
     let ref: ImageReference;
     try {
@@ -171,7 +171,7 @@ export class ImageMapping {
       return { input: image, status: MappingStatus.INVALID, reason: (e as Error).message };
     }
     const host = canonicalEcrHost(ref.registry); // ECR's dual-stack and FIPS hosts are the same registry
-    if (host === hostKey(canonicalEcrHost(this.registryDomain))) {
+    if (host === hostKey(canonicalEcrHost(this.registryUri))) {
       return this.checkCached(image, image.slice(image.indexOf('/') + 1));
     }
     if (host !== hostKey(ref.registry)) {
@@ -184,7 +184,7 @@ export class ImageMapping {
         input: image,
         status: MappingStatus.NO_RULE,
         reason: `its cache path ${mapping.repository} lies under the prefix `
-          + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.referenceHost}, whose rule ECR would pull it through instead`,
+          + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.registry}, whose rule ECR would pull it through instead`,
       };
     }
     const copied = mapping && this.mirrored.get(mapping.route.ecrRepositoryPrefix);
@@ -204,7 +204,7 @@ export class ImageMapping {
     return {
       input: image,
       status: MappingStatus.REWRITTEN,
-      uri: `${this.registryDomain}/${mapping.repository}${mapping.suffix}`,
+      uri: `${this.registryUri}/${mapping.repository}${mapping.suffix}`,
       repository: mapping.repository,
       warning: ref.tag === undefined && ref.digest !== undefined
         ? digestOnlyWarning(image)
@@ -233,13 +233,13 @@ export class ImageMapping {
       return cached;
     }
     const suffix = inCache.toString().slice(inCache.name.length);
-    const upstream = `${found.route.referenceHost}/${found.upstreamPath}`;
+    const upstream = `${found.route.registry}/${found.upstreamPath}`;
     const forward = this.map(`${upstream}${suffix}`);
     if (forward.status === MappingStatus.REWRITTEN && forward.repository === path) {
       return { ...cached, repository: path, ...(forward.warning ? { warning: forward.warning } : {}) };
     }
     if (forward.status === MappingStatus.REWRITTEN) {
-      return { input: image, status: MappingStatus.INVALID, reason: cachedPathProblem(path, upstream, forward, this.registryDomain, suffix) };
+      return { input: image, status: MappingStatus.INVALID, reason: cachedPathProblem(path, upstream, forward, this.registryUri, suffix) };
     }
     return { ...forward, input: image };
   }

@@ -144,7 +144,7 @@ export interface UpstreamFromUrlOptions extends UpstreamOptions {
 /** Where a shared cache's downstream rule really pulls from: the central cache's upstream (a row of its mapping). */
 interface SharedOrigin {
   /** The registry host as image references name it (`docker.io`). */
-  readonly referenceHost: string;
+  readonly registry: string;
   /** For an ECR upstream: the part of it the central rule serves. */
   readonly upstreamRepositoryPrefix?: string;
 }
@@ -326,7 +326,7 @@ export class UpstreamRegistry {
   public readonly registryUrl: string;
 
   /** The registry host image references use for this upstream: `docker.io` for Docker Hub, else `registryUrl`. */
-  public readonly referenceHost: string;
+  public readonly registry: string;
 
   /** The cache prefix, without a trailing `/`. */
   public readonly ecrRepositoryPrefix: string;
@@ -370,7 +370,7 @@ export class UpstreamRegistry {
     this.registryType = entry.registryType as UpstreamRegistryType;
     this.displayName = entry.displayName;
     this.registryUrl = registryUrl;
-    this.referenceHost = entry.referenceHost ?? registryUrl;
+    this.registry = entry.registry ?? registryUrl;
     this.ecrRepositoryPrefix = checkPrefix(options.ecrRepositoryPrefix ?? entry.defaultPrefix, 'ecrRepositoryPrefix', factory);
 
     if (entry.auth === UpstreamAuth.SECRET && !options.credentials) {

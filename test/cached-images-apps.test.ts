@@ -223,7 +223,7 @@ describe('3. values of other stacks stay references CloudFormation can resolve',
 describe('4. grants land on the role that pulls', () => {
   test.each([
     ['imageUri (concrete environment)', (cache: PullThroughCacheRules) => cache.imageUri('nginx:1.27')],
-    ['registryDomain, as the token warning advises', (cache: PullThroughCacheRules) => `${cache.registryDomain}/quay/org/app:1`],
+    ['registryUri, as the token warning advises', (cache: PullThroughCacheRules) => `${cache.registryUri}/quay/org/app:1`],
   ])('a container written for the cache with %s gets an execution role with pull rights', (name, image) => {
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: ENV });

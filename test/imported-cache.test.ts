@@ -49,7 +49,7 @@ describe('imported by attributes', () => {
 
     expect(cache.imageUri('nginx:1.27')).toBe(`${DOMAIN}/docker-hub/library/nginx:1.27`);
     expect(cache.imageUri('quay.io/prometheus/prometheus:v2.53.0')).toBe(made.imageUri('quay.io/prometheus/prometheus:v2.53.0'));
-    expect(cache.registryDomain).toBe(made.registryDomain);
+    expect(cache.registryUri).toBe(made.registryUri);
     expect(cache.ecrRepositoryPrefixes).toEqual(made.ecrRepositoryPrefixes);
     expect(pullPolicy(stack, 'CiDefaultPolicy')).toEqual(pullPolicy(platform, 'CiDefaultPolicy'));
     expect(pullPolicy(stack, 'CiDefaultPolicy')[0]).toEqual({
@@ -132,7 +132,7 @@ describe('imported by attributes', () => {
     });
     for (const c of [cache, made]) {
       expect(c.cacheRepositoryArns().length).toBeGreaterThan(0);
-      expect(c.mapping.registryDomain).toBe(DOMAIN);
+      expect(c.mapping.registryUri).toBe(DOMAIN);
     }
   });
 });

@@ -23,7 +23,7 @@ describe('the catalogue of upstreams (ECR-FACTS.md section 1)', () => {
     expect(upstream.registryUrl).toBe(url);
     expect(upstream.registryType).toBe(type);
     expect(upstream.ecrRepositoryPrefix).toBe(prefix);
-    expect(upstream.referenceHost).toBe(host);
+    expect(upstream.registry).toBe(host);
   });
 
   test('the API enum values are exactly the nine ECR knows, and the mirror (which makes no rule)', () => {

@@ -32,7 +32,7 @@ export interface CatalogueEntry {
    * The host images of this upstream are written with, when it differs from `registryUrl`
    * (Docker Hub images say `docker.io`, the rule needs `registry-1.docker.io`).
    */
-  readonly referenceHost?: string;
+  readonly registry?: string;
 }
 
 export const DOCKER_HUB_HOST = 'docker.io';
@@ -41,7 +41,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   { registryType: 'ecr-public', displayName: 'Amazon ECR Public', registryUrl: 'public.ecr.aws', defaultPrefix: 'ecr-public', auth: UpstreamAuth.NONE },
   { registryType: 'k8s', displayName: 'Kubernetes (registry.k8s.io)', registryUrl: 'registry.k8s.io', defaultPrefix: 'k8s', auth: UpstreamAuth.NONE },
   { registryType: 'quay', displayName: 'Quay', registryUrl: 'quay.io', defaultPrefix: 'quay', auth: UpstreamAuth.NONE },
-  { registryType: 'docker-hub', displayName: 'Docker Hub', registryUrl: 'registry-1.docker.io', defaultPrefix: 'docker-hub', auth: UpstreamAuth.SECRET, referenceHost: DOCKER_HUB_HOST },
+  { registryType: 'docker-hub', displayName: 'Docker Hub', registryUrl: 'registry-1.docker.io', defaultPrefix: 'docker-hub', auth: UpstreamAuth.SECRET, registry: DOCKER_HUB_HOST },
   { registryType: 'github-container-registry', displayName: 'GitHub Container Registry', registryUrl: 'ghcr.io', defaultPrefix: 'ghcr', auth: UpstreamAuth.SECRET },
   { registryType: 'gitlab-container-registry', displayName: 'GitLab Container Registry', registryUrl: 'registry.gitlab.com', defaultPrefix: 'gitlab', auth: UpstreamAuth.SECRET },
   { registryType: 'azure-container-registry', displayName: 'Azure Container Registry', defaultPrefix: 'azure', auth: UpstreamAuth.SECRET },
@@ -126,7 +126,7 @@ export function hostKey(host: string): string {
 }
 
 /** A registry host as image references name it: no scheme or trailing slash, Docker Hub's names folded into `docker.io`. */
-export function referenceHostOf(host: string): string {
+export function registryOf(host: string): string {
   const h = host.replace(/^https?:\/\//, '').replace(/\/+$/, '');
   return DOCKER_HUB_ALIASES.includes(h.toLowerCase()) ? DOCKER_HUB_HOST : h;
 }

@@ -262,7 +262,7 @@ describe('validation', () => {
 
   test('a scheme and a trailing slash are dropped, the host lowercased', () => {
     expect(UpstreamRegistry.copied({ registryUrl: 'https://MCR.Microsoft.com/', images: ['a/b:1'] })).toMatchObject({
-      registryUrl: 'mcr.microsoft.com', referenceHost: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr.microsoft.com',
+      registryUrl: 'mcr.microsoft.com', registry: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr.microsoft.com',
     });
   });
 

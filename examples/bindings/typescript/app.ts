@@ -60,6 +60,6 @@ Aspects.of(app).add(new CachedImages({ cache, unservedImages: UnservedImageLevel
 const pause = ImageReference.parse('registry.k8s.io/pause:3.10');
 new CfnOutput(stack, 'PauseImage', { value: cache.imageUri(pause.toString()) });
 new CfnOutput(stack, 'NginxImage', { value: cache.imageUri('nginx:1.27') });
-new CfnOutput(stack, 'RegistryDomain', { value: cache.registryDomain });
+new CfnOutput(stack, 'RegistryUri', { value: cache.registryUri });
 
 app.synth();

@@ -93,7 +93,7 @@ public final class BindingsApp {
         ImageReference pause = ImageReference.parse("registry.k8s.io/pause:3.10");
         CfnOutput.Builder.create(stack, "PauseImage").value(cache.imageUri(pause.toString())).build();
         CfnOutput.Builder.create(stack, "NginxImage").value(cache.imageUri("nginx:1.27")).build();
-        CfnOutput.Builder.create(stack, "RegistryDomain").value(cache.getRegistryDomain()).build();
+        CfnOutput.Builder.create(stack, "RegistryUri").value(cache.getRegistryUri()).build();
 
         app.synth();
     }
