@@ -18,16 +18,16 @@ export interface CachePrefix {
   readonly upstreamRepositoryPrefix?: string;
 
   /**
-   * For a mirror (`UpstreamRegistry.copied`): the only images it copies, as `repository:tag` or
+   * For a copied upstream (`UpstreamRegistry.copied`): the only images the copier copies, as `repository:tag` or
    * `repository:<tag pattern>`. Any other image of the registry is not served (`MappingStatus.NOT_COPIED`).
    * @default - every image of the registry is served
    */
   readonly copiedImages?: string[];
 
   /**
-   * For a mirror: how many of the tags matching each tag pattern of `copiedImages` it copies (the highest).
+   * For a copied upstream: how many of the tags matching each tag pattern of `copiedImages` the copier copies (the highest).
    * A tag that only a pattern names is then mapped with a warning: it is served only while it is among them.
-   * @default - 5, the mirror's default
+   * @default - 5, the default of `UpstreamRegistry.copied`
    */
   readonly copiedTagsPerPattern?: number;
 }
@@ -52,7 +52,7 @@ export enum MappingStatus {
   ALREADY_CACHED = 'ALREADY_CACHED',
   /** ECR could pull through the registry, but the table has no prefix for it. */
   NO_RULE = 'NO_RULE',
-  /** The registry is served by a mirror, which does not copy this image (see `CachePrefix.copiedImages`). */
+  /** The registry is served by copies (`UpstreamRegistry.copied`), and the copier does not copy this image (see `CachePrefix.copiedImages`). */
   NOT_COPIED = 'NOT_COPIED',
   /** ECR cannot pull through the registry at all (for example `mcr.microsoft.com`). */
   UNSUPPORTED_REGISTRY = 'UNSUPPORTED_REGISTRY',
@@ -124,10 +124,10 @@ export class ImageMapping {
 
   private readonly routes: CacheRoute[];
 
-  /** The images each mirror prefix copies. */
-  private readonly mirrored: Map<string, readonly string[]>;
+  /** The images copied into each copied upstream's prefix. */
+  private readonly copiedImages: Map<string, readonly string[]>;
 
-  /** How many tags of each pattern each mirror prefix copies. */
+  /** How many tags of each pattern are copied into each copied upstream's prefix. */
   private readonly tagsPerPattern: Map<string, number>;
 
   constructor(props: ImageMappingProps) {
@@ -148,7 +148,7 @@ export class ImageMapping {
       ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
-    this.mirrored = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
+    this.copiedImages = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
       .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedImages!]));
     this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
       .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedTagsPerPattern ?? 5]));
@@ -187,13 +187,13 @@ export class ImageMapping {
           + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.registry}, whose rule ECR would pull it through instead`,
       };
     }
-    const copied = mapping && this.mirrored.get(mapping.route.ecrRepositoryPrefix);
+    const copied = mapping && this.copiedImages.get(mapping.route.ecrRepositoryPrefix);
     if (mapping && copied && !specsInclude(copied, ref.repository, ref.tag)) {
       return {
         input: image,
         status: MappingStatus.NOT_COPIED,
-        reason: `the '${mapping.route.ecrRepositoryPrefix}' mirror copies only ${copied.join(', ')}, so nothing copies this image`
-          + `${ref.tag === undefined ? ' (a mirror copies tags: name one)' : ''}; add it to the mirror's images`,
+        reason: `the copier copies only ${copied.join(', ')} into '${mapping.route.ecrRepositoryPrefix}', so nothing copies this image`
+          + `${ref.tag === undefined ? ' (the copier copies tags: name one)' : ''}; add it to the copied upstream's images`,
       };
     }
     if (!mapping) {
@@ -217,7 +217,7 @@ export class ImageMapping {
   /**
    * A URI in the cache registry, checked like any image: its path must be one the cache serves, as the upstream
    * reference it stands for maps to (`<cache>/docker-hub/nginx` is not: ECR serves `docker-hub/library/nginx`), and
-   * a mirror's must be an image the mirror copies. A repository under no cache prefix is the registry's own.
+   * a copied upstream's must be an image the copier copies. A repository under no cache prefix is the registry's own.
    */
   private checkCached(image: string, rest: string): MappedImage {
     const cached: MappedImage = { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
@@ -246,14 +246,14 @@ export class ImageMapping {
 }
 
 /**
- * A mirror copies, of the tags matching a pattern, only the highest few; "highest" may be OS variants of one version
+ * The copier copies, of the tags matching a pattern, only the highest few; "highest" may be OS variants of one version
  * (`8.0.15-noble`, `8.0.15-jammy`...), so a tag that only a pattern names may never be copied.
  */
 function patternOnlyWarning(image: string, prefix: string, copied: readonly string[], ref: ImageReference, perPattern: number): string {
   const patterns = copied.filter(spec => parseImageSpec(spec).pattern && specsInclude([spec], ref.repository, ref.tag));
-  return `'${image}' matches the '${prefix}' mirror's tag pattern ${patterns.join(', ')}, of which the mirror copies only the ${perPattern} `
+  return `'${image}' matches the tag pattern ${patterns.join(', ')} copied into '${prefix}', of which the copier copies only the ${perPattern} `
     + 'highest tags (OS variants of one version count as tags): it is served only while it is among them. Name the tag '
-    + `exactly in the mirror's images ('${ref.repository}:${ref.tag}') to be sure it is copied.`;
+    + `exactly in the copied upstream's images ('${ref.repository}:${ref.tag}') to be sure it is copied.`;
 }
 
 /** How the URI of an image in the cache should read, when `path` is not it. */

@@ -72,7 +72,7 @@ describe('imported by attributes', () => {
     expect(statements[0].Action).toContain('ecr:TagResource');
     expect(statements[0].Resource).toEqual([arn('eu-west-1', 'docker-hub'), arn('eu-west-1', 'quay')]);
     expect(statements[2]).toEqual({ Effect: 'Allow', Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'], Resource: arn('eu-west-1', 'mcr') });
-    expect(() => cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0')).toThrow(/the 'mcr' mirror copies only dotnet\/runtime:8\.0/);
+    expect(() => cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0')).toThrow(/the copier copies only dotnet\/runtime:8\.0 into 'mcr'/);
   });
 
   test('a cache in another Region of the account: its domain and ARNs name that Region', () => {

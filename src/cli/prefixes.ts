@@ -25,7 +25,7 @@ export interface RuleDescription {
   readonly upstreamRepositoryPrefix?: string;
   /** The account the rule is in (API only). */
   readonly registryId?: string;
-  /** For a mirror (cloud assembly only): the images it copies; no other image of its registry is served. */
+  /** For a copied upstream (cloud assembly only): the images the copier copies; no other image of its registry is served. */
   readonly copiedImages?: string[];
 }
 
@@ -134,7 +134,7 @@ export function applyOverrides(table: PrefixTable, overrides: readonly string[])
     }
     const registry = registryOf(host).toLowerCase();
     if (!entryForHost(registry)) {
-      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache mirrors it (UpstreamRegistry.copied), pass --from-cdk-out: the synthesized app names the images the mirror copies`);
+      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache copies it (UpstreamRegistry.copied), pass --from-cdk-out: the synthesized app names the images the copier copies`);
     }
     given.set(registry, override);
     const row = { registry, ecrRepositoryPrefix: prefix };
@@ -266,7 +266,7 @@ function stacksWithRules(dir: string, notices: string[]): StackRules[] {
     for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
       const mirrors = resource.Metadata?.[MIRROR_METADATA];
       if (Array.isArray(mirrors)) {
-        // a mirror has no rule: its copy function's metadata names its prefix and the images it copies
+        // a copied upstream has no rule: the copy function's metadata names its prefix and the images it copies
         for (const m of mirrors as Array<{ registryUrl?: unknown; ecrRepositoryPrefix?: unknown; images?: unknown }>) {
           if (typeof m.registryUrl === 'string' && typeof m.ecrRepositoryPrefix === 'string' && Array.isArray(m.images)) {
             rules.push({ ecrRepositoryPrefix: m.ecrRepositoryPrefix, upstreamRegistryUrl: m.registryUrl, copiedImages: m.images.map(String) });

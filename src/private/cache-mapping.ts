@@ -110,7 +110,7 @@ export function digestOnlyWarning(image: string): string {
     + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.';
 }
 
-/** The acknowledgeable id of a mapping's warning: a digest-only pin, or a tag only a mirror's pattern names. */
+/** The acknowledgeable id of a mapping's warning: a digest-only pin, or a tag only a copied upstream's pattern names. */
 export function mappingWarningId(warning: string): string {
-  return `cdk-ecr-pull-through-cache:${warning.includes('pinned by digest only') ? 'firstPullByDigest' : 'mirrorTagPattern'}`;
+  return `cdk-ecr-pull-through-cache:${warning.includes('pinned by digest only') ? 'firstPullByDigest' : 'copiedTagPattern'}`;
 }
