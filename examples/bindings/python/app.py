@@ -36,7 +36,7 @@ cache = PullThroughCacheRules(
     upstreams=[
         UpstreamRegistry.ecr_public(),
         UpstreamRegistry.kubernetes(),
-        UpstreamRegistry.quay(ecr_repository_prefix="quay-io"),
+        UpstreamRegistry.quay(),
         # Docker Hub and GHCR need credentials: the construct creates 'ecr-pullthroughcache/<prefix>' secrets.
         UpstreamRegistry.docker_hub(credentials=UpstreamCredentials.create_secret()),
         UpstreamRegistry.github_container_registry(

@@ -32,7 +32,7 @@ const cache = new PullThroughCacheRules(stack, 'Cache', {
   upstreams: [
     UpstreamRegistry.ecrPublic(),
     UpstreamRegistry.kubernetes(),
-    UpstreamRegistry.quay({ ecrRepositoryPrefix: 'quay-io' }),
+    UpstreamRegistry.quay(),
     // Docker Hub and GHCR need credentials: the construct creates 'ecr-pullthroughcache/<prefix>' secrets.
     UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
     UpstreamRegistry.githubContainerRegistry({

@@ -8,7 +8,6 @@ import io.github.cdkecrptc.ImageReference;
 import io.github.cdkecrptc.PullThroughCacheRules;
 import io.github.cdkecrptc.UnservedImageLevel;
 import io.github.cdkecrptc.UpstreamCredentials;
-import io.github.cdkecrptc.UpstreamOptions;
 import io.github.cdkecrptc.UpstreamRegistry;
 import java.util.List;
 import software.amazon.awscdk.App;
@@ -53,7 +52,7 @@ public final class BindingsApp {
                 .upstreams(List.of(
                         UpstreamRegistry.ecrPublic(),
                         UpstreamRegistry.kubernetes(),
-                        UpstreamRegistry.quay(UpstreamOptions.builder().ecrRepositoryPrefix("quay-io").build()),
+                        UpstreamRegistry.quay(),
                         // Docker Hub and GHCR need credentials: the construct creates 'ecr-pullthroughcache/<prefix>' secrets.
                         UpstreamRegistry.dockerHub(AuthenticatedUpstreamOptions.builder()
                                 .credentials(UpstreamCredentials.createSecret())
