@@ -2,8 +2,8 @@ import { Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../src';
-import { CATALOGUE, COPIED_CATALOGUE, entryForHost, suggestedPrefix, unsupportedRegistryMessage } from '../src/private/catalogue';
 import { testApp } from './util';
+import { CATALOGUE, COPIED_CATALOGUE, entryForHost, suggestedPrefix, unsupportedRegistryMessage } from '../src/private/catalogue';
 
 const stack = new Stack(testApp(), 'S');
 const credentials = UpstreamCredentials.fromSecret(
