@@ -77,7 +77,7 @@ function median(values: number[]): number {
 
 const { dir, files } = makeTree();
 const texts = files.map(f => readFileSync(f, 'utf-8'));
-const mapping = new ImageMapping({ registryDomain: REGISTRY });
+const mapping = new ImageMapping({ registryUri: REGISTRY });
 const judge = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
 
 function timeRewrite(): number {

@@ -218,7 +218,7 @@ export class CachedImages implements IAspect {
     const image = movedContainers.get(container) ?? inCacheRegistry(container, this.cache.mapping, container.imageName);
     if (this.servedAsWritten(image)) {
       if (!movedContainers.has(container)) {
-        // written for the cache already (imageUri, registryDomain): nothing to move, but ECS pulls it with the execution role
+        // written for the cache already (imageUri, registryUri): nothing to move, but ECS pulls it with the execution role
         this.grantPull(container, () => container.taskDefinition.obtainExecutionRole());
         if (this.warmUp) {
           this.moveContainer(container, image); // and the warm-up warms (and pins) it where it is written
@@ -313,7 +313,7 @@ export class CachedImages implements IAspect {
     this.grantPull(cfn, () => executionRoleOf(cfn, executionRoleArn));
   }
 
-  /** Whether an image is written for this cache already (`imageUri`, or built on `registryDomain`, literal or token). */
+  /** Whether an image is written for this cache already (`imageUri`, or built on `registryUri`, literal or token). */
   private servedAsWritten(image: string): boolean {
     const mapped = this.cache.mapping.map(image);
     return !this.reportOnly && mapped.status === MappingStatus.ALREADY_CACHED && mapped.repository !== undefined;
@@ -366,7 +366,7 @@ export class CachedImages implements IAspect {
     }
     Annotations.of(scope).addWarningV2('cdk-ecr-pull-through-cache:tokenImage', `${subject} is known only at deploy time `
       + `(${image === undefined ? 'a token' : JSON.stringify(Stack.of(scope).resolve(image))}), so it was not checked against the pull `
-      + 'through cache. Write it as a literal (a parameter or SSM value can hold the tag alone), or build it from cache.registryDomain.');
+      + 'through cache. Write it as a literal (a parameter or SSM value can hold the tag alone), or build it from cache.registryUri.');
   }
 
   /** A custom resource property holding JSON: a manifest (Kubernetes objects) or Helm values (json-property-images.ts). */
@@ -412,7 +412,7 @@ export class CachedImages implements IAspect {
    */
   private reportUnserved(scope: IConstruct, what: string, mapped: MappedImage): void {
     const registry = ECR_REGISTRY_URL.exec(canonicalEcrHost(mapped.input.split('/')[0])); // dual-stack and FIPS hosts too
-    if (mapped.status === MappingStatus.NO_RULE && registry && !this.cache.mapping.registryDomain.startsWith(`${registry[1]}.`)) {
+    if (mapped.status === MappingStatus.NO_RULE && registry && !this.cache.mapping.registryUri.startsWith(`${registry[1]}.`)) {
       Annotations.of(scope).addInfo(`${what}: '${mapped.input}' is in another private ECR registry, not pulled through the cache: left as it is`);
       return;
     }

@@ -1,7 +1,7 @@
 import { ImageReference } from './image-reference';
 import { parseImageSpec, specsInclude } from './image-spec';
 import { CacheRoute, canonicalEcrHost, claimingRoute, digestOnlyWarning, mapToCache, routeOfCachePath } from './private/cache-mapping';
-import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, referenceHostOf, unsupportedRegistryMessage } from './private/catalogue';
+import { CATALOGUE, ECR_REGISTRY_URL, entryForHost, hostKey, registryOf, unsupportedRegistryMessage } from './private/catalogue';
 
 /** One row of the registry-to-prefix table: images of `registry` are served under `prefix`. */
 export interface CachePrefix {
@@ -18,16 +18,16 @@ export interface CachePrefix {
   readonly upstreamRepositoryPrefix?: string;
 
   /**
-   * For a mirror (`UpstreamRegistry.copied`): the only images it copies, as `repository:tag` or
+   * For a copied upstream (`UpstreamRegistry.copied`): the only images the copier copies, as `repository:tag` or
    * `repository:<tag pattern>`. Any other image of the registry is not served (`MappingStatus.NOT_COPIED`).
    * @default - every image of the registry is served
    */
   readonly copiedImages?: string[];
 
   /**
-   * For a mirror: how many of the tags matching each tag pattern of `copiedImages` it copies (the highest).
+   * For a copied upstream: how many of the tags matching each tag pattern of `copiedImages` the copier copies (the highest).
    * A tag that only a pattern names is then mapped with a warning: it is served only while it is among them.
-   * @default - 5, the mirror's default
+   * @default - 5, the default of `UpstreamRegistry.copied`
    */
   readonly copiedTagsPerPattern?: number;
 }
@@ -35,7 +35,7 @@ export interface CachePrefix {
 /** Properties of `ImageMapping`. */
 export interface ImageMappingProps {
   /** The cache registry: `<account>.dkr.ecr.<region>.amazonaws.com`. */
-  readonly registryDomain: string;
+  readonly registryUri: string;
 
   /**
    * The registry-to-prefix table.
@@ -52,7 +52,7 @@ export enum MappingStatus {
   ALREADY_CACHED = 'ALREADY_CACHED',
   /** ECR could pull through the registry, but the table has no prefix for it. */
   NO_RULE = 'NO_RULE',
-  /** The registry is served by a mirror, which does not copy this image (see `CachePrefix.copiedImages`). */
+  /** The registry is served by copies (`UpstreamRegistry.copied`), and the copier does not copy this image (see `CachePrefix.copiedImages`). */
   NOT_COPIED = 'NOT_COPIED',
   /** ECR cannot pull through the registry at all (for example `mcr.microsoft.com`). */
   UNSUPPORTED_REGISTRY = 'UNSUPPORTED_REGISTRY',
@@ -101,7 +101,7 @@ export interface MappedImage {
  * `ecr-ptc` CLI all use it.
  *
  * @example
- * const mapping = new ImageMapping({ registryDomain: '111122223333.dkr.ecr.eu-west-1.amazonaws.com' });
+ * const mapping = new ImageMapping({ registryUri: '111122223333.dkr.ecr.eu-west-1.amazonaws.com' });
  * mapping.map('nginx:1.27').uri; // '111122223333.dkr.ecr.eu-west-1.amazonaws.com/docker-hub/library/nginx:1.27'
  */
 export class ImageMapping {
@@ -111,44 +111,44 @@ export class ImageMapping {
    */
   public static defaultPrefixes(): CachePrefix[] {
     return CATALOGUE.filter(e => e.registryUrl !== undefined).map(e => ({
-      registry: e.referenceHost ?? e.registryUrl!,
+      registry: e.registry ?? e.registryUrl!,
       ecrRepositoryPrefix: e.defaultPrefix,
     }));
   }
 
   /** The cache registry. */
-  public readonly registryDomain: string;
+  public readonly registryUri: string;
 
   /** The registry-to-prefix table this mapping maps by (the defaults when none was given). */
   public readonly prefixes: CachePrefix[];
 
   private readonly routes: CacheRoute[];
 
-  /** The images each mirror prefix copies. */
-  private readonly mirrored: Map<string, readonly string[]>;
+  /** The images copied into each copied upstream's prefix. */
+  private readonly copiedImages: Map<string, readonly string[]>;
 
-  /** How many tags of each pattern each mirror prefix copies. */
+  /** How many tags of each pattern are copied into each copied upstream's prefix. */
   private readonly tagsPerPattern: Map<string, number>;
 
   constructor(props: ImageMappingProps) {
-    const given = props?.registryDomain;
+    const given = props?.registryUri;
     if (typeof given !== 'string' || given.length === 0) {
-      throw new Error('ImageMapping: registryDomain is required, for example 111122223333.dkr.ecr.eu-west-1.amazonaws.com.');
+      throw new Error('ImageMapping: registryUri is required, for example 111122223333.dkr.ecr.eu-west-1.amazonaws.com.');
     }
     // a host, as image references write it: a URL's scheme and trailing slash would make `https://...//repo` URIs
     const domain = given.trim().replace(/^https?:\/\//i, '').replace(/\/+$/, '');
     if (domain.length === 0 || /[\/\s]/.test(domain)) {
-      throw new Error(`ImageMapping: registryDomain '${given}' is not a registry host. Give the host alone, for example `
+      throw new Error(`ImageMapping: registryUri '${given}' is not a registry host. Give the host alone, for example `
         + '111122223333.dkr.ecr.eu-west-1.amazonaws.com (no scheme, path or slash).');
     }
-    this.registryDomain = domain;
+    this.registryUri = domain;
     this.prefixes = [...(props.prefixes ?? ImageMapping.defaultPrefixes())];
     this.routes = this.prefixes.map(p => ({
-      referenceHost: referenceHostOf(p.registry),
+      registry: registryOf(p.registry),
       ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
     }));
-    this.mirrored = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
+    this.copiedImages = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
       .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedImages!]));
     this.tagsPerPattern = new Map((props.prefixes ?? []).filter(p => p.copiedImages !== undefined)
       .map(p => [p.ecrRepositoryPrefix.replace(/\/$/, ''), p.copiedTagsPerPattern ?? 5]));
@@ -160,9 +160,9 @@ export class ImageMapping {
    * @param image an image reference, for example `nginx:1.27`
    */
   public map(image: string): MappedImage {
-    if (image.toLowerCase().startsWith(`${hostKey(this.registryDomain)}/`)) {
-      // the registry domain may be a token (an environment-agnostic cache): the path after it is literal
-      return this.checkCached(image, image.slice(this.registryDomain.length + 1));
+    if (image.toLowerCase().startsWith(`${hostKey(this.registryUri)}/`)) {
+      // the registry URI may be a token (an environment-agnostic cache): the path after it is literal
+      return this.checkCached(image, image.slice(this.registryUri.length + 1));
     }
     let ref: ImageReference;
     try {
@@ -171,7 +171,7 @@ export class ImageMapping {
       return { input: image, status: MappingStatus.INVALID, reason: (e as Error).message };
     }
     const host = canonicalEcrHost(ref.registry); // ECR's dual-stack and FIPS hosts are the same registry
-    if (host === hostKey(canonicalEcrHost(this.registryDomain))) {
+    if (host === hostKey(canonicalEcrHost(this.registryUri))) {
       return this.checkCached(image, image.slice(image.indexOf('/') + 1));
     }
     if (host !== hostKey(ref.registry)) {
@@ -184,16 +184,16 @@ export class ImageMapping {
         input: image,
         status: MappingStatus.NO_RULE,
         reason: `its cache path ${mapping.repository} lies under the prefix `
-          + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.referenceHost}, whose rule ECR would pull it through instead`,
+          + `'${claimedBy.ecrRepositoryPrefix}' of ${claimedBy.registry}, whose rule ECR would pull it through instead`,
       };
     }
-    const copied = mapping && this.mirrored.get(mapping.route.ecrRepositoryPrefix);
+    const copied = mapping && this.copiedImages.get(mapping.route.ecrRepositoryPrefix);
     if (mapping && copied && !specsInclude(copied, ref.repository, ref.tag)) {
       return {
         input: image,
         status: MappingStatus.NOT_COPIED,
-        reason: `the '${mapping.route.ecrRepositoryPrefix}' mirror copies only ${copied.join(', ')}, so nothing copies this image`
-          + `${ref.tag === undefined ? ' (a mirror copies tags: name one)' : ''}; add it to the mirror's images`,
+        reason: `the copier copies only ${copied.join(', ')} into '${mapping.route.ecrRepositoryPrefix}', so nothing copies this image`
+          + `${ref.tag === undefined ? ' (the copier copies tags: name one)' : ''}; add it to the copied upstream's images`,
       };
     }
     if (!mapping) {
@@ -204,7 +204,7 @@ export class ImageMapping {
     return {
       input: image,
       status: MappingStatus.REWRITTEN,
-      uri: `${this.registryDomain}/${mapping.repository}${mapping.suffix}`,
+      uri: `${this.registryUri}/${mapping.repository}${mapping.suffix}`,
       repository: mapping.repository,
       warning: ref.tag === undefined && ref.digest !== undefined
         ? digestOnlyWarning(image)
@@ -217,7 +217,7 @@ export class ImageMapping {
   /**
    * A URI in the cache registry, checked like any image: its path must be one the cache serves, as the upstream
    * reference it stands for maps to (`<cache>/docker-hub/nginx` is not: ECR serves `docker-hub/library/nginx`), and
-   * a mirror's must be an image the mirror copies. A repository under no cache prefix is the registry's own.
+   * a copied upstream's must be an image the copier copies. A repository under no cache prefix is the registry's own.
    */
   private checkCached(image: string, rest: string): MappedImage {
     const cached: MappedImage = { input: image, status: MappingStatus.ALREADY_CACHED, uri: image };
@@ -233,27 +233,27 @@ export class ImageMapping {
       return cached;
     }
     const suffix = inCache.toString().slice(inCache.name.length);
-    const upstream = `${found.route.referenceHost}/${found.upstreamPath}`;
+    const upstream = `${found.route.registry}/${found.upstreamPath}`;
     const forward = this.map(`${upstream}${suffix}`);
     if (forward.status === MappingStatus.REWRITTEN && forward.repository === path) {
       return { ...cached, repository: path, ...(forward.warning ? { warning: forward.warning } : {}) };
     }
     if (forward.status === MappingStatus.REWRITTEN) {
-      return { input: image, status: MappingStatus.INVALID, reason: cachedPathProblem(path, upstream, forward, this.registryDomain, suffix) };
+      return { input: image, status: MappingStatus.INVALID, reason: cachedPathProblem(path, upstream, forward, this.registryUri, suffix) };
     }
     return { ...forward, input: image };
   }
 }
 
 /**
- * A mirror copies, of the tags matching a pattern, only the highest few; "highest" may be OS variants of one version
+ * The copier copies, of the tags matching a pattern, only the highest few; "highest" may be OS variants of one version
  * (`8.0.15-noble`, `8.0.15-jammy`...), so a tag that only a pattern names may never be copied.
  */
 function patternOnlyWarning(image: string, prefix: string, copied: readonly string[], ref: ImageReference, perPattern: number): string {
   const patterns = copied.filter(spec => parseImageSpec(spec).pattern && specsInclude([spec], ref.repository, ref.tag));
-  return `'${image}' matches the '${prefix}' mirror's tag pattern ${patterns.join(', ')}, of which the mirror copies only the ${perPattern} `
+  return `'${image}' matches the tag pattern ${patterns.join(', ')} copied into '${prefix}', of which the copier copies only the ${perPattern} `
     + 'highest tags (OS variants of one version count as tags): it is served only while it is among them. Name the tag '
-    + `exactly in the mirror's images ('${ref.repository}:${ref.tag}') to be sure it is copied.`;
+    + `exactly in the copied upstream's images ('${ref.repository}:${ref.tag}') to be sure it is copied.`;
 }
 
 /** How the URI of an image in the cache should read, when `path` is not it. */

@@ -19,7 +19,7 @@ const TAG_PATTERN = /^[\w*][\w.*-]{0,127}$/;
 export function parseImageSpec(spec: string): ImageSpec {
   const colon = spec.lastIndexOf(':');
   if (spec.includes('@')) {
-    throw new Error(`'${spec}': name a tag, not a digest: the mirror copies tags, and keeps every digest (the copy is pullable by digest too)`);
+    throw new Error(`'${spec}': name a tag, not a digest: the copier copies tags, and keeps every digest (the copy is pullable by digest too)`);
   }
   if (colon <= 0 || colon < spec.lastIndexOf('/')) {
     throw new Error(`'${spec}' has no tag: write repository:tag (for example dotnet/runtime:8.0) or a pattern (dotnet/runtime:8.0.*)`);

@@ -13,7 +13,7 @@ import { CacheMonitoring, CacheMonitoringOptions } from './monitoring/cache-moni
 import { NodeMirrorOptions, NodeMirrors } from './node-mirror/node-mirrors';
 import { acknowledgeWildcardResources } from './private/acknowledge';
 import { checkSharedCacheUpstreams, registerCache } from './private/app-validation';
-import { accountProblem, checkedRegistryDomain, environmentProblem } from './private/cache-environment';
+import { accountProblem, checkedRegistryUri, environmentProblem } from './private/cache-environment';
 import { UNHEARD_TOPIC_WARNING, warnWhenUnheard } from './private/unheard-topics';
 import { manageCachedRepositories, templateResourceTags } from './repositories/cached-repositories';
 import { CacheAdoptionOptions, CachedRepositoryRemoval } from './repositories/cached-repository-options';
@@ -160,7 +160,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
   public readonly templateRole?: iam.IRole;
 
   /** The registry the cache is served from: `<account>.dkr.ecr.<region>.<url suffix>` (tokens unless the stack has an env). */
-  public readonly registryDomain: string;
+  public readonly registryUri: string;
 
   /** The cache prefixes, in the order of `upstreams` (copied prefixes included). */
   public readonly ecrRepositoryPrefixes: string[];
@@ -214,13 +214,13 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
     // A concrete Region gives a concrete domain suffix, so image URIs read plainly in manifests.
     const urlSuffix = Token.isUnresolved(stack.region) ? stack.urlSuffix : RegionInfo.get(stack.region).domainSuffix ?? stack.urlSuffix;
     // env-agnostic: refused, at synth, by any stack of a concrete environment (it would read another account's registry)
-    this.registryDomain = checkedRegistryDomain(this, `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`);
+    this.registryUri = checkedRegistryUri(this, `${stack.account}.dkr.ecr.${stack.region}.${urlSuffix}`);
     this.mapping = new ImageMapping({
-      registryDomain: this.registryDomain,
+      registryUri: this.registryUri,
       // a rule through a shared central cache also serves its central upstream's images (`nginx` -> `docker-hub/...`)
       prefixes: upstreams.flatMap(u => [
         {
-          registry: u.referenceHost,
+          registry: u.registry,
           ecrRepositoryPrefix: u.ecrRepositoryPrefix,
           upstreamRepositoryPrefix: u.upstreamRepositoryPrefix,
           copiedImages: u._mirror?.images,
@@ -228,7 +228,7 @@ export class PullThroughCacheRules extends Construct implements IPullThroughCach
         },
         ...(u._origin
           ? [{
-            registry: u._origin.referenceHost,
+            registry: u._origin.registry,
             ecrRepositoryPrefix: u.ecrRepositoryPrefix,
             upstreamRepositoryPrefix: u._origin.upstreamRepositoryPrefix,
           }]

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { parseImageSpec } from './image-spec';
 import {
   AZURE_REGISTRY_URL, CatalogueEntry, ECR_REGISTRY_URL, UpstreamAuth,
-  catalogueEntry, entryForHost, prefixProblem, unsupportedRegistryMessage,
+  catalogueEntry, copiedDefaultsText, copiedRegistryEntry, entryForHost, prefixProblem, suggestedPrefix, unsupportedRegistryMessage,
 } from './private/catalogue';
 import { UpstreamCredentials } from './upstream-credentials';
 
@@ -46,7 +46,9 @@ export interface UpstreamOptions {
    * Changing it replaces the rule (every rule property is create-only).
    *
    * @default - the upstream's default: `ecr-public`, `k8s`, `quay`, `docker-hub`, `ghcr`, `gitlab`,
-   * `azure`, `chainguard` or `ecr`
+   * `azure`, `chainguard` or `ecr`; for `UpstreamRegistry.copied`, `mcr` (mcr.microsoft.com), `gcr` (gcr.io),
+   * `nvcr` (nvcr.io), `redhat` (registry.redhat.io) or `redhat-access` (registry.access.redhat.com), and
+   * required for any other host
    */
   readonly ecrRepositoryPrefix?: string;
 }
@@ -91,7 +93,10 @@ export interface EcrUpstreamOptions extends UpstreamOptions {
 
 /** Options for `UpstreamRegistry.copied`: a registry ECR cannot pull through, served by copying named images. */
 export interface CopiedUpstreamOptions extends UpstreamOptions {
-  /** The registry host as image references name it: `mcr.microsoft.com`, `registry.access.redhat.com`, `gcr.io`. */
+  /**
+   * The registry host the copier pulls from, as image references name it: `mcr.microsoft.com`,
+   * `registry.access.redhat.com`, `gcr.io`, `registry.example.com:5000`.
+   */
   readonly registryUrl: string;
 
   /**
@@ -144,7 +149,7 @@ export interface UpstreamFromUrlOptions extends UpstreamOptions {
 /** Where a shared cache's downstream rule really pulls from: the central cache's upstream (a row of its mapping). */
 interface SharedOrigin {
   /** The registry host as image references name it (`docker.io`). */
-  readonly referenceHost: string;
+  readonly registry: string;
   /** For an ECR upstream: the part of it the central rule serves. */
   readonly upstreamRepositoryPrefix?: string;
 }
@@ -212,9 +217,13 @@ export class UpstreamRegistry {
   /**
    * A registry ECR cannot pull through (`mcr.microsoft.com`, `registry.access.redhat.com`, `registry.redhat.io`,
    * `gcr.io`, `*.pkg.dev`, `nvcr.io`, a self-managed GitLab, any OCI registry): the listed images are copied
-   * into the cache on a schedule by the cache's mirror (`PullThroughCacheRules.mirror`), and pulled from ECR
-   * like cached images. The default prefix is the host itself (`mcr.microsoft.com/dotnet/runtime:8.0` is
-   * cached as `<registry>/mcr.microsoft.com/dotnet/runtime:8.0`).
+   * into the cache on a schedule by the cache's copier (`PullThroughCacheRules.copier`), and pulled from ECR
+   * like cached images.
+   *
+   * Well-known registries have a short default prefix, like the pull through upstreams: `mcr` (mcr.microsoft.com),
+   * `gcr` (gcr.io), `nvcr` (nvcr.io), `redhat` (registry.redhat.io) and `redhat-access` (registry.access.redhat.com);
+   * `mcr.microsoft.com/dotnet/runtime:8.0` is cached as `<registry>/mcr/dotnet/runtime:8.0`. Any other host needs
+   * `ecrRepositoryPrefix`.
    *
    * Experimental: the copier has never pushed to a live ECR registry.
    *
@@ -235,16 +244,18 @@ export class UpstreamRegistry {
       throw new Error(`${where}: ECR pulls through ${host} (${native.displayName}) itself, with no copy: use UpstreamRegistry.fromUrl('${host}') `
         + 'or its own factory instead.');
     }
-    const prefix = options.ecrRepositoryPrefix ?? host;
-    if (options.ecrRepositoryPrefix === undefined && prefixProblem(host) !== undefined) {
-      throw new Error(`${where}: the host '${host}' cannot be the cache prefix (${prefixProblem(host)}). Set ecrRepositoryPrefix, for example '${
-        host.replace(/:\d+$/, '').split('.')[0]}'.`);
+    const known = copiedRegistryEntry(host);
+    if (options.ecrRepositoryPrefix === undefined && !known) {
+      throw new Error(`${where}: ${host} has no default cache prefix, and the prefix is in every image URI your teams write: `
+        + `set ecrRepositoryPrefix, for example ecrRepositoryPrefix: '${suggestedPrefix(host)}' (its images are then cached as `
+        + `<registry>/${suggestedPrefix(host)}/<repository>). Defaults exist only for ${copiedDefaultsText()}.`);
     }
+    const prefix = options.ecrRepositoryPrefix ?? known!.defaultPrefix;
     if (prefix === 'ROOT') {
-      throw new Error(`${where} (${host}): ecrRepositoryPrefix is 'ROOT', which would give the mirror the whole registry: a `
+      throw new Error(`${where} (${host}): ecrRepositoryPrefix is 'ROOT', which would give the copier the whole registry: a `
         + 'registry-wide CREATE_ON_PUSH repository creation template (any push to a missing repository would create it with '
-        + 'the cache\'s settings) and push rights on repository/*. Give the mirror a prefix of its own, for example '
-        + `'${host.replace(/:\d+$/, '').split('.')[0]}', or leave ecrRepositoryPrefix out to use the host.`);
+        + 'the cache\'s settings) and push rights on repository/*. Give the copied upstream a prefix of its own, for example '
+        + `'${known?.defaultPrefix ?? suggestedPrefix(host)}'${known ? ', or leave ecrRepositoryPrefix out to use that default' : ''}.`);
     }
     const images = options.images;
     if (!Array.isArray(images) || images.length === 0) {
@@ -270,7 +281,7 @@ export class UpstreamRegistry {
     }
     const entry: CatalogueEntry = {
       registryType: UpstreamRegistryType.COPIED,
-      displayName: `${host} (copied by the mirror)`,
+      displayName: `${known?.displayName ?? host} (${host}, copied)`,
       registryUrl: host,
       defaultPrefix: prefix,
       auth: options.credentials ? UpstreamAuth.SECRET : UpstreamAuth.NONE,
@@ -322,11 +333,17 @@ export class UpstreamRegistry {
   /** The upstream's type, the rule's `UpstreamRegistry` value. */
   public readonly registryType: UpstreamRegistryType;
 
-  /** The rule's `UpstreamRegistryUrl`: `registry-1.docker.io` for Docker Hub, not `docker.io`. */
+  /**
+   * Where ECR (or the copier) pulls from: the rule's `UpstreamRegistryUrl`, `registry-1.docker.io` for Docker Hub.
+   * Not what image references write: that is `registry`.
+   */
   public readonly registryUrl: string;
 
-  /** The registry host image references use for this upstream: `docker.io` for Docker Hub, else `registryUrl`. */
-  public readonly referenceHost: string;
+  /**
+   * The registry host image references name for this upstream, as `ImageReference.registry` and `CachePrefix.registry`
+   * do: `docker.io` for Docker Hub, else `registryUrl`.
+   */
+  public readonly registry: string;
 
   /** The cache prefix, without a trailing `/`. */
   public readonly ecrRepositoryPrefix: string;
@@ -360,7 +377,7 @@ export class UpstreamRegistry {
   public readonly _origin?: SharedOrigin;
 
   /**
-   * For a mirror (`registryType` MIRROR): what the mirror copies, and when.
+   * For a copied upstream (`registryType` COPIED): what the copier copies, and when.
    * @internal
    */
   public readonly _mirror?: { readonly images: string[]; readonly maxTagsPerPattern: number; readonly schedule?: events.Schedule };
@@ -370,7 +387,7 @@ export class UpstreamRegistry {
     this.registryType = entry.registryType as UpstreamRegistryType;
     this.displayName = entry.displayName;
     this.registryUrl = registryUrl;
-    this.referenceHost = entry.referenceHost ?? registryUrl;
+    this.registry = entry.registry ?? registryUrl;
     this.ecrRepositoryPrefix = checkPrefix(options.ecrRepositoryPrefix ?? entry.defaultPrefix, 'ecrRepositoryPrefix', factory);
 
     if (entry.auth === UpstreamAuth.SECRET && !options.credentials) {

@@ -223,7 +223,7 @@ describe('3. values of other stacks stay references CloudFormation can resolve',
 describe('4. grants land on the role that pulls', () => {
   test.each([
     ['imageUri (concrete environment)', (cache: PullThroughCacheRules) => cache.imageUri('nginx:1.27')],
-    ['registryDomain, as the token warning advises', (cache: PullThroughCacheRules) => `${cache.registryDomain}/quay/org/app:1`],
+    ['registryUri, as the token warning advises', (cache: PullThroughCacheRules) => `${cache.registryUri}/quay/org/app:1`],
   ])('a container written for the cache with %s gets an execution role with pull rights', (name, image) => {
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: ENV });
@@ -377,13 +377,13 @@ describe('7 and 10. cache URIs are checked like any image, on every host of the 
       `container noLibrary: '${images.noLibrary}' is not served by the pull through cache: 'docker-hub/nginx' is not where the cache serves `
         + 'docker.io/nginx: it is cached as docker-hub/library/nginx (Docker Hub official images keep library/: without it ECR answers 403). '
         + `Write ${REGISTRY}/docker-hub/library/nginx:1.27, or pass the upstream reference to imageUri.`,
-      expect.stringMatching(new RegExp(`^container uncopied: '${images.uncopied}' is not served by the pull through cache: the 'mcr' mirror copies only dotnet/aspnet:8.0`)),
+      expect.stringMatching(new RegExp(`^container uncopied: '${images.uncopied}' is not served by the pull through cache: the copier copies only dotnet/aspnet:8.0 into 'mcr'`)),
     ]);
     expect(Annotations.fromStack(stack).findInfo('*', Match.stringLikeRegexp('another private ECR registry')).map(m => m.entry.data))
       .toEqual([expect.stringContaining(`container otherAccount: '${images.otherAccount}'`)]);
     expect(rolesGrantedPull(t)).toEqual([executionRoleRef(t)]); // the copied, dual-stack and FIPS images are pulled from the cache
     expect(() => cache.imageUri(images.noLibrary)).toThrow(/'docker-hub\/nginx' is not where the cache serves docker\.io\/nginx/);
-    expect(() => cache.imageUri(images.uncopied)).toThrow(/the 'mcr' mirror copies only dotnet\/aspnet:8\.0/);
+    expect(() => cache.imageUri(images.uncopied)).toThrow(/the copier copies only dotnet\/aspnet:8\.0 into 'mcr'/);
     expect(cache.imageUri(images.dualStack)).toBe(images.dualStack);
   });
 });
@@ -405,10 +405,10 @@ describe('11. every message says what to do', () => {
     expect(frozen).toBe("container frozen: 'k8s.gcr.io/pause:3.9' is not served by the pull through cache: ECR cannot pull through 'k8s.gcr.io', "
       + 'which is frozen: its images are on registry.k8s.io, which ECR pulls through (UpstreamRegistry.kubernetes()). '
       + 'Write the image as registry.k8s.io/<the same path>.');
-    const advice = /UpstreamRegistry\.copied\(\{ registryUrl: 'registry\.example\.com:5000', ecrRepositoryPrefix: 'registry', images/;
+    const advice = /UpstreamRegistry\.copied\(\{ registryUrl: 'registry\.example\.com:5000', ecrRepositoryPrefix: 'example', images/;
     expect(port).toMatch(advice);
     // the advice, followed, is accepted
-    expect(() => UpstreamRegistry.copied({ registryUrl: 'registry.example.com:5000', ecrRepositoryPrefix: 'registry', images: ['team/app:1'] })).not.toThrow();
+    expect(() => UpstreamRegistry.copied({ registryUrl: 'registry.example.com:5000', ecrRepositoryPrefix: 'example', images: ['team/app:1'] })).not.toThrow();
   });
 
   test('AWS\'s own FireLens image is noted, not warned about', () => {
@@ -508,8 +508,8 @@ describe('9. images of other services: Batch jobs move, the rest are reported', 
   });
 });
 
-describe('6. a tag only a mirror\'s pattern names is served only while the mirror copies it, and says so', () => {
-  test('an exact tag moves quietly; a pattern-only tag moves with a mirrorTagPattern warning naming the limit', () => {
+describe('6. a tag only a copied upstream\'s pattern names is served only while the copier copies it, and says so', () => {
+  test('an exact tag moves quietly; a pattern-only tag moves with a copiedTagPattern warning naming the limit', () => {
     const app = testApp();
     const stack = new Stack(app, 'Apps', { env: ENV });
     const cache = new PullThroughCacheRules(stack, 'Cache', {
@@ -525,10 +525,10 @@ describe('6. a tag only a mirror\'s pattern names is served only while the mirro
     Aspects.of(app).add(new CachedImages({ cache }));
     const t = template(stack, 'mirror-patterns');
     expect(containersOf(t).map(c => c.Image)).toEqual([`${REGISTRY}/mcr/dotnet/aspnet:8.0.15`, `${REGISTRY}/mcr/dotnet/aspnet:8.0.15-noble`]);
-    const warned = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('mirrorTagPattern')).map(m => m.entry.data);
-    expect(warned).toEqual([expect.stringContaining("container variant: 'mcr.microsoft.com/dotnet/aspnet:8.0.15-noble' matches the 'mcr' mirror's tag "
-      + 'pattern dotnet/aspnet:8.0.*, of which the mirror copies only the 3 highest tags (OS variants of one version count as tags): it is served only '
-      + "while it is among them. Name the tag exactly in the mirror's images ('dotnet/aspnet:8.0.15-noble') to be sure it is copied.")]);
+    const warned = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('copiedTagPattern')).map(m => m.entry.data);
+    expect(warned).toEqual([expect.stringContaining("container variant: 'mcr.microsoft.com/dotnet/aspnet:8.0.15-noble' matches the tag "
+      + "pattern dotnet/aspnet:8.0.* copied into 'mcr', of which the copier copies only the 3 highest tags (OS variants of one version count as tags): it is served only "
+      + "while it is among them. Name the tag exactly in the copied upstream's images ('dotnet/aspnet:8.0.15-noble') to be sure it is copied.")]);
   });
 });
 

@@ -40,17 +40,17 @@ describe('registry hosts as people write them', () => {
   });
 });
 
-describe('ImageMapping registryDomain', () => {
+describe('ImageMapping registryUri', () => {
   test.each(['https://111122223333.dkr.ecr.eu-west-1.amazonaws.com/', 'http://111122223333.dkr.ecr.eu-west-1.amazonaws.com', `${REGISTRY}//`, ` ${REGISTRY} `])(
     '%j is normalised to the host (no // in URIs)', domain => {
-      const mapping = new ImageMapping({ registryDomain: domain });
-      expect(mapping.registryDomain).toBe(REGISTRY);
+      const mapping = new ImageMapping({ registryUri: domain });
+      expect(mapping.registryUri).toBe(REGISTRY);
       expect(mapping.map('nginx:1.27').uri).toBe(`${REGISTRY}/docker-hub/library/nginx:1.27`);
       expect(mapping.map(`${REGISTRY}/docker-hub/library/nginx:1.27`).status).toBe(MappingStatus.ALREADY_CACHED);
     });
 
   test.each([`${REGISTRY}/docker-hub`, 'https://', 'my registry'])('%j is refused', domain => {
-    expect(() => new ImageMapping({ registryDomain: domain })).toThrow(/is not a registry host\. Give the host alone/);
+    expect(() => new ImageMapping({ registryUri: domain })).toThrow(/is not a registry host\. Give the host alone/);
   });
 });
 
@@ -104,7 +104,7 @@ describe('two images must never share a cache URI', () => {
 
   test('the mapping itself never gives an image a URI that another rule claims (the CLI uses it without the construct)', () => {
     const mapping = new ImageMapping({
-      registryDomain: REGISTRY,
+      registryUri: REGISTRY,
       prefixes: [{ registry: 'quay.io', ecrRepositoryPrefix: 'ROOT' }, { registry: 'registry.k8s.io', ecrRepositoryPrefix: 'k8s' }, { registry: 'ghcr.io', ecrRepositoryPrefix: 'cache' }, { registry: 'docker.io', ecrRepositoryPrefix: 'cache/hub' }],
     });
     expect(mapping.map('quay.io/k8s/pause:1')).toMatchObject({

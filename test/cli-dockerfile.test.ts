@@ -6,7 +6,7 @@ import { Outcome } from '../src/cli/judge';
 import { ImageMapping } from '../src/image-mapping';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
-const mapping = new ImageMapping({ registryDomain: REGISTRY });
+const mapping = new ImageMapping({ registryUri: REGISTRY });
 const rewriting = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
 const checking = { cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
 

@@ -13,7 +13,7 @@ import { rewriteYaml } from '../src/cli/rewrite';
 const DEFAULTS_NOTICE = /^ecr-ptc: no --from-account or --from-cdk-out: assuming the default cache prefixes .*\n/;
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
-const mapping = new ImageMapping({ registryDomain: REGISTRY });
+const mapping = new ImageMapping({ registryUri: REGISTRY });
 const judge = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
 /** What rewrite adds beside moved Bitnami images (src/cli/companions.ts): the one addition a values file may get. */
 const COMPANION = 'global:\n  security:\n    allowInsecureImages: true\n';

@@ -18,7 +18,7 @@ import { isHostedReference } from '../src/private/setting-images';
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const onCache = (image: string) => image.startsWith(`${REGISTRY}/`);
 const checking: Judge = { cacheStatus: onCache };
-const rewriting: Judge = { mapping: new ImageMapping({ registryDomain: REGISTRY }), cacheStatus: onCache };
+const rewriting: Judge = { mapping: new ImageMapping({ registryUri: REGISTRY }), cacheStatus: onCache };
 
 const hosted = fc.constantFrom('quay.io/strimzi/kafka:0.45.0-kafka-3.9.0', 'ghcr.io/zalando/spilo-16:3.3-p1', 'registry.k8s.io/pause:3.10',
   `public.ecr.aws/eks/aws-load-balancer-controller@sha256:${'c'.repeat(64)}`, 'registry.example.com:5000/team/app:v2', 'docker.io/library/nginx:1.27',

@@ -396,13 +396,13 @@ describe('--from-cdk-out reads the mirrors of the app too (they have no pull thr
     const result = cli(['rewrite', file, '--from-cdk-out', cdkOut, '--json']);
     const findings = JSON.parse(result.out).files[0].findings;
     expect(findings.map((f: { outcome: string }) => f.outcome)).toEqual(['rewritten', 'unserved']);
-    expect(findings[1].note).toMatch(/the 'mcr\.microsoft\.com' mirror copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*/);
-    expect(fs.readFileSync(file, 'utf-8')).toContain('image: 111122223333.dkr.ecr.eu-west-1.amazonaws.com/mcr.microsoft.com/dotnet/aspnet:8.0.11');
+    expect(findings[1].note).toMatch(/the copier copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\* into 'mcr'/);
+    expect(fs.readFileSync(file, 'utf-8')).toContain('image: 111122223333.dkr.ecr.eu-west-1.amazonaws.com/mcr/dotnet/aspnet:8.0.11');
   });
 
-  test('--prefix for a registry ECR cannot pull through points to --from-cdk-out for mirrors', () => {
+  test('--prefix for a registry ECR cannot pull through points to --from-cdk-out for copied upstreams', () => {
     const result = cli(['rewrite', testDir(), '--registry', '111122223333.dkr.ecr.eu-west-1.amazonaws.com', '--prefix', 'mcr.microsoft.com=mcr']);
     expect(result.code).toBe(2);
-    expect(result.err).toMatch(/If your cache mirrors it \(UpstreamRegistry\.copied\), pass --from-cdk-out/);
+    expect(result.err).toMatch(/If your cache copies it \(UpstreamRegistry\.copied\), pass --from-cdk-out: the synthesized app names the images the copier copies/);
   });
 });

@@ -9,7 +9,7 @@ import { ImageMapping } from '../src/image-mapping';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const onCache = (image: string) => image.startsWith(`${REGISTRY}/`);
-const rewriting: Judge = { mapping: new ImageMapping({ registryDomain: REGISTRY }), cacheStatus: onCache };
+const rewriting: Judge = { mapping: new ImageMapping({ registryUri: REGISTRY }), cacheStatus: onCache };
 const checking: Judge = { cacheStatus: onCache };
 
 const VALUES = `defaultImageRegistry: quay.io

@@ -230,7 +230,7 @@ describe('writes are atomic', () => {
 });
 
 describe('property: rewriting never changes a non-image byte', () => {
-  const mapping = new ImageMapping({ registryDomain: REGISTRY });
+  const mapping = new ImageMapping({ registryUri: REGISTRY });
   const judge = { mapping, cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`) };
   const image = fc.constantFrom('nginx', 'nginx:1.27', 'bitnami/redis:7', 'quay.io/org/app:v1', 'registry.k8s.io/pause:3.10',
     'mcr.microsoft.com/dotnet/runtime:8.0', `${REGISTRY}/docker-hub/library/redis:7`, 'ghcr.io/o/x@sha256:' + 'a'.repeat(64));

@@ -53,7 +53,7 @@ describe('ImageReference properties', () => {
 });
 
 describe('ImageMapping', () => {
-  const mapping = new ImageMapping({ registryDomain: REGISTRY });
+  const mapping = new ImageMapping({ registryUri: REGISTRY });
 
   test('the default table is the construct\'s default prefixes for every upstream with a fixed host', () => {
     expect(ImageMapping.defaultPrefixes()).toEqual([
@@ -72,7 +72,7 @@ describe('ImageMapping', () => {
     const factories = [UpstreamRegistry.ecrPublic(), UpstreamRegistry.kubernetes(), UpstreamRegistry.quay(),
       UpstreamRegistry.dockerHub({ credentials }), UpstreamRegistry.githubContainerRegistry({ credentials }),
       UpstreamRegistry.gitlabContainerRegistry({ credentials }), UpstreamRegistry.chainguard({ credentials })];
-    expect(ImageMapping.defaultPrefixes()).toEqual(factories.map(u => ({ registry: u.referenceHost, ecrRepositoryPrefix: u.ecrRepositoryPrefix })));
+    expect(ImageMapping.defaultPrefixes()).toEqual(factories.map(u => ({ registry: u.registry, ecrRepositoryPrefix: u.ecrRepositoryPrefix })));
   });
 
   test.each([
@@ -132,7 +132,7 @@ describe('ImageMapping', () => {
 
   test('an explicit table: overrides, Docker Hub aliases, ROOT, and ECR upstream prefixes', () => {
     const custom = new ImageMapping({
-      registryDomain: REGISTRY,
+      registryUri: REGISTRY,
       prefixes: [
         { registry: 'registry-1.docker.io', ecrRepositoryPrefix: 'hub/' },
         { registry: 'myregistry.azurecr.io', ecrRepositoryPrefix: 'azure' },
@@ -159,7 +159,7 @@ describe('ImageMapping', () => {
     }), { numRuns: 500 });
   });
 
-  test('registryDomain is required', () => {
-    expect(() => new ImageMapping({} as any)).toThrow(/registryDomain is required/);
+  test('registryUri is required', () => {
+    expect(() => new ImageMapping({} as any)).toThrow(/registryUri is required/);
   });
 });

@@ -49,7 +49,7 @@ describe('imported by attributes', () => {
 
     expect(cache.imageUri('nginx:1.27')).toBe(`${DOMAIN}/docker-hub/library/nginx:1.27`);
     expect(cache.imageUri('quay.io/prometheus/prometheus:v2.53.0')).toBe(made.imageUri('quay.io/prometheus/prometheus:v2.53.0'));
-    expect(cache.registryDomain).toBe(made.registryDomain);
+    expect(cache.registryUri).toBe(made.registryUri);
     expect(cache.ecrRepositoryPrefixes).toEqual(made.ecrRepositoryPrefixes);
     expect(pullPolicy(stack, 'CiDefaultPolicy')).toEqual(pullPolicy(platform, 'CiDefaultPolicy'));
     expect(pullPolicy(stack, 'CiDefaultPolicy')[0]).toEqual({
@@ -72,7 +72,7 @@ describe('imported by attributes', () => {
     expect(statements[0].Action).toContain('ecr:TagResource');
     expect(statements[0].Resource).toEqual([arn('eu-west-1', 'docker-hub'), arn('eu-west-1', 'quay')]);
     expect(statements[2]).toEqual({ Effect: 'Allow', Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'], Resource: arn('eu-west-1', 'mcr') });
-    expect(() => cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0')).toThrow(/the 'mcr' mirror copies only dotnet\/runtime:8\.0/);
+    expect(() => cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0')).toThrow(/the copier copies only dotnet\/runtime:8\.0 into 'mcr'/);
   });
 
   test('a cache in another Region of the account: its domain and ARNs name that Region', () => {
@@ -132,7 +132,7 @@ describe('imported by attributes', () => {
     });
     for (const c of [cache, made]) {
       expect(c.cacheRepositoryArns().length).toBeGreaterThan(0);
-      expect(c.mapping.registryDomain).toBe(DOMAIN);
+      expect(c.mapping.registryUri).toBe(DOMAIN);
     }
   });
 });

@@ -59,12 +59,12 @@ describe.each([
     ...RULE_HANDLER,
   }],
   ['mirror', {
-    ...scanning(['ecr-public', 'mcr.microsoft.com', 'redhat'], 'eu-west-1', '111122223333'),
+    ...scanning(['ecr-public', 'mcr', 'redhat'], 'eu-west-1', '111122223333'),
     'Cache/NodePullPolicy': [
-      ...['ecr-public', 'mcr.microsoft.com', 'redhat'].map(p => arn(p, 'eu-west-1', '111122223333')), 'AwsSolutions-IAM5[Resource::*]',
+      ...['ecr-public', 'mcr', 'redhat'].map(p => arn(p, 'eu-west-1', '111122223333')), 'AwsSolutions-IAM5[Resource::*]',
     ],
     'Cache/Mirror/Copier/ServiceRole/DefaultPolicy': [
-      ...['mcr.microsoft.com', 'redhat'].map(p => arn(p, 'eu-west-1', '111122223333')), 'AwsSolutions-IAM5[Resource::*]',
+      ...['mcr', 'redhat'].map(p => arn(p, 'eu-west-1', '111122223333')), 'AwsSolutions-IAM5[Resource::*]',
     ],
     'Cache/Mirror/Copier/Function': ['AwsSolutions-L1'],
     'Cache/Mirror/Copier/DeadLetterQueue': ['AwsSolutions-SQS3'],

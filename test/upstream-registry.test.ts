@@ -1,8 +1,9 @@
 import { Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../src';
+import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../src';
 import { testApp } from './util';
+import { CATALOGUE, COPIED_CATALOGUE, entryForHost, suggestedPrefix, unsupportedRegistryMessage } from '../src/private/catalogue';
 
 const stack = new Stack(testApp(), 'S');
 const credentials = UpstreamCredentials.fromSecret(
@@ -23,7 +24,7 @@ describe('the catalogue of upstreams (ECR-FACTS.md section 1)', () => {
     expect(upstream.registryUrl).toBe(url);
     expect(upstream.registryType).toBe(type);
     expect(upstream.ecrRepositoryPrefix).toBe(prefix);
-    expect(upstream.referenceHost).toBe(host);
+    expect(upstream.registry).toBe(host);
   });
 
   test('the API enum values are exactly the nine ECR knows, and the mirror (which makes no rule)', () => {
@@ -46,6 +47,55 @@ describe('the catalogue of upstreams (ECR-FACTS.md section 1)', () => {
     });
     expect(upstream.role).toBe(role);
     expect(upstream.upstreamRepositoryPrefix).toBe('upstream-app');
+  });
+});
+
+describe('default prefixes: one convention, a short name of the registry, for pulled-through and copied upstreams alike', () => {
+  test.each(COPIED_CATALOGUE.map(e => [e.host, e.defaultPrefix]))('UpstreamRegistry.copied(%s) is cached under %s', (host, prefix) => {
+    const upstream = UpstreamRegistry.copied({ registryUrl: host, images: ['a/b:1'] });
+    expect(upstream).toMatchObject({ registryUrl: host, registry: host, ecrRepositoryPrefix: prefix, registryType: UpstreamRegistryType.COPIED });
+    // a copied registry is one ECR really cannot pull through, and its message names the copy with the default prefix
+    expect(entryForHost(host)).toBeUndefined();
+    expect(() => UpstreamRegistry.fromUrl(host)).toThrow(`UpstreamRegistry.copied({ registryUrl: '${host}', images: ['<repository>:<tag>'] })`);
+  });
+
+  test('no two default prefixes are equal, and none lies under another (a cache holding all of them is valid)', () => {
+    const prefixes = [...CATALOGUE.map(e => e.defaultPrefix), ...COPIED_CATALOGUE.map(e => e.defaultPrefix)];
+    expect(new Set(prefixes).size).toBe(prefixes.length);
+    expect(prefixes.filter(p => prefixes.some(q => p.startsWith(`${q}/`)))).toEqual([]);
+    expect(prefixes.filter(p => p.includes('.'))).toEqual([]); // short names, never a host
+    const role = iam.Role.fromRoleArn(stack, 'Role', 'arn:aws:iam::111122223333:role/ptc');
+    const all = [
+      UpstreamRegistry.ecrPublic(), UpstreamRegistry.kubernetes(), UpstreamRegistry.quay(), UpstreamRegistry.dockerHub({ credentials }),
+      UpstreamRegistry.githubContainerRegistry({ credentials }), UpstreamRegistry.gitlabContainerRegistry({ credentials }),
+      UpstreamRegistry.azureContainerRegistry({ credentials, registryUrl: 'myregistry.azurecr.io' }), UpstreamRegistry.chainguard({ credentials }),
+      UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', role }),
+      ...COPIED_CATALOGUE.map(e => UpstreamRegistry.copied({ registryUrl: e.host, images: ['a/b:1'] })),
+    ];
+    expect(all.map(u => u.ecrRepositoryPrefix)).toEqual(prefixes);
+    expect(() => new PullThroughCacheRules(new Stack(testApp(), 'All', { env: { account: '111122223333', region: 'us-east-1' } }), 'Cache',
+      { upstreams: all, enableScanning: false, enableMonitoring: false })).not.toThrow();
+  });
+
+  test('a copied default prefix another upstream of the cache already uses is refused, naming both', () => {
+    expect(() => new PullThroughCacheRules(new Stack(testApp(), 'Clash'), 'Cache', {
+      upstreams: [UpstreamRegistry.quay({ ecrRepositoryPrefix: 'mcr' }), UpstreamRegistry.copied({ registryUrl: 'mcr.microsoft.com', images: ['a/b:1'] })],
+    })).toThrow(/the cache prefix 'mcr' is used by both quay\.io and mcr\.microsoft\.com/);
+  });
+
+  test.each([
+    ['registry.example.com:5000', 'example'],
+    ['us.gcr.io', 'us-gcr'],
+    ['docker.elastic.co', 'elastic'],
+    ['harbor.corp.example.com', 'harbor-corp-example'],
+    ['localhost:5000', 'localhost'],
+    ['quay.internal', 'quay-copied'],
+    ['gitlab.example.com', 'gitlab-example'],
+  ])('any other host needs a prefix; %s is suggested %s, in the copier error and in fromUrl\'s', (host, suggestion) => {
+    expect(suggestedPrefix(host)).toBe(suggestion);
+    expect(() => UpstreamRegistry.copied({ registryUrl: host, images: ['a/b:1'] })).toThrow(`for example ecrRepositoryPrefix: '${suggestion}'`);
+    expect(unsupportedRegistryMessage(host)).toContain(`UpstreamRegistry.copied({ registryUrl: '${host}', ecrRepositoryPrefix: '${suggestion}', images:`);
+    expect(UpstreamRegistry.copied({ registryUrl: host, ecrRepositoryPrefix: suggestion, images: ['a/b:1'] }).ecrRepositoryPrefix).toBe(suggestion);
   });
 });
 

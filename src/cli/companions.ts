@@ -13,7 +13,7 @@ import { Pair, Scalar, YAMLMap, isMap, isScalar } from 'yaml';
 import { CachePrefix } from '../image-mapping';
 import { ImageReference } from '../image-reference';
 import { routeOfCachePath } from '../private/cache-mapping';
-import { referenceHostOf } from '../private/catalogue';
+import { registryOf } from '../private/catalogue';
 import { companionValuesFor } from '../private/helm-companions';
 
 /** One companion value of a values file: set by rewrite, or missing. */
@@ -121,7 +121,7 @@ function where(path: readonly string[], depth: number): string {
  */
 export function upstreamOfCache(prefixes: readonly CachePrefix[]): (image: string) => string | undefined {
   const routes = prefixes.map(p => ({
-    referenceHost: referenceHostOf(p.registry),
+    registry: registryOf(p.registry),
     ecrRepositoryPrefix: p.ecrRepositoryPrefix.replace(/\/$/, ''),
     upstreamRepositoryPrefix: p.upstreamRepositoryPrefix,
   }));
@@ -129,7 +129,7 @@ export function upstreamOfCache(prefixes: readonly CachePrefix[]): (image: strin
     try {
       const ref = ImageReference.parse(image);
       const found = routeOfCachePath(ref.repository, routes);
-      return found && `${found.route.referenceHost}/${found.upstreamPath}${ref.toString().slice(ref.name.length)}`;
+      return found && `${found.route.registry}/${found.upstreamPath}${ref.toString().slice(ref.name.length)}`;
     } catch {
       return undefined;
     }

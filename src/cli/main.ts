@@ -94,7 +94,7 @@ function program(io: Io, deps: Deps, state: RunState): Command {
       for (const notice of final.notices) {
         io.err(`ecr-ptc: ${escapeText(notice)}\n`);
       }
-      then(final, registry ?? final.registryDomain);
+      then(final, registry ?? final.registryUri);
     };
     if (options.fromAccount && options.fromCdkOut !== undefined) {
       throw new UsageError('--from-account and --from-cdk-out both name the rules: pass one of them');
@@ -120,8 +120,8 @@ function program(io: Io, deps: Deps, state: RunState): Command {
         if (registry === undefined) {
           throw new UsageError('rewrite needs the cache registry: pass --registry <account>.dkr.ecr.<region>.amazonaws.com');
         }
-        const mapping = new ImageMapping({ registryDomain: registry, prefixes: table.prefixes });
-        const judge = { mapping, cacheStatus: cacheStatusOf(mapping.registryDomain, table.prefixes), upstreamOf: upstreamOfCache(table.prefixes) };
+        const mapping = new ImageMapping({ registryUri: registry, prefixes: table.prefixes });
+        const judge = { mapping, cacheStatus: cacheStatusOf(mapping.registryUri, table.prefixes), upstreamOf: upstreamOfCache(table.prefixes) };
         state.exitCode = processPaths(paths, judge, { write: !options.dryRun, json: options.json, followSymlinks: options.followSymlinks }, io);
       });
     });

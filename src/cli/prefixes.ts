@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { CachePrefix, ImageMapping } from '../image-mapping';
 import { MIRROR_METADATA } from '../mirror/contract';
-import { ECR_REGISTRY_URL, entryForHost, prefixProblem, referenceHostOf, unsupportedRegistryMessage } from '../private/catalogue';
+import { ECR_REGISTRY_URL, entryForHost, prefixProblem, registryOf, unsupportedRegistryMessage } from '../private/catalogue';
 import { awsErrorInfo, isTransient } from '../private/handlers/aws-errors';
 import { RULE_RESOURCE_TYPE } from '../rules/contract';
 
@@ -25,7 +25,7 @@ export interface RuleDescription {
   readonly upstreamRepositoryPrefix?: string;
   /** The account the rule is in (API only). */
   readonly registryId?: string;
-  /** For a mirror (cloud assembly only): the images it copies; no other image of its registry is served. */
+  /** For a copied upstream (cloud assembly only): the images the copier copies; no other image of its registry is served. */
   readonly copiedImages?: string[];
 }
 
@@ -46,7 +46,7 @@ export interface AccountRules {
 export interface PrefixTable {
   readonly prefixes: CachePrefix[];
   /** The cache registry the source names (the account's, or the cloud assembly stack's), if it names one. */
-  readonly registryDomain?: string;
+  readonly registryUri?: string;
   /** Lines for stderr: what was assumed or noticed while building the table. */
   readonly notices: string[];
 }
@@ -82,7 +82,7 @@ export function tableFromRules(rules: readonly RuleDescription[]): { prefixes: C
   const rows = rules.map(rule => {
     const upstream = rule.upstreamRepositoryPrefix && rule.upstreamRepositoryPrefix !== 'ROOT' ? rule.upstreamRepositoryPrefix : undefined;
     return {
-      registry: referenceHostOf(rule.upstreamRegistryUrl),
+      registry: registryOf(rule.upstreamRegistryUrl),
       ecrRepositoryPrefix: rule.ecrRepositoryPrefix.replace(/\/$/, ''),
       upstreamRepositoryPrefix: upstream,
       copiedImages: rule.copiedImages,
@@ -132,9 +132,9 @@ export function applyOverrides(table: PrefixTable, overrides: readonly string[])
     if (problem) {
       throw new PrefixTableError(`--prefix '${override}': prefix '${prefix}' is invalid: ${problem}`);
     }
-    const registry = referenceHostOf(host).toLowerCase();
+    const registry = registryOf(host).toLowerCase();
     if (!entryForHost(registry)) {
-      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache mirrors it (UpstreamRegistry.copied), pass --from-cdk-out: the synthesized app names the images the mirror copies`);
+      throw new PrefixTableError(`--prefix '${override}': ${unsupportedRegistryMessage(registry)}. If your cache copies it (UpstreamRegistry.copied), pass --from-cdk-out: the synthesized app names the images the copier copies`);
     }
     given.set(registry, override);
     const row = { registry, ecrRepositoryPrefix: prefix };
@@ -218,12 +218,12 @@ export async function tableFromAccount(client: AccountRules, registry: string | 
       + 'so the cache serves no image. Deploy your PullThroughCacheRules first, or check the Region (--registry, AWS_REGION).');
   }
   const owners = [...new Set(rules.map(r => r.registryId).filter((id): id is string => id !== undefined))];
-  const registryDomain = registry ?? (owners.length === 1 ? `${owners[0]}.dkr.ecr.${region}.amazonaws.com` : undefined);
+  const registryUri = registry ?? (owners.length === 1 ? `${owners[0]}.dkr.ecr.${region}.amazonaws.com` : undefined);
   const { prefixes, notices } = tableFromRules(rules);
   return {
     prefixes,
-    registryDomain,
-    notices: [`${rulesRead(rules.length)} from ${registryDomain ?? `the account in ${region}`}: ${describePrefixes(prefixes)}`, ...notices],
+    registryUri,
+    notices: [`${rulesRead(rules.length)} from ${registryUri ?? `the account in ${region}`}: ${describePrefixes(prefixes)}`, ...notices],
   };
 }
 
@@ -266,7 +266,7 @@ function stacksWithRules(dir: string, notices: string[]): StackRules[] {
     for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
       const mirrors = resource.Metadata?.[MIRROR_METADATA];
       if (Array.isArray(mirrors)) {
-        // a mirror has no rule: its copy function's metadata names its prefix and the images it copies
+        // a copied upstream has no rule: the copy function's metadata names its prefix and the images it copies
         for (const m of mirrors as Array<{ registryUrl?: unknown; ecrRepositoryPrefix?: unknown; images?: unknown }>) {
           if (typeof m.registryUrl === 'string' && typeof m.ecrRepositoryPrefix === 'string' && Array.isArray(m.images)) {
             rules.push({ ecrRepositoryPrefix: m.ecrRepositoryPrefix, upstreamRegistryUrl: m.registryUrl, copiedImages: m.images.map(String) });
@@ -311,7 +311,7 @@ export function tableFromCloudAssembly(dir: string, registry: string | undefined
   }
   const envName = (s: StackRules) => `${s.account ?? 'any account'}/${s.region ?? 'any Region'}`;
   let stacks = all;
-  let registryDomain = registry;
+  let registryUri = registry;
   if (registry !== undefined) {
     const { account, region } = registryParts(registry);
     stacks = all.filter(s => (s.account === undefined || s.account === account) && (s.region === undefined || s.region === region));
@@ -325,13 +325,13 @@ export function tableFromCloudAssembly(dir: string, registry: string | undefined
       throw new PrefixTableError(`--from-cdk-out: the cloud assembly has pull through cache rules in ${[...new Set(all.map(envName))].join(', ')}; `
         + 'pass --registry <account>.dkr.ecr.<region>.amazonaws.com to name the cache');
     }
-    registryDomain = concrete[0];
+    registryUri = concrete[0];
   }
   const rules = stacks.flatMap(s => s.rules);
   const table = tableFromRules(rules);
   return {
     prefixes: table.prefixes,
-    registryDomain,
+    registryUri,
     notices: [`${rulesRead(rules.length)} from ${dir} (${stacks.map(s => s.stack).join(', ')}): ${describePrefixes(table.prefixes)}`,
       ...notices, ...table.notices],
   };

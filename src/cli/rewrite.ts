@@ -93,7 +93,7 @@ function collectYaml(doc: Document.Parsed, text: string, j: Judge, lineOf: (o: n
   const results = rewriteDocument(tree, doc.contents, (image: string) => {
     const verdict = judge(image, 0, j);
     return { ...verdict, cachePath: verdict.repository };
-  }, editor, j.mapping?.registryDomain, undefined, LOCATE);
+  }, editor, j.mapping?.registryUri, undefined, LOCATE);
   for (const result of results) {
     const line = lineOfNode(result.node);
     if ('skipped' in result && result.setting) {

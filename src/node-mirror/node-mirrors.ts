@@ -120,9 +120,9 @@ export class NodeMirrors {
         + 'Rewrite those image references instead (imageUri, the CachedImages Aspect or the ecr-ptc CLI).');
     }
     this.plan = {
-      registryDomain: cache.registryDomain,
+      registryUri: cache.registryUri,
       // the cache's own Region (an imported cache may be in another one than this stack)
-      region: ECR_REGISTRY_URL.exec(cache.registryDomain)?.[2] ?? Stack.of(cache).region,
+      region: ECR_REGISTRY_URL.exec(cache.registryUri)?.[2] ?? Stack.of(cache).region,
       routes,
     };
     this.mirrors = routes.map(route => ({

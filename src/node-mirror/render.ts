@@ -38,7 +38,7 @@ export interface MirrorRoute {
 /** What the generators need: where the cache is, what it serves, and whether to fall back. */
 export interface MirrorPlan {
   /** `<account>.dkr.ecr.<region>.<suffix>`. */
-  readonly registryDomain: string;
+  readonly registryUri: string;
   /** The cache's Region (`AWS_REGION` of the credential provider). */
   readonly region: string;
   readonly routes: readonly MirrorRoute[];
@@ -55,7 +55,7 @@ export const MIME_BOUNDARY = '//cdk-ecr-pull-through-cache//';
 
 /** The cache endpoint of a route: `https://<domain>/v2/<prefix>` (the full API path, see `override_path`). */
 export function cacheEndpoint(plan: MirrorPlan, route: MirrorRoute): string {
-  return `https://${plan.registryDomain}/v2${route.prefix === 'ROOT' ? '' : `/${route.prefix}`}`;
+  return `https://${plan.registryUri}/v2${route.prefix === 'ROOT' ? '' : `/${route.prefix}`}`;
 }
 
 /** The path of a route's hosts.toml on the node. */

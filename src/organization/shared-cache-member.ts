@@ -72,7 +72,7 @@ export class SharedCacheMember extends Construct {
       // first and its origin's last, and the origin is what members reach (images keep their registry's name)
       const origin = shared.cache.mapping.prefixes.filter(row => row.ecrRepositoryPrefix.replace(/\/$/, '') === prefix).pop();
       if (!origin) {
-        throw new Error(`${where}: the central cache ${shared.registryDomain} has no prefix '${prefix}', so no upstream prefix to pull `
+        throw new Error(`${where}: the central cache ${shared.registryUri} has no prefix '${prefix}', so no upstream prefix to pull `
           + `through. Its prefixes: ${shared.ecrRepositoryPrefixes.map(p => `'${p}'`).join(', ')}.`);
       }
       return origin;
@@ -94,7 +94,7 @@ export class SharedCacheMember extends Construct {
         assumedBy: new iam.ServicePrincipal('pullthroughcache.ecr.amazonaws.com', {
           conditions: { StringEqualsIfExists: { 'aws:SourceAccount': stack.account } },
         }),
-        description: `Lets ECR pull through the shared cache ${shared.registryDomain} into this account's cache`,
+        description: `Lets ECR pull through the shared cache ${shared.registryUri} into this account's cache`,
       });
       // Which side (central or this registry) ECR calls each listed action on is not documented, so every action
       // is allowed on the shared prefixes of both registries, and on nothing else. The puller actions take the
@@ -117,6 +117,6 @@ export class SharedCacheMember extends Construct {
       this.role = role;
     }
     this.upstreams = origins.map((origin, i) => UpstreamRegistry._throughSharedCache(
-      { referenceHost: origin.registry, upstreamRepositoryPrefix: origin.upstreamRepositoryPrefix }, prefixes[i], shared.registryDomain, this.role));
+      { registry: origin.registry, upstreamRepositoryPrefix: origin.upstreamRepositoryPrefix }, prefixes[i], shared.registryUri, this.role));
   }
 }

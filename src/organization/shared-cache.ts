@@ -76,7 +76,7 @@ export class SharedCache extends Construct {
   public readonly cache: IPullThroughCacheRules;
 
   /** The central registry, `<account>.dkr.ecr.<region>.amazonaws.com`: the upstream URL of every member rule. */
-  public readonly registryDomain: string;
+  public readonly registryUri: string;
 
   /** The central account. */
   public readonly account: string;
@@ -138,7 +138,7 @@ export class SharedCache extends Construct {
     this.cache = cache;
     this.account = stack.account;
     this.region = stack.region;
-    this.registryDomain = `${stack.account}.dkr.ecr.${stack.region}.amazonaws.com`;
+    this.registryUri = `${stack.account}.dkr.ecr.${stack.region}.amazonaws.com`;
     this.ecrRepositoryPrefixes = [...cache.ecrRepositoryPrefixes];
 
     // Principals: ECR's documented registry policies name account principals (`arn:aws:iam::<account>:root`,
@@ -166,6 +166,6 @@ export class SharedCache extends Construct {
       acknowledgeFinding(this.policy, 'AwsSolutions-ECR1', 'The principal "*" is narrowed by aws:PrincipalOrgID/aws:PrincipalOrgPaths '
         + 'to the organization\'s accounts, and the grant covers only the pull and import actions on <prefix>/* of the shared prefixes');
     }
-    registerSharedCache(this, this.policy, this.registryDomain, this.ecrRepositoryPrefixes);
+    registerSharedCache(this, this.policy, this.registryUri, this.ecrRepositoryPrefixes);
   }
 }

@@ -26,9 +26,9 @@ export const WARM_UP_REFRESH_CONTEXT = 'cdk-ecr-pull-through-cache:warmUpRefresh
 interface Entry {
   readonly index: number;
   readonly resource: CustomResource;
-  /** `<registry domain>/<repository>` */
+  /** `<registry URI>/<repository>` */
   readonly base: string;
-  /** `<registry domain>` */
+  /** `<registry URI>` */
   readonly registry: string;
   readonly repository: string;
   readonly tag: string;

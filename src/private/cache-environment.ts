@@ -66,10 +66,10 @@ export function accountProblem(cache: IConstruct, account: string | undefined, w
 }
 
 /**
- * The cache's registry domain as a token that refuses, at synth, to be used from a stack of another environment.
+ * The cache's registry URI as a token that refuses, at synth, to be used from a stack of another environment.
  * Only environment-agnostic stacks need it: a concrete environment gives a literal domain, right everywhere.
  */
-export function checkedRegistryDomain(cache: IConstruct, domain: string): string {
+export function checkedRegistryUri(cache: IConstruct, domain: string): string {
   if (!isEnvironmentAgnostic(Stack.of(cache))) {
     return domain;
   }
@@ -82,5 +82,5 @@ export function checkedRegistryDomain(cache: IConstruct, domain: string): string
       }
       return domain;
     },
-  }, { displayHint: 'RegistryDomain' });
+  }, { displayHint: 'RegistryUri' });
 }

@@ -7,7 +7,7 @@ import { hostKey } from './catalogue';
  */
 export interface CacheRoute {
   /** The registry as `ImageReference.registry` reports it (`docker.io`, `quay.io`, ...). */
-  readonly referenceHost: string;
+  readonly registry: string;
   /** The rule's `EcrRepositoryPrefix`, without a trailing `/`; `ROOT` for no prefix. */
   readonly ecrRepositoryPrefix: string;
   /** The rule's `UpstreamRepositoryPrefix`; undefined (or `ROOT`) when the whole upstream is mirrored. */
@@ -33,7 +33,7 @@ export interface CacheMapping {
 export function mapToCache(ref: ImageReference, routes: readonly CacheRoute[]): CacheMapping | undefined {
   const host = hostKey(ref.registry);
   for (const route of routes) {
-    if (hostKey(route.referenceHost) !== host) {
+    if (hostKey(route.registry) !== host) {
       continue;
     }
     let path = ref.repository;
@@ -110,7 +110,7 @@ export function digestOnlyWarning(image: string): string {
     + 'that is not cached yet fails. Write it as name:tag@digest, or pull it by tag once.';
 }
 
-/** The acknowledgeable id of a mapping's warning: a digest-only pin, or a tag only a mirror's pattern names. */
+/** The acknowledgeable id of a mapping's warning: a digest-only pin, or a tag only a copied upstream's pattern names. */
 export function mappingWarningId(warning: string): string {
-  return `cdk-ecr-pull-through-cache:${warning.includes('pinned by digest only') ? 'firstPullByDigest' : 'mirrorTagPattern'}`;
+  return `cdk-ecr-pull-through-cache:${warning.includes('pinned by digest only') ? 'firstPullByDigest' : 'copiedTagPattern'}`;
 }

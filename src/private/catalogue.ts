@@ -32,22 +32,82 @@ export interface CatalogueEntry {
    * The host images of this upstream are written with, when it differs from `registryUrl`
    * (Docker Hub images say `docker.io`, the rule needs `registry-1.docker.io`).
    */
-  readonly referenceHost?: string;
+  readonly registry?: string;
 }
 
 export const DOCKER_HUB_HOST = 'docker.io';
 
 export const CATALOGUE: readonly CatalogueEntry[] = [
   { registryType: 'ecr-public', displayName: 'Amazon ECR Public', registryUrl: 'public.ecr.aws', defaultPrefix: 'ecr-public', auth: UpstreamAuth.NONE },
-  { registryType: 'k8s', displayName: 'Kubernetes (registry.k8s.io)', registryUrl: 'registry.k8s.io', defaultPrefix: 'k8s', auth: UpstreamAuth.NONE },
+  { registryType: 'k8s', displayName: 'Kubernetes registry', registryUrl: 'registry.k8s.io', defaultPrefix: 'k8s', auth: UpstreamAuth.NONE },
   { registryType: 'quay', displayName: 'Quay', registryUrl: 'quay.io', defaultPrefix: 'quay', auth: UpstreamAuth.NONE },
-  { registryType: 'docker-hub', displayName: 'Docker Hub', registryUrl: 'registry-1.docker.io', defaultPrefix: 'docker-hub', auth: UpstreamAuth.SECRET, referenceHost: DOCKER_HUB_HOST },
+  { registryType: 'docker-hub', displayName: 'Docker Hub', registryUrl: 'registry-1.docker.io', defaultPrefix: 'docker-hub', auth: UpstreamAuth.SECRET, registry: DOCKER_HUB_HOST },
   { registryType: 'github-container-registry', displayName: 'GitHub Container Registry', registryUrl: 'ghcr.io', defaultPrefix: 'ghcr', auth: UpstreamAuth.SECRET },
   { registryType: 'gitlab-container-registry', displayName: 'GitLab Container Registry', registryUrl: 'registry.gitlab.com', defaultPrefix: 'gitlab', auth: UpstreamAuth.SECRET },
   { registryType: 'azure-container-registry', displayName: 'Azure Container Registry', defaultPrefix: 'azure', auth: UpstreamAuth.SECRET },
   { registryType: 'chainguard', displayName: 'Chainguard', registryUrl: 'cgr.dev', defaultPrefix: 'chainguard', auth: UpstreamAuth.SECRET },
   { registryType: 'ecr', displayName: 'Amazon ECR (private)', defaultPrefix: 'ecr', auth: UpstreamAuth.ROLE },
 ];
+
+/**
+ * Registries ECR cannot pull through that `UpstreamRegistry.copied` knows, each with a short default prefix in the
+ * catalogue's convention (a short name of the registry, never its host): the prefix is written into every image URI a
+ * team commits. Each differs from every rule prefix above and from each other, and none lies under another (a prefix
+ * always ends in `/`, so `redhat` does not cover `redhat-access/...`): the catalogue test checks it. Any other host
+ * has no default: `UpstreamRegistry.copied` asks for `ecrRepositoryPrefix` and suggests one (`suggestedPrefix`).
+ */
+export interface CopiedRegistryEntry {
+  /** The registry host as image references write it. */
+  readonly host: string;
+  /** Human name, used in messages. */
+  readonly displayName: string;
+  /** The cache prefix used when the user gives none. */
+  readonly defaultPrefix: string;
+}
+
+export const COPIED_CATALOGUE: readonly CopiedRegistryEntry[] = [
+  { host: 'mcr.microsoft.com', displayName: 'Microsoft Container Registry', defaultPrefix: 'mcr' },
+  { host: 'gcr.io', displayName: 'Google Container Registry', defaultPrefix: 'gcr' },
+  { host: 'nvcr.io', displayName: 'NVIDIA NGC', defaultPrefix: 'nvcr' },
+  { host: 'registry.redhat.io', displayName: 'Red Hat registry', defaultPrefix: 'redhat' },
+  { host: 'registry.access.redhat.com', displayName: 'Red Hat registry (anonymous access)', defaultPrefix: 'redhat-access' },
+];
+
+/** The `COPIED_CATALOGUE` row of a registry host, or undefined. */
+export function copiedRegistryEntry(host: string): CopiedRegistryEntry | undefined {
+  const h = hostKey(host);
+  return COPIED_CATALOGUE.find(e => e.host === h);
+}
+
+/** The copied registries with a default prefix, for messages: `mcr.microsoft.com (mcr), gcr.io (gcr), ...`. */
+export function copiedDefaultsText(): string {
+  return COPIED_CATALOGUE.map(e => `${e.host} (${e.defaultPrefix})`).join(', ');
+}
+
+/** Host labels that name no registry in particular, dropped from a suggested prefix (`registry.example.com` -> `example`). */
+const GENERIC_LABELS = new Set(['registry', 'docker', 'cr', 'containers', 'images', 'www']);
+
+/**
+ * A cache prefix to suggest for a host with no default: its labels without the port, the top-level domain and generic
+ * labels, joined by `-` (`registry.example.com:5000` -> `example`, `us.gcr.io` -> `us-gcr`), at most 30 characters.
+ * Only a suggestion, in messages: the prefix is the user's to choose.
+ */
+export function suggestedPrefix(host: string): string {
+  let labels = hostKey(host).replace(/:\d+$/, '').split('.').map(l => l.replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')).filter(l => l !== '');
+  if (labels.length > 1) {
+    labels = labels.slice(0, -1);
+  }
+  while (labels.length > 1 && GENERIC_LABELS.has(labels[0])) {
+    labels = labels.slice(1);
+  }
+  const joined = labels.join('-').slice(0, 23).replace(/-+$/, '');
+  if (prefixProblem(joined) !== undefined) {
+    return 'copied';
+  }
+  // `quay.internal` would suggest `quay`, the prefix of the Quay rule: a suggestion never takes a default prefix
+  const taken = [...CATALOGUE, ...COPIED_CATALOGUE].some(e => e.defaultPrefix === joined);
+  return taken ? `${joined}-copied` : joined;
+}
 
 /** Looks up a catalogue row by its `UpstreamRegistry` value. */
 export function catalogueEntry(registryType: string): CatalogueEntry {
@@ -91,8 +151,8 @@ export function unsupportedRegistryMessage(host: string): string {
       + '(UpstreamRegistry.kubernetes()). Write the image as registry.k8s.io/<the same path>.';
   }
   const known = KNOWN_UNSUPPORTED.find(k => k.test.test(host));
-  // a mirror's default prefix is its host, which a port (`:5000`) makes an invalid prefix: name one
-  const prefix = prefixProblem(hostKey(host)) === undefined ? '' : `, ecrRepositoryPrefix: '${hostKey(host).replace(/:\d+$/, '').split('.')[0]}'`;
+  // a copied upstream has a default prefix only for the registries of COPIED_CATALOGUE: for any other, name one
+  const prefix = copiedRegistryEntry(host) ? '' : `, ecrRepositoryPrefix: '${suggestedPrefix(host)}'`;
   return `ECR cannot pull through '${host}'${known ? `: ${known.why}` : ''}. `
     + `Supported upstreams: ${supportedUpstreamsText()}. `
     + `Serve it by copying the images you need into the cache: UpstreamRegistry.copied({ registryUrl: '${host}'${prefix}, images: ['<repository>:<tag>'] }) `
@@ -126,7 +186,7 @@ export function hostKey(host: string): string {
 }
 
 /** A registry host as image references name it: no scheme or trailing slash, Docker Hub's names folded into `docker.io`. */
-export function referenceHostOf(host: string): string {
+export function registryOf(host: string): string {
   const h = host.replace(/^https?:\/\//, '').replace(/\/+$/, '');
   return DOCKER_HUB_ALIASES.includes(h.toLowerCase()) ? DOCKER_HUB_HOST : h;
 }

@@ -56,7 +56,7 @@ export type DocumentImage<N, V> =
  * applied only where the verdict has a `uri` (a whole value) or a `cachePath` (a Helm map).
  */
 export function rewriteDocument<N, V extends Verdict>(
-  tree: Tree<N>, root: N, judge: (image: string) => V, editor: Editor<N>, registryDomain: string | undefined,
+  tree: Tree<N>, root: N, judge: (image: string) => V, editor: Editor<N>, registryUri: string | undefined,
   format?: DocumentFormat, options: LocateOptions = {},
 ): Array<DocumentImage<N, V>> {
   const sites = locateImages(tree, root, format, options);
@@ -77,11 +77,11 @@ export function rewriteDocument<N, V extends Verdict>(
     const name = hub.names[0] ?? 'image';
     const verdict = judge(`${hub.hub}/${name}`);
     let held: string | undefined;
-    if (verdict.cachePath !== undefined && registryDomain !== undefined) {
+    if (verdict.cachePath !== undefined && registryUri !== undefined) {
       held = !verdict.cachePath.endsWith(`/${name}`) ? `the cache path ${verdict.cachePath} does not end with the image name ${name}`
         : editor.notEditable(hub.node);
       if (held === undefined) {
-        editor.set(hub.node, `${registryDomain}/${verdict.cachePath.slice(0, -name.length - 1)}`);
+        editor.set(hub.node, `${registryUri}/${verdict.cachePath.slice(0, -name.length - 1)}`);
       }
     }
     results.push({ path: hub.path, node: hub.node, image: `${hub.hub}/${name}`, verdict, held });
@@ -90,8 +90,8 @@ export function rewriteDocument<N, V extends Verdict>(
     // kustomize: the entry moves by its newName, set or added; name, newTag and digest stay
     const verdict = judge(entry.image);
     let held: string | undefined;
-    if (verdict.cachePath !== undefined && registryDomain !== undefined) {
-      const newName = `${registryDomain}/${verdict.cachePath}`;
+    if (verdict.cachePath !== undefined && registryUri !== undefined) {
+      const newName = `${registryUri}/${verdict.cachePath}`;
       if (entry.newName !== undefined) {
         held = editor.notEditable(entry.newName);
         if (held === undefined) {
@@ -152,7 +152,7 @@ export function rewriteDocument<N, V extends Verdict>(
     }
   });
   const verdicts = inputs.map(input => 'convention' in input.reading ? judge(input.reading.reference) : undefined);
-  const plan = planHelmMaps(inputs, verdicts, shared, sharedBlocked, registryDomain ?? '');
+  const plan = planHelmMaps(inputs, verdicts, shared, sharedBlocked, registryUri ?? '');
 
   const moved = sites.helmMaps.map(() => false);
   sites.helmMaps.forEach((map, i) => {
@@ -181,7 +181,7 @@ export function rewriteDocument<N, V extends Verdict>(
     }
     const mapPlan = plan.maps[i];
     const verdict = verdicts[i]!;
-    if (mapPlan.held !== undefined || verdict.cachePath === undefined || registryDomain === undefined) {
+    if (mapPlan.held !== undefined || verdict.cachePath === undefined || registryUri === undefined) {
       // `held` is set for a map that cannot be edited even when it would not move: the caller may need to know
       results.push({ path: map.path, node: map.node, image: reading.reference, verdict, held: mapPlan.held && `Helm image map left whole: ${mapPlan.held}` });
       return;
@@ -209,7 +209,7 @@ export function rewriteDocument<N, V extends Verdict>(
     }
     const cachePath = extra.verdict.cachePath;
     if (moved[i] && extra.why === undefined && cachePath !== undefined && 'convention' in reading) {
-      editor.set(extra.node, `${reading.hostFrom === undefined ? `${registryDomain}/` : ''}${cachePath}${inlineSuffix(extra.text)}`);
+      editor.set(extra.node, `${reading.hostFrom === undefined ? `${registryUri}/` : ''}${cachePath}${inlineSuffix(extra.text)}`);
       results.push({ path: extra.path, node: extra.node, image: extra.image, verdict: extra.verdict });
       return;
     }

@@ -35,5 +35,5 @@ export function withLiteralUrlSuffix(scope: IConstruct, image: string): string {
  */
 export function inCacheRegistry<T>(scope: IConstruct, mapping: ImageMapping, image: T, literal = withLiteralUrlSuffix): T | string {
   const written = typeof image === 'string' ? literal(scope, image) : undefined;
-  return written?.toLowerCase().startsWith(`${mapping.registryDomain.toLowerCase()}/`) ? written : image;
+  return written?.toLowerCase().startsWith(`${mapping.registryUri.toLowerCase()}/`) ? written : image;
 }

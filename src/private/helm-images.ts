@@ -247,7 +247,7 @@ export function planHelmMaps(
   decisions: readonly (HelmDecision | undefined)[],
   shared: HelmSharedValues,
   sharedBlocked: Readonly<Partial<Record<HelmShared, string>>>,
-  registryDomain: string,
+  registryUri: string,
 ): HelmPlan {
   const plans: Array<{ set: Partial<Record<HelmField, string>>; addEmpty: HelmField[]; held?: string; group?: HelmShared[] }> = [];
   const newShared: Partial<Record<HelmShared, string>> = {};
@@ -276,16 +276,16 @@ export function planHelmMaps(
     switch (reading.convention) {
       case HelmConvention.REPOSITORY:
         if (reading.hostFrom === 'registry') {
-          set.registry = registryDomain;
+          set.registry = registryUri;
           set.repository = `${path}${reading.inlineSuffix}`;
         } else if (reading.hostFrom !== undefined) {
-          newShared[reading.hostFrom] = registryDomain;
+          newShared[reading.hostFrom] = registryUri;
           set.repository = `${path}${reading.inlineSuffix}`;
           if (input.ownRegistry) {
-            set.registry = registryDomain; // overridden by the shared value today, right if it is removed later
+            set.registry = registryUri; // overridden by the shared value today, right if it is removed later
           }
         } else {
-          set.repository = `${registryDomain}/${path}${reading.inlineSuffix}`;
+          set.repository = `${registryUri}/${path}${reading.inlineSuffix}`;
           if (!input.present.has('registry')) {
             addEmpty.push('registry');
           }
@@ -293,11 +293,11 @@ export function planHelmMaps(
         break;
       case HelmConvention.REGISTRY_IMAGE:
         if (reading.hostFrom === 'registry') {
-          set.registry = registryDomain;
+          set.registry = registryUri;
         } else {
-          newShared[reading.hostFrom!] = registryDomain;
+          newShared[reading.hostFrom!] = registryUri;
           if (input.ownRegistry) {
-            set.registry = registryDomain;
+            set.registry = registryUri;
           }
         }
         set.image = `${path}${reading.inlineSuffix}`;
@@ -308,7 +308,7 @@ export function planHelmMaps(
           held = held ?? `the cache path ${path} does not end with the image name ${image}`;
           break;
         }
-        set.repository = `${registryDomain}/${path.slice(0, -image.length - 1)}`;
+        set.repository = `${registryUri}/${path.slice(0, -image.length - 1)}`;
         break;
       }
       case HelmConvention.NAMESPACE_NAME: {
@@ -322,7 +322,7 @@ export function planHelmMaps(
           break;
         }
         namespaces.add(path.slice(0, -name.length - 1));
-        newShared.imageRegistry = registryDomain;
+        newShared.imageRegistry = registryUri;
         newShared.imageNamespace = path.slice(0, -name.length - 1);
         break;
       }
@@ -334,7 +334,7 @@ export function planHelmMaps(
           break;
         }
         defaultRepositories.add(path.slice(0, -name.length - 1));
-        newShared.defaultImageRegistry = registryDomain;
+        newShared.defaultImageRegistry = registryUri;
         newShared.defaultImageRepository = path.slice(0, -name.length - 1);
         break;
       }

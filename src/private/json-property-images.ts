@@ -80,7 +80,7 @@ export function moveJsonPropertyImages(cfn: CfnResource, property: string, forma
   const value = structuredClone(json.value);
   const documents = format === DocumentFormat.KUBERNETES && Array.isArray(value) ? value : [value];
   const deployTimeOnly = (text: string) => json.hasToken(own(text)) && !tokensOnlyInTag(own(text), JSON_TOKEN);
-  const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryDomain, deployTimeOnly)
+  const results = documents.flatMap(document => rewriteObject(document, format, judge, mapping.registryUri, deployTimeOnly)
     .map(result => ({ ...result, path: format === DocumentFormat.KUBERNETES ? `${describeObject(document)} ${result.path}` : result.path })));
   if (format === DocumentFormat.HELM_VALUES && results.length === 0) {
     chartDefaults();

@@ -42,7 +42,7 @@ export type ObjectImage<V> = DocumentImage<Slot, V>;
  * hold a token: they are never edited.
  */
 export function rewriteObject<V extends Verdict>(
-  value: unknown, format: DocumentFormat, judge: (image: string) => V, registryDomain: string, deployTime: (text: string) => boolean,
+  value: unknown, format: DocumentFormat, judge: (image: string) => V, registryUri: string, deployTime: (text: string) => boolean,
 ): Array<ObjectImage<V>> {
   const root: Slot = { holder: [value], key: 0 };
   return rewriteDocument(OBJECT_TREE, root, judge, {
@@ -59,7 +59,7 @@ export function rewriteObject<V extends Verdict>(
         map[key] = '';
       }
     },
-  }, registryDomain, format);
+  }, registryUri, format);
 }
 
 /** JSON that CloudFormation joins at deploy time, read with a placeholder for each value it joins in. */

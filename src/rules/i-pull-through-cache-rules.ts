@@ -11,7 +11,7 @@ import { CachePrefix, ImageMapping } from '../image-mapping';
  */
 export interface IPullThroughCacheRules extends IConstruct {
   /** The registry the cache is served from: `<account>.dkr.ecr.<region>.<url suffix>`. */
-  readonly registryDomain: string;
+  readonly registryUri: string;
 
   /** The cache prefixes (`ecrRepositoryPrefix` of each upstream), `ROOT` for none. */
   readonly ecrRepositoryPrefixes: string[];
@@ -33,7 +33,7 @@ export interface IPullThroughCacheRules extends IConstruct {
   grantPull(grantee: iam.IGrantable): iam.Grant;
 
   /**
-   * The cache URI of an image: `nginx:1.25` -> `<registryDomain>/docker-hub/library/nginx:1.25`.
+   * The cache URI of an image: `nginx:1.25` -> `<registryUri>/docker-hub/library/nginx:1.25`.
    * @param image an image reference, for example `nginx:1.25`
    * @throws if the reference is invalid or no prefix of this cache serves its registry
    */

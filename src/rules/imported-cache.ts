@@ -14,7 +14,7 @@ import { ImageMapping } from '../image-mapping';
  * Like `ecr.Repository.fromRepositoryAttributes`, it trusts the attributes: a prefix the cache lacks gives URIs that fail at pull time.
  */
 export class ImportedPullThroughCacheRules extends Construct implements IPullThroughCacheRules {
-  public readonly registryDomain: string;
+  public readonly registryUri: string;
   public readonly ecrRepositoryPrefixes: string[];
   public readonly mapping: ImageMapping;
   /** None: the platform team's secrets, which its own monitoring checks. */
@@ -38,8 +38,8 @@ export class ImportedPullThroughCacheRules extends Construct implements IPullThr
     }
     this.region = region;
     const urlSuffix = Token.isUnresolved(region) ? stack.urlSuffix : RegionInfo.get(region).domainSuffix ?? stack.urlSuffix;
-    this.registryDomain = `${stack.account}.dkr.ecr.${region}.${urlSuffix}`;
-    this.mapping = new ImageMapping({ registryDomain: this.registryDomain, prefixes });
+    this.registryUri = `${stack.account}.dkr.ecr.${region}.${urlSuffix}`;
+    this.mapping = new ImageMapping({ registryUri: this.registryUri, prefixes });
     this.taggedRepositories = attrs.taggedRepositories ?? false;
     // a shared cache's downstream serves two registries from one prefix: one target per prefix
     const seen = new Map<string, PullTarget>();

@@ -42,10 +42,10 @@ export function validateUpstreams(scope: Construct, upstreams: UpstreamRegistry[
   }
   for (const shared of upstreams.filter(u => u._origin)) {
     const origin = shared._origin!;
-    const local = upstreams.find(u => u !== shared && (u._origin ?? u).referenceHost === origin.referenceHost
+    const local = upstreams.find(u => u !== shared && (u._origin ?? u).registry === origin.registry
       && (u._origin ?? u).upstreamRepositoryPrefix === origin.upstreamRepositoryPrefix);
     if (local) {
-      throw new Error(`${where}: ${origin.referenceHost} images would be served twice: through the shared cache ${shared.registryUrl} `
+      throw new Error(`${where}: ${origin.registry} images would be served twice: through the shared cache ${shared.registryUrl} `
         + `(prefix '${shared.ecrRepositoryPrefix}') and by the upstream with prefix '${local.ecrRepositoryPrefix}'. `
         + 'Keep one: drop the local upstream, or leave that prefix out of the member\'s ecrRepositoryPrefixes.');
     }

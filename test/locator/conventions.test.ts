@@ -8,7 +8,7 @@ import { rewriteYaml } from '../../src/cli/rewrite';
 
 const REGISTRY = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
 const judge = {
-  mapping: new ImageMapping({ registryDomain: REGISTRY }),
+  mapping: new ImageMapping({ registryUri: REGISTRY }),
   cacheStatus: (image: string) => image.startsWith(`${REGISTRY}/`),
 };
 

@@ -53,7 +53,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 1);
     template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', { EcrRepositoryPrefix: 'ecr-public' });
     template.hasResourceProperties('AWS::ECR::RepositoryCreationTemplate', { Prefix: 'ecr-public', AppliedFor: ['PULL_THROUGH_CACHE'] });
-    for (const prefix of ['mcr.microsoft.com', 'redhat']) {
+    for (const prefix of ['mcr', 'redhat']) {
       template.hasResourceProperties('AWS::ECR::RepositoryCreationTemplate', {
         Prefix: prefix, AppliedFor: ['CREATE_ON_PUSH'], LifecyclePolicy: Match.anyValue(), ImageTagMutability: 'MUTABLE',
       });
@@ -62,23 +62,23 @@ describe('a rule set mixing native upstreams and mirrors', () => {
 
   test('imageUri, the mapping and the Aspect serve mirrored images under their prefix', () => {
     const { stack: s, cache } = mixed();
-    expect(cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/runtime:8.0`);
+    expect(cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toBe(`${REGISTRY}/mcr/dotnet/runtime:8.0`);
     expect(cache.imageUri('registry.redhat.io/ubi9/ubi-minimal:9.4')).toBe(`${REGISTRY}/redhat/ubi9/ubi-minimal:9.4`);
-    expect(cache.mapping.map('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toMatchObject({ status: MappingStatus.REWRITTEN, repository: 'mcr.microsoft.com/dotnet/aspnet' });
+    expect(cache.mapping.map('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toMatchObject({ status: MappingStatus.REWRITTEN, repository: 'mcr/dotnet/aspnet' });
     expect(() => cache.imageUri('gcr.io/distroless/static:nonroot')).toThrow(/UpstreamRegistry\.copied\(\{ registryUrl: 'gcr\.io'/);
 
     const task = new ecs.FargateTaskDefinition(s, 'Task');
     task.addContainer('web', { image: ecs.ContainerImage.fromRegistry('mcr.microsoft.com/dotnet/aspnet:8.0.11'), memoryLimitMiB: 512 });
     Aspects.of(s.node.root).add(new CachedImages({ cache }));
     const containers = Object.values(Template.fromStack(s).findResources('AWS::ECS::TaskDefinition'))[0].Properties.ContainerDefinitions;
-    expect(containers[0].Image).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/aspnet:8.0.11`);
+    expect(containers[0].Image).toBe(`${REGISTRY}/mcr/dotnet/aspnet:8.0.11`);
   });
 
   test('an image of a mirrored registry that the mirror does not copy is not served: imageUri, the Aspect and the mapping agree', () => {
     const { stack: s, cache } = mixed();
-    expect(cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/runtime:8.0`); // listed
-    expect(cache.imageUri('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toBe(`${REGISTRY}/mcr.microsoft.com/dotnet/aspnet:8.0.11`); // the pattern
-    const notCopied = /the 'mcr\.microsoft\.com' mirror copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\*, so nothing copies this image; add it to the mirror's images/;
+    expect(cache.imageUri('mcr.microsoft.com/dotnet/runtime:8.0')).toBe(`${REGISTRY}/mcr/dotnet/runtime:8.0`); // listed
+    expect(cache.imageUri('mcr.microsoft.com/dotnet/aspnet:8.0.11')).toBe(`${REGISTRY}/mcr/dotnet/aspnet:8.0.11`); // the pattern
+    const notCopied = /the copier copies only dotnet\/runtime:8\.0, dotnet\/aspnet:8\.0\.\* into 'mcr', so nothing copies this image; add it to the copied upstream's images/;
     expect(() => cache.imageUri('mcr.microsoft.com/dotnet/sdk:8.0')).toThrow(notCopied);
     expect(cache.mapping.map('mcr.microsoft.com/dotnet/runtime@sha256:' + 'a'.repeat(64))).toMatchObject({ status: MappingStatus.NOT_COPIED });
 
@@ -98,7 +98,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(statements).toEqual([
       expect.objectContaining({ Action: expect.arrayContaining(['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository']), Resource: arn('ecr-public') }),
       expect.objectContaining({ Action: 'ecr:GetAuthorizationToken', Resource: '*' }),
-      { Effect: 'Allow', Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'], Resource: [arn('mcr.microsoft.com'), arn('redhat')] },
+      { Effect: 'Allow', Action: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'], Resource: [arn('mcr'), arn('redhat')] },
     ]);
   });
 
@@ -112,7 +112,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
       Effect: 'Allow',
       Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:InitiateLayerUpload',
         'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:PutImage', 'ecr:CreateRepository'],
-      Resource: [arn('mcr.microsoft.com'), arn('redhat')],
+      Resource: [arn('mcr'), arn('redhat')],
     });
     expect(statements).toContainEqual({ Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' });
     // the Red Hat secret, by its ARN, and nothing else of Secrets Manager
@@ -132,7 +132,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1024, Architectures: ['arm64'], Runtime: 'nodejs22.x' });
     const upstreams = JSON.parse(fn.Properties.Environment.Variables[MirrorEnv.UPSTREAMS]);
     expect(upstreams).toEqual([
-      { prefix: 'mcr.microsoft.com', registry: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'], maxTagsPerPattern: 5 },
+      { prefix: 'mcr', registry: 'mcr.microsoft.com', images: ['dotnet/runtime:8.0', 'dotnet/aspnet:8.0.*'], maxTagsPerPattern: 5 },
       {
         prefix: 'redhat',
         registry: 'registry.redhat.io',
@@ -186,7 +186,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     const rules = Object.values(template.findResources('AWS::Events::Rule', { Properties: { Description: Match.stringLikeRegexp('^Copies the mirrored images') } })) as any[];
     expect(rules.map(r => r.Properties.ScheduleExpression)).toEqual(['rate(6 hours)', 'rate(1 day)']);
     const inputs = rules.map(r => r.Properties.Targets[0].InputTransformer.InputTemplate);
-    expect(inputs[0]).toMatch(/"detail-type":"Scheduled Event".*"detail":\{"prefix":"mcr.microsoft.com"\}/);
+    expect(inputs[0]).toMatch(/"detail-type":"Scheduled Event".*"detail":\{"prefix":"mcr"\}/);
     expect(inputs[1]).toMatch(/"detail":\{"prefix":"redhat"\}/);
     expect(rules[0].Properties.Targets[0].DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [expect.stringMatching(/^CacheMirrorCopierDeadLetterQueue/), 'Arn'] } });
   });
@@ -205,7 +205,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: Match.objectLike({
         'detail-type': ['ECR Image Action'],
-        'detail': Match.objectLike({ 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'mcr.microsoft.com/' }, { prefix: 'redhat/' }] }),
+        'detail': Match.objectLike({ 'repository-name': [{ prefix: 'ecr-public/' }, { prefix: 'mcr/' }, { prefix: 'redhat/' }] }),
       }),
     });
   });
@@ -226,7 +226,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     const s = stack();
     new PullThroughCacheRules(s, 'Cache', { upstreams: [mcr()], repositoryOptions: { resourceTags: [{ key: 'team', value: 'platform' }] } });
     const statements = Object.values(Template.fromStack(s).findResources('AWS::IAM::Policy')).flatMap((p: any) => p.Properties.PolicyDocument.Statement);
-    expect(statements).toContainEqual(expect.objectContaining({ Action: expect.arrayContaining(['ecr:PutImage', 'ecr:TagResource']), Resource: arn('mcr.microsoft.com') }));
+    expect(statements).toContainEqual(expect.objectContaining({ Action: expect.arrayContaining(['ecr:PutImage', 'ecr:TagResource']), Resource: arn('mcr') }));
   });
 
   test('a cache of mirrors only has no pull through cache rule, and a created secret is read by the copy function', () => {
@@ -236,7 +236,7 @@ describe('a rule set mixing native upstreams and mirrors', () => {
     });
     const template = Template.fromStack(s);
     template.resourceCountIs('AWS::ECR::PullThroughCacheRule', 0);
-    template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'ecr-pullthroughcache/nvcr.io' });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { Name: 'ecr-pullthroughcache/nvcr' });
     expect(cache.rules).toEqual([]);
     expect(cache.upstreams[0].registryType).toBe(UpstreamRegistryType.COPIED);
   });
@@ -247,7 +247,10 @@ describe('validation', () => {
     [{ registryUrl: 'quay.io', images: ['a/b:1'] }, /ECR pulls through quay\.io \(Quay\) itself, with no copy: use UpstreamRegistry\.fromUrl\('quay\.io'\)/],
     [{ registryUrl: 'docker.io', images: ['a/b:1'] }, /ECR pulls through docker\.io \(Docker Hub\) itself/],
     [{ registryUrl: 'mcr.microsoft.com/dotnet', images: ['a/b:1'] }, /registryUrl 'mcr\.microsoft\.com\/dotnet' is not a registry host/],
-    [{ registryUrl: 'registry.example.com:5000', images: ['a/b:1'] }, /the host 'registry\.example\.com:5000' cannot be the cache prefix .* Set ecrRepositoryPrefix, for example 'registry'/],
+    [{ registryUrl: 'registry.example.com:5000', images: ['a/b:1'] },
+      /UpstreamRegistry\.copied: registry\.example\.com:5000 has no default cache prefix, and the prefix is in every image URI your teams write: set ecrRepositoryPrefix, for example ecrRepositoryPrefix: 'example' \(its images are then cached as <registry>\/example\/<repository>\)\. Defaults exist only for mcr\.microsoft\.com \(mcr\), gcr\.io \(gcr\), nvcr\.io \(nvcr\), registry\.redhat\.io \(redhat\), registry\.access\.redhat\.com \(redhat-access\)\./],
+    [{ registryUrl: 'us.gcr.io', images: ['a/b:1'] }, /us\.gcr\.io has no default cache prefix.* for example ecrRepositoryPrefix: 'us-gcr'/],
+    [{ registryUrl: 'quay.internal', images: ['a/b:1'] }, /quay\.internal has no default cache prefix.* for example ecrRepositoryPrefix: 'quay-copied'/],
     [{ registryUrl: 'mcr.microsoft.com', images: [] }, /images is empty\. Name the images to copy/],
     [{ registryUrl: 'mcr.microsoft.com', images: ['dotnet/runtime'] }, /images has 'dotnet\/runtime' has no tag: write repository:tag/],
     [{ registryUrl: 'mcr.microsoft.com', images: ['mcr.microsoft.com/dotnet/runtime:8.0'] }, /'mcr\.microsoft\.com\/dotnet\/runtime:8\.0', which starts with the registry host: write 'dotnet\/runtime:8\.0'/],
@@ -255,14 +258,15 @@ describe('validation', () => {
     [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1.*'], maxTagsPerPattern: 0 }, /maxTagsPerPattern is 0; use a whole number from 1 to 100/],
     [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1'], ecrRepositoryPrefix: 'MCR' }, /ecrRepositoryPrefix 'MCR' is invalid: it has uppercase letters/],
     [{ registryUrl: 'mcr.microsoft.com', images: ['a/b:1'], ecrRepositoryPrefix: 'ROOT' },
-      /\(mcr\.microsoft\.com\): ecrRepositoryPrefix is 'ROOT', which would give the mirror the whole registry: a registry-wide CREATE_ON_PUSH repository creation template .* push rights on repository\/\*\. Give the mirror a prefix of its own, for example 'mcr'/],
+      /\(mcr\.microsoft\.com\): ecrRepositoryPrefix is 'ROOT', which would give the copier the whole registry: a registry-wide CREATE_ON_PUSH repository creation template .* push rights on repository\/\*\. Give the copied upstream a prefix of its own, for example 'mcr', or leave ecrRepositoryPrefix out to use that default\./],
+    [{ registryUrl: 'harbor.example.com', images: ['a/b:1'], ecrRepositoryPrefix: 'ROOT' }, /Give the copied upstream a prefix of its own, for example 'harbor-example'\.$/],
   ])('%j is refused', (options, message) => {
     expect(() => UpstreamRegistry.copied(options as any)).toThrow(message);
   });
 
   test('a scheme and a trailing slash are dropped, the host lowercased', () => {
     expect(UpstreamRegistry.copied({ registryUrl: 'https://MCR.Microsoft.com/', images: ['a/b:1'] })).toMatchObject({
-      registryUrl: 'mcr.microsoft.com', referenceHost: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr.microsoft.com',
+      registryUrl: 'mcr.microsoft.com', registry: 'mcr.microsoft.com', ecrRepositoryPrefix: 'mcr',
     });
   });
 

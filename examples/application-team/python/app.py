@@ -20,7 +20,7 @@ cache = PullThroughCacheRules.from_pull_through_cache_rules_attributes(
     "Cache",
     prefixes=[
         CachePrefix(registry="docker.io", ecr_repository_prefix="docker-hub"),
-        CachePrefix(registry="quay.io", ecr_repository_prefix="quay-io"),
+        CachePrefix(registry="quay.io", ecr_repository_prefix="quay"),
         CachePrefix(registry="public.ecr.aws", ecr_repository_prefix="ecr-public"),
     ],
     tagged_repositories=True,

@@ -17,7 +17,7 @@ const stack = new Stack(app, 'ApplicationTeam', {
 const cache = PullThroughCacheRules.fromPullThroughCacheRulesAttributes(stack, 'Cache', {
   prefixes: [
     { registry: 'docker.io', ecrRepositoryPrefix: 'docker-hub' },
-    { registry: 'quay.io', ecrRepositoryPrefix: 'quay-io' },
+    { registry: 'quay.io', ecrRepositoryPrefix: 'quay' },
     { registry: 'public.ecr.aws', ecrRepositoryPrefix: 'ecr-public' },
   ],
   taggedRepositories: true,

@@ -36,7 +36,7 @@ cache = PullThroughCacheRules(
     upstreams=[
         UpstreamRegistry.ecr_public(),
         UpstreamRegistry.kubernetes(),
-        UpstreamRegistry.quay(ecr_repository_prefix="quay-io"),
+        UpstreamRegistry.quay(),
         # Docker Hub and GHCR need credentials: the construct creates 'ecr-pullthroughcache/<prefix>' secrets.
         UpstreamRegistry.docker_hub(credentials=UpstreamCredentials.create_secret()),
         UpstreamRegistry.github_container_registry(
@@ -65,6 +65,6 @@ cdk.Aspects.of(app).add(CachedImages(cache=cache, unserved_images=UnservedImageL
 pause = ImageReference.parse("registry.k8s.io/pause:3.10")
 cdk.CfnOutput(stack, "PauseImage", value=cache.image_uri(pause.to_string()))
 cdk.CfnOutput(stack, "NginxImage", value=cache.image_uri("nginx:1.27"))
-cdk.CfnOutput(stack, "RegistryDomain", value=cache.registry_domain)
+cdk.CfnOutput(stack, "RegistryUri", value=cache.registry_uri)
 
 app.synth()

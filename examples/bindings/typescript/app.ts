@@ -32,7 +32,7 @@ const cache = new PullThroughCacheRules(stack, 'Cache', {
   upstreams: [
     UpstreamRegistry.ecrPublic(),
     UpstreamRegistry.kubernetes(),
-    UpstreamRegistry.quay({ ecrRepositoryPrefix: 'quay-io' }),
+    UpstreamRegistry.quay(),
     // Docker Hub and GHCR need credentials: the construct creates 'ecr-pullthroughcache/<prefix>' secrets.
     UpstreamRegistry.dockerHub({ credentials: UpstreamCredentials.createSecret() }),
     UpstreamRegistry.githubContainerRegistry({
@@ -60,6 +60,6 @@ Aspects.of(app).add(new CachedImages({ cache, unservedImages: UnservedImageLevel
 const pause = ImageReference.parse('registry.k8s.io/pause:3.10');
 new CfnOutput(stack, 'PauseImage', { value: cache.imageUri(pause.toString()) });
 new CfnOutput(stack, 'NginxImage', { value: cache.imageUri('nginx:1.27') });
-new CfnOutput(stack, 'RegistryDomain', { value: cache.registryDomain });
+new CfnOutput(stack, 'RegistryUri', { value: cache.registryUri });
 
 app.synth();

@@ -38,7 +38,7 @@ public final class ApplicationTeamApp {
                 PullThroughCacheRulesAttributes.builder()
                         .prefixes(List.of(
                                 CachePrefix.builder().registry("docker.io").ecrRepositoryPrefix("docker-hub").build(),
-                                CachePrefix.builder().registry("quay.io").ecrRepositoryPrefix("quay-io").build(),
+                                CachePrefix.builder().registry("quay.io").ecrRepositoryPrefix("quay").build(),
                                 CachePrefix.builder().registry("public.ecr.aws").ecrRepositoryPrefix("ecr-public").build()))
                         .taggedRepositories(true)
                         .build());

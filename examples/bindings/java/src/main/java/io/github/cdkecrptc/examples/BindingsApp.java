@@ -8,7 +8,6 @@ import io.github.cdkecrptc.ImageReference;
 import io.github.cdkecrptc.PullThroughCacheRules;
 import io.github.cdkecrptc.UnservedImageLevel;
 import io.github.cdkecrptc.UpstreamCredentials;
-import io.github.cdkecrptc.UpstreamOptions;
 import io.github.cdkecrptc.UpstreamRegistry;
 import java.util.List;
 import software.amazon.awscdk.App;
@@ -53,7 +52,7 @@ public final class BindingsApp {
                 .upstreams(List.of(
                         UpstreamRegistry.ecrPublic(),
                         UpstreamRegistry.kubernetes(),
-                        UpstreamRegistry.quay(UpstreamOptions.builder().ecrRepositoryPrefix("quay-io").build()),
+                        UpstreamRegistry.quay(),
                         // Docker Hub and GHCR need credentials: the construct creates 'ecr-pullthroughcache/<prefix>' secrets.
                         UpstreamRegistry.dockerHub(AuthenticatedUpstreamOptions.builder()
                                 .credentials(UpstreamCredentials.createSecret())
@@ -93,7 +92,7 @@ public final class BindingsApp {
         ImageReference pause = ImageReference.parse("registry.k8s.io/pause:3.10");
         CfnOutput.Builder.create(stack, "PauseImage").value(cache.imageUri(pause.toString())).build();
         CfnOutput.Builder.create(stack, "NginxImage").value(cache.imageUri("nginx:1.27")).build();
-        CfnOutput.Builder.create(stack, "RegistryDomain").value(cache.getRegistryDomain()).build();
+        CfnOutput.Builder.create(stack, "RegistryUri").value(cache.getRegistryUri()).build();
 
         app.synth();
     }
