@@ -5,8 +5,10 @@
  * send a layer; the OCI distribution spec formalises only the monolithic and the chunked pushes, and the streamed
  * PATCH is the Docker registry API's "stream upload" that CNCF Distribution (registry/handlers/blobupload.go
  * `PatchBlobData`: a PATCH without `Content-Range` and `Content-Length` is appended as it streams) and ECR take.
- * To ECR, a single PATCH is a single layer part and the last one, so its 5 MiB minimum (`LayerPartTooSmallException`)
- * does not apply; and ECR mishandles the second and later PATCHes of a chunked upload (answers 201 with a `Range`
+ * ECR: docker push and podman stream each layer as one PATCH with chunked transfer encoding
+ * (https://github.com/kitops-ml/kitops/issues/328), and that is the push ECR's registry endpoint serves; its 5 MiB part
+ * minimum (`LayerPartTooSmallException`) is for parts other than the last, and one PATCH has only a last one (not
+ * verified against a live ECR here). ECR mishandles the second and later PATCHes of one session (201 with a `Range`
  * that does not advance: https://github.com/aws/containers-roadmap/issues/2831, open), which one PATCH never sends.
  *
  * What the chunks were for, kept:
@@ -159,7 +161,7 @@ export async function streamBlob(upload: ChunkedUpload, source: http.IncomingMes
   res.resume();
   const held = rangeEnd(res.headers.range);
   if (held !== undefined && held !== streamed) {
-    throw new RegistryError(`${patchWhat}: sent ${streamed} bytes, the registry answered Range '${res.headers.range}'`, res.statusCode, true, undefined, 'destination');
+    throw new RestartBlob(`${patchWhat}: sent ${streamed} bytes, the registry answered Range '${res.headers.range}'`, res.statusCode, 'destination');
   }
   upload.sent += streamed;
   upload.session = { digest: start.digest, location: typeof res.headers.location === 'string' ? res.headers.location : start.location, offset: streamed };

@@ -292,8 +292,9 @@ export class ChunkedUpload {
     res.resume();
     const held = rangeEnd(res.headers.range);
     if (held !== undefined && held !== last + 1) {
-      throw new RegistryError(`upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last} answered Range '${res.headers.range}'`,
-        res.statusCode, true, undefined, 'destination');
+      // the session does not stand where its bytes say (ECR's later PATCHes: aws/containers-roadmap#2831): never trusted again
+      throw new RestartBlob(`the registry answered the chunk ${first}-${last} with Range '${res.headers.range}', which does not end at byte ${last}`,
+        res.statusCode, 'destination');
     }
     this.sent += length;
     this.session = {

@@ -42,6 +42,8 @@ interface TapOptions {
   readonly flipResponse?: (method: string, path: string) => number | undefined;
   /** After this many bytes of the response's body, stop sending it (the connection stays open). */
   readonly stallResponse?: (method: string, path: string) => number | undefined;
+  /** Changes the answer's headers. */
+  readonly answerHeaders?: (method: string, path: string, headers: http.IncomingHttpHeaders) => http.IncomingHttpHeaders;
 }
 
 interface Tap {
@@ -71,7 +73,7 @@ async function startTap(target: string, options: TapOptions = {}): Promise<Tap> 
     const stall = options.stallResponse?.(method, path);
     const proxied = http.request({ host: upstream.hostname, port: upstream.port, method, path, headers: req.headers }, upstreamRes => {
       (record as { status?: number }).status = upstreamRes.statusCode;
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+      res.writeHead(upstreamRes.statusCode ?? 502, options.answerHeaders?.(method, path, upstreamRes.headers) ?? upstreamRes.headers);
       upstreamRes.on('data', (chunk: Buffer) => {
         let piece = chunk;
         if (flip !== undefined && flip >= record.served && flip < record.served + piece.length) {
@@ -241,4 +243,41 @@ test('bytes changed in transit: the registry refuses the streamed blob\'s digest
   ]);
   expect(await fetchBlobDigest(destination, 'm/tampered/app', digestOf(big))).toBeUndefined();
   expect(await fetchManifest(destination, 'm/tampered/app', 'v1')).toBeUndefined();
+});
+
+test('a PATCH answer whose Range does not advance (ECR\'s later PATCHes, aws/containers-roadmap#2831): the session is never trusted again; the blob streams from byte 0', async () => {
+  const big = randomBytes(700_000);
+  const pushed = await pushImage(source, 'stale/app', 'v1', [big]);
+  // the next chunk's answer says the session still holds the first chunk only
+  const to = await tap(destination.url, {
+    answerHeaders: (method, path, headers) => (method === 'PATCH' && path.startsWith('/v2/m/stale/app/') && headers.range === `0-${2 * CHUNK - 1}`
+      ? { ...headers, range: `0-${CHUNK - 1}` } : headers),
+  });
+  // a session handed over holding the first chunk, opened and filled with plain HTTP (through the tap: its location is the tap's)
+  type Call = (method: string, url: string, body?: Buffer, headers?: Record<string, string>) => Promise<http.IncomingMessage>;
+  const call: Call = (method, url, body = Buffer.alloc(0), headers = {}) => new Promise((resolve, reject) => {
+    const req = http.request(new URL(url, to.endpoint), {
+      method, headers: { 'Authorization': destination.authorization!, 'Content-Length': String(body.length), ...headers },
+    }, res => resolve(res.resume()));
+    req.on('error', reject);
+    req.end(body);
+  });
+  const opened = await call('POST', '/v2/m/stale/app/blobs/uploads/');
+  const first = await call('PATCH', String(opened.headers.location), big.subarray(0, CHUNK), { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${CHUNK - 1}` });
+  expect(first.statusCode).toBe(202);
+  const session = { digest: digestOf(big), location: String(first.headers.location), offset: CHUNK };
+  to.seen.length = 0; // what the copy sends, from here on
+  const notes: string[] = [];
+  const result = await copier(source.url, to.endpoint, { uploads: [session], onNote: m => notes.push(m) })
+    .copy({ sourceRepository: 'stale/app', destinationRepository: 'm/stale/app', tag: 'v1' });
+  expect(notes).toEqual([`the registry answered the chunk ${CHUNK}-${2 * CHUNK - 1} with Range '0-${CHUNK - 1}', which does not end at byte ${2 * CHUNK - 1}: `
+    + `blob ${digestOf(big)} starts again from byte 0`]);
+  expect(result.outcome).toBe('COPIED');
+  // the resumed session: its status, one chunk, then cancelled; a new session streamed whole and committed
+  expect(uploadsOf(to, 'm/stale/app').slice(0, 7).map(s => [s.method, s.contentRange, s.bytes])).toEqual([
+    ['GET', undefined, 0], ['PATCH', `${CHUNK}-${2 * CHUNK - 1}`, CHUNK], ['DELETE', undefined, 0],
+    ['POST', undefined, 0], ['PATCH', undefined, big.length], ['PUT', undefined, 0], ['POST', undefined, 0],
+  ]);
+  expect(digestOf((await fetchManifest(destination, 'm/stale/app', 'v1'))!)).toBe(pushed.digest);
+  expect(await fetchBlobDigest(destination, 'm/stale/app', digestOf(big))).toBe(digestOf(big));
 });
