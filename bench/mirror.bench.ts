@@ -23,7 +23,7 @@
  *                                       COPY_OPTIONS='{"chunkBytes": 20971520}' tries other ImageCopier options)
  */
 import { execFile, execFileSync } from 'child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'fs';
 import { cpus, loadavg, tmpdir } from 'os';
 import { join } from 'path';
 import { promisify } from 'util';
@@ -109,7 +109,30 @@ async function main() {
 main().catch(e => { console.error(e); process.exit(1); });
 `;
 
-interface Sample { ms: number; bytes: number; maxRssMb: number; cpuMs?: number }
+interface Sample { ms: number; bytes: number; maxRssMb: number; cpuMs?: number; registryCpuMs?: number }
+
+/**
+ * The pids of this run's two registries (docker-registry processes whose config lies under the run's folder), to
+ * read their CPU time (/proc/<pid>/stat utime + stime) around each sample: the servers' share of a copy's cost.
+ */
+function registryPids(run: string): number[] {
+  return readdirSync('/proc').filter(d => /^\d+$/.test(d)).map(Number).filter(pid => {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf-8');
+      return cmdline.startsWith('docker-registry') && cmdline.includes(run);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** CPU time used so far by these processes, in ms (clock ticks of 10 ms). */
+function cpuOf(pids: number[]): number {
+  return pids.reduce((sum, pid) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf-8').split(') ')[1].split(' ');
+    return sum + (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14 and 15 of stat)
+  }, 0);
+}
 
 /** A multi-layer image of `layers` random layers of `layerSize` bytes, pushed to the source. */
 async function generate(registry: OciRegistry, repository: string, layers: number, layerSize: number,
@@ -184,7 +207,9 @@ async function main() {
   let round = 0;
   // asynchronously: the registries' logs flow into this process, which must keep reading them. Every sample is timed
   // from spawn to exit by this process, under GNU time for the peak RSS, so the copy and crane are measured alike.
+  let servers: number[] = [];
   const timed = async (command: string[], bytes: number): Promise<Sample> => {
+    const serverCpu = cpuOf(servers);
     const started = performance.now();
     const { stdout, stderr } = await promisify(execFile)('/usr/bin/time', ['-f', 'maxrss-kb=%M cpu-s=%U+%S', ...command],
       { encoding: 'utf-8', maxBuffer: 16 * 1024 * 1024 });
@@ -193,7 +218,13 @@ async function main() {
     if (!usage) throw new Error(`no peak RSS and CPU time from GNU time: ${stderr}`);
     const reported = stdout.trim().startsWith('{') ? JSON.parse(stdout) as Sample : undefined;
     // CPU time (user + system) is the process's own work, whatever else the machine runs: the steadiest figure here
-    return { ms, bytes: reported?.bytes ?? bytes, maxRssMb: Number(usage[1]) / 1024, cpuMs: (Number(usage[2]) + Number(usage[3])) * 1000 };
+    return {
+      ms,
+      bytes: reported?.bytes ?? bytes,
+      maxRssMb: Number(usage[1]) / 1024,
+      cpuMs: (Number(usage[2]) + Number(usage[3])) * 1000,
+      registryCpuMs: cpuOf(servers) - serverCpu,
+    };
   };
   // CPU_PROF=<folder>: every copy sample writes a V8 CPU profile there (node --cpu-prof), to open in Chrome's DevTools
   const profile = (mode: string) => (process.env.CPU_PROF && mode === 'copy' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CPU_PROF}`] : []);
@@ -202,6 +233,8 @@ async function main() {
   const craneCopy = (repository: string, bytes: number) =>
     timed([crane, 'copy', '--insecure', `${hostOf(source.url)}/${repository}:bench`, `${hostOf(destination.url)}/crane-${round++}/${repository}:bench`], bytes);
   try {
+    servers = registryPids(run);
+    if (servers.length !== 2) throw new Error(`found ${servers.length} registry processes of this run, not 2`);
     const loadBefore = load();
     const small = await generate(source, 'bench/200mb', 8, 25 * MB);
     const multi = await generateIndex(source, 'bench/multiarch', 4, 25 * MB);
@@ -253,8 +286,9 @@ async function main() {
     const rss = (s: Sample[]) => `${median(s.map(d => d.maxRssMb)).toFixed(0)} MB`;
     console.log(`Copy between two Distribution registries on loopback (the copy on node ${nodeVersion}, ${craneVersion.startsWith('v') ? `crane ${craneVersion}` : craneVersion}, `
       + `${ROUNDS} rounds, medians, each sample timed from spawn to exit; ${cpus().length} CPUs, load average ${loadBefore} before, ${loadAfter} after):\n`);
-    const cpu = (s: Sample[]) => `${median(s.map(d => d.cpuMs ?? 0)).toFixed(0)} ms`;
-    console.log('| what | image | median MB/s | median peak RSS | median CPU (user + system) |\n|---|---|---|---|---|');
+    // the copier's own CPU, then (after the slash) the two registries' CPU during the same sample
+    const cpu = (s: Sample[]) => `${median(s.map(d => d.cpuMs ?? 0)).toFixed(0)} ms / ${median(s.map(d => d.registryCpuMs ?? 0)).toFixed(0)} ms`;
+    console.log('| what | image | median MB/s | median peak RSS | median CPU (user + system): the copier / the two registries |\n|---|---|---|---|---|');
     console.log(`| crane copy (anchor) | 200 MB, 8 layers | ${rate(anchored['200mb'].cranes).toFixed(1)} | ${rss(anchored['200mb'].cranes)} | ${cpu(anchored['200mb'].cranes)} |`);
     console.log(`| ImageCopier.copy | 200 MB, 8 layers | ${rate(anchored['200mb'].copies).toFixed(1)} | ${rss(anchored['200mb'].copies)} | ${cpu(anchored['200mb'].copies)} |`);
     console.log(`| crane copy (anchor) | multi-arch, 2 x 4 layers, 200 MB | ${rate(anchored.multiarch.cranes).toFixed(1)} | ${rss(anchored.multiarch.cranes)} | ${cpu(anchored.multiarch.cranes)} |`);

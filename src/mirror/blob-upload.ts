@@ -50,6 +50,13 @@ export const MAX_CHUNK_BYTES = 20 * 1024 * 1024;
 /** The chunk the copy sends: ECR's minimum with room to spare, and 8 MiB of memory per blob in flight. */
 export const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 
+/**
+ * The answers to a PATCH that took its bytes: `202` (the spec), `204`, and ECR's `201` (ECR answers a PATCH with
+ * 201 Created: https://github.com/openai/tart/issues/273, https://github.com/jdx/mise/pull/11376,
+ * https://github.com/aws/containers-roadmap/issues/2831).
+ */
+export const PATCH_ACCEPTED: readonly number[] = [201, 202, 204];
+
 /** An open upload session of a blob: where it is, and how many of its first bytes the registry holds. */
 export interface UploadSession {
   readonly digest: string;
@@ -130,8 +137,9 @@ Promise<{ session: UploadSession; chunkBytes: number }> {
  * 400/416 a registry answers for a session whose state no longer matches), holding nothing, or any other answer
  * (a registry that does not report upload status): the blob then starts again from byte 0, never fails for it.
  */
-export async function uploadStatus(client: RegistryClient, repository: string, session: UploadSession): Promise<UploadSession | string> {
-  const res = await client.send('GET', session.location, { repository, push: true });
+export async function uploadStatus(client: RegistryClient, repository: string, session: UploadSession, signal?: AbortSignal):
+Promise<UploadSession | string> {
+  const res = await client.send('GET', session.location, { repository, push: true, signal });
   if (res.statusCode !== 204 && res.statusCode !== 202) {
     const error = await responseError(res, 'status');
     return res.statusCode === 404 || res.statusCode === 400 || res.statusCode === 416
@@ -168,7 +176,7 @@ export class ChunkedUpload {
   /** Whether the session held bytes of an earlier invocation when this upload took it over. */
   private readonly resumed: boolean;
 
-  constructor(private readonly client: RegistryClient, private readonly repository: string, private readonly size: number, session: UploadSession) {
+  constructor(public readonly client: RegistryClient, public readonly repository: string, public readonly size: number, session: UploadSession) {
     this.session = session;
     this.resumed = session.offset > 0;
   }
@@ -178,6 +186,9 @@ export class ChunkedUpload {
    * fills while the last one is sent; a chunk is sent only once the one before it is acknowledged.
    */
   public async write(source: AsyncIterable<Buffer>, options: ChunkedUploadOptions): Promise<void> {
+    if (this.session.offset === this.size && this.size > 0) {
+      return this.commit(); // streamed whole already (blob-stream.ts): nothing left to read
+    }
     const what = `upload ${this.session.digest} to ${this.repository}`;
     const chunkBytes = options.chunkBytes;
     // the source's reads as they came (no copy into a chunk buffer): the chunk being filled
@@ -233,6 +244,12 @@ export class ChunkedUpload {
     if (this.session.offset !== this.size) {
       throw new RegistryError(`${what}: the source sent ${this.session.offset} of ${this.size} bytes`, undefined, true, undefined, 'source');
     }
+    await this.commit();
+  }
+
+  /** Closes the session with the blob's digest (`PUT ?digest=`): the registry checks every byte it holds against it. */
+  public async commit(): Promise<void> {
+    const what = `upload ${this.session.digest} to ${this.repository}`;
     const commit = new URL(this.session.location, this.client.url);
     commit.searchParams.set('digest', this.session.digest);
     const put = await this.client.send('PUT', commit.toString(), { repository: this.repository, push: true, headers: { 'Content-Length': '0' } })
@@ -265,7 +282,7 @@ export class ChunkedUpload {
       signal,
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${first}-${last}` },
     });
-    if (res.statusCode !== 202 && res.statusCode !== 204) {
+    if (!PATCH_ACCEPTED.includes(res.statusCode ?? 0)) {
       const error = await responseError(res, `upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last}`);
       // 416: the session does not stand where this upload thinks (spec.md "Pushing a blob in chunks"); it is not resumed
       throw res.statusCode === 416
@@ -275,8 +292,9 @@ export class ChunkedUpload {
     res.resume();
     const held = rangeEnd(res.headers.range);
     if (held !== undefined && held !== last + 1) {
-      throw new RegistryError(`upload ${this.session.digest} to ${this.repository}: PATCH ${first}-${last} answered Range '${res.headers.range}'`,
-        res.statusCode, true, undefined, 'destination');
+      // the session does not stand where its bytes say (ECR's later PATCHes: aws/containers-roadmap#2831): never trusted again
+      throw new RestartBlob(`the registry answered the chunk ${first}-${last} with Range '${res.headers.range}', which does not end at byte ${last}`,
+        res.statusCode, 'destination');
     }
     this.sent += length;
     this.session = {

@@ -10,18 +10,19 @@
  *   index, and so its digest); platform manifests are stored by digest, and the tag is written last, so it
  *   never points at a partial image.
  * - Transient failures are retried with backoff (a 429 or 503 waits its `Retry-After`, capped).
- * - Blobs are uploaded in chunks (blob-upload.ts). A blob whose upload stops part-way (a transient failure, or
- *   the deadline) is resumed from the last chunk the destination acknowledged, with the rest of the source blob
- *   asked for by `Range`: the bytes already stored are not fetched again. When the source ignores `Range` or the
- *   destination no longer has the session, the blob starts again from byte 0, and the copy says so (`onNote`).
+ * - A blob from byte 0 goes as one streamed PATCH when the deadline leaves time for it four times over
+ *   (blob-stream.ts), else in chunks (blob-upload.ts); a stream that slows down goes on in chunks. A blob whose
+ *   upload stops part-way (a transient failure, or the deadline) resumes from what the destination acknowledged,
+ *   the rest of the source blob asked for by `Range`: stored bytes are not fetched again. When the source ignores
+ *   `Range` or the destination cannot resume the session, the blob starts again from byte 0 (said by `onNote`).
  * - Before each blob, the time left is checked: when it cannot finish in this invocation the copy stops with
- *   `OutOfTime` (what is stored stays stored, so the next invocation resumes where this one stopped); a blob
- *   too large for any single invocation fails with `TOO_LARGE` instead of being cut short. While a blob streams
- *   the deadline is watched too: one that slows down is stopped between chunks, or before the deadline in the
- *   middle of one, with `OutOfTime`, which hands over its open upload session (`uploads`) to the next invocation.
+ *   `OutOfTime` (what is stored stays stored); a blob too large for any single invocation fails with `TOO_LARGE`.
+ *   While a blob streams the deadline is watched too: one that slows down is stopped between chunks, or before
+ *   the deadline, with `OutOfTime`, which hands over its open upload session (`uploads`) to the next invocation.
  *
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
+import { streamBlob } from './blob-stream';
 import { ChunkedUpload, DEFAULT_CHUNK_BYTES, RestartBlob, UploadPaused, UploadSession, isSessionOf, startUpload, uploadStatus } from './blob-upload';
 import { CopyError, CopyProgress, FailureReason, OutOfTime } from './copy-outcome';
 import { DEADLINE_MARGIN_MS, watchDeadline } from './deadline';
@@ -274,11 +275,12 @@ export class ImageCopier {
       }
       const opened = session ? { session, chunkBytes: this.chunkBytes } : await startUpload(this.destination, to, blob.digest, this.chunkBytes);
       upload = new ChunkedUpload(this.destination, to, blob.size, opened.session);
-      await upload.write(source.body, {
-        chunkBytes: opened.chunkBytes,
-        signal: watch.signal,
-        beforeChunk: bytes => this.fits(bytes),
-      });
+      if (!session && this.fits(blob.size, undefined, 4)) {
+        const keepStreaming = (left: number, rate: number | undefined) => this.fits(left, rate);
+        await streamBlob(upload, source.body, { chunkBytes: opened.chunkBytes, signal: watch.signal, keepStreaming });
+      }
+      // the rest in chunks: all of it, or what a stream that slowed down left (nothing when it streamed whole)
+      await upload.write(source.body, { chunkBytes: opened.chunkBytes, signal: watch.signal, beforeChunk: bytes => this.fits(bytes) });
       return upload.sent;
     } catch (error) {
       body?.destroy();
@@ -343,10 +345,11 @@ export class ImageCopier {
     this.options.onNote?.(message, { digest: blob.digest, size: blob.size, offset: session.offset });
   }
 
-  /** Whether `bytes` more can be streamed before the deadline, at twice the time the measured rate gives. */
-  private fits(bytes: number): boolean {
+  /** Whether `bytes` more can be streamed before the deadline, at `factor` (2) times what the measured rate (or `rate`, if slower) gives. */
+  private fits(bytes: number, rate?: number, factor = 2): boolean {
     const timeLeft = this.options.timeLeft?.();
-    return timeLeft === undefined || (bytes / this.bytesPerSecond) * 2000 + DEADLINE_MARGIN_MS <= timeLeft;
+    const bytesPerSecond = rate === undefined ? this.bytesPerSecond : Math.min(rate, this.bytesPerSecond);
+    return timeLeft === undefined || bytes <= 0 || (bytes / bytesPerSecond) * 1000 * factor + DEADLINE_MARGIN_MS <= timeLeft;
   }
 
   /** Starts a blob only when it can finish before the deadline, at the rate measured so far (twice the estimate, plus 10 s). */

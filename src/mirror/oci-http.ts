@@ -223,6 +223,43 @@ export class RegistryTransport {
     }
   }
 
+  /**
+   * One request whose body the caller streams (a blob's bytes piped into one PATCH, chunked transfer encoding): the
+   * request to write to and end, and its answer. Authenticated with what this client holds already (the upload
+   * session's POST just before it answered any challenge); a body streamed once cannot be sent again, so a 401 here
+   * is an error (retryable: the next attempt opens its session, and authenticates, first).
+   */
+  public openStream(method: string, pathOrUrl: string, options: Omit<SendOptions, 'body' | 'followRedirects'>):
+  { request: http.ClientRequest; response: Promise<http.IncomingMessage> } {
+    const target = new URL(pathOrUrl, this.url);
+    if (target.origin !== new URL(this.url).origin) {
+      throw new RegistryError(`${method} ${target.host}${target.pathname}: the registry at ${this.url} named a location on another host `
+        + `(${target.origin}); its credentials are never sent there`, undefined, false);
+    }
+    const headers: Record<string, string> = { ...options.headers, 'Transfer-Encoding': 'chunked' };
+    const authorization = this.authHeader(options.repository);
+    if (authorization) {
+      headers.Authorization = authorization;
+    }
+    this.requestCount++;
+    const request = this.request(target, method, headers, options.signal);
+    const response = new Promise<http.IncomingMessage>((resolve, reject) => {
+      request.once('response', resolve);
+      request.once('error', e => reject(networkError(e, `${method} ${target.host}${target.pathname}`)));
+    }).then(async res => {
+      if (res.statusCode === 401) {
+        const error = await responseError(res, `${method} ${target.pathname}: the registry asked for credentials in the middle of a streamed body`);
+        throw new RegistryError(error.message, 401, true, error.code, undefined, error.retryAfterMs);
+      }
+      if (isRetryableStatus(res.statusCode ?? 0)) {
+        throw await responseError(res, `${method} ${target.host}${target.pathname}`);
+      }
+      return res;
+    });
+    response.catch(() => undefined); // the caller awaits it; a failure before it does is not unhandled
+    return { request, response };
+  }
+
   private async once(method: string, target: URL, options: SendOptions, authorization: string | undefined, redirects = 0):
   Promise<http.IncomingMessage> {
     const headers: Record<string, string> = { ...options.headers };

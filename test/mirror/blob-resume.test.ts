@@ -178,7 +178,9 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
   test('a blob that slows down is handed over with its session, and the next invocation fetches only the rest (no byte twice)', async () => {
     const big = randomBytes(1_300_000);
     const pushed = await pushImage(source, 'resume/app', 'v1', [big]);
-    // 600 kB at full speed, then 20 kB/s: two 256 KiB chunks reach the destination, the third never fills before the deadline
+    // 600 kB at full speed, then 20 kB/s: the blob starts as one streamed PATCH; when the rest no longer fits before the
+    // deadline at the rate of the last seconds, the PATCH ends where it stands (past one chunk) and the rest goes in
+    // chunks, the first of which never fills before the deadline
     let stalling = true;
     proxy = await startHttpFaultProxy(source.url, (method, path): HttpFault => (stalling && method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)
       ? { kind: 'slow', afterBytes: 600_000, bytesPerSecond: 20_000 } : { kind: 'pass' }));
@@ -187,17 +189,20 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     const stopped = await copier(counter.endpoint, { timeLeft: () => deadline - Date.now(), freshInvocation: false })
       .copy({ sourceRepository: 'resume/app', destinationRepository: 'm/resume/app', tag: 'v1' }).catch(e => e);
     expect(stopped).toBeInstanceOf(OutOfTime);
-    expect(stopped.message).toMatch(/its upload session, holding 524288 bytes, is handed over to the next invocation/);
     const handedOver: UploadSession[] = stopped.uploads;
-    expect(handedOver).toEqual([{ digest: digestOf(big), location: expect.stringContaining(`${destination.url}/v2/m/resume/app/blobs/uploads/`), offset: 2 * CHUNK }]);
+    expect(handedOver).toEqual([{ digest: digestOf(big), location: expect.stringContaining(`${destination.url}/v2/m/resume/app/blobs/uploads/`), offset: expect.any(Number) }]);
+    const held = handedOver[0].offset;
+    expect(stopped.message).toMatch(new RegExp(`its upload session, holding ${held} bytes, is handed over to the next invocation`));
+    expect(held).toBeGreaterThanOrEqual(600_000); // every byte that came at full speed, in the streamed PATCH
+    expect(held).toBeLessThan(600_000 + CHUNK); // the chunk after it never filled
     // the session stays open (not cancelled), and nothing is committed
     expect(destination.requests().filter(r => r.startsWith('DELETE /v2/m/resume/app/blobs/uploads/'))).toEqual([]);
     expect(await fetchBlobDigest(destination, 'm/resume/app', digestOf(big))).toBeUndefined();
     const ofBig = () => counter!.served.filter(s => s.digest === digestOf(big)).map(({ digest, ...rest }) => rest);
     const firstServed = ofBig();
     expect(firstServed).toEqual([{ range: undefined, status: 200, bytes: expect.any(Number) }]);
-    expect(firstServed[0].bytes).toBeGreaterThanOrEqual(2 * CHUNK);
-    expect(firstServed[0].bytes).toBeLessThan(3 * CHUNK); // the third chunk was cut short: it never reached the destination
+    expect(firstServed[0].bytes).toBeGreaterThanOrEqual(held);
+    expect(firstServed[0].bytes).toBeLessThan(held + CHUNK); // the chunk after it was cut short: it never reached the destination
 
     // the next invocation: the source at full speed again (the config blob was copied by the first one)
     stalling = false;
@@ -205,9 +210,9 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     const result = await copier(counter.endpoint, { uploads: handedOver, onNote: m => notes.push(m) })
       .copy({ sourceRepository: 'resume/app', destinationRepository: 'm/resume/app', tag: 'v1' });
     expect(notes).toEqual([]);
-    expect(result).toMatchObject({ outcome: 'COPIED', blobsCopied: 1, blobsSkipped: 1, bytesCopied: big.length - 2 * CHUNK });
-    // the rest of the blob, asked for from the first byte the destination lacks: no byte of the first 512 KiB is served again
-    expect(ofBig()).toEqual([{ range: undefined, status: 200, bytes: expect.any(Number) }, { range: `bytes=${2 * CHUNK}-`, status: 206, bytes: big.length - 2 * CHUNK }]);
+    expect(result).toMatchObject({ outcome: 'COPIED', blobsCopied: 1, blobsSkipped: 1, bytesCopied: big.length - held });
+    // the rest of the blob, asked for from the first byte the destination lacks: no byte it holds is served again
+    expect(ofBig()).toEqual([{ range: undefined, status: 200, bytes: expect.any(Number) }, { range: `bytes=${held}-`, status: 206, bytes: big.length - held }]);
     expect(destination.requests()).toEqual(expect.arrayContaining([expect.stringMatching(/^GET \/v2\/m\/resume\/app\/blobs\/uploads\//)]));
     expect(digestOf((await fetchManifest(destination, 'm/resume/app', 'v1'))!)).toBe(pushed.digest);
     expect(await fetchBlobDigest(destination, 'm/resume/app', digestOf(big))).toBe(digestOf(big));
@@ -366,7 +371,7 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     expect(digestOf((await fetchManifest(destination, 'm/outoforder/app', 'v1'))!)).toBe(pushed.digest);
   });
 
-  test('a connection cut in the middle of a blob: the retry resumes from the last chunk the destination acknowledged', async () => {
+  test('a connection cut in the middle of a streamed blob: the PATCH ends with the bytes received, and the retry resumes from there', async () => {
     const big = randomBytes(1_000_000);
     const pushed = await pushImage(source, 'cut/app', 'v1', [big]);
     let cut = false;
@@ -381,13 +386,17 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     const result = await copier(counter.endpoint).copy({ sourceRepository: 'cut/app', destinationRepository: 'm/cut/app', tag: 'v1' });
     expect(result.outcome).toBe('COPIED');
     const gets = counter.served.filter(s => s.digest === digestOf(big));
-    // the first GET was cut after two whole chunks reached the destination; the retry asks for the rest only
+    // the first GET was cut after 600 kB (more than a chunk): the streamed PATCH ended cleanly with every byte that
+    // came, the registry acknowledged them, and the retry asks the source for the rest only
     expect(gets).toEqual([
       { digest: digestOf(big), range: undefined, status: 200, bytes: expect.any(Number) },
-      { digest: digestOf(big), range: `bytes=${2 * CHUNK}-`, status: 206, bytes: big.length - 2 * CHUNK },
+      { digest: digestOf(big), range: expect.stringMatching(/^bytes=\d+-$/), status: 206, bytes: expect.any(Number) },
     ]);
-    expect(gets[0].bytes).toBeGreaterThan(2 * CHUNK);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1].range!)![1]);
+    expect(resumedAt).toBeGreaterThan(CHUNK);
+    expect(resumedAt).toBeLessThanOrEqual(gets[0].bytes);
     expect(gets[0].bytes).toBeLessThanOrEqual(600_000);
+    expect(gets[1].bytes).toBe(big.length - resumedAt);
     expect(digestOf((await fetchManifest(destination, 'm/cut/app', 'v1'))!)).toBe(pushed.digest);
     expect(await fetchBlobDigest(destination, 'm/cut/app', digestOf(big))).toBe(digestOf(big));
   });
