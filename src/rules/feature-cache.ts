@@ -8,7 +8,7 @@ const REGION_OF_DOMAIN = /\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d+)\./;
 
 /** The cache's Region: the one its registry domain names, else its stack's (a token in an environment-agnostic stack). */
 export function cacheRegion(cache: IPullThroughCacheRules): string {
-  return REGION_OF_DOMAIN.exec(cache.registryDomain)?.[1] ?? Stack.of(cache).region;
+  return REGION_OF_DOMAIN.exec(cache.registryUri)?.[1] ?? Stack.of(cache).region;
 }
 
 /**
