@@ -215,7 +215,7 @@ async function reportFinding(event: CloudEvent, s: Settings): Promise<void> {
   const finding = parsed(event, inspectorFindingOf);
   const prefix = cachePrefixOf(finding.repositoryName, s.prefixes);
   const { repositoryName, imageDigest, severity } = finding;
-  const context = { eventId: event.id, repositoryName, imageDigest, vulnerability: finding.id, severity };
+  const context = { eventId: event.id, repositoryName, imageDigest, vulnerability: finding.id, severity, findingArn: finding.findingArn };
   if (prefix === undefined) {
     log('WARN', 'finding not reported: the repository is outside the cache', { ...context, prefixes: s.prefixes });
     return;

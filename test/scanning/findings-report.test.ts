@@ -377,6 +377,182 @@ describe('error paths (SNS mocked)', () => {
   });
 });
 
+describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () => {
+  let snsMock: ReturnType<typeof mockClient>;
+  let ecrMock: ReturnType<typeof mockClient>;
+  beforeAll(() => {
+    snsMock = mockClient(SNSClient);
+    ecrMock = mockClient(ECRClient);
+    process.env.FINDINGS_TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:findings';
+  });
+  afterAll(() => {
+    snsMock.restore();
+    ecrMock.restore();
+  });
+  beforeEach(() => {
+    snsMock.reset();
+    ecrMock.reset();
+    resetClients();
+  });
+
+  /** The DescribeImageScanFindings requests the handler sent. */
+  const ecrRequests = () => ecrMock.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input);
+  /** The namespace of every EMF block written. */
+  const namespaces = (lines: Record<string, any>[]) => lines.filter(l => l._aws).map(l => l._aws.CloudWatchMetrics[0].Namespace);
+
+  test('at most 5 pages of findings are read (1,000 a page, each after the last page\'s token), however many ECR offers', async () => {
+    let page = 0;
+    ecrMock.on(DescribeImageScanFindingsCommand).callsFake(() => {
+      page++;
+      return { imageScanFindings: { findings: [{ name: `CVE-2026-000${page}`, severity: 'HIGH' }] }, nextToken: `after-${page}` };
+    });
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    const digest = `sha256:${'1'.repeat(64)}`;
+    const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', digest, { HIGH: 6 })));
+    expect(error).toBeUndefined();
+    const request = { repositoryName: 'quay/a/b', registryId: '123456789012', imageId: { imageDigest: digest }, maxResults: 1000 };
+    expect(ecrRequests()).toEqual([
+      { ...request, nextToken: undefined }, { ...request, nextToken: 'after-1' }, { ...request, nextToken: 'after-2' },
+      { ...request, nextToken: 'after-3' }, { ...request, nextToken: 'after-4' },
+    ]);
+    const message = (snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
+    expect(message).toContain('Most severe (5):');
+  });
+
+  test('a published report is logged with SNS\'s message id, and its metrics carry the scan in the default namespace when none is set', async () => {
+    const saved = process.env.METRIC_NAMESPACE;
+    delete process.env.METRIC_NAMESPACE;
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'msg-42' });
+      const digest = `sha256:${'2'.repeat(64)}`;
+      const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', digest, { CRITICAL: 1 }, ['v9'])));
+      expect(error).toBeUndefined();
+      expect(namespaces(lines)).toEqual(['EcrPullThroughCache', 'EcrPullThroughCache']);
+      const context = { eventId: `scan-${'2'.repeat(12)}`, scanner: 'basic', repositoryName: 'quay/a/b', imageDigest: digest };
+      expect(lines.find(l => l.ScansReported === 1)).toMatchObject({ ...context, counts: { CRITICAL: 1, HIGH: 0, LOW: 0 } });
+      expect(lines.find(l => l.message === 'findings report published')).toMatchObject({ level: 'INFO', ...context, messageId: 'msg-42' });
+    } finally {
+      process.env.METRIC_NAMESPACE = saved;
+    }
+  });
+
+  test('reportSeverity LOW: an Inspector scan\'s unranked findings are read from the registry its ARN names; the event\'s own counts stand', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      const stored = { HIGH: 9, LOW: 3, INFORMATIONAL: 1 }; // ECR's counts; the event's own HIGH: 1 stands
+      ecrMock.on(DescribeImageScanFindingsCommand, { maxResults: 1 }).resolves({ imageScanFindings: { findingSeverityCounts: stored } });
+      ecrMock.on(DescribeImageScanFindingsCommand, { maxResults: 1000 }).resolves({ imageScanFindings: { enhancedFindings: [] } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const digest = `sha256:${'3'.repeat(64)}`;
+      const event = inspectorScanEvent('quay/a/b', digest, { HIGH: 1, TOTAL: 5 });
+      event.detail['repository-name'] = 'arn:aws:ecr:us-east-1:210987654321:repository/quay/a/b';
+      const { error, lines } = await captureLog(() => handler(event));
+      expect(error).toBeUndefined();
+      expect(ecrRequests()[0]).toEqual({ repositoryName: 'quay/a/b', registryId: '210987654321', imageId: { imageDigest: digest }, maxResults: 1 });
+      expect(emfValues(lines)).toMatchObject({
+        'Findings{Cache=TestCache,Severity=HIGH}': 1, 'Findings{Cache=TestCache,Severity=LOW}': 3, 'Findings{Cache=TestCache,Severity=INFORMATIONAL}': 1,
+      });
+      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 1 HIGH, 3 LOW in quay/a/b:latest');
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('reportSeverity LOW: unranked findings whose severities are unreadable are counted as LOW, and the warning says how many and why', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).rejects(Object.assign(new Error('no scan here'), { name: 'ScanNotFoundException' }));
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { error, lines } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { MEDIUM: 2, TOTAL: 6 })));
+      expect(error).toBeUndefined();
+      expect(lines.find(l => l.level === 'WARN' && /below MEDIUM/.test(l.message))).toMatchObject({
+        message: '4 findings below MEDIUM and their severities unreadable: counted as LOW, so they are reported',
+        reason: 'ScanNotFoundException: no scan here',
+        repositoryName: 'quay/a/b',
+      });
+      expect(emfValues(lines)).toMatchObject({ 'Findings{Cache=TestCache,Severity=MEDIUM}': 2, 'Findings{Cache=TestCache,Severity=LOW}': 4 });
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('reportSeverity LOW: a basic scan names every severity, so the counts are not read again (only the details are)', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [{ name: 'CVE-2026-4', severity: 'LOW' }] } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'5'.repeat(64)}`, { LOW: 1 })));
+      expect(error).toBeUndefined();
+      expect(ecrRequests().map(r => r.maxResults)).toEqual([1000]);
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('a new finding below the report severity is counted, not reported, and logged as such', async () => {
+    const event = inspectorFindingEvent('quay/a/b', `sha256:${'6'.repeat(64)}`, 'MEDIUM', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' }, 'CVE-2026-5');
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=MEDIUM}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=MEDIUM}': 1 });
+    expect(lines.find(l => l.level === 'INFO')).toMatchObject({
+      message: 'new finding below HIGH: counted, not reported',
+      vulnerability: 'CVE-2026-5',
+      severity: 'MEDIUM',
+      findingArn: 'arn:aws:inspector2:us-east-1:123456789012:finding/0f9e8d7c6b5a49382716f5e4d3c2b1a0', // to look it up in Inspector
+    });
+  });
+
+  test.each([
+    ['of the initial scan', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 2, 2026, 9:04:10 AM' }, 'finding of the initial scan: the scan report covers it'],
+    ['updated after it was reported', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 10, 2026, 9:00:00 AM', updatedAt: 'Nov 30, 2026, 9:00:00 AM' }, 'update of a finding reported when it was new'],
+  ])('a finding %s is logged with the reason it is left out', async (_, times, message) => {
+    const { lines } = await captureLog(() => handler(inspectorFindingEvent('quay/a/b', `sha256:${'7'.repeat(64)}`, 'CRITICAL', times, 'CVE-2026-6')));
+    expect(lines).toEqual([expect.objectContaining({ level: 'INFO', message, vulnerability: 'CVE-2026-6', repositoryName: 'quay/a/b' })]);
+  });
+
+  test.each([
+    ['an unscanned image', () => failedImageScanEvent('team/app', `sha256:${'8'.repeat(64)}`), 'unscanned image not counted: the repository is outside the cache'],
+    ['a new finding', () => inspectorFindingEvent('team/app', `sha256:${'8'.repeat(64)}`, 'CRITICAL', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' }),
+      'finding not reported: the repository is outside the cache'],
+  ])('%s outside the cache is neither counted nor looked up, and the warning names the prefixes', async (_, event, message) => {
+    const { error, lines } = await captureLog(() => handler(event()));
+    expect(error).toBeUndefined();
+    expect(ecrMock.calls()).toHaveLength(0);
+    expect(lines).toEqual([expect.objectContaining({ level: 'WARN', message, repositoryName: 'team/app', prefixes: ['docker-hub', 'quay'] })]);
+  });
+
+  test('an unscanned image\'s status is read from the event\'s registry, one result, and its description logged with the reason', async () => {
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'FAILED', description: 'UnsupportedImageError: The operating system and/or package manager are not supported.' } });
+    const digest = `sha256:${'9'.repeat(64)}`;
+    const event = failedImageScanEvent('quay/a/b', digest, ['v1']);
+    event.account = '210987654321';
+    const { lines } = await captureLog(() => handler(event));
+    expect(ecrRequests()).toEqual([{ repositoryName: 'quay/a/b', registryId: '210987654321', imageId: { imageDigest: digest }, maxResults: 1 }]);
+    expect(lines.find(l => l.ImagesNotScanned === 1)).toMatchObject({ eventId: `failed-${'9'.repeat(12)}`, repositoryName: 'quay/a/b', imageDigest: digest, tags: ['v1'], status: 'FAILED' });
+    expect(lines.find(l => l.level === 'WARN')).toMatchObject({
+      message: 'image not scanned: the scanner could not scan it',
+      reason: 'UnsupportedImageError',
+      status: 'FAILED',
+      description: 'UnsupportedImageError: The operating system and/or package manager are not supported.',
+    });
+  });
+
+  test('an event that holds no scan is logged with its id, type and the reason before it is thrown', async () => {
+    const event = imageScanEvent('quay/a/b', 'latest', { CRITICAL: 1 });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(lines).toEqual([expect.objectContaining({
+      level: 'ERROR',
+      message: 'event rejected: it holds no scan of an image',
+      eventId: event.id,
+      detailType: 'ECR Image Scan',
+      error: { name: 'Error', message: (error as Error).message },
+    })]);
+    expect((error as Error).message).toMatch(/has no valid detail.image-digest/);
+  });
+});
+
 describe('report text', () => {
   const scan = { scanner: 'basic' as const, repositoryName: 'docker-hub/library/' + 'x'.repeat(120), imageDigest: 'sha256:1', imageTags: ['t'], counts: { CRITICAL: 1, HIGH: 0 }, unranked: 0 };
 
