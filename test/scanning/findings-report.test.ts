@@ -477,6 +477,20 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
     }
   });
 
+  test('reportSeverity LOW: ECR answering with no severity counts at all does not make the unranked findings vanish', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { error, lines } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { TOTAL: 2 })));
+      expect(error).toBeUndefined();
+      expect(lines.find(l => l.level === 'WARN')).toMatchObject({ reason: 'ECR holds no severity counts for the image' });
+      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 2 LOW in quay/a/b:latest');
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
   test('reportSeverity LOW: a basic scan names every severity, so the counts are not read again (only the details are)', async () => {
     process.env.REPORT_SEVERITY = 'LOW';
     try {
