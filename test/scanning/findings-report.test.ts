@@ -268,6 +268,17 @@ describe('error paths (SNS mocked)', () => {
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toHaveProperty(['ImagesNotScanned{Cache=TestCache,Prefix=quay,Reason=FAILED}'], 1);
     expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(lines.find(l => l.level === 'WARN')).toMatchObject({
+      message: 'the scan status description is unreadable; the image is counted under its event status', errorCode: 'ThrottlingException', errorMessage: 'Rate exceeded',
+    });
+  });
+
+  test('a FAILED scan whose status ECR does not describe is counted under its event status, with no warning about reading it', async () => {
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({});
+    const { error, lines } = await captureLog(() => handler(failedImageScanEvent('quay/a/b', `sha256:${'9'.repeat(64)}`)));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toHaveProperty(['ImagesNotScanned{Cache=TestCache,Prefix=quay,Reason=FAILED}'], 1);
+    expect(lines.filter(l => l.level === 'WARN').map(l => l.message)).toEqual(['image not scanned: the scanner could not scan it']);
   });
 
   test('LOW-only under enhanced scanning with the counts unreadable: reported as LOW rather than missed', async () => {
