@@ -144,7 +144,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     const { lines } = await captureLog(() => handler(imageScanEvent('docker-hub/library/busybox', digest, { LOW: 1 })));
     expect(await reports()).toEqual([]);
     expect(emfValues(lines)).toHaveProperty(['Findings{Cache=TestCache,Prefix=docker-hub,Severity=LOW}'], 1);
-    expect(lines.some(l => l.message === 'scan reported: nothing at or above HIGH')).toBe(true);
+    expect(lines.find(l => l.message === 'scan reported: nothing at or above HIGH')).toMatchObject({ level: 'INFO', repositoryName: 'docker-hub/library/busybox' });
   });
 
   test('when the details cannot be read, the report is still published with the counts and the reason', async () => {
@@ -161,7 +161,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     expect(error).toBeUndefined();
     expect(await reports()).toEqual([]);
     expect(emfValues(lines)).toEqual({});
-    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'scan not reported: the repository is outside the cache' });
+    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'scan not reported: the repository is outside the cache', repositoryName: 'my-team/app', prefixes: ['docker-hub', 'quay'] });
   });
 
   test('an image basic scanning cannot scan (FAILED, UnsupportedImageError) is counted per prefix and reason, never thrown', async () => {
@@ -202,6 +202,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     const [report, ...more] = await reports();
     expect(more).toEqual([]);
     expect(report.subject).toBe('New finding: 1 CRITICAL in quay/app/api:v2');
+    expect(report.message).toContain('Scanner:    Amazon Inspector (enhanced scanning)');
     expect(report.message).toMatch(/CRITICAL CVE-2026-9999 \(openssl\) {2}https:\/\/nvd\.nist\.gov\/vuln\/detail\/CVE-2026-9999/);
     expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=CRITICAL}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=CRITICAL}': 1 });
   });
@@ -251,7 +252,9 @@ describe('error paths (SNS mocked)', () => {
     snsMock.on(PublishCommand).rejects(Object.assign(new Error(message), { name }));
     const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'c'.repeat(64)}`, { CRITICAL: 1 })));
     expect((error as Error).name).toBe(name);
-    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({ errorCode: name, repositoryName: 'quay/a/b' });
+    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({
+      message: 'findings report not published (its metrics are written); the event is retried, then kept in the dead-letter queue', errorCode: name, repositoryName: 'quay/a/b',
+    });
     expect(emfValues(lines)).toEqual({
       'ScansReported{Cache=TestCache}': 1,
       'ScansReported{Cache=TestCache,Prefix=quay}': 1,
@@ -356,10 +359,13 @@ describe('error paths (SNS mocked)', () => {
   test('a throttled DescribeImageScanFindings degrades to a report of the counts', async () => {
     ecrMock.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
     snsMock.on(PublishCommand).resolves({ MessageId: 'm1' });
-    const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'d'.repeat(64)}`, { HIGH: 4 })));
+    const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'d'.repeat(64)}`, { HIGH: 4 })));
     expect(error).toBeUndefined();
     const published = snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string };
     expect(published.Message).toMatch(/could not be read: ThrottlingException: Rate exceeded/);
+    expect(lines.find(l => l.level === 'WARN')).toMatchObject({
+      message: 'finding details unavailable; the report carries the counts only', repositoryName: 'quay/a/b', errorCode: 'ThrottlingException', errorMessage: 'Rate exceeded',
+    });
   });
 
   test.each([
