@@ -138,8 +138,8 @@ async function storedCounts(scan: CompletedScan): Promise<Record<string, number>
     const response = await ecr.send(new DescribeImageScanFindingsCommand({
       repositoryName: scan.repositoryName, registryId: scan.account, imageId: { imageDigest: scan.imageDigest }, maxResults: 1,
     }));
-    const stored = response.imageScanFindings?.findingSeverityCounts ?? {};
-    return Object.fromEntries(SEVERITIES.map(severity => [severity, scan.counts[severity] || stored[severity] || 0]));
+    const stored = response.imageScanFindings?.findingSeverityCounts; // absent: no count to trust, so they are LOW (below)
+    return stored ? Object.fromEntries(SEVERITIES.map(severity => [severity, scan.counts[severity] || stored[severity] || 0])) : 'ECR holds no severity counts for the image';
   } catch (error) {
     const info = awsErrorInfo(error);
     return `${info.name}: ${info.message}`;
@@ -215,7 +215,7 @@ async function reportFinding(event: CloudEvent, s: Settings): Promise<void> {
   const finding = parsed(event, inspectorFindingOf);
   const prefix = cachePrefixOf(finding.repositoryName, s.prefixes);
   const { repositoryName, imageDigest, severity } = finding;
-  const context = { eventId: event.id, repositoryName, imageDigest, vulnerability: finding.id, severity };
+  const context = { eventId: event.id, repositoryName, imageDigest, vulnerability: finding.id, severity, findingArn: finding.findingArn };
   if (prefix === undefined) {
     log('WARN', 'finding not reported: the repository is outside the cache', { ...context, prefixes: s.prefixes });
     return;

@@ -144,7 +144,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     const { lines } = await captureLog(() => handler(imageScanEvent('docker-hub/library/busybox', digest, { LOW: 1 })));
     expect(await reports()).toEqual([]);
     expect(emfValues(lines)).toHaveProperty(['Findings{Cache=TestCache,Prefix=docker-hub,Severity=LOW}'], 1);
-    expect(lines.some(l => l.message === 'scan reported: nothing at or above HIGH')).toBe(true);
+    expect(lines.find(l => l.message === 'scan reported: nothing at or above HIGH')).toMatchObject({ level: 'INFO', repositoryName: 'docker-hub/library/busybox' });
   });
 
   test('when the details cannot be read, the report is still published with the counts and the reason', async () => {
@@ -161,7 +161,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     expect(error).toBeUndefined();
     expect(await reports()).toEqual([]);
     expect(emfValues(lines)).toEqual({});
-    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'scan not reported: the repository is outside the cache' });
+    expect(lines[0]).toMatchObject({ level: 'WARN', message: 'scan not reported: the repository is outside the cache', repositoryName: 'my-team/app', prefixes: ['docker-hub', 'quay'] });
   });
 
   test('an image basic scanning cannot scan (FAILED, UnsupportedImageError) is counted per prefix and reason, never thrown', async () => {
@@ -202,6 +202,7 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
     const [report, ...more] = await reports();
     expect(more).toEqual([]);
     expect(report.subject).toBe('New finding: 1 CRITICAL in quay/app/api:v2');
+    expect(report.message).toContain('Scanner:    Amazon Inspector (enhanced scanning)');
     expect(report.message).toMatch(/CRITICAL CVE-2026-9999 \(openssl\) {2}https:\/\/nvd\.nist\.gov\/vuln\/detail\/CVE-2026-9999/);
     expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=CRITICAL}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=CRITICAL}': 1 });
   });
@@ -251,7 +252,9 @@ describe('error paths (SNS mocked)', () => {
     snsMock.on(PublishCommand).rejects(Object.assign(new Error(message), { name }));
     const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'c'.repeat(64)}`, { CRITICAL: 1 })));
     expect((error as Error).name).toBe(name);
-    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({ errorCode: name, repositoryName: 'quay/a/b' });
+    expect(lines.find(l => l.level === 'ERROR')).toMatchObject({
+      message: 'findings report not published (its metrics are written); the event is retried, then kept in the dead-letter queue', errorCode: name, repositoryName: 'quay/a/b',
+    });
     expect(emfValues(lines)).toEqual({
       'ScansReported{Cache=TestCache}': 1,
       'ScansReported{Cache=TestCache,Prefix=quay}': 1,
@@ -268,6 +271,17 @@ describe('error paths (SNS mocked)', () => {
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toHaveProperty(['ImagesNotScanned{Cache=TestCache,Prefix=quay,Reason=FAILED}'], 1);
     expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(lines.find(l => l.level === 'WARN')).toMatchObject({
+      message: 'the scan status description is unreadable; the image is counted under its event status', errorCode: 'ThrottlingException', errorMessage: 'Rate exceeded',
+    });
+  });
+
+  test('a FAILED scan whose status ECR does not describe is counted under its event status, with no warning about reading it', async () => {
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({});
+    const { error, lines } = await captureLog(() => handler(failedImageScanEvent('quay/a/b', `sha256:${'9'.repeat(64)}`)));
+    expect(error).toBeUndefined();
+    expect(emfValues(lines)).toHaveProperty(['ImagesNotScanned{Cache=TestCache,Prefix=quay,Reason=FAILED}'], 1);
+    expect(lines.filter(l => l.level === 'WARN').map(l => l.message)).toEqual(['image not scanned: the scanner could not scan it']);
   });
 
   test('LOW-only under enhanced scanning with the counts unreadable: reported as LOW rather than missed', async () => {
@@ -345,10 +359,13 @@ describe('error paths (SNS mocked)', () => {
   test('a throttled DescribeImageScanFindings degrades to a report of the counts', async () => {
     ecrMock.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
     snsMock.on(PublishCommand).resolves({ MessageId: 'm1' });
-    const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'d'.repeat(64)}`, { HIGH: 4 })));
+    const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'d'.repeat(64)}`, { HIGH: 4 })));
     expect(error).toBeUndefined();
     const published = snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string };
     expect(published.Message).toMatch(/could not be read: ThrottlingException: Rate exceeded/);
+    expect(lines.find(l => l.level === 'WARN')).toMatchObject({
+      message: 'finding details unavailable; the report carries the counts only', repositoryName: 'quay/a/b', errorCode: 'ThrottlingException', errorMessage: 'Rate exceeded',
+    });
   });
 
   test.each([
@@ -374,6 +391,196 @@ describe('error paths (SNS mocked)', () => {
     } finally {
       process.env.REPORT_SEVERITY = 'HIGH';
     }
+  });
+});
+
+describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () => {
+  let snsMock: ReturnType<typeof mockClient>;
+  let ecrMock: ReturnType<typeof mockClient>;
+  beforeAll(() => {
+    snsMock = mockClient(SNSClient);
+    ecrMock = mockClient(ECRClient);
+    process.env.FINDINGS_TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:findings';
+  });
+  afterAll(() => {
+    snsMock.restore();
+    ecrMock.restore();
+  });
+  beforeEach(() => {
+    snsMock.reset();
+    ecrMock.reset();
+    resetClients();
+  });
+
+  /** The DescribeImageScanFindings requests the handler sent. */
+  const ecrRequests = () => ecrMock.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input);
+  /** The namespace of every EMF block written. */
+  const namespaces = (lines: Record<string, any>[]) => lines.filter(l => l._aws).map(l => l._aws.CloudWatchMetrics[0].Namespace);
+
+  test('at most 5 pages of findings are read (1,000 a page, each after the last page\'s token), however many ECR offers', async () => {
+    let page = 0;
+    ecrMock.on(DescribeImageScanFindingsCommand).callsFake(() => {
+      page++;
+      return { imageScanFindings: { findings: [{ name: `CVE-2026-000${page}`, severity: 'HIGH' }] }, nextToken: `after-${page}` };
+    });
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    const digest = `sha256:${'1'.repeat(64)}`;
+    const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', digest, { HIGH: 6 })));
+    expect(error).toBeUndefined();
+    const request = { repositoryName: 'quay/a/b', registryId: '123456789012', imageId: { imageDigest: digest }, maxResults: 1000 };
+    expect(ecrRequests()).toEqual([
+      { ...request, nextToken: undefined }, { ...request, nextToken: 'after-1' }, { ...request, nextToken: 'after-2' },
+      { ...request, nextToken: 'after-3' }, { ...request, nextToken: 'after-4' },
+    ]);
+    const message = (snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
+    expect(message).toContain('Most severe (5):');
+  });
+
+  test('a published report is logged with SNS\'s message id, and its metrics carry the scan in the default namespace when none is set', async () => {
+    const saved = process.env.METRIC_NAMESPACE;
+    delete process.env.METRIC_NAMESPACE;
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'msg-42' });
+      const digest = `sha256:${'2'.repeat(64)}`;
+      const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', digest, { CRITICAL: 1 }, ['v9'])));
+      expect(error).toBeUndefined();
+      expect(namespaces(lines)).toEqual(['EcrPullThroughCache', 'EcrPullThroughCache']);
+      const context = { eventId: `scan-${'2'.repeat(12)}`, scanner: 'basic', repositoryName: 'quay/a/b', imageDigest: digest };
+      expect(lines.find(l => l.ScansReported === 1)).toMatchObject({ ...context, counts: { CRITICAL: 1, HIGH: 0, LOW: 0 } });
+      expect(lines.find(l => l.message === 'findings report published')).toMatchObject({ level: 'INFO', ...context, messageId: 'msg-42' });
+    } finally {
+      process.env.METRIC_NAMESPACE = saved;
+    }
+  });
+
+  test('reportSeverity LOW: an Inspector scan\'s unranked findings are read from the registry its ARN names; the event\'s own counts stand', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      const stored = { HIGH: 9, LOW: 3, INFORMATIONAL: 1 }; // ECR's counts; the event's own HIGH: 1 stands
+      ecrMock.on(DescribeImageScanFindingsCommand, { maxResults: 1 }).resolves({ imageScanFindings: { findingSeverityCounts: stored } });
+      ecrMock.on(DescribeImageScanFindingsCommand, { maxResults: 1000 }).resolves({ imageScanFindings: { enhancedFindings: [] } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const digest = `sha256:${'3'.repeat(64)}`;
+      const event = inspectorScanEvent('quay/a/b', digest, { HIGH: 1, TOTAL: 5 });
+      event.detail['repository-name'] = 'arn:aws:ecr:us-east-1:210987654321:repository/quay/a/b';
+      const { error, lines } = await captureLog(() => handler(event));
+      expect(error).toBeUndefined();
+      expect(ecrRequests()[0]).toEqual({ repositoryName: 'quay/a/b', registryId: '210987654321', imageId: { imageDigest: digest }, maxResults: 1 });
+      expect(emfValues(lines)).toMatchObject({
+        'Findings{Cache=TestCache,Severity=HIGH}': 1, 'Findings{Cache=TestCache,Severity=LOW}': 3, 'Findings{Cache=TestCache,Severity=INFORMATIONAL}': 1,
+      });
+      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 1 HIGH, 3 LOW in quay/a/b:latest');
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('reportSeverity LOW: unranked findings whose severities are unreadable are counted as LOW, and the warning says how many and why', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).rejects(Object.assign(new Error('no scan here'), { name: 'ScanNotFoundException' }));
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { error, lines } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { MEDIUM: 2, TOTAL: 6 })));
+      expect(error).toBeUndefined();
+      expect(lines.find(l => l.level === 'WARN' && /below MEDIUM/.test(l.message))).toMatchObject({
+        message: '4 findings below MEDIUM and their severities unreadable: counted as LOW, so they are reported',
+        reason: 'ScanNotFoundException: no scan here',
+        repositoryName: 'quay/a/b',
+      });
+      expect(emfValues(lines)).toMatchObject({ 'Findings{Cache=TestCache,Severity=MEDIUM}': 2, 'Findings{Cache=TestCache,Severity=LOW}': 4 });
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('reportSeverity LOW: ECR answering with no severity counts at all does not make the unranked findings vanish', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { error, lines } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { TOTAL: 2 })));
+      expect(error).toBeUndefined();
+      expect(lines.find(l => l.level === 'WARN')).toMatchObject({ reason: 'ECR holds no severity counts for the image' });
+      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 2 LOW in quay/a/b:latest');
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('reportSeverity LOW: a basic scan names every severity, so the counts are not read again (only the details are)', async () => {
+    process.env.REPORT_SEVERITY = 'LOW';
+    try {
+      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [{ name: 'CVE-2026-4', severity: 'LOW' }] } });
+      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'5'.repeat(64)}`, { LOW: 1 })));
+      expect(error).toBeUndefined();
+      expect(ecrRequests().map(r => r.maxResults)).toEqual([1000]);
+    } finally {
+      process.env.REPORT_SEVERITY = 'HIGH';
+    }
+  });
+
+  test('a new finding below the report severity is counted, not reported, and logged as such', async () => {
+    const event = inspectorFindingEvent('quay/a/b', `sha256:${'6'.repeat(64)}`, 'MEDIUM', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' }, 'CVE-2026-5');
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(error).toBeUndefined();
+    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=MEDIUM}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=MEDIUM}': 1 });
+    expect(lines.find(l => l.level === 'INFO')).toMatchObject({
+      message: 'new finding below HIGH: counted, not reported',
+      vulnerability: 'CVE-2026-5',
+      severity: 'MEDIUM',
+      findingArn: 'arn:aws:inspector2:us-east-1:123456789012:finding/0f9e8d7c6b5a49382716f5e4d3c2b1a0', // to look it up in Inspector
+    });
+  });
+
+  test.each([
+    ['of the initial scan', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 2, 2026, 9:04:10 AM' }, 'finding of the initial scan: the scan report covers it'],
+    ['updated after it was reported', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 10, 2026, 9:00:00 AM', updatedAt: 'Nov 30, 2026, 9:00:00 AM' }, 'update of a finding reported when it was new'],
+  ])('a finding %s is logged with the reason it is left out', async (_, times, message) => {
+    const { lines } = await captureLog(() => handler(inspectorFindingEvent('quay/a/b', `sha256:${'7'.repeat(64)}`, 'CRITICAL', times, 'CVE-2026-6')));
+    expect(lines).toEqual([expect.objectContaining({ level: 'INFO', message, vulnerability: 'CVE-2026-6', repositoryName: 'quay/a/b' })]);
+  });
+
+  test.each([
+    ['an unscanned image', () => failedImageScanEvent('team/app', `sha256:${'8'.repeat(64)}`), 'unscanned image not counted: the repository is outside the cache'],
+    ['a new finding', () => inspectorFindingEvent('team/app', `sha256:${'8'.repeat(64)}`, 'CRITICAL', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' }),
+      'finding not reported: the repository is outside the cache'],
+  ])('%s outside the cache is neither counted nor looked up, and the warning names the prefixes', async (_, event, message) => {
+    const { error, lines } = await captureLog(() => handler(event()));
+    expect(error).toBeUndefined();
+    expect(ecrMock.calls()).toHaveLength(0);
+    expect(lines).toEqual([expect.objectContaining({ level: 'WARN', message, repositoryName: 'team/app', prefixes: ['docker-hub', 'quay'] })]);
+  });
+
+  test('an unscanned image\'s status is read from the event\'s registry, one result, and its description logged with the reason', async () => {
+    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'FAILED', description: 'UnsupportedImageError: The operating system and/or package manager are not supported.' } });
+    const digest = `sha256:${'9'.repeat(64)}`;
+    const event = failedImageScanEvent('quay/a/b', digest, ['v1']);
+    event.account = '210987654321';
+    const { lines } = await captureLog(() => handler(event));
+    expect(ecrRequests()).toEqual([{ repositoryName: 'quay/a/b', registryId: '210987654321', imageId: { imageDigest: digest }, maxResults: 1 }]);
+    expect(lines.find(l => l.ImagesNotScanned === 1)).toMatchObject({ eventId: `failed-${'9'.repeat(12)}`, repositoryName: 'quay/a/b', imageDigest: digest, tags: ['v1'], status: 'FAILED' });
+    expect(lines.find(l => l.level === 'WARN')).toMatchObject({
+      message: 'image not scanned: the scanner could not scan it',
+      reason: 'UnsupportedImageError',
+      status: 'FAILED',
+      description: 'UnsupportedImageError: The operating system and/or package manager are not supported.',
+    });
+  });
+
+  test('an event that holds no scan is logged with its id, type and the reason before it is thrown', async () => {
+    const event = imageScanEvent('quay/a/b', 'latest', { CRITICAL: 1 });
+    const { error, lines } = await captureLog(() => handler(event));
+    expect(lines).toEqual([expect.objectContaining({
+      level: 'ERROR',
+      message: 'event rejected: it holds no scan of an image',
+      eventId: event.id,
+      detailType: 'ECR Image Scan',
+      error: { name: 'Error', message: (error as Error).message },
+    })]);
+    expect((error as Error).message).toMatch(/has no valid detail.image-digest/);
   });
 });
 

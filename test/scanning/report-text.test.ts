@@ -194,6 +194,10 @@ describe('scans that did not complete', () => {
   test('its image, tags and status; a missing status is UNKNOWN', () => {
     expect(unscannedImageOf(failedImageScanEvent('quay/a/b', DIGEST, ['v1']))).toEqual({ repositoryName: 'quay/a/b', imageDigest: DIGEST, imageTags: ['v1'], status: 'FAILED' });
     expect(unscannedImageOf(failedImageScanEvent('quay/a/b', DIGEST, ['v1'], '')).status).toBe('UNKNOWN');
+    const bare = failedImageScanEvent('quay/a/b', DIGEST);
+    delete bare.detail['scan-status'];
+    bare.detail['image-tags'] = 'v1';
+    expect(unscannedImageOf(bare)).toMatchObject({ status: 'UNKNOWN', imageTags: [] });
   });
 
   test.each([
@@ -254,6 +258,39 @@ describe('Inspector findings', () => {
     event.detail.firstObservedAt = 'not a time';
     event.detail.updatedAt = 1_700_000_000_000;
     expect(inspectorFindingOf(event)).toMatchObject({ id: 'unnamed finding', account: ACCOUNT, packageName: undefined, firstObservedAt: undefined, updatedAt: 1_700_000_000_000 });
+  });
+
+  test('a vulnerable package, a link and a finding ARN are read only when they are what they should be', () => {
+    const event = inspectorFindingEvent('quay/a/b', DIGEST, 'HIGH', TIMES);
+    event.detail.packageVulnerabilityDetails.vulnerablePackages = [];
+    event.detail.findingArn = 42;
+    delete event.detail.resources[0].details.awsEcrContainerImage.pushedAt;
+    delete event.detail.resources[0].details.awsEcrContainerImage.imageTags;
+    expect(inspectorFindingOf(event)).toMatchObject({ packageName: undefined, findingArn: undefined, pushedAt: undefined, imageTags: [] });
+    const linkOf = (sourceUrl: string) => {
+      event.detail.packageVulnerabilityDetails.sourceUrl = sourceUrl;
+      return inspectorFindingOf(event).link;
+    };
+    expect(linkOf('https://github.com/advisories/GHSA-1')).toBe('https://github.com/advisories/GHSA-1');
+    expect(linkOf('see https://github.com/advisories/GHSA-1')).toBeUndefined();
+    expect(linkOf('https://github.com/advisories/GHSA-1 and more')).toBeUndefined();
+    expect(linkOf('https://')).toBeUndefined();
+  });
+
+  test('the ECR image is found among resources that are not objects', () => {
+    const event = inspectorFindingEvent('quay/a/b', DIGEST, 'HIGH', TIMES);
+    event.detail.resources.unshift(null);
+    expect(inspectorFindingOf(event).repositoryName).toBe('quay/a/b');
+  });
+
+  test('a refusal names the event', () => {
+    const event = inspectorFindingEvent('quay/a/b', DIGEST, 'HIGH', TIMES);
+    event.detail.severity = 'SEVERE';
+    expect(() => inspectorFindingOf(event)).toThrow(`event ${event.id} has no valid detail.severity (got "SEVERE")`);
+    event.detail.resources = [];
+    expect(() => inspectorFindingOf(event)).toThrow(`event ${event.id} is an Inspector2 Finding about no ECR image (no resource of type AWS_ECR_CONTAINER_IMAGE)`);
+    expect(() => completedScanOf(imageScanEvent('quay/a/b', 'latest', {}))).toThrow(`event scan-${'latest'.slice(-12)} has no valid detail.image-digest`);
+    expect(() => completedScanOf(imageScanEvent('', DIGEST, {}))).toThrow(`event scan-${DIGEST.slice(-12)} has no detail.repository-name`);
   });
 
   test.each([
