@@ -9,7 +9,8 @@
  * (https://github.com/kitops-ml/kitops/issues/328), and that is the push ECR's registry endpoint serves; its 5 MiB part
  * minimum (`LayerPartTooSmallException`) is for parts other than the last, and one PATCH has only a last one (not
  * verified against a live ECR here). ECR mishandles the second and later PATCHes of one session (201 with a `Range`
- * that does not advance: https://github.com/aws/containers-roadmap/issues/2831, open), which one PATCH never sends.
+ * that does not advance, while it stores the bytes: https://github.com/aws/containers-roadmap/issues/2831), which one
+ * PATCH never meets; the chunks count the bytes sent instead (blob-upload.ts `patch`).
  *
  * What the chunks were for, kept:
  * - The deadline. The copy streams a blob only when the whole of it fits in the time left four times over at the
@@ -77,7 +78,7 @@ export async function streamBlob(upload: ChunkedUpload, source: http.IncomingMes
     throw destinationError(error, patchWhat);
   }
   request.flushHeaders(); // the registry hears of the PATCH now (and may refuse it) rather than with the first bytes
-  const stop = await new Promise<Stop>(resolve => {
+  let stop = await new Promise<Stop>(resolve => {
     let switching = false;
     let done = false;
     const window: Array<{ at: number; bytes: number }> = [{ at: Date.now(), bytes: 0 }];
@@ -137,11 +138,16 @@ export async function streamBlob(upload: ChunkedUpload, source: http.IncomingMes
     source.resume();
   });
 
+  if (stop.kind === 'end' && streamed < size) {
+    // a body that ends cleanly but short (a chunked answer's early last chunk, a Content-Length below the manifest's
+    // size) is a cut like any other: never ended as if whole, nor kept below one chunk (ECR's 5 MiB part minimum)
+    stop = { kind: 'source', error: new Error(`the source ended the blob after ${streamed} of its ${size} bytes`) };
+  }
   if (stop.kind === 'destination' || (stop.kind === 'source' && (streamed < options.chunkBytes || streamed >= size || options.signal?.aborted))) {
     // the PATCH cannot end cleanly: aborted, and the registry asked what it kept
     request.destroy();
     const error = stop.kind === 'source' ? sourceError(stop.error, what) : await patchError(response, stop.error, patchWhat);
-    await settle(upload);
+    await settle(upload, options.chunkBytes);
     throw error;
   }
   // end of the blob, a switch to chunks, or a source cut after `chunkBytes`: the bytes sent are the blob's first ones
@@ -150,12 +156,12 @@ export async function streamBlob(upload: ChunkedUpload, source: http.IncomingMes
   try {
     res = await response;
   } catch (error) {
-    await settle(upload);
+    await settle(upload, options.chunkBytes);
     throw destinationError(error, patchWhat);
   }
   if (!PATCH_ACCEPTED.includes(res.statusCode ?? 0)) {
     const error = await patchError(response, undefined, patchWhat);
-    await settle(upload);
+    await settle(upload, options.chunkBytes);
     throw error;
   }
   res.resume();
@@ -203,10 +209,11 @@ function sourceError(error: unknown, what: string): RegistryError {
  * over; when it cannot say (Distribution cancels such a session, ECR does not document the status request), the
  * session stays at 0 bytes and the blob starts again from byte 0.
  */
-async function settle(upload: ChunkedUpload): Promise<void> {
+async function settle(upload: ChunkedUpload, chunkBytes: number): Promise<void> {
   // its own timeout: when the deadline stopped the stream, the deadline's signal has fired already
   const status = await uploadStatus(upload.client, upload.repository, upload.session, AbortSignal.timeout(STATUS_TIMEOUT_MS)).catch(() => undefined);
-  if (status && typeof status !== 'string' && status.offset < upload.size) {
+  // less than a chunk is not kept: a first part below ECR's 5 MiB minimum fails the commit once more parts follow
+  if (status && typeof status !== 'string' && status.offset >= chunkBytes && status.offset < upload.size) {
     upload.session = status;
     upload.sent += status.offset; // stored by this attempt: counted, and not fetched again
   }

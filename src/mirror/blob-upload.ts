@@ -175,6 +175,8 @@ export class ChunkedUpload {
   public sent = 0;
   /** Whether the session held bytes of an earlier invocation when this upload took it over. */
   private readonly resumed: boolean;
+  /** Whether the registry answered a chunk with a Range that had not moved (ECR), so the session's offset is ours, not its. */
+  private staleRange = false;
 
   constructor(public readonly client: RegistryClient, public readonly repository: string, public readonly size: number, session: UploadSession) {
     this.session = session;
@@ -260,7 +262,9 @@ export class ChunkedUpload {
       const refused = fromSide(await responseError(put, `${what}: commit`), 'destination', `${what}: commit`);
       // the registry hashed every byte of the session and refused the digest (see the top of this file)
       if (put.statusCode === 400) {
-        throw this.resumed
+        throw this.staleRange
+          ? new RestartBlob(`the registry refused the digest of an upload whose Range did not advance (${refused.message})`, 400, 'destination', refused.code)
+          : this.resumed
           // the first bytes came from another invocation: they were not this blob's
           ? new RestartBlob(`the registry refused the digest of the resumed upload (${refused.message})`, 400, 'destination', refused.code)
           : new RestartBlob(`${what}: the source sent ${this.size} bytes with another digest: the registry refused it at the commit (${refused.message})`,
@@ -291,8 +295,14 @@ export class ChunkedUpload {
     }
     res.resume();
     const held = rangeEnd(res.headers.range);
-    if (held !== undefined && held !== last + 1) {
-      // the session does not stand where its bytes say (ECR's later PATCHes: aws/containers-roadmap#2831): never trusted again
+    if (held !== undefined && held <= first) {
+      // A Range that has not moved past what was acknowledged before this chunk: ECR answers the second and later
+      // PATCHes of a session with the first one's Range, while it stores every chunk (aws/containers-roadmap#2831;
+      // crashappsec/chalk#682 counts the bytes sent the same way). The chunk was accepted (2xx), so the session moves
+      // on by its bytes; were any really lost, the commit's digest check refuses the blob and it starts again.
+      this.staleRange = true;
+    } else if (held !== undefined && held !== last + 1) {
+      // ahead of the bytes sent, or inside this chunk: the session does not stand where its bytes say, never trusted again
       throw new RestartBlob(`the registry answered the chunk ${first}-${last} with Range '${res.headers.range}', which does not end at byte ${last}`,
         res.statusCode, 'destination');
     }

@@ -275,7 +275,8 @@ export class ImageCopier {
       }
       const opened = session ? { session, chunkBytes: this.chunkBytes } : await startUpload(this.destination, to, blob.digest, this.chunkBytes);
       upload = new ChunkedUpload(this.destination, to, blob.size, opened.session);
-      if (!session && this.fits(blob.size, undefined, 4)) {
+      // an empty blob needs no PATCH at all: write() commits it at once (an empty streamed PATCH answers Range 0-0)
+      if (!session && blob.size > 0 && this.fits(blob.size, undefined, 4)) {
         const keepStreaming = (left: number, rate: number | undefined) => this.fits(left, rate);
         await streamBlob(upload, source.body, { chunkBytes: opened.chunkBytes, signal: watch.signal, keepStreaming });
       }

@@ -42,6 +42,8 @@ interface TapOptions {
   readonly flipResponse?: (method: string, path: string) => number | undefined;
   /** After this many bytes of the response's body, stop sending it (the connection stays open). */
   readonly stallResponse?: (method: string, path: string) => number | undefined;
+  /** End the response's body cleanly after this many bytes (a chunked answer's early last chunk). */
+  readonly endResponse?: (method: string, path: string) => number | undefined;
   /** Changes the answer's headers. */
   readonly answerHeaders?: (method: string, path: string, headers: http.IncomingHttpHeaders) => http.IncomingHttpHeaders;
 }
@@ -71,6 +73,7 @@ async function startTap(target: string, options: TapOptions = {}): Promise<Tap> 
     const cutResponse = options.cutResponse?.(method, path);
     const flip = options.flipResponse?.(method, path);
     const stall = options.stallResponse?.(method, path);
+    const endAt = options.endResponse?.(method, path);
     const proxied = http.request({ host: upstream.hostname, port: upstream.port, method, path, headers: req.headers }, upstreamRes => {
       (record as { status?: number }).status = upstreamRes.statusCode;
       res.writeHead(upstreamRes.statusCode ?? 502, options.answerHeaders?.(method, path, upstreamRes.headers) ?? upstreamRes.headers);
@@ -79,6 +82,12 @@ async function startTap(target: string, options: TapOptions = {}): Promise<Tap> 
         if (flip !== undefined && flip >= record.served && flip < record.served + piece.length) {
           piece = Buffer.from(piece);
           piece[flip - record.served] = 255 - piece[flip - record.served]; // another byte, whatever it was
+        }
+        if (endAt !== undefined && record.served + piece.length >= endAt) {
+          res.end(piece.subarray(0, Math.max(0, endAt - record.served)));
+          record.served = endAt;
+          upstreamRes.destroy();
+          return;
         }
         if (stall !== undefined && record.served + piece.length > stall) {
           res.write(piece.subarray(0, Math.max(0, stall - record.served)));
@@ -245,39 +254,107 @@ test('bytes changed in transit: the registry refuses the streamed blob\'s digest
   expect(await fetchManifest(destination, 'm/tampered/app', 'v1')).toBeUndefined();
 });
 
-test('a PATCH answer whose Range does not advance (ECR\'s later PATCHes, aws/containers-roadmap#2831): the session is never trusted again; the blob streams from byte 0', async () => {
+test('a chunk answered with a Range that has not advanced (ECR\'s later PATCHes, aws/containers-roadmap#2831): the session moves on by the bytes sent, and the commit checks them', async () => {
   const big = randomBytes(700_000);
   const pushed = await pushImage(source, 'stale/app', 'v1', [big]);
-  // the next chunk's answer says the session still holds the first chunk only
+  // every PATCH of a session after its first is answered with the first one's Range, as ECR does
+  const firstRange = new Map<string, string>();
   const to = await tap(destination.url, {
-    answerHeaders: (method, path, headers) => (method === 'PATCH' && path.startsWith('/v2/m/stale/app/') && headers.range === `0-${2 * CHUNK - 1}`
-      ? { ...headers, range: `0-${CHUNK - 1}` } : headers),
+    answerHeaders: (method, path, headers) => {
+      if (method !== 'PATCH' || !path.startsWith('/v2/m/stale/app/blobs/uploads/')) {
+        return headers;
+      }
+      const id = path.split('?')[0].split('/').pop()!;
+      const first = firstRange.get(id);
+      if (first === undefined) {
+        firstRange.set(id, String(headers.range));
+        return headers;
+      }
+      return { ...headers, range: first };
+    },
   });
-  // a session handed over holding the first chunk, opened and filled with plain HTTP (through the tap: its location is the tap's)
-  type Call = (method: string, url: string, body?: Buffer, headers?: Record<string, string>) => Promise<http.IncomingMessage>;
-  const call: Call = (method, url, body = Buffer.alloc(0), headers = {}) => new Promise((resolve, reject) => {
-    const req = http.request(new URL(url, to.endpoint), {
-      method, headers: { 'Authorization': destination.authorization!, 'Content-Length': String(body.length), ...headers },
-    }, res => resolve(res.resume()));
-    req.on('error', reject);
-    req.end(body);
-  });
-  const opened = await call('POST', '/v2/m/stale/app/blobs/uploads/');
-  const first = await call('PATCH', String(opened.headers.location), big.subarray(0, CHUNK), { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${CHUNK - 1}` });
-  expect(first.statusCode).toBe(202);
-  const session = { digest: digestOf(big), location: String(first.headers.location), offset: CHUNK };
-  to.seen.length = 0; // what the copy sends, from here on
+  // 500 kB/s assumed, 14.5 s left: the blob fits twice over plus the 10 s margin (12.8 s) but not four times (15.6 s),
+  // so it goes in chunks
+  const deadline = Date.now() + 14_500;
   const notes: string[] = [];
-  const result = await copier(source.url, to.endpoint, { uploads: [session], onNote: m => notes.push(m) })
-    .copy({ sourceRepository: 'stale/app', destinationRepository: 'm/stale/app', tag: 'v1' });
-  expect(notes).toEqual([`the registry answered the chunk ${CHUNK}-${2 * CHUNK - 1} with Range '0-${CHUNK - 1}', which does not end at byte ${2 * CHUNK - 1}: `
-    + `blob ${digestOf(big)} starts again from byte 0`]);
+  const result = await copier(source.url, to.endpoint, {
+    onNote: m => notes.push(m), timeLeft: () => deadline - Date.now(), freshInvocation: false, assumedBytesPerSecond: 500_000,
+  }).copy({ sourceRepository: 'stale/app', destinationRepository: 'm/stale/app', tag: 'v1' });
   expect(result.outcome).toBe('COPIED');
-  // the resumed session: its status, one chunk, then cancelled; a new session streamed whole and committed
-  expect(uploadsOf(to, 'm/stale/app').slice(0, 7).map(s => [s.method, s.contentRange, s.bytes])).toEqual([
-    ['GET', undefined, 0], ['PATCH', `${CHUNK}-${2 * CHUNK - 1}`, CHUNK], ['DELETE', undefined, 0],
-    ['POST', undefined, 0], ['PATCH', undefined, big.length], ['PUT', undefined, 0], ['POST', undefined, 0],
+  expect(notes).toEqual([]);
+  const blobUploads = uploadsOf(to, 'm/stale/app');
+  expect(blobUploads.slice(0, 5).map(s => [s.method, s.contentRange, s.bytes, s.status])).toEqual([
+    ['POST', undefined, 0, 202],
+    ['PATCH', `0-${CHUNK - 1}`, CHUNK, 202],
+    ['PATCH', `${CHUNK}-${2 * CHUNK - 1}`, CHUNK, 202],
+    ['PATCH', `${2 * CHUNK}-${big.length - 1}`, big.length - 2 * CHUNK, 202],
+    ['PUT', undefined, 0, 201],
   ]);
   expect(digestOf((await fetchManifest(destination, 'm/stale/app', 'v1'))!)).toBe(pushed.digest);
   expect(await fetchBlobDigest(destination, 'm/stale/app', digestOf(big))).toBe(digestOf(big));
+});
+
+test('a chunk answered with a Range ahead of the bytes sent: the session is never trusted again; the blob starts from byte 0', async () => {
+  const big = randomBytes(700_000);
+  const pushed = await pushImage(source, 'ahead/app', 'v1', [big]);
+  let lied = false;
+  const to = await tap(destination.url, {
+    answerHeaders: (method, path, headers) => (method === 'PATCH' && path.startsWith('/v2/m/ahead/app/') && headers.range === `0-${2 * CHUNK - 1}` && !lied
+      ? (lied = true, { ...headers, range: `0-${3 * CHUNK - 1}` }) : headers),
+  });
+  const deadline = Date.now() + 14_500; // in chunks, as above
+  const notes: string[] = [];
+  const result = await copier(source.url, to.endpoint, {
+    onNote: m => notes.push(m), timeLeft: () => deadline - Date.now(), freshInvocation: false, assumedBytesPerSecond: 500_000,
+  }).copy({ sourceRepository: 'ahead/app', destinationRepository: 'm/ahead/app', tag: 'v1' });
+  expect(notes).toEqual([`the registry answered the chunk ${CHUNK}-${2 * CHUNK - 1} with Range '0-${3 * CHUNK - 1}', which does not end at byte ${2 * CHUNK - 1}: `
+    + `blob ${digestOf(big)} starts again from byte 0`]);
+  expect(result.outcome).toBe('COPIED');
+  expect(uploadsOf(to, 'm/ahead/app').slice(0, 4).map(s => [s.method, s.contentRange])).toEqual([
+    ['POST', undefined], ['PATCH', `0-${CHUNK - 1}`], ['PATCH', `${CHUNK}-${2 * CHUNK - 1}`], ['DELETE', undefined],
+  ]);
+  expect(digestOf((await fetchManifest(destination, 'm/ahead/app', 'v1'))!)).toBe(pushed.digest);
+});
+
+test('an empty blob is committed with no PATCH at all (an empty streamed PATCH would be answered Range 0-0)', async () => {
+  const empty = Buffer.alloc(0);
+  const small = randomBytes(1000);
+  const pushed = await pushImage(source, 'empty/app', 'v1', [empty, small]);
+  const to = await tap(destination.url);
+  const result = await copier(source.url, to.endpoint).copy({ sourceRepository: 'empty/app', destinationRepository: 'm/empty/app', tag: 'v1' });
+  expect(result.outcome).toBe('COPIED');
+  // three blobs (the empty layer, the other layer, the config), three sessions and commits, a PATCH only for the two with bytes
+  const uploads = uploadsOf(to, 'm/empty/app');
+  expect(uploads.filter(s => s.method === 'POST').length).toBe(3);
+  expect(uploads.filter(s => s.method === 'PUT').map(s => s.status)).toEqual([201, 201, 201]);
+  expect(uploads.filter(s => s.method === 'PATCH').map(s => s.bytes).sort((a, b) => a - b)).toEqual([expect.any(Number), small.length]);
+  expect(uploads.filter(s => s.method === 'PATCH').every(s => s.bytes > 0 && s.status === 202)).toBe(true);
+  expect(uploads.filter(s => s.method === 'DELETE')).toEqual([]);
+  expect(digestOf((await fetchManifest(destination, 'm/empty/app', 'v1'))!)).toBe(pushed.digest);
+  expect(await fetchBlobDigest(destination, 'm/empty/app', digestOf(empty))).toBe(digestOf(empty));
+});
+
+test('a source that ends its body cleanly but short of one chunk: the PATCH is aborted, never kept as a first part below a chunk, and the retry starts from byte 0', async () => {
+  const big = randomBytes(900_000);
+  const pushed = await pushImage(source, 'short/app', 'v1', [big]);
+  let done = false;
+  const from = await tap(source.url, {
+    answerHeaders: (method, path, headers) => {
+      if (method === 'GET' && path.endsWith(digestOf(big))) {
+        const chunked = { ...headers };
+        delete chunked['content-length'];
+        return chunked;
+      }
+      return headers;
+    },
+    endResponse: (method, path) => (method === 'GET' && path.endsWith(digestOf(big)) && !done ? (done = true, 100_000) : undefined),
+  });
+  const to = await tap(destination.url);
+  const result = await copier(from.endpoint, to.endpoint).copy({ sourceRepository: 'short/app', destinationRepository: 'm/short/app', tag: 'v1' });
+  expect(result.outcome).toBe('COPIED');
+  // no PATCH of 100 000 bytes acknowledged: every acknowledged PATCH holds the whole blob (the retry's stream)
+  const patches = uploadsOf(to, 'm/short/app').filter(s => s.method === 'PATCH' && s.status !== undefined);
+  expect(patches.filter(s => s.bytes !== 163 /* the config */).map(s => [s.contentRange, s.bytes, s.status])).toEqual([[undefined, big.length, 202]]);
+  expect(from.seen.filter(s => s.method === 'GET' && s.path.endsWith(digestOf(big))).map(s => s.served)).toEqual([100_000, big.length]);
+  expect(digestOf((await fetchManifest(destination, 'm/short/app', 'v1'))!)).toBe(pushed.digest);
 });
