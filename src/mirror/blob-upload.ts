@@ -266,9 +266,9 @@ export class ChunkedUpload {
           ? new RestartBlob(`the registry refused the digest of an upload whose Range did not advance (${refused.message})`, 400, 'destination', refused.code)
           : this.resumed
           // the first bytes came from another invocation: they were not this blob's
-          ? new RestartBlob(`the registry refused the digest of the resumed upload (${refused.message})`, 400, 'destination', refused.code)
-          : new RestartBlob(`${what}: the source sent ${this.size} bytes with another digest: the registry refused it at the commit (${refused.message})`,
-            400, 'source', refused.code);
+            ? new RestartBlob(`the registry refused the digest of the resumed upload (${refused.message})`, 400, 'destination', refused.code)
+            : new RestartBlob(`${what}: the source sent ${this.size} bytes with another digest: the registry refused it at the commit (${refused.message})`,
+              400, 'source', refused.code);
       }
       throw refused;
     }
