@@ -338,6 +338,25 @@ describe('EKS managed node groups', () => {
     expect(JSON.stringify(defaults[0][1])).not.toContain('ecr:');
   });
 
+  test('an immutable node role is refused before anything is granted (no policy of this app may be attached to it)', () => {
+    const { stack, cache, cluster } = clusterStack();
+    const nodeRole = iam.Role.fromRoleArn(stack, 'Managed', 'arn:aws:iam::111122223333:role/some/path/nodes', { mutable: false });
+    expect(() => cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, nodeRole }))
+      .toThrow(/addNodegroup\('Nodes'\): nothing was granted\. The node role Nodes\/Managed is immutable .* Pass a role this app may change, or give the role where it is managed/);
+  });
+
+  test('a mutable imported node role with a path gets the grant policy by its name; the node group waits for the grant', () => {
+    const { stack, cache, cluster } = clusterStack();
+    const nodeRole = iam.Role.fromRoleArn(stack, 'Imported', 'arn:aws:iam::111122223333:role/some/path/nodes');
+    cache.nodeMirrors().addNodegroup(cluster, 'Nodes', { amiType: eks.NodegroupAmiType.AL2023_X86_64_STANDARD, nodeRole });
+    const template = Template.fromStack(stack);
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('CachePullPolicy') } });
+    expect(Object.values(policies).map(p => p.Properties.Roles)).toEqual([['nodes']]);
+    const nodegroups = Object.values(template.findResources('AWS::EKS::Nodegroup'));
+    expect(nodegroups).toHaveLength(1);
+    expect(nodegroups[0].DependsOn).toEqual(Object.keys(policies));
+  });
+
   test('a node role of another account is refused (the grant\'s policy would land on a same-named role of this one)', () => {
     const { stack, cache, cluster } = clusterStack();
     const nodeRole = iam.Role.fromRoleArn(stack, 'Foreign', 'arn:aws:iam::999999999999:role/nodes');

@@ -73,11 +73,26 @@ describe('made alone from a cache of this app', () => {
       /Platform\/Scanning was made for the cache Platform\/Cache after its CacheMonitoring Platform\/Monitoring, so its handlers and metrics are not alarmed\. Make it before the monitoring/);
   });
 
-  test('a second scanning of the same cache is refused by the monitoring (each would scan every image again)', () => {
+  test('the message of a scanning made after the cache\'s own monitoring names the way out: both built-ins off, scanning first', () => {
+    const { stack, cache } = platformStack({ enableScanning: false });
+    new CacheScanning(stack, 'Scanning', { cache });
+    expect(() => (stack.node.root as App).synth()).toThrow(
+      /after its CacheMonitoring Platform\/Cache\/Monitoring.*when the monitoring is the cache's own \(made with the cache\), set enableMonitoring: false on the cache/);
+  });
+
+  test('a second scanning of the same cache is refused, with or without a monitoring (each would scan every image again)', () => {
     const { stack, cache } = platformStack({ enableMonitoring: false });
-    new CacheScanning(stack, 'MoreScanning', { cache });
-    expect(() => new CacheMonitoring(stack, 'Monitoring', { cache }))
-      .toThrow(/the cache Platform\/Cache has 2 CacheScanning constructs \(Platform\/Cache\/Scanning, Platform\/MoreScanning\)/);
+    expect(() => new CacheScanning(stack, 'MoreScanning', { cache })).toThrow(
+      /MoreScanning: the cache Platform\/Cache has a CacheScanning already \(Platform\/Cache\/Scanning\), and a second would scan every image again\. Keep one; to make your own, set enableScanning: false on the cache\./);
+    const bare = platformStack({ enableScanning: false, enableMonitoring: false });
+    new CacheScanning(bare.stack, 'One', { cache: bare.cache });
+    expect(() => new CacheScanning(bare.stack, 'Two', { cache: bare.cache })).toThrow(/has a CacheScanning already \(Platform\/One\)/);
+  });
+
+  test('a second monitoring of the same cache is refused (it would publish and alarm twice under the same Cache dimension)', () => {
+    const { stack, cache } = platformStack({});
+    expect(() => new CacheMonitoring(stack, 'M2', { cache })).toThrow(
+      /M2: the cache Platform\/Cache has a CacheMonitoring already \(Platform\/Cache\/Monitoring\), and a second would publish and alarm on everything twice\. Keep one; to make your own, set enableMonitoring: false on the cache\./);
   });
 });
 

@@ -493,7 +493,9 @@ function featuresOf(monitoring: Construct, cache: IPullThroughCacheRules): { sca
   }
   monitoring.node.addValidation({
     validate: () => find().filter(c => !found.includes(c)).map(c => `${c.node.path} was made for the cache ${cache.node.path} after `
-      + `its CacheMonitoring ${monitoring.node.path}, so its handlers and metrics are not alarmed. Make it before the monitoring.`),
+      + `its CacheMonitoring ${monitoring.node.path}, so its handlers and metrics are not alarmed. Make it before the monitoring; `
+      + 'when the monitoring is the cache\'s own (made with the cache), set enableMonitoring: false on the cache and make a '
+      + 'CacheMonitoring of your own after it.'),
   });
   return { scanning: scannings[0], copier: copiers[0] };
 }

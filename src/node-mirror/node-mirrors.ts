@@ -1,4 +1,4 @@
-import { Stack, Token } from 'aws-cdk-lib';
+import { CfnResource, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -209,8 +209,18 @@ export class NodeMirrors {
     });
     // The grant goes into a policy of its own on the node role, never the role's default policy: that one also takes
     // the statements you add to the role (addToPrincipalPolicy), whose findings an acknowledgement there would hide.
-    const pullPolicy = new iam.Policy(nodegroup, 'CachePullPolicy', { roles: [nodegroup.role] });
+    const pullPolicy = new iam.Policy(nodegroup, 'CachePullPolicy');
+    nodegroup.role.attachInlinePolicy(pullPolicy); // an immutable role ignores it, and is refused below
+    const attached = Stack.of(pullPolicy).resolve((pullPolicy.node.defaultChild as iam.CfnPolicy).roles);
+    if (!Array.isArray(attached) || attached.length === 0) {
+      throw new Error(`${where}: nothing was granted. The node role ${nodegroup.role.node.path} is immutable (imported with mutable: false or `
+        + 'withoutPolicyUpdates()), so no policy of this app can be attached to it. Pass a role this app may change, or give the role '
+        + 'where it is managed what cache.grantPull gives: ECR pulls on the cache\'s repositories (cache.cacheRepositoryArns()), with '
+        + 'ecr:BatchImportUpstreamImage for the first pull, and ecr:GetAuthorizationToken on *.');
+    }
     this.cache.grantPull(pullPolicy);
+    // the nodes pull through the mirror as soon as they boot: the grant is in place before the node group is created
+    (nodegroup.node.defaultChild as CfnResource).addDependency(pullPolicy.node.defaultChild as CfnResource);
     acknowledgeWildcardResources(pullPolicy, this.cache.cacheRepositoryArns(),
       'Pull through cache repositories are created on first pull, so the grant covers <prefix>/* of each cache prefix');
     acknowledgeWildcardResources(pullPolicy, ['*'], 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it, '

@@ -31,6 +31,15 @@ export function featureCache(scope: IConstruct, id: string, cache: IPullThroughC
   if (problem) {
     throw new Error(`${scope.node.path} (${feature} of ${cache.node.path}): ${problem}`);
   }
+  // one of each per cache: a second scanning scans every image again (ECR allows one manual scan per image a day), a
+  // second monitoring publishes and alarms twice under the same Cache dimension
+  const twins = scope.node.root.node.findAll().filter(c => c !== scope && c.constructor === scope.constructor
+    && (c as { cache?: unknown }).cache === cache);
+  if (twins.length > 0) {
+    throw new Error(`${scope.node.path}: the cache ${cache.node.path} has a ${feature} already (${twins.map(c => c.node.path).join(', ')}), `
+      + `and a second would ${verb === 'scan' ? 'scan every image again' : 'publish and alarm on everything twice'}. Keep one; to make your own, `
+      + `set ${feature === 'CacheScanning' ? 'enableScanning' : 'enableMonitoring'}: false on the cache.`);
+  }
   const here = Stack.of(scope).region;
   const there = cacheRegion(cache);
   if (!Token.isUnresolved(here) && !Token.isUnresolved(there) && here !== there) {
