@@ -275,8 +275,7 @@ export class ImageCopier {
       }
       const opened = session ? { session, chunkBytes: this.chunkBytes } : await startUpload(this.destination, to, blob.digest, this.chunkBytes);
       upload = new ChunkedUpload(this.destination, to, blob.size, opened.session);
-      // an empty blob needs no PATCH at all: write() commits it at once (an empty streamed PATCH answers Range 0-0)
-      if (!session && blob.size > 0 && this.fits(blob.size, undefined, 4)) {
+      if (!session && blob.size > 0 /* an empty blob: write() commits it with no PATCH */ && this.fits(blob.size, undefined, 4)) {
         const keepStreaming = (left: number, rate: number | undefined) => this.fits(left, rate);
         await streamBlob(upload, source.body, { chunkBytes: opened.chunkBytes, signal: watch.signal, keepStreaming });
       }
