@@ -225,31 +225,36 @@ describe('against moto (ECR, SNS and SQS on loopback)', () => {
   });
 });
 
-describe('error paths (SNS mocked)', () => {
-  let snsMock: ReturnType<typeof mockClient>;
-  let ecrMock: ReturnType<typeof mockClient>;
+/** ECR and SNS mocked for the describe block that calls it (the moto block above runs on real clients), reset before each test. */
+function mockSnsAndEcr(): { sns: ReturnType<typeof mockClient>; ecr: ReturnType<typeof mockClient> } {
+  const mocks = {} as { sns: ReturnType<typeof mockClient>; ecr: ReturnType<typeof mockClient> };
   beforeAll(() => {
-    snsMock = mockClient(SNSClient);
-    ecrMock = mockClient(ECRClient);
+    mocks.sns = mockClient(SNSClient);
+    mocks.ecr = mockClient(ECRClient);
     process.env.FINDINGS_TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:findings';
   });
   afterAll(() => {
-    snsMock.restore();
-    ecrMock.restore();
+    mocks.sns.restore();
+    mocks.ecr.restore();
   });
   beforeEach(() => {
-    snsMock.reset();
-    ecrMock.reset();
+    mocks.sns.reset();
+    mocks.ecr.reset();
     resetClients();
   });
+  return mocks;
+}
+
+describe('error paths (SNS mocked)', () => {
+  const mocks = mockSnsAndEcr();
 
   test.each([
     ['AuthorizationErrorException', 'User is not authorized to perform: SNS:Publish'],
     ['KMSAccessDeniedException', 'The ciphertext refers to a customer master key that does not exist or that you do not have access to.'],
     ['NotFoundException', 'Topic does not exist'],
   ])('metrics first: a publish refused with %s still counts the CRITICAL finding, counts the refusal, and is thrown', async (name, message) => {
-    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
-    snsMock.on(PublishCommand).rejects(Object.assign(new Error(message), { name }));
+    mocks.ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
+    mocks.sns.on(PublishCommand).rejects(Object.assign(new Error(message), { name }));
     const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'c'.repeat(64)}`, { CRITICAL: 1 })));
     expect((error as Error).name).toBe(name);
     expect(lines.find(l => l.level === 'ERROR')).toMatchObject({
@@ -266,18 +271,18 @@ describe('error paths (SNS mocked)', () => {
   });
 
   test('a FAILED scan whose status cannot be read is still counted, under its event status, and never thrown', async () => {
-    ecrMock.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    mocks.ecr.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
     const { error, lines } = await captureLog(() => handler(failedImageScanEvent('quay/a/b', `sha256:${'9'.repeat(64)}`)));
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toHaveProperty(['ImagesNotScanned{Cache=TestCache,Prefix=quay,Reason=FAILED}'], 1);
-    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(mocks.sns.commandCalls(PublishCommand)).toHaveLength(0);
     expect(lines.find(l => l.level === 'WARN')).toMatchObject({
       message: 'the scan status description is unreadable; the image is counted under its event status', errorCode: 'ThrottlingException', errorMessage: 'Rate exceeded',
     });
   });
 
   test('a FAILED scan whose status ECR does not describe is counted under its event status, with no warning about reading it', async () => {
-    ecrMock.on(DescribeImageScanFindingsCommand).resolves({});
+    mocks.ecr.on(DescribeImageScanFindingsCommand).resolves({});
     const { error, lines } = await captureLog(() => handler(failedImageScanEvent('quay/a/b', `sha256:${'9'.repeat(64)}`)));
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toHaveProperty(['ImagesNotScanned{Cache=TestCache,Prefix=quay,Reason=FAILED}'], 1);
@@ -287,11 +292,11 @@ describe('error paths (SNS mocked)', () => {
   test('LOW-only under enhanced scanning with the counts unreadable: reported as LOW rather than missed', async () => {
     process.env.REPORT_SEVERITY = 'LOW';
     try {
-      ecrMock.onAnyCommand().rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
-      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      mocks.ecr.onAnyCommand().rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+      mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
       const { error } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'a'.repeat(64)}`, { TOTAL: 3 })));
       expect(error).toBeUndefined();
-      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 3 LOW in quay/a/b:latest');
+      expect((mocks.sns.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 3 LOW in quay/a/b:latest');
     } finally {
       process.env.REPORT_SEVERITY = 'HIGH';
     }
@@ -300,8 +305,8 @@ describe('error paths (SNS mocked)', () => {
   test('at the default report severity an Inspector scan with TOTAL only above its counts asks ECR nothing', async () => {
     const { error } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'b'.repeat(64)}`, { MEDIUM: 1, TOTAL: 9 })));
     expect(error).toBeUndefined();
-    expect(ecrMock.calls()).toHaveLength(0);
-    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(mocks.ecr.calls()).toHaveLength(0);
+    expect(mocks.sns.commandCalls(PublishCommand)).toHaveLength(0);
   });
 
   test.each([
@@ -313,7 +318,7 @@ describe('error paths (SNS mocked)', () => {
     change(event);
     const { error, lines } = await captureLog(() => handler(event));
     expect(error).toBeInstanceOf(Error);
-    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(mocks.sns.commandCalls(PublishCommand)).toHaveLength(0);
     expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
   });
 
@@ -321,11 +326,11 @@ describe('error paths (SNS mocked)', () => {
     const digest = `sha256:${'6'.repeat(64)}`;
     const event = inspectorFindingEvent('quay/a/b', digest, 'CRITICAL', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' });
     event.detail.resources.unshift({ type: 'AWS_EC2_INSTANCE', id: 'i-0123456789abcdef0', partition: 'aws', region: 'us-east-1', details: {} });
-    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
     const { error, lines } = await captureLog(() => handler(event));
     expect(error).toBeUndefined();
     expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=CRITICAL}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=CRITICAL}': 1 });
-    expect(snsMock.commandCalls(PublishCommand)[0].args[0].input.Message).toContain(`Digest:     ${digest}`);
+    expect(mocks.sns.commandCalls(PublishCommand)[0].args[0].input.Message).toContain(`Digest:     ${digest}`);
   });
 
   test('REPORT_SEVERITY=CRITICAL: a scan with HIGH findings only is counted, not published', async () => {
@@ -333,7 +338,7 @@ describe('error paths (SNS mocked)', () => {
     try {
       const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'3'.repeat(64)}`, { HIGH: 9 })));
       expect(error).toBeUndefined();
-      expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+      expect(mocks.sns.commandCalls(PublishCommand)).toHaveLength(0);
       expect(emfValues(lines)).toHaveProperty(['Findings{Cache=TestCache,Severity=HIGH}'], 9);
     } finally {
       process.env.REPORT_SEVERITY = 'HIGH';
@@ -342,26 +347,26 @@ describe('error paths (SNS mocked)', () => {
 
   test('every page of findings is read (up to 5): the most severe may be on the last', async () => {
     const finding = (name: string, severity: FindingSeverity) => ({ name, severity, uri: `https://example.org/${name}` });
-    ecrMock.on(DescribeImageScanFindingsCommand)
+    mocks.ecr.on(DescribeImageScanFindingsCommand)
       .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0001', 'LOW')] }, nextToken: 'p2' })
       .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0002', 'MEDIUM')] }, nextToken: 'p3' })
       .resolvesOnce({ imageScanFindings: { findings: [finding('CVE-2026-0003', 'CRITICAL'), finding('CVE-2026-0001', 'HIGH')] } });
-    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
     const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { CRITICAL: 1, HIGH: 1, MEDIUM: 1 })));
     expect(error).toBeUndefined();
-    expect(ecrMock.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input.nextToken)).toEqual([undefined, 'p2', 'p3']);
-    const message = (snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
+    expect(mocks.ecr.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input.nextToken)).toEqual([undefined, 'p2', 'p3']);
+    const message = (mocks.sns.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
     // one line per CVE, at its most severe rating (CVE-2026-0001 is LOW on page 1, HIGH on page 3)
     expect(message.split('\n').filter(l => l.startsWith('  ')).map(l => l.trim().split(/\s+/).slice(0, 2).join(' ')))
       .toEqual(['CRITICAL CVE-2026-0003', 'HIGH CVE-2026-0001', 'MEDIUM CVE-2026-0002']);
   });
 
   test('a throttled DescribeImageScanFindings degrades to a report of the counts', async () => {
-    ecrMock.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
-    snsMock.on(PublishCommand).resolves({ MessageId: 'm1' });
+    mocks.ecr.onAnyCommand().rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    mocks.sns.on(PublishCommand).resolves({ MessageId: 'm1' });
     const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'d'.repeat(64)}`, { HIGH: 4 })));
     expect(error).toBeUndefined();
-    const published = snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string };
+    const published = mocks.sns.commandCalls(PublishCommand)[0].args[0].input as { Message: string };
     expect(published.Message).toMatch(/could not be read: ThrottlingException: Rate exceeded/);
     expect(lines.find(l => l.level === 'WARN')).toMatchObject({
       message: 'finding details unavailable; the report carries the counts only', repositoryName: 'quay/a/b', errorCode: 'ThrottlingException', errorMessage: 'Rate exceeded',
@@ -379,7 +384,7 @@ describe('error paths (SNS mocked)', () => {
     Object.assign(event.detail, change);
     const { error, lines } = await captureLog(() => handler(event));
     expect(error).toBeInstanceOf(Error);
-    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(mocks.sns.commandCalls(PublishCommand)).toHaveLength(0);
     expect(lines.find(l => l.level === 'ERROR')?.message).toMatch(/event rejected/);
   });
 
@@ -395,35 +400,20 @@ describe('error paths (SNS mocked)', () => {
 });
 
 describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () => {
-  let snsMock: ReturnType<typeof mockClient>;
-  let ecrMock: ReturnType<typeof mockClient>;
-  beforeAll(() => {
-    snsMock = mockClient(SNSClient);
-    ecrMock = mockClient(ECRClient);
-    process.env.FINDINGS_TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:findings';
-  });
-  afterAll(() => {
-    snsMock.restore();
-    ecrMock.restore();
-  });
-  beforeEach(() => {
-    snsMock.reset();
-    ecrMock.reset();
-    resetClients();
-  });
+  const mocks = mockSnsAndEcr();
 
   /** The DescribeImageScanFindings requests the handler sent. */
-  const ecrRequests = () => ecrMock.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input);
+  const ecrRequests = () => mocks.ecr.commandCalls(DescribeImageScanFindingsCommand).map(c => c.args[0].input);
   /** The namespace of every EMF block written. */
   const namespaces = (lines: Record<string, any>[]) => lines.filter(l => l._aws).map(l => l._aws.CloudWatchMetrics[0].Namespace);
 
   test('at most 5 pages of findings are read (1,000 a page, each after the last page\'s token), however many ECR offers', async () => {
     let page = 0;
-    ecrMock.on(DescribeImageScanFindingsCommand).callsFake(() => {
+    mocks.ecr.on(DescribeImageScanFindingsCommand).callsFake(() => {
       page++;
       return { imageScanFindings: { findings: [{ name: `CVE-2026-000${page}`, severity: 'HIGH' }] }, nextToken: `after-${page}` };
     });
-    snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+    mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
     const digest = `sha256:${'1'.repeat(64)}`;
     const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', digest, { HIGH: 6 })));
     expect(error).toBeUndefined();
@@ -432,7 +422,7 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
       { ...request, nextToken: undefined }, { ...request, nextToken: 'after-1' }, { ...request, nextToken: 'after-2' },
       { ...request, nextToken: 'after-3' }, { ...request, nextToken: 'after-4' },
     ]);
-    const message = (snsMock.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
+    const message = (mocks.sns.commandCalls(PublishCommand)[0].args[0].input as { Message: string }).Message;
     expect(message).toContain('Most severe (5):');
   });
 
@@ -440,8 +430,8 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
     const saved = process.env.METRIC_NAMESPACE;
     delete process.env.METRIC_NAMESPACE;
     try {
-      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
-      snsMock.on(PublishCommand).resolves({ MessageId: 'msg-42' });
+      mocks.ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [] } });
+      mocks.sns.on(PublishCommand).resolves({ MessageId: 'msg-42' });
       const digest = `sha256:${'2'.repeat(64)}`;
       const { error, lines } = await captureLog(() => handler(imageScanEvent('quay/a/b', digest, { CRITICAL: 1 }, ['v9'])));
       expect(error).toBeUndefined();
@@ -458,9 +448,9 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
     process.env.REPORT_SEVERITY = 'LOW';
     try {
       const stored = { HIGH: 9, LOW: 3, INFORMATIONAL: 1 }; // ECR's counts; the event's own HIGH: 1 stands
-      ecrMock.on(DescribeImageScanFindingsCommand, { maxResults: 1 }).resolves({ imageScanFindings: { findingSeverityCounts: stored } });
-      ecrMock.on(DescribeImageScanFindingsCommand, { maxResults: 1000 }).resolves({ imageScanFindings: { enhancedFindings: [] } });
-      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      mocks.ecr.on(DescribeImageScanFindingsCommand, { maxResults: 1 }).resolves({ imageScanFindings: { findingSeverityCounts: stored } });
+      mocks.ecr.on(DescribeImageScanFindingsCommand, { maxResults: 1000 }).resolves({ imageScanFindings: { enhancedFindings: [] } });
+      mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
       const digest = `sha256:${'3'.repeat(64)}`;
       const event = inspectorScanEvent('quay/a/b', digest, { HIGH: 1, TOTAL: 5 });
       event.detail['repository-name'] = 'arn:aws:ecr:us-east-1:210987654321:repository/quay/a/b';
@@ -470,7 +460,7 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
       expect(emfValues(lines)).toMatchObject({
         'Findings{Cache=TestCache,Severity=HIGH}': 1, 'Findings{Cache=TestCache,Severity=LOW}': 3, 'Findings{Cache=TestCache,Severity=INFORMATIONAL}': 1,
       });
-      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 1 HIGH, 3 LOW in quay/a/b:latest');
+      expect((mocks.sns.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 1 HIGH, 3 LOW in quay/a/b:latest');
     } finally {
       process.env.REPORT_SEVERITY = 'HIGH';
     }
@@ -479,8 +469,8 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
   test('reportSeverity LOW: unranked findings whose severities are unreadable are counted as LOW, and the warning says how many and why', async () => {
     process.env.REPORT_SEVERITY = 'LOW';
     try {
-      ecrMock.on(DescribeImageScanFindingsCommand).rejects(Object.assign(new Error('no scan here'), { name: 'ScanNotFoundException' }));
-      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      mocks.ecr.on(DescribeImageScanFindingsCommand).rejects(Object.assign(new Error('no scan here'), { name: 'ScanNotFoundException' }));
+      mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
       const { error, lines } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { MEDIUM: 2, TOTAL: 6 })));
       expect(error).toBeUndefined();
       expect(lines.find(l => l.level === 'WARN' && /below MEDIUM/.test(l.message))).toMatchObject({
@@ -497,12 +487,12 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
   test('reportSeverity LOW: ECR answering with no severity counts at all does not make the unranked findings vanish', async () => {
     process.env.REPORT_SEVERITY = 'LOW';
     try {
-      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' } });
-      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      mocks.ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'COMPLETE' } });
+      mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
       const { error, lines } = await captureLog(() => handler(inspectorScanEvent('quay/a/b', `sha256:${'4'.repeat(64)}`, { TOTAL: 2 })));
       expect(error).toBeUndefined();
       expect(lines.find(l => l.level === 'WARN')).toMatchObject({ reason: 'ECR holds no severity counts for the image' });
-      expect((snsMock.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 2 LOW in quay/a/b:latest');
+      expect((mocks.sns.commandCalls(PublishCommand)[0].args[0].input as { Subject: string }).Subject).toBe('ECR scan: 2 LOW in quay/a/b:latest');
     } finally {
       process.env.REPORT_SEVERITY = 'HIGH';
     }
@@ -511,8 +501,8 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
   test('reportSeverity LOW: a basic scan names every severity, so the counts are not read again (only the details are)', async () => {
     process.env.REPORT_SEVERITY = 'LOW';
     try {
-      ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [{ name: 'CVE-2026-4', severity: 'LOW' }] } });
-      snsMock.on(PublishCommand).resolves({ MessageId: 'm' });
+      mocks.ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanFindings: { findings: [{ name: 'CVE-2026-4', severity: 'LOW' }] } });
+      mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
       const { error } = await captureLog(() => handler(imageScanEvent('quay/a/b', `sha256:${'5'.repeat(64)}`, { LOW: 1 })));
       expect(error).toBeUndefined();
       expect(ecrRequests().map(r => r.maxResults)).toEqual([1000]);
@@ -525,7 +515,7 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
     const event = inspectorFindingEvent('quay/a/b', `sha256:${'6'.repeat(64)}`, 'MEDIUM', { pushedAt: 'Nov 2, 2026, 9:00:00 AM', firstObservedAt: 'Nov 30, 2026, 8:12:14 AM' }, 'CVE-2026-5');
     const { error, lines } = await captureLog(() => handler(event));
     expect(error).toBeUndefined();
-    expect(snsMock.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(mocks.sns.commandCalls(PublishCommand)).toHaveLength(0);
     expect(emfValues(lines)).toEqual({ 'Findings{Cache=TestCache,Severity=MEDIUM}': 1, 'Findings{Cache=TestCache,Prefix=quay,Severity=MEDIUM}': 1 });
     expect(lines.find(l => l.level === 'INFO')).toMatchObject({
       message: 'new finding below HIGH: counted, not reported',
@@ -550,12 +540,12 @@ describe('what the reporter asks ECR and writes down (ECR and SNS mocked)', () =
   ])('%s outside the cache is neither counted nor looked up, and the warning names the prefixes', async (_, event, message) => {
     const { error, lines } = await captureLog(() => handler(event()));
     expect(error).toBeUndefined();
-    expect(ecrMock.calls()).toHaveLength(0);
+    expect(mocks.ecr.calls()).toHaveLength(0);
     expect(lines).toEqual([expect.objectContaining({ level: 'WARN', message, repositoryName: 'team/app', prefixes: ['docker-hub', 'quay'] })]);
   });
 
   test('an unscanned image\'s status is read from the event\'s registry, one result, and its description logged with the reason', async () => {
-    ecrMock.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'FAILED', description: 'UnsupportedImageError: The operating system and/or package manager are not supported.' } });
+    mocks.ecr.on(DescribeImageScanFindingsCommand).resolves({ imageScanStatus: { status: 'FAILED', description: 'UnsupportedImageError: The operating system and/or package manager are not supported.' } });
     const digest = `sha256:${'9'.repeat(64)}`;
     const event = failedImageScanEvent('quay/a/b', digest, ['v1']);
     event.account = '210987654321';
