@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PullThroughCacheRules, UpstreamCredentials, UpstreamRegistry, UpstreamRegistryType } from '../src';
 import { testApp } from './util';
-import { CATALOGUE, COPIED_CATALOGUE, entryForHost, suggestedPrefix, unsupportedRegistryMessage } from '../src/private/catalogue';
+import { CATALOGUE, COPIED_CATALOGUE, ecrRegistryRegion, entryForHost, suggestedPrefix, unsupportedRegistryMessage } from '../src/private/catalogue';
 
 const stack = new Stack(testApp(), 'S');
 const credentials = UpstreamCredentials.fromSecret(
@@ -192,4 +192,13 @@ describe('validation', () => {
     expect(() => UpstreamRegistry.ecr({ registryUrl: '444455556666.dkr.ecr.eu-west-1.amazonaws.com', ecrRepositoryPrefix: 'ROOT', upstreamRepositoryPrefix: 'team' }))
       .toThrow(/upstreamRepositoryPrefix 'team' needs an ecrRepositoryPrefix other than ROOT/);
   });
+});
+
+test('ecrRegistryRegion reads the Region of an ECR registry host in any partition, the account written or a token', () => {
+  expect(ecrRegistryRegion('111122223333.dkr.ecr.eu-west-1.amazonaws.com')).toBe('eu-west-1');
+  expect(ecrRegistryRegion('111122223333.dkr.ecr.cn-north-1.amazonaws.com.cn')).toBe('cn-north-1');
+  expect(ecrRegistryRegion('${Token[AWS.AccountId.6]}.dkr.ecr.us-gov-west-1.amazonaws.com')).toBe('us-gov-west-1');
+  expect(ecrRegistryRegion('111122223333.dkr.ecr.${Token[AWS.Region.9]}.amazonaws.com')).toBeUndefined();
+  expect(ecrRegistryRegion('public.ecr.aws')).toBeUndefined();
+  expect(ecrRegistryRegion('registry.example.com')).toBeUndefined();
 });

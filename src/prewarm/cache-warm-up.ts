@@ -8,6 +8,7 @@ import { WarmUpFunction } from './warm-up-function';
 import { UnscannableImages, WarmUpOptions } from './warm-up-options';
 import { ImageMapping, MappingStatus } from '../image-mapping';
 import { acknowledgeFinding, acknowledgeWildcardResources } from '../private/acknowledge';
+import { ecrRegistryRegion } from '../private/catalogue';
 import { FindingSeverity } from '../scanning/cache-scanning';
 
 /** What the warm-up needs of a cache: its mapping (for allowImages) and its pull grant, scoped to its prefixes. */
@@ -109,7 +110,7 @@ export class CacheWarmUp extends Construct {
         + 'name a tag to have it warmed and pinned at deploy.');
       return uri;
     }
-    const region = /^\d{12}\.dkr\.ecr\.([a-z0-9-]+)\./.exec(uri.slice(0, slash))?.[1];
+    const region = ecrRegistryRegion(uri.slice(0, slash));
     const here = Stack.of(this).region;
     if (region !== undefined && !Token.isUnresolved(here) && region !== here) {
       // ECR pulls across Regions, but the function's token is for its own Region's registry (the handler refuses it too)

@@ -124,6 +124,14 @@ export const AZURE_REGISTRY_URL = /^[a-z0-9]{5,50}\.azurecr\.io$/;
 /** `<account>.dkr.ecr.<region>.amazonaws.com`, the only form ECR accepts for an ECR upstream. */
 export const ECR_REGISTRY_URL = /^(\d{12})\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com$/;
 
+/**
+ * The Region an ECR registry host names (`<account>.dkr.ecr.<region>.<url suffix>`, any partition; the account may be
+ * a token), or undefined when the host names none (a token Region, another registry).
+ */
+export function ecrRegistryRegion(host: string): string | undefined {
+  return /\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d+)\./.exec(host)?.[1];
+}
+
 /** Docker Hub's other names, all normalised to `docker.io` by image-reference parsing. */
 export const DOCKER_HUB_ALIASES: readonly string[] = [DOCKER_HUB_HOST, 'index.docker.io', 'registry-1.docker.io'];
 

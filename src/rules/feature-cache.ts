@@ -2,13 +2,11 @@ import { Stack, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 import { IPullThroughCacheRules } from './i-pull-through-cache-rules';
 import { environmentProblem } from '../private/cache-environment';
-
-/** The Region in a registry domain `<account>.dkr.ecr.<region>.<suffix>`, when it is written out (not a token). */
-const REGION_OF_DOMAIN = /\.dkr\.ecr\.([a-z]{2}(?:-[a-z]+)+-\d+)\./;
+import { ecrRegistryRegion } from '../private/catalogue';
 
 /** The cache's Region: the one its registry domain names, else its stack's (a token in an environment-agnostic stack). */
 export function cacheRegion(cache: IPullThroughCacheRules): string {
-  return REGION_OF_DOMAIN.exec(cache.registryUri)?.[1] ?? Stack.of(cache).region;
+  return ecrRegistryRegion(cache.registryUri) ?? Stack.of(cache).region;
 }
 
 /**
