@@ -5,7 +5,8 @@
  * - Re-copies nothing that is already there: when the destination's tag already has the source's digest the
  *   image is UNCHANGED after two HEAD requests; a blob the destination has is skipped, one that another
  *   repository of the destination has (copied earlier in the run) is mounted.
- * - Blobs are streamed from source to destination (never a whole layer in memory), a few at a time.
+ * - Blobs are streamed from source to destination (never a whole layer in memory), 4 at a time, the largest first,
+ *   from one pool across every platform of an index.
  * - A multi-architecture index is copied with every platform manifest it lists (a subset would change the
  *   index, and so its digest); platform manifests are stored by digest, and the tag is written last, so it
  *   never points at a partial image.
@@ -26,6 +27,7 @@ import { streamBlob } from './blob-stream';
 import { ChunkedUpload, DEFAULT_CHUNK_BYTES, RestartBlob, UploadPaused, UploadSession, isSessionOf, startUpload, uploadStatus } from './blob-upload';
 import { CopyError, CopyProgress, FailureReason, OutOfTime } from './copy-outcome';
 import { DEADLINE_MARGIN_MS, watchDeadline } from './deadline';
+import { Descriptor, blobsOf, checkDescriptor, parseManifest } from './image-manifest';
 import { INDEX_TYPES, Manifest, MediaType, RegistryClient, RegistryError } from './oci-client';
 
 export type { UploadSession } from './blob-upload';
@@ -54,7 +56,7 @@ export interface CopyOptions {
   readonly timeLeft?: () => number;
   /** True when this invocation has not copied anything yet (then a blob that cannot fit is TOO_LARGE, not resumed). @default true */
   readonly freshInvocation?: boolean;
-  /** Blobs copied at once. @default 3 */
+  /** Blobs copied at once, across every platform of an index. @default 4 (crane's default: go-containerregistry `pkg/crane/options.go`) */
   readonly concurrency?: number;
   /** Attempts per request or blob, first included. @default 4 */
   readonly attempts?: number;
@@ -72,39 +74,6 @@ export interface CopyOptions {
   readonly chunkBytes?: number;
   /** Called when a blob cannot resume and starts again from byte 0, with the reason (for the log). */
   readonly onNote?: (message: string, details: Record<string, unknown>) => void;
-}
-
-interface Descriptor {
-  readonly mediaType?: string;
-  readonly digest: string;
-  readonly size: number;
-  readonly urls?: string[];
-}
-
-/**
- * Layers that are not distributable (Windows base layers): their bytes stay with their URLs. Only the media type
- * says so (`application/vnd.docker.image.rootfs.foreign.diff.tar.gzip`, the OCI `...nondistributable...` types):
- * `urls` on a distributable layer are only alternative places to fetch it (OCI image-spec descriptor.md), and a
- * registry such as ECR refuses a manifest whose distributable layer it does not hold (MANIFEST_BLOB_UNKNOWN).
- */
-function isForeign(d: Descriptor): boolean {
-  return /foreign|nondistributable/.test(d.mediaType ?? '');
-}
-
-function parseManifest(manifest: Manifest, what: string): any {
-  const json = JSON.parse(manifest.body.toString('utf-8'));
-  if (json.schemaVersion !== 2) {
-    throw new CopyError(`${what}: schema version ${json.schemaVersion} (Docker schema 1 images cannot be copied with their digest)`,
-      FailureReason.UNSUPPORTED_MANIFEST, false);
-  }
-  return json;
-}
-
-function checkDescriptor(d: any, what: string): Descriptor {
-  if (typeof d?.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(d.digest) || !Number.isSafeInteger(d.size) || d.size < 0) {
-    throw new CopyError(`${what}: a descriptor has no valid sha256 digest and size`, FailureReason.UNSUPPORTED_MANIFEST, false);
-  }
-  return d;
 }
 
 /** Maps what a registry error means for the image. */
@@ -137,7 +106,7 @@ export class ImageCopier {
   constructor(private readonly source: RegistryClient, private readonly destination: RegistryClient, private readonly options: CopyOptions = {}) {
     this.attempts = options.attempts ?? 4;
     this.retryDelayMs = options.retryDelayMs ?? 500;
-    this.concurrency = options.concurrency ?? 3;
+    this.concurrency = options.concurrency ?? 4;
     this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.knownBlobs = options.knownBlobs ?? new Map();
     this.bytesPerSecond = options.assumedBytesPerSecond ?? 20 * 1024 * 1024;
@@ -168,6 +137,7 @@ export class ImageCopier {
     if (INDEX_TYPES.includes(top.mediaType)) {
       const index = parseManifest(top, `${from}@${digest}`);
       const children: Descriptor[] = (index.manifests ?? []).map((d: any) => checkDescriptor(d, `${from}@${digest}`));
+      const missing: Array<{ digest: string; manifest: Manifest }> = [];
       for (const child of children) {
         if (await this.retry(`HEAD ${to}@${child.digest}`, 'destination', () => this.destination.headManifest(to, child.digest))) {
           continue; // a platform image copied before (by an earlier run, or another tag)
@@ -176,12 +146,16 @@ export class ImageCopier {
         if (INDEX_TYPES.includes(manifest.mediaType)) {
           throw new CopyError(`${from}@${child.digest}: an index inside an index is not copied`, FailureReason.UNSUPPORTED_MANIFEST, false);
         }
-        await this.copyBlobsOf(manifest, from, to, progress);
-        await this.retry(`PUT ${to}@${child.digest}`, 'destination', () => this.destination.putManifest(to, child.digest, manifest));
+        missing.push({ digest: child.digest, manifest });
+      }
+      // the blobs of every platform in one pool: a platform with fewer or smaller layers leaves no worker idle
+      await this.copyBlobs(missing.flatMap(m => blobsOf(m.manifest, from)), from, to, progress);
+      for (const { digest: child, manifest } of missing) {
+        await this.retry(`PUT ${to}@${child}`, 'destination', () => this.destination.putManifest(to, child, manifest));
         manifests++;
       }
     } else if (top.mediaType === MediaType.OCI_MANIFEST || top.mediaType === MediaType.DOCKER_MANIFEST) {
-      await this.copyBlobsOf(top, from, to, progress);
+      await this.copyBlobs(blobsOf(top, from), from, to, progress);
     } else {
       throw new CopyError(`${from}:${tag} has the media type '${top.mediaType}', which the copy does not handle`, FailureReason.UNSUPPORTED_MANIFEST, false);
     }
@@ -198,11 +172,8 @@ export class ImageCopier {
     return manifest;
   }
 
-  /** The config and layers of an image manifest, a few at a time, the largest first. */
-  private async copyBlobsOf(manifest: Manifest, from: string, to: string, progress: CopyProgress): Promise<void> {
-    const json = parseManifest(manifest, `${from}@${manifest.digest}`);
-    const blobs = [json.config, ...(json.layers ?? [])].map(d => checkDescriptor(d, `${from}@${manifest.digest}`))
-      .filter(d => !isForeign(d));
+  /** Blobs, each once, `concurrency` at a time, the largest first. */
+  private async copyBlobs(blobs: Descriptor[], from: string, to: string, progress: CopyProgress): Promise<void> {
     const unique = [...new Map(blobs.map(b => [b.digest, b])).values()].sort((a, b) => b.size - a.size);
     let next = 0;
     let failure: unknown;

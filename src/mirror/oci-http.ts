@@ -16,6 +16,7 @@
 import { createHash } from 'crypto';
 import * as http from 'http';
 import * as https from 'https';
+import { httpAgent, httpsAgent } from './agents';
 import { retryAfterMs as parseRetryAfter } from './retry-after';
 
 /** Why a registry call failed. */
@@ -64,9 +65,10 @@ export interface Challenge {
   readonly params: Record<string, string>;
 }
 
+/** Keep-alive, each socket reading into one reused buffer (agents.ts). */
 const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
+  'http:': httpAgent({ keepAlive: true, maxSockets: 16 }),
+  'https:': httpsAgent({ keepAlive: true, maxSockets: 16 }),
 };
 
 export function sha256Digest(content: Buffer): string {

@@ -172,6 +172,42 @@ describe('copy between two registries on loopback', () => {
       await expectSameImage('flaky/app', 'm/flaky/app', 'v1');
     });
 
+    test('an index\'s blobs go 4 at a time from one pool across its platforms, the largest first; its platform manifests after every blob', async () => {
+      const amd64 = [layer(400_000), layer(100_000), layer(50_000)];
+      const arm64 = [layer(390_000), layer(90_000), layer(40_000)];
+      await pushIndex(source, 'pool/app', 'v1', [{ os: 'linux', architecture: 'amd64', layers: amd64 }, { os: 'linux', architecture: 'arm64', layers: arm64 }]);
+      // blob GETs are held until 4 have come and 300 ms more have passed: a fifth in that time would be held too
+      const held: string[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>(resolve => release = resolve);
+      const failsafe = setTimeout(release, 2_000); // a copier that opens fewer than 4 at once is released (and fails below)
+      let heldAtRelease: string[] = [];
+      void gate.then(() => heldAtRelease = [...held]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => {
+        const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path)?.[1];
+        if (method !== 'GET' || !digest) {
+          return { kind: 'pass' };
+        }
+        held.push(digest);
+        if (held.length === 4) {
+          setTimeout(release, 300);
+        }
+        return { kind: 'hold', until: gate };
+      });
+      const before = destination.requests().length;
+      const result = await copier({}, proxy.endpoint).copy({ sourceRepository: 'pool/app', destinationRepository: 'm/pool/app', tag: 'v1' });
+      clearTimeout(failsafe);
+      expect(result).toMatchObject({ outcome: 'COPIED', blobsCopied: 8, manifests: 3 });
+      // the four largest blobs of the whole index, two from each platform, were in flight together, and no fifth
+      expect(new Set(heldAtRelease)).toEqual(new Set([amd64[0], arm64[0], amd64[1], arm64[1]].map(digestOf)));
+      expect(held).toHaveLength(8);
+      const writes = destination.requests().slice(before).filter(r => r.startsWith('PUT /v2/m/pool/app/'));
+      const lastBlob = writes.map(r => r.includes('/blobs/uploads/')).lastIndexOf(true);
+      expect(writes.slice(lastBlob + 1)).toHaveLength(3); // both platform manifests, then the tag: after the last blob's commit
+      expect(writes.slice(lastBlob + 1).every(r => r.includes('/manifests/'))).toBe(true);
+      await expectSameImage('pool/app', 'm/pool/app', 'v1');
+    });
+
     test('an upstream that keeps failing ends in UpstreamUnavailable (retryable), with no tag written', async () => {
       const pushed = await pushImage(source, 'flaky/down', 'v1', [layer(20_000)]);
       proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && /\/blobs\//.test(path) ? { kind: 'status', status: 500 } : { kind: 'pass' }));

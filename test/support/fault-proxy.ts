@@ -109,7 +109,9 @@ export type HttpFault =
   /** forward, then cut the connection after this many bytes of the response body */
   | { readonly kind: 'cut'; readonly afterBytes: number }
   /** wait this long before forwarding */
-  | { readonly kind: 'delay'; readonly ms: number };
+  | { readonly kind: 'delay'; readonly ms: number }
+  /** forward once this promise settles (a test holds requests back and sees which others arrive meanwhile) */
+  | { readonly kind: 'hold'; readonly until: Promise<unknown> };
 
 /**
  * A streaming HTTP proxy on loopback in front of a registry (or any HTTP server) that injects the faults a
@@ -159,6 +161,8 @@ export async function startHttpFaultProxy(target: string, decide: (method: strin
     };
     if (fault.kind === 'delay') {
       setTimeout(forward, fault.ms);
+    } else if (fault.kind === 'hold') {
+      void fault.until.finally(forward);
     } else {
       forward();
     }

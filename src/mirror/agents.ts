@@ -1,0 +1,69 @@
+/**
+ * The registry client's keep-alive agents, whose sockets each read into one buffer, reused for every read.
+ *
+ * A socket's stream allocates a new 64 KiB buffer for every read; for a copy, which reads each byte of a layer once,
+ * that allocation (and the garbage it leaves) is most of the cost of receiving the bytes: on loopback, downloading the
+ * 200 MB benchmark image costs about 650 ms of CPU through the default agent and about 430 ms through these (a side-by-side
+ * run, docs/BENCHMARKS.md). Node.js's `onread` socket option (`new net.Socket`, and `tls.connect` since Node.js 15.1:
+ * https://nodejs.org/api/net.html#new-netsocketoptions) reads into a buffer of ours and passes each read to a callback
+ * instead of the stream; the callback hands the bytes on to the HTTP client as the stream would, as a `'data'` event.
+ *
+ * Why a view of a reused buffer is safe to hand on: the HTTP client's only `'data'` listener is its parser, which
+ * parses every byte of the event before returning, copies each piece of body it emits (Node.js src/node_http_parser.cc,
+ * `on_body`: `Buffer::Copy`) and saves the header strings it has not finished before `execute` returns. `pause()` and
+ * `resume()` stop and start the reads as for the stream (the HTTP client's backpressure). Were a later Node.js to keep
+ * a view past the event, a blob's bytes could change after they were read: the receiving registry's digest check at
+ * the commit refuses such a blob (it is never stored corrupt), and the copy's tests compare every digest they copy.
+ *
+ * Pure Node.js: no AWS SDK, no aws-cdk-lib.
+ */
+import * as http from 'http';
+import * as https from 'https';
+import type { Duplex } from 'stream';
+
+/** Bytes per read: what a socket's stream reads at a time (libuv's 64 KiB). */
+export const READ_BUFFER_BYTES = 64 * 1024;
+
+type Connect = (options: any, callback?: (error: Error | null, socket: Duplex) => void) => Duplex | null | undefined;
+
+/** `options` with an `onread` that reads into one buffer and emits each read as the stream's `'data'` would. */
+function connectWithReusedBuffer(connect: Connect, options: any, callback?: (error: Error | null, socket: Duplex) => void): Duplex {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const socket = connect({
+    ...options,
+    onread: {
+      buffer,
+      callback: (bytes: number) => {
+        socket!.emit('data', buffer.subarray(0, bytes));
+        return true; // false would pause the socket: the HTTP client pauses it itself when it must
+      },
+    },
+  }, callback);
+  if (!socket) {
+    // Node.js's agents return the socket at once (net.createConnection, tls.connect); the reads start after this
+    throw new Error('the agent opened no socket to read into');
+  }
+  return socket;
+}
+
+class ReusedBufferHttpAgent extends http.Agent {
+  public createConnection(options: any, callback?: (error: Error | null, socket: Duplex) => void): Duplex {
+    return connectWithReusedBuffer((o, c) => super.createConnection(o, c), options, callback);
+  }
+}
+
+class ReusedBufferHttpsAgent extends https.Agent {
+  public createConnection(options: any, callback?: (error: Error | null, socket: Duplex) => void): Duplex {
+    return connectWithReusedBuffer((o, c) => super.createConnection(o, c), options, callback);
+  }
+}
+
+/** A keep-alive agent for `http:` whose sockets read into one reused buffer each. */
+export function httpAgent(options: http.AgentOptions): http.Agent {
+  return new ReusedBufferHttpAgent(options);
+}
+
+/** A keep-alive agent for `https:` whose sockets read into one reused buffer each (`options.ca` for a private CA). */
+export function httpsAgent(options: https.AgentOptions): https.Agent {
+  return new ReusedBufferHttpsAgent(options);
+}
