@@ -1,12 +1,13 @@
 /**
- * The registry client's keep-alive agents, whose sockets each read into one buffer, reused for every read.
+ * The registry client's keep-alive agents, whose sockets each read into one buffer of 256 KiB, reused for every read.
  *
- * A socket's stream allocates a new 64 KiB buffer for every read; for a copy, which reads each byte of a layer once,
- * that allocation (and the garbage it leaves) is most of the cost of receiving the bytes: on loopback, downloading the
- * 200 MB benchmark image costs about 650 ms of CPU through the default agent and about 430 ms through these (a side-by-side
- * run, docs/BENCHMARKS.md). Node.js's `onread` socket option (`new net.Socket`, and `tls.connect` since Node.js 15.1:
+ * A socket's stream reads at most 64 KiB at a time, each time into a new buffer; for a copy, which reads each byte of
+ * a layer once, those allocations (and the garbage they leave) and the per-read work after them are most of the cost
+ * of receiving the bytes. Node.js's `onread` socket option (`new net.Socket`, and `tls.connect` since Node.js 15.1:
  * https://nodejs.org/api/net.html#new-netsocketoptions) reads into a buffer of ours and passes each read to a callback
  * instead of the stream; the callback hands the bytes on to the HTTP client as the stream would, as a `'data'` event.
+ * Measured side by side (docs/BENCHMARKS.md, `npx projen bench:mirror`): downloading the 200 MB benchmark image on
+ * loopback costs about a third less CPU through these agents than through Node.js's default one.
  *
  * Why a view of a reused buffer is safe to hand on: the HTTP client's only `'data'` listener is its parser, which
  * parses every byte of the event before returning, copies each piece of body it emits (Node.js src/node_http_parser.cc,
@@ -21,8 +22,12 @@ import * as http from 'http';
 import * as https from 'https';
 import type { Duplex } from 'stream';
 
-/** Bytes per read: what a socket's stream reads at a time (libuv's 64 KiB). */
-export const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Bytes a read may take: 256 KiB, four times a stream's 64 KiB (fewer, larger reads and body pieces; tried side by
+ * side on loopback: 64 KiB, 256 KiB and 1 MiB cost about 340, 210 and 200 ms of CPU per 200 MB downloaded). At most
+ * 4 MiB for an agent's 16 sockets.
+ */
+export const READ_BUFFER_BYTES = 256 * 1024;
 
 type Connect = (options: any, callback?: (error: Error | null, socket: Duplex) => void) => Duplex | null | undefined;
 
