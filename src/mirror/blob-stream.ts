@@ -50,8 +50,8 @@ export interface StreamOptions {
 /** How the pump of the source into the PATCH stopped. */
 type Stop = { kind: 'end' } | { kind: 'switch' } | { kind: 'source'; error: unknown } | { kind: 'destination'; error: unknown };
 
-/** Milliseconds the registry gets to say what a broken session holds. */
-const STATUS_TIMEOUT_MS = 5_000;
+/** Milliseconds the registry gets to say what a broken session holds (deadline.ts: what follows the deadline's stop). */
+const STATUS_TIMEOUT_MS = 4_000;
 
 /**
  * Streams `source` (the blob from byte 0; `upload.session.offset` must be 0) into the session in one PATCH. Returns
@@ -166,11 +166,13 @@ export async function streamBlob(upload: ChunkedUpload, source: http.IncomingMes
   }
   res.resume();
   const held = rangeEnd(res.headers.range);
+  const location = typeof res.headers.location === 'string' ? res.headers.location : start.location;
   if (held !== undefined && held !== streamed) {
+    upload.session = { ...start, location }; // cancelled where the registry has it now (Distribution's moves on)
     throw new RestartBlob(`${patchWhat}: sent ${streamed} bytes, the registry answered Range '${res.headers.range}'`, res.statusCode, 'destination');
   }
   upload.sent += streamed;
-  upload.session = { digest: start.digest, location: typeof res.headers.location === 'string' ? res.headers.location : start.location, offset: streamed };
+  upload.session = { digest: start.digest, location, offset: streamed };
   if (stop.kind === 'source') {
     throw sourceError(stop.error, what); // the retry asks the source for the rest, from `streamed` on
   }

@@ -295,6 +295,7 @@ export class ChunkedUpload {
     }
     res.resume();
     const held = rangeEnd(res.headers.range);
+    const location = typeof res.headers.location === 'string' ? res.headers.location : this.session.location;
     if (held !== undefined && held <= first) {
       // A Range that has not moved past what was acknowledged before this chunk: ECR answers the second and later
       // PATCHes of a session with the first one's Range, while it stores every chunk (aws/containers-roadmap#2831;
@@ -303,14 +304,11 @@ export class ChunkedUpload {
       this.staleRange = true;
     } else if (held !== undefined && held !== last + 1) {
       // ahead of the bytes sent, or inside this chunk: the session does not stand where its bytes say, never trusted again
+      this.session = { ...this.session, location }; // cancelled where the registry has it now (Distribution's moves on)
       throw new RestartBlob(`the registry answered the chunk ${first}-${last} with Range '${res.headers.range}', which does not end at byte ${last}`,
         res.statusCode, 'destination');
     }
     this.sent += length;
-    this.session = {
-      digest: this.session.digest,
-      location: typeof res.headers.location === 'string' ? res.headers.location : this.session.location,
-      offset: last + 1,
-    };
+    this.session = { digest: this.session.digest, location, offset: last + 1 };
   }
 }

@@ -46,6 +46,10 @@ interface TapOptions {
   readonly endResponse?: (method: string, path: string) => number | undefined;
   /** Changes the answer's headers. */
   readonly answerHeaders?: (method: string, path: string, headers: http.IncomingHttpHeaders) => http.IncomingHttpHeaders;
+  /** Answer at once with this status and registry error code (its body 50 ms after its head), not forwarded, the request's body drained meanwhile. */
+  readonly refuse?: (method: string, path: string) => { status: number; code: string } | undefined;
+  /** Never forward nor answer (a registry that stopped answering; the connection stays open). */
+  readonly ignore?: (method: string, path: string) => boolean;
 }
 
 interface Tap {
@@ -74,6 +78,18 @@ async function startTap(target: string, options: TapOptions = {}): Promise<Tap> 
     const flip = options.flipResponse?.(method, path);
     const stall = options.stallResponse?.(method, path);
     const endAt = options.endResponse?.(method, path);
+    const refusal = options.refuse?.(method, path);
+    if (refusal) {
+      // the head first, the body 50 ms later, as two packets: a client that drops the connection on the head loses it
+      res.writeHead(refusal.status, { 'content-type': 'application/json' }).flushHeaders();
+      setTimeout(() => res.end(JSON.stringify({ errors: [{ code: refusal.code, message: 'refused by the tap' }] })), 50);
+      req.on('data', (chunk: Buffer) => record.bytes += chunk.length);
+      return;
+    }
+    if (options.ignore?.(method, path)) {
+      req.resume();
+      return;
+    }
     const proxied = http.request({ host: upstream.hostname, port: upstream.port, method, path, headers: req.headers }, upstreamRes => {
       (record as { status?: number }).status = upstreamRes.statusCode;
       res.writeHead(upstreamRes.statusCode ?? 502, options.answerHeaders?.(method, path, upstreamRes.headers) ?? upstreamRes.headers);
@@ -235,6 +251,31 @@ test('the deadline\'s hard stop during a stream shorter than a chunk: the PATCH 
   expect(await fetchBlobDigest(destination, 'm/hardstop/app', digestOf(big))).toBeUndefined();
 }, 30_000);
 
+test('a registry that stops answering after the deadline\'s hard stop: the cancel of the session is given up, and OutOfTime still comes before the deadline', async () => {
+  const big = randomBytes(1_500_000);
+  await pushImage(source, 'deaf/app', 'v1', [big]);
+  const from = await tap(source.url, { stallResponse: (method, path) => (method === 'GET' && path.endsWith(digestOf(big)) ? 300_000 : undefined) });
+  const to = await tap(destination.url, { ignore: method => method === 'DELETE' });
+  const deadline = Date.now() + 13_000;
+  const stopped = await copier(from.endpoint, to.endpoint, { timeLeft: () => deadline - Date.now(), freshInvocation: false, chunkBytes: 1024 * 1024 })
+    .copy({ sourceRepository: 'deaf/app', destinationRepository: 'm/deaf/app', tag: 'v1' }).catch(e => e);
+  expect(stopped).toBeInstanceOf(OutOfTime);
+  // stopped at the watch's 10 s margin; the status and the unanswered cancel took at most 4 s + 3 s of it
+  expect(Date.now()).toBeLessThan(deadline);
+  // the aborted PATCH dropped the session at Distribution (GET: 404); the DELETE was sent and never answered
+  expect(uploadsOf(to, 'm/deaf/app').map(s => [s.method, s.status])).toEqual([['POST', 202], ['PATCH', undefined], ['GET', 404], ['DELETE', undefined]]);
+}, 30_000);
+
+test('a registry that refuses the streamed PATCH before taking its body: its error code is kept (read before the PATCH is dropped)', async () => {
+  const big = randomBytes(3_000_000);
+  await pushImage(source, 'refused/app', 'v1', [big]);
+  const to = await tap(destination.url, { refuse: (method, path) => (method === 'PATCH' && path.startsWith('/v2/m/refused/app/') ? { status: 404, code: 'BLOB_UPLOAD_UNKNOWN' } : undefined) });
+  const error = await copier(source.url, to.endpoint).copy({ sourceRepository: 'refused/app', destinationRepository: 'm/refused/app', tag: 'v1' }).catch(e => e);
+  expect(error).toBeInstanceOf(CopyError);
+  expect(error.reason).toBe(FailureReason.DESTINATION_REJECTED);
+  expect(error.message).toMatch(/PATCH 0-2999999 \(streamed\): HTTP 404 \(BLOB_UPLOAD_UNKNOWN: refused by the tap\)/);
+});
+
 test('bytes changed in transit: the registry refuses the streamed blob\'s digest at the commit (DIGEST_INVALID), every attempt, and the image is not copied', async () => {
   const big = randomBytes(600_000);
   await pushImage(source, 'tampered/app', 'v1', [big]);
@@ -310,10 +351,32 @@ test('a chunk answered with a Range ahead of the bytes sent: the session is neve
   expect(notes).toEqual([`the registry answered the chunk ${CHUNK}-${2 * CHUNK - 1} with Range '0-${3 * CHUNK - 1}', which does not end at byte ${2 * CHUNK - 1}: `
     + `blob ${digestOf(big)} starts again from byte 0`]);
   expect(result.outcome).toBe('COPIED');
-  expect(uploadsOf(to, 'm/ahead/app').slice(0, 4).map(s => [s.method, s.contentRange])).toEqual([
-    ['POST', undefined], ['PATCH', `0-${CHUNK - 1}`], ['PATCH', `${CHUNK}-${2 * CHUNK - 1}`], ['DELETE', undefined],
+  // the spoilt session is cancelled where the registry has it now (Distribution's location moves on with each PATCH:
+  // at the one before the last PATCH, the registry would refuse the DELETE and keep the session)
+  expect(uploadsOf(to, 'm/ahead/app').slice(0, 4).map(s => [s.method, s.contentRange, s.status])).toEqual([
+    ['POST', undefined, 202], ['PATCH', `0-${CHUNK - 1}`, 202], ['PATCH', `${CHUNK}-${2 * CHUNK - 1}`, 202], ['DELETE', undefined, 204],
   ]);
   expect(digestOf((await fetchManifest(destination, 'm/ahead/app', 'v1'))!)).toBe(pushed.digest);
+});
+
+test('a streamed PATCH answered with a Range other than the bytes sent: the session is cancelled where the registry has it now, and the blob starts from byte 0', async () => {
+  const big = randomBytes(700_000);
+  const pushed = await pushImage(source, 'streamahead/app', 'v1', [big]);
+  let lied = false;
+  const to = await tap(destination.url, {
+    answerHeaders: (method, path, headers) => (method === 'PATCH' && path.startsWith('/v2/m/streamahead/app/') && headers.range === `0-${big.length - 1}` && !lied
+      ? (lied = true, { ...headers, range: '0-99' }) : headers),
+  });
+  const notes: string[] = [];
+  const result = await copier(source.url, to.endpoint, { onNote: m => notes.push(m) })
+    .copy({ sourceRepository: 'streamahead/app', destinationRepository: 'm/streamahead/app', tag: 'v1' });
+  expect(result.outcome).toBe('COPIED');
+  expect(notes).toEqual([expect.stringMatching(new RegExp(`sent ${big.length} bytes, the registry answered Range '0-99': blob ${digestOf(big)} starts again from byte 0$`))]);
+  // at the POST's location the DELETE would be refused (Distribution's location moves on with the PATCH), the session kept
+  expect(uploadsOf(to, 'm/streamahead/app').slice(0, 3).map(s => [s.method, s.contentRange, s.status])).toEqual([
+    ['POST', undefined, 202], ['PATCH', undefined, 202], ['DELETE', undefined, 204],
+  ]);
+  expect(digestOf((await fetchManifest(destination, 'm/streamahead/app', 'v1'))!)).toBe(pushed.digest);
 });
 
 test('an empty blob is committed with no PATCH at all (an empty streamed PATCH would be answered Range 0-0)', async () => {
