@@ -4,7 +4,11 @@
  * Pure Node.js: no AWS SDK, no aws-cdk-lib.
  */
 
-/** What a copy keeps clear of its deadline when it decides to wait or to stop a blob that is streaming. */
+/**
+ * What a copy keeps clear of its deadline when it decides to wait or to stop a blob that is streaming. What follows
+ * the stop fits in it, each step with a timeout of its own: the registry asked what a broken session holds (4 s,
+ * blob-stream.ts), then the session cancelled (3 s, oci-client.ts).
+ */
 export const DEADLINE_MARGIN_MS = 10_000;
 
 /** A running watch: whether it fired, a signal for the requests in flight, and actions to take when it fires. */

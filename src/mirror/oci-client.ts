@@ -12,6 +12,9 @@ import { RegistryError, RegistryTransport, networkError, readLimited, responseEr
 export { RegistryError, parseChallenge, sha256Digest } from './oci-http';
 export type { RegistryClientOptions, RegistryCredentials } from './oci-http';
 
+/** Milliseconds a cancel (`DELETE` of an upload session) may take (deadline.ts: what follows the deadline's stop). */
+export const CANCEL_TIMEOUT_MS = 3_000;
+
 /** Manifest media types the copy understands, in the order they are asked for. */
 export const MediaType = {
   OCI_INDEX: 'application/vnd.oci.image.index.v1+json',
@@ -175,9 +178,13 @@ export class RegistryClient extends RegistryTransport {
     throw await responseError(res, `mount ${digest} into ${repository}`);
   }
 
-  /** Cancels an upload session (`DELETE` on its location): the registry drops what it received. */
+  /**
+   * Cancels an upload session (`DELETE` on its location): the registry drops what it received. Given up after
+   * `CANCEL_TIMEOUT_MS`: a cancel is a courtesy (the registry expires an abandoned session), and it often follows the
+   * deadline's stop, when a registry that stopped answering must not hold the copy past its deadline.
+   */
   public async cancelUpload(repository: string, location: string): Promise<void> {
-    const res = await this.send('DELETE', location, { repository, push: true });
+    const res = await this.send('DELETE', location, { repository, push: true, signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS) });
     res.resume();
   }
 }
