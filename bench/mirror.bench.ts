@@ -12,9 +12,10 @@
  * medians are reported with the machine's load before and after. Images: 200 MB single-arch (8 layers of 25 MB)
  * and a multi-arch index (2 platforms, 4 layers of 25 MB each).
  *
- * Baselines in the same kind of process, on the 200 MB image: a plain streaming download of its blobs, as many at
- * a time as the copy streams (3), bytes thrown away (the most any copy could move, since a copy also uploads what
- * it downloads); and the bare pipe, each blob's GET body streamed straight into an upload (POST, PATCH, PUT) with
+ * Baselines in the same kind of process, on the 200 MB image: a plain streaming download of its blobs, 3 at a time,
+ * bytes thrown away (the most any copy could move, since a copy also uploads what it downloads), through Node's
+ * default agent and through the copy's (agents.ts: one reused read buffer per socket; the ratio of their CPU times is
+ * printed); and the bare pipe, each blob's GET body streamed straight into an upload (POST, PATCH, PUT) with
  * no check at all. Peak memory is the child process's maximum resident set size (crane's: GNU time's %M), for the
  * 200 MB and a 1 GB image.
  *
@@ -46,6 +47,7 @@ const child = (mirror: string) => `
 import * as http from 'http';
 import { ImageCopier } from ${JSON.stringify(join(mirror, 'copy'))};
 import { RegistryClient } from ${JSON.stringify(join(mirror, 'oci-client'))};
+import { httpAgent } from ${JSON.stringify(join(root, 'src', 'mirror', 'agents'))};
 
 async function main() {
   const [mode, source, destination, repository, target, tag, blobs] = process.argv.slice(2);
@@ -85,7 +87,8 @@ async function main() {
     };
     await Promise.all([worker(), worker(), worker()]);
   } else {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    // download: Node's default agent (a new buffer per socket read); download-reused: the copy's agent (one buffer per socket)
+    const agent = mode === 'download-reused' ? httpAgent({ keepAlive: true, maxSockets: 16 }) : new http.Agent({ keepAlive: true, maxSockets: 16 });
     const queue: string[] = JSON.parse(blobs);
     const worker = async () => {
       for (let digest = queue.shift(); digest; digest = queue.shift()) {
@@ -228,7 +231,7 @@ async function main() {
   };
   // CPU_PROF=<folder>: every copy sample writes a V8 CPU profile there (node --cpu-prof), to open in Chrome's DevTools
   const profile = (mode: string) => (process.env.CPU_PROF && mode === 'copy' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.CPU_PROF}`] : []);
-  const sample = (mode: 'copy' | 'download' | 'pipe', repository: string, digests: string[], bytes: number, script = current) =>
+  const sample = (mode: 'copy' | 'download' | 'download-reused' | 'pipe', repository: string, digests: string[], bytes: number, script = current) =>
     timed([node, ...profile(mode), script, mode, source.url, destination.url, repository, `copy-${round++}/${repository}`, 'bench', JSON.stringify(digests)], bytes);
   const craneCopy = (repository: string, bytes: number) =>
     timed([crane, 'copy', '--insecure', `${hostOf(source.url)}/${repository}:bench`, `${hostOf(destination.url)}/crane-${round++}/${repository}:bench`], bytes);
@@ -246,6 +249,8 @@ async function main() {
       'multiarch': { copies: [], cranes: [], ratios: [], befores: [], beforeRatios: [] },
     };
     const downloads: Sample[] = [];
+    const reusedDownloads: Sample[] = [];
+    const reusedCpuRatios: number[] = [];
     const pipes: Sample[] = [];
     const downloadRatios: number[] = [];
     const pipeRatios: number[] = [];
@@ -268,8 +273,11 @@ async function main() {
         if (process.env.VERBOSE) console.error(`round ${i} ${name}: copy ${JSON.stringify(c)}, crane ${JSON.stringify(k)}`);
       }
       const download = await sample('download', 'bench/200mb', small.digests, small.bytes);
+      const reused = await sample('download-reused', 'bench/200mb', small.digests, small.bytes);
       const pipe = await sample('pipe', 'bench/200mb', small.digests, small.bytes);
       downloads.push(download);
+      reusedDownloads.push(reused);
+      reusedCpuRatios.push((reused.cpuMs ?? 0) / (download.cpuMs ?? 1));
       pipes.push(pipe);
       const copied = anchored['200mb'].copies[i];
       downloadRatios.push((copied.bytes / copied.ms) / (download.bytes / download.ms));
@@ -298,6 +306,7 @@ async function main() {
       console.log(`| ImageCopier.copy of COPY_BEFORE | multi-arch, 2 x 4 layers, 200 MB | ${rate(anchored.multiarch.befores).toFixed(1)} | ${rss(anchored.multiarch.befores)} | ${cpu(anchored.multiarch.befores)} |`);
     }
     console.log(`| plain streaming download (baseline) | 200 MB, 8 layers | ${rate(downloads).toFixed(1)} | ${rss(downloads)} | ${cpu(downloads)} |`);
+    console.log(`| plain streaming download, the copy's agent (one reused read buffer per socket) | 200 MB, 8 layers | ${rate(reusedDownloads).toFixed(1)} | ${rss(reusedDownloads)} | ${cpu(reusedDownloads)} |`);
     console.log(`| plain streaming pipe: GET piped into an upload, no checks | 200 MB, 8 layers | ${rate(pipes).toFixed(1)} | ${rss(pipes)} | ${cpu(pipes)} |`);
     console.log(`| crane copy | 1 GB, 8 layers | ${rate([largeCrane]).toFixed(1)} | ${rss([largeCrane])} | ${cpu([largeCrane])} |`);
     console.log(`| ImageCopier.copy | 1 GB, 8 layers | ${rate(largeCopies).toFixed(1)} | ${rss(largeCopies)} | ${cpu(largeCopies)} |`);
@@ -312,6 +321,7 @@ async function main() {
     }
     line('Copy / plain download throughput, 200 MB', downloadRatios);
     line('Copy / bare pipe throughput, 200 MB', pipeRatios);
+    line('Plain download CPU, the copy\'s agent / Node\'s default agent, 200 MB', reusedCpuRatios);
     console.log(`Load average (1, 5, 15 min) at the start of each round: ${loadDuring.join(' | ')}`);
   } finally {
     await Promise.all([source.stop(), destination.stop()]);
