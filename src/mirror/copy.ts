@@ -193,6 +193,8 @@ export class ImageCopier {
       throw new OutOfTime(failure.message, failure.progress, [...this.handover]);
     }
     if (failure !== undefined) {
+      // the image failed for another reason: the sessions the deadline stopped meanwhile go to no one, so are cancelled
+      await Promise.all(this.handover.splice(0).map(session => this.destination.cancelUpload(to, session.location)));
       throw failure;
     }
   }
@@ -241,7 +243,7 @@ export class ImageCopier {
       watch.onStop(() => source.body.destroy(new Error('stopped before the deadline')));
       if (session && source.offset !== session.offset) {
         this.note(`the source ignored the range request (200, not 206): blob ${blob.digest} starts again from byte 0`, blob, session);
-        await this.destination.cancelUpload(to, session.location).catch(() => undefined);
+        await this.destination.cancelUpload(to, session.location);
         session = resumed = undefined;
       }
       const opened = session ? { session, chunkBytes: this.chunkBytes } : await startUpload(this.destination, to, blob.digest, this.chunkBytes);
@@ -257,27 +259,29 @@ export class ImageCopier {
       body?.destroy();
       // the session that holds bytes: this attempt's, or the resumed one when the attempt failed before it sent any
       const open = upload ? (upload.session.offset > 0 ? upload.session : undefined) : resumed;
+      const spoilt = error instanceof RestartBlob;
       // stored in the session, kept for the next attempt or invocation (unless the session is spoilt)
-      progress.bytesCopied += open && !(error instanceof RestartBlob) ? upload?.sent ?? 0 : 0;
+      progress.bytesCopied += open && !spoilt ? upload?.sent ?? 0 : 0;
       if (error instanceof UploadPaused || watch.stopped) {
-        if (open) {
-          this.handover.push(open);
+        const kept = spoilt ? undefined : open; // a spoilt session is cancelled even under the deadline's stop
+        if (kept) {
+          this.handover.push(kept);
         } else if (upload) {
-          await this.destination.cancelUpload(to, upload.session.location).catch(() => undefined);
+          await this.destination.cancelUpload(to, upload.session.location);
         }
         throw new OutOfTime(`stopped during blob ${blob.digest} (${blob.size} bytes) after ${Math.round((Date.now() - started) / 1000)} s: `
-          + `it streamed slower than measured and would not finish before the deadline; ${open
-            ? `its upload session, holding ${open.offset} bytes, is handed over to the next invocation`
+          + `it streamed slower than measured and would not finish before the deadline; ${kept
+            ? `its upload session, holding ${kept.offset} bytes, is handed over to the next invocation`
             : 'the upload was cancelled'}`, progress);
       }
-      if (error instanceof RestartBlob && upload) {
+      if (spoilt && upload) {
         // the session is spoilt: cancelled, and the retry (if attempts are left) starts a new one from byte 0
         this.note(`${error.message}: blob ${blob.digest} starts again from byte 0`, blob, upload.session);
-        await this.destination.cancelUpload(to, upload.session.location).catch(() => undefined);
+        await this.destination.cancelUpload(to, upload.session.location);
       } else if (open && error instanceof RegistryError && error.retryable) {
         this.sessions.set(blob.digest, open); // the next attempt goes on from the last acknowledged chunk
       } else if (upload) {
-        await this.destination.cancelUpload(to, upload.session.location).catch(() => undefined);
+        await this.destination.cancelUpload(to, upload.session.location);
       }
       throw error;
     } finally {

@@ -179,12 +179,17 @@ export class RegistryClient extends RegistryTransport {
   }
 
   /**
-   * Cancels an upload session (`DELETE` on its location): the registry drops what it received. Given up after
-   * `CANCEL_TIMEOUT_MS`: a cancel is a courtesy (the registry expires an abandoned session), and it often follows the
-   * deadline's stop, when a registry that stopped answering must not hold the copy past its deadline.
+   * Cancels an upload session (`DELETE` on its location): the registry drops what it received. A courtesy, so it
+   * never throws: a registry that does not confirm within `CANCEL_TIMEOUT_MS` (or fails, or refuses) expires the
+   * abandoned session itself. It often follows the deadline's stop, when a registry that stopped answering must not
+   * hold the copy past its deadline, and a declined mount, which must not fail because of it.
    */
   public async cancelUpload(repository: string, location: string): Promise<void> {
-    const res = await this.send('DELETE', location, { repository, push: true, signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS) });
-    res.resume();
+    try {
+      const res = await this.send('DELETE', location, { repository, push: true, signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS) });
+      res.resume();
+    } catch {
+      // not confirmed: the registry expires the session
+    }
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'crypto';
 import * as http from 'http';
 import { AddressInfo } from 'net';
 import { ChunkedUpload, RestartBlob, UploadSession, rangeEnd, startUpload } from '../../src/mirror/blob-upload';
-import { ImageCopier, OutOfTime } from '../../src/mirror/copy';
+import { FailureReason, ImageCopier, OutOfTime } from '../../src/mirror/copy';
 import { RegistryClient } from '../../src/mirror/oci-client';
 import { FaultProxy, HttpFault, startHttpFaultProxy } from '../support/fault-proxy';
 import { OciRegistry, digestOf, fetchBlobDigest, fetchManifest, pushImage, startRegistry } from '../support/oci-registry';
@@ -216,6 +216,27 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     expect(destination.requests()).toEqual(expect.arrayContaining([expect.stringMatching(/^GET \/v2\/m\/resume\/app\/blobs\/uploads\//)]));
     expect(digestOf((await fetchManifest(destination, 'm/resume/app', 'v1'))!)).toBe(pushed.digest);
     expect(await fetchBlobDigest(destination, 'm/resume/app', digestOf(big))).toBe(digestOf(big));
+  }, 30_000);
+
+  test('an image that fails for another reason while the deadline stops a blob: that blob\'s session is cancelled, not left open and handed to no one', async () => {
+    const big = randomBytes(1_300_000);
+    const small = randomBytes(50_000);
+    await pushImage(source, 'orphan/app', 'v1', [big, small]);
+    // the large blob stalls after 600 kB (its session then holds them); the small one is refused at once (403: Unauthorized, not retried)
+    proxy = await startHttpFaultProxy(source.url, (method, path): HttpFault => {
+      if (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)) {
+        return { kind: 'slow', afterBytes: 600_000, bytesPerSecond: 20_000 };
+      }
+      return method === 'GET' && path.endsWith(`/blobs/${digestOf(small)}`) ? { kind: 'status', status: 403 } : { kind: 'pass' };
+    });
+    const deadline = Date.now() + 14_000;
+    const error = await copier(proxy.endpoint, { timeLeft: () => deadline - Date.now(), freshInvocation: false })
+      .copy({ sourceRepository: 'orphan/app', destinationRepository: 'm/orphan/app', tag: 'v1' }).catch(e => e);
+    // the image's failure is the refusal: no invocation will resume the large blob's session
+    expect(error).toMatchObject({ reason: FailureReason.UNAUTHORIZED, retryable: false });
+    const deletes = destination.requests().filter(r => r.startsWith('DELETE /v2/m/orphan/app/blobs/uploads/'));
+    expect(deletes).toHaveLength(1);
+    expect(await fetchBlobDigest(destination, 'm/orphan/app', digestOf(big))).toBeUndefined();
   }, 30_000);
 
   test('the next chunk would not finish before the deadline: the upload pauses between chunks and hands over its session', async () => {

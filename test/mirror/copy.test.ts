@@ -208,6 +208,23 @@ describe('copy between two registries on loopback', () => {
       await expectSameImage('pool/app', 'm/pool/app', 'v1');
     });
 
+    test('a declined mount whose courtesy cancel goes unanswered is given up after 3 s, and the blob is copied: the mount is not retried into a failure', async () => {
+      const bytes = layer(30_000);
+      await pushImage(source, 'mount/app', 'v1', [bytes]);
+      // the copy believes another repository holds the layer, but it does not: Distribution declines the mount (202, a session)
+      const knownBlobs = new Map([[digestOf(bytes), 'm/mount/nowhere']]);
+      proxy = await startHttpFaultProxy(destination.url, method => (method === 'DELETE' ? { kind: 'delay', ms: 3_500 } : { kind: 'pass' }));
+      const from = new RegistryClient({ url: source.url, credentials });
+      const to = new RegistryClient({ url: proxy.endpoint, authorization: destination.authorization });
+      const before = destination.requests().length;
+      const result = await new ImageCopier(from, to, { retryDelayMs: 10, knownBlobs })
+        .copy({ sourceRepository: 'mount/app', destinationRepository: 'm/mount/app', tag: 'v1' });
+      expect(result).toMatchObject({ outcome: 'COPIED', blobsMounted: 0, blobsCopied: 2 });
+      // one mount asked for, once
+      expect(destination.requests().slice(before).filter(r => r.startsWith('POST') && r.includes('mount='))).toHaveLength(1);
+      await expectSameImage('mount/app', 'm/mount/app', 'v1');
+    }, 30_000);
+
     test('an upstream that keeps failing ends in UpstreamUnavailable (retryable), with no tag written', async () => {
       const pushed = await pushImage(source, 'flaky/down', 'v1', [layer(20_000)]);
       proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && /\/blobs\//.test(path) ? { kind: 'status', status: 500 } : { kind: 'pass' }));
