@@ -335,7 +335,7 @@ export class RegistryTransport {
     if (this.credentials) {
       headers.Authorization = basicHeader(this.credentials);
     }
-    const res = await this.once('GET', realm, { headers }, undefined);
+    const res = await this.once('GET', realm, { headers, signal: options.signal }, undefined); // the caller's deadline bounds the token too
     if (res.statusCode !== 200) {
       const error = await responseError(res, `token from ${realm.host}${realm.pathname}`);
       throw new RegistryError(error.message, error.status, error.retryable, res.statusCode === 401 || res.statusCode === 403 ? 'UNAUTHORIZED' : error.code,

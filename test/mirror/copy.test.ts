@@ -465,6 +465,33 @@ test('a blob redirected to another host (a CDN) is fetched there without the reg
   }
 });
 
+test('a token realm that never answers is given up when the request\'s signal aborts (the deadline reaches the token request too)', async () => {
+  let tokenAsked = false;
+  // the registry asks for a bearer token from a realm on the same server, and the realm holds back its answer
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/token')) {
+      tokenAsked = true;
+      return; // no answer
+    }
+    const realm = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
+    res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${realm}",service="loopback"` });
+    res.end();
+  });
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const client = new RegistryClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials });
+    const started = Date.now();
+    const error = await client.getBlob('team/app', digestOf(Buffer.from('x')), 0, AbortSignal.timeout(300)).catch(e => e);
+    expect(tokenAsked).toBe(true);
+    expect(error).toBeInstanceOf(Error);
+    expect(String(error.message)).toMatch(/^GET 127\.0\.0\.1:\d+\/token: .*aborted/);
+    expect(Date.now() - started).toBeLessThan(3_000); // not the 60 s idle timeout
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
 describe('pure parts', () => {
   test('image specs: exact tags, patterns, and clear errors', () => {
     expect(parseImageSpec('dotnet/runtime:8.0')).toEqual({ repository: 'dotnet/runtime', tag: '8.0', pattern: false });
