@@ -8,6 +8,12 @@
  * What a copy keeps clear of its deadline when it decides to wait or to stop a blob that is streaming. What follows
  * the stop fits in it, each step with a timeout of its own: the registry asked what a broken session holds (4 s,
  * blob-stream.ts), then the session cancelled (3 s, oci-client.ts).
+ *
+ * Only the blob's stream is under the deadline's signal (the source's GET, its token request included, and the
+ * PATCH). The short requests around it (HEAD, mount, the session's POST and its committing PUT, manifests) are
+ * started only while the margin is clear (`checkTime`, the retry's wait) and are bounded by the idle timeout alone
+ * (60 s without a byte, oci-http.ts): a registry that goes silent in one of them near the deadline can still hold
+ * the copy until Lambda's timeout ends it, and the message is then retried from its queue.
  */
 export const DEADLINE_MARGIN_MS = 10_000;
 

@@ -266,7 +266,7 @@ class Run {
     }
   }
 
-  /** Out of time: the rest of the image goes to a new invocation (stored blobs and platform images are not copied again). */
+  /** Out of time: the rest of the image goes to a new invocation (stored blobs are not copied again; handed-over uploads resume where they stopped). */
   private async resume(detail: MirrorImageDetail, stop: OutOfTime, context: Record<string, unknown>): Promise<Disposition> {
     const resumes = (detail.resumes ?? 0) + 1;
     if (resumes > MAX_RESUMES) {

@@ -324,6 +324,33 @@ describe('copy between two registries on loopback', () => {
       await expectSameImage('stalling/app', 'm/stalling/app', 'v1');
     }, 30_000);
 
+    test('an index stopped by the deadline in one platform\'s layer: no platform manifest and no tag is written, and the next invocation finishes it', async () => {
+      const stalled = layer(2_000_000);
+      const pushed = await pushIndex(source, 'stalling/multi', 'v1', [
+        { os: 'linux', architecture: 'amd64', layers: [stalled, layer(60_000)] }, { os: 'linux', architecture: 'arm64', layers: [layer(70_000)] },
+      ]);
+      proxy = await startHttpFaultProxy(source.url, (method, path) => (method === 'GET' && path.endsWith(`/blobs/${digestOf(stalled)}`)
+        ? { kind: 'slow', afterBytes: 400_000, bytesPerSecond: 50_000 } : { kind: 'pass' }));
+      const before = destination.requests().length;
+      const deadline = Date.now() + 14_000;
+      const error = await copier({ timeLeft: () => deadline - Date.now(), freshInvocation: false }, proxy.endpoint)
+        .copy({ sourceRepository: 'stalling/multi', destinationRepository: 'm/stalling/multi', tag: 'v1' }).catch(e => e);
+      expect(error).toBeInstanceOf(OutOfTime);
+      // the other blobs of both platforms were stored meanwhile; no manifest was: the tag never points at part of an index
+      expect(destination.requests().slice(before).filter(r => r.startsWith('PUT /v2/m/stalling/multi/manifests/'))).toEqual([]);
+      for (const image of pushed.images) {
+        expect(await fetchManifest(destination, 'm/stalling/multi', image.digest)).toBeUndefined();
+      }
+      expect(await fetchManifest(destination, 'm/stalling/multi', 'v1')).toBeUndefined();
+
+      const again = destination.requests().length;
+      const resumed = await copier().copy({ sourceRepository: 'stalling/multi', destinationRepository: 'm/stalling/multi', tag: 'v1' });
+      // only the stalled layer is copied again; the 2 other layers and the 2 configs are found stored
+      expect(resumed).toMatchObject({ outcome: 'COPIED', digest: pushed.digest, blobsCopied: 1, blobsSkipped: 4, manifests: 3 });
+      expect(destination.requests().slice(again).filter(r => r.startsWith('PUT /v2/m/stalling/multi/manifests/'))).toHaveLength(3);
+      await expectSameImage('stalling/multi', 'm/stalling/multi', 'v1');
+    }, 30_000);
+
     test('a source that holds back its answer to the blob GET (no headers yet) is stopped before the deadline, not killed by it', async () => {
       const big = layer(300_000);
       await pushImage(source, 'silent/app', 'v1', [big]);
