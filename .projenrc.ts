@@ -301,6 +301,12 @@ project.addTask('bench:mirror', {
   exec: 'ts-node --project bench/tsconfig.json bench/mirror.bench.ts',
 });
 
+project.addTask('bench:agents', {
+  description: 'Download CPU through the copy\'s agents (one reused read buffer per socket) vs Node\'s default agent, over HTTP and TLS (docs/BENCHMARKS.md)',
+  env: { HANDLER_NODE_MAJOR },
+  exec: 'ts-node --project bench/tsconfig.json bench/agents.bench.ts',
+});
+
 project.addTask('bench:prewarm', {
   description: 'The deploy-time warm-up handler on 50 images against a loopback registry, default concurrency vs one at a time (docs/BENCHMARKS.md)',
   exec: 'ts-node --project bench/tsconfig.json bench/prewarm.bench.ts',

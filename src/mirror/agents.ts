@@ -6,8 +6,10 @@
  * of receiving the bytes. Node.js's `onread` socket option (`new net.Socket`, and `tls.connect` since Node.js 15.1:
  * https://nodejs.org/api/net.html#new-netsocketoptions) reads into a buffer of ours and passes each read to a callback
  * instead of the stream; the callback hands the bytes on to the HTTP client as the stream would, as a `'data'` event.
- * Measured side by side (docs/BENCHMARKS.md, `npx projen bench:mirror`): downloading the 200 MB benchmark image on
- * loopback costs about a third less CPU through these agents than through Node.js's default one.
+ * Measured side by side on loopback (docs/BENCHMARKS.md, `npx projen bench:agents`), the CPU of a 200 MB download
+ * through these agents is 0.41-0.54x that through Node.js's default one over plain HTTP, but only 0.86-0.93x over
+ * TLS (ECR's registry speaks HTTPS): there a read holds at most one TLS record's plaintext (16 KiB) whatever the
+ * buffer's size, so what is saved is the allocation per read, not the number of reads, and decryption dominates.
  *
  * Why a view of a reused buffer is safe to hand on: the HTTP client's only `'data'` listener is its parser, which
  * parses every byte of the event before returning, copies each piece of body it emits (Node.js src/node_http_parser.cc,
@@ -24,8 +26,9 @@ import type { Duplex } from 'stream';
 
 /**
  * Bytes a read may take: 256 KiB, four times a stream's 64 KiB (fewer, larger reads and body pieces; tried side by
- * side on loopback: 64 KiB, 256 KiB and 1 MiB cost about 340, 210 and 200 ms of CPU per 200 MB downloaded). At most
- * 4 MiB for an agent's 16 sockets.
+ * side on loopback over plain HTTP: 64 KiB, 256 KiB and 1 MiB cost about 340, 210 and 200 ms of CPU per 200 MB
+ * downloaded; over TLS a read never exceeds 16 KiB). A buffer per open socket: `maxSockets` (16, oci-http.ts) bounds
+ * the sockets per host, so a copy holds a few MiB at most (the source, the destination, a CDN; 4 blobs at a time).
  */
 export const READ_BUFFER_BYTES = 256 * 1024;
 

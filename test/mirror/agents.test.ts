@@ -91,7 +91,7 @@ describe('agents whose sockets read into one reused buffer', () => {
     }
   });
 
-  test('TLS: every byte intact, the decrypted reads in one reused buffer', async () => {
+  test('TLS: every byte intact, with a length and chunked, the decrypted reads in one reused buffer, twice on one keep-alive socket', async () => {
     const dir = testDir('agents-tls-');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
       '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
@@ -101,10 +101,17 @@ describe('agents whose sockets read into one reused buffer', () => {
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
     const agent = httpsAgent({ keepAlive: true, maxSockets: 1 });
     try {
-      const received = await get(https, `https://127.0.0.1:${(server.address() as AddressInfo).port}/blob`, agent, cert);
-      expect(received.bytes.length).toBe(body.length);
-      expect(sha(received.bytes)).toBe(sha(body));
-      expectReusedBuffer(received);
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const first = await get(https, `${url}/blob`, agent, cert);
+      const second = await get(https, `${url}/chunked`, agent, cert);
+      for (const received of [first, second]) {
+        expect(received.bytes.length).toBe(body.length);
+        expect(sha(received.bytes)).toBe(sha(body));
+      }
+      expectReusedBuffer(first);
+      expect(second.socketReads[0].buffer).toBe(first.socketReads[0].buffer);
+      // a read over TLS holds at most one record's plaintext (16 KiB), however large the buffer
+      expect(Math.max(...first.socketReads.map(r => r.length))).toBeLessThanOrEqual(16 * 1024);
     } finally {
       agent.destroy();
       server.close();
