@@ -193,8 +193,11 @@ export class ImageCopier {
       throw new OutOfTime(failure.message, failure.progress, [...this.handover]);
     }
     if (failure !== undefined) {
-      // the image failed for another reason: the sessions the deadline stopped meanwhile go to no one, so are cancelled
-      await Promise.all(this.handover.splice(0).map(session => this.destination.cancelUpload(to, session.location)));
+      // the image failed for good: the sessions the deadline stopped meanwhile go to no one, so are cancelled; a
+      // retryable failure leaves them open, for the redelivered message (its uploads may name them) to resume
+      if (!(failure as { retryable?: boolean }).retryable) {
+        await Promise.all(this.handover.splice(0).map(session => this.destination.cancelUpload(to, session.location)));
+      }
       throw failure;
     }
   }

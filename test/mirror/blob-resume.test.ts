@@ -239,6 +239,24 @@ describe('a blob stopped part-way resumes where the destination\'s upload sessio
     expect(await fetchBlobDigest(destination, 'm/orphan/app', digestOf(big))).toBeUndefined();
   }, 30_000);
 
+  test('the same with a retryable failure (503): the stopped blob\'s session stays open, for the redelivered message to resume', async () => {
+    const big = randomBytes(1_300_000);
+    const small = randomBytes(50_000);
+    await pushImage(source, 'orphan/retry', 'v1', [big, small]);
+    proxy = await startHttpFaultProxy(source.url, (method, path): HttpFault => {
+      if (method === 'GET' && path.endsWith(`/blobs/${digestOf(big)}`)) {
+        return { kind: 'slow', afterBytes: 600_000, bytesPerSecond: 20_000 };
+      }
+      return method === 'GET' && path.endsWith(`/blobs/${digestOf(small)}`) ? { kind: 'status', status: 503 } : { kind: 'pass' };
+    });
+    const deadline = Date.now() + 14_000;
+    const error = await copier(proxy.endpoint, { timeLeft: () => deadline - Date.now(), freshInvocation: false, attempts: 1 })
+      .copy({ sourceRepository: 'orphan/retry', destinationRepository: 'm/orphan/retry', tag: 'v1' }).catch(e => e);
+    expect(error).toMatchObject({ reason: FailureReason.UPSTREAM_UNAVAILABLE, retryable: true });
+    // the stalled blob's session held bytes when the deadline stopped it: not cancelled
+    expect(destination.requests().filter(r => r.startsWith('DELETE /v2/m/orphan/retry/blobs/uploads/'))).toEqual([]);
+  }, 30_000);
+
   test('the next chunk would not finish before the deadline: the upload pauses between chunks and hands over its session', async () => {
     const big = randomBytes(1_300_000);
     const pushed = await pushImage(source, 'pause/app', 'v1', [big]);
